@@ -1,0 +1,39 @@
+# TinyChat: the two set-up commands are `make run` and `make test`.
+SHELL := /bin/bash
+DOTNET ?= dotnet
+CHROMIUM ?= /usr/bin/chromium
+
+.PHONY: run test build format publish bench browser clean
+
+run:
+	$(DOTNET) run --project TinyChat -c Release
+
+build:
+	$(DOTNET) build TinyChat.sln -c Debug
+
+# Installs what the tests need that a fresh machine lacks (Debian's chromium for the browser tests),
+# checks formatting, then runs every test.
+test: browser
+	$(DOTNET) format TinyChat.sln --verify-no-changes
+	$(DOTNET) test TinyChat.sln -c Debug --logger "console;verbosity=normal"
+
+browser:
+	@if [ ! -x "$(CHROMIUM)" ]; then \
+	  echo "installing Debian chromium for the browser tests"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; \
+	fi
+
+format:
+	$(DOTNET) format TinyChat.sln
+
+publish:
+	$(DOTNET) publish TinyChat/TinyChat.csproj -c Release -r linux-x64 --self-contained true \
+	  -p:PublishSingleFile=true -p:IncludeNativeLibrariesForSelfExtract=true -o dist
+	@echo "dist/tinychat (with dist/static and dist/chat.config.json next to it)"
+
+bench:
+	$(DOTNET) run --project TinyChat.Bench -c Release -- all
+
+clean:
+	rm -rf dist */bin */obj

@@ -1,0 +1,202 @@
+using TinyChat.Runtime;
+
+namespace TinyChat.Chat;
+
+/// <summary>Rooms the server has and rooms the user joined.</summary>
+public sealed record RoomList(IReadOnlyList<string> All, IReadOnlyList<string> Joined);
+
+/// <summary>
+/// One connection's handle on the chat core: every command a protocol can express, answered with a value or a
+/// <see cref="ChatError"/>. Pushed events arrive in the connection's <see cref="IOutbox"/>.
+/// </summary>
+public sealed class ChatClient : IAsyncDisposable
+{
+    private readonly ChatServer server;
+    private readonly UserSessionProcess session;
+    private readonly IOutbox outbox;
+    private int disposed;
+
+    internal ChatClient(ChatServer server, UserSessionProcess session, IOutbox outbox)
+    {
+        this.server = server;
+        this.session = session;
+        this.outbox = outbox;
+    }
+
+    /// <summary>The authenticated user.</summary>
+    public string User => session.User;
+
+    /// <summary>Joins a room (the default room when none is named); the value is the welcome line.</summary>
+    public async Task<Outcome<string>> JoinAsync(string? room, CancellationToken cancellationToken)
+    {
+        room ??= ChatNames.DefaultRoom;
+        if (ChatNames.CheckRoomName(room) is { } why)
+        {
+            return ChatError.InvalidRoomName(why);
+        }
+
+        var join = new UserJoins(room);
+        var error = await AskSessionAsync(join, join.Reply, cancellationToken).ConfigureAwait(false);
+        return error is null ? Outcome<string>.Ok($"welcome to the {room} chat room, {User}!") : error;
+    }
+
+    /// <summary>Creates a room (without joining it).</summary>
+    public async Task<ChatError?> CreateAsync(string room, CancellationToken cancellationToken)
+    {
+        if (ChatNames.CheckRoomName(room) is { } why)
+        {
+            return ChatError.InvalidRoomName(why);
+        }
+
+        return await server.Rooms.CreateAsync(room, cancellationToken).ConfigureAwait(false) ? null : ChatError.RoomExists(room);
+    }
+
+    /// <summary>Leaves a room.</summary>
+    public async Task<ChatError?> LeaveAsync(string room, CancellationToken cancellationToken)
+    {
+        if (ChatNames.CheckRoomName(room) is { } why)
+        {
+            return ChatError.InvalidRoomName(why);
+        }
+
+        var leave = new UserLeaves(room);
+        return await AskSessionAsync(leave, leave.Reply, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Posts to a room the user has joined; the value is the message's sequence number.</summary>
+    public async Task<Outcome<long>> SendToRoomAsync(string room, string text, CancellationToken cancellationToken)
+    {
+        if (CheckText(text) is { } bad)
+        {
+            return bad;
+        }
+
+        if (ChatNames.CheckRoomName(room) is { } why)
+        {
+            return ChatError.InvalidRoomName(why);
+        }
+
+        try
+        {
+            var process = await server.Rooms.FindAsync(room, cancellationToken).ConfigureAwait(false);
+            if (process is null)
+            {
+                return ChatError.RoomNotFound(room);
+            }
+
+            var post = new PostToRoom(User, text);
+            return await process.AskAsync(post, post.Reply, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (IsLoopFailure(ex, cancellationToken))
+        {
+            return ChatError.Unavailable($"room {room}");
+        }
+    }
+
+    /// <summary>Sends a private message; it is durable before the recipient and every connection of the sender see it.</summary>
+    public async Task<Outcome<long>> SendPrivateAsync(string to, string text, CancellationToken cancellationToken)
+    {
+        if (CheckText(text) is { } bad)
+        {
+            return bad;
+        }
+
+        if (ChatNames.CheckUserName(to) is not null || !await server.Accounts.ExistsAsync(to, cancellationToken).ConfigureAwait(false))
+        {
+            return ChatError.UserNotFound(to);
+        }
+
+        var now = server.Time.GetUtcNow();
+        var id = await server.Messages.AppendPrivateMessageAsync(User, to, text, now, cancellationToken).ConfigureAwait(false);
+        var message = new PrivateMessage(User, to, text, id, now);
+        server.Sessions.FindOnline(to)?.Deliver(message);
+        if (to != User)
+        {
+            session.Endpoint.Deliver(message);
+        }
+
+        return Outcome<long>.Ok(id);
+    }
+
+    /// <summary>The server's rooms and the user's joined rooms.</summary>
+    public async Task<Outcome<RoomList>> RoomsAsync(CancellationToken cancellationToken)
+    {
+        var all = await server.Rooms.ListAsync(cancellationToken).ConfigureAwait(false);
+        var list = new JoinedRooms();
+        try
+        {
+            var joined = await session.AskAsync(list, list.Reply, cancellationToken).ConfigureAwait(false);
+            return Outcome<RoomList>.Ok(new RoomList(all, joined));
+        }
+        catch (Exception ex) when (IsLoopFailure(ex, cancellationToken))
+        {
+            return ChatError.Unavailable("your session");
+        }
+    }
+
+    /// <summary>Largest history page.</summary>
+    public const int MaxHistoryLimit = 200;
+
+    /// <summary>A page of a joined room's history, oldest first.</summary>
+    public async Task<Outcome<IReadOnlyList<RoomMessage>>> RoomHistoryAsync(string room, HistoryQuery query, CancellationToken cancellationToken)
+    {
+        if (ChatNames.CheckRoomName(room) is { } why)
+        {
+            return ChatError.InvalidRoomName(why);
+        }
+
+        var rooms = await RoomsAsync(cancellationToken).ConfigureAwait(false);
+        if (rooms.Error is { } error)
+        {
+            return error;
+        }
+
+        if (!rooms.Value!.Joined.Contains(room))
+        {
+            return rooms.Value.All.Contains(room) ? ChatError.NotAMember(room) : ChatError.RoomNotFound(room);
+        }
+
+        return Outcome<IReadOnlyList<RoomMessage>>.Ok(await server.Messages.RoomHistoryAsync(room, query, cancellationToken).ConfigureAwait(false));
+    }
+
+    /// <summary>A page of the user's private conversation with <paramref name="other"/>, oldest first.</summary>
+    public async Task<Outcome<IReadOnlyList<PrivateMessage>>> PrivateHistoryAsync(string other, HistoryQuery query, CancellationToken cancellationToken)
+    {
+        if (ChatNames.CheckUserName(other) is not null || !await server.Accounts.ExistsAsync(other, cancellationToken).ConfigureAwait(false))
+        {
+            return ChatError.UserNotFound(other);
+        }
+
+        return Outcome<IReadOnlyList<PrivateMessage>>.Ok(await server.Messages.PrivateHistoryAsync(User, other, query, cancellationToken).ConfigureAwait(false));
+    }
+
+    /// <summary>Detaches the connection from the user's session. Idempotent.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref disposed, 1) == 0)
+        {
+            await session.PostAsync(new DetachConnection(outbox), CancellationToken.None).ConfigureAwait(false);
+        }
+    }
+
+    private ChatError? CheckText(string text) =>
+        text.Length == 0 ? ChatError.EmptyMessage()
+        : text.Length > server.Limits.MaxMessageLength ? ChatError.MessageTooLong(server.Limits.MaxMessageLength)
+        : null;
+
+    private async Task<ChatError?> AskSessionAsync(SessionRequest<ChatError?> request, Reply<ChatError?> reply, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await session.AskAsync(request, reply, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (IsLoopFailure(ex, cancellationToken))
+        {
+            return ChatError.Unavailable("your session");
+        }
+    }
+
+    // A loop that faulted or stopped under the request: the client gets an error and stays connected.
+    private static bool IsLoopFailure(Exception ex, CancellationToken cancellationToken) =>
+        ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested;
+}

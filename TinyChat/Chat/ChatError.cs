@@ -1,0 +1,45 @@
+namespace TinyChat.Chat;
+
+/// <summary>Why the chat core refused a command: a stable machine code and a sentence for people.</summary>
+public sealed record ChatError(string Code, string Message)
+{
+    /// <summary>The room does not exist.</summary>
+    public static ChatError RoomNotFound(string room) => new("room_not_found", $"room {room} does not exist");
+
+    /// <summary>Creating a room that exists.</summary>
+    public static ChatError RoomExists(string room) => new("room_exists", $"room {room} already exists");
+
+    /// <summary>Joining a room twice.</summary>
+    public static ChatError AlreadyJoined(string room) => new("already_joined", $"you have already joined {room}");
+
+    /// <summary>Acting in a room the user has not joined.</summary>
+    public static ChatError NotAMember(string room) => new("not_a_member", $"you are not a member of {room}");
+
+    /// <summary>No such user.</summary>
+    public static ChatError UserNotFound(string user) => new("user_not_found", $"user {user} does not exist");
+
+    /// <summary>A refused room name.</summary>
+    public static ChatError InvalidRoomName(string why) => new("invalid_room_name", why);
+
+    /// <summary>A text over the configured length.</summary>
+    public static ChatError MessageTooLong(int max) => new("message_too_long", $"a message has at most {max} characters");
+
+    /// <summary>An empty text.</summary>
+    public static ChatError EmptyMessage() => new("empty_message", "a message must not be empty");
+
+    /// <summary>The core could not serve the command now (a loop is restarting or overloaded); retrying is safe.</summary>
+    public static ChatError Unavailable(string what) => new("unavailable", $"{what} is unavailable right now, try again");
+}
+
+/// <summary>A value or the reason there is none.</summary>
+public readonly record struct Outcome<T>(T? Value, ChatError? Error)
+{
+    /// <summary>True when there is a value.</summary>
+    public bool IsOk => Error is null;
+
+    /// <summary>Wraps an error.</summary>
+    public static implicit operator Outcome<T>(ChatError error) => new(default, error);
+
+    /// <summary>Wraps a value.</summary>
+    public static Outcome<T> Ok(T value) => new(value, null);
+}

@@ -1,0 +1,93 @@
+namespace TinyChat.Chat;
+
+/// <summary>Turns chat events into one protocol's wire bytes.</summary>
+public interface IEventEncoder
+{
+    /// <summary>This encoder's slot in each event's cache (from <see cref="ChatEvent.ReserveEncoderSlot"/>).</summary>
+    int Slot { get; }
+
+    /// <summary>Encodes an event. Must be pure: its result is shared by every recipient.</summary>
+    ReadOnlyMemory<byte> Encode(ChatEvent chatEvent);
+}
+
+/// <summary>
+/// Something pushed to connections. Immutable; encoded at most once per protocol, and the bytes are shared
+/// by every recipient of that protocol, so fan-out never serializes per recipient.
+/// </summary>
+public abstract class ChatEvent
+{
+    private const int MaxEncoders = 4;
+    private static int nextSlot = -1;
+    private ReadOnlyMemory<byte>[]? encodings;
+
+    /// <summary>Reserves a cache slot for one protocol encoder; call once per encoder type.</summary>
+    public static int ReserveEncoderSlot()
+    {
+        var slot = Interlocked.Increment(ref nextSlot);
+        return slot < MaxEncoders ? slot : throw new InvalidOperationException("too many protocol encoders");
+    }
+
+    /// <summary>The event's bytes in <paramref name="encoder"/>'s protocol, encoded on first use. Thread-safe.</summary>
+    public virtual ReadOnlyMemory<byte> EncodeWith(IEventEncoder encoder)
+    {
+        var cache = Volatile.Read(ref encodings) ?? Interlocked.CompareExchange(ref encodings, new ReadOnlyMemory<byte>[MaxEncoders], null) ?? encodings;
+        var cached = cache[encoder.Slot];
+        if (!cached.IsEmpty)
+        {
+            return cached;
+        }
+
+        // A race encodes twice at worst; both results are equal, so either may win.
+        var bytes = encoder.Encode(this);
+        cache[encoder.Slot] = bytes;
+        return bytes;
+    }
+}
+
+/// <summary>A message posted in a room, as every member sees it.</summary>
+public sealed class RoomMessage(string room, string from, string text, long id, DateTimeOffset timestamp) : ChatEvent
+{
+    /// <summary>Room name.</summary>
+    public string Room { get; } = room;
+
+    /// <summary>Sender's user name.</summary>
+    public string From { get; } = from;
+
+    /// <summary>The text.</summary>
+    public string Text { get; } = text;
+
+    /// <summary>Per-room sequence number.</summary>
+    public long Id { get; } = id;
+
+    /// <summary>Server UTC time of acceptance.</summary>
+    public DateTimeOffset Timestamp { get; } = timestamp;
+}
+
+/// <summary>A private message, as sender and recipient see it.</summary>
+public sealed class PrivateMessage(string from, string to, string text, long id, DateTimeOffset timestamp) : ChatEvent
+{
+    /// <summary>Sender's user name.</summary>
+    public string From { get; } = from;
+
+    /// <summary>Recipient's user name.</summary>
+    public string To { get; } = to;
+
+    /// <summary>The text.</summary>
+    public string Text { get; } = text;
+
+    /// <summary>Server-wide private message sequence number.</summary>
+    public long Id { get; } = id;
+
+    /// <summary>Server UTC time of acceptance.</summary>
+    public DateTimeOffset Timestamp { get; } = timestamp;
+}
+
+/// <summary>A system line shown in one room to one user (the welcome on join).</summary>
+public sealed class RoomNotice(string room, string text) : ChatEvent
+{
+    /// <summary>Room name.</summary>
+    public string Room { get; } = room;
+
+    /// <summary>The text.</summary>
+    public string Text { get; } = text;
+}

@@ -1,0 +1,74 @@
+using System.Buffers.Text;
+using System.Security.Cryptography;
+using TinyChat.Runtime;
+
+namespace TinyChat.Chat;
+
+/// <summary>Limits of the chat core.</summary>
+public sealed record ChatLimits(int MaxMessageLength, int RoomMailboxCapacity, int SessionMailboxCapacity);
+
+/// <summary>The chat core as the front doors (protocols, HTTP) see it: accounts, rooms and online users.</summary>
+public sealed class ChatServer
+{
+    /// <summary>Wires the core to its stores and supervisors.</summary>
+    public ChatServer(
+        IAccountStore accounts,
+        IRoomStore rooms,
+        IMessageStore messages,
+        Supervisor roomSupervisor,
+        Supervisor sessionSupervisor,
+        ChatLimits limits,
+        TimeProvider time)
+    {
+        Accounts = accounts;
+        Messages = messages;
+        Limits = limits;
+        Time = time;
+        Sessions = new SessionDirectory(rooms, sessionSupervisor, limits.SessionMailboxCapacity);
+        Rooms = new RoomDirectory(rooms, messages, roomSupervisor, limits.RoomMailboxCapacity, time, Sessions.FindOnline);
+        Sessions.Rooms = Rooms;
+    }
+
+    /// <summary>Accounts.</summary>
+    public IAccountStore Accounts { get; }
+
+    /// <summary>Message history.</summary>
+    public IMessageStore Messages { get; }
+
+    /// <summary>Rooms.</summary>
+    public RoomDirectory Rooms { get; }
+
+    /// <summary>Online users.</summary>
+    public SessionDirectory Sessions { get; }
+
+    /// <summary>Limits.</summary>
+    public ChatLimits Limits { get; }
+
+    /// <summary>The clock for timestamps.</summary>
+    public TimeProvider Time { get; }
+
+    /// <summary>Makes sure the default room exists.</summary>
+    public async Task InitializeAsync(CancellationToken cancellationToken) =>
+        await Rooms.CreateAsync(ChatNames.DefaultRoom, cancellationToken).ConfigureAwait(false);
+
+    /// <summary>Registers a user and returns a fresh access token (256 random bits, URL-safe).</summary>
+    public async Task<Outcome<string>> RegisterAsync(string? username, CancellationToken cancellationToken)
+    {
+        if (ChatNames.CheckUserName(username) is { } why)
+        {
+            return new ChatError("invalid_username", why);
+        }
+
+        var token = Base64Url.EncodeToString(RandomNumberGenerator.GetBytes(32));
+        return await Accounts.TryCreateAsync(username!, token, cancellationToken).ConfigureAwait(false)
+            ? Outcome<string>.Ok(token)
+            : new ChatError("username_taken", $"user name {username} is taken");
+    }
+
+    /// <summary>Opens a client for an authenticated user whose events go to <paramref name="outbox"/>.</summary>
+    public async Task<ChatClient> ConnectAsync(string user, IOutbox outbox, CancellationToken cancellationToken)
+    {
+        var session = await Sessions.AttachAsync(user, outbox, cancellationToken).ConfigureAwait(false);
+        return new ChatClient(this, session, outbox);
+    }
+}

@@ -1,0 +1,26 @@
+namespace TinyChat.Chat;
+
+/// <summary>Rooms and memberships: the state a restarted room or session reloads.</summary>
+public interface IRoomStore
+{
+    /// <summary>Creates a room; false when it exists.</summary>
+    ValueTask<bool> TryCreateAsync(string room, CancellationToken cancellationToken);
+
+    /// <summary>Whether a room exists.</summary>
+    ValueTask<bool> ExistsAsync(string room, CancellationToken cancellationToken);
+
+    /// <summary>All room names, sorted.</summary>
+    ValueTask<IReadOnlyList<string>> ListAsync(CancellationToken cancellationToken);
+
+    /// <summary>Records a membership; false when it already existed.</summary>
+    ValueTask<bool> AddMemberAsync(string room, string user, CancellationToken cancellationToken);
+
+    /// <summary>Removes a membership; false when there was none.</summary>
+    ValueTask<bool> RemoveMemberAsync(string room, string user, CancellationToken cancellationToken);
+
+    /// <summary>Members of a room.</summary>
+    ValueTask<IReadOnlyList<string>> MembersAsync(string room, CancellationToken cancellationToken);
+
+    /// <summary>Rooms a user has joined, sorted.</summary>
+    ValueTask<IReadOnlyList<string>> RoomsOfAsync(string user, CancellationToken cancellationToken);
+}

@@ -1,0 +1,53 @@
+using TinyChat.Runtime;
+
+namespace TinyChat.Chat;
+
+/// <summary>Finds, creates and starts rooms: one supervised <see cref="RoomProcess"/> per room in use.</summary>
+public sealed class RoomDirectory(
+    IRoomStore rooms,
+    IMessageStore messages,
+    Supervisor supervisor,
+    int mailboxCapacity,
+    TimeProvider time,
+    Func<string, UserEndpoint?> findOnline)
+{
+    private readonly Registry<string, RoomProcess> live = new(StringComparer.Ordinal);
+
+    /// <summary>Rooms with a running process.</summary>
+    public int LiveRooms => live.Count;
+
+    /// <summary>The room's process if it is running now. Never blocks.</summary>
+    public RoomProcess? TryFindLive(string room) => live.TryLookup(room, out var process) ? process : null;
+
+    /// <summary>The room's process, started on first use; null when the room does not exist.</summary>
+    public async ValueTask<RoomProcess?> FindAsync(string room, CancellationToken cancellationToken)
+    {
+        if (live.TryLookup(room, out var process))
+        {
+            return process;
+        }
+
+        if (!await rooms.ExistsAsync(room, cancellationToken).ConfigureAwait(false))
+        {
+            return null;
+        }
+
+        process = live.GetOrRegister(
+            room,
+            name => new RoomProcess(name, mailboxCapacity, rooms, messages, findOnline, time, stopped => live.Unregister(stopped.Room, stopped)),
+            out var created);
+        if (created && !supervisor.TryStartChild(process, RestartKind.Permanent))
+        {
+            live.Unregister(room, process);
+            throw new ProcessStoppedException(process.Name);
+        }
+
+        return process;
+    }
+
+    /// <summary>Creates a room; false when it exists.</summary>
+    public ValueTask<bool> CreateAsync(string room, CancellationToken cancellationToken) => rooms.TryCreateAsync(room, cancellationToken);
+
+    /// <summary>All room names.</summary>
+    public ValueTask<IReadOnlyList<string>> ListAsync(CancellationToken cancellationToken) => rooms.ListAsync(cancellationToken);
+}

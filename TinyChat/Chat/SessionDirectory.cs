@@ -1,0 +1,53 @@
+using TinyChat.Runtime;
+
+namespace TinyChat.Chat;
+
+/// <summary>Finds and starts user sessions: one supervised <see cref="UserSessionProcess"/> per online user.</summary>
+public sealed class SessionDirectory(IRoomStore rooms, Supervisor supervisor, int mailboxCapacity)
+{
+    private const int AttachAttempts = 8;
+    private readonly Registry<string, UserSessionProcess> live = new(StringComparer.Ordinal);
+
+    /// <summary>Users online now.</summary>
+    public int OnlineUsers => live.Count;
+
+    /// <summary>Set once, before any session starts (rooms and sessions need each other).</summary>
+    public RoomDirectory? Rooms { get; set; }
+
+    /// <summary>The endpoint of an online user, or null when the user is offline. Never blocks.</summary>
+    public UserEndpoint? FindOnline(string user) => live.TryLookup(user, out var session) ? session.Endpoint : null;
+
+    /// <summary>Attaches a connection to the user's session, starting one if the user was offline.</summary>
+    public async Task<UserSessionProcess> AttachAsync(string user, IOutbox outbox, CancellationToken cancellationToken)
+    {
+        for (var attempt = 0; attempt < AttachAttempts; attempt++)
+        {
+            var session = live.GetOrRegister(
+                user,
+                name => new UserSessionProcess(name, mailboxCapacity, rooms, Rooms!, ended => live.Unregister(ended.User, ended)),
+                out var created);
+            if (created && !supervisor.TryStartChild(session, RestartKind.Transient))
+            {
+                live.Unregister(user, session);
+                throw new ProcessStoppedException(session.Name);
+            }
+
+            var attach = new AttachConnection(outbox);
+            try
+            {
+                if (await session.AskAsync(attach, attach.Reply, cancellationToken).ConfigureAwait(false))
+                {
+                    return session;
+                }
+            }
+            catch (ProcessStoppedException)
+            {
+                // The session ended between lookup and attach; the next lookup finds or starts its successor.
+            }
+
+            live.Unregister(user, session);
+        }
+
+        throw new ProcessStoppedException("session:" + user);
+    }
+}

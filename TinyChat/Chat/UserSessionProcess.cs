@@ -1,0 +1,162 @@
+using TinyChat.Runtime;
+
+namespace TinyChat.Chat;
+
+/// <summary>A message in a user session's mailbox.</summary>
+public abstract record SessionCommand;
+
+/// <summary>A session message that expects a reply.</summary>
+public abstract record SessionRequest<T> : SessionCommand, IRequest
+{
+    /// <summary>Where the session answers.</summary>
+    public Reply<T> Reply { get; } = new();
+
+    /// <inheritdoc />
+    public void Fail(Exception reason) => Reply.Fail(reason);
+}
+
+/// <summary>A connection of the user opens; false means this session is ending and a new one must be found.</summary>
+public sealed record AttachConnection(IOutbox Outbox) : SessionRequest<bool>;
+
+/// <summary>A connection of the user closed.</summary>
+public sealed record DetachConnection(IOutbox Outbox) : SessionCommand;
+
+/// <summary>The user joins a room; null on success.</summary>
+public sealed record UserJoins(string Room) : SessionRequest<ChatError?>;
+
+/// <summary>The user leaves a room; null on success.</summary>
+public sealed record UserLeaves(string Room) : SessionRequest<ChatError?>;
+
+/// <summary>The rooms the user has joined.</summary>
+public sealed record JoinedRooms : SessionRequest<IReadOnlyList<string>>;
+
+/// <summary>
+/// One online user: shared by all that user's connections, it owns the user's room membership on the user's
+/// behalf and tells rooms when the user comes online and goes offline. Ends when the last connection closes.
+/// </summary>
+/// <remarks>
+/// The joined-room set is loop state, rebuilt from the store on every start. The <see cref="Endpoint"/>
+/// (the set of open connections) lives on the process object instead, because connections outlive a crashed
+/// loop: a restart keeps delivering to them.
+/// </remarks>
+public sealed class UserSessionProcess(
+    string user,
+    int mailboxCapacity,
+    IRoomStore rooms,
+    RoomDirectory roomDirectory,
+    Action<UserSessionProcess> ended)
+    : Process<SessionCommand>("session:" + user, mailboxCapacity)
+{
+    private readonly HashSet<string> joined = new(StringComparer.Ordinal);
+    private bool ending;
+
+    /// <summary>The user's name.</summary>
+    public string User { get; } = user;
+
+    /// <summary>Where events for this user go.</summary>
+    public UserEndpoint Endpoint { get; } = new(user);
+
+    /// <inheritdoc />
+    protected override async ValueTask StartAsync(CancellationToken cancellationToken)
+    {
+        joined.Clear();
+        foreach (var room in await rooms.RoomsOfAsync(User, cancellationToken).ConfigureAwait(false))
+        {
+            joined.Add(room);
+            if (roomDirectory.TryFindLive(room) is { } process)
+            {
+                await process.PostAsync(new MemberOnline(User, Endpoint), cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <inheritdoc />
+    protected override async ValueTask HandleAsync(SessionCommand message, CancellationToken cancellationToken)
+    {
+        switch (message)
+        {
+            case AttachConnection attach:
+                if (!ending)
+                {
+                    Endpoint.Attach(attach.Outbox);
+                }
+
+                attach.Reply.Complete(!ending);
+                break;
+            case DetachConnection detach:
+                if (Endpoint.Detach(detach.Outbox) && Endpoint.Connections == 0 && !ending)
+                {
+                    await GoOfflineAsync(cancellationToken).ConfigureAwait(false);
+                }
+
+                break;
+            case UserJoins join:
+                join.Reply.Complete(await JoinAsync(join.Room, cancellationToken).ConfigureAwait(false));
+                break;
+            case UserLeaves leave:
+                leave.Reply.Complete(await LeaveAsync(leave.Room, cancellationToken).ConfigureAwait(false));
+                break;
+            case JoinedRooms list:
+                list.Reply.Complete([.. joined.Order(StringComparer.Ordinal)]);
+                break;
+            default:
+                throw new InvalidOperationException($"session {User} cannot handle {message.GetType().Name}");
+        }
+    }
+
+    private async Task<ChatError?> JoinAsync(string room, CancellationToken cancellationToken)
+    {
+        var process = await roomDirectory.FindAsync(room, cancellationToken).ConfigureAwait(false);
+        if (process is null)
+        {
+            return ChatError.RoomNotFound(room);
+        }
+
+        var join = new JoinRoom(User, Endpoint);
+        var error = await process.AskAsync(join, join.Reply, cancellationToken).ConfigureAwait(false);
+        if (error is null)
+        {
+            joined.Add(room);
+        }
+
+        return error;
+    }
+
+    private async Task<ChatError?> LeaveAsync(string room, CancellationToken cancellationToken)
+    {
+        var process = await roomDirectory.FindAsync(room, cancellationToken).ConfigureAwait(false);
+        if (process is null)
+        {
+            return ChatError.RoomNotFound(room);
+        }
+
+        var leave = new LeaveRoom(User);
+        var error = await process.AskAsync(leave, leave.Reply, cancellationToken).ConfigureAwait(false);
+        if (error is null)
+        {
+            joined.Remove(room);
+        }
+
+        return error;
+    }
+
+    private async Task GoOfflineAsync(CancellationToken cancellationToken)
+    {
+        // Unregister first so a reconnecting tab starts a fresh session; rooms drop this endpoint only if it is
+        // still the one they know, so the two sessions' notices cannot undo each other.
+        ending = true;
+        ended(this);
+        foreach (var room in joined)
+        {
+            if (roomDirectory.TryFindLive(room) is { } process)
+            {
+                await process.PostAsync(new MemberOffline(User, Endpoint), cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        StopAfterPending();
+    }
+
+    /// <inheritdoc />
+    protected override void Terminated(Exception? reason) => ended(this);
+}

@@ -1,0 +1,68 @@
+using Microsoft.Extensions.Options;
+using TinyChat.Chat;
+
+namespace TinyChat.Hosting;
+
+/// <summary>Start-up checks of every options section; each failure names the key and why, in one line.</summary>
+public sealed class OptionsValidation :
+    IValidateOptions<ServerOptions>,
+    IValidateOptions<WebSocketOptions>,
+    IValidateOptions<RuntimeOptions>,
+    IValidateOptions<ChatOptions>
+{
+    /// <inheritdoc />
+    public ValidateOptionsResult Validate(string? name, ServerOptions o) => Collect(
+        string.IsNullOrWhiteSpace(o.Host) ? "Server:Host must not be empty" : null,
+        o.Port is < 0 or > 65535 ? $"Server:Port must be 0..65535 (0 picks a free port), got {o.Port}" : null,
+        string.IsNullOrWhiteSpace(o.StaticRoot) ? "Server:StaticRoot must not be empty" : null,
+        Positive("Server:ShutdownGraceSeconds", o.ShutdownGraceSeconds),
+        AtLeast("Server:MaxRequestBodyBytes", o.MaxRequestBodyBytes, 64));
+
+    /// <inheritdoc />
+    public ValidateOptionsResult Validate(string? name, WebSocketOptions o) => Collect(
+        o.KeepAliveSeconds < 0 || double.IsNaN(o.KeepAliveSeconds) ? $"WebSocket:KeepAliveSeconds must be >= 0 (0 = off), got {o.KeepAliveSeconds}" : null,
+        Positive("WebSocket:IdleTimeoutSeconds", o.IdleTimeoutSeconds),
+        AtLeast("WebSocket:MaxMessageBytes", o.MaxMessageBytes, 256),
+        AtLeast("WebSocket:OutboxCapacity", o.OutboxCapacity, 1),
+        AtLeast("WebSocket:ReceiveBufferBytes", o.ReceiveBufferBytes, 256));
+
+    /// <inheritdoc />
+    public ValidateOptionsResult Validate(string? name, RuntimeOptions o) => Collect(
+        AtLeast("Runtime:RoomMailboxCapacity", o.RoomMailboxCapacity, 1),
+        AtLeast("Runtime:SessionMailboxCapacity", o.SessionMailboxCapacity, 1),
+        AtLeast("Runtime:MaxRestarts", o.MaxRestarts, 0),
+        Positive("Runtime:RestartWindowSeconds", o.RestartWindowSeconds));
+
+    /// <inheritdoc />
+    public ValidateOptionsResult Validate(string? name, ChatOptions o)
+    {
+        var failures = new List<string?> { AtLeast("Chat:MaxMessageLength", o.MaxMessageLength, 1) };
+        for (var i = 0; i < o.SeedUsers.Count; i++)
+        {
+            var user = o.SeedUsers[i];
+            if (ChatNames.CheckUserName(user.Username) is { } why)
+            {
+                failures.Add($"Chat:SeedUsers:{i}:Username is invalid: {why}");
+            }
+
+            if (string.IsNullOrEmpty(user.Token))
+            {
+                failures.Add($"Chat:SeedUsers:{i}:Token must not be empty");
+            }
+        }
+
+        return Collect([.. failures]);
+    }
+
+    private static string? Positive(string key, double value) =>
+        value > 0 && !double.IsNaN(value) && !double.IsInfinity(value) ? null : $"{key} must be a positive number, got {value}";
+
+    private static string? AtLeast(string key, int value, int min) =>
+        value >= min ? null : $"{key} must be >= {min}, got {value}";
+
+    private static ValidateOptionsResult Collect(params string?[] failures)
+    {
+        var real = failures.Where(f => f is not null).Cast<string>().ToList();
+        return real.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(real);
+    }
+}

@@ -1,0 +1,4 @@
+namespace TinyChat.Hosting;
+
+/// <summary>A reason the server cannot start, worded for the one line the operator sees.</summary>
+public sealed class StartupException(string message) : Exception(message);

@@ -1,0 +1,184 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using TinyChat.Chat;
+using TinyChat.Runtime;
+using TinyChat.Storage;
+using TinyChat.Web;
+
+namespace TinyChat.Hosting;
+
+/// <summary>Builds the TinyChat host: configuration, options, the supervision tree, the chat core and the HTTP server.</summary>
+public static class TinyChatHost
+{
+    /// <summary>The configuration file's name.</summary>
+    public const string ConfigFileName = "chat.config.json";
+
+    /// <summary>Top-level keys of the configuration; anything else is a typo and stops start-up.</summary>
+    public static readonly string[] KnownSections = ["Server", "WebSocket", "Runtime", "Chat", "Storage", "Limits", "Logging"];
+
+    /// <summary>
+    /// Builds the host from command-line arguments: <c>--config PATH</c>, <c>--static PATH</c>, <c>--port N</c>,
+    /// <c>--host H</c>, and any <c>--Section:Key value</c>. <paramref name="configure"/> lets tests replace services.
+    /// </summary>
+    public static IHost Build(string[] args, Action<IServiceCollection>? configure = null)
+    {
+        var (configPath, staticPath, rest) = SplitPathArguments(args);
+        configPath = LocateConfigFile(configPath);
+        var baseDirectory = Path.GetDirectoryName(configPath)!;
+
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings
+        {
+            ContentRootPath = baseDirectory,
+            Args = [],
+        });
+        builder.Configuration.Sources.Clear();
+        try
+        {
+            builder.Configuration.AddJsonFile(configPath, optional: false, reloadOnChange: false);
+        }
+        catch (InvalidDataException ex)
+        {
+            throw new StartupException($"{configPath} is not valid JSON: {ex.InnerException?.Message ?? ex.Message}");
+        }
+
+        builder.Configuration.AddEnvironmentVariables("TINYCHAT__");
+        builder.Configuration.AddCommandLine(rest, new Dictionary<string, string>
+        {
+            ["--port"] = "Server:Port",
+            ["--host"] = "Server:Host",
+        });
+        if (staticPath is not null)
+        {
+            builder.Configuration.AddInMemoryCollection([new("Server:StaticRoot", Path.GetFullPath(staticPath))]);
+        }
+
+        CheckSections(builder.Configuration);
+
+        builder.Logging.ClearProviders();
+        builder.Logging.AddSimpleConsole(o =>
+        {
+            o.SingleLine = true;
+            o.TimestampFormat = "HH:mm:ss.fff ";
+        });
+
+        var services = builder.Services;
+        AddOptions<ServerOptions>(services, builder.Configuration, "Server");
+        AddOptions<WebSocketOptions>(services, builder.Configuration, "WebSocket");
+        AddOptions<RuntimeOptions>(services, builder.Configuration, "Runtime");
+        AddOptions<ChatOptions>(services, builder.Configuration, "Chat");
+        services.AddSingleton<OptionsValidation>();
+        services.AddSingleton<IValidateOptions<ServerOptions>>(sp => sp.GetRequiredService<OptionsValidation>());
+        services.AddSingleton<IValidateOptions<WebSocketOptions>>(sp => sp.GetRequiredService<OptionsValidation>());
+        services.AddSingleton<IValidateOptions<RuntimeOptions>>(sp => sp.GetRequiredService<OptionsValidation>());
+        services.AddSingleton<IValidateOptions<ChatOptions>>(sp => sp.GetRequiredService<OptionsValidation>());
+        services.Configure<HostOptions>(o =>
+        {
+            var grace = builder.Configuration.GetValue("Server:ShutdownGraceSeconds", 5.0);
+            o.ShutdownTimeout = TimeSpan.FromSeconds(Math.Max(1, grace) + 1);
+        });
+
+        services.AddSingleton(TimeProvider.System);
+        services.AddSingleton<InMemoryStore>();
+        services.AddSingleton<IAccountStore>(sp => sp.GetRequiredService<InMemoryStore>());
+        services.AddSingleton<IRoomStore>(sp => sp.GetRequiredService<InMemoryStore>());
+        services.AddSingleton<IMessageStore>(sp => sp.GetRequiredService<InMemoryStore>());
+
+        // Start order matters: the supervision tree, then the chat core, then the HTTP server (stopped in reverse).
+        services.AddSingleton<SupervisionTree>();
+        services.AddHostedService(sp => sp.GetRequiredService<SupervisionTree>());
+        services.AddSingleton(sp =>
+        {
+            var tree = sp.GetRequiredService<SupervisionTree>();
+            var runtime = sp.GetRequiredService<IOptions<RuntimeOptions>>().Value;
+            var chat = sp.GetRequiredService<IOptions<ChatOptions>>().Value;
+            return new ChatServer(
+                sp.GetRequiredService<IAccountStore>(),
+                sp.GetRequiredService<IRoomStore>(),
+                sp.GetRequiredService<IMessageStore>(),
+                tree.Rooms,
+                tree.Sessions,
+                new ChatLimits(chat.MaxMessageLength, runtime.RoomMailboxCapacity, runtime.SessionMailboxCapacity),
+                sp.GetRequiredService<TimeProvider>());
+        });
+        services.AddHostedService<ChatStartup>();
+
+        services.AddSingleton(sp =>
+        {
+            var root = sp.GetRequiredService<IOptions<ServerOptions>>().Value.StaticRoot;
+            var full = Path.IsPathRooted(root) ? root : Path.Combine(baseDirectory, root);
+            return Directory.Exists(full) ? new StaticFiles(full) : throw new StartupException($"Server:StaticRoot: folder {full} does not exist");
+        });
+        services.AddSingleton<OpenConnections>();
+        services.AddSingleton<ServerAddress>();
+        services.AddSingleton<ChatEndpoint>();
+        services.AddSingleton<RegistrationEndpoint>();
+        services.AddHostedService<HttpServer>();
+
+        configure?.Invoke(services);
+        return builder.Build();
+    }
+
+    private static void AddOptions<T>(IServiceCollection services, IConfiguration configuration, string section)
+        where T : class
+    {
+        services.AddOptions<T>()
+            .Bind(configuration.GetSection(section), o => o.ErrorOnUnknownConfiguration = true)
+            .ValidateOnStart();
+    }
+
+    private static void CheckSections(IConfiguration configuration)
+    {
+        foreach (var section in configuration.GetChildren())
+        {
+            if (!KnownSections.Contains(section.Key, StringComparer.OrdinalIgnoreCase))
+            {
+                throw new StartupException($"unknown configuration key '{section.Key}' (known: {string.Join(", ", KnownSections)})");
+            }
+        }
+    }
+
+    private static (string? Config, string? Static, string[] Remaining) SplitPathArguments(string[] args)
+    {
+        string? config = null;
+        string? staticRoot = null;
+        var rest = new List<string>();
+        for (var i = 0; i < args.Length; i++)
+        {
+            switch (args[i])
+            {
+                case "--config" when i + 1 < args.Length:
+                    config = args[++i];
+                    break;
+                case "--static" when i + 1 < args.Length:
+                    staticRoot = args[++i];
+                    break;
+                default:
+                    rest.Add(args[i]);
+                    break;
+            }
+        }
+
+        return (config, staticRoot, [.. rest]);
+    }
+
+    private static string LocateConfigFile(string? explicitPath)
+    {
+        if (explicitPath is not null)
+        {
+            var full = Path.GetFullPath(explicitPath);
+            return File.Exists(full) ? full : throw new StartupException($"--config: file {full} does not exist");
+        }
+
+        // Next to the executable first, so the server behaves the same from any working directory.
+        string[] candidates =
+        [
+            Path.Combine(AppContext.BaseDirectory, ConfigFileName),
+            Path.Combine(Directory.GetCurrentDirectory(), ConfigFileName),
+        ];
+        return candidates.FirstOrDefault(File.Exists)
+            ?? throw new StartupException($"{ConfigFileName} not found next to the executable ({AppContext.BaseDirectory}) or in the working directory; pass --config PATH");
+    }
+}

@@ -1,0 +1,145 @@
+using System.Text;
+using System.Text.Json;
+
+namespace TinyChat.Protocols.Json;
+
+/// <summary>A protocol error caused by a client frame.</summary>
+public sealed record FrameError(string Code, string Message);
+
+/// <summary>One client frame of the native protocol, parsed and type-checked (unknown fields are ignored).</summary>
+public sealed record ClientFrame
+{
+    private static readonly JsonReaderOptions ReaderOptions = new() { MaxDepth = 16 };
+
+    /// <summary><c>command</c>.</summary>
+    public string? Command { get; private set; }
+
+    /// <summary><c>room</c>.</summary>
+    public string? Room { get; private set; }
+
+    /// <summary><c>message</c>: chat text.</summary>
+    public string? Message { get; private set; }
+
+    /// <summary><c>to</c>: private message recipient.</summary>
+    public string? To { get; private set; }
+
+    /// <summary><c>with</c>: the other user of a private conversation (history).</summary>
+    public string? With { get; private set; }
+
+    /// <summary><c>before</c>: history before this id.</summary>
+    public long? Before { get; private set; }
+
+    /// <summary><c>after</c>: history after this id.</summary>
+    public long? After { get; private set; }
+
+    /// <summary><c>limit</c>: history size.</summary>
+    public long? Limit { get; private set; }
+
+    /// <summary><c>ref</c> as raw JSON (a string or a number), echoed verbatim in replies.</summary>
+    public byte[]? Ref { get; private set; }
+
+    /// <summary>The first type error found, if any.</summary>
+    public FrameError? Error { get; private set; }
+
+    /// <summary>Parses a frame. Invalid JSON (or nesting deeper than 16) yields an <c>invalid_json</c> error.</summary>
+    public static ClientFrame Parse(ReadOnlySpan<byte> utf8)
+    {
+        var frame = new ClientFrame();
+        try
+        {
+            var reader = new Utf8JsonReader(utf8, ReaderOptions);
+            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
+            {
+                reader.Skip();
+                Drain(ref reader);
+                frame.Error = new FrameError("bad_request", "a frame must be a JSON object");
+                return frame;
+            }
+
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+            {
+                var name = reader.GetString();
+                reader.Read();
+                switch (name)
+                {
+                    case "command": frame.Command = frame.ReadString(ref reader, name); break;
+                    case "room": frame.Room = frame.ReadString(ref reader, name); break;
+                    case "message": frame.Message = frame.ReadString(ref reader, name); break;
+                    case "to": frame.To = frame.ReadString(ref reader, name); break;
+                    case "with": frame.With = frame.ReadString(ref reader, name); break;
+                    case "before": frame.Before = frame.ReadId(ref reader, name); break;
+                    case "after": frame.After = frame.ReadId(ref reader, name); break;
+                    case "limit": frame.Limit = frame.ReadId(ref reader, name); break;
+                    case "ref": frame.ReadRef(ref reader); break;
+                    default: reader.Skip(); break;
+                }
+            }
+
+            Drain(ref reader);
+        }
+        catch (JsonException)
+        {
+            return new ClientFrame { Error = new FrameError("invalid_json", "frame is not valid JSON"), Ref = frame.Ref };
+        }
+
+        return frame;
+    }
+
+    private static void Drain(ref Utf8JsonReader reader)
+    {
+        // Trailing content after the object ("{}{}", "{} x") is invalid JSON too.
+        if (reader.Read())
+        {
+            throw new JsonException("trailing content");
+        }
+    }
+
+    private string? ReadString(ref Utf8JsonReader reader, string field)
+    {
+        if (reader.TokenType == JsonTokenType.String)
+        {
+            return reader.GetString();
+        }
+
+        if (reader.TokenType != JsonTokenType.Null)
+        {
+            Error ??= new FrameError("bad_request", $"field \"{field}\" must be a string");
+        }
+
+        reader.Skip();
+        return null;
+    }
+
+    private long? ReadId(ref Utf8JsonReader reader, string field)
+    {
+        if (reader.TokenType == JsonTokenType.Number && reader.TryGetInt64(out var value) && value >= 0)
+        {
+            return value;
+        }
+
+        if (reader.TokenType != JsonTokenType.Null)
+        {
+            Error ??= new FrameError("bad_request", $"field \"{field}\" must be a non-negative integer");
+        }
+
+        reader.Skip();
+        return null;
+    }
+
+    private void ReadRef(ref Utf8JsonReader reader)
+    {
+        switch (reader.TokenType)
+        {
+            case JsonTokenType.String when reader.ValueSpan.Length <= 256:
+                Ref = Encoding.UTF8.GetBytes(JsonSerializer.Serialize(reader.GetString(), JsonSerializerOptions.Default));
+                break;
+            case JsonTokenType.Number when reader.ValueSpan.Length <= 32:
+                Ref = reader.ValueSpan.ToArray();
+                break;
+            default:
+                Error ??= new FrameError("bad_request", "field \"ref\" must be a string (at most 256 bytes) or a number");
+                reader.Skip();
+                break;
+        }
+    }
+}

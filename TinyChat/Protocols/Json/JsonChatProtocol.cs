@@ -1,0 +1,252 @@
+using System.Net.WebSockets;
+using System.Text.Json;
+using TinyChat.Chat;
+using TinyChat.Web;
+
+namespace TinyChat.Protocols.Json;
+
+/// <summary>
+/// The native JSON protocol on one connection: turns client frames into chat commands and answers each with a
+/// reply or an error that carries the frame's <c>ref</c>. Frames are handled one at a time, in order.
+/// </summary>
+public sealed class JsonChatProtocol(ChatClient client, WebSocketConnection connection) : IFrameHandler
+{
+    /// <inheritdoc />
+    public async ValueTask OnTextAsync(ReadOnlyMemory<byte> utf8, CancellationToken cancellationToken)
+    {
+        var frame = ClientFrame.Parse(utf8.Span);
+        if (frame.Error is { } frameError)
+        {
+            SendError(frameError.Code, frameError.Message, frame.Ref);
+            return;
+        }
+
+        if (frame.Command is { } command)
+        {
+            await HandleCommandAsync(command, frame, cancellationToken).ConfigureAwait(false);
+        }
+        else if (frame.Message is { } text)
+        {
+            await HandleMessageAsync(frame, text, cancellationToken).ConfigureAwait(false);
+        }
+        else
+        {
+            SendError("bad_request", "a frame needs \"command\", or \"message\" with \"room\" or \"to\"", frame.Ref);
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask OnBinaryAsync(CancellationToken cancellationToken)
+    {
+        SendError("binary_not_supported", "binary frames are not supported; send JSON text frames", null);
+        return ValueTask.CompletedTask;
+    }
+
+    private async Task HandleMessageAsync(ClientFrame frame, string text, CancellationToken cancellationToken)
+    {
+        if (frame.Room is { } room)
+        {
+            var sent = await client.SendToRoomAsync(room, text, cancellationToken).ConfigureAwait(false);
+            if (sent.Error is { } error)
+            {
+                SendError(error, frame.Ref);
+            }
+            else if (frame.Ref is not null)
+            {
+                Send(frame.Ref, w =>
+                {
+                    w.WriteBoolean("ok", true);
+                    w.WriteString("room", room);
+                    w.WriteNumber("id", sent.Value);
+                });
+            }
+        }
+        else if (frame.To is { } to)
+        {
+            var sent = await client.SendPrivateAsync(to, text, cancellationToken).ConfigureAwait(false);
+            if (sent.Error is { } error)
+            {
+                SendError(error, frame.Ref);
+            }
+            else if (frame.Ref is not null)
+            {
+                Send(frame.Ref, w =>
+                {
+                    w.WriteBoolean("ok", true);
+                    w.WriteString("to", to);
+                    w.WriteNumber("id", sent.Value);
+                });
+            }
+        }
+        else
+        {
+            SendError("bad_request", "a message needs \"room\" or \"to\"", frame.Ref);
+        }
+    }
+
+    private async Task HandleCommandAsync(string command, ClientFrame frame, CancellationToken cancellationToken)
+    {
+        switch (command)
+        {
+            case "join":
+                var joined = await client.JoinAsync(frame.Room, cancellationToken).ConfigureAwait(false);
+                Reply(joined.Error, frame.Ref, w =>
+                {
+                    w.WriteString("room", frame.Room ?? ChatNames.DefaultRoom);
+                    w.WriteString("message", joined.Value);
+                });
+                break;
+            case "create":
+                if (RequireField(frame.Room, "room", frame) is { } createRoom)
+                {
+                    var created = await client.CreateAsync(createRoom, cancellationToken).ConfigureAwait(false);
+                    Reply(created, frame.Ref, w => w.WriteString("success", $"{createRoom} has been created!"));
+                }
+
+                break;
+            case "leave":
+                if (RequireField(frame.Room, "room", frame) is { } leaveRoom)
+                {
+                    var left = await client.LeaveAsync(leaveRoom, cancellationToken).ConfigureAwait(false);
+                    Reply(left, frame.Ref, w =>
+                    {
+                        w.WriteString("success", $"you have left {leaveRoom}");
+                        w.WriteString("room", leaveRoom);
+                    });
+                }
+
+                break;
+            case "rooms":
+                var rooms = await client.RoomsAsync(cancellationToken).ConfigureAwait(false);
+                Reply(rooms.Error, frame.Ref, w =>
+                {
+                    WriteStrings(w, "rooms", rooms.Value!.All);
+                    WriteStrings(w, "joined", rooms.Value.Joined);
+                });
+                break;
+            case "whoami":
+                Send(frame.Ref, w => w.WriteString("username", client.User));
+                break;
+            case "ping":
+                Send(frame.Ref, w => w.WriteBoolean("pong", true));
+                break;
+            case "history":
+                await HandleHistoryAsync(frame, cancellationToken).ConfigureAwait(false);
+                break;
+            default:
+                SendError("unknown_command", $"unknown command \"{Truncate(command)}\"", frame.Ref);
+                break;
+        }
+    }
+
+    private async Task HandleHistoryAsync(ClientFrame frame, CancellationToken cancellationToken)
+    {
+        if (frame.Before is not null && frame.After is not null)
+        {
+            SendError("bad_request", "give \"before\" or \"after\", not both", frame.Ref);
+            return;
+        }
+
+        if (frame.Limit is 0)
+        {
+            SendError("bad_request", "field \"limit\" must be at least 1", frame.Ref);
+            return;
+        }
+
+        var query = new HistoryQuery(frame.Before, frame.After, (int)Math.Min(frame.Limit ?? 50, ChatClient.MaxHistoryLimit));
+        if (frame.Room is { } room)
+        {
+            var page = await client.RoomHistoryAsync(room, query, cancellationToken).ConfigureAwait(false);
+            Reply(page.Error, frame.Ref, w =>
+            {
+                w.WriteString("room", room);
+                w.WriteStartArray("history");
+                foreach (var message in page.Value!)
+                {
+                    JsonEventEncoder.WriteRoomMessage(w, message);
+                }
+
+                w.WriteEndArray();
+            });
+        }
+        else if (frame.With is { } with)
+        {
+            var page = await client.PrivateHistoryAsync(with, query, cancellationToken).ConfigureAwait(false);
+            Reply(page.Error, frame.Ref, w =>
+            {
+                w.WriteString("with", with);
+                w.WriteStartArray("history");
+                foreach (var message in page.Value!)
+                {
+                    JsonEventEncoder.WritePrivateMessage(w, message);
+                }
+
+                w.WriteEndArray();
+            });
+        }
+        else
+        {
+            SendError("bad_request", "history needs \"room\" or \"with\"", frame.Ref);
+        }
+    }
+
+    private string? RequireField(string? value, string field, ClientFrame frame)
+    {
+        if (value is null)
+        {
+            SendError("bad_request", $"command \"{frame.Command}\" needs a string field \"{field}\"", frame.Ref);
+        }
+
+        return value;
+    }
+
+    private void Reply(ChatError? error, byte[]? reference, Action<Utf8JsonWriter> writeFields)
+    {
+        if (error is not null)
+        {
+            SendError(error, reference);
+        }
+        else
+        {
+            Send(reference, writeFields);
+        }
+    }
+
+    private void SendError(ChatError error, byte[]? reference) => SendError(error.Code, error.Message, reference);
+
+    private void SendError(string code, string message, byte[]? reference) => Send(reference, w =>
+    {
+        w.WriteString("error", message);
+        w.WriteString("code", code);
+    });
+
+    private void Send(byte[]? reference, Action<Utf8JsonWriter> writeFields)
+    {
+        var bytes = JsonEventEncoder.Build(w =>
+        {
+            w.WriteStartObject();
+            writeFields(w);
+            if (reference is not null)
+            {
+                w.WritePropertyName("ref");
+                w.WriteRawValue(reference, skipInputValidation: true);
+            }
+
+            w.WriteEndObject();
+        });
+        connection.TryDeliver(new JsonFrame(bytes));
+    }
+
+    private static void WriteStrings(Utf8JsonWriter w, string name, IReadOnlyList<string> values)
+    {
+        w.WriteStartArray(name);
+        foreach (var value in values)
+        {
+            w.WriteStringValue(value);
+        }
+
+        w.WriteEndArray();
+    }
+
+    private static string Truncate(string text) => text.Length <= 64 ? text : text[..64] + "…";
+}

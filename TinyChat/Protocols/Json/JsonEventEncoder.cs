@@ -1,0 +1,90 @@
+using System.Buffers;
+using System.Globalization;
+using System.Text.Encodings.Web;
+using System.Text.Json;
+using TinyChat.Chat;
+
+namespace TinyChat.Protocols.Json;
+
+/// <summary>A reply already encoded for one connection (it carries that client's <c>ref</c>).</summary>
+public sealed class JsonFrame(ReadOnlyMemory<byte> bytes) : ChatEvent
+{
+    /// <summary>The encoded frame.</summary>
+    public ReadOnlyMemory<byte> Bytes { get; } = bytes;
+
+    /// <inheritdoc />
+    public override ReadOnlyMemory<byte> EncodeWith(IEventEncoder encoder) => Bytes;
+}
+
+/// <summary>Encodes chat events as the native protocol's JSON objects (see docs/protocol.md).</summary>
+public sealed class JsonEventEncoder : IEventEncoder
+{
+    /// <summary>Text stays readable (no \u escapes for non-ASCII); quotes and control characters are still escaped, so a frame never holds a raw newline.</summary>
+    public static readonly JsonWriterOptions WriterOptions = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    private JsonEventEncoder()
+    {
+    }
+
+    /// <summary>The one instance (one cache slot per protocol).</summary>
+    public static JsonEventEncoder Instance { get; } = new();
+
+    /// <inheritdoc />
+    public int Slot { get; } = ChatEvent.ReserveEncoderSlot();
+
+    /// <inheritdoc />
+    public ReadOnlyMemory<byte> Encode(ChatEvent chatEvent) => chatEvent switch
+    {
+        JsonFrame frame => frame.Bytes,
+        RoomMessage message => Build(w => WriteRoomMessage(w, message)),
+        PrivateMessage message => Build(w => WritePrivateMessage(w, message)),
+        RoomNotice notice => Build(w =>
+        {
+            w.WriteStartObject();
+            w.WriteString("room", notice.Room);
+            w.WriteString("message", notice.Text);
+            w.WriteEndObject();
+        }),
+        _ => throw new NotSupportedException($"no JSON encoding for {chatEvent.GetType().Name}"),
+    };
+
+    /// <summary>Encodes one object written by <paramref name="write"/> into an exact-size array.</summary>
+    public static byte[] Build(Action<Utf8JsonWriter> write)
+    {
+        var buffer = new ArrayBufferWriter<byte>(256);
+        using (var writer = new Utf8JsonWriter(buffer, WriterOptions))
+        {
+            write(writer);
+        }
+
+        return buffer.WrittenSpan.ToArray();
+    }
+
+    /// <summary><c>{"room","from","message","id","ts"}</c>: live and in history.</summary>
+    public static void WriteRoomMessage(Utf8JsonWriter w, RoomMessage m)
+    {
+        w.WriteStartObject();
+        w.WriteString("room", m.Room);
+        w.WriteString("from", m.From);
+        w.WriteString("message", m.Text);
+        w.WriteNumber("id", m.Id);
+        w.WriteString("ts", Timestamp(m.Timestamp));
+        w.WriteEndObject();
+    }
+
+    /// <summary><c>{"to","from","message","id","ts"}</c>: live and in history.</summary>
+    public static void WritePrivateMessage(Utf8JsonWriter w, PrivateMessage m)
+    {
+        w.WriteStartObject();
+        w.WriteString("to", m.To);
+        w.WriteString("from", m.From);
+        w.WriteString("message", m.Text);
+        w.WriteNumber("id", m.Id);
+        w.WriteString("ts", Timestamp(m.Timestamp));
+        w.WriteEndObject();
+    }
+
+    /// <summary>ISO-8601 UTC with milliseconds, e.g. <c>2026-11-22T10:15:30.125Z</c>.</summary>
+    public static string Timestamp(DateTimeOffset ts) =>
+        ts.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture);
+}

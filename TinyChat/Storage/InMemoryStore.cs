@@ -1,0 +1,193 @@
+using TinyChat.Chat;
+
+namespace TinyChat.Storage;
+
+/// <summary>Accounts, rooms and history in memory: for tests and for <c>Storage:Provider = memory</c>. Thread-safe.</summary>
+public sealed class InMemoryStore : IAccountStore, IRoomStore, IMessageStore
+{
+    private readonly object gate = new();
+    private readonly Dictionary<string, byte[]> tokenHashes = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, HashSet<string>> members = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, List<RoomMessage>> roomHistory = new(StringComparer.Ordinal);
+    private readonly List<PrivateMessage> privateHistory = [];
+
+    /// <inheritdoc />
+    public ValueTask<string?> AuthenticateAsync(string token, CancellationToken cancellationToken)
+    {
+        var presented = TokenHash.Of(token);
+        lock (gate)
+        {
+            foreach (var (user, stored) in tokenHashes)
+            {
+                if (TokenHash.Matches(stored, presented))
+                {
+                    return ValueTask.FromResult<string?>(user);
+                }
+            }
+        }
+
+        return ValueTask.FromResult<string?>(null);
+    }
+
+    /// <inheritdoc />
+    public ValueTask<bool> TryCreateAsync(string username, string token, CancellationToken cancellationToken)
+    {
+        lock (gate)
+        {
+            return ValueTask.FromResult(tokenHashes.TryAdd(username, TokenHash.Of(token)));
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask UpsertAsync(string username, string token, CancellationToken cancellationToken)
+    {
+        lock (gate)
+        {
+            tokenHashes[username] = TokenHash.Of(token);
+        }
+
+        return ValueTask.CompletedTask;
+    }
+
+    /// <inheritdoc />
+    public ValueTask<bool> ExistsAsync(string username, CancellationToken cancellationToken)
+    {
+        lock (gate)
+        {
+            return ValueTask.FromResult(tokenHashes.ContainsKey(username));
+        }
+    }
+
+    /// <inheritdoc />
+    ValueTask<bool> IRoomStore.TryCreateAsync(string room, CancellationToken cancellationToken)
+    {
+        lock (gate)
+        {
+            return ValueTask.FromResult(members.TryAdd(room, new HashSet<string>(StringComparer.Ordinal)));
+        }
+    }
+
+    /// <inheritdoc />
+    ValueTask<bool> IRoomStore.ExistsAsync(string room, CancellationToken cancellationToken)
+    {
+        lock (gate)
+        {
+            return ValueTask.FromResult(members.ContainsKey(room));
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask<IReadOnlyList<string>> ListAsync(CancellationToken cancellationToken)
+    {
+        lock (gate)
+        {
+            return ValueTask.FromResult<IReadOnlyList<string>>([.. members.Keys.Order(StringComparer.Ordinal)]);
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask<bool> AddMemberAsync(string room, string user, CancellationToken cancellationToken)
+    {
+        lock (gate)
+        {
+            return ValueTask.FromResult(members.TryGetValue(room, out var set) && set.Add(user));
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask<bool> RemoveMemberAsync(string room, string user, CancellationToken cancellationToken)
+    {
+        lock (gate)
+        {
+            return ValueTask.FromResult(members.TryGetValue(room, out var set) && set.Remove(user));
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask<IReadOnlyList<string>> MembersAsync(string room, CancellationToken cancellationToken)
+    {
+        lock (gate)
+        {
+            return ValueTask.FromResult<IReadOnlyList<string>>(members.TryGetValue(room, out var set) ? [.. set] : []);
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask<IReadOnlyList<string>> RoomsOfAsync(string user, CancellationToken cancellationToken)
+    {
+        lock (gate)
+        {
+            return ValueTask.FromResult<IReadOnlyList<string>>([.. members.Where(m => m.Value.Contains(user)).Select(m => m.Key).Order(StringComparer.Ordinal)]);
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask<long> LastRoomIdAsync(string room, CancellationToken cancellationToken)
+    {
+        lock (gate)
+        {
+            return ValueTask.FromResult(roomHistory.TryGetValue(room, out var list) && list.Count > 0 ? list[^1].Id : 0L);
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask AppendRoomMessagesAsync(IReadOnlyList<RoomMessageRecord> messages, CancellationToken cancellationToken)
+    {
+        lock (gate)
+        {
+            foreach (var m in messages)
+            {
+                if (!roomHistory.TryGetValue(m.Room, out var list))
+                {
+                    roomHistory[m.Room] = list = [];
+                }
+
+                list.Add(new RoomMessage(m.Room, m.From, m.Text, m.Id, m.Timestamp));
+            }
+        }
+
+        return ValueTask.CompletedTask;
+    }
+
+    /// <inheritdoc />
+    public ValueTask<long> AppendPrivateMessageAsync(string from, string to, string text, DateTimeOffset timestamp, CancellationToken cancellationToken)
+    {
+        lock (gate)
+        {
+            var id = privateHistory.Count + 1L;
+            privateHistory.Add(new PrivateMessage(from, to, text, id, timestamp));
+            return ValueTask.FromResult(id);
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask<IReadOnlyList<RoomMessage>> RoomHistoryAsync(string room, HistoryQuery query, CancellationToken cancellationToken)
+    {
+        lock (gate)
+        {
+            var all = roomHistory.TryGetValue(room, out var list) ? list : [];
+            return ValueTask.FromResult(Slice(all, m => m.Id, query));
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask<IReadOnlyList<PrivateMessage>> PrivateHistoryAsync(string user, string other, HistoryQuery query, CancellationToken cancellationToken)
+    {
+        lock (gate)
+        {
+            var conversation = privateHistory.Where(m => (m.From == user && m.To == other) || (m.From == other && m.To == user)).ToList();
+            return ValueTask.FromResult(Slice(conversation, m => m.Id, query));
+        }
+    }
+
+    private static IReadOnlyList<T> Slice<T>(IReadOnlyList<T> ordered, Func<T, long> id, HistoryQuery query)
+    {
+        if (query.After is { } after)
+        {
+            return [.. ordered.Where(m => id(m) > after).Take(query.Limit)];
+        }
+
+        var before = query.Before ?? long.MaxValue;
+        return [.. ordered.Where(m => id(m) < before).TakeLast(query.Limit)];
+    }
+}

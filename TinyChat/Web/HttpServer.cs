@@ -1,0 +1,224 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text.Json;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using TinyChat.Hosting;
+
+namespace TinyChat.Web;
+
+/// <summary>Where the server listens once started (port 0 in the configuration becomes a real port here).</summary>
+public sealed class ServerAddress
+{
+    /// <summary>Base URI, e.g. <c>http://localhost:4000/</c>; null before start.</summary>
+    public Uri? BaseUri { get; internal set; }
+}
+
+/// <summary>
+/// The <see cref="HttpListener"/> front: accepts requests, routes them, owns the open WebSockets,
+/// sweeps idle connections and shuts them down with 1001.
+/// </summary>
+public sealed class HttpServer(
+    IOptions<ServerOptions> serverOptions,
+    IOptions<WebSocketOptions> webSocketOptions,
+    StaticFiles staticFiles,
+    ChatEndpoint chatEndpoint,
+    RegistrationEndpoint registrationEndpoint,
+    OpenConnections connections,
+    ServerAddress address,
+    ILogger<HttpServer> logger) : IHostedService
+{
+    private const int BindAttempts = 10;
+    private readonly DateTimeOffset startedAt = DateTimeOffset.UtcNow;
+    private readonly CancellationTokenSource stopping = new();
+    private HttpListener? listener;
+    private Task? acceptLoop;
+    private Task? idleSweep;
+    private volatile bool accepting;
+
+    /// <inheritdoc />
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        var options = serverOptions.Value;
+        for (var attempt = 1; ; attempt++)
+        {
+            var port = options.Port == 0 ? FreePort() : options.Port;
+            var host = options.Host is "*" or "+" or "0.0.0.0" ? "+" : options.Host;
+            var candidate = new HttpListener { IgnoreWriteExceptions = true };
+            candidate.Prefixes.Add($"http://{host}:{port}/");
+            if (host == "localhost")
+            {
+                // Browsers and tools send Host: 127.0.0.1 as often as localhost; HttpListener matches on it.
+                candidate.Prefixes.Add($"http://127.0.0.1:{port}/");
+            }
+            try
+            {
+                candidate.Start();
+                listener = candidate;
+                address.BaseUri = new Uri($"http://{(host == "+" ? "localhost" : host)}:{port}/");
+                break;
+            }
+            catch (HttpListenerException) when (options.Port == 0 && attempt < BindAttempts)
+            {
+                // Another process took the free port between probe and bind: probe again.
+                candidate.Close();
+            }
+            catch (HttpListenerException ex)
+            {
+                candidate.Close();
+                throw new StartupException($"cannot listen on {host}:{port} (Server:Host, Server:Port): {ex.Message}");
+            }
+        }
+
+        accepting = true;
+        acceptLoop = AcceptLoopAsync(listener);
+        idleSweep = SweepIdleAsync(stopping.Token);
+        logger.LogInformation("TinyChat listening on {Address} (static files from {StaticRoot})", address.BaseUri, staticFiles.Root);
+        return Task.CompletedTask;
+    }
+
+    /// <inheritdoc />
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        // Stop taking new work first; the listener stays up until the WebSockets it carries have said goodbye.
+        accepting = false;
+        await stopping.CancelAsync().ConfigureAwait(false);
+        var grace = TimeSpan.FromSeconds(serverOptions.Value.ShutdownGraceSeconds);
+        logger.LogInformation("Closing {Connections} WebSocket connections (1001)", connections.Count);
+        await connections.CloseAllAsync(grace).ConfigureAwait(false);
+        listener?.Close();
+        if (acceptLoop is not null)
+        {
+            await acceptLoop.ConfigureAwait(false);
+        }
+
+        if (idleSweep is not null)
+        {
+            await idleSweep.ConfigureAwait(false);
+        }
+    }
+
+    private static int FreePort()
+    {
+        using var probe = new TcpListener(IPAddress.Loopback, 0);
+        probe.Start();
+        return ((IPEndPoint)probe.LocalEndpoint).Port;
+    }
+
+    private async Task AcceptLoopAsync(HttpListener httpListener)
+    {
+        while (true)
+        {
+            HttpListenerContext context;
+            try
+            {
+                context = await httpListener.GetContextAsync().ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is HttpListenerException or ObjectDisposedException or InvalidOperationException)
+            {
+                return;
+            }
+
+            _ = HandleAsync(context);
+        }
+    }
+
+    private async Task HandleAsync(HttpListenerContext context)
+    {
+        // Off the accept loop before doing any work.
+        await Task.Yield();
+        var request = context.Request;
+        var response = context.Response;
+        try
+        {
+            if (!accepting)
+            {
+                await HttpReply.ErrorAsync(response, 503, "shutting_down", "the server is shutting down").ConfigureAwait(false);
+                return;
+            }
+
+            var path = request.Url?.AbsolutePath ?? "/";
+            switch (path)
+            {
+                case "/healthz":
+                    if (request.HttpMethod is not ("GET" or "HEAD"))
+                    {
+                        await HttpReply.MethodNotAllowedAsync(response, "GET, HEAD").ConfigureAwait(false);
+                        return;
+                    }
+
+                    await HttpReply.JsonAsync(response, 200, WriteHealth).ConfigureAwait(false);
+                    return;
+                case "/chat":
+                    await chatEndpoint.HandleAsync(context, stopping.Token).ConfigureAwait(false);
+                    return;
+                case "/api/users":
+                    await registrationEndpoint.HandleAsync(context, stopping.Token).ConfigureAwait(false);
+                    return;
+            }
+
+            var file = staticFiles.Resolve(request.RawUrl ?? "/");
+            if (file is null)
+            {
+                await HttpReply.ErrorAsync(response, 404, "not_found", "no such resource").ConfigureAwait(false);
+                return;
+            }
+
+            if (request.HttpMethod is not ("GET" or "HEAD"))
+            {
+                await HttpReply.MethodNotAllowedAsync(response, "GET, HEAD").ConfigureAwait(false);
+                return;
+            }
+
+            await StaticFiles.ServeAsync(response, file, request.HttpMethod == "HEAD").ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is HttpListenerException or IOException or ObjectDisposedException)
+        {
+            // The client went away mid-response.
+        }
+        catch (Exception ex)
+        {
+            // Never log the query string: it may carry an access token.
+            logger.LogError(ex, "Request {Method} {Path} failed", request.HttpMethod, request.Url?.AbsolutePath);
+            try
+            {
+                await HttpReply.ErrorAsync(response, 500, "internal_error", "internal server error").ConfigureAwait(false);
+            }
+            catch (Exception)
+            {
+                response.Abort();
+            }
+        }
+    }
+
+    private void WriteHealth(Utf8JsonWriter w)
+    {
+        w.WriteStartObject();
+        w.WriteString("status", "ok");
+        w.WriteNumber("connections", connections.Count);
+        w.WriteNumber("uptime_seconds", (long)(DateTimeOffset.UtcNow - startedAt).TotalSeconds);
+        w.WriteEndObject();
+    }
+
+    private async Task SweepIdleAsync(CancellationToken cancellationToken)
+    {
+        var idle = TimeSpan.FromSeconds(webSocketOptions.Value.IdleTimeoutSeconds);
+        var period = TimeSpan.FromMilliseconds(Math.Clamp(idle.TotalMilliseconds / 4, 50, 1000));
+        using var timer = new PeriodicTimer(period);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(cancellationToken).ConfigureAwait(false))
+            {
+                var closedCount = connections.CloseIdle(idle);
+                if (closedCount > 0)
+                {
+                    logger.LogInformation("Closed {Count} idle connections", closedCount);
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+}
