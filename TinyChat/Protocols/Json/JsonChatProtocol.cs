@@ -1,4 +1,3 @@
-using System.Net.WebSockets;
 using System.Text.Json;
 using TinyChat.Chat;
 using TinyChat.Web;
