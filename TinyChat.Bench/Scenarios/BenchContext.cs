@@ -1,0 +1,56 @@
+using System.Diagnostics;
+using TinyChat.Bench.Client;
+using TinyChat.Bench.Reporting;
+using TinyChat.Bench.Targets;
+
+namespace TinyChat.Bench.Scenarios;
+
+/// <summary>What every scenario needs: the options, the dialer, the report.</summary>
+public sealed class BenchContext(BenchOptions options, Dialer dialer, Report report)
+{
+    private readonly Stopwatch clock = Stopwatch.StartNew();
+
+    /// <summary>The command-line options.</summary>
+    public BenchOptions Options { get; } = options;
+
+    /// <summary>Opens client connections from spread source addresses.</summary>
+    public Dialer Dialer { get; } = dialer;
+
+    /// <summary>Where measurements go.</summary>
+    public Report Report { get; } = report;
+
+    /// <summary>A progress line on stderr (stdout carries the JSON lines and the table).</summary>
+    public void Log(string message) => Console.Error.WriteLine($"[{clock.Elapsed:mm\\:ss}] {message}");
+}
+
+/// <summary>A scenario: what it measures and against which targets.</summary>
+public abstract class Scenario
+{
+    /// <summary>connect, fanout, latency, durable or slow-reader.</summary>
+    public abstract string Name { get; }
+
+    /// <summary>The shapes (cells) the scenario measures; one empty-named shape by default.</summary>
+    public virtual IReadOnlyList<string> Shapes(BenchOptions options) => [""];
+
+    /// <summary>Whether the scenario means anything for <paramref name="target"/>.</summary>
+    public virtual bool AppliesTo(Target target) => true;
+
+    /// <summary>Runs one measurement, bounded in time by <paramref name="cancellationToken"/> and its own limits.</summary>
+    public abstract Task<Measurement> RunAsync(BenchContext context, Target target, string shape, int run, CancellationToken cancellationToken);
+}
+
+/// <summary>CPU used by the server and by the bench over a measurement.</summary>
+public readonly record struct CpuWindow(ProcessSample? Server, TimeSpan Client, long StartedAt)
+{
+    /// <summary>Starts counting.</summary>
+    public static CpuWindow Start(Target target) => new(target.Sample(), Environment.CpuUsage.TotalTime, Stopwatch.GetTimestamp());
+
+    /// <summary>Average cores busy since the start: server (NaN for the in-process sink) and the bench process.</summary>
+    public (double Server, double Client) Stop(Target target)
+    {
+        var seconds = Stopwatch.GetElapsedTime(StartedAt).TotalSeconds;
+        var client = (Environment.CpuUsage.TotalTime - Client).TotalSeconds / seconds;
+        var server = Server is { } before && target.Sample() is { } after ? after.CoresSince(before) : double.NaN;
+        return (server, client);
+    }
+}

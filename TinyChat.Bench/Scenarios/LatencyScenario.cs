@@ -1,0 +1,117 @@
+using System.Diagnostics;
+using TinyChat.Bench.Client;
+using TinyChat.Bench.Measuring;
+using TinyChat.Bench.Reporting;
+using TinyChat.Bench.Targets;
+
+namespace TinyChat.Bench.Scenarios;
+
+/// <summary>
+/// A fixed rate of messages into one room of M members (100 msg/s x 1,000 members = 100k deliveries/s by default);
+/// p50/p99/p99.9 from send to receive, after a warm-up second.
+/// </summary>
+public sealed class LatencyScenario : Scenario
+{
+    private const int Senders = 10;
+    private static readonly TimeSpan GatherLimit = TimeSpan.FromMinutes(3);
+    private static readonly TimeSpan Warmup = TimeSpan.FromSeconds(1);
+    private static readonly TimeSpan DrainLimit = TimeSpan.FromSeconds(5);
+
+    /// <summary>What one paced run measured.</summary>
+    public sealed record Paced(LatencyHistogram Latency, Flow.Integrity Integrity, double Seconds, double ServerCpu, double ClientCpu, string Note, Crowd Crowd)
+    {
+        /// <summary>Deliveries that never came: they count as infinitely late in the percentiles.</summary>
+        public long Missing => Math.Max(0, Integrity.Expected - Integrity.Received);
+    }
+
+    /// <inheritdoc />
+    public override string Name => "latency";
+
+    /// <inheritdoc />
+    public override IReadOnlyList<string> Shapes(BenchOptions options) => [$"1x{options.LatencyMembers} @{options.LatencyRate}/s"];
+
+    /// <inheritdoc />
+    public override async Task<Measurement> RunAsync(BenchContext context, Target target, string shape, int run, CancellationToken cancellationToken)
+    {
+        var options = context.Options;
+        var seats = Seats($"lat{options.LatencyMembers}", options.LatencyMembers, slowReader: false);
+        var paced = await RunPacedAsync(context, target, seats, options.LatencyRate, padding: 0, cancellationToken).ConfigureAwait(false);
+        await using var crowd = paced.Crowd;
+        var metrics = new Dictionary<string, double>
+        {
+            ["p50_ms"] = paced.Latency.QuantileMilliseconds(0.50, paced.Missing),
+            ["p99_ms"] = paced.Latency.QuantileMilliseconds(0.99, paced.Missing),
+            ["p999_ms"] = paced.Latency.QuantileMilliseconds(0.999, paced.Missing),
+            ["max_ms"] = paced.Latency.QuantileMilliseconds(1.0, paced.Missing),
+            ["samples"] = paced.Latency.Count,
+            ["deliveries_per_s"] = paced.Integrity.Received / paced.Seconds,
+            ["lost"] = paced.Integrity.Lost,
+            ["duplicated"] = paced.Integrity.Duplicated,
+            ["reordered"] = paced.Integrity.Reordered,
+            ["errors"] = paced.Integrity.Errors,
+            ["failed"] = crowd.Failed,
+            ["server_cpu"] = paced.ServerCpu,
+            ["client_cpu"] = paced.ClientCpu,
+        };
+        return new Measurement(Name, shape, target.Name, run, metrics, paced.Note);
+    }
+
+    /// <summary>One room of <paramref name="members"/>; the first ten send; with a slow reader as one more seat.</summary>
+    public static List<Seat> Seats(string room, int members, bool slowReader)
+    {
+        var seats = Enumerable.Range(0, members).Select(i => new Seat(i, room, i < Senders ? i : -1)).ToList();
+        if (slowReader)
+        {
+            seats.Add(new Seat(members, room, -1, SlowReader: true));
+        }
+
+        return seats;
+    }
+
+    /// <summary>
+    /// Connects <paramref name="seats"/>, sends <paramref name="rate"/> messages/s for the warm-up plus the measured
+    /// seconds, waits for deliveries to drain, and returns the latencies. The caller disposes the crowd.
+    /// </summary>
+    public static async Task<Paced> RunPacedAsync(BenchContext context, Target target, List<Seat> seats, int rate, int padding, CancellationToken cancellationToken)
+    {
+        var measured = TimeSpan.FromSeconds(context.Options.LatencySeconds);
+        var senders = seats.Count(s => s.Sender >= 0);
+        var traffic = new Traffic(senders, window: 1, releaseOnAck: false) { Latency = new LatencyHistogram() };
+        var roomSenders = Enumerable.Range(0, senders).ToArray();
+
+        using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        limit.CancelAfter(GatherLimit + Warmup + measured + DrainLimit);
+        var crowd = await Crowd.GatherAsync(context, target, seats, limit.Token).ConfigureAwait(false);
+        try
+        {
+            var members = seats.Select((seat, i) => crowd.Socket(i) is null || seat.SlowReader ? null : new Member(traffic, seat.Sender, roomSenders)).ToArray();
+            crowd.StartReceiving(members, Warmup + measured + DrainLimit + TimeSpan.FromSeconds(30));
+
+            var cpu = CpuWindow.Start(target);
+            var start = Stopwatch.GetTimestamp() + (Stopwatch.Frequency / 5);
+            traffic.RecordFrom = start + (long)(Warmup.TotalSeconds * Stopwatch.Frequency);
+            var end = traffic.RecordFrom + (long)(measured.TotalSeconds * Stopwatch.Frequency);
+            var sending = new List<Task>();
+            for (var i = 0; i < seats.Count; i++)
+            {
+                if (seats[i].Sender >= 0 && crowd.Socket(i) is { } socket)
+                {
+                    sending.Add(Flow.SendPacedAsync(socket, traffic, seats[i].Sender, senders, seats[i].Room, rate, start, end, padding, limit.Token));
+                }
+            }
+
+            await Task.WhenAll(sending).ConfigureAwait(false);
+            var lastDelivery = await Flow.DrainAsync(members, DrainLimit, limit.Token).ConfigureAwait(false);
+            var (serverCpu, clientCpu) = cpu.Stop(target);
+            var integrity = Flow.Check(members);
+            var seconds = Stopwatch.GetElapsedTime(start, lastDelivery).TotalSeconds;
+            var note = string.Join("; ", new[] { crowd.FirstFailure, integrity.FirstError }.Where(n => !string.IsNullOrEmpty(n)));
+            return new Paced(traffic.Latency, integrity, seconds, serverCpu, clientCpu, note, crowd);
+        }
+        catch
+        {
+            await crowd.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+}
