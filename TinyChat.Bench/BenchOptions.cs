@@ -38,7 +38,7 @@ public sealed class BenchOptions
     ];
 
     /// <summary>Messages each fanout sender may have in flight (sent, own echo not yet received).</summary>
-    public int Window { get; private set; } = 8;
+    public int Window { get; private set; } = 16;
 
     /// <summary>Latency scenario: members of its one room.</summary>
     public int LatencyMembers { get; private set; } = 1000;
@@ -47,13 +47,13 @@ public sealed class BenchOptions
     public int LatencyRate { get; private set; } = 100;
 
     /// <summary>Slow-reader scenario: members of its one room (the slow reader comes on top).</summary>
-    public int SlowMembers { get; private set; } = 100;
+    public int SlowMembers { get; private set; } = 30;
 
     /// <summary>Slow-reader scenario: messages per second into the room.</summary>
-    public int SlowRate { get; private set; } = 200;
+    public int SlowRate { get; private set; } = 500;
 
     /// <summary>Slow-reader scenario: characters of padding per message, so the slow reader's buffers fill quickly.</summary>
-    public int SlowPadding { get; private set; } = 2000;
+    public int SlowPadding { get; private set; } = 3900;
 
     /// <summary>Concurrent connection attempts while setting up.</summary>
     public int ConnectParallelism { get; private set; } = 64;
@@ -80,12 +80,12 @@ public sealed class BenchOptions
           --latency-seconds S     seconds of fixed-rate traffic per latency/slow-reader measurement (default 4)
           --connections N         connections of the connect scenario (default 10000)
           --shapes RxM/S,...      fanout shapes, e.g. 1x1000/10,10x100/10,10x1000/10
-          --window N              in-flight messages per fanout sender (default 8)
+          --window N              in-flight messages per fanout sender (default 16)
           --latency-members N     members of the latency room (default 1000)
           --latency-rate N        messages/s into the latency room (default 100)
-          --slow-members N        members of the slow-reader room (default 100)
-          --slow-rate N           messages/s into the slow-reader room (default 200)
-          --slow-padding N        padding characters per slow-reader message (default 2000)
+          --slow-members N        members of the slow-reader room (default 30)
+          --slow-rate N           messages/s into the slow-reader room (default 500)
+          --slow-padding N        padding characters per slow-reader message (default 3900)
           --parallel N            concurrent connection attempts (default 64)
           --peers PATH            the peers' start.sh (default ../shared/peers/start.sh next to the repository)
           --tinychat-arg ARG      one more argument for the TinyChat server (repeatable)

@@ -15,7 +15,10 @@ public sealed class Report : IDisposable
         [
             new("connects_per_s", "connections/s", Better.Higher),
             new("rss_kb_per_conn", "server RSS KiB/connection", Better.Lower),
+            new("open_ms_avg", "ms to open (TCP+upgrade+auth), avg", Better.Lower),
+            new("join_ms_avg", "ms to join, avg", Better.Lower),
             new("failed", "failed connections (max)", Better.Lower, Aggregate.Max),
+            new("server_cpu", "server CPU (cores)", Better.None),
             new("client_cpu", "bench CPU (cores)", Better.None),
         ],
         ["fanout"] =

@@ -40,17 +40,27 @@ public abstract class Scenario
 }
 
 /// <summary>CPU used by the server and by the bench over a measurement.</summary>
-public readonly record struct CpuWindow(ProcessSample? Server, TimeSpan Client, long StartedAt)
+public sealed class CpuWindow(ProcessSample? server, TimeSpan client, long startedAt, ThreadProfile? threads)
 {
     /// <summary>Starts counting.</summary>
-    public static CpuWindow Start(Target target) => new(target.Sample(), Environment.CpuUsage.TotalTime, Stopwatch.GetTimestamp());
+    public static CpuWindow Start(Target target) =>
+        new(target.Sample(), Environment.CpuUsage.TotalTime, Stopwatch.GetTimestamp(), target.Pid is { } pid ? ThreadProfile.Read(pid) : null);
 
     /// <summary>Average cores busy since the start: server (NaN for the in-process sink) and the bench process.</summary>
     public (double Server, double Client) Stop(Target target)
     {
-        var seconds = Stopwatch.GetElapsedTime(StartedAt).TotalSeconds;
-        var client = (Environment.CpuUsage.TotalTime - Client).TotalSeconds / seconds;
-        var server = Server is { } before && target.Sample() is { } after ? after.CoresSince(before) : double.NaN;
-        return (server, client);
+        var seconds = Stopwatch.GetElapsedTime(startedAt).TotalSeconds;
+        var clientCores = (Environment.CpuUsage.TotalTime - client).TotalSeconds / seconds;
+        var after = target.Sample();
+        ServerThreads = after?.Threads ?? 0;
+        ThreadCpu = threads is not null && target.Pid is { } pid ? ThreadProfile.Read(pid).Since(threads) : "";
+        var serverCores = server is { } before && after is { } now ? now.CoresSince(before) : double.NaN;
+        return (serverCores, clientCores);
     }
+
+    /// <summary>The server's thread count when <see cref="Stop"/> was called (thread-pool growth shows blocked threads).</summary>
+    public int ServerThreads { get; private set; }
+
+    /// <summary>The server's CPU seconds by thread name over the window, busiest first (empty for the sink).</summary>
+    public string ThreadCpu { get; private set; } = "";
 }

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Net.WebSockets;
 using TinyChat.Bench.Client;
 using TinyChat.Bench.Targets;
@@ -19,13 +20,18 @@ public sealed class Crowd : IAsyncDisposable
     private readonly BenchSocket?[] sockets;
     private readonly List<Task> receivers = [];
     private readonly CancellationTokenSource receiving = new();
+    private readonly int firstIndex;
     private int failed;
+    private long openTicks;
+    private long joinTicks;
+    private int joined;
     private string? firstFailure;
 
-    private Crowd(BenchContext context, Target target, IReadOnlyList<Seat> seats)
+    private Crowd(BenchContext context, Target target, IReadOnlyList<Seat> seats, int firstIndex)
     {
         this.context = context;
         this.target = target;
+        this.firstIndex = firstIndex;
         Seats = seats;
         sockets = new BenchSocket?[seats.Count];
     }
@@ -39,14 +45,23 @@ public sealed class Crowd : IAsyncDisposable
     /// <summary>Why the first failed connection failed.</summary>
     public string? FirstFailure => firstFailure;
 
+    /// <summary>Average milliseconds from connect to an open WebSocket (TCP, HTTP upgrade, authentication).</summary>
+    public double OpenMilliseconds => joined == 0 ? double.NaN : Stopwatch.GetElapsedTime(0, openTicks).TotalMilliseconds / joined;
+
+    /// <summary>Average milliseconds from an open WebSocket to the join reply (create included for the first seat of a room).</summary>
+    public double JoinMilliseconds => joined == 0 ? double.NaN : Stopwatch.GetElapsedTime(0, joinTicks).TotalMilliseconds / joined;
+
     /// <summary>The socket of seat <paramref name="index"/>, null if it failed.</summary>
     public BenchSocket? Socket(int index) => sockets[index];
 
-    /// <summary>Opens and joins every seat, <see cref="BenchOptions.ConnectParallelism"/> at a time, within <paramref name="cancellationToken"/>.</summary>
-    public static async Task<Crowd> GatherAsync(BenchContext context, Target target, IReadOnlyList<Seat> seats, CancellationToken cancellationToken)
+    /// <summary>
+    /// Opens and joins every seat, <see cref="BenchOptions.ConnectParallelism"/> at a time, within <paramref name="cancellationToken"/>.
+    /// <paramref name="firstIndex"/> numbers the connections (it picks their source addresses) after those of an earlier crowd.
+    /// </summary>
+    public static async Task<Crowd> GatherAsync(BenchContext context, Target target, IReadOnlyList<Seat> seats, CancellationToken cancellationToken, int firstIndex = 0)
     {
         await target.EnsureUsersAsync(seats.Max(s => s.User) + 1, cancellationToken).ConfigureAwait(false);
-        var crowd = new Crowd(context, target, seats);
+        var crowd = new Crowd(context, target, seats, firstIndex);
         try
         {
             await crowd.JoinAllAsync(cancellationToken).ConfigureAwait(false);
@@ -106,14 +121,19 @@ public sealed class Crowd : IAsyncDisposable
             {
                 using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
                 timeout.CancelAfter(TimeSpan.FromSeconds(30));
-                var invoker = context.Dialer.For(index, seat.SlowReader);
+                var invoker = context.Dialer.For(firstIndex + index, seat.SlowReader);
+                var started = Stopwatch.GetTimestamp();
                 socket = await BenchSocket.ConnectAsync(target.ChatUri(seat.User), invoker, index, timeout.Token).ConfigureAwait(false);
+                var opened = Stopwatch.GetTimestamp();
                 if (create)
                 {
                     await socket.RequestAsync($"{{\"command\":\"create\",\"room\":\"{seat.Room}\"}}", line => IsReply(line, "\"success\"", "room_exists"), timeout.Token).ConfigureAwait(false);
                 }
 
                 await socket.RequestAsync($"{{\"command\":\"join\",\"room\":\"{seat.Room}\"}}", line => IsReply(line, "\"message\":\"welcome", "already_joined"), timeout.Token).ConfigureAwait(false);
+                Interlocked.Add(ref openTicks, opened - started);
+                Interlocked.Add(ref joinTicks, Stopwatch.GetTimestamp() - opened);
+                Interlocked.Increment(ref joined);
                 sockets[index] = socket;
                 return;
             }

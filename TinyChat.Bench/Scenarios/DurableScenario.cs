@@ -73,9 +73,15 @@ public sealed class DurableScenario : Scenario
             ["errors"] = integrity.Errors,
             ["server_cpu"] = serverCpu,
             ["client_cpu"] = clientCpu,
+            ["server_threads"] = cpu.ServerThreads,
             ["sqlite_files"] = databases.Count,
         };
         var note = $"{target.Note}; {(databases.Count > 0 ? "database files: " + string.Join(", ", databases.Select(Path.GetFileName)) : "no database file in the server's folder")}";
+        if (cpu.ThreadCpu.Length > 0)
+        {
+            note += "; server threads: " + cpu.ThreadCpu;
+        }
+
         if (integrity.FirstError is { } error)
         {
             note += "; " + error;

@@ -67,9 +67,11 @@ public sealed class FanoutScenario : Scenario
             ["seconds"] = seconds,
             ["server_cpu"] = serverCpu,
             ["client_cpu"] = clientCpu,
+            ["server_threads"] = cpu.ServerThreads,
             ["client_cpu_us_per_delivery"] = integrity.Received == 0 ? double.NaN : clientCpu * seconds * 1e6 / integrity.Received,
         };
-        var note = string.Join("; ", new[] { crowd.FirstFailure, integrity.FirstError, CloseNote(crowd, seats.Count) }.Where(n => !string.IsNullOrEmpty(n)));
+        var threads = cpu.ThreadCpu.Length > 0 ? "server threads: " + cpu.ThreadCpu : null;
+        var note = string.Join("; ", new[] { threads, crowd.FirstFailure, integrity.FirstError, CloseNote(crowd, seats.Count) }.Where(n => !string.IsNullOrEmpty(n)));
         return new Measurement(Name, shape, target.Name, run, metrics, note);
     }
 

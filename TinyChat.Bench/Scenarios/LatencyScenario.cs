@@ -18,7 +18,7 @@ public sealed class LatencyScenario : Scenario
     private static readonly TimeSpan DrainLimit = TimeSpan.FromSeconds(5);
 
     /// <summary>What one paced run measured.</summary>
-    public sealed record Paced(LatencyHistogram Latency, Flow.Integrity Integrity, double Seconds, double ServerCpu, double ClientCpu, string Note, Crowd Crowd)
+    public sealed record Paced(LatencyHistogram Latency, Flow.Integrity Integrity, double Seconds, double ServerCpu, double ClientCpu, int ServerThreads, string Note, Crowd Crowd)
     {
         /// <summary>Deliveries that never came: they count as infinitely late in the percentiles.</summary>
         public long Missing => Math.Max(0, Integrity.Expected - Integrity.Received);
@@ -52,6 +52,7 @@ public sealed class LatencyScenario : Scenario
             ["failed"] = crowd.Failed,
             ["server_cpu"] = paced.ServerCpu,
             ["client_cpu"] = paced.ClientCpu,
+            ["server_threads"] = paced.ServerThreads,
         };
         return new Measurement(Name, shape, target.Name, run, metrics, paced.Note);
     }
@@ -106,7 +107,7 @@ public sealed class LatencyScenario : Scenario
             var integrity = Flow.Check(members);
             var seconds = Stopwatch.GetElapsedTime(start, lastDelivery).TotalSeconds;
             var note = string.Join("; ", new[] { crowd.FirstFailure, integrity.FirstError }.Where(n => !string.IsNullOrEmpty(n)));
-            return new Paced(traffic.Latency, integrity, seconds, serverCpu, clientCpu, note, crowd);
+            return new Paced(traffic.Latency, integrity, seconds, serverCpu, clientCpu, cpu.ServerThreads, note, crowd);
         }
         catch
         {

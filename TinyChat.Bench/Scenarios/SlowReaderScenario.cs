@@ -50,6 +50,8 @@ public sealed class SlowReaderScenario : Scenario
             metrics["reordered"] = with.Integrity.Reordered;
             metrics["server_cpu"] = with.ServerCpu;
             metrics["client_cpu"] = with.ClientCpu;
+            metrics["server_threads_without"] = without.ServerThreads;
+            metrics["server_threads"] = with.ServerThreads;
 
             // Read what reached the slow reader: a server that protects the room has closed it by now.
             var slow = with.Crowd.Socket(seats.Count - 1);

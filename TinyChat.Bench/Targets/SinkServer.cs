@@ -10,7 +10,7 @@ namespace TinyChat.Bench.Targets;
 
 /// <summary>
 /// The trivial in-process server the bench measures itself against: a hand-made WebSocket upgrade over a
-/// <see cref="TcpListener"/>, then join and broadcast with no JSON parsing (the received frame is sent as is).
+/// <see cref="TcpListener"/>, then join and broadcast with no JSON parsing (the received frame is sent as is, queued frames batched).
 /// It shares the bench's CPU, so what the bench reaches against it is a lower bound of the bench's own ceiling.
 /// </summary>
 public sealed class SinkServer : IAsyncDisposable
@@ -155,13 +155,31 @@ public sealed class SinkServer : IAsyncDisposable
 
     private static async Task WriteLoopAsync(WebSocket webSocket, ChannelReader<byte[]> outbox)
     {
+        // Frames already queued go out together, newline-separated (the bench's clients accept batches),
+        // so the sink spends as little as possible per delivery.
+        var batch = new byte[64 * 1024];
         try
         {
             while (await outbox.WaitToReadAsync().ConfigureAwait(false))
             {
-                while (outbox.TryRead(out var bytes))
+                while (outbox.TryRead(out var first))
                 {
-                    await webSocket.SendAsync(bytes, WebSocketMessageType.Text, true, CancellationToken.None).ConfigureAwait(false);
+                    if (!outbox.TryPeek(out var peeked) || first.Length + 1 + peeked.Length > batch.Length)
+                    {
+                        await webSocket.SendAsync(first, WebSocketMessageType.Text, true, CancellationToken.None).ConfigureAwait(false);
+                        continue;
+                    }
+
+                    first.CopyTo(batch, 0);
+                    var length = first.Length;
+                    while (outbox.TryPeek(out var next) && length + 1 + next.Length <= batch.Length && outbox.TryRead(out next))
+                    {
+                        batch[length++] = (byte)'\n';
+                        next.CopyTo(batch, length);
+                        length += next.Length;
+                    }
+
+                    await webSocket.SendAsync(batch.AsMemory(0, length), WebSocketMessageType.Text, true, CancellationToken.None).ConfigureAwait(false);
                 }
             }
         }
