@@ -103,7 +103,7 @@ try
                         report.Add(new Measurement(scenario.Name, shape, target.Name, run, new Dictionary<string, double>(), $"failed: {ex.GetType().Name}: {ex.Message}"));
                     }
 
-                    await target.SettleAsync(TimeSpan.FromSeconds(15), CancellationToken.None);
+                    await target.SettleAsync(TimeSpan.FromSeconds(30), CancellationToken.None);
                 }
             }
         }

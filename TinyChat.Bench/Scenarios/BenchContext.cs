@@ -9,6 +9,8 @@ namespace TinyChat.Bench.Scenarios;
 public sealed class BenchContext(BenchOptions options, Dialer dialer, Report report)
 {
     private readonly Stopwatch clock = Stopwatch.StartNew();
+    private readonly Dictionary<string, int> userBlocks = [];
+    private int nextUser;
 
     /// <summary>The command-line options.</summary>
     public BenchOptions Options { get; } = options;
@@ -18,6 +20,27 @@ public sealed class BenchContext(BenchOptions options, Dialer dialer, Report rep
 
     /// <summary>Where measurements go.</summary>
     public Report Report { get; } = report;
+
+    /// <summary>
+    /// The first of <paramref name="count"/> users reserved for <paramref name="key"/> (a scenario and shape): each cell has
+    /// its own users, the same in every run. TinyChat keeps room memberships and pushes presence for every joined room,
+    /// so users shared between cells would drag one cell's rooms into the next.
+    /// </summary>
+    public int Users(string key, int count)
+    {
+        lock (userBlocks)
+        {
+            key = $"{key}/{count}";
+            if (!userBlocks.TryGetValue(key, out var first))
+            {
+                first = nextUser;
+                nextUser += count;
+                userBlocks[key] = first;
+            }
+
+            return first;
+        }
+    }
 
     /// <summary>A progress line on stderr (stdout carries the JSON lines and the table).</summary>
     public void Log(string message) => Console.Error.WriteLine($"[{clock.Elapsed:mm\\:ss}] {message}");

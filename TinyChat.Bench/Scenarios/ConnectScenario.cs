@@ -1,17 +1,20 @@
 using System.Diagnostics;
+using TinyChat.Bench.Client;
 using TinyChat.Bench.Reporting;
 using TinyChat.Bench.Targets;
 
 namespace TinyChat.Bench.Scenarios;
 
 /// <summary>
-/// N connections opened, authenticated and joined to one room: the connect rate, and the server's resident memory
+/// N connections opened, authenticated and joined to rooms of 100 (TinyChat pushes presence to a room's members on
+/// every join, so one room of N would measure an O(N²) presence storm, not connecting): the connect rate, and the server's resident memory
 /// per connection from /proc/PID/status. Connections open in two equal waves and the memory per connection is the
 /// second wave's VmRSS growth over its size: the first wave uses up heap a previous measurement freed but the
 /// runtime kept, which would otherwise hide the connections' cost. (The whole growth over N is in the JSON too.)
 /// </summary>
 public sealed class ConnectScenario : Scenario
 {
+    private const int RoomSize = 100;
     private static readonly TimeSpan Limit = TimeSpan.FromMinutes(3);
     private static readonly TimeSpan Settle = TimeSpan.FromSeconds(1);
 
@@ -29,22 +32,26 @@ public sealed class ConnectScenario : Scenario
     {
         var count = context.Options.Connections;
         var firstWave = count / 2;
-        await target.EnsureUsersAsync(count, cancellationToken).ConfigureAwait(false);
-        await target.SettleAsync(TimeSpan.FromSeconds(10), cancellationToken).ConfigureAwait(false);
-        var before = target.Sample();
-        var seats = Enumerable.Range(0, count).Select(i => new Seat(i, "default", -1)).ToList();
+        var firstUser = context.Users(Name, count);
+        var seats = Enumerable.Range(0, count).Select(i => new Seat(firstUser + i, $"conn{i / RoomSize}", -1)).ToList();
+        var idle = new Traffic(0, 1, releaseOnAck: false);
+        var members = seats.Select(_ => new Member(idle, -1, [])).ToArray();
         using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         limit.CancelAfter(Limit);
+        await target.EnsureUsersAsync(firstUser + count, limit.Token).ConfigureAwait(false);
+        await Crowd.CreateRoomsAsync(context, target, seats, limit.Token).ConfigureAwait(false);
+        await target.SettleAsync(TimeSpan.FromSeconds(10), cancellationToken).ConfigureAwait(false);
+        var before = target.Sample();
 
         var cpu = CpuWindow.Start(target);
         var clock = Stopwatch.StartNew();
-        await using var first = await Crowd.GatherAsync(context, target, seats[..firstWave], limit.Token).ConfigureAwait(false);
+        await using var first = await Crowd.GatherAsync(context, target, seats[..firstWave], members[..firstWave], Limit, limit.Token, createRooms: false).ConfigureAwait(false);
         var firstSeconds = clock.Elapsed.TotalSeconds;
         await Task.Delay(Settle, cancellationToken).ConfigureAwait(false);
         var middle = target.Sample();
 
         clock.Restart();
-        await using var second = await Crowd.GatherAsync(context, target, seats[firstWave..], limit.Token, firstIndex: firstWave).ConfigureAwait(false);
+        await using var second = await Crowd.GatherAsync(context, target, seats[firstWave..], members[firstWave..], Limit, limit.Token, firstIndex: firstWave, createRooms: false).ConfigureAwait(false);
         var seconds = firstSeconds + clock.Elapsed.TotalSeconds;
         var (serverCpu, clientCpu) = cpu.Stop(target);
         await Task.Delay(Settle, cancellationToken).ConfigureAwait(false);

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net.WebSockets;
 using TinyChat.Bench.Client;
@@ -10,7 +11,8 @@ public sealed record Seat(int User, string Room, int Sender, bool SlowReader = f
 
 /// <summary>
 /// The connections of one measurement: opened, authenticated and joined to their rooms (TinyChat rooms are
-/// created first), then receiving into their <see cref="Member"/>s until disposed.
+/// created first, over one connection), each receiving into its <see cref="Member"/> from the moment it has joined
+/// (TinyChat pushes presence while the others join: a connection that did not read would be closed as a slow reader).
 /// </summary>
 public sealed class Crowd : IAsyncDisposable
 {
@@ -18,8 +20,9 @@ public sealed class Crowd : IAsyncDisposable
     private readonly Target target;
     private readonly BenchContext context;
     private readonly BenchSocket?[] sockets;
-    private readonly List<Task> receivers = [];
-    private readonly CancellationTokenSource receiving = new();
+    private readonly IReadOnlyList<Member?> members;
+    private readonly ConcurrentBag<Task> receivers = [];
+    private readonly CancellationTokenSource receiving;
     private readonly int firstIndex;
     private int failed;
     private long openTicks;
@@ -27,13 +30,15 @@ public sealed class Crowd : IAsyncDisposable
     private int joined;
     private string? firstFailure;
 
-    private Crowd(BenchContext context, Target target, IReadOnlyList<Seat> seats, int firstIndex)
+    private Crowd(BenchContext context, Target target, IReadOnlyList<Seat> seats, IReadOnlyList<Member?> members, TimeSpan receiveLimit, int firstIndex)
     {
         this.context = context;
         this.target = target;
+        this.members = members;
         this.firstIndex = firstIndex;
         Seats = seats;
         sockets = new BenchSocket?[seats.Count];
+        receiving = new CancellationTokenSource(receiveLimit);
     }
 
     /// <summary>The seats, in connection order.</summary>
@@ -48,23 +53,44 @@ public sealed class Crowd : IAsyncDisposable
     /// <summary>Average milliseconds from connect to an open WebSocket (TCP, HTTP upgrade, authentication).</summary>
     public double OpenMilliseconds => joined == 0 ? double.NaN : Stopwatch.GetElapsedTime(0, openTicks).TotalMilliseconds / joined;
 
-    /// <summary>Average milliseconds from an open WebSocket to the join reply (create included for the first seat of a room).</summary>
+    /// <summary>Average milliseconds from an open WebSocket to the join reply.</summary>
     public double JoinMilliseconds => joined == 0 ? double.NaN : Stopwatch.GetElapsedTime(0, joinTicks).TotalMilliseconds / joined;
 
     /// <summary>The socket of seat <paramref name="index"/>, null if it failed.</summary>
     public BenchSocket? Socket(int index) => sockets[index];
 
+    /// <summary>The members of the seats that joined (null for failed seats and for the slow reader).</summary>
+    public Member?[] JoinedMembers() => [.. members.Select((member, i) => sockets[i] is null ? null : member)];
+
     /// <summary>
     /// Opens and joins every seat, <see cref="BenchOptions.ConnectParallelism"/> at a time, within <paramref name="cancellationToken"/>.
-    /// <paramref name="firstIndex"/> numbers the connections (it picks their source addresses) after those of an earlier crowd.
+    /// A seat's receive loop (into <paramref name="members"/>[i]; none when null) starts once it has joined and runs at most
+    /// <paramref name="receiveLimit"/>. <paramref name="firstIndex"/> numbers the connections (it picks their source addresses)
+    /// after those of an earlier crowd. TinyChat rooms are created first unless <paramref name="createRooms"/> is false.
     /// </summary>
-    public static async Task<Crowd> GatherAsync(BenchContext context, Target target, IReadOnlyList<Seat> seats, CancellationToken cancellationToken, int firstIndex = 0)
+    public static async Task<Crowd> GatherAsync(
+        BenchContext context,
+        Target target,
+        IReadOnlyList<Seat> seats,
+        IReadOnlyList<Member?> members,
+        TimeSpan receiveLimit,
+        CancellationToken cancellationToken,
+        int firstIndex = 0,
+        bool createRooms = true)
     {
         await target.EnsureUsersAsync(seats.Max(s => s.User) + 1, cancellationToken).ConfigureAwait(false);
-        var crowd = new Crowd(context, target, seats, firstIndex);
+        if (createRooms)
+        {
+            await CreateRoomsAsync(context, target, seats, cancellationToken).ConfigureAwait(false);
+        }
+
+        var crowd = new Crowd(context, target, seats, members, receiveLimit, firstIndex);
         try
         {
-            await crowd.JoinAllAsync(cancellationToken).ConfigureAwait(false);
+            await Parallel.ForEachAsync(
+                Enumerable.Range(0, seats.Count),
+                new ParallelOptions { MaxDegreeOfParallelism = context.Options.ConnectParallelism, CancellationToken = cancellationToken },
+                async (index, ct) => await crowd.JoinAsync(index, ct).ConfigureAwait(false)).ConfigureAwait(false);
             return crowd;
         }
         catch
@@ -74,43 +100,29 @@ public sealed class Crowd : IAsyncDisposable
         }
     }
 
-    private async Task JoinAllAsync(CancellationToken cancellationToken)
+    /// <summary>
+    /// TinyChat only: creates the seats' rooms (all but "default") over one connection of the first seat's user;
+    /// a room that exists already (an earlier run) is fine. The peers create rooms on first join.
+    /// </summary>
+    public static async Task CreateRoomsAsync(BenchContext context, Target target, IReadOnlyList<Seat> seats, CancellationToken cancellationToken)
     {
-        // TinyChat rooms other than "default" must exist before anyone joins: the first seat of each room creates it.
-        var creators = new HashSet<int>();
-        if (target.IsTinyChat)
+        var rooms = seats.Select(s => s.Room).Where(r => r != "default").Distinct().ToList();
+        if (!target.IsTinyChat || rooms.Count == 0)
         {
-            foreach (var group in Seats.Select((seat, index) => (seat, index)).GroupBy(x => x.seat.Room))
-            {
-                if (group.Key != "default")
-                {
-                    var first = group.First().index;
-                    creators.Add(first);
-                    await JoinAsync(first, create: true, cancellationToken).ConfigureAwait(false);
-                }
-            }
+            return;
         }
 
-        await Parallel.ForEachAsync(
-            Enumerable.Range(0, Seats.Count).Where(i => !creators.Contains(i)),
-            new ParallelOptions { MaxDegreeOfParallelism = context.Options.ConnectParallelism, CancellationToken = cancellationToken },
-            async (index, ct) => await JoinAsync(index, create: false, ct).ConfigureAwait(false)).ConfigureAwait(false);
-    }
-
-    /// <summary>Starts the receive loops of every seat that has a member (a slow reader has none: it never reads).</summary>
-    public void StartReceiving(IReadOnlyList<Member?> members, TimeSpan limit)
-    {
-        receiving.CancelAfter(limit);
-        for (var i = 0; i < sockets.Length; i++)
+        await target.EnsureUsersAsync(seats[0].User + 1, cancellationToken).ConfigureAwait(false);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(TimeSpan.FromSeconds(60));
+        await using var socket = await BenchSocket.ConnectAsync(target.ChatUri(seats[0].User), context.Dialer.For(0), 0, timeout.Token).ConfigureAwait(false);
+        foreach (var room in rooms)
         {
-            if (sockets[i] is { } socket && members[i] is { } member)
-            {
-                receivers.Add(socket.ReceiveLoopAsync(member, receiving.Token));
-            }
+            await socket.RequestAsync($"{{\"command\":\"create\",\"room\":\"{room}\"}}", line => IsReply(line, "\"success\"", "room_exists"), timeout.Token).ConfigureAwait(false);
         }
     }
 
-    private async Task JoinAsync(int index, bool create, CancellationToken cancellationToken)
+    private async Task JoinAsync(int index, CancellationToken cancellationToken)
     {
         var seat = Seats[index];
         Exception? last = null;
@@ -125,16 +137,16 @@ public sealed class Crowd : IAsyncDisposable
                 var started = Stopwatch.GetTimestamp();
                 socket = await BenchSocket.ConnectAsync(target.ChatUri(seat.User), invoker, index, timeout.Token).ConfigureAwait(false);
                 var opened = Stopwatch.GetTimestamp();
-                if (create)
-                {
-                    await socket.RequestAsync($"{{\"command\":\"create\",\"room\":\"{seat.Room}\"}}", line => IsReply(line, "\"success\"", "room_exists"), timeout.Token).ConfigureAwait(false);
-                }
-
                 await socket.RequestAsync($"{{\"command\":\"join\",\"room\":\"{seat.Room}\"}}", line => IsReply(line, "\"message\":\"welcome", "already_joined"), timeout.Token).ConfigureAwait(false);
                 Interlocked.Add(ref openTicks, opened - started);
                 Interlocked.Add(ref joinTicks, Stopwatch.GetTimestamp() - opened);
                 Interlocked.Increment(ref joined);
                 sockets[index] = socket;
+                if (members[index] is { } member)
+                {
+                    receivers.Add(socket.ReceiveLoopAsync(member, receiving.Token));
+                }
+
                 return;
             }
             catch (Exception ex) when (ex is WebSocketException or IOException or OperationCanceledException or HttpRequestException or InvalidOperationException)

@@ -30,15 +30,16 @@ public sealed class DurableScenario : Scenario
     {
         var duration = TimeSpan.FromSeconds(context.Options.Seconds);
         const string room = "durable";
-        var seats = Enumerable.Range(0, Members).Select(i => new Seat(i, room, i)).ToList();
+        var firstUser = context.Users(Name, Members);
+        var seats = Enumerable.Range(0, Members).Select(i => new Seat(firstUser + i, room, i)).ToList();
         var traffic = new Traffic(Members, context.Options.Window, releaseOnAck: true) { AckLatency = new LatencyHistogram() };
         var roomSenders = Enumerable.Range(0, Members).ToArray();
+        var everyone = seats.Select(seat => new Member(traffic, seat.Sender, roomSenders)).ToArray();
 
         using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         limit.CancelAfter(GatherLimit + duration + DrainLimit);
-        await using var crowd = await Crowd.GatherAsync(context, target, seats, limit.Token).ConfigureAwait(false);
-        var members = seats.Select((seat, i) => crowd.Socket(i) is null ? null : new Member(traffic, seat.Sender, roomSenders)).ToArray();
-        crowd.StartReceiving(members, duration + DrainLimit + TimeSpan.FromSeconds(30));
+        await using var crowd = await Crowd.GatherAsync(context, target, seats, everyone, GatherLimit + duration + DrainLimit, limit.Token).ConfigureAwait(false);
+        var members = crowd.JoinedMembers();
 
         var cpu = CpuWindow.Start(target);
         var start = Stopwatch.GetTimestamp();

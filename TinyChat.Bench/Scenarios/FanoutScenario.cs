@@ -25,14 +25,14 @@ public sealed class FanoutScenario : Scenario
     {
         var fanout = FanoutShape.Parse(shape);
         var duration = TimeSpan.FromSeconds(context.Options.Seconds);
-        var (seats, roomSenders) = Layout(fanout);
+        var (seats, roomSenders) = Layout(fanout, context.Users($"{Name} {shape}", fanout.Connections));
         var traffic = new Traffic(fanout.Senders, context.Options.Window, releaseOnAck: false);
+        var everyone = seats.Select(seat => new Member(traffic, seat.Sender, roomSenders[seat.Room])).ToArray();
 
         using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         limit.CancelAfter(GatherLimit + duration + DrainLimit);
-        await using var crowd = await Crowd.GatherAsync(context, target, seats, limit.Token).ConfigureAwait(false);
-        var members = seats.Select((seat, i) => crowd.Socket(i) is null ? null : new Member(traffic, seat.Sender, roomSenders[seat.Room])).ToArray();
-        crowd.StartReceiving(members, duration + DrainLimit + TimeSpan.FromSeconds(30));
+        await using var crowd = await Crowd.GatherAsync(context, target, seats, everyone, GatherLimit + duration + DrainLimit, limit.Token).ConfigureAwait(false);
+        var members = crowd.JoinedMembers();
 
         var cpu = CpuWindow.Start(target);
         var start = Stopwatch.GetTimestamp();
@@ -75,8 +75,8 @@ public sealed class FanoutScenario : Scenario
         return new Measurement(Name, shape, target.Name, run, metrics, note);
     }
 
-    /// <summary>Seats room by room (user = seat index); the first senders of each room's members send.</summary>
-    public static (List<Seat> Seats, Dictionary<string, int[]> RoomSenders) Layout(FanoutShape shape)
+    /// <summary>Seats room by room (users from <paramref name="firstUser"/> on); the first senders of each room's members send.</summary>
+    public static (List<Seat> Seats, Dictionary<string, int[]> RoomSenders) Layout(FanoutShape shape, int firstUser)
     {
         var seats = new List<Seat>(shape.Connections);
         var roomSenders = new Dictionary<string, int[]>();
@@ -88,7 +88,7 @@ public sealed class FanoutScenario : Scenario
             roomSenders[room] = [.. Enumerable.Range(nextSender, senders)];
             for (var m = 0; m < shape.Members; m++)
             {
-                seats.Add(new Seat(seats.Count, room, m < senders ? nextSender + m : -1));
+                seats.Add(new Seat(firstUser + seats.Count, room, m < senders ? nextSender + m : -1));
             }
 
             nextSender += senders;

@@ -34,7 +34,7 @@ public sealed class LatencyScenario : Scenario
     public override async Task<Measurement> RunAsync(BenchContext context, Target target, string shape, int run, CancellationToken cancellationToken)
     {
         var options = context.Options;
-        var seats = Seats($"lat{options.LatencyMembers}", options.LatencyMembers, slowReader: false);
+        var seats = Seats($"lat{options.LatencyMembers}", context.Users($"{Name} {shape}", options.LatencyMembers), options.LatencyMembers, slowReader: false);
         var paced = await RunPacedAsync(context, target, seats, options.LatencyRate, padding: 0, cancellationToken).ConfigureAwait(false);
         await using var crowd = paced.Crowd;
         var metrics = new Dictionary<string, double>
@@ -57,13 +57,13 @@ public sealed class LatencyScenario : Scenario
         return new Measurement(Name, shape, target.Name, run, metrics, paced.Note);
     }
 
-    /// <summary>One room of <paramref name="members"/>; the first ten send; with a slow reader as one more seat.</summary>
-    public static List<Seat> Seats(string room, int members, bool slowReader)
+    /// <summary>One room of <paramref name="members"/> (users from <paramref name="firstUser"/> on); the first ten send; with a slow reader as one more seat.</summary>
+    public static List<Seat> Seats(string room, int firstUser, int members, bool slowReader)
     {
-        var seats = Enumerable.Range(0, members).Select(i => new Seat(i, room, i < Senders ? i : -1)).ToList();
+        var seats = Enumerable.Range(0, members).Select(i => new Seat(firstUser + i, room, i < Senders ? i : -1)).ToList();
         if (slowReader)
         {
-            seats.Add(new Seat(members, room, -1, SlowReader: true));
+            seats.Add(new Seat(firstUser + members, room, -1, SlowReader: true));
         }
 
         return seats;
@@ -80,13 +80,14 @@ public sealed class LatencyScenario : Scenario
         var traffic = new Traffic(senders, window: 1, releaseOnAck: false) { Latency = new LatencyHistogram() };
         var roomSenders = Enumerable.Range(0, senders).ToArray();
 
+        var everyone = seats.Select(seat => seat.SlowReader ? null : new Member(traffic, seat.Sender, roomSenders)).ToArray();
+        var total = GatherLimit + Warmup + measured + DrainLimit;
         using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        limit.CancelAfter(GatherLimit + Warmup + measured + DrainLimit);
-        var crowd = await Crowd.GatherAsync(context, target, seats, limit.Token).ConfigureAwait(false);
+        limit.CancelAfter(total);
+        var crowd = await Crowd.GatherAsync(context, target, seats, everyone, total, limit.Token).ConfigureAwait(false);
         try
         {
-            var members = seats.Select((seat, i) => crowd.Socket(i) is null || seat.SlowReader ? null : new Member(traffic, seat.Sender, roomSenders)).ToArray();
-            crowd.StartReceiving(members, Warmup + measured + DrainLimit + TimeSpan.FromSeconds(30));
+            var members = crowd.JoinedMembers();
 
             var cpu = CpuWindow.Start(target);
             var start = Stopwatch.GetTimestamp() + (Stopwatch.Frequency / 5);

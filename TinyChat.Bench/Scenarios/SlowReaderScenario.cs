@@ -26,10 +26,11 @@ public sealed class SlowReaderScenario : Scenario
     {
         var options = context.Options;
         var room = $"slow{options.SlowMembers}";
+        var firstUser = context.Users($"{Name} {shape}", options.SlowMembers + 1);
         var metrics = new Dictionary<string, double>();
         var notes = new List<string>();
 
-        var without = await LatencyScenario.RunPacedAsync(context, target, LatencyScenario.Seats(room, options.SlowMembers, slowReader: false), options.SlowRate, options.SlowPadding, cancellationToken).ConfigureAwait(false);
+        var without = await LatencyScenario.RunPacedAsync(context, target, LatencyScenario.Seats(room, firstUser, options.SlowMembers, slowReader: false), options.SlowRate, options.SlowPadding, cancellationToken).ConfigureAwait(false);
         await using (without.Crowd)
         {
             metrics["p50_without_ms"] = without.Latency.QuantileMilliseconds(0.50, without.Missing);
@@ -38,7 +39,7 @@ public sealed class SlowReaderScenario : Scenario
         }
 
         await target.SettleAsync(TimeSpan.FromSeconds(10), cancellationToken).ConfigureAwait(false);
-        var seats = LatencyScenario.Seats(room, options.SlowMembers, slowReader: true);
+        var seats = LatencyScenario.Seats(room, firstUser, options.SlowMembers, slowReader: true);
         var with = await LatencyScenario.RunPacedAsync(context, target, seats, options.SlowRate, options.SlowPadding, cancellationToken).ConfigureAwait(false);
         await using (with.Crowd)
         {

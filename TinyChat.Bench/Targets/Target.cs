@@ -14,6 +14,20 @@ namespace TinyChat.Bench.Targets;
 public sealed class Target : IAsyncDisposable
 {
     private const int RegistrationParallelism = 16;
+
+    /// <summary>
+    /// TinyChat's per-user and per-address limits, turned off (a rate of 0 is off): the bench sends from one machine at
+    /// rates far above a person's, and measures the engine, not the rate limiter. The peers have no such limits.
+    /// </summary>
+    public static readonly string[] LimitsOff =
+    [
+        "--Limits:MessagesPerSecond", "0",
+        "--Limits:FramesPerSecond", "0",
+        "--Limits:RegistrationsPerMinutePerAddress", "0",
+        "--Limits:ConnectionsPerMinutePerAddress", "0",
+        "--Limits:MaxRoomsCreatedPerUser", "1000000",
+    ];
+
     private readonly Process? process;
     private readonly SinkServer? sink;
     private readonly StreamWriter? log;
@@ -78,6 +92,26 @@ public sealed class Target : IAsyncDisposable
             }
         }
 
+        Target target;
+        var limits = "limits off";
+        try
+        {
+            target = await LaunchTinyChatAsync(paths, configPath, [.. LimitsOff, .. extraArgs], work, logPath, cancellationToken).ConfigureAwait(false);
+        }
+        catch (InvalidOperationException) when (!cancellationToken.IsCancellationRequested)
+        {
+            // A TinyChat without a Limits section refuses the unknown keys: it has no limits to turn off.
+            limits = "no Limits options (older TinyChat)";
+            target = await LaunchTinyChatAsync(paths, configPath, extraArgs, work, logPath + ".2", cancellationToken).ConfigureAwait(false);
+        }
+
+        target.Note = $"storage {provider}, {limits}";
+        return target;
+    }
+
+    private static Task<Target> LaunchTinyChatAsync(
+        RepositoryPaths paths, string configPath, IReadOnlyList<string> extraArgs, string work, string logPath, CancellationToken cancellationToken)
+    {
         var port = FreePort();
         string[] args =
         [
@@ -85,9 +119,7 @@ public sealed class Target : IAsyncDisposable
             "--host", "127.0.0.1", "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture),
             "--WebSocket:IdleTimeoutSeconds", "3600", .. extraArgs,
         ];
-        var target = await LaunchAsync("tinychat", port, "dotnet", args, work, logPath, TimeSpan.FromSeconds(60), cancellationToken).ConfigureAwait(false);
-        target.Note = $"storage {provider}";
-        return target;
+        return LaunchAsync("tinychat", port, "dotnet", args, work, logPath, TimeSpan.FromSeconds(60), cancellationToken);
     }
 
     /// <summary>Starts a raw peer through ../shared/peers/start.sh (which builds it the first time).</summary>
@@ -218,7 +250,7 @@ public sealed class Target : IAsyncDisposable
         {
             if (process.HasExited || waited.Elapsed > startLimit)
             {
-                await target.DisposeAsync().ConfigureAwait(false);
+                await target.StopAsync(keepWorkDirectory: true).ConfigureAwait(false);
                 throw new InvalidOperationException($"{name} did not start listening on 127.0.0.1:{port} within {waited.Elapsed.TotalSeconds:F0} s; see {logPath}");
             }
 
@@ -271,7 +303,9 @@ public sealed class Target : IAsyncDisposable
     }
 
     /// <inheritdoc />
-    public async ValueTask DisposeAsync()
+    public ValueTask DisposeAsync() => StopAsync(keepWorkDirectory: false);
+
+    private async ValueTask StopAsync(bool keepWorkDirectory)
     {
         http.Dispose();
         if (sink is not null)
@@ -306,7 +340,7 @@ public sealed class Target : IAsyncDisposable
             }
         }
 
-        if (workDirectory is not null && IsTinyChat)
+        if (workDirectory is not null && IsTinyChat && !keepWorkDirectory)
         {
             try
             {
