@@ -83,10 +83,10 @@ public sealed class HttpServer(
     {
         // Stop taking new work first; the listener stays up until the WebSockets it carries have said goodbye.
         accepting = false;
-        await stopping.CancelAsync().ConfigureAwait(false);
         var grace = TimeSpan.FromSeconds(serverOptions.Value.ShutdownGraceSeconds);
         logger.LogInformation("Closing {Connections} WebSocket connections (1001)", connections.Count);
         await connections.CloseAllAsync(grace).ConfigureAwait(false);
+        await stopping.CancelAsync().ConfigureAwait(false);
         listener?.Close();
         if (acceptLoop is not null)
         {
