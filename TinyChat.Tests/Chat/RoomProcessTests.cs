@@ -99,7 +99,7 @@ public sealed class RoomProcessTests
         Assert.That(await JoinAsync(room, bob), Is.Null);
         room.TryPost(new MemberOffline("bob", bob));
         await PostAsync(room, "bob", "while away");
-        Assert.That(box.IsEmpty, Is.True);
+        Assert.That(box.HasNoMessages, Is.True);
 
         room.TryPost(new MemberOnline("bob", bob));
         await PostAsync(room, "bob", "back");
@@ -122,7 +122,7 @@ public sealed class RoomProcessTests
         var failed = new PostToRoom("alice", "lost?");
         room.TryPost(failed);
         Assert.ThrowsAsync<IOException>(async () => await failed.Reply.Task.WaitAsync(Timeout));
-        Assert.That(box.IsEmpty, Is.True, "nothing is visible before it is durable");
+        Assert.That(box.HasNoMessages, Is.True, "nothing is visible before it is durable");
 
         // The restart reloads members and the last id from the store: the next id is 42, not 43.
         var after = await PostAsync(room, "alice", "durable");

@@ -134,6 +134,61 @@ public sealed class ChatClient : IAsyncDisposable
         }
     }
 
+    /// <summary>Who is online in a room the user has joined.</summary>
+    public async Task<Outcome<PresenceState>> WhoAsync(string room, CancellationToken cancellationToken)
+    {
+        if (ChatNames.CheckRoomName(room) is { } why)
+        {
+            return ChatError.InvalidRoomName(why);
+        }
+
+        try
+        {
+            var process = await server.Rooms.FindAsync(room, cancellationToken).ConfigureAwait(false);
+            if (process is null)
+            {
+                return ChatError.RoomNotFound(room);
+            }
+
+            var who = new WhoIsHere(User);
+            return await process.AskAsync(who, who.Reply, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (IsLoopFailure(ex, cancellationToken))
+        {
+            return ChatError.Unavailable($"room {room}");
+        }
+    }
+
+    /// <summary>Tells a room's other members the user is typing. Ephemeral: dropped when the room is busy or the user types too often.</summary>
+    public async Task<ChatError?> TypingAsync(string room, CancellationToken cancellationToken)
+    {
+        if (ChatNames.CheckRoomName(room) is { } why)
+        {
+            return ChatError.InvalidRoomName(why);
+        }
+
+        var process = await server.Rooms.FindAsync(room, cancellationToken).ConfigureAwait(false);
+        if (process is null)
+        {
+            return ChatError.RoomNotFound(room);
+        }
+
+        process.TryPost(new TypingInRoom(User));
+        return null;
+    }
+
+    /// <summary>Tells one user the user is typing to them. Ephemeral.</summary>
+    public ChatError? TypingTo(string to)
+    {
+        if (ChatNames.CheckUserName(to) is not null)
+        {
+            return ChatError.UserNotFound(to);
+        }
+
+        session.TryPost(new TypingTo(to));
+        return null;
+    }
+
     /// <summary>Largest history page.</summary>
     public const int MaxHistoryLimit = 200;
 

@@ -24,7 +24,7 @@ public sealed class SessionDirectory(IRoomStore rooms, Supervisor supervisor, in
         {
             var session = live.GetOrRegister(
                 user,
-                name => new UserSessionProcess(name, mailboxCapacity, rooms, Rooms!, ended => live.Unregister(ended.User, ended)),
+                name => new UserSessionProcess(name, mailboxCapacity, rooms, Rooms!, FindOnline, ended => live.Unregister(ended.User, ended)),
                 out var created);
             if (created && !supervisor.TryStartChild(session, RestartKind.Transient))
             {

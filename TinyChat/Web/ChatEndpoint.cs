@@ -57,7 +57,9 @@ public sealed class ChatEndpoint(
         {
             client = await chat.ConnectAsync(user, connection, cancellationToken).ConfigureAwait(false);
             logger.LogDebug("Connection {Connection} opened for {User}", connection.Id, user);
-            await connection.RunAsync(new JsonChatProtocol(client, connection), cancellationToken).ConfigureAwait(false);
+            var protocol = new JsonChatProtocol(client, connection);
+            await protocol.GreetAsync(cancellationToken).ConfigureAwait(false);
+            await connection.RunAsync(protocol, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (client is null)
         {

@@ -10,6 +10,16 @@ namespace TinyChat.Protocols.Json;
 /// </summary>
 public sealed class JsonChatProtocol(ChatClient client, WebSocketConnection connection) : IFrameHandler
 {
+    /// <summary>A (re)connected client first learns who is online in each room it has joined.</summary>
+    public async Task GreetAsync(CancellationToken cancellationToken)
+    {
+        var rooms = await client.RoomsAsync(cancellationToken).ConfigureAwait(false);
+        foreach (var room in rooms.Value?.Joined ?? [])
+        {
+            await SendPresenceAsync(room, null, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
     /// <inheritdoc />
     public async ValueTask OnTextAsync(ReadOnlyMemory<byte> utf8, CancellationToken cancellationToken)
     {
@@ -94,6 +104,28 @@ public sealed class JsonChatProtocol(ChatClient client, WebSocketConnection conn
                     w.WriteString("room", frame.Room ?? ChatNames.DefaultRoom);
                     w.WriteString("message", joined.Value);
                 });
+                if (joined.IsOk)
+                {
+                    await SendPresenceAsync(frame.Room ?? ChatNames.DefaultRoom, null, cancellationToken).ConfigureAwait(false);
+                }
+
+                break;
+            case "who":
+                if (RequireField(frame.Room, "room", frame) is { } whoRoom)
+                {
+                    await SendPresenceAsync(whoRoom, frame.Ref ?? [], cancellationToken).ConfigureAwait(false);
+                }
+
+                break;
+            case "typing":
+                var typingError = frame.Room is { } typingRoom ? await client.TypingAsync(typingRoom, cancellationToken).ConfigureAwait(false)
+                    : frame.To is { } typingTo ? client.TypingTo(typingTo)
+                    : new ChatError("bad_request", "typing needs \"room\" or \"to\"");
+                if (typingError is not null)
+                {
+                    SendError(typingError, frame.Ref);
+                }
+
                 break;
             case "create":
                 if (RequireField(frame.Room, "room", frame) is { } createRoom)
@@ -187,6 +219,24 @@ public sealed class JsonChatProtocol(ChatClient client, WebSocketConnection conn
         {
             SendError("bad_request", "history needs \"room\" or \"with\"", frame.Ref);
         }
+    }
+
+    // reference: null = pushed after a join or connect (no ref); otherwise the frame's ref (empty = none given).
+    private async Task SendPresenceAsync(string room, byte[]? reference, CancellationToken cancellationToken)
+    {
+        var presence = await client.WhoAsync(room, cancellationToken).ConfigureAwait(false);
+        var echoRef = reference is { Length: > 0 } ? reference : null;
+        if (presence.Error is { } error)
+        {
+            if (reference is not null)
+            {
+                SendError(error, echoRef);
+            }
+
+            return;
+        }
+
+        connection.TryDeliver(new JsonFrame(JsonEventEncoder.Build(w => JsonEventEncoder.WritePresenceState(w, presence.Value!, echoRef))));
     }
 
     private string? RequireField(string? value, string field, ClientFrame frame)
