@@ -48,7 +48,19 @@ public sealed class ChatClient : IAsyncDisposable
             return ChatError.InvalidRoomName(why);
         }
 
-        return await server.Rooms.CreateAsync(room, cancellationToken).ConfigureAwait(false) ? null : ChatError.RoomExists(room);
+        var quota = server.Limits.MaxRoomsCreatedPerUser;
+        if (server.RoomsCreated.GetValueOrDefault(User) >= quota)
+        {
+            return ChatError.RoomQuota(quota);
+        }
+
+        if (!await server.Rooms.CreateAsync(room, cancellationToken).ConfigureAwait(false))
+        {
+            return ChatError.RoomExists(room);
+        }
+
+        server.RoomsCreated.AddOrUpdate(User, 1, (_, n) => n + 1);
+        return null;
     }
 
     /// <summary>Leaves a room.</summary>
@@ -237,6 +249,7 @@ public sealed class ChatClient : IAsyncDisposable
     private ChatError? CheckText(string text) =>
         text.Length == 0 ? ChatError.EmptyMessage()
         : text.Length > server.Limits.MaxMessageLength ? ChatError.MessageTooLong(server.Limits.MaxMessageLength)
+        : session.MessageBudget is { } budget && !budget.TryTake() ? ChatError.RateLimited()
         : null;
 
     private async Task<ChatError?> AskSessionAsync(SessionRequest<ChatError?> request, Reply<ChatError?> reply, CancellationToken cancellationToken)

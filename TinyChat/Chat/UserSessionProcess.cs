@@ -59,6 +59,9 @@ public sealed class UserSessionProcess(
     /// <summary>The user's name.</summary>
     public string User { get; } = user;
 
+    /// <summary>The user's chat message budget, shared by all the user's connections; lives on the process object so a restart does not refill it.</summary>
+    public TokenBucket? MessageBudget { get; init; }
+
     /// <summary>Where events for this user go.</summary>
     public UserEndpoint Endpoint { get; } = new(user);
 

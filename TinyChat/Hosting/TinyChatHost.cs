@@ -22,6 +22,7 @@ public static class TinyChatHost
         ["WebSocket"] = typeof(WebSocketOptions),
         ["Runtime"] = typeof(RuntimeOptions),
         ["Chat"] = typeof(ChatOptions),
+        ["Limits"] = typeof(LimitsOptions),
         ["Logging"] = null,
     };
 
@@ -75,11 +76,13 @@ public static class TinyChatHost
         AddOptions<WebSocketOptions>(services, builder.Configuration, "WebSocket");
         AddOptions<RuntimeOptions>(services, builder.Configuration, "Runtime");
         AddOptions<ChatOptions>(services, builder.Configuration, "Chat");
+        AddOptions<LimitsOptions>(services, builder.Configuration, "Limits");
         services.AddSingleton<OptionsValidation>();
         services.AddSingleton<IValidateOptions<ServerOptions>>(sp => sp.GetRequiredService<OptionsValidation>());
         services.AddSingleton<IValidateOptions<WebSocketOptions>>(sp => sp.GetRequiredService<OptionsValidation>());
         services.AddSingleton<IValidateOptions<RuntimeOptions>>(sp => sp.GetRequiredService<OptionsValidation>());
         services.AddSingleton<IValidateOptions<ChatOptions>>(sp => sp.GetRequiredService<OptionsValidation>());
+        services.AddSingleton<IValidateOptions<LimitsOptions>>(sp => sp.GetRequiredService<OptionsValidation>());
         services.Configure<HostOptions>(o =>
         {
             var grace = builder.Configuration.GetValue("Server:ShutdownGraceSeconds", 5.0);
@@ -100,13 +103,19 @@ public static class TinyChatHost
             var tree = sp.GetRequiredService<SupervisionTree>();
             var runtime = sp.GetRequiredService<IOptions<RuntimeOptions>>().Value;
             var chat = sp.GetRequiredService<IOptions<ChatOptions>>().Value;
+            var limits = sp.GetRequiredService<IOptions<LimitsOptions>>().Value;
             return new ChatServer(
                 sp.GetRequiredService<IAccountStore>(),
                 sp.GetRequiredService<IRoomStore>(),
                 sp.GetRequiredService<IMessageStore>(),
                 tree.Rooms,
                 tree.Sessions,
-                new ChatLimits(chat.MaxMessageLength, runtime.RoomMailboxCapacity, runtime.SessionMailboxCapacity),
+                new ChatLimits(chat.MaxMessageLength, runtime.RoomMailboxCapacity, runtime.SessionMailboxCapacity)
+                {
+                    MessagesPerSecond = limits.MessagesPerSecond,
+                    MessageBurst = limits.MessageBurst,
+                    MaxRoomsCreatedPerUser = limits.MaxRoomsCreatedPerUser,
+                },
                 sp.GetRequiredService<TimeProvider>());
         });
         services.AddHostedService<ChatStartup>();
@@ -118,6 +127,7 @@ public static class TinyChatHost
             return Directory.Exists(full) ? new StaticFiles(full) : throw new StartupException($"Server:StaticRoot: folder {full} does not exist");
         });
         services.AddSingleton<OpenConnections>();
+        services.AddSingleton<ClientAddressLimits>();
         services.AddSingleton<ServerAddress>();
         services.AddSingleton<ChatEndpoint>();
         services.AddSingleton<RegistrationEndpoint>();
@@ -169,6 +179,7 @@ public static class TinyChatHost
         _ = services.GetRequiredService<IOptions<WebSocketOptions>>().Value;
         _ = services.GetRequiredService<IOptions<RuntimeOptions>>().Value;
         _ = services.GetRequiredService<IOptions<ChatOptions>>().Value;
+        _ = services.GetRequiredService<IOptions<LimitsOptions>>().Value;
         _ = services.GetRequiredService<StaticFiles>();
     }
 
