@@ -30,7 +30,7 @@ var paths = RepositoryPaths.Locate();
 var resultsDirectory = Path.IsPathRooted(options.ResultsDirectory) ? options.ResultsDirectory : Path.Combine(paths.Root, options.ResultsDirectory);
 using var report = new Report(resultsDirectory, options.Targets);
 using var dialer = new Dialer();
-var context = new BenchContext(options, dialer, report);
+var context = new BenchContext(options, dialer, report, fileLimit);
 
 var machine = new Dictionary<string, object>
 {
@@ -84,7 +84,7 @@ try
             {
                 // Rotate the target order each run so no target always runs right after the same neighbour.
                 var order = targets.Skip((run - 1) % Math.Max(1, targets.Count)).Concat(targets.Take((run - 1) % Math.Max(1, targets.Count)));
-                foreach (var target in order.Where(scenario.AppliesTo))
+                foreach (var target in order.Where(t => scenario.AppliesTo(t, shape, context)))
                 {
                     if (stop.IsCancellationRequested)
                     {

@@ -6,7 +6,7 @@ using TinyChat.Bench.Targets;
 namespace TinyChat.Bench.Scenarios;
 
 /// <summary>What every scenario needs: the options, the dialer, the report.</summary>
-public sealed class BenchContext(BenchOptions options, Dialer dialer, Report report)
+public sealed class BenchContext(BenchOptions options, Dialer dialer, Report report, long fileLimit)
 {
     private readonly Stopwatch clock = Stopwatch.StartNew();
     private readonly Dictionary<string, int> userBlocks = [];
@@ -14,6 +14,9 @@ public sealed class BenchContext(BenchOptions options, Dialer dialer, Report rep
 
     /// <summary>The command-line options.</summary>
     public BenchOptions Options { get; } = options;
+
+    /// <summary>The bench's open-file limit (the in-process sink holds both ends of every connection).</summary>
+    public long FileLimit { get; } = fileLimit;
 
     /// <summary>Opens client connections from spread source addresses.</summary>
     public Dialer Dialer { get; } = dialer;
@@ -57,6 +60,9 @@ public abstract class Scenario
 
     /// <summary>Whether the scenario means anything for <paramref name="target"/>.</summary>
     public virtual bool AppliesTo(Target target) => true;
+
+    /// <summary>Whether the scenario's <paramref name="shape"/> can run against <paramref name="target"/>.</summary>
+    public virtual bool AppliesTo(Target target, string shape, BenchContext context) => AppliesTo(target);
 
     /// <summary>Runs one measurement, bounded in time by <paramref name="cancellationToken"/> and its own limits.</summary>
     public abstract Task<Measurement> RunAsync(BenchContext context, Target target, string shape, int run, CancellationToken cancellationToken);

@@ -21,6 +21,10 @@ public sealed class FanoutScenario : Scenario
     public override IReadOnlyList<string> Shapes(BenchOptions options) => [.. options.Shapes.Select(s => s.ToString())];
 
     /// <inheritdoc />
+    public override bool AppliesTo(Target target, string shape, BenchContext context) =>
+        !target.IsSink || (2L * FanoutShape.Parse(shape).Connections) + 1000 < context.FileLimit;
+
+    /// <inheritdoc />
     public override async Task<Measurement> RunAsync(BenchContext context, Target target, string shape, int run, CancellationToken cancellationToken)
     {
         var fanout = FanoutShape.Parse(shape);

@@ -49,6 +49,12 @@ public sealed class SinkServer : IAsyncDisposable
             {
                 socket = await listener.AcceptSocketAsync(stopping.Token).ConfigureAwait(false);
             }
+            catch (SocketException) when (!stopping.IsCancellationRequested)
+            {
+                // Out of file descriptors, or a connection reset before it was accepted: keep accepting.
+                await Task.Delay(10, CancellationToken.None).ConfigureAwait(false);
+                continue;
+            }
             catch (Exception ex) when (ex is OperationCanceledException or SocketException or ObjectDisposedException)
             {
                 return;
