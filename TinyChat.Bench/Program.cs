@@ -75,36 +75,34 @@ try
         }
     }
 
+    // Every target measures a cell in turn (the order rotating from cell to cell), all runs of a cell on the same
+    // connections where set-up dominates: targets measured side by side suffer the same machine.
     Scenario[] scenarios = [new ConnectScenario(), new FanoutScenario(), new LatencyScenario(), new DurableScenario(), new SlowReaderScenario()];
-    for (var run = 1; run <= options.Runs && !stop.IsCancellationRequested; run++)
+    var cell = 0;
+    foreach (var scenario in scenarios.Where(s => options.Scenarios.Contains(s.Name)))
     {
-        foreach (var scenario in scenarios.Where(s => options.Scenarios.Contains(s.Name)))
+        foreach (var shape in scenario.Shapes(options))
         {
-            foreach (var shape in scenario.Shapes(options))
+            var shift = cell++ % Math.Max(1, targets.Count);
+            foreach (var target in targets.Skip(shift).Concat(targets.Take(shift)).Where(t => scenario.AppliesTo(t, shape, context)))
             {
-                // Rotate the target order each run so no target always runs right after the same neighbour.
-                var order = targets.Skip((run - 1) % Math.Max(1, targets.Count)).Concat(targets.Take((run - 1) % Math.Max(1, targets.Count)));
-                foreach (var target in order.Where(t => scenario.AppliesTo(t, shape, context)))
+                if (stop.IsCancellationRequested)
                 {
-                    if (stop.IsCancellationRequested)
-                    {
-                        break;
-                    }
-
-                    context.Log($"run {run}/{options.Runs} {scenario.Name} {shape} -> {target.Name}");
-                    try
-                    {
-                        var measurement = await scenario.RunAsync(context, target, shape, run, stop.Token);
-                        report.Add(measurement);
-                    }
-                    catch (Exception ex) when (!stop.IsCancellationRequested)
-                    {
-                        context.Log($"FAILED {scenario.Name} {shape} -> {target.Name}: {ex.GetType().Name}: {ex.Message}");
-                        report.Add(new Measurement(scenario.Name, shape, target.Name, run, new Dictionary<string, double>(), $"failed: {ex.GetType().Name}: {ex.Message}"));
-                    }
-
-                    await target.SettleAsync(TimeSpan.FromSeconds(30), CancellationToken.None);
+                    break;
                 }
+
+                context.Log($"{scenario.Name} {shape} -> {target.Name} ({options.Runs} run(s))");
+                try
+                {
+                    await scenario.RunAsync(context, target, shape, options.Runs, stop.Token);
+                }
+                catch (Exception ex) when (!stop.IsCancellationRequested)
+                {
+                    context.Log($"FAILED {scenario.Name} {shape} -> {target.Name}: {ex.GetType().Name}: {ex.Message}");
+                    report.Add(new Measurement(scenario.Name, shape, target.Name, 0, new Dictionary<string, double>(), $"failed: {ex.GetType().Name}: {ex.Message}"));
+                }
+
+                await target.SettleAsync(TimeSpan.FromSeconds(30), CancellationToken.None);
             }
         }
     }

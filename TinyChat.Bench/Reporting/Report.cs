@@ -27,6 +27,7 @@ public sealed class Report : IDisposable
             new("integrity", "lost/dup/reordered (max)", Better.Lower, Aggregate.Integrity),
             new("server_cpu", "server CPU (cores)", Better.None),
             new("client_cpu", "bench CPU (cores)", Better.None),
+            new("setup_s", "s to connect and join everyone", Better.Lower),
         ],
         ["latency"] =
         [

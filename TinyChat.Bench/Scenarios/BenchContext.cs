@@ -64,8 +64,12 @@ public abstract class Scenario
     /// <summary>Whether the scenario's <paramref name="shape"/> can run against <paramref name="target"/>.</summary>
     public virtual bool AppliesTo(Target target, string shape, BenchContext context) => AppliesTo(target);
 
-    /// <summary>Runs one measurement, bounded in time by <paramref name="cancellationToken"/> and its own limits.</summary>
-    public abstract Task<Measurement> RunAsync(BenchContext context, Target target, string shape, int run, CancellationToken cancellationToken);
+    /// <summary>
+    /// Measures <paramref name="runs"/> times and adds each measurement to the report; bounded in time by
+    /// <paramref name="cancellationToken"/> and its own limits. Scenarios whose set-up dominates (a crowd of
+    /// thousands joining) measure every run on the same connections, each run with fresh counters.
+    /// </summary>
+    public abstract Task RunAsync(BenchContext context, Target target, string shape, int runs, CancellationToken cancellationToken);
 }
 
 /// <summary>CPU used by the server and by the bench over a measurement.</summary>

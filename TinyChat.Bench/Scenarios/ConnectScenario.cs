@@ -28,7 +28,16 @@ public sealed class ConnectScenario : Scenario
     public override bool AppliesTo(Target target) => !target.IsSink;
 
     /// <inheritdoc />
-    public override async Task<Measurement> RunAsync(BenchContext context, Target target, string shape, int run, CancellationToken cancellationToken)
+    public override async Task RunAsync(BenchContext context, Target target, string shape, int runs, CancellationToken cancellationToken)
+    {
+        for (var run = 1; run <= runs; run++)
+        {
+            context.Report.Add(await MeasureAsync(context, target, shape, run, cancellationToken).ConfigureAwait(false));
+            await target.SettleAsync(TimeSpan.FromSeconds(30), cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private async Task<Measurement> MeasureAsync(BenchContext context, Target target, string shape, int run, CancellationToken cancellationToken)
     {
         var count = context.Options.Connections;
         var firstWave = count / 2;

@@ -20,7 +20,7 @@ public sealed class Crowd : IAsyncDisposable
     private readonly Target target;
     private readonly BenchContext context;
     private readonly BenchSocket?[] sockets;
-    private readonly IReadOnlyList<Member?> members;
+    private readonly Slot?[] slots;
     private readonly ConcurrentBag<Task> receivers = [];
     private readonly CancellationTokenSource receiving;
     private readonly int firstIndex;
@@ -34,7 +34,7 @@ public sealed class Crowd : IAsyncDisposable
     {
         this.context = context;
         this.target = target;
-        this.members = members;
+        slots = [.. members.Select(member => member is null ? null : new Slot(member))];
         this.firstIndex = firstIndex;
         Seats = seats;
         sockets = new BenchSocket?[seats.Count];
@@ -60,7 +60,22 @@ public sealed class Crowd : IAsyncDisposable
     public BenchSocket? Socket(int index) => sockets[index];
 
     /// <summary>The members of the seats that joined (null for failed seats and for the slow reader).</summary>
-    public Member?[] JoinedMembers() => [.. members.Select((member, i) => sockets[i] is null ? null : member)];
+    public Member?[] JoinedMembers() => [.. slots.Select((slot, i) => sockets[i] is null ? null : slot?.Member)];
+
+    /// <summary>
+    /// Points every receive loop at a new member (one per seat, same order; seats without a loop ignore theirs),
+    /// so one crowd serves several runs, each with fresh counters. Call it while no traffic flows.
+    /// </summary>
+    public void Rebind(IReadOnlyList<Member?> members)
+    {
+        for (var i = 0; i < slots.Length; i++)
+        {
+            if (slots[i] is { } slot && members[i] is { } member)
+            {
+                slot.Member = member;
+            }
+        }
+    }
 
     /// <summary>
     /// Opens and joins every seat, <see cref="BenchOptions.ConnectParallelism"/> at a time, within <paramref name="cancellationToken"/>.
@@ -142,9 +157,9 @@ public sealed class Crowd : IAsyncDisposable
                 Interlocked.Add(ref joinTicks, Stopwatch.GetTimestamp() - opened);
                 Interlocked.Increment(ref joined);
                 sockets[index] = socket;
-                if (members[index] is { } member)
+                if (slots[index] is { } slot)
                 {
-                    receivers.Add(socket.ReceiveLoopAsync(member, receiving.Token));
+                    receivers.Add(socket.ReceiveLoopAsync(slot, receiving.Token));
                 }
 
                 return;
@@ -176,6 +191,20 @@ public sealed class Crowd : IAsyncDisposable
         }
 
         return line.StartsWith("{\"error\"", StringComparison.Ordinal) ? throw new InvalidOperationException($"server said {line}") : false;
+    }
+
+    /// <summary>A receive loop's handler: forwards to the member of the current run.</summary>
+    private sealed class Slot(Member member) : ILineHandler
+    {
+        private Member member = member;
+
+        public Member Member
+        {
+            get => Volatile.Read(ref member);
+            set => Volatile.Write(ref member, value);
+        }
+
+        public void OnLine(ReadOnlySpan<byte> line, long receivedAt) => Member.OnLine(line, receivedAt);
     }
 
     /// <summary>Closes every connection and waits for the receive loops to end.</summary>

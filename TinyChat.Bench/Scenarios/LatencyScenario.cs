@@ -14,11 +14,12 @@ public sealed class LatencyScenario : Scenario
 {
     private const int Senders = 10;
     private static readonly TimeSpan GatherLimit = TimeSpan.FromMinutes(3);
+    private static readonly TimeSpan SettleLimit = TimeSpan.FromSeconds(30);
     private static readonly TimeSpan Warmup = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan DrainLimit = TimeSpan.FromSeconds(5);
 
     /// <summary>What one paced run measured.</summary>
-    public sealed record Paced(LatencyHistogram Latency, Flow.Integrity Integrity, double Seconds, double ServerCpu, double ClientCpu, int ServerThreads, string Note, Crowd Crowd)
+    public sealed record Paced(LatencyHistogram Latency, Flow.Integrity Integrity, double Seconds, double ServerCpu, double ClientCpu, int ServerThreads, string Note)
     {
         /// <summary>Deliveries that never came: they count as infinitely late in the percentiles.</summary>
         public long Missing => Math.Max(0, Integrity.Expected - Integrity.Received);
@@ -31,30 +32,39 @@ public sealed class LatencyScenario : Scenario
     public override IReadOnlyList<string> Shapes(BenchOptions options) => [$"1x{options.LatencyMembers} @{options.LatencyRate}/s"];
 
     /// <inheritdoc />
-    public override async Task<Measurement> RunAsync(BenchContext context, Target target, string shape, int run, CancellationToken cancellationToken)
+    public override async Task RunAsync(BenchContext context, Target target, string shape, int runs, CancellationToken cancellationToken)
     {
         var options = context.Options;
         var seats = Seats($"lat{options.LatencyMembers}", context.Users($"{Name} {shape}", options.LatencyMembers), options.LatencyMembers, slowReader: false);
-        var paced = await RunPacedAsync(context, target, seats, options.LatencyRate, padding: 0, cancellationToken).ConfigureAwait(false);
-        await using var crowd = paced.Crowd;
-        var metrics = new Dictionary<string, double>
+        var limit = GatherLimit + (runs * PerRun(context));
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        stop.CancelAfter(limit);
+        var setup = Stopwatch.StartNew();
+        await using var crowd = await GatherAsync(context, target, seats, limit, stop.Token).ConfigureAwait(false);
+        var setupSeconds = setup.Elapsed.TotalSeconds;
+        for (var run = 1; run <= runs; run++)
         {
-            ["p50_ms"] = paced.Latency.QuantileMilliseconds(0.50, paced.Missing),
-            ["p99_ms"] = paced.Latency.QuantileMilliseconds(0.99, paced.Missing),
-            ["p999_ms"] = paced.Latency.QuantileMilliseconds(0.999, paced.Missing),
-            ["max_ms"] = paced.Latency.QuantileMilliseconds(1.0, paced.Missing),
-            ["samples"] = paced.Latency.Count,
-            ["deliveries_per_s"] = paced.Integrity.Received / paced.Seconds,
-            ["lost"] = paced.Integrity.Lost,
-            ["duplicated"] = paced.Integrity.Duplicated,
-            ["reordered"] = paced.Integrity.Reordered,
-            ["errors"] = paced.Integrity.Errors,
-            ["failed"] = crowd.Failed,
-            ["server_cpu"] = paced.ServerCpu,
-            ["client_cpu"] = paced.ClientCpu,
-            ["server_threads"] = paced.ServerThreads,
-        };
-        return new Measurement(Name, shape, target.Name, run, metrics, paced.Note);
+            var paced = await MeasureAsync(context, target, crowd, options.LatencyRate, padding: 0, stop.Token).ConfigureAwait(false);
+            var metrics = new Dictionary<string, double>
+            {
+                ["p50_ms"] = paced.Latency.QuantileMilliseconds(0.50, paced.Missing),
+                ["p99_ms"] = paced.Latency.QuantileMilliseconds(0.99, paced.Missing),
+                ["p999_ms"] = paced.Latency.QuantileMilliseconds(0.999, paced.Missing),
+                ["max_ms"] = paced.Latency.QuantileMilliseconds(1.0, paced.Missing),
+                ["samples"] = paced.Latency.Count,
+                ["setup_s"] = setupSeconds,
+                ["deliveries_per_s"] = paced.Integrity.Received / paced.Seconds,
+                ["lost"] = paced.Integrity.Lost,
+                ["duplicated"] = paced.Integrity.Duplicated,
+                ["reordered"] = paced.Integrity.Reordered,
+                ["errors"] = paced.Integrity.Errors,
+                ["failed"] = crowd.Failed,
+                ["server_cpu"] = paced.ServerCpu,
+                ["client_cpu"] = paced.ClientCpu,
+                ["server_threads"] = paced.ServerThreads,
+            };
+            context.Report.Add(new Measurement(Name, shape, target.Name, run, metrics, paced.Note));
+        }
     }
 
     /// <summary>One room of <paramref name="members"/> (users from <paramref name="firstUser"/> on); the first ten send; with a slow reader as one more seat.</summary>
@@ -69,51 +79,53 @@ public sealed class LatencyScenario : Scenario
         return seats;
     }
 
+    /// <summary>The longest one <see cref="MeasureAsync"/> may take.</summary>
+    public static TimeSpan PerRun(BenchContext context) => SettleLimit + Warmup + TimeSpan.FromSeconds(context.Options.LatencySeconds) + DrainLimit + TimeSpan.FromSeconds(1);
+
+    /// <summary>Connects and joins <paramref name="seats"/> (the slow reader's loop never starts); receive loops end after <paramref name="limit"/>.</summary>
+    public static Task<Crowd> GatherAsync(BenchContext context, Target target, List<Seat> seats, TimeSpan limit, CancellationToken cancellationToken) =>
+        Crowd.GatherAsync(context, target, seats, NewMembers(seats, new Traffic(Senders, 1, releaseOnAck: false)), limit, cancellationToken);
+
     /// <summary>
-    /// Connects <paramref name="seats"/>, sends <paramref name="rate"/> messages/s for the warm-up plus the measured
-    /// seconds, waits for deliveries to drain, and returns the latencies. The caller disposes the crowd.
+    /// Waits for the server to be idle, then sends <paramref name="rate"/> messages/s for the warm-up plus the measured
+    /// seconds into the crowd's room, waits for deliveries to drain, and returns the latencies.
     /// </summary>
-    public static async Task<Paced> RunPacedAsync(BenchContext context, Target target, List<Seat> seats, int rate, int padding, CancellationToken cancellationToken)
+    public static async Task<Paced> MeasureAsync(BenchContext context, Target target, Crowd crowd, int rate, int padding, CancellationToken cancellationToken)
     {
+        // Joining pushes presence to every member: let the server finish that (or the previous run) before measuring.
+        await target.SettleAsync(SettleLimit, cancellationToken, connectionsClosed: false).ConfigureAwait(false);
+        var seats = crowd.Seats;
         var measured = TimeSpan.FromSeconds(context.Options.LatencySeconds);
         var senders = seats.Count(s => s.Sender >= 0);
         var traffic = new Traffic(senders, window: 1, releaseOnAck: false) { Latency = new LatencyHistogram() };
-        var roomSenders = Enumerable.Range(0, senders).ToArray();
+        crowd.Rebind(NewMembers(seats, traffic));
+        var members = crowd.JoinedMembers();
 
-        var everyone = seats.Select(seat => seat.SlowReader ? null : new Member(traffic, seat.Sender, roomSenders)).ToArray();
-        var total = GatherLimit + Warmup + measured + DrainLimit;
-        using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        limit.CancelAfter(total);
-        var crowd = await Crowd.GatherAsync(context, target, seats, everyone, total, limit.Token).ConfigureAwait(false);
-        try
+        var cpu = CpuWindow.Start(target);
+        var start = Stopwatch.GetTimestamp() + (Stopwatch.Frequency / 5);
+        traffic.RecordFrom = start + (long)(Warmup.TotalSeconds * Stopwatch.Frequency);
+        var end = traffic.RecordFrom + (long)(measured.TotalSeconds * Stopwatch.Frequency);
+        var sending = new List<Task>();
+        for (var i = 0; i < seats.Count; i++)
         {
-            var members = crowd.JoinedMembers();
-
-            var cpu = CpuWindow.Start(target);
-            var start = Stopwatch.GetTimestamp() + (Stopwatch.Frequency / 5);
-            traffic.RecordFrom = start + (long)(Warmup.TotalSeconds * Stopwatch.Frequency);
-            var end = traffic.RecordFrom + (long)(measured.TotalSeconds * Stopwatch.Frequency);
-            var sending = new List<Task>();
-            for (var i = 0; i < seats.Count; i++)
+            if (seats[i].Sender >= 0 && crowd.Socket(i) is { } socket)
             {
-                if (seats[i].Sender >= 0 && crowd.Socket(i) is { } socket)
-                {
-                    sending.Add(Flow.SendPacedAsync(socket, traffic, seats[i].Sender, senders, seats[i].Room, rate, start, end, padding, limit.Token));
-                }
+                sending.Add(Flow.SendPacedAsync(socket, traffic, seats[i].Sender, senders, seats[i].Room, rate, start, end, padding, cancellationToken));
             }
+        }
 
-            await Task.WhenAll(sending).ConfigureAwait(false);
-            var lastDelivery = await Flow.DrainAsync(members, DrainLimit, limit.Token).ConfigureAwait(false);
-            var (serverCpu, clientCpu) = cpu.Stop(target);
-            var integrity = Flow.Check(members);
-            var seconds = Stopwatch.GetElapsedTime(start, lastDelivery).TotalSeconds;
-            var note = string.Join("; ", new[] { crowd.FirstFailure, integrity.FirstError }.Where(n => !string.IsNullOrEmpty(n)));
-            return new Paced(traffic.Latency, integrity, seconds, serverCpu, clientCpu, cpu.ServerThreads, note, crowd);
-        }
-        catch
-        {
-            await crowd.DisposeAsync().ConfigureAwait(false);
-            throw;
-        }
+        await Task.WhenAll(sending).ConfigureAwait(false);
+        var lastDelivery = await Flow.DrainAsync(members, DrainLimit, cancellationToken).ConfigureAwait(false);
+        var (serverCpu, clientCpu) = cpu.Stop(target);
+        var integrity = Flow.Check(members);
+        var seconds = Stopwatch.GetElapsedTime(start, lastDelivery).TotalSeconds;
+        var note = string.Join("; ", new[] { crowd.FirstFailure, integrity.FirstError }.Where(n => !string.IsNullOrEmpty(n)));
+        return new Paced(traffic.Latency, integrity, seconds, serverCpu, clientCpu, cpu.ServerThreads, note);
+    }
+
+    private static Member?[] NewMembers(IReadOnlyList<Seat> seats, Traffic traffic)
+    {
+        var roomSenders = Enumerable.Range(0, seats.Count(s => s.Sender >= 0)).ToArray();
+        return [.. seats.Select(seat => seat.SlowReader ? null : new Member(traffic, seat.Sender, roomSenders))];
     }
 }

@@ -173,10 +173,10 @@ public sealed class Target : IAsyncDisposable
     public ProcessSample? Sample() => process is null ? null : ProcessSample.Read(process.Id);
 
     /// <summary>
-    /// Waits until the server is idle after a measurement: TinyChat reports no open connections on /healthz,
-    /// and the process uses under a tenth of a core. Bounded by <paramref name="limit"/>.
+    /// Waits until the server is idle: it uses under a tenth of a core and, after a measurement
+    /// (<paramref name="connectionsClosed"/>), TinyChat reports no open connections on /healthz. Bounded by <paramref name="limit"/>.
     /// </summary>
-    public async Task SettleAsync(TimeSpan limit, CancellationToken cancellationToken)
+    public async Task SettleAsync(TimeSpan limit, CancellationToken cancellationToken, bool connectionsClosed = true)
     {
         if (process is null)
         {
@@ -196,7 +196,7 @@ public sealed class Target : IAsyncDisposable
 
             var idle = current.Value.CoresSince(previous.Value) < 0.1;
             previous = current;
-            if (idle && (!IsTinyChat || await OpenConnectionsAsync(cancellationToken).ConfigureAwait(false) == 0))
+            if (idle && (!IsTinyChat || !connectionsClosed || await OpenConnectionsAsync(cancellationToken).ConfigureAwait(false) == 0))
             {
                 return;
             }
