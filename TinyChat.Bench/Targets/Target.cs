@@ -155,18 +155,36 @@ public sealed class Target : IAsyncDisposable
         {
             MaxDegreeOfParallelism = RegistrationParallelism,
             CancellationToken = cancellationToken,
-        }, async (user, ct) =>
-        {
-            using var response = await http.PostAsJsonAsync("/api/users", new { username = $"bench{user}" }, ct).ConfigureAwait(false);
-            var body = await response.Content.ReadFromJsonAsync<JsonElement>(ct).ConfigureAwait(false);
-            if (!response.IsSuccessStatusCode)
-            {
-                throw new InvalidOperationException($"POST /api/users bench{user}: {(int)response.StatusCode} {body}");
-            }
-
-            fresh[user - first] = body.GetProperty("access_token").GetString()!;
-        }).ConfigureAwait(false);
+        }, async (user, ct) => fresh[user - first] = await RegisterAsync(user, ct).ConfigureAwait(false)).ConfigureAwait(false);
         tokens.AddRange(fresh);
+    }
+
+    private async Task<string> RegisterAsync(int user, CancellationToken cancellationToken)
+    {
+        const int Attempts = 5;
+        for (var attempt = 1; ; attempt++)
+        {
+            // A retried request may have registered the name before its answer was lost: the next attempt takes a new name.
+            var username = attempt == 1 ? $"bench{user}" : $"bench{user}r{attempt}";
+            try
+            {
+                using var response = await http.PostAsJsonAsync("/api/users", new { username }, cancellationToken).ConfigureAwait(false);
+                var body = await response.Content.ReadFromJsonAsync<JsonElement>(cancellationToken).ConfigureAwait(false);
+                if (response.IsSuccessStatusCode)
+                {
+                    return body.GetProperty("access_token").GetString()!;
+                }
+
+                if (attempt == Attempts || (int)response.StatusCode != 409)
+                {
+                    throw new InvalidOperationException($"POST /api/users {username}: {(int)response.StatusCode} {body}");
+                }
+            }
+            catch (HttpRequestException) when (attempt < Attempts)
+            {
+                // A kept-alive connection the server had just closed: try again.
+            }
+        }
     }
 
     /// <summary>Memory, CPU and threads of the server process; null for the sink.</summary>
