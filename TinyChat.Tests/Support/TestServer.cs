@@ -53,7 +53,15 @@ public sealed class TestServer : IAsyncDisposable
             "--host", "127.0.0.1",
             "--port", "0",
         };
-        foreach (var (key, value) in overrides ?? new Dictionary<string, string>())
+        // Real SQLite by default, in this server's own temp folder; tests may override any Storage key.
+        overrides ??= new Dictionary<string, string>();
+        if (!overrides.ContainsKey("Storage:DataDirectory"))
+        {
+            args.Add("--Storage:DataDirectory");
+            args.Add(Path.Combine(directory, "data"));
+        }
+
+        foreach (var (key, value) in overrides)
         {
             args.Add($"--{key}");
             args.Add(value);
