@@ -47,6 +47,9 @@ public sealed class SqliteStore : IAccountStore, IRoomStore, IMessageStore, IDis
     /// <summary>The database file.</summary>
     public string DatabasePath => settings.DatabasePath;
 
+    /// <summary>Transactions the writer committed since the store opened.</summary>
+    internal long CommittedTransactions => writer?.Transactions ?? 0;
+
     /// <summary>What <see cref="PruneAsync"/> keeps.</summary>
     public RetentionPolicy Retention => settings.Retention;
 
@@ -242,13 +245,7 @@ public sealed class SqliteStore : IAccountStore, IRoomStore, IMessageStore, IDis
         ReadAsync<IReadOnlyList<RoomMessage>>(
             connection =>
             {
-                using var command = connection.CreateCommand();
-                var (where, order) = Page(query, "m.seq");
-                command.CommandText =
-                    $"SELECT m.seq, m.sender, m.body, m.sent_at_ms FROM room_messages m " +
-                    $"WHERE m.room_id = (SELECT id FROM rooms WHERE name = $room) AND {where} ORDER BY m.seq {order} LIMIT $limit";
-                command.Parameters.AddWithValue("$room", room);
-                AddPage(command, query);
+                using var command = RoomHistoryCommand(connection, room, query);
                 var page = new List<RoomMessage>();
                 using var reader = command.ExecuteReader();
                 while (reader.Read())
@@ -265,17 +262,7 @@ public sealed class SqliteStore : IAccountStore, IRoomStore, IMessageStore, IDis
         ReadAsync<IReadOnlyList<PrivateMessage>>(
             connection =>
             {
-                using var command = connection.CreateCommand();
-                var (where, order) = Page(query, "id");
-
-                // Spelled exactly as in the index private_messages_by_pair, so SQLite uses it.
-                command.CommandText =
-                    $"SELECT id, sender, recipient, body, sent_at_ms FROM private_messages " +
-                    $"WHERE min(sender, recipient) = $low AND max(sender, recipient) = $high AND {where} ORDER BY id {order} LIMIT $limit";
-                var userFirst = string.CompareOrdinal(user, other) <= 0;
-                command.Parameters.AddWithValue("$low", userFirst ? user : other);
-                command.Parameters.AddWithValue("$high", userFirst ? other : user);
-                AddPage(command, query);
+                using var command = PrivateHistoryCommand(connection, user, other, query);
                 var page = new List<PrivateMessage>();
                 using var reader = command.ExecuteReader();
                 while (reader.Read())
@@ -287,15 +274,15 @@ public sealed class SqliteStore : IAccountStore, IRoomStore, IMessageStore, IDis
             },
             cancellationToken);
 
-    /// <summary>The query plan SQLite picks for a history read (for tests that pin the indexes).</summary>
-    internal async Task<string> ExplainHistoryAsync(bool privateConversation, CancellationToken cancellationToken) =>
+    /// <summary>The plan SQLite picks for a history read, one line per step (tests pin the indexes with it).</summary>
+    internal async Task<string> ExplainHistoryAsync(HistoryQuery query, bool privateConversation, CancellationToken cancellationToken) =>
         await ReadAsync(
             connection =>
             {
-                using var command = connection.CreateCommand();
-                command.CommandText = privateConversation
-                    ? "EXPLAIN QUERY PLAN SELECT id FROM private_messages WHERE min(sender, recipient) = 'a' AND max(sender, recipient) = 'b' AND id < 10 ORDER BY id DESC LIMIT 5"
-                    : "EXPLAIN QUERY PLAN SELECT m.seq FROM room_messages m WHERE m.room_id = (SELECT id FROM rooms WHERE name = 'r') AND m.seq < 10 ORDER BY m.seq DESC LIMIT 5";
+                using var command = privateConversation
+                    ? PrivateHistoryCommand(connection, "alice", "bob", query)
+                    : RoomHistoryCommand(connection, "lobby", query);
+                command.CommandText = "EXPLAIN QUERY PLAN " + command.CommandText;
                 var lines = new List<string>();
                 using var reader = command.ExecuteReader();
                 while (reader.Read())
@@ -306,6 +293,34 @@ public sealed class SqliteStore : IAccountStore, IRoomStore, IMessageStore, IDis
                 return string.Join("\n", lines);
             },
             cancellationToken).ConfigureAwait(false);
+
+    private static SqliteCommand RoomHistoryCommand(SqliteConnection connection, string room, HistoryQuery query)
+    {
+        var command = connection.CreateCommand();
+        var (where, order) = Page(query, "seq");
+        command.CommandText =
+            "SELECT seq, sender, body, sent_at_ms FROM room_messages " +
+            $"WHERE room_id = (SELECT id FROM rooms WHERE name = $room) AND {where} ORDER BY seq {order} LIMIT $limit";
+        command.Parameters.AddWithValue("$room", room);
+        AddPage(command, query);
+        return command;
+    }
+
+    private static SqliteCommand PrivateHistoryCommand(SqliteConnection connection, string user, string other, HistoryQuery query)
+    {
+        var command = connection.CreateCommand();
+        var (where, order) = Page(query, "id");
+
+        // Spelled exactly as in the index private_messages_by_pair, so SQLite uses it.
+        command.CommandText =
+            "SELECT id, sender, recipient, body, sent_at_ms FROM private_messages " +
+            $"WHERE min(sender, recipient) = $low AND max(sender, recipient) = $high AND {where} ORDER BY id {order} LIMIT $limit";
+        var userFirst = string.CompareOrdinal(user, other) <= 0;
+        command.Parameters.AddWithValue("$low", userFirst ? user : other);
+        command.Parameters.AddWithValue("$high", userFirst ? other : user);
+        AddPage(command, query);
+        return command;
+    }
 
     private StorageWriter Writer => writer ?? throw new InvalidOperationException("the store is not open");
 

@@ -34,6 +34,7 @@ internal sealed class StorageWriter
     private readonly ILogger logger;
     private readonly CancellationTokenSource abort = new();
     private readonly Task loop;
+    private long transactions;
 
     /// <summary>Takes ownership of <paramref name="connection"/> (closed when the loop ends) and starts the loop.</summary>
     public StorageWriter(SqliteConnection connection, ILogger logger)
@@ -43,6 +44,9 @@ internal sealed class StorageWriter
         statements = new WriteStatements(connection);
         loop = Task.Run(() => RunAsync(abort.Token));
     }
+
+    /// <summary>Transactions committed so far (tests compare it with the number of writes to see grouping).</summary>
+    public long Transactions => Interlocked.Read(ref transactions);
 
     /// <summary>Completes when the loop has ended and the connection is closed.</summary>
     public Task Completion => loop;
@@ -143,6 +147,7 @@ internal sealed class StorageWriter
             }
 
             statements.Commit();
+            Interlocked.Increment(ref transactions);
         }
         catch (Exception ex)
         {
@@ -174,6 +179,7 @@ internal sealed class StorageWriter
             statements.Begin();
             write.Apply(statements);
             statements.Commit();
+            Interlocked.Increment(ref transactions);
         }
         catch (Exception ex)
         {
