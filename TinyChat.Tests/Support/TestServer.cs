@@ -67,9 +67,20 @@ public sealed class TestServer : IAsyncDisposable
             args.Add(value);
         }
 
-        var host = TinyChatHost.Build([.. args], configure);
-        await host.StartAsync();
-        return new TestServer(host, directory);
+        IHost? host = null;
+        try
+        {
+            host = TinyChatHost.Build([.. args], configure);
+            await host.StartAsync();
+            return new TestServer(host, directory);
+        }
+        catch
+        {
+            // A server that refused to start leaves nothing behind: no open file, no temp folder.
+            host?.Dispose();
+            System.IO.Directory.Delete(directory, recursive: true);
+            throw;
+        }
     }
 
     /// <summary>Opens an authenticated WebSocket to /chat and waits until the server has attached it to its user's session.</summary>
