@@ -151,6 +151,7 @@ public sealed class RestartAndCrashTests
         var privateHistory = await ReadAllAsync(reader, ("with", "bar_user"));
 
         var roomIds = roomHistory.Select(m => m.GetProperty("id").GetInt64()).ToList();
+        TestContext.Out.WriteLine($"received {receivedRoom.Count} room and {receivedPrivate.Count} private frames; stored {roomIds.Count} room and {privateHistory.Count} private messages");
         Assert.That(roomIds, Is.EqualTo(Enumerable.Range(1, roomIds.Count).Select(i => (long)i)), "room ids are 1..N without repeats or gaps");
         var storedRoom = roomHistory.Select(m => m.GetRawText()).ToHashSet();
         var lostRoom = receivedRoom.Where(m => !storedRoom.Contains(m.GetRawText())).Select(m => m.GetRawText()).ToList();
