@@ -234,6 +234,31 @@ public sealed class SqliteStoreTests
         Assert.That(await store.LastRoomIdAsync("nowhere", CancellationToken.None), Is.EqualTo(0));
     }
 
+    [TestCase(1)]
+    [TestCase(32)]
+    [TestCase(70)]
+    [TestCase(512)]
+    public async Task A_batch_of_any_size_is_stored_whole_and_in_order(int size)
+    {
+        var store = await OpenAsync();
+        await ((IRoomStore)store).TryCreateAsync("a", CancellationToken.None);
+        await store.AppendRoomMessagesAsync([.. Enumerable.Range(1, size).Select(i => Record("a", i))], CancellationToken.None);
+
+        var stored = new List<RoomMessage>();
+        for (long after = 0; stored.Count < size;)
+        {
+            var page = await store.RoomHistoryAsync("a", new HistoryQuery(null, after, 200), CancellationToken.None);
+            Assert.That(page, Is.Not.Empty);
+            stored.AddRange(page);
+            after = page[^1].Id;
+        }
+
+        Assert.That(stored.Select(m => m.Id), Is.EqualTo(Enumerable.Range(1, size).Select(i => (long)i)));
+        Assert.That(stored.Select(m => m.Text), Is.EqualTo(Enumerable.Range(1, size).Select(i => $"a message {i}")));
+        Assert.That(stored.Select(m => m.Timestamp), Is.EqualTo(Enumerable.Range(1, size).Select(i => T0.AddSeconds(i))));
+        Assert.That(await store.LastRoomIdAsync("a", CancellationToken.None), Is.EqualTo(size));
+    }
+
     [Test]
     public async Task A_sequence_number_stored_twice_is_refused()
     {

@@ -9,6 +9,9 @@ namespace TinyChat.Storage;
 /// </summary>
 internal sealed class WriteStatements : IDisposable
 {
+    // Rows per multi-row INSERT: one statement execution per 32 messages costs far less than 32 executions.
+    private const int RowsPerInsert = 32;
+
     private readonly SqliteConnection connection;
     private readonly List<SqliteCommand> all = [];
 
@@ -26,6 +29,7 @@ internal sealed class WriteStatements : IDisposable
     private readonly SqliteCommand addMember;
     private readonly SqliteCommand removeMember;
     private readonly SqliteCommand insertRoomMessage;
+    private readonly SqliteCommand insertRoomMessages;
     private readonly SqliteCommand raiseLastSeq;
     private readonly SqliteCommand insertPrivateMessage;
     private readonly SqliteCommand roomsOverLimit;
@@ -58,9 +62,8 @@ internal sealed class WriteStatements : IDisposable
         removeMember = Prepare(
             "DELETE FROM memberships WHERE room_id = (SELECT id FROM rooms WHERE name = $room) AND username = $user",
             "$room", "$user");
-        insertRoomMessage = Prepare(
-            "INSERT INTO room_messages (room_id, seq, sender, body, sent_at_ms) VALUES ($room_id, $seq, $sender, $body, $at)",
-            "$room_id", "$seq", "$sender", "$body", "$at");
+        insertRoomMessage = PrepareRoomMessageInsert(1);
+        insertRoomMessages = PrepareRoomMessageInsert(RowsPerInsert);
         raiseLastSeq = Prepare("UPDATE rooms SET last_seq = $seq WHERE id = $room_id AND last_seq < $seq", "$room_id", "$seq");
         insertPrivateMessage = Prepare(
             "INSERT INTO private_messages (sender, recipient, body, sent_at_ms) VALUES ($sender, $recipient, $body, $at) RETURNING id",
@@ -123,38 +126,37 @@ internal sealed class WriteStatements : IDisposable
     /// <summary>Inserts a room batch and raises each room's <c>last_seq</c>; a sequence number stored twice fails the batch.</summary>
     public int AppendRoomMessages(IReadOnlyList<RoomMessageRecord> messages)
     {
-        // A room posts one batch for itself, so the run of one room is the common case: one UPDATE per run.
-        string? room = null;
-        long roomId = 0;
-        long highest = 0;
-        foreach (var message in messages)
+        // A room posts one batch for itself, so one run of one room is the common case: one UPDATE per run.
+        var start = 0;
+        while (start < messages.Count)
         {
-            if (!string.Equals(message.Room, room, StringComparison.Ordinal))
+            var room = messages[start].Room;
+            var end = start + 1;
+            while (end < messages.Count && string.Equals(messages[end].Room, room, StringComparison.Ordinal))
             {
-                if (room is not null)
-                {
-                    Run(raiseLastSeq, roomId, highest);
-                }
-
-                room = message.Room;
-                roomId = RoomId(room);
-                highest = 0;
+                end++;
             }
 
-            // Bound by hand: this is the hot path, and the params array would allocate per message.
-            var parameters = insertRoomMessage.Parameters;
-            parameters[0].Value = roomId;
-            parameters[1].Value = message.Id;
-            parameters[2].Value = message.From;
-            parameters[3].Value = message.Text;
-            parameters[4].Value = message.Timestamp.ToUnixTimeMilliseconds();
-            insertRoomMessage.ExecuteNonQuery();
-            highest = Math.Max(highest, message.Id);
-        }
+            var roomId = RoomId(room);
+            var next = start;
+            for (; next + RowsPerInsert <= end; next += RowsPerInsert)
+            {
+                InsertRoomMessages(insertRoomMessages, roomId, messages, next, RowsPerInsert);
+            }
 
-        if (room is not null)
-        {
+            for (; next < end; next++)
+            {
+                InsertRoomMessages(insertRoomMessage, roomId, messages, next, 1);
+            }
+
+            var highest = 0L;
+            for (var i = start; i < end; i++)
+            {
+                highest = Math.Max(highest, messages[i].Id);
+            }
+
             Run(raiseLastSeq, roomId, highest);
+            start = end;
         }
 
         return messages.Count;
@@ -226,6 +228,15 @@ internal sealed class WriteStatements : IDisposable
         return id;
     }
 
+    private SqliteCommand PrepareRoomMessageInsert(int rows)
+    {
+        var values = Enumerable.Range(0, rows).Select(r => $"($room_id{r}, $seq{r}, $sender{r}, $body{r}, $at{r})");
+        var parameters = Enumerable.Range(0, rows).SelectMany(r => new[] { $"$room_id{r}", $"$seq{r}", $"$sender{r}", $"$body{r}", $"$at{r}" });
+        return Prepare(
+            $"INSERT INTO room_messages (room_id, seq, sender, body, sent_at_ms) VALUES {string.Join(", ", values)}",
+            [.. parameters]);
+    }
+
     private SqliteCommand Prepare(string sql, params string[] parameters)
     {
         var command = connection.CreateCommand();
@@ -238,6 +249,23 @@ internal sealed class WriteStatements : IDisposable
         command.Prepare();
         all.Add(command);
         return command;
+    }
+
+    // Bound by hand: this is the hot path, where a params array would allocate per message.
+    private static void InsertRoomMessages(SqliteCommand command, long roomId, IReadOnlyList<RoomMessageRecord> messages, int first, int count)
+    {
+        var parameters = command.Parameters;
+        for (var row = 0; row < count; row++)
+        {
+            var message = messages[first + row];
+            parameters[(5 * row) + 0].Value = roomId;
+            parameters[(5 * row) + 1].Value = message.Id;
+            parameters[(5 * row) + 2].Value = message.From;
+            parameters[(5 * row) + 3].Value = message.Text;
+            parameters[(5 * row) + 4].Value = message.Timestamp.ToUnixTimeMilliseconds();
+        }
+
+        command.ExecuteNonQuery();
     }
 
     private static int Run(SqliteCommand command, params object[] values)
