@@ -106,7 +106,11 @@ public sealed class SqliteStore : IAccountStore, IRoomStore, IMessageStore, IDis
         }
 
         // Idle readers go first, so the writer's connection is the last one and checkpoints the WAL as it closes.
-        SqliteConnection.ClearPool(new SqliteConnection(readConnectionString));
+        using (var readers = new SqliteConnection(readConnectionString))
+        {
+            SqliteConnection.ClearPool(readers);
+        }
+
         await writer.CloseAsync(cancellationToken).ConfigureAwait(false);
         lockFile?.Dispose();
         lockFile = null;

@@ -125,6 +125,8 @@ internal sealed class StorageWriter
         }
         finally
         {
+            // Whatever ended the loop, later writes must fail fast instead of waiting for a reader that is gone.
+            queue.Writer.TryComplete();
             var closed = new ObjectDisposedException(nameof(StorageWriter), "the store closed before the write was committed");
             while (reader.TryRead(out var left))
             {
