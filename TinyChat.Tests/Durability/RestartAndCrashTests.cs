@@ -1,5 +1,6 @@
 using System.Net.Http.Json;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using Microsoft.Data.Sqlite;
 using TinyChat.Storage;
 using TinyChat.Tests.Support;
@@ -13,20 +14,35 @@ namespace TinyChat.Tests.Durability;
 [TestFixture]
 public sealed class RestartAndCrashTests
 {
-    private string directory = null!;
+    private static readonly TimeSpan ExitTimeout = TimeSpan.FromSeconds(20);
 
+    // The data lives in the configuration's folder (Storage:DataDirectory defaults to "data" beside the file).
+    private TempConfig config = null!;
+
+    // Rate limits off: the crash test floods on purpose, to be killed in full flow.
     [SetUp]
-    public async Task WriteConfig()
-    {
-        directory = Path.Combine(Path.GetTempPath(), "tinychat-tests", Guid.NewGuid().ToString("N"));
-        await ServerProcess.WriteConfigAsync(directory);
-    }
+    public void WriteConfig() => config = new TempConfig(c => c["Limits"] = JsonNode.Parse("""{"MessagesPerSecond":0,"FramesPerSecond":0}"""));
 
     [TearDown]
     public void RemoveFolder()
     {
         SqliteConnection.ClearAllPools();
-        Directory.Delete(directory, recursive: true);
+        config.Dispose();
+    }
+
+    private Task<ServerProcess> StartAsync() => ServerProcess.StartAsync(config.Path, ServerProcess.FreePort());
+
+    private static async Task<ChatSocket> ConnectAsync(ServerProcess server, string token)
+    {
+        var socket = await ChatSocket.ConnectAsync(new Uri($"ws://{server.BaseUri.Authority}/chat?access_token={Uri.EscapeDataString(token)}"));
+        await socket.RequestAsync(Frame(("command", "ping")));
+        return socket;
+    }
+
+    private static async Task<int> TerminateAsync(ServerProcess server)
+    {
+        await server.SignalAsync("TERM");
+        return await server.WaitForExitAsync(ExitTimeout);
     }
 
     private static Dictionary<string, object?> Frame(params (string Key, object? Value)[] fields) =>
@@ -46,11 +62,11 @@ public sealed class RestartAndCrashTests
     public async Task After_a_graceful_restart_accounts_rooms_memberships_and_history_are_all_there()
     {
         string aliceToken;
-        await using (var first = await ServerProcess.StartAsync(directory))
+        await using (var first = await StartAsync())
         {
             aliceToken = await RegisterAsync(first, "alice");
-            await using (var foo = await first.ConnectAsync("foo_token"))
-            await using (var alice = await first.ConnectAsync(aliceToken))
+            await using (var foo = await ConnectAsync(first, "foo_token"))
+            await using (var alice = await ConnectAsync(first, aliceToken))
             {
                 await foo.RequestAsync(Frame(("command", "create"), ("room", "lobby")));
                 await foo.RequestAsync(Frame(("command", "join"), ("room", "lobby")));
@@ -67,11 +83,11 @@ public sealed class RestartAndCrashTests
             }
 
             // Clients gone first, so the stop does not wait out the close handshake of open sockets.
-            Assert.That(await first.TerminateAsync(), Is.EqualTo(0), first.Output);
+            Assert.That(await TerminateAsync(first), Is.EqualTo(0), first.Output);
         }
 
-        await using var second = await ServerProcess.StartAsync(directory);
-        await using var aliceAgain = await second.ConnectAsync(aliceToken);
+        await using var second = await StartAsync();
+        await using var aliceAgain = await ConnectAsync(second, aliceToken);
         Assert.That((await aliceAgain.RequestAsync(Frame(("command", "whoami")))).GetProperty("username").GetString(), Is.EqualTo("alice"));
 
         var rooms = await aliceAgain.RequestAsync(Frame(("command", "rooms")));
@@ -91,7 +107,7 @@ public sealed class RestartAndCrashTests
         var ack = await aliceAgain.RequestAsync(Frame(("room", "lobby"), ("message", "after restart")));
         Assert.That(ack.GetProperty("id").GetInt64(), Is.EqualTo(5), ack.ToString());
 
-        await using var foo2 = await second.ConnectAsync("foo_token");
+        await using var foo2 = await ConnectAsync(second, "foo_token");
         Assert.That(Strings((await foo2.RequestAsync(Frame(("command", "rooms")))).GetProperty("joined")), Is.EqualTo(new[] { "lobby" }));
     }
 
@@ -102,12 +118,12 @@ public sealed class RestartAndCrashTests
         const int maxPerSender = 5000;
         var received = new List<JsonElement>();
 
-        await using (var first = await ServerProcess.StartAsync(directory))
+        await using (var first = await StartAsync())
         {
-            await using var foo = await first.ConnectAsync("foo_token");
-            await using var fooTab = await first.ConnectAsync("foo_token");
-            await using var bar = await first.ConnectAsync("bar_token");
-            await using var watcher = await first.ConnectAsync("bar_token");
+            await using var foo = await ConnectAsync(first, "foo_token");
+            await using var fooTab = await ConnectAsync(first, "foo_token");
+            await using var bar = await ConnectAsync(first, "bar_token");
+            await using var watcher = await ConnectAsync(first, "bar_token");
             await foo.RequestAsync(Frame(("command", "join")));
             await bar.RequestAsync(Frame(("command", "join")));
 
@@ -132,7 +148,8 @@ public sealed class RestartAndCrashTests
                 }
             }
 
-            await first.CrashAsync();
+            await first.SignalAsync("KILL");
+            await first.WaitForExitAsync(ExitTimeout);
             await Task.WhenAll(senders).WaitAsync(TimeSpan.FromSeconds(30));
             foreach (var socket in new[] { foo, fooTab, bar, watcher })
             {
@@ -145,8 +162,8 @@ public sealed class RestartAndCrashTests
         Assert.That(receivedRoom, Is.Not.Empty);
         Assert.That(receivedPrivate, Is.Not.Empty);
 
-        await using var second = await ServerProcess.StartAsync(directory);
-        await using var reader = await second.ConnectAsync("foo_token");
+        await using var second = await StartAsync();
+        await using var reader = await ConnectAsync(second, "foo_token");
         var roomHistory = await ReadAllAsync(reader, ("room", "default"));
         var privateHistory = await ReadAllAsync(reader, ("with", "bar_user"));
 
@@ -172,13 +189,15 @@ public sealed class RestartAndCrashTests
     [Test]
     public async Task A_corrupt_data_file_stops_the_server_with_exit_code_2_and_one_line_naming_the_file()
     {
-        var file = Path.Combine(directory, "data", SqliteStoreSettings.FileName);
+        var file = Path.Combine(config.Directory, "data", SqliteStoreSettings.FileName);
         Directory.CreateDirectory(Path.GetDirectoryName(file)!);
         var garbage = new byte[4096];
         new Random(3).NextBytes(garbage);
         await File.WriteAllBytesAsync(file, garbage);
 
-        var (exitCode, output) = await ServerProcess.RunUntilExitAsync(directory);
+        await using var server = ServerProcess.Launch(0, "--config", config.Path, "--static", Path.Combine(AppContext.BaseDirectory, "static"));
+        var exitCode = await server.WaitForExitAsync(ExitTimeout);
+        var output = server.Output;
         Assert.That(exitCode, Is.EqualTo(2), output);
         var line = output.Split('\n').Single(l => l.StartsWith("tinychat: cannot start:", StringComparison.Ordinal));
         Assert.That(line, Does.Contain(file).And.Contain("not a SQLite database"));

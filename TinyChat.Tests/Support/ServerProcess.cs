@@ -1,108 +1,107 @@
 using System.Diagnostics;
-using System.Text.Json.Nodes;
-using System.Text.RegularExpressions;
-using TinyChat.Hosting;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
 
 namespace TinyChat.Tests.Support;
 
-/// <summary>
-/// The real server as a separate OS process (<c>dotnet tinychat.dll</c>), for restarts and crashes: stopped with
-/// SIGTERM or killed with SIGKILL. Its configuration and data live in a folder the caller owns, so a second
-/// process can be started on the same data.
-/// </summary>
-public sealed partial class ServerProcess : IAsyncDisposable
+/// <summary>TinyChat as a separate OS process (for signals, exit codes, kill -9 and restarts).</summary>
+public sealed class ServerProcess : IAsyncDisposable
 {
-    private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(30);
     private readonly Process process;
-    private readonly TaskCompletionSource<Uri> listening = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private readonly List<string> output = [];
+    private readonly StringBuilder output = new();
+    private readonly TaskCompletionSource listening = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    private ServerProcess(Process process)
+    private ServerProcess(Process process, int port)
     {
         this.process = process;
+        Port = port;
+        BaseUri = new Uri($"http://127.0.0.1:{port}/");
     }
 
-    /// <summary>http://127.0.0.1:PORT/ once started.</summary>
-    public Uri BaseUri { get; private set; } = null!;
+    /// <summary>The port it listens on.</summary>
+    public int Port { get; }
 
-    /// <summary>Everything the process printed so far (stdout and stderr), for failure messages.</summary>
+    /// <summary>http://127.0.0.1:PORT/.</summary>
+    public Uri BaseUri { get; }
+
+    /// <summary>Operating-system process id.</summary>
+    public int Pid => process.Id;
+
+    /// <summary>Everything it printed so far (stdout and stderr).</summary>
     public string Output
     {
         get
         {
             lock (output)
             {
-                return string.Join("\n", output);
+                return output.ToString();
             }
         }
     }
 
-    /// <summary>Writes the test configuration into <paramref name="directory"/> (data in its <c>data</c> folder).</summary>
-    public static async Task<string> WriteConfigAsync(string directory)
-    {
-        Directory.CreateDirectory(directory);
-        var config = JsonNode.Parse(await File.ReadAllTextAsync(Path.Combine(AppContext.BaseDirectory, TinyChatHost.ConfigFileName)))!.AsObject();
+    /// <summary>The path of the server's entry assembly, copied next to the tests by the project reference.</summary>
+    public static string ServerDll => Path.Combine(AppContext.BaseDirectory, "tinychat.dll");
 
-        // Only the listening line is needed: it tells the test the port and that start-up completed.
-        config["Logging"] = JsonNode.Parse("""{"LogLevel":{"Default":"Warning","TinyChat.Web.HttpServer":"Information"}}""");
-        var path = Path.Combine(directory, TinyChatHost.ConfigFileName);
-        await File.WriteAllTextAsync(path, config.ToJsonString());
-        return path;
+    /// <summary>A TCP port free right now on 127.0.0.1.</summary>
+    public static int FreePort()
+    {
+        using var probe = new TcpListener(IPAddress.Loopback, 0);
+        probe.Start();
+        return ((IPEndPoint)probe.LocalEndpoint).Port;
     }
 
-    /// <summary>Starts the server on the configuration in <paramref name="directory"/> and waits until it listens.</summary>
-    public static async Task<ServerProcess> StartAsync(string directory)
+    /// <summary>Starts <c>dotnet tinychat.dll</c> with the arguments; does not wait for it to listen.</summary>
+    public static ServerProcess Launch(int port, params string[] args)
     {
-        var server = Launch(directory);
-        var started = await Task.WhenAny(server.listening.Task, server.process.WaitForExitAsync(), Task.Delay(StartTimeout));
-        if (started != server.listening.Task)
+        var info = new ProcessStartInfo("dotnet")
         {
-            var output = server.Output;
-            await server.DisposeAsync();
-            throw new InvalidOperationException($"the server did not start listening:\n{output}");
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        info.ArgumentList.Add(ServerDll);
+        foreach (var arg in args)
+        {
+            info.ArgumentList.Add(arg);
         }
 
-        server.BaseUri = await server.listening.Task;
+        var process = new Process { StartInfo = info, EnableRaisingEvents = true };
+        var server = new ServerProcess(process, port);
+        process.OutputDataReceived += (_, e) => server.Append(e.Data);
+        process.ErrorDataReceived += (_, e) => server.Append(e.Data);
+        process.Start();
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
         return server;
     }
 
-    /// <summary>Runs the server on the configuration in <paramref name="directory"/>, expecting it to refuse to start.</summary>
-    public static async Task<(int ExitCode, string Output)> RunUntilExitAsync(string directory)
+    /// <summary>Starts the server with a config file on 127.0.0.1:<paramref name="port"/> and waits until it listens.</summary>
+    public static async Task<ServerProcess> StartAsync(string configPath, int port, params string[] extra)
     {
-        await using var server = Launch(directory);
-        using var timeout = new CancellationTokenSource(StartTimeout);
-        await server.process.WaitForExitAsync(timeout.Token);
-        return (server.process.ExitCode, server.Output);
-    }
-
-    /// <summary>Opens an authenticated WebSocket and waits until the server attached it.</summary>
-    public async Task<ChatSocket> ConnectAsync(string token)
-    {
-        var socket = await ChatSocket.ConnectAsync(new Uri($"ws://{BaseUri.Authority}/chat?access_token={Uri.EscapeDataString(token)}"));
-        await socket.RequestAsync(new Dictionary<string, object?> { ["command"] = "ping" });
-        return socket;
-    }
-
-    /// <summary>Sends SIGTERM and waits for a graceful exit; returns the exit code.</summary>
-    public async Task<int> TerminateAsync()
-    {
-        // Process.Kill sends SIGKILL; a graceful stop needs SIGTERM, which the kill command sends.
-        using (var kill = Process.Start(new ProcessStartInfo("kill", ["-TERM", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]) { UseShellExecute = false })!)
+        string[] args = ["--config", configPath, "--static", Path.Combine(AppContext.BaseDirectory, "static"), "--host", "127.0.0.1", "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture), .. extra];
+        var server = Launch(port, args);
+        var started = await Task.WhenAny(server.listening.Task, server.process.WaitForExitAsync(), Task.Delay(TimeSpan.FromSeconds(30)));
+        if (started != server.listening.Task)
         {
-            await kill.WaitForExitAsync();
+            throw new InvalidOperationException($"server did not start listening:\n{server.Output}");
         }
 
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(20));
-        await process.WaitForExitAsync(timeout.Token);
-        return process.ExitCode;
+        return server;
     }
 
-    /// <summary>SIGKILL: the process dies at once, mid-write if it was writing.</summary>
-    public async Task CrashAsync()
+    /// <summary>Sends a signal (TERM, INT, KILL).</summary>
+    public async Task SignalAsync(string signal)
     {
-        process.Kill(entireProcessTree: false);
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-        await process.WaitForExitAsync(timeout.Token);
+        using var kill = Process.Start("kill", ["-" + signal, Pid.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        await kill.WaitForExitAsync();
+    }
+
+    /// <summary>Waits for the process to exit and returns its exit code; fails after <paramref name="timeout"/>.</summary>
+    public async Task<int> WaitForExitAsync(TimeSpan timeout)
+    {
+        await process.WaitForExitAsync().WaitAsync(timeout);
+        return process.ExitCode;
     }
 
     /// <inheritdoc />
@@ -111,43 +110,13 @@ public sealed partial class ServerProcess : IAsyncDisposable
         if (!process.HasExited)
         {
             process.Kill(entireProcessTree: true);
-            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-            await process.WaitForExitAsync(timeout.Token);
+            await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(10));
         }
 
         process.Dispose();
     }
 
-    private static ServerProcess Launch(string directory)
-    {
-        var info = new ProcessStartInfo("dotnet")
-        {
-            UseShellExecute = false,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        foreach (var argument in new[]
-        {
-            Path.Combine(AppContext.BaseDirectory, "tinychat.dll"),
-            "--config", Path.Combine(directory, TinyChatHost.ConfigFileName),
-            "--static", Path.Combine(AppContext.BaseDirectory, "static"),
-            "--host", "127.0.0.1",
-            "--port", "0",
-        })
-        {
-            info.ArgumentList.Add(argument);
-        }
-
-        var server = new ServerProcess(new Process { StartInfo = info, EnableRaisingEvents = true });
-        server.process.OutputDataReceived += (_, e) => server.Record(e.Data);
-        server.process.ErrorDataReceived += (_, e) => server.Record(e.Data);
-        server.process.Start();
-        server.process.BeginOutputReadLine();
-        server.process.BeginErrorReadLine();
-        return server;
-    }
-
-    private void Record(string? line)
+    private void Append(string? line)
     {
         if (line is null)
         {
@@ -156,15 +125,12 @@ public sealed partial class ServerProcess : IAsyncDisposable
 
         lock (output)
         {
-            output.Add(line);
+            output.AppendLine(line);
         }
 
-        if (ListeningLine().Match(line) is { Success: true } match)
+        if (line.Contains("TinyChat listening on", StringComparison.Ordinal))
         {
-            listening.TrySetResult(new Uri(match.Groups[1].Value));
+            listening.TrySetResult();
         }
     }
-
-    [GeneratedRegex(@"listening on (http://\S+/)")]
-    private static partial Regex ListeningLine();
 }
