@@ -479,6 +479,27 @@ public sealed class SqliteStoreTests
     }
 
     [Test]
+    public async Task The_retention_loop_prunes_as_soon_as_it_starts_and_stops_when_cancelled()
+    {
+        var store = await OpenAsync(new RetentionPolicy(MaxMessagesPerRoom: 2, MaxAge: TimeSpan.Zero));
+        await ((IRoomStore)store).TryCreateAsync("a", CancellationToken.None);
+        await store.AppendRoomMessagesAsync([.. Enumerable.Range(1, 6).Select(i => Record("a", i))], CancellationToken.None);
+
+        using var stop = new CancellationTokenSource();
+        var loop = new RetentionLoop(store, TimeSpan.FromHours(1), TimeProvider.System, NullLogger<RetentionLoop>.Instance);
+        var running = loop.RunAsync(stop.Token);
+
+        // The loop queued its first prune before RunAsync returned; the writer is FIFO, so once a later write
+        // has committed, that prune has too.
+        await store.AppendPrivateMessageAsync("x", "y", "barrier", T0, CancellationToken.None);
+        var kept = await store.RoomHistoryAsync("a", new HistoryQuery(null, 0, 50), CancellationToken.None);
+        Assert.That(kept.Select(m => m.Id), Is.EqualTo(new long[] { 5, 6 }));
+
+        await stop.CancelAsync();
+        Assert.CatchAsync<OperationCanceledException>(() => running.WaitAsync(TimeSpan.FromSeconds(10)));
+    }
+
+    [Test]
     public async Task Pruning_with_no_limits_deletes_nothing()
     {
         var store = await OpenAsync();
