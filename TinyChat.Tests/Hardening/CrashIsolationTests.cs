@@ -32,8 +32,9 @@ public sealed class CrashIsolationTests
     public async Task A_fault_caused_by_one_clients_input_is_contained_and_logged_once()
     {
         var logs = new LogCapture();
+        // The poisoned store wraps the in-memory one: this test is about fault containment, not storage.
         await using var server = await TestServer.StartAsync(
-            new Dictionary<string, string>(),
+            new Dictionary<string, string> { ["Storage:Provider"] = "memory" },
             services =>
             {
                 logs.Install(services);
