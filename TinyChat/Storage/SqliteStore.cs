@@ -21,6 +21,7 @@ public sealed class SqliteStore : IAccountStore, IRoomStore, IMessageStore, IDis
     private readonly string readConnectionString;
     private StorageWriter? writer;
     private FileStream? lockFile;
+    private bool closed;
 
     /// <summary>Creates the store; nothing touches the disk before <see cref="OpenAsync"/>.</summary>
     public SqliteStore(SqliteStoreSettings settings, TimeProvider time, ILogger<SqliteStore> logger)
@@ -100,10 +101,12 @@ public sealed class SqliteStore : IAccountStore, IRoomStore, IMessageStore, IDis
     /// <summary>Commits everything queued, closes the file and releases it. Idempotent.</summary>
     public async Task CloseAsync(CancellationToken cancellationToken)
     {
-        if (writer is null)
+        if (writer is null || closed)
         {
             return;
         }
+
+        closed = true;
 
         // Idle readers go first, so the writer's connection is the last one and checkpoints the WAL as it closes.
         using (var readers = new SqliteConnection(readConnectionString))

@@ -9,14 +9,14 @@ namespace TinyChat.Storage;
 /// </summary>
 internal sealed class WriteStatements : IDisposable
 {
-    // Rows per multi-row INSERT: one statement execution per 32 messages costs far less than 32 executions.
+    // Rows per multi-row INSERT: one statement execution per 32 messages saves the per-execution overhead of 31.
     private const int RowsPerInsert = 32;
 
     private readonly SqliteConnection connection;
     private readonly List<SqliteCommand> all = [];
 
     // Room name -> rooms.id. Rooms are never deleted, so an id read from a committed row stays valid;
-    // Forget() drops everything after a rollback, in case a row seen inside it was rolled back.
+    // Rollback() drops everything, in case an id was read from a row that the rollback undid.
     private readonly Dictionary<string, long> roomIds = new(StringComparer.Ordinal);
 
     private readonly SqliteCommand begin;
