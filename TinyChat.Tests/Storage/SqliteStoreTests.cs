@@ -395,6 +395,19 @@ public sealed class SqliteStoreTests
     }
 
     [Test]
+    public async Task A_write_whose_caller_gave_up_before_the_writer_reached_it_is_skipped()
+    {
+        var store = await OpenAsync();
+        using var gaveUp = new CancellationTokenSource();
+        await gaveUp.CancelAsync();
+
+        Assert.CatchAsync<OperationCanceledException>(async () => await store.AppendPrivateMessageAsync("x", "y", "never", T0, gaveUp.Token));
+        var kept = await store.AppendPrivateMessageAsync("x", "y", "kept", T0, CancellationToken.None);
+        var conversation = await store.PrivateHistoryAsync("x", "y", new HistoryQuery(null, null, 50), CancellationToken.None);
+        Assert.That(conversation.Select(m => (m.Id, m.Text)), Is.EqualTo(new[] { (kept, "kept") }));
+    }
+
+    [Test]
     public async Task Closing_commits_every_write_already_queued()
     {
         var store = await OpenAsync();
