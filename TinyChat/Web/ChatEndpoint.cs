@@ -103,13 +103,14 @@ public sealed class ChatEndpoint(
                 await client.DisposeAsync().ConfigureAwait(false);
             }
 
-            connections.Remove(connection);
             if (connection.ServerCloseReason is { Length: > 0 } reason)
             {
                 // Routine closes are information; a client closed for what it did (slow, flooding, oversized) is a warning.
                 var routine = connection.ServerCloseStatus is WebSocketCloseStatus.EndpointUnavailable || reason.StartsWith("idle", StringComparison.Ordinal);
                 logger.Log(routine ? LogLevel.Information : LogLevel.Warning, "Connection {Connection} of {User} closed by server: {Code} {Reason}", connection.Id, user, (int?)connection.ServerCloseStatus, reason);
             }
+
+            connections.Remove(connection);
         }
     }
 
