@@ -123,7 +123,7 @@ export function renderOnline(state, onMessageUser) {
   if (conversation?.kind === 'room') users = state.onlineIn(conversation.name);
   else if (conversation?.kind === 'pm') users = [state.me, conversation.name].filter((u) => u === state.me || state.isOnline(u));
   const where = conversation ? ` in ${conversation.label}` : '';
-  $('online-title').textContent = `Online${where} — ${users.length}`;
+  $('online-title').textContent = `Online — ${users.length}`;
   $('online').setAttribute('aria-label', `Online${where}`);
   $('online-list').replaceChildren(...users.map((user) => {
     if (user === state.me) {

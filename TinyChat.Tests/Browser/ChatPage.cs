@@ -87,5 +87,15 @@ public sealed class ChatPage
         await Assertions.Expect(Title).ToHaveTextAsync($"#{room}");
     }
 
+    /// <summary>Opens a private conversation through the sidebar form.</summary>
+    public async Task OpenPrivateAsync(string user)
+    {
+        await Page.GetByRole(AriaRole.Button, new PageGetByRoleOptions { Name = "Start a private conversation" }).ClickAsync();
+        var field = Page.GetByLabel("User name", new PageGetByLabelOptions { Exact = true });
+        await field.FillAsync(user);
+        await field.PressAsync("Enter");
+        await Assertions.Expect(Title).ToHaveTextAsync(user);
+    }
+
     private static Regex Exact(string text) => new($"^{Regex.Escape(text)}$");
 }
