@@ -13,6 +13,7 @@ public static class Program
         try
         {
             using var host = TinyChatHost.Build(args);
+            TinyChatHost.ValidateConfiguration(host.Services);
             await host.RunAsync().ConfigureAwait(false);
             return Environment.ExitCode;
         }

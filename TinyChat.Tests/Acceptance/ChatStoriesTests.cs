@@ -25,7 +25,7 @@ public sealed class ChatStoriesTests
     {
         await using var foo = await server.ConnectAsync("foo_token");
         await foo.SendAsync(new { command = "join" });
-        var welcome = await foo.ReceiveAsync();
+        var welcome = await foo.ExpectAsync(f => f.TryGetProperty("message", out _));
         Assert.That(welcome.GetProperty("room").GetString(), Is.EqualTo("default"));
         Assert.That(welcome.GetProperty("message").GetString(), Is.EqualTo("welcome to the default chat room, foo_user!"));
     }

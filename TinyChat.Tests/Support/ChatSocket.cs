@@ -142,6 +142,9 @@ public sealed class ChatSocket : IAsyncDisposable
 
                 if (result.MessageType == WebSocketMessageType.Close)
                 {
+                    // Answer the close handshake as browsers do.
+                    using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+                    await Socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, null, timeout.Token);
                     return;
                 }
 

@@ -48,7 +48,19 @@ public sealed class ChatClient : IAsyncDisposable
             return ChatError.InvalidRoomName(why);
         }
 
-        return await server.Rooms.CreateAsync(room, cancellationToken).ConfigureAwait(false) ? null : ChatError.RoomExists(room);
+        var quota = server.Limits.MaxRoomsCreatedPerUser;
+        if (server.RoomsCreated.GetValueOrDefault(User) >= quota)
+        {
+            return ChatError.RoomQuota(quota);
+        }
+
+        if (!await server.Rooms.CreateAsync(room, cancellationToken).ConfigureAwait(false))
+        {
+            return ChatError.RoomExists(room);
+        }
+
+        server.RoomsCreated.AddOrUpdate(User, 1, (_, n) => n + 1);
+        return null;
     }
 
     /// <summary>Leaves a room.</summary>
@@ -134,6 +146,61 @@ public sealed class ChatClient : IAsyncDisposable
         }
     }
 
+    /// <summary>Who is online in a room the user has joined.</summary>
+    public async Task<Outcome<PresenceState>> WhoAsync(string room, CancellationToken cancellationToken)
+    {
+        if (ChatNames.CheckRoomName(room) is { } why)
+        {
+            return ChatError.InvalidRoomName(why);
+        }
+
+        try
+        {
+            var process = await server.Rooms.FindAsync(room, cancellationToken).ConfigureAwait(false);
+            if (process is null)
+            {
+                return ChatError.RoomNotFound(room);
+            }
+
+            var who = new WhoIsHere(User);
+            return await process.AskAsync(who, who.Reply, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (IsLoopFailure(ex, cancellationToken))
+        {
+            return ChatError.Unavailable($"room {room}");
+        }
+    }
+
+    /// <summary>Tells a room's other members the user is typing. Ephemeral: dropped when the room is busy or the user types too often.</summary>
+    public async Task<ChatError?> TypingAsync(string room, CancellationToken cancellationToken)
+    {
+        if (ChatNames.CheckRoomName(room) is { } why)
+        {
+            return ChatError.InvalidRoomName(why);
+        }
+
+        var process = await server.Rooms.FindAsync(room, cancellationToken).ConfigureAwait(false);
+        if (process is null)
+        {
+            return ChatError.RoomNotFound(room);
+        }
+
+        process.TryPost(new TypingInRoom(User));
+        return null;
+    }
+
+    /// <summary>Tells one user the user is typing to them. Ephemeral.</summary>
+    public ChatError? TypingTo(string to)
+    {
+        if (ChatNames.CheckUserName(to) is not null)
+        {
+            return ChatError.UserNotFound(to);
+        }
+
+        session.TryPost(new TypingTo(to));
+        return null;
+    }
+
     /// <summary>Largest history page.</summary>
     public const int MaxHistoryLimit = 200;
 
@@ -182,6 +249,7 @@ public sealed class ChatClient : IAsyncDisposable
     private ChatError? CheckText(string text) =>
         text.Length == 0 ? ChatError.EmptyMessage()
         : text.Length > server.Limits.MaxMessageLength ? ChatError.MessageTooLong(server.Limits.MaxMessageLength)
+        : session.MessageBudget is { } budget && !budget.TryTake() ? ChatError.RateLimited()
         : null;
 
     private async Task<ChatError?> AskSessionAsync(SessionRequest<ChatError?> request, Reply<ChatError?> reply, CancellationToken cancellationToken)

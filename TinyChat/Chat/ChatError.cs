@@ -27,6 +27,12 @@ public sealed record ChatError(string Code, string Message)
     /// <summary>An empty text.</summary>
     public static ChatError EmptyMessage() => new("empty_message", "a message must not be empty");
 
+    /// <summary>The user sends messages faster than the limit.</summary>
+    public static ChatError RateLimited() => new("rate_limited", "you are sending too fast; slow down");
+
+    /// <summary>The user created as many rooms as allowed.</summary>
+    public static ChatError RoomQuota(int max) => new("room_quota", $"you may create at most {max} rooms");
+
     /// <summary>The core could not serve the command now (a loop is restarting or overloaded); retrying is safe.</summary>
     public static ChatError Unavailable(string what) => new("unavailable", $"{what} is unavailable right now, try again");
 }

@@ -91,3 +91,42 @@ public sealed class RoomNotice(string room, string text) : ChatEvent
     /// <summary>The text.</summary>
     public string Text { get; } = text;
 }
+
+/// <summary>One online user in a room's presence: since when, and over how many connections.</summary>
+public sealed record PresenceEntry(string User, DateTimeOffset OnlineAt, int Connections);
+
+/// <summary>Everyone online in a room now (sent on join, on reconnect, on <c>who</c>, and after a room restart).</summary>
+public sealed class PresenceState(string room, IReadOnlyList<PresenceEntry> online) : ChatEvent
+{
+    /// <summary>Room name.</summary>
+    public string Room { get; } = room;
+
+    /// <summary>Online members, sorted by name.</summary>
+    public IReadOnlyList<PresenceEntry> Online { get; } = online;
+}
+
+/// <summary>A change of a room's presence: users who came online (or joined) and users who went offline (or left).</summary>
+public sealed class PresenceDiff(string room, IReadOnlyList<PresenceEntry> joins, IReadOnlyList<PresenceEntry> leaves) : ChatEvent
+{
+    /// <summary>Room name.</summary>
+    public string Room { get; } = room;
+
+    /// <summary>Users now present.</summary>
+    public IReadOnlyList<PresenceEntry> Joins { get; } = joins;
+
+    /// <summary>Users no longer present.</summary>
+    public IReadOnlyList<PresenceEntry> Leaves { get; } = leaves;
+}
+
+/// <summary>A user is typing in a room (<see cref="Room"/>) or to one user (<see cref="To"/>). Ephemeral.</summary>
+public sealed class TypingNotice(string user, string? room, string? to) : ChatEvent
+{
+    /// <summary>Who is typing.</summary>
+    public string User { get; } = user;
+
+    /// <summary>The room, for room typing.</summary>
+    public string? Room { get; } = room;
+
+    /// <summary>The recipient, for private typing.</summary>
+    public string? To { get; } = to;
+}

@@ -5,7 +5,17 @@ using TinyChat.Runtime;
 namespace TinyChat.Chat;
 
 /// <summary>Limits of the chat core.</summary>
-public sealed record ChatLimits(int MaxMessageLength, int RoomMailboxCapacity, int SessionMailboxCapacity);
+public sealed record ChatLimits(int MaxMessageLength, int RoomMailboxCapacity, int SessionMailboxCapacity)
+{
+    /// <summary>Chat messages per user per second (0 = unlimited).</summary>
+    public double MessagesPerSecond { get; init; }
+
+    /// <summary>Chat messages per user in a burst.</summary>
+    public double MessageBurst { get; init; } = 1;
+
+    /// <summary>Rooms one user may create since the server started (0 forbids creating rooms).</summary>
+    public int MaxRoomsCreatedPerUser { get; init; } = int.MaxValue;
+}
 
 /// <summary>The chat core as the front doors (protocols, HTTP) see it: accounts, rooms and online users.</summary>
 public sealed class ChatServer
@@ -24,7 +34,11 @@ public sealed class ChatServer
         Messages = messages;
         Limits = limits;
         Time = time;
-        Sessions = new SessionDirectory(rooms, sessionSupervisor, limits.SessionMailboxCapacity);
+        Sessions = new SessionDirectory(
+            rooms,
+            sessionSupervisor,
+            limits.SessionMailboxCapacity,
+            limits.MessagesPerSecond > 0 ? () => new TokenBucket(limits.MessagesPerSecond, limits.MessageBurst, time) : null);
         Rooms = new RoomDirectory(rooms, messages, roomSupervisor, limits.RoomMailboxCapacity, time, Sessions.FindOnline);
         Sessions.Rooms = Rooms;
     }
@@ -43,6 +57,9 @@ public sealed class ChatServer
 
     /// <summary>Limits.</summary>
     public ChatLimits Limits { get; }
+
+    /// <summary>Rooms created per user since start (a quota, not history).</summary>
+    internal System.Collections.Concurrent.ConcurrentDictionary<string, int> RoomsCreated { get; } = new(StringComparer.Ordinal);
 
     /// <summary>The clock for timestamps.</summary>
     public TimeProvider Time { get; }

@@ -24,6 +24,12 @@ public sealed record LeaveRoom(string User) : RoomRequest<ChatError?>;
 /// <summary>A member posts a text; the reply is its sequence number, given once it is durable and broadcast.</summary>
 public sealed record PostToRoom(string User, string Text) : RoomRequest<Outcome<long>>;
 
+/// <summary>Who is online in the room; only members may ask.</summary>
+public sealed record WhoIsHere(string User) : RoomRequest<Outcome<PresenceState>>;
+
+/// <summary>A member is typing: tell the other online members (at most once per second per member).</summary>
+public sealed record TypingInRoom(string User) : RoomCommand;
+
 /// <summary>A member's user came online: deliver to this endpoint.</summary>
 public sealed record MemberOnline(string User, UserEndpoint Endpoint) : RoomCommand;
 
@@ -51,11 +57,14 @@ public sealed class RoomProcess(
     : Process<RoomCommand>("room:" + room, mailboxCapacity)
 {
     private const int MaxBatch = 512;
+    private static readonly TimeSpan TypingInterval = TimeSpan.FromSeconds(1);
+    private readonly Dictionary<string, long> lastTyping = new(StringComparer.Ordinal);
     private readonly Dictionary<string, UserEndpoint?> members = new(StringComparer.Ordinal);
     private readonly List<PostToRoom> batch = [];
     private readonly List<RoomMessageRecord> records = [];
     private UserEndpoint[]? recipients;
     private long lastId;
+    private int starts;
 
     /// <summary>The room's name.</summary>
     public string Room { get; } = room;
@@ -70,7 +79,13 @@ public sealed class RoomProcess(
         }
 
         recipients = null;
+        lastTyping.Clear();
         lastId = await messages.LastRoomIdAsync(Room, cancellationToken).ConfigureAwait(false);
+        if (++starts > 1)
+        {
+            // Presence changes that died with the previous loop were never announced: resynchronise everyone.
+            Broadcast(CurrentPresence());
+        }
     }
 
     /// <inheritdoc />
@@ -91,6 +106,7 @@ public sealed class RoomProcess(
                 await rooms.AddMemberAsync(Room, join.User, cancellationToken).ConfigureAwait(false);
                 SetMember(join.User, join.Endpoint);
                 join.Reply.Complete(null);
+                Broadcast(new PresenceDiff(Room, [join.Endpoint.Presence], []));
                 break;
             case LeaveRoom leave:
                 if (!members.ContainsKey(leave.User))
@@ -100,14 +116,21 @@ public sealed class RoomProcess(
                 }
 
                 await rooms.RemoveMemberAsync(Room, leave.User, cancellationToken).ConfigureAwait(false);
+                if (members[leave.User] is { } leaving)
+                {
+                    // The leaver hears it too, so the user's other tabs drop the room's presence.
+                    Broadcast(new PresenceDiff(Room, [], [leaving.Presence]));
+                }
+
                 members.Remove(leave.User);
                 recipients = null;
                 leave.Reply.Complete(null);
                 break;
             case MemberOnline online:
-                if (members.ContainsKey(online.User))
+                if (members.TryGetValue(online.User, out var before) && !ReferenceEquals(before, online.Endpoint))
                 {
                     SetMember(online.User, online.Endpoint);
+                    Broadcast(new PresenceDiff(Room, [online.Endpoint.Presence], before is null ? [] : [before.Presence]));
                 }
 
                 break;
@@ -115,11 +138,65 @@ public sealed class RoomProcess(
                 if (members.TryGetValue(offline.User, out var known) && ReferenceEquals(known, offline.Endpoint))
                 {
                     SetMember(offline.User, null);
+                    Broadcast(new PresenceDiff(Room, [], [offline.Endpoint.Presence]));
                 }
 
                 break;
+            case WhoIsHere who:
+                who.Reply.Complete(members.ContainsKey(who.User) ? Outcome<PresenceState>.Ok(CurrentPresence()) : ChatError.NotAMember(Room));
+                break;
+            case TypingInRoom typing:
+                Typing(typing.User);
+                break;
             default:
                 throw new InvalidOperationException($"room {Room} cannot handle {message.GetType().Name}");
+        }
+    }
+
+    private PresenceState CurrentPresence()
+    {
+        var online = new List<PresenceEntry>();
+        foreach (var endpoint in Recipients())
+        {
+            if (endpoint.Connections > 0)
+            {
+                online.Add(endpoint.Presence);
+            }
+        }
+
+        online.Sort((a, b) => string.CompareOrdinal(a.User, b.User));
+        return new PresenceState(Room, online);
+    }
+
+    private void Broadcast(ChatEvent chatEvent)
+    {
+        foreach (var endpoint in Recipients())
+        {
+            endpoint.Deliver(chatEvent);
+        }
+    }
+
+    private void Typing(string user)
+    {
+        if (!members.TryGetValue(user, out var typist) || typist is null)
+        {
+            return;
+        }
+
+        var now = time.GetTimestamp();
+        if (lastTyping.TryGetValue(user, out var last) && time.GetElapsedTime(last, now) < TypingInterval)
+        {
+            return;
+        }
+
+        lastTyping[user] = now;
+        var notice = new TypingNotice(user, Room, null);
+        foreach (var endpoint in Recipients())
+        {
+            if (!ReferenceEquals(endpoint, typist))
+            {
+                endpoint.Deliver(notice);
+            }
         }
     }
 

@@ -3,7 +3,7 @@ using TinyChat.Runtime;
 namespace TinyChat.Chat;
 
 /// <summary>Finds and starts user sessions: one supervised <see cref="UserSessionProcess"/> per online user.</summary>
-public sealed class SessionDirectory(IRoomStore rooms, Supervisor supervisor, int mailboxCapacity)
+public sealed class SessionDirectory(IRoomStore rooms, Supervisor supervisor, int mailboxCapacity, Func<TokenBucket?>? newMessageBudget = null)
 {
     private const int AttachAttempts = 8;
     private readonly Registry<string, UserSessionProcess> live = new(StringComparer.Ordinal);
@@ -24,7 +24,10 @@ public sealed class SessionDirectory(IRoomStore rooms, Supervisor supervisor, in
         {
             var session = live.GetOrRegister(
                 user,
-                name => new UserSessionProcess(name, mailboxCapacity, rooms, Rooms!, ended => live.Unregister(ended.User, ended)),
+                name => new UserSessionProcess(name, mailboxCapacity, rooms, Rooms!, FindOnline, ended => live.Unregister(ended.User, ended))
+                {
+                    MessageBudget = newMessageBudget?.Invoke(),
+                },
                 out var created);
             if (created && !supervisor.TryStartChild(session, RestartKind.Transient))
             {

@@ -5,12 +5,18 @@ namespace TinyChat.Chat;
 /// Only the user's <see cref="UserSessionProcess"/> changes the set (copy-on-write; a user has a handful of
 /// connections); rooms and private-message senders read a snapshot without locking and never wait.
 /// </remarks>
-public sealed class UserEndpoint(string user)
+public sealed class UserEndpoint(string user, DateTimeOffset? onlineAt = null)
 {
     private IOutbox[] outboxes = [];
 
     /// <summary>The user's name.</summary>
     public string User { get; } = user;
+
+    /// <summary>When the user came online (this session started).</summary>
+    public DateTimeOffset OnlineAt { get; } = onlineAt ?? DateTimeOffset.UtcNow;
+
+    /// <summary>The user as one entry of a room's presence.</summary>
+    public PresenceEntry Presence => new(User, OnlineAt, Connections);
 
     /// <summary>Open connections of the user.</summary>
     public int Connections => Volatile.Read(ref outboxes).Length;

@@ -27,6 +27,9 @@ public sealed record UserJoins(string Room) : SessionRequest<ChatError?>;
 /// <summary>The user leaves a room; null on success.</summary>
 public sealed record UserLeaves(string Room) : SessionRequest<ChatError?>;
 
+/// <summary>The user is typing a private message to <paramref name="To"/> (at most once per second per recipient).</summary>
+public sealed record TypingTo(string To) : SessionCommand;
+
 /// <summary>The rooms the user has joined.</summary>
 public sealed record JoinedRooms : SessionRequest<IReadOnlyList<string>>;
 
@@ -44,14 +47,20 @@ public sealed class UserSessionProcess(
     int mailboxCapacity,
     IRoomStore rooms,
     RoomDirectory roomDirectory,
+    Func<string, UserEndpoint?> findOnline,
     Action<UserSessionProcess> ended)
     : Process<SessionCommand>("session:" + user, mailboxCapacity)
 {
+    private static readonly TimeSpan TypingInterval = TimeSpan.FromSeconds(1);
     private readonly HashSet<string> joined = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, long> lastTyping = new(StringComparer.Ordinal);
     private bool ending;
 
     /// <summary>The user's name.</summary>
     public string User { get; } = user;
+
+    /// <summary>The user's chat message budget, shared by all the user's connections; lives on the process object so a restart does not refill it.</summary>
+    public TokenBucket? MessageBudget { get; init; }
 
     /// <summary>Where events for this user go.</summary>
     public UserEndpoint Endpoint { get; } = new(user);
@@ -95,6 +104,15 @@ public sealed class UserSessionProcess(
                 break;
             case UserLeaves leave:
                 leave.Reply.Complete(await LeaveAsync(leave.Room, cancellationToken).ConfigureAwait(false));
+                break;
+            case TypingTo typing:
+                var now = TimeProvider.System.GetTimestamp();
+                if (!lastTyping.TryGetValue(typing.To, out var last) || TimeProvider.System.GetElapsedTime(last, now) >= TypingInterval)
+                {
+                    lastTyping[typing.To] = now;
+                    findOnline(typing.To)?.Deliver(new TypingNotice(User, null, typing.To));
+                }
+
                 break;
             case JoinedRooms list:
                 list.Reply.Complete([.. joined.Order(StringComparer.Ordinal)]);

@@ -8,8 +8,27 @@ public sealed class OptionsValidation :
     IValidateOptions<ServerOptions>,
     IValidateOptions<WebSocketOptions>,
     IValidateOptions<RuntimeOptions>,
-    IValidateOptions<ChatOptions>
+    IValidateOptions<ChatOptions>,
+    IValidateOptions<LimitsOptions>
 {
+    /// <inheritdoc />
+    public ValidateOptionsResult Validate(string? name, LimitsOptions o) => Collect(
+        NonNegative("Limits:MessagesPerSecond", o.MessagesPerSecond),
+        o.MessagesPerSecond > 0 && o.MessageBurst < 1 ? $"Limits:MessageBurst must be >= 1, got {o.MessageBurst}" : null,
+        NonNegative("Limits:FramesPerSecond", o.FramesPerSecond),
+        o.FramesPerSecond > 0 && o.FrameBurst < 1 ? $"Limits:FrameBurst must be >= 1, got {o.FrameBurst}" : null,
+        AtLeast("Limits:FloodDisconnectAfter", o.FloodDisconnectAfter, 1),
+        AtLeast("Limits:MaxConnectionsPerUser", o.MaxConnectionsPerUser, 1),
+        AtLeast("Limits:MaxRoomsCreatedPerUser", o.MaxRoomsCreatedPerUser, 0),
+        NonNegative("Limits:RegistrationsPerMinutePerAddress", o.RegistrationsPerMinutePerAddress),
+        NonNegative("Limits:ConnectionsPerMinutePerAddress", o.ConnectionsPerMinutePerAddress),
+        o.AllowedOrigins.FirstOrDefault(origin => !Uri.TryCreate(origin, UriKind.Absolute, out _)) is { } bad ? $"Limits:AllowedOrigins: '{bad}' is not an absolute origin like https://chat.example.com" : null,
+        AtLeast("Limits:MaxUrlBytes", o.MaxUrlBytes, 256),
+        AtLeast("Limits:MaxHeaderBytes", o.MaxHeaderBytes, 1024));
+
+    private static string? NonNegative(string key, double value) =>
+        value >= 0 && !double.IsNaN(value) && !double.IsInfinity(value) ? null : $"{key} must be >= 0 (0 = unlimited), got {value}";
+
     /// <inheritdoc />
     public ValidateOptionsResult Validate(string? name, ServerOptions o) => Collect(
         string.IsNullOrWhiteSpace(o.Host) ? "Server:Host must not be empty" : null,

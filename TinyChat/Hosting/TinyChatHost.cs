@@ -15,8 +15,16 @@ public static class TinyChatHost
     /// <summary>The configuration file's name.</summary>
     public const string ConfigFileName = "chat.config.json";
 
-    /// <summary>Top-level keys of the configuration; anything else is a typo and stops start-up.</summary>
-    public static readonly string[] KnownSections = ["Server", "WebSocket", "Runtime", "Chat", "Storage", "Limits", "Logging"];
+    /// <summary>Top-level sections of the configuration and the options type each binds to; anything else is a typo and stops start-up.</summary>
+    public static readonly IReadOnlyDictionary<string, Type?> KnownSections = new Dictionary<string, Type?>(StringComparer.OrdinalIgnoreCase)
+    {
+        ["Server"] = typeof(ServerOptions),
+        ["WebSocket"] = typeof(WebSocketOptions),
+        ["Runtime"] = typeof(RuntimeOptions),
+        ["Chat"] = typeof(ChatOptions),
+        ["Limits"] = typeof(LimitsOptions),
+        ["Logging"] = null,
+    };
 
     /// <summary>
     /// Builds the host from command-line arguments: <c>--config PATH</c>, <c>--static PATH</c>, <c>--port N</c>,
@@ -68,11 +76,13 @@ public static class TinyChatHost
         AddOptions<WebSocketOptions>(services, builder.Configuration, "WebSocket");
         AddOptions<RuntimeOptions>(services, builder.Configuration, "Runtime");
         AddOptions<ChatOptions>(services, builder.Configuration, "Chat");
+        AddOptions<LimitsOptions>(services, builder.Configuration, "Limits");
         services.AddSingleton<OptionsValidation>();
         services.AddSingleton<IValidateOptions<ServerOptions>>(sp => sp.GetRequiredService<OptionsValidation>());
         services.AddSingleton<IValidateOptions<WebSocketOptions>>(sp => sp.GetRequiredService<OptionsValidation>());
         services.AddSingleton<IValidateOptions<RuntimeOptions>>(sp => sp.GetRequiredService<OptionsValidation>());
         services.AddSingleton<IValidateOptions<ChatOptions>>(sp => sp.GetRequiredService<OptionsValidation>());
+        services.AddSingleton<IValidateOptions<LimitsOptions>>(sp => sp.GetRequiredService<OptionsValidation>());
         services.Configure<HostOptions>(o =>
         {
             var grace = builder.Configuration.GetValue("Server:ShutdownGraceSeconds", 5.0);
@@ -93,13 +103,19 @@ public static class TinyChatHost
             var tree = sp.GetRequiredService<SupervisionTree>();
             var runtime = sp.GetRequiredService<IOptions<RuntimeOptions>>().Value;
             var chat = sp.GetRequiredService<IOptions<ChatOptions>>().Value;
+            var limits = sp.GetRequiredService<IOptions<LimitsOptions>>().Value;
             return new ChatServer(
                 sp.GetRequiredService<IAccountStore>(),
                 sp.GetRequiredService<IRoomStore>(),
                 sp.GetRequiredService<IMessageStore>(),
                 tree.Rooms,
                 tree.Sessions,
-                new ChatLimits(chat.MaxMessageLength, runtime.RoomMailboxCapacity, runtime.SessionMailboxCapacity),
+                new ChatLimits(chat.MaxMessageLength, runtime.RoomMailboxCapacity, runtime.SessionMailboxCapacity)
+                {
+                    MessagesPerSecond = limits.MessagesPerSecond,
+                    MessageBurst = limits.MessageBurst,
+                    MaxRoomsCreatedPerUser = limits.MaxRoomsCreatedPerUser,
+                },
                 sp.GetRequiredService<TimeProvider>());
         });
         services.AddHostedService<ChatStartup>();
@@ -111,6 +127,7 @@ public static class TinyChatHost
             return Directory.Exists(full) ? new StaticFiles(full) : throw new StartupException($"Server:StaticRoot: folder {full} does not exist");
         });
         services.AddSingleton<OpenConnections>();
+        services.AddSingleton<ClientAddressLimits>();
         services.AddSingleton<ServerAddress>();
         services.AddSingleton<ChatEndpoint>();
         services.AddSingleton<RegistrationEndpoint>();
@@ -132,11 +149,38 @@ public static class TinyChatHost
     {
         foreach (var section in configuration.GetChildren())
         {
-            if (!KnownSections.Contains(section.Key, StringComparer.OrdinalIgnoreCase))
+            if (!KnownSections.TryGetValue(section.Key, out var type))
             {
-                throw new StartupException($"unknown configuration key '{section.Key}' (known: {string.Join(", ", KnownSections)})");
+                throw new StartupException($"unknown configuration key '{section.Key}' (known sections: {string.Join(", ", KnownSections.Keys)})");
+            }
+
+            if (type is null)
+            {
+                continue;
+            }
+
+            foreach (var key in section.GetChildren())
+            {
+                if (type.GetProperty(key.Key, System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.IgnoreCase) is null)
+                {
+                    throw new StartupException($"unknown configuration key '{section.Key}:{key.Key}'");
+                }
             }
         }
+    }
+
+    /// <summary>
+    /// Binds and validates every options section and resolves the static root now, so a bad configuration
+    /// stops start-up with one line before the host starts anything.
+    /// </summary>
+    public static void ValidateConfiguration(IServiceProvider services)
+    {
+        _ = services.GetRequiredService<IOptions<ServerOptions>>().Value;
+        _ = services.GetRequiredService<IOptions<WebSocketOptions>>().Value;
+        _ = services.GetRequiredService<IOptions<RuntimeOptions>>().Value;
+        _ = services.GetRequiredService<IOptions<ChatOptions>>().Value;
+        _ = services.GetRequiredService<IOptions<LimitsOptions>>().Value;
+        _ = services.GetRequiredService<StaticFiles>();
     }
 
     private static (string? Config, string? Static, string[] Remaining) SplitPathArguments(string[] args)

@@ -14,7 +14,8 @@ namespace TinyChat.Runtime;
 public abstract class Process<TMessage> : IProcess
     where TMessage : class
 {
-    private readonly Channel<TMessage> mailbox;
+    private readonly int capacity;
+    private Channel<TMessage> mailbox;
     private CancellationTokenSource? incarnation;
 
     /// <summary>Creates the process with a mailbox of the given capacity.</summary>
@@ -22,13 +23,8 @@ public abstract class Process<TMessage> : IProcess
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(mailboxCapacity, 1);
         Name = name;
-        mailbox = Channel.CreateBounded<TMessage>(new BoundedChannelOptions(mailboxCapacity)
-        {
-            SingleReader = true,
-            SingleWriter = false,
-            FullMode = BoundedChannelFullMode.Wait,
-            AllowSynchronousContinuations = false,
-        });
+        capacity = mailboxCapacity;
+        mailbox = NewMailbox(mailboxCapacity);
     }
 
     /// <inheritdoc />
@@ -81,6 +77,14 @@ public abstract class Process<TMessage> : IProcess
     /// <inheritdoc />
     public async Task RunAsync(CancellationToken cancellationToken)
     {
+        if (Volatile.Read(ref mailbox).Reader.Completion.IsCompleted)
+        {
+            // Terminated earlier (its supervisor gave up) and now run again by a restarted supervisor:
+            // like a fresh OTP process, it gets a fresh mailbox; posts to the old one were refused.
+            Volatile.Write(ref mailbox, NewMailbox(capacity));
+            IsStopping = false;
+        }
+
         using var life = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         Volatile.Write(ref incarnation, life);
         try
@@ -117,6 +121,15 @@ public abstract class Process<TMessage> : IProcess
             }
         }
     }
+
+    private static Channel<TMessage> NewMailbox(int capacity) =>
+        Channel.CreateBounded<TMessage>(new BoundedChannelOptions(capacity)
+        {
+            SingleReader = true,
+            SingleWriter = false,
+            FullMode = BoundedChannelFullMode.Wait,
+            AllowSynchronousContinuations = false,
+        });
 
     /// <summary>(Re)builds the loop's state. Runs before the first message of every incarnation.</summary>
     protected virtual ValueTask StartAsync(CancellationToken cancellationToken) => ValueTask.CompletedTask;

@@ -12,7 +12,9 @@ namespace TinyChat.Web;
 public sealed class ChatEndpoint(
     ChatServer chat,
     OpenConnections connections,
+    ClientAddressLimits addressLimits,
     IOptions<WebSocketOptions> options,
+    IOptions<LimitsOptions> limitOptions,
     ILogger<ChatEndpoint> logger)
 {
     /// <summary>Handles one request until its WebSocket (if any) closes.</summary>
@@ -31,6 +33,19 @@ public sealed class ChatEndpoint(
             return;
         }
 
+        if (!OriginAllowed(request))
+        {
+            logger.LogWarning("Refused WebSocket upgrade from origin {Origin}", request.Headers["Origin"]);
+            await HttpReply.ErrorAsync(context.Response, 403, "origin_not_allowed", "this origin may not open chat connections").ConfigureAwait(false);
+            return;
+        }
+
+        if (!addressLimits.TryConnect(request.RemoteEndPoint?.Address))
+        {
+            await HttpReply.ErrorAsync(context.Response, 429, "rate_limited", "too many new connections from your address; try again later").ConfigureAwait(false);
+            return;
+        }
+
         var token = AccessToken(request);
         if (string.IsNullOrEmpty(token))
         {
@@ -42,6 +57,13 @@ public sealed class ChatEndpoint(
         if (user is null)
         {
             await HttpReply.ErrorAsync(context.Response, 401, "invalid_token", "the access token is not valid").ConfigureAwait(false);
+            return;
+        }
+
+        var maxConnections = limitOptions.Value.MaxConnectionsPerUser;
+        if (chat.Sessions.FindOnline(user)?.Connections >= maxConnections)
+        {
+            await HttpReply.ErrorAsync(context.Response, 429, "too_many_connections", $"a user may have at most {maxConnections} open connections").ConfigureAwait(false);
             return;
         }
 
@@ -57,7 +79,16 @@ public sealed class ChatEndpoint(
         {
             client = await chat.ConnectAsync(user, connection, cancellationToken).ConfigureAwait(false);
             logger.LogDebug("Connection {Connection} opened for {User}", connection.Id, user);
-            await connection.RunAsync(new JsonChatProtocol(client, connection), cancellationToken).ConfigureAwait(false);
+            var protocol = new JsonChatProtocol(client, connection, FrameLimits());
+            await protocol.GreetAsync(cancellationToken).ConfigureAwait(false);
+            await connection.RunAsync(protocol, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (client is not null)
+        {
+            // One client's input must never reach further than its own connection: log once, with context, and close it.
+            logger.LogError(ex, "Connection {Connection} of {User} failed and was closed", connection.Id, user);
+            connection.Close(WebSocketCloseStatus.InternalServerError, "internal error", drain: false);
+            connection.Abort();
         }
         catch (Exception ex) when (client is null)
         {
@@ -78,6 +109,35 @@ public sealed class ChatEndpoint(
                 logger.LogInformation("Connection {Connection} of {User} closed by server: {Reason}", connection.Id, user, reason);
             }
         }
+    }
+
+    private FrameLimits FrameLimits()
+    {
+        var limits = limitOptions.Value;
+        return new FrameLimits(limits.FramesPerSecond, limits.FrameBurst, limits.FloodDisconnectAfter);
+    }
+
+    private bool OriginAllowed(HttpListenerRequest request)
+    {
+        // Browsers always send Origin on WebSocket upgrades; other clients (bots, IRC bridges) need no origin.
+        var origin = request.Headers["Origin"];
+        if (string.IsNullOrEmpty(origin))
+        {
+            return true;
+        }
+
+        if (!Uri.TryCreate(origin, UriKind.Absolute, out var originUri))
+        {
+            return false;
+        }
+
+        var host = request.Headers["Host"];
+        if (host is not null && string.Equals(originUri.Authority, host, StringComparison.OrdinalIgnoreCase) && originUri.Scheme is "http" or "https")
+        {
+            return true;
+        }
+
+        return limitOptions.Value.AllowedOrigins.Any(allowed => string.Equals(allowed.TrimEnd('/'), origin.TrimEnd('/'), StringComparison.OrdinalIgnoreCase));
     }
 
     private static string? AccessToken(HttpListenerRequest request)

@@ -26,6 +26,8 @@ public sealed class HttpServer(
     ChatEndpoint chatEndpoint,
     RegistrationEndpoint registrationEndpoint,
     OpenConnections connections,
+    ClientAddressLimits addressLimits,
+    IOptions<LimitsOptions> limits,
     ServerAddress address,
     ILogger<HttpServer> logger) : IHostedService
 {
@@ -83,10 +85,10 @@ public sealed class HttpServer(
     {
         // Stop taking new work first; the listener stays up until the WebSockets it carries have said goodbye.
         accepting = false;
-        await stopping.CancelAsync().ConfigureAwait(false);
         var grace = TimeSpan.FromSeconds(serverOptions.Value.ShutdownGraceSeconds);
         logger.LogInformation("Closing {Connections} WebSocket connections (1001)", connections.Count);
         await connections.CloseAllAsync(grace).ConfigureAwait(false);
+        await stopping.CancelAsync().ConfigureAwait(false);
         listener?.Close();
         if (acceptLoop is not null)
         {
@@ -135,6 +137,12 @@ public sealed class HttpServer(
             if (!accepting)
             {
                 await HttpReply.ErrorAsync(response, 503, "shutting_down", "the server is shutting down").ConfigureAwait(false);
+                return;
+            }
+
+            if (TooLarge(request) is { } refusal)
+            {
+                await HttpReply.ErrorAsync(response, refusal.Status, refusal.Code, refusal.Message).ConfigureAwait(false);
                 return;
             }
 
@@ -192,6 +200,25 @@ public sealed class HttpServer(
         }
     }
 
+    private (int Status, string Code, string Message)? TooLarge(HttpListenerRequest request)
+    {
+        var settings = limits.Value;
+        if ((request.RawUrl?.Length ?? 0) > settings.MaxUrlBytes)
+        {
+            return (414, "uri_too_long", $"request target exceeds {settings.MaxUrlBytes} bytes");
+        }
+
+        var headerBytes = 0;
+        foreach (string? name in request.Headers)
+        {
+            headerBytes += (name?.Length ?? 0) + (request.Headers[name]?.Length ?? 0) + 4;
+        }
+
+        return headerBytes > settings.MaxHeaderBytes
+            ? (431, "headers_too_large", $"request headers exceed {settings.MaxHeaderBytes} bytes")
+            : null;
+    }
+
     private void WriteHealth(Utf8JsonWriter w)
     {
         w.WriteStartObject();
@@ -210,6 +237,7 @@ public sealed class HttpServer(
         {
             while (await timer.WaitForNextTickAsync(cancellationToken).ConfigureAwait(false))
             {
+                addressLimits.Prune();
                 var closedCount = connections.CloseIdle(idle);
                 if (closedCount > 0)
                 {

@@ -8,7 +8,7 @@ using TinyChat.Hosting;
 namespace TinyChat.Web;
 
 /// <summary><c>POST /api/users</c>: registers a user name and answers its access token.</summary>
-public sealed class RegistrationEndpoint(ChatServer chat, IOptions<ServerOptions> options, ILogger<RegistrationEndpoint> logger)
+public sealed class RegistrationEndpoint(ChatServer chat, IOptions<ServerOptions> options, ClientAddressLimits addressLimits, ILogger<RegistrationEndpoint> logger)
 {
     /// <summary>Handles one request.</summary>
     public async Task HandleAsync(HttpListenerContext context, CancellationToken cancellationToken)
@@ -18,6 +18,12 @@ public sealed class RegistrationEndpoint(ChatServer chat, IOptions<ServerOptions
         if (request.HttpMethod != "POST")
         {
             await HttpReply.MethodNotAllowedAsync(response, "POST").ConfigureAwait(false);
+            return;
+        }
+
+        if (!addressLimits.TryRegister(request.RemoteEndPoint?.Address))
+        {
+            await HttpReply.ErrorAsync(response, 429, "rate_limited", "too many registrations from your address; try again later").ConfigureAwait(false);
             return;
         }
 

@@ -148,7 +148,9 @@ public sealed class WebSocketConnection : IOutbox
                     buffer = bigger;
                 }
 
-                var result = await socket.ReceiveAsync(buffer.AsMemory(length), cancellationToken).ConfigureAwait(false);
+                // Not cancellable on purpose: cancelling a WebSocket receive aborts the socket, and shutdown must
+                // close with 1001 instead. Close() ends this loop through the close handshake (or Abort after a grace).
+                var result = await socket.ReceiveAsync(buffer.AsMemory(length), CancellationToken.None).ConfigureAwait(false);
                 Volatile.Write(ref lastActivity, Environment.TickCount64);
                 if (result.MessageType == WebSocketMessageType.Close)
                 {

@@ -1,19 +1,48 @@
+using System.Net.WebSockets;
 using System.Text.Json;
 using TinyChat.Chat;
+using TinyChat.Runtime;
 using TinyChat.Web;
 
 namespace TinyChat.Protocols.Json;
+
+/// <summary>Per-connection frame rate: sustained rate, burst, and how many refusals in a row count as a flood.</summary>
+public sealed record FrameLimits(double FramesPerSecond, double FrameBurst, int FloodDisconnectAfter);
 
 /// <summary>
 /// The native JSON protocol on one connection: turns client frames into chat commands and answers each with a
 /// reply or an error that carries the frame's <c>ref</c>. Frames are handled one at a time, in order.
 /// </summary>
-public sealed class JsonChatProtocol(ChatClient client, WebSocketConnection connection) : IFrameHandler
+public sealed class JsonChatProtocol(ChatClient client, WebSocketConnection connection, FrameLimits limits) : IFrameHandler
 {
+    private readonly TokenBucket? frameBudget = limits.FramesPerSecond > 0 ? new TokenBucket(limits.FramesPerSecond, limits.FrameBurst) : null;
+    private int refusedInARow;
+
+    /// <summary>A (re)connected client first learns who is online in each room it has joined.</summary>
+    public async Task GreetAsync(CancellationToken cancellationToken)
+    {
+        var rooms = await client.RoomsAsync(cancellationToken).ConfigureAwait(false);
+        foreach (var room in rooms.Value?.Joined ?? [])
+        {
+            await SendPresenceAsync(room, null, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
     /// <inheritdoc />
     public async ValueTask OnTextAsync(ReadOnlyMemory<byte> utf8, CancellationToken cancellationToken)
     {
+        if (frameBudget is not null && !frameBudget.TryTake())
+        {
+            Refuse(null);
+            return;
+        }
+
         var frame = ClientFrame.Parse(utf8.Span);
+        if (frame.Message is null)
+        {
+            refusedInARow = 0;
+        }
+
         if (frame.Error is { } frameError)
         {
             SendError(frameError.Code, frameError.Message, frame.Ref);
@@ -43,43 +72,31 @@ public sealed class JsonChatProtocol(ChatClient client, WebSocketConnection conn
 
     private async Task HandleMessageAsync(ClientFrame frame, string text, CancellationToken cancellationToken)
     {
-        if (frame.Room is { } room)
-        {
-            var sent = await client.SendToRoomAsync(room, text, cancellationToken).ConfigureAwait(false);
-            if (sent.Error is { } error)
-            {
-                SendError(error, frame.Ref);
-            }
-            else if (frame.Ref is not null)
-            {
-                Send(frame.Ref, w =>
-                {
-                    w.WriteBoolean("ok", true);
-                    w.WriteString("room", room);
-                    w.WriteNumber("id", sent.Value);
-                });
-            }
-        }
-        else if (frame.To is { } to)
-        {
-            var sent = await client.SendPrivateAsync(to, text, cancellationToken).ConfigureAwait(false);
-            if (sent.Error is { } error)
-            {
-                SendError(error, frame.Ref);
-            }
-            else if (frame.Ref is not null)
-            {
-                Send(frame.Ref, w =>
-                {
-                    w.WriteBoolean("ok", true);
-                    w.WriteString("to", to);
-                    w.WriteNumber("id", sent.Value);
-                });
-            }
-        }
-        else
+        if (frame.Room is null && frame.To is null)
         {
             SendError("bad_request", "a message needs \"room\" or \"to\"", frame.Ref);
+            return;
+        }
+
+        var sent = frame.Room is { } room
+            ? await client.SendToRoomAsync(room, text, cancellationToken).ConfigureAwait(false)
+            : await client.SendPrivateAsync(frame.To!, text, cancellationToken).ConfigureAwait(false);
+        if (sent.Error is { } error)
+        {
+            SendError(error, frame.Ref);
+            return;
+        }
+
+        refusedInARow = 0;
+        if (frame.Ref is not null)
+        {
+            // The echo (the broadcast) is the acknowledgement; a ref asks for an explicit one as well.
+            Send(frame.Ref, w =>
+            {
+                w.WriteBoolean("ok", true);
+                w.WriteString(frame.Room is not null ? "room" : "to", frame.Room ?? frame.To);
+                w.WriteNumber("id", sent.Value);
+            });
         }
     }
 
@@ -94,6 +111,28 @@ public sealed class JsonChatProtocol(ChatClient client, WebSocketConnection conn
                     w.WriteString("room", frame.Room ?? ChatNames.DefaultRoom);
                     w.WriteString("message", joined.Value);
                 });
+                if (joined.IsOk)
+                {
+                    await SendPresenceAsync(frame.Room ?? ChatNames.DefaultRoom, null, cancellationToken).ConfigureAwait(false);
+                }
+
+                break;
+            case "who":
+                if (RequireField(frame.Room, "room", frame) is { } whoRoom)
+                {
+                    await SendPresenceAsync(whoRoom, frame.Ref ?? [], cancellationToken).ConfigureAwait(false);
+                }
+
+                break;
+            case "typing":
+                var typingError = frame.Room is { } typingRoom ? await client.TypingAsync(typingRoom, cancellationToken).ConfigureAwait(false)
+                    : frame.To is { } typingTo ? client.TypingTo(typingTo)
+                    : new ChatError("bad_request", "typing needs \"room\" or \"to\"");
+                if (typingError is not null)
+                {
+                    SendError(typingError, frame.Ref);
+                }
+
                 break;
             case "create":
                 if (RequireField(frame.Room, "room", frame) is { } createRoom)
@@ -189,6 +228,24 @@ public sealed class JsonChatProtocol(ChatClient client, WebSocketConnection conn
         }
     }
 
+    // reference: null = pushed after a join or connect (no ref); otherwise the frame's ref (empty = none given).
+    private async Task SendPresenceAsync(string room, byte[]? reference, CancellationToken cancellationToken)
+    {
+        var presence = await client.WhoAsync(room, cancellationToken).ConfigureAwait(false);
+        var echoRef = reference is { Length: > 0 } ? reference : null;
+        if (presence.Error is { } error)
+        {
+            if (reference is not null)
+            {
+                SendError(error, echoRef);
+            }
+
+            return;
+        }
+
+        connection.TryDeliver(new JsonFrame(JsonEventEncoder.Build(w => JsonEventEncoder.WritePresenceState(w, presence.Value!, echoRef))));
+    }
+
     private string? RequireField(string? value, string field, ClientFrame frame)
     {
         if (value is null)
@@ -211,7 +268,27 @@ public sealed class JsonChatProtocol(ChatClient client, WebSocketConnection conn
         }
     }
 
-    private void SendError(ChatError error, byte[]? reference) => SendError(error.Code, error.Message, reference);
+    private void Refuse(byte[]? reference)
+    {
+        if (++refusedInARow >= limits.FloodDisconnectAfter)
+        {
+            connection.Close(WebSocketCloseStatus.PolicyViolation, "flooding: too many frames over the rate limit", drain: false);
+            return;
+        }
+
+        SendError(ChatError.RateLimited(), reference);
+    }
+
+    private void SendError(ChatError error, byte[]? reference)
+    {
+        if (error.Code == "rate_limited")
+        {
+            Refuse(reference);
+            return;
+        }
+
+        SendError(error.Code, error.Message, reference);
+    }
 
     private void SendError(string code, string message, byte[]? reference) => Send(reference, w =>
     {

@@ -45,6 +45,32 @@ public sealed class JsonEventEncoder : IEventEncoder
             w.WriteString("message", notice.Text);
             w.WriteEndObject();
         }),
+        PresenceState state => Build(w => WritePresenceState(w, state)),
+        PresenceDiff diff => Build(w =>
+        {
+            w.WriteStartObject();
+            w.WriteString("room", diff.Room);
+            w.WriteStartObject("presence_diff");
+            WritePresenceEntries(w, "joins", diff.Joins);
+            WritePresenceEntries(w, "leaves", diff.Leaves);
+            w.WriteEndObject();
+            w.WriteEndObject();
+        }),
+        TypingNotice typing => Build(w =>
+        {
+            w.WriteStartObject();
+            if (typing.Room is not null)
+            {
+                w.WriteString("room", typing.Room);
+            }
+            else
+            {
+                w.WriteString("to", typing.To);
+            }
+
+            w.WriteString("typing", typing.User);
+            w.WriteEndObject();
+        }),
         _ => throw new NotSupportedException($"no JSON encoding for {chatEvent.GetType().Name}"),
     };
 
@@ -81,6 +107,35 @@ public sealed class JsonEventEncoder : IEventEncoder
         w.WriteString("message", m.Text);
         w.WriteNumber("id", m.Id);
         w.WriteString("ts", Timestamp(m.Timestamp));
+        w.WriteEndObject();
+    }
+
+    /// <summary><c>{"room","presence_state":{USER:{"online_at","connections"}}}</c>.</summary>
+    public static void WritePresenceState(Utf8JsonWriter w, PresenceState state, byte[]? reference = null)
+    {
+        w.WriteStartObject();
+        w.WriteString("room", state.Room);
+        WritePresenceEntries(w, "presence_state", state.Online);
+        if (reference is not null)
+        {
+            w.WritePropertyName("ref");
+            w.WriteRawValue(reference, skipInputValidation: true);
+        }
+
+        w.WriteEndObject();
+    }
+
+    private static void WritePresenceEntries(Utf8JsonWriter w, string name, IReadOnlyList<PresenceEntry> entries)
+    {
+        w.WriteStartObject(name);
+        foreach (var entry in entries)
+        {
+            w.WriteStartObject(entry.User);
+            w.WriteString("online_at", Timestamp(entry.OnlineAt));
+            w.WriteNumber("connections", entry.Connections);
+            w.WriteEndObject();
+        }
+
         w.WriteEndObject();
     }
 

@@ -1,0 +1,180 @@
+using Microsoft.Extensions.Logging.Abstractions;
+using NSubstitute;
+using TinyChat.Chat;
+using TinyChat.Runtime;
+using TinyChat.Storage;
+
+namespace TinyChat.Tests.Chat;
+
+/// <summary>Process tests of one room loop under a real supervisor.</summary>
+public sealed class RoomProcessTests
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(10);
+    private CancellationTokenSource stop = null!;
+    private Supervisor supervisor = null!;
+    private Task running = null!;
+
+    [SetUp]
+    public void StartSupervisor()
+    {
+        stop = new CancellationTokenSource();
+        supervisor = new Supervisor("rooms", RestartPolicy.Default, NullLogger.Instance);
+        running = supervisor.RunAsync(stop.Token);
+    }
+
+    [TearDown]
+    public async Task StopSupervisor()
+    {
+        await stop.CancelAsync();
+        await running.WaitAsync(Timeout);
+        stop.Dispose();
+    }
+
+    private async Task<RoomProcess> StartRoomAsync(IRoomStore rooms, IMessageStore messages, Func<string, UserEndpoint?>? online = null)
+    {
+        await supervisor.Started.WaitAsync(Timeout);
+        await rooms.TryCreateAsync("lobby", CancellationToken.None);
+        var room = new RoomProcess("lobby", 64, rooms, messages, online ?? (_ => null), TimeProvider.System);
+        Assert.That(supervisor.TryStartChild(room, RestartKind.Permanent), Is.True);
+        return room;
+    }
+
+    private static async Task<ChatError?> JoinAsync(RoomProcess room, UserEndpoint endpoint)
+    {
+        var join = new JoinRoom(endpoint.User, endpoint);
+        return await room.AskAsync(join, join.Reply, CancellationToken.None).WaitAsync(Timeout);
+    }
+
+    private static async Task<Outcome<long>> PostAsync(RoomProcess room, string user, string text)
+    {
+        var post = new PostToRoom(user, text);
+        return await room.AskAsync(post, post.Reply, CancellationToken.None).WaitAsync(Timeout);
+    }
+
+    private static UserEndpoint Online(string user, IOutbox outbox)
+    {
+        var endpoint = new UserEndpoint(user);
+        endpoint.Attach(outbox);
+        return endpoint;
+    }
+
+    [Test]
+    public async Task Members_receive_posts_in_sequence_and_the_same_event_object()
+    {
+        var store = new InMemoryStore();
+        var room = await StartRoomAsync(store, store);
+        var aliceBox = new RecordingOutbox();
+        var bobBox = new RecordingOutbox();
+        Assert.That(await JoinAsync(room, Online("alice", aliceBox)), Is.Null);
+        Assert.That(await JoinAsync(room, Online("bob", bobBox)), Is.Null);
+
+        Assert.That((await PostAsync(room, "alice", "one")).Value, Is.EqualTo(1));
+        Assert.That((await PostAsync(room, "bob", "two")).Value, Is.EqualTo(2));
+
+        var a1 = await aliceBox.NextAsync<RoomMessage>();
+        var b1 = await bobBox.NextAsync<RoomMessage>();
+        Assert.That(a1, Is.SameAs(b1), "one event object (and so one encoding) for every recipient");
+        Assert.That((a1.Id, a1.From, a1.Text), Is.EqualTo((1L, "alice", "one")));
+        Assert.That((await aliceBox.NextAsync<RoomMessage>()).Id, Is.EqualTo(2));
+    }
+
+    [Test]
+    public async Task Double_join_and_posting_without_membership_are_refused()
+    {
+        var store = new InMemoryStore();
+        var room = await StartRoomAsync(store, store);
+        var alice = Online("alice", new RecordingOutbox());
+        Assert.That(await JoinAsync(room, alice), Is.Null);
+        Assert.That((await JoinAsync(room, alice))!.Code, Is.EqualTo("already_joined"));
+        Assert.That((await PostAsync(room, "mallory", "hi")).Error!.Code, Is.EqualTo("not_a_member"));
+    }
+
+    [Test]
+    public async Task An_offline_member_gets_nothing_and_a_member_coming_online_gets_later_posts()
+    {
+        var store = new InMemoryStore();
+        var room = await StartRoomAsync(store, store);
+        var box = new RecordingOutbox();
+        var bob = Online("bob", box);
+        Assert.That(await JoinAsync(room, bob), Is.Null);
+        room.TryPost(new MemberOffline("bob", bob));
+        await PostAsync(room, "bob", "while away");
+        Assert.That(box.HasNoMessages, Is.True);
+
+        room.TryPost(new MemberOnline("bob", bob));
+        await PostAsync(room, "bob", "back");
+        Assert.That((await box.NextAsync<RoomMessage>()).Text, Is.EqualTo("back"));
+    }
+
+    [Test]
+    public async Task A_failed_write_fails_the_batch_broadcasts_nothing_and_the_restarted_room_continues_from_the_store()
+    {
+        var store = new InMemoryStore();
+        var messages = Substitute.For<IMessageStore>();
+        messages.LastRoomIdAsync("lobby", Arg.Any<CancellationToken>()).Returns(ValueTask.FromResult(41L));
+        messages.AppendRoomMessagesAsync(Arg.Any<IReadOnlyList<RoomMessageRecord>>(), Arg.Any<CancellationToken>())
+            .Returns(ValueTask.FromException(new IOException("disk full")), ValueTask.CompletedTask);
+        var box = new RecordingOutbox();
+        var alice = Online("alice", box);
+        var room = await StartRoomAsync(store, messages, user => user == "alice" ? alice : null);
+        Assert.That(await JoinAsync(room, alice), Is.Null);
+
+        var failed = new PostToRoom("alice", "lost?");
+        room.TryPost(failed);
+        Assert.ThrowsAsync<IOException>(async () => await failed.Reply.Task.WaitAsync(Timeout));
+        Assert.That(box.HasNoMessages, Is.True, "nothing is visible before it is durable");
+
+        // The restart reloads members and the last id from the store: the next id is 42, not 43.
+        var after = await PostAsync(room, "alice", "durable");
+        Assert.That(after.Value, Is.EqualTo(42));
+        Assert.That((await box.NextAsync<RoomMessage>()).Id, Is.EqualTo(42));
+        Assert.That(supervisor.Statistics.TotalRestarts, Is.EqualTo(1));
+    }
+
+    [Test]
+    public async Task Posts_queued_behind_a_slow_write_are_committed_together()
+    {
+        var store = new InMemoryStore();
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var batches = new List<int>();
+        var messages = Substitute.For<IMessageStore>();
+        messages.AppendRoomMessagesAsync(Arg.Any<IReadOnlyList<RoomMessageRecord>>(), Arg.Any<CancellationToken>())
+            .Returns(call =>
+            {
+                lock (batches)
+                {
+                    batches.Add(call.Arg<IReadOnlyList<RoomMessageRecord>>().Count);
+                }
+
+                return new ValueTask(gate.Task);
+            });
+        var room = await StartRoomAsync(store, messages);
+        Assert.That(await JoinAsync(room, Online("alice", new RecordingOutbox())), Is.Null);
+
+        var posts = Enumerable.Range(0, 10).Select(i => new PostToRoom("alice", $"m{i}")).ToList();
+        foreach (var post in posts)
+        {
+            room.TryPost(post);
+        }
+
+        gate.SetResult();
+        var ids = await Task.WhenAll(posts.Select(p => p.Reply.Task.WaitAsync(Timeout)));
+        Assert.That(ids.Select(o => o.Value), Is.EqualTo(Enumerable.Range(1, 10).Select(i => (long)i)));
+        Assert.That(batches.Count, Is.LessThan(10), "later posts rode along with an earlier commit");
+        Assert.That(batches.Sum(), Is.EqualTo(10));
+    }
+
+    [Test]
+    public async Task A_restarted_room_remembers_its_members_from_the_store_and_finds_them_online()
+    {
+        var store = new InMemoryStore();
+        var box = new RecordingOutbox();
+        var alice = Online("alice", box);
+        var room = await StartRoomAsync(store, store, user => user == "alice" ? alice : null);
+        Assert.That(await JoinAsync(room, alice), Is.Null);
+
+        room.Kill();
+        Assert.That((await PostAsync(room, "alice", "after restart")).IsOk, Is.True);
+        Assert.That((await box.NextAsync<RoomMessage>()).Text, Is.EqualTo("after restart"));
+    }
+}

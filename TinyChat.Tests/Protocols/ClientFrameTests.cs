@@ -1,0 +1,58 @@
+using System.Text;
+using TinyChat.Protocols.Json;
+
+namespace TinyChat.Tests.Protocols;
+
+public sealed class ClientFrameTests
+{
+    private static ClientFrame Parse(string json) => ClientFrame.Parse(Encoding.UTF8.GetBytes(json));
+
+    [Test]
+    public void A_full_frame_parses_every_field()
+    {
+        var frame = Parse("""{"command":"history","room":"r","with":"u","before":5,"limit":10,"ref":"x1","extra":{"deep":[1,2]}}""");
+        Assert.That(frame.Error, Is.Null);
+        Assert.That((frame.Command, frame.Room, frame.With, frame.Before, frame.Limit), Is.EqualTo(("history", "r", "u", 5L, 10L)));
+        Assert.That(Encoding.UTF8.GetString(frame.Ref!), Is.EqualTo("\"x1\""));
+    }
+
+    [TestCase("""{"ref":12}""", "12")]
+    [TestCase("""{"ref":"a\"b"}""", "\"a\\u0022b\"")]
+    public void A_ref_is_kept_as_json(string json, string raw)
+    {
+        Assert.That(Encoding.UTF8.GetString(Parse(json).Ref!), Is.EqualTo(raw));
+    }
+
+    [TestCase("nope", "invalid_json")]
+    [TestCase("{\"a\":1", "invalid_json")]
+    [TestCase("{}{}", "invalid_json")]
+    [TestCase("[]", "bad_request")]
+    [TestCase("\"text\"", "bad_request")]
+    [TestCase("null", "bad_request")]
+    [TestCase("{\"room\":1}", "bad_request")]
+    [TestCase("{\"message\":{}}", "bad_request")]
+    [TestCase("{\"before\":-1}", "bad_request")]
+    [TestCase("{\"before\":1.5}", "bad_request")]
+    [TestCase("{\"after\":99999999999999999999999}", "bad_request")]
+    [TestCase("{\"ref\":{}}", "bad_request")]
+    [TestCase("{\"ref\":true}", "bad_request")]
+    public void Bad_frames_name_their_problem(string json, string code)
+    {
+        Assert.That(Parse(json).Error?.Code, Is.EqualTo(code));
+    }
+
+    [Test]
+    public void Nesting_deeper_than_16_is_refused_without_recursion_trouble()
+    {
+        var deep = "{\"x\":" + new string('[', 10_000) + new string(']', 10_000) + "}";
+        Assert.That(Parse(deep).Error?.Code, Is.EqualTo("invalid_json"));
+    }
+
+    [Test]
+    public void The_ref_survives_a_later_type_error()
+    {
+        var frame = Parse("""{"ref":"r9","room":5}""");
+        Assert.That(frame.Error?.Code, Is.EqualTo("bad_request"));
+        Assert.That(Encoding.UTF8.GetString(frame.Ref!), Is.EqualTo("\"r9\""));
+    }
+}

@@ -1,0 +1,48 @@
+namespace TinyChat.Runtime;
+
+/// <summary>A token bucket: <c>burst</c> tokens, refilled at <c>perSecond</c>. Thread-safe; never blocks.</summary>
+public sealed class TokenBucket
+{
+    private readonly TimeProvider time;
+    private readonly double perSecond;
+    private readonly double burst;
+    private readonly object gate = new();
+    private double tokens;
+    private long lastRefill;
+
+    /// <summary>A full bucket. A rate of 0 means unlimited.</summary>
+    public TokenBucket(double perSecond, double burst, TimeProvider? time = null)
+    {
+        this.time = time ?? TimeProvider.System;
+        this.perSecond = perSecond;
+        this.burst = burst;
+        tokens = burst;
+        lastRefill = this.time.GetTimestamp();
+    }
+
+    /// <summary>When the bucket was last touched (for pruning idle buckets).</summary>
+    public long LastUsed => Volatile.Read(ref lastRefill);
+
+    /// <summary>Takes one token; false when the bucket is empty.</summary>
+    public bool TryTake()
+    {
+        if (perSecond <= 0)
+        {
+            return true;
+        }
+
+        lock (gate)
+        {
+            var now = time.GetTimestamp();
+            tokens = Math.Min(burst, tokens + (time.GetElapsedTime(lastRefill, now).TotalSeconds * perSecond));
+            lastRefill = now;
+            if (tokens < 1)
+            {
+                return false;
+            }
+
+            tokens -= 1;
+            return true;
+        }
+    }
+}
