@@ -269,6 +269,10 @@ function renderPresence() {
 
 function select(key) {
   if (!state?.conversations.has(key)) return;
+  // Each conversation keeps its own unsent draft.
+  const input = $('message-input');
+  if (state.current) state.current.draft = input.value;
+  input.value = state.conversations.get(key).draft;
   state.currentKey = key;
   localStorage.setItem(currentKeyStorage(state.me), key);
   document.body.classList.remove('show-sidebar');

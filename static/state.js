@@ -21,6 +21,7 @@ export class Conversation {
     // True once a history page was fetched, so lastId is a trustworthy starting point for catch-up.
     this.baseline = false;
     this.typing = new Map(); // user -> expiry (ms since epoch)
+    this.draft = ''; // unsent composer text while another conversation is shown
   }
 
   get label() {
@@ -131,19 +132,16 @@ export class ChatState {
     return total;
   }
 
-  // Presence: a state frame replaces what we knew, a diff applies leaves then joins, so a user who is in
-  // both (meta changed, e.g. one tab of two closed) ends up present with the new meta.
+  // Presence: a state frame replaces what we knew; a diff applies leaves, then joins, so a user in both
+  // (a new session replacing an old one) stays present with the new meta. A leave always removes: its meta is
+  // the departing session's (someone who leaves the room still has open connections).
   setPresence(room, state) {
     this.presence.set(room, new Map(Object.entries(state ?? {})));
   }
 
   applyPresenceDiff(room, diff) {
     const users = this.presence.get(room) ?? new Map();
-    for (const [user, meta] of Object.entries(diff?.leaves ?? {})) {
-      // A leave that still counts connections means "one of several tabs closed": the user stays online.
-      if (typeof meta?.connections === 'number' && meta.connections > 0) users.set(user, meta);
-      else users.delete(user);
-    }
+    for (const user of Object.keys(diff?.leaves ?? {})) users.delete(user);
     for (const [user, meta] of Object.entries(diff?.joins ?? {})) users.set(user, meta);
     this.presence.set(room, users);
   }

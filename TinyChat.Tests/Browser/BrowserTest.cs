@@ -60,8 +60,11 @@ public abstract class BrowserTest
         playwright?.Dispose();
     }
 
+    /// <summary>Configuration overrides for this fixture's servers (keys such as <c>Limits:MessagesPerSecond</c>).</summary>
+    protected virtual IDictionary<string, string>? ServerSettings => null;
+
     [SetUp]
-    public async Task StartServer() => server = await TestServer.StartAsync();
+    public async Task StartServer() => server = await TestServer.StartAsync(ServerSettings);
 
     [TearDown]
     public async Task CloseAll()
