@@ -5,60 +5,19 @@ using TinyChat.Tests.Support;
 namespace TinyChat.Tests.Browser;
 
 /// <summary>
-/// Base of the browser tests: one headless Debian chromium per fixture, a fresh real server per test, and one
-/// browser context (own cookies and localStorage, like a separate person) per opened chat page.
+/// Base of the browser tests: the shared headless chromium, a fresh real server per test, and one browser
+/// context (own cookies and localStorage, like a separate person) per opened chat page.
 /// </summary>
 public abstract class BrowserTest
 {
-    /// <summary>Where Debian installs chromium; <c>make browser</c> installs it. Override with TINYCHAT_CHROMIUM.</summary>
-    public static readonly string ChromiumPath = Environment.GetEnvironmentVariable("TINYCHAT_CHROMIUM") ?? "/usr/bin/chromium";
-
-    private static readonly string[] ChromiumArgs =
-    [
-        "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync",
-    ];
-
     private readonly List<ChatPage> pages = [];
-    private IPlaywright? playwright;
-    private IBrowser? browser;
     private TestServer? server;
 
     /// <summary>The server of the running test.</summary>
     protected TestServer Server => server ?? throw new InvalidOperationException("no server: SetUp did not run");
 
-    /// <summary>The fixture's browser.</summary>
-    protected IBrowser Browser => browser ?? throw new InvalidOperationException("no browser: OneTimeSetUp did not run");
-
-    [OneTimeSetUp]
-    public async Task LaunchBrowser()
-    {
-        if (!File.Exists(ChromiumPath))
-        {
-            Assert.Fail($"{ChromiumPath} is missing: run `make browser` (apt-get install chromium). Never `playwright install`.");
-        }
-
-        // A machine shared with other builds can be slow; waits are expectations, so a generous ceiling costs nothing when things are fast.
-        Assertions.SetDefaultExpectTimeout(10_000);
-        playwright = await Playwright.CreateAsync();
-        browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
-        {
-            ExecutablePath = ChromiumPath,
-            Headless = true,
-            Args = ChromiumArgs,
-        });
-    }
-
-    [OneTimeTearDown]
-    public async Task CloseBrowser()
-    {
-        if (browser is not null)
-        {
-            await browser.CloseAsync();
-        }
-
-        playwright?.Dispose();
-    }
+    /// <summary>The browser (shared by all browser fixtures, see <see cref="BrowserSession"/>).</summary>
+    protected static IBrowser Browser => BrowserSession.Browser;
 
     /// <summary>Configuration overrides for this fixture's servers (keys such as <c>Limits:MessagesPerSecond</c>).</summary>
     protected virtual IDictionary<string, string>? ServerSettings => null;

@@ -9,11 +9,13 @@ namespace TinyChat.Tests.Browser;
 [TestFixture]
 public sealed class HistoryAndReconnectTests : BrowserTest
 {
-    /// <summary>Seeding history is not what these tests are about: lift the per-user message rate.</summary>
+    /// <summary>Seeding history is not what these tests are about: lift the message and frame rates.</summary>
     protected override IDictionary<string, string> ServerSettings => new Dictionary<string, string>
     {
         ["Limits:MessagesPerSecond"] = "10000",
         ["Limits:MessageBurst"] = "10000",
+        ["Limits:FramesPerSecond"] = "10000",
+        ["Limits:FrameBurst"] = "10000",
     };
 
     private static Dictionary<string, object?> Frame(params (string Key, object? Value)[] fields) =>
@@ -25,10 +27,14 @@ public sealed class HistoryAndReconnectTests : BrowserTest
         await using (var seeder = await Server.ConnectAsync("bar_token"))
         {
             await seeder.RequestAsync(Frame(("command", "join")));
-            for (var i = 1; i <= 120; i++)
+            // One connection's frames are handled in order: send all, then wait for the last one's acknowledgement.
+            for (var i = 1; i < 120; i++)
             {
-                await seeder.RequestAsync(Frame(("room", "default"), ("message", $"message {i:000}")));
+                await seeder.SendAsync(new { room = "default", message = $"message {i:000}" });
             }
+
+            var last = await seeder.RequestAsync(Frame(("room", "default"), ("message", "message 120")));
+            Assert.That(last.GetProperty("id").GetInt64(), Is.EqualTo(120));
         }
 
         var foo = await OpenChatAsync("foo_token", "foo");
