@@ -40,10 +40,10 @@ function start() {
   else showSignIn();
 }
 
-function showSignIn(error) {
+function showSignIn(error, token = '') {
   showScreen('signin');
   showSignInError(error);
-  $('token-input').value = '';
+  $('token-input').value = token;
   $('token-input').focus();
 }
 
@@ -86,6 +86,7 @@ function connect(token) {
   connection?.stop();
   state = new ChatState();
   typingSupported = true;
+  $('message-input').value = '';
   view.show(null, null);
   renderAll();
   showScreen('app');
@@ -98,10 +99,9 @@ function connect(token) {
     onOpen: (reconnected) => void synchronise(reconnected),
     onFrame,
     onStatus: renderStatus,
-    onRefused: () => {
-      localStorage.removeItem(TOKEN_KEY);
-      showSignIn('Could not connect with that access token. Check it, or register a new user.');
-    },
+    // The token stays stored and filled in: after a registration it may be the only copy, and the server may
+    // just have been unreachable for a moment.
+    onRefused: () => showSignIn('Could not connect: the access token is wrong or the server is unreachable. Check it and sign in again, or register a new user.', token),
   });
   connection.start();
 }
@@ -112,19 +112,20 @@ function connect(token) {
  */
 async function synchronise(reconnected) {
   const session = state;
+  const link = connection;
   // Snapshot before any live frame of the new connection moves lastId past the gap.
   const from = new Map([...session.conversations.values()]
     .filter((c) => c.baseline || c.messages.length > 0)
     .map((c) => [c.key, c.lastId]));
   try {
-    const whoami = await connection.request({ command: 'whoami' });
+    const whoami = await link.request({ command: 'whoami' });
     session.me = whoami.username;
     renderMe(session.me);
-    let rooms = await connection.request({ command: 'rooms' });
+    let rooms = await link.request({ command: 'rooms' });
     if (!reconnected && rooms.joined.length === 0) {
       // A brand-new user lands somewhere rather than in an empty screen.
-      await connection.request({ command: 'join', room: DEFAULT_ROOM });
-      rooms = await connection.request({ command: 'rooms' });
+      await link.request({ command: 'join', room: DEFAULT_ROOM });
+      rooms = await link.request({ command: 'rooms' });
     }
     if (session !== state) return;
     session.allRooms = rooms.rooms;
@@ -185,6 +186,7 @@ async function loadOlder(conversation) {
 
 /** A history request; errors are shown, and a conversation that cannot exist any more is dropped. */
 async function requestOrReport(frame, conversation) {
+  if (!connection) return null;
   try {
     return await connection.request(frame);
   } catch (error) {
@@ -275,8 +277,7 @@ function select(key) {
   input.value = state.conversations.get(key).draft;
   state.currentKey = key;
   localStorage.setItem(currentKeyStorage(state.me), key);
-  document.body.classList.remove('show-sidebar');
-  $('sidebar-toggle').setAttribute('aria-expanded', 'false');
+  closeDrawers();
   showCurrent();
   fillView();
   $('message-input').focus();
@@ -409,6 +410,12 @@ function toggleForm(toggle, form) {
   if (open) form.querySelector('input').focus();
 }
 
+function closeDrawers() {
+  document.body.classList.remove('show-sidebar', 'show-online');
+  $('sidebar-toggle').setAttribute('aria-expanded', 'false');
+  $('online-toggle').setAttribute('aria-expanded', 'false');
+}
+
 function togglePanel(className, toggle) {
   const open = document.body.classList.toggle(className);
   toggle.setAttribute('aria-expanded', String(open));
@@ -483,12 +490,13 @@ function wireStaticControls() {
     if (state?.current && view.nearTop()) void loadOlder(state.current);
   });
 
+  // On a phone the sidebar and the online list are drawers: Escape or a tap outside closes them.
   document.addEventListener('keydown', (event) => {
-    if (event.key === 'Escape') {
-      document.body.classList.remove('show-sidebar', 'show-online');
-      $('sidebar-toggle').setAttribute('aria-expanded', 'false');
-      $('online-toggle').setAttribute('aria-expanded', 'false');
-    }
+    if (event.key === 'Escape') closeDrawers();
+  });
+  document.addEventListener('click', (event) => {
+    const inside = event.target.closest('#sidebar, #online, #sidebar-toggle, #online-toggle');
+    if (!inside) closeDrawers();
   });
   document.addEventListener('visibilitychange', () => {
     if (isReading() && state?.current && state.current.unread > 0) {

@@ -57,6 +57,7 @@ export function renderStatus(status) {
     offline: 'Offline',
   }[status.state] ?? status.state;
   $('retry').hidden = status.state !== 'waiting';
+  $('me-dot').classList.toggle('online', status.state === 'connected');
   $('composer').classList.toggle('offline', status.state !== 'connected');
 }
 
@@ -124,6 +125,7 @@ export function renderOnline(state, onMessageUser) {
   else if (conversation?.kind === 'pm') users = [state.me, conversation.name].filter((u) => u === state.me || state.isOnline(u));
   const where = conversation ? ` in ${conversation.label}` : '';
   $('online-title').textContent = `Online — ${users.length}`;
+  $('online-toggle').textContent = `Online (${users.length})`;
   $('online').setAttribute('aria-label', `Online${where}`);
   $('online-list').replaceChildren(...users.map((user) => {
     if (user === state.me) {

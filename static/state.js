@@ -140,10 +140,11 @@ export class ChatState {
   }
 
   applyPresenceDiff(room, diff) {
-    const users = this.presence.get(room) ?? new Map();
+    // A state always comes first (on join and on connect); a diff without one is for a room we just left.
+    const users = this.presence.get(room);
+    if (!users) return;
     for (const user of Object.keys(diff?.leaves ?? {})) users.delete(user);
     for (const [user, meta] of Object.entries(diff?.joins ?? {})) users.set(user, meta);
-    this.presence.set(room, users);
   }
 
   onlineIn(room) {

@@ -51,8 +51,10 @@ public sealed class ClientModuleTests : BrowserTest
               const barGone = s.onlineIn('r');
               s.applyPresenceDiff('r', { joins: { baz: meta(1) } });
               const bazCame = s.onlineIn('r');
+              s.applyPresenceDiff('left', { joins: { baz: meta(1) } });
+              const ghost = s.presence.has('left');
               s.setPresence('r', { qux: meta(1) });
-              return { start, sessionReplaced, barGone, bazCame, replaced: s.onlineIn('r'), quxOnline: s.isOnline('qux'), fooOnline: s.isOnline('foo_user') };
+              return { start, sessionReplaced, barGone, bazCame, ghost, replaced: s.onlineIn('r'), quxOnline: s.isOnline('qux'), fooOnline: s.isOnline('foo_user') };
             }
             """);
         Assert.Multiple(() =>
@@ -61,6 +63,7 @@ public sealed class ClientModuleTests : BrowserTest
             Assert.That(Names(result, "sessionReplaced"), Is.EqualTo(new[] { "bar_user", "foo_user" }));
             Assert.That(Names(result, "barGone"), Is.EqualTo(new[] { "foo_user" }));
             Assert.That(Names(result, "bazCame"), Is.EqualTo(new[] { "baz", "foo_user" }));
+            Assert.That(result.GetProperty("ghost").GetBoolean(), Is.False, "a diff for a room without state is ignored");
             Assert.That(Names(result, "replaced"), Is.EqualTo(new[] { "qux" }));
             Assert.That(result.GetProperty("quxOnline").GetBoolean(), Is.True);
             Assert.That(result.GetProperty("fooOnline").GetBoolean(), Is.False);

@@ -41,6 +41,9 @@ public sealed class MessagingTests : BrowserTest
         await Expect(foo.Message("will do")).ToHaveCountAsync(0);
         await Expect(foo.MessageTexts).ToHaveCountAsync(2);
 
+        await foo.SendAsync("great, I'll book a table for two");
+        await Expect(bar.UnreadBadge("#default")).ToHaveTextAsync("1");
+        await Expect(foo.OnlineUsers).ToHaveTextAsync(["bar_user", "foo_user (you)"]);
         await foo.Page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(RepositoryRoot(), "docs", "screenshot.png") });
     }
 
@@ -152,6 +155,13 @@ public sealed class MessagingTests : BrowserTest
 
         await foo.Page.GetByRole(AriaRole.Button, new PageGetByRoleOptions { Name = "Leave room" }).ClickAsync();
         await Expect(foo.Conversation("#lobby")).ToHaveCountAsync(0);
+        await Expect(foo.Title).ToHaveTextAsync("#default");
+
+        // Errors from the server are shown, not swallowed.
+        await foo.Page.GetByRole(AriaRole.Button, new PageGetByRoleOptions { Name = "Join or create a room" }).ClickAsync();
+        await foo.Page.GetByLabel("Room name").FillAsync("nosuchroom");
+        await foo.Page.GetByRole(AriaRole.Button, new PageGetByRoleOptions { Name = "Join", Exact = true }).ClickAsync();
+        await Expect(foo.Notices.Last).ToContainTextAsync("(room_not_found)");
         await Expect(foo.Title).ToHaveTextAsync("#default");
     }
 
