@@ -217,10 +217,11 @@ function onFrame(frame) {
     notify(errorText(frame));
   } else if ('presence_state' in frame) {
     state.setPresence(frame.room, frame.presence_state);
+    // Only members get a room's state: an unknown room was joined in another tab.
+    if (!state.conversations.has(roomKey(frame.room))) adoptRoom(frame.room);
     renderPresence();
   } else if ('presence_diff' in frame) {
-    state.applyPresenceDiff(frame.room, frame.presence_diff);
-    renderPresence();
+    onPresenceDiff(frame.room, frame.presence_diff);
   } else if ('typing' in frame) {
     onTyping(frame);
   } else if ('from' in frame && 'message' in frame && 'id' in frame) {
@@ -260,6 +261,39 @@ function onTyping(frame) {
     if (!state || [...state.conversations.values()].every((c) => c.typingUsers().length === 0)) clearInterval(typingTick);
   }, 500);
   renderSidebar(state, select);
+}
+
+function onPresenceDiff(room, diff) {
+  state.applyPresenceDiff(room, diff);
+  const me = state.me;
+  const conversation = state.conversations.get(roomKey(room));
+  const joined = me !== null && me in (diff.joins ?? {});
+  const left = me !== null && me in (diff.leaves ?? {});
+  // We are connected, so "we joined" or "we left" means the room was joined or left, in this tab or another.
+  if (joined && !conversation) adoptRoom(room, { askWho: true });
+  else if (left && !joined && conversation) closeConversation(conversation);
+  renderPresence();
+}
+
+/** A room we turn out to be in without having joined it here (another tab did). */
+function adoptRoom(room, { askWho = false } = {}) {
+  if (askWho) {
+    // Only the joining tab is sent the room's presence state; ask for it.
+    connection?.request({ command: 'who', room }).then((reply) => {
+      state?.setPresence(room, reply.presence_state);
+      if (state) renderPresence();
+    }, (error) => {
+      if (error !== DISCONNECTED) notify(errorText(error));
+    });
+  }
+  const conversation = state.conversation('room', room);
+  if (state.current) {
+    renderAll();
+  } else {
+    state.currentKey = conversation.key;
+    showCurrent();
+  }
+  void loadOlder(conversation);
 }
 
 function renderPresence() {

@@ -76,27 +76,38 @@ export function errorText(frame) {
   return frame.code ? `${frame.error} (${frame.code})` : String(frame.error);
 }
 
-/** Sidebar: rooms and private conversations, with unread badges and the current one marked. */
+/**
+ * Sidebar: rooms and private conversations, with unread badges and the current one marked. Rows are updated in
+ * place when the list itself did not change, so a keyboard user's focus survives incoming messages.
+ */
 export function renderSidebar(state, onSelect) {
-  const item = (conversation) => {
-    const current = conversation.key === state.currentKey;
+  const fill = (button, conversation) => {
     const badge = conversation.unread > 0
       ? h('span', { class: 'badge', 'aria-label': `${conversation.unread} unread` }, String(conversation.unread))
       : null;
     const dot = conversation.kind === 'pm'
       ? h('span', { class: state.isOnline(conversation.name) ? 'dot online' : 'dot', 'aria-hidden': 'true' })
       : null;
-    const button = h('button', {
-      type: 'button',
-      class: 'conv',
-      'data-key': conversation.key,
-      'aria-current': current ? 'true' : null,
-    }, dot, h('span', { class: 'conv-name' }, conversation.label), badge);
-    button.addEventListener('click', () => onSelect(conversation.key));
-    return h('li', { class: conversation.unread > 0 ? 'unread' : null }, button);
+    button.replaceChildren(...[dot, h('span', { class: 'conv-name' }, conversation.label), badge].filter(Boolean));
+    if (conversation.key === state.currentKey) button.setAttribute('aria-current', 'true');
+    else button.removeAttribute('aria-current');
+    button.parentElement.classList.toggle('unread', conversation.unread > 0);
   };
-  $('room-list').replaceChildren(...state.rooms().map(item));
-  $('pm-list').replaceChildren(...state.privates().map(item));
+  const row = (conversation) => {
+    const button = h('button', { type: 'button', class: 'conv', 'data-key': conversation.key });
+    button.addEventListener('click', () => onSelect(conversation.key));
+    const item = h('li', {}, button);
+    fill(button, conversation);
+    return item;
+  };
+  const update = (list, conversations) => {
+    const shown = [...list.querySelectorAll('.conv')];
+    const same = shown.length === conversations.length && shown.every((b, i) => b.dataset.key === conversations[i].key);
+    if (same) shown.forEach((button, i) => fill(button, conversations[i]));
+    else list.replaceChildren(...conversations.map(row));
+  };
+  update($('room-list'), state.rooms());
+  update($('pm-list'), state.privates());
   $('known-rooms').replaceChildren(...state.allRooms.map((room) => h('option', { value: room })));
   const unread = state.unreadTotal();
   document.title = unread > 0 ? `(${unread}) TinyChat` : 'TinyChat';

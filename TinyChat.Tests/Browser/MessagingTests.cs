@@ -19,7 +19,12 @@ public sealed class MessagingTests : BrowserTest
 
         await foo.SendAsync("hello bar, lunch at noon?");
         await Expect(bar.Message("hello bar, lunch at noon?")).ToBeVisibleAsync();
-        await bar.SendAsync("sounds good!\nsee you there");
+        // Shift+Enter is a new line, Enter sends.
+        await bar.Composer.PressSequentiallyAsync("sounds good!");
+        await bar.Composer.PressAsync("Shift+Enter");
+        await bar.Composer.PressSequentiallyAsync("see you there");
+        await Expect(bar.Composer).ToHaveValueAsync("sounds good!\nsee you there");
+        await bar.Composer.PressAsync("Enter");
         await Expect(foo.Message("sounds good!\nsee you there")).ToBeVisibleAsync();
         await Expect(bar.Message("sounds good!\nsee you there")).ToBeVisibleAsync();
 

@@ -25,6 +25,13 @@ public sealed class PresenceTests : BrowserTest
         await Expect(barTab2.OnlineUser("foo_user")).ToBeVisibleAsync();
         await Expect(foo.OnlineUsers).ToHaveCountAsync(2);
 
+        // A room joined or left in one tab follows in the other (the room's presence tells it).
+        await barTab1.JoinRoomAsync("lobby", create: true);
+        await Expect(barTab2.Conversation("#lobby")).ToBeVisibleAsync();
+        await barTab1.Page.GetByRole(AriaRole.Button, new PageGetByRoleOptions { Name = "Leave room" }).ClickAsync();
+        await Expect(barTab2.Conversation("#lobby")).ToHaveCountAsync(0);
+        await Expect(barTab1.Conversation("#lobby")).ToHaveCountAsync(0);
+
         await CloseTabAsync(barTab1);
         await using (var observer = await Server.ConnectAsync("foo_token"))
         {
