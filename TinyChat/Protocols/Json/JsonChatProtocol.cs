@@ -276,7 +276,8 @@ public sealed class JsonChatProtocol(ChatClient client, WebSocketConnection conn
             return;
         }
 
-        SendError(ChatError.RateLimited(), reference);
+        var limited = ChatError.RateLimited();
+        SendError(limited.Code, limited.Message, reference);
     }
 
     private void SendError(ChatError error, byte[]? reference)
