@@ -141,7 +141,7 @@ async function synchronise(reconnected) {
     if (!session.current) session.currentKey = (session.rooms()[0] ?? session.privates()[0])?.key ?? null;
     showCurrent();
     await Promise.all([...session.conversations.values()].map((c) =>
-      from.has(c.key) ? catchUp(c, from.get(c.key)) : loadOlder(c)));
+      from.has(c.key) ? catchUp(c, from.get(c.key)) : loadNewest(c)));
     fillView();
   } catch (error) {
     if (error !== DISCONNECTED) notify(errorText(error));
@@ -165,6 +165,15 @@ async function catchUp(conversation, after) {
   }
   conversation.reset();
   if (view.conversation === conversation) view.show(conversation, state.me);
+  await loadNewest(conversation);
+}
+
+/**
+ * Loads a conversation's newest page unless it has one or is fetching it. Several paths may ask (the join reply,
+ * the presence state that follows it, a reconnect): only the first one fetches.
+ */
+async function loadNewest(conversation) {
+  if (conversation.baseline || conversation.loadingOlder) return;
   await loadOlder(conversation);
 }
 
@@ -293,7 +302,7 @@ function adoptRoom(room, { askWho = false } = {}) {
     state.currentKey = conversation.key;
     showCurrent();
   }
-  void loadOlder(conversation);
+  void loadNewest(conversation);
 }
 
 function renderPresence() {
@@ -338,7 +347,7 @@ function openPrivate(user) {
   const conversation = state.conversation('pm', user);
   rememberPrivates();
   select(conversation.key);
-  if (!existed) void loadOlder(conversation).then(fillView);
+  if (!existed) void loadNewest(conversation).then(fillView);
 }
 
 function closeConversation(conversation) {
@@ -364,7 +373,7 @@ async function joinRoom(room, { create }) {
   const conversation = state.conversation('room', room);
   if (!state.allRooms.includes(room)) state.allRooms = [...state.allRooms, room].sort();
   select(conversation.key);
-  await loadOlder(conversation);
+  await loadNewest(conversation);
   fillView();
 }
 
