@@ -90,13 +90,13 @@ public abstract class BrowserTest
         return chat;
     }
 
-    /// <summary>A second tab of the same person: same context, so it signs in from localStorage.</summary>
+    /// <summary>A second tab of the same person: same context, so it signs in from localStorage (at /chat.html this time).</summary>
     protected async Task<ChatPage> OpenTabAsync(ChatPage first, string name)
     {
         var page = await first.Page.Context.NewPageAsync();
         var chat = new ChatPage(page, name);
         pages.Add(chat);
-        await page.GotoAsync("/");
+        await page.GotoAsync("/chat.html");
         await Assertions.Expect(chat.Status).ToHaveTextAsync("Connected");
         return chat;
     }
