@@ -103,7 +103,6 @@ public sealed class ChatEndpoint(
                 await client.DisposeAsync().ConfigureAwait(false);
             }
 
-            // Logged before the connection leaves the open set, so whoever sees it gone can already read why.
             if (connection.ServerCloseReason is { Length: > 0 } reason)
             {
                 // Routine closes are information; a client closed for what it did (slow, flooding, oversized) is a warning.

@@ -150,7 +150,9 @@ public sealed class WebSocketConnection : IOutbox
         var length = 0;
         try
         {
-            while (socket.State is WebSocketState.Open)
+            // Keep reading after our close frame went out (CloseSent) until the peer's close arrives: closing a
+            // socket with unread input makes the kernel send a reset, and the peer would lose our close frame.
+            while (socket.State is WebSocketState.Open or WebSocketState.CloseSent)
             {
                 if (length == buffer.Length)
                 {
@@ -185,6 +187,12 @@ public sealed class WebSocketConnection : IOutbox
 
                 var message = buffer.AsMemory(0, length);
                 length = 0;
+                if (Volatile.Read(ref closing) != 0)
+                {
+                    // Closing: frames that arrive now are not accepted (their senders get no acknowledgement).
+                    continue;
+                }
+
                 if (result.MessageType == WebSocketMessageType.Binary)
                 {
                     await handler.OnBinaryAsync(cancellationToken).ConfigureAwait(false);
