@@ -31,15 +31,42 @@ public sealed record Quit : ProbeMessage;
 public sealed class ProbeProcess(string name, int capacity = 16) : Process<ProbeMessage>(name, capacity)
 {
     private readonly TaskCompletionSource<Exception?> terminated = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly object gate = new();
+    private readonly List<(int Count, TaskCompletionSource Signal)> startWaiters = [];
     private int starts;
 
     public int Starts => Volatile.Read(ref starts);
+
+    /// <summary>Completes once the loop has started <paramref name="count"/> times.</summary>
+    public Task WhenStarted(int count)
+    {
+        lock (gate)
+        {
+            if (starts >= count)
+            {
+                return Task.CompletedTask;
+            }
+
+            var signal = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            startWaiters.Add((count, signal));
+            return signal.Task;
+        }
+    }
 
     public Task<Exception?> Ended => terminated.Task;
 
     protected override ValueTask StartAsync(CancellationToken cancellationToken)
     {
-        Interlocked.Increment(ref starts);
+        lock (gate)
+        {
+            starts++;
+            foreach (var waiter in startWaiters.Where(w => w.Count <= starts).ToList())
+            {
+                waiter.Signal.TrySetResult();
+                startWaiters.Remove(waiter);
+            }
+        }
+
         return ValueTask.CompletedTask;
     }
 

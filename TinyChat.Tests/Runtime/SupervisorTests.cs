@@ -117,7 +117,8 @@ public sealed class SupervisorTests
         await probe.Escalation.WaitAsync(Timeout);
         Assert.That(probe.Events, Does.Contain("escalated nested"));
 
-        // The parent runs the nested supervisor again, which starts its static child again.
+        // The parent runs the nested supervisor again, which starts its static child again (a third start).
+        await child.WhenStarted(3).WaitAsync(Timeout);
         var after = await EchoAsync(child, 7);
         Assert.That(after.Value, Is.EqualTo(7));
         Assert.That(probe.Events, Does.Contain("restarted parent/nested"));

@@ -53,15 +53,34 @@ public sealed class TestServer : IAsyncDisposable
             "--host", "127.0.0.1",
             "--port", "0",
         };
-        foreach (var (key, value) in overrides ?? new Dictionary<string, string>())
+        // Real SQLite by default, in this server's own temp folder; tests may override any Storage key.
+        overrides ??= new Dictionary<string, string>();
+        if (!overrides.ContainsKey("Storage:DataDirectory"))
+        {
+            args.Add("--Storage:DataDirectory");
+            args.Add(Path.Combine(directory, "data"));
+        }
+
+        foreach (var (key, value) in overrides)
         {
             args.Add($"--{key}");
             args.Add(value);
         }
 
-        var host = TinyChatHost.Build([.. args], configure);
-        await host.StartAsync();
-        return new TestServer(host, directory);
+        IHost? host = null;
+        try
+        {
+            host = TinyChatHost.Build([.. args], configure);
+            await host.StartAsync();
+            return new TestServer(host, directory);
+        }
+        catch
+        {
+            // A server that refused to start leaves nothing behind: no open file, no temp folder.
+            host?.Dispose();
+            System.IO.Directory.Delete(directory, recursive: true);
+            throw;
+        }
     }
 
     /// <summary>Opens an authenticated WebSocket to /chat and waits until the server has attached it to its user's session.</summary>

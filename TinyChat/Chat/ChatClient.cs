@@ -75,8 +75,19 @@ public sealed class ChatClient : IAsyncDisposable
         return await AskSessionAsync(leave, leave.Reply, cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>Posts to a room the user has joined; the value is the message's sequence number.</summary>
+    /// <summary>Posts to a room the user has joined; the value is the message's sequence number, once durable and broadcast.</summary>
     public async Task<Outcome<long>> SendToRoomAsync(string room, string text, CancellationToken cancellationToken)
+    {
+        var queued = await QueueToRoomAsync(room, text, cancellationToken).ConfigureAwait(false);
+        return queued.Error is { } error ? error : await queued.Value!.ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Queues a post in the room's mailbox and returns as soon as it is queued, so a client may pipeline posts
+    /// (their order is the order of the calls). The inner task completes once the post is durable and broadcast,
+    /// or with the reason it was refused.
+    /// </summary>
+    public async Task<Outcome<Task<Outcome<long>>>> QueueToRoomAsync(string room, string text, CancellationToken cancellationToken)
     {
         if (CheckText(text) is { } bad)
         {
@@ -97,7 +108,24 @@ public sealed class ChatClient : IAsyncDisposable
             }
 
             var post = new PostToRoom(User, text);
-            return await process.AskAsync(post, post.Reply, cancellationToken).ConfigureAwait(false);
+            if (await process.PostAsync(post, cancellationToken).ConfigureAwait(false) != PostResult.Accepted)
+            {
+                return ChatError.Unavailable($"room {room}");
+            }
+
+            return Outcome<Task<Outcome<long>>>.Ok(CompletionOf(post, room, cancellationToken));
+        }
+        catch (Exception ex) when (IsLoopFailure(ex, cancellationToken))
+        {
+            return ChatError.Unavailable($"room {room}");
+        }
+    }
+
+    private static async Task<Outcome<long>> CompletionOf(PostToRoom post, string room, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await post.Reply.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (IsLoopFailure(ex, cancellationToken))
         {

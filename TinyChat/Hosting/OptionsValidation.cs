@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Options;
 using TinyChat.Chat;
+using TinyChat.Storage;
 
 namespace TinyChat.Hosting;
 
@@ -9,6 +10,7 @@ public sealed class OptionsValidation :
     IValidateOptions<WebSocketOptions>,
     IValidateOptions<RuntimeOptions>,
     IValidateOptions<ChatOptions>,
+    IValidateOptions<StorageOptions>,
     IValidateOptions<LimitsOptions>
 {
     /// <inheritdoc />
@@ -72,6 +74,16 @@ public sealed class OptionsValidation :
 
         return Collect([.. failures]);
     }
+
+    /// <inheritdoc />
+    public ValidateOptionsResult Validate(string? name, StorageOptions o) => Collect(
+        !StorageOptions.IsSqlite(o.Provider) && !StorageOptions.IsMemory(o.Provider) ? $"Storage:Provider must be \"{StorageOptions.Sqlite}\" or \"{StorageOptions.Memory}\", got \"{o.Provider}\"" : null,
+        string.IsNullOrWhiteSpace(o.DataDirectory) ? "Storage:DataDirectory must not be empty" : null,
+        AtLeast("Storage:MaxMessagesPerRoom", o.MaxMessagesPerRoom, 0),
+        AtLeast("Storage:MaxMessageAgeDays", o.MaxMessageAgeDays, 0),
+        Enum.TryParse<SqliteSynchronous>(o.Synchronous, ignoreCase: true, out _) && !int.TryParse(o.Synchronous, out _)
+            ? null
+            : $"Storage:Synchronous must be \"Full\" or \"Normal\", got \"{o.Synchronous}\"");
 
     private static string? Positive(string key, double value) =>
         value > 0 && !double.IsNaN(value) && !double.IsInfinity(value) ? null : $"{key} must be a positive number, got {value}";

@@ -22,6 +22,7 @@ public static class TinyChatHost
         ["WebSocket"] = typeof(WebSocketOptions),
         ["Runtime"] = typeof(RuntimeOptions),
         ["Chat"] = typeof(ChatOptions),
+        ["Storage"] = typeof(StorageOptions),
         ["Limits"] = typeof(LimitsOptions),
         ["Logging"] = null,
     };
@@ -76,12 +77,14 @@ public static class TinyChatHost
         AddOptions<WebSocketOptions>(services, builder.Configuration, "WebSocket");
         AddOptions<RuntimeOptions>(services, builder.Configuration, "Runtime");
         AddOptions<ChatOptions>(services, builder.Configuration, "Chat");
+        AddOptions<StorageOptions>(services, builder.Configuration, "Storage");
         AddOptions<LimitsOptions>(services, builder.Configuration, "Limits");
         services.AddSingleton<OptionsValidation>();
         services.AddSingleton<IValidateOptions<ServerOptions>>(sp => sp.GetRequiredService<OptionsValidation>());
         services.AddSingleton<IValidateOptions<WebSocketOptions>>(sp => sp.GetRequiredService<OptionsValidation>());
         services.AddSingleton<IValidateOptions<RuntimeOptions>>(sp => sp.GetRequiredService<OptionsValidation>());
         services.AddSingleton<IValidateOptions<ChatOptions>>(sp => sp.GetRequiredService<OptionsValidation>());
+        services.AddSingleton<IValidateOptions<StorageOptions>>(sp => sp.GetRequiredService<OptionsValidation>());
         services.AddSingleton<IValidateOptions<LimitsOptions>>(sp => sp.GetRequiredService<OptionsValidation>());
         services.Configure<HostOptions>(o =>
         {
@@ -90,12 +93,9 @@ public static class TinyChatHost
         });
 
         services.AddSingleton(TimeProvider.System);
-        services.AddSingleton<InMemoryStore>();
-        services.AddSingleton<IAccountStore>(sp => sp.GetRequiredService<InMemoryStore>());
-        services.AddSingleton<IRoomStore>(sp => sp.GetRequiredService<InMemoryStore>());
-        services.AddSingleton<IMessageStore>(sp => sp.GetRequiredService<InMemoryStore>());
 
-        // Start order matters: the supervision tree, then the chat core, then the HTTP server (stopped in reverse).
+        // Start order matters: storage, the supervision tree, the chat core, then the HTTP server (stopped in reverse).
+        AddStorage(services, builder.Configuration.GetValue<string>("Storage:Provider"), baseDirectory);
         services.AddSingleton<SupervisionTree>();
         services.AddHostedService(sp => sp.GetRequiredService<SupervisionTree>());
         services.AddSingleton(sp =>
@@ -135,6 +135,41 @@ public static class TinyChatHost
 
         configure?.Invoke(services);
         return builder.Build();
+    }
+
+    // How often retention pruning runs (when a retention limit is set): history limits are coarse, a minute is plenty.
+    private static readonly TimeSpan RetentionInterval = TimeSpan.FromMinutes(1);
+
+    private static void AddStorage(IServiceCollection services, string? provider, string baseDirectory)
+    {
+        if (StorageOptions.IsMemory(provider))
+        {
+            services.AddSingleton<InMemoryStore>();
+            services.AddSingleton<IAccountStore>(sp => sp.GetRequiredService<InMemoryStore>());
+            services.AddSingleton<IRoomStore>(sp => sp.GetRequiredService<InMemoryStore>());
+            services.AddSingleton<IMessageStore>(sp => sp.GetRequiredService<InMemoryStore>());
+            return;
+        }
+
+        services.AddSingleton(sp =>
+        {
+            var options = sp.GetRequiredService<IOptions<StorageOptions>>().Value;
+            var directory = Path.IsPathRooted(options.DataDirectory) ? options.DataDirectory : Path.Combine(baseDirectory, options.DataDirectory);
+            var settings = new SqliteStoreSettings(
+                Path.GetFullPath(Path.Combine(directory, SqliteStoreSettings.FileName)),
+                Enum.Parse<SqliteSynchronous>(options.Synchronous, ignoreCase: true),
+                new RetentionPolicy(options.MaxMessagesPerRoom, TimeSpan.FromDays(options.MaxMessageAgeDays)));
+            return new SqliteStore(settings, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<SqliteStore>>());
+        });
+        services.AddSingleton<IAccountStore>(sp => sp.GetRequiredService<SqliteStore>());
+        services.AddSingleton<IRoomStore>(sp => sp.GetRequiredService<SqliteStore>());
+        services.AddSingleton<IMessageStore>(sp => sp.GetRequiredService<SqliteStore>());
+        services.AddSingleton(sp => new RetentionLoop(
+            sp.GetRequiredService<SqliteStore>(),
+            RetentionInterval,
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<ILogger<RetentionLoop>>()));
+        services.AddHostedService<StorageService>();
     }
 
     private static void AddOptions<T>(IServiceCollection services, IConfiguration configuration, string section)
@@ -179,6 +214,7 @@ public static class TinyChatHost
         _ = services.GetRequiredService<IOptions<WebSocketOptions>>().Value;
         _ = services.GetRequiredService<IOptions<RuntimeOptions>>().Value;
         _ = services.GetRequiredService<IOptions<ChatOptions>>().Value;
+        _ = services.GetRequiredService<IOptions<StorageOptions>>().Value;
         _ = services.GetRequiredService<IOptions<LimitsOptions>>().Value;
         _ = services.GetRequiredService<StaticFiles>();
     }

@@ -7,6 +7,7 @@ public sealed class InMemoryStore : IAccountStore, IRoomStore, IMessageStore
 {
     private readonly object gate = new();
     private readonly Dictionary<string, byte[]> tokenHashes = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, string> usersByHash = new(StringComparer.Ordinal);
     private readonly Dictionary<string, HashSet<string>> members = new(StringComparer.Ordinal);
     private readonly Dictionary<string, List<RoomMessage>> roomHistory = new(StringComparer.Ordinal);
     private readonly List<PrivateMessage> privateHistory = [];
@@ -14,19 +15,13 @@ public sealed class InMemoryStore : IAccountStore, IRoomStore, IMessageStore
     /// <inheritdoc />
     public ValueTask<string?> AuthenticateAsync(string token, CancellationToken cancellationToken)
     {
+        // Looked up by hash (O(1)); the hash of a high-entropy token leaks nothing useful through timing.
         var presented = TokenHash.Of(token);
         lock (gate)
         {
-            foreach (var (user, stored) in tokenHashes)
-            {
-                if (TokenHash.Matches(stored, presented))
-                {
-                    return ValueTask.FromResult<string?>(user);
-                }
-            }
+            return ValueTask.FromResult(
+                usersByHash.TryGetValue(Convert.ToHexString(presented), out var user) && TokenHash.Matches(tokenHashes[user], presented) ? user : null);
         }
-
-        return ValueTask.FromResult<string?>(null);
     }
 
     /// <inheritdoc />
@@ -34,7 +29,13 @@ public sealed class InMemoryStore : IAccountStore, IRoomStore, IMessageStore
     {
         lock (gate)
         {
-            return ValueTask.FromResult(tokenHashes.TryAdd(username, TokenHash.Of(token)));
+            if (!tokenHashes.TryAdd(username, TokenHash.Of(token)))
+            {
+                return ValueTask.FromResult(false);
+            }
+
+            usersByHash[Convert.ToHexString(tokenHashes[username])] = username;
+            return ValueTask.FromResult(true);
         }
     }
 
@@ -43,7 +44,13 @@ public sealed class InMemoryStore : IAccountStore, IRoomStore, IMessageStore
     {
         lock (gate)
         {
+            if (tokenHashes.TryGetValue(username, out var old))
+            {
+                usersByHash.Remove(Convert.ToHexString(old));
+            }
+
             tokenHashes[username] = TokenHash.Of(token);
+            usersByHash[Convert.ToHexString(tokenHashes[username])] = username;
         }
 
         return ValueTask.CompletedTask;

@@ -72,7 +72,7 @@ public sealed class ChatEndpoint(
         var accepted = await context.AcceptWebSocketAsync(null, settings.ReceiveBufferBytes, keepAlive).ConfigureAwait(false);
         var limits = new ConnectionLimits(settings.MaxMessageBytes, settings.OutboxCapacity, settings.ReceiveBufferBytes);
         var batch = request.QueryString["batch"] == "1";
-        var connection = new WebSocketConnection(accepted.WebSocket, JsonEventEncoder.Instance, limits, batch, user);
+        var connection = new WebSocketConnection(accepted.WebSocket, JsonEventEncoder.Instance, limits, batch, user, context.Response.Abort);
         connections.Add(connection);
         ChatClient? client = null;
         try
@@ -103,11 +103,14 @@ public sealed class ChatEndpoint(
                 await client.DisposeAsync().ConfigureAwait(false);
             }
 
-            connections.Remove(connection);
             if (connection.ServerCloseReason is { Length: > 0 } reason)
             {
-                logger.LogInformation("Connection {Connection} of {User} closed by server: {Reason}", connection.Id, user, reason);
+                // Routine closes are information; a client closed for what it did (slow, flooding, oversized) is a warning.
+                var routine = connection.ServerCloseStatus is WebSocketCloseStatus.EndpointUnavailable || reason.StartsWith("idle", StringComparison.Ordinal);
+                logger.Log(routine ? LogLevel.Information : LogLevel.Warning, "Connection {Connection} of {User} closed by server: {Code} {Reason}", connection.Id, user, (int?)connection.ServerCloseStatus, reason);
             }
+
+            connections.Remove(connection);
         }
     }
 

@@ -32,6 +32,7 @@ public sealed class WebSocketConnection : IOutbox
     private readonly IEventEncoder encoder;
     private readonly ConnectionLimits limits;
     private readonly bool batch;
+    private readonly Action? abortTransport;
     private readonly TaskCompletionSource closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private long lastActivity = Environment.TickCount64;
     private int closing;
@@ -40,9 +41,10 @@ public sealed class WebSocketConnection : IOutbox
     private string closeReason = "";
 
     /// <summary>Wraps an accepted socket; <paramref name="batch"/> lets the writer put several JSON lines in one frame.</summary>
-    public WebSocketConnection(WebSocket socket, IEventEncoder encoder, ConnectionLimits limits, bool batch, string user)
+    public WebSocketConnection(WebSocket socket, IEventEncoder encoder, ConnectionLimits limits, bool batch, string user, Action? abortTransport = null)
     {
         this.socket = socket;
+        this.abortTransport = abortTransport;
         this.encoder = encoder;
         this.limits = limits;
         this.batch = batch;
@@ -67,6 +69,9 @@ public sealed class WebSocketConnection : IOutbox
 
     /// <summary>Why the server closed the connection, once it did.</summary>
     public string? ServerCloseReason { get; private set; }
+
+    /// <summary>The close code the server chose, once it closed.</summary>
+    public WebSocketCloseStatus? ServerCloseStatus { get; private set; }
 
     /// <summary>Completes when both loops have ended.</summary>
     public Task Closed => closed.Task;
@@ -101,9 +106,10 @@ public sealed class WebSocketConnection : IOutbox
         closeStatus = status;
         closeReason = reason;
         ServerCloseReason = reason;
+        ServerCloseStatus = status;
         discardPending = !drain;
         outbox.Writer.TryComplete();
-        _ = AbortIfStuckAsync();
+        _ = AbortIfStuckAsync(drain ? CloseHandshakeTimeout * 2 : CloseHandshakeTimeout / 2);
     }
 
     /// <summary>Runs both loops until the connection is closed. Never throws for network errors.</summary>
@@ -129,7 +135,14 @@ public sealed class WebSocketConnection : IOutbox
     }
 
     /// <summary>Cuts the connection without a close handshake.</summary>
-    public void Abort() => socket.Abort();
+    public void Abort()
+    {
+        socket.Abort();
+
+        // HttpListener's WebSocket does not own its TCP connection, so aborting it leaves a blocked send blocked;
+        // closing the underlying connection is what wakes it.
+        abortTransport?.Invoke();
+    }
 
     private async Task ReceiveLoopAsync(IFrameHandler handler, CancellationToken cancellationToken)
     {
@@ -137,7 +150,9 @@ public sealed class WebSocketConnection : IOutbox
         var length = 0;
         try
         {
-            while (socket.State is WebSocketState.Open)
+            // Keep reading after our close frame went out (CloseSent) until the peer's close arrives: closing a
+            // socket with unread input makes the kernel send a reset, and the peer would lose our close frame.
+            while (socket.State is WebSocketState.Open or WebSocketState.CloseSent)
             {
                 if (length == buffer.Length)
                 {
@@ -172,6 +187,12 @@ public sealed class WebSocketConnection : IOutbox
 
                 var message = buffer.AsMemory(0, length);
                 length = 0;
+                if (Volatile.Read(ref closing) != 0)
+                {
+                    // Closing: frames that arrive now are not accepted (their senders get no acknowledgement).
+                    continue;
+                }
+
                 if (result.MessageType == WebSocketMessageType.Binary)
                 {
                     await handler.OnBinaryAsync(cancellationToken).ConfigureAwait(false);
@@ -243,7 +264,7 @@ public sealed class WebSocketConnection : IOutbox
         }
         catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or ObjectDisposedException or IOException)
         {
-            socket.Abort();
+            Abort();
         }
         finally
         {
@@ -272,12 +293,12 @@ public sealed class WebSocketConnection : IOutbox
         length += bytes.Length;
     }
 
-    private async Task AbortIfStuckAsync()
+    private async Task AbortIfStuckAsync(TimeSpan grace)
     {
         // A slow reader's socket may never drain enough to carry the close frame: cut it after a grace period.
-        if (await Task.WhenAny(closed.Task, Task.Delay(CloseHandshakeTimeout + CloseHandshakeTimeout)).ConfigureAwait(false) != closed.Task)
+        if (await Task.WhenAny(closed.Task, Task.Delay(grace)).ConfigureAwait(false) != closed.Task)
         {
-            socket.Abort();
+            Abort();
         }
     }
 }

@@ -40,7 +40,7 @@ public sealed class JsonChatProtocol(ChatClient client, WebSocketConnection conn
         var frame = ClientFrame.Parse(utf8.Span);
         if (frame.Message is null)
         {
-            refusedInARow = 0;
+            Interlocked.Exchange(ref refusedInARow, 0);
         }
 
         if (frame.Error is { } frameError)
@@ -72,29 +72,47 @@ public sealed class JsonChatProtocol(ChatClient client, WebSocketConnection conn
 
     private async Task HandleMessageAsync(ClientFrame frame, string text, CancellationToken cancellationToken)
     {
-        if (frame.Room is null && frame.To is null)
+        if (frame.Room is { } room)
         {
-            SendError("bad_request", "a message needs \"room\" or \"to\"", frame.Ref);
+            // Pipelined: the next frame is read as soon as this post is queued in the room's mailbox, so a client
+            // with several posts in flight lets the room commit them in one batch. Order is the mailbox's order.
+            var queued = await client.QueueToRoomAsync(room, text, cancellationToken).ConfigureAwait(false);
+            if (queued.Error is { } refused)
+            {
+                SendError(refused, frame.Ref);
+                return;
+            }
+
+            _ = AcknowledgeAsync(queued.Value!, "room", room, frame.Ref);
             return;
         }
 
-        var sent = frame.Room is { } room
-            ? await client.SendToRoomAsync(room, text, cancellationToken).ConfigureAwait(false)
-            : await client.SendPrivateAsync(frame.To!, text, cancellationToken).ConfigureAwait(false);
+        if (frame.To is { } to)
+        {
+            await AcknowledgeAsync(client.SendPrivateAsync(to, text, cancellationToken), "to", to, frame.Ref).ConfigureAwait(false);
+            return;
+        }
+
+        SendError("bad_request", "a message needs \"room\" or \"to\"", frame.Ref);
+    }
+
+    private async Task AcknowledgeAsync(Task<Outcome<long>> durable, string field, string target, byte[]? reference)
+    {
+        var sent = await durable.ConfigureAwait(false);
         if (sent.Error is { } error)
         {
-            SendError(error, frame.Ref);
+            SendError(error, reference);
             return;
         }
 
-        refusedInARow = 0;
-        if (frame.Ref is not null)
+        Interlocked.Exchange(ref refusedInARow, 0);
+        if (reference is not null)
         {
             // The echo (the broadcast) is the acknowledgement; a ref asks for an explicit one as well.
-            Send(frame.Ref, w =>
+            Send(reference, w =>
             {
                 w.WriteBoolean("ok", true);
-                w.WriteString(frame.Room is not null ? "room" : "to", frame.Room ?? frame.To);
+                w.WriteString(field, target);
                 w.WriteNumber("id", sent.Value);
             });
         }
@@ -270,13 +288,14 @@ public sealed class JsonChatProtocol(ChatClient client, WebSocketConnection conn
 
     private void Refuse(byte[]? reference)
     {
-        if (++refusedInARow >= limits.FloodDisconnectAfter)
+        if (Interlocked.Increment(ref refusedInARow) >= limits.FloodDisconnectAfter)
         {
             connection.Close(WebSocketCloseStatus.PolicyViolation, "flooding: too many frames over the rate limit", drain: false);
             return;
         }
 
-        SendError(ChatError.RateLimited(), reference);
+        var limited = ChatError.RateLimited();
+        SendError(limited.Code, limited.Message, reference);
     }
 
     private void SendError(ChatError error, byte[]? reference)

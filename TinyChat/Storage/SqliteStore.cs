@@ -1,0 +1,465 @@
+using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.Logging;
+using TinyChat.Chat;
+
+namespace TinyChat.Storage;
+
+/// <summary>
+/// Accounts, rooms, memberships and history in one SQLite file (WAL mode). Every change goes through the
+/// <see cref="StorageWriter"/> (one connection, group commit); reads use pooled read-only connections, which WAL
+/// lets run beside the writer. Thread-safe once <see cref="OpenAsync"/> has completed.
+/// </summary>
+public sealed class SqliteStore : IAccountStore, IRoomStore, IMessageStore, IDisposable
+{
+    // Rows one prune transaction may delete: keeps the writer's pause for pruning to a few milliseconds.
+    private const int PruneBudget = 2000;
+
+    private readonly SqliteStoreSettings settings;
+    private readonly TimeProvider time;
+    private readonly ILogger<SqliteStore> logger;
+    private readonly string writeConnectionString;
+    private readonly string readConnectionString;
+    private StorageWriter? writer;
+    private FileStream? lockFile;
+    private bool closed;
+
+    /// <summary>Creates the store; nothing touches the disk before <see cref="OpenAsync"/>.</summary>
+    public SqliteStore(SqliteStoreSettings settings, TimeProvider time, ILogger<SqliteStore> logger)
+    {
+        this.settings = settings;
+        this.time = time;
+        this.logger = logger;
+
+        // The writer's connection is not pooled: it lives as long as the store. Readers are pooled, read-only.
+        writeConnectionString = new SqliteConnectionStringBuilder
+        {
+            DataSource = settings.DatabasePath,
+            Mode = SqliteOpenMode.ReadWriteCreate,
+            Pooling = false,
+        }.ToString();
+        readConnectionString = new SqliteConnectionStringBuilder
+        {
+            DataSource = settings.DatabasePath,
+            Mode = SqliteOpenMode.ReadOnly,
+            Pooling = true,
+        }.ToString();
+    }
+
+    /// <summary>The database file.</summary>
+    public string DatabasePath => settings.DatabasePath;
+
+    /// <summary>Transactions the writer committed since the store opened.</summary>
+    internal long CommittedTransactions => writer?.Transactions ?? 0;
+
+    /// <summary>What <see cref="PruneAsync"/> keeps.</summary>
+    public RetentionPolicy Retention => settings.Retention;
+
+    /// <summary>
+    /// Creates the data directory and the file if missing, refuses a file it cannot use (with a
+    /// <see cref="StorageException"/> naming the file and why, leaving the file as it was), migrates it to the
+    /// current schema and starts the writer.
+    /// </summary>
+    public async Task OpenAsync(CancellationToken cancellationToken)
+    {
+        if (writer is not null)
+        {
+            throw new InvalidOperationException("the store is already open");
+        }
+
+        var path = settings.DatabasePath;
+        lockFile = LockDataFile(path);
+        SqliteConnection? connection = null;
+        try
+        {
+            connection = new SqliteConnection(writeConnectionString);
+            await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
+
+            // Read before writing anything: a file that is not a (TinyChat) database must stay byte-for-byte as found.
+            var found = SqliteSchema.CheckVersion(connection, path);
+            Configure(connection);
+            SqliteSchema.Migrate(connection, found);
+            if (found != SqliteSchema.CurrentVersion)
+            {
+                logger.LogInformation("Migrated {Path} from schema version {From} to {To}", path, found, SqliteSchema.CurrentVersion);
+            }
+
+            writer = new StorageWriter(connection, logger);
+            logger.LogInformation("Opened {Path} (schema version {Version}, synchronous={Synchronous})", path, SqliteSchema.CurrentVersion, settings.Synchronous);
+        }
+        catch (SqliteException ex)
+        {
+            Release(connection);
+            throw new StorageException($"{path} cannot be used: {Reason(ex)}; the file was left untouched", ex);
+        }
+        catch
+        {
+            Release(connection);
+            throw;
+        }
+    }
+
+    /// <summary>Commits everything queued, closes the file and releases it. Idempotent.</summary>
+    public async Task CloseAsync(CancellationToken cancellationToken)
+    {
+        if (writer is null || closed)
+        {
+            return;
+        }
+
+        closed = true;
+
+        // Idle readers go first, so the writer's connection is the last one and checkpoints the WAL as it closes.
+        using (var readers = new SqliteConnection(readConnectionString))
+        {
+            SqliteConnection.ClearPool(readers);
+        }
+
+        await writer.CloseAsync(cancellationToken).ConfigureAwait(false);
+        lockFile?.Dispose();
+        lockFile = null;
+        logger.LogInformation("Closed {Path}", settings.DatabasePath);
+    }
+
+    /// <summary>Stops taking writes; the writer still commits what is queued and then releases the file.</summary>
+    public void Dispose()
+    {
+        if (writer is null)
+        {
+            lockFile?.Dispose();
+            return;
+        }
+
+        var file = lockFile;
+        writer.Complete();
+        writer.Completion.ContinueWith(_ => file?.Dispose(), CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
+    }
+
+    /// <summary>Deletes what the retention policy no longer keeps, in small transactions; returns how many messages.</summary>
+    public async Task<int> PruneAsync(DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var policy = settings.Retention;
+        if (!policy.IsLimited)
+        {
+            return 0;
+        }
+
+        var total = 0;
+        int deleted;
+        do
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            deleted = await Writer.WriteAsync(s => s.Prune(policy, now, PruneBudget), cancellationToken).ConfigureAwait(false);
+            total += deleted;
+        }
+        while (deleted == PruneBudget);
+
+        return total;
+    }
+
+    /// <inheritdoc />
+    public ValueTask<string?> AuthenticateAsync(string token, CancellationToken cancellationToken)
+    {
+        // Looked up by hash: the timing of an index search reveals nothing usable about the token itself.
+        var hash = TokenHash.Of(token);
+        return ReadAsync(
+            connection => Scalar(connection, "SELECT username FROM accounts WHERE token_hash = $hash ORDER BY username LIMIT 1", ("$hash", hash)) as string,
+            cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<bool> TryCreateAsync(string username, string token, CancellationToken cancellationToken)
+    {
+        var hash = TokenHash.Of(token);
+        var now = NowMs();
+        return await Writer.WriteAsync(s => s.CreateAccount(username, hash, now), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask UpsertAsync(string username, string token, CancellationToken cancellationToken)
+    {
+        var hash = TokenHash.Of(token);
+        var now = NowMs();
+        await Writer.WriteAsync(s => s.UpsertAccount(username, hash, now), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public ValueTask<bool> ExistsAsync(string username, CancellationToken cancellationToken) =>
+        ReadAsync(connection => Scalar(connection, "SELECT 1 FROM accounts WHERE username = $user", ("$user", username)) is not null, cancellationToken);
+
+    /// <inheritdoc />
+    async ValueTask<bool> IRoomStore.TryCreateAsync(string room, CancellationToken cancellationToken)
+    {
+        var now = NowMs();
+        return await Writer.WriteAsync(s => s.CreateRoom(room, now), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    ValueTask<bool> IRoomStore.ExistsAsync(string room, CancellationToken cancellationToken) =>
+        ReadAsync(connection => Scalar(connection, "SELECT 1 FROM rooms WHERE name = $room", ("$room", room)) is not null, cancellationToken);
+
+    /// <inheritdoc />
+    public ValueTask<IReadOnlyList<string>> ListAsync(CancellationToken cancellationToken) =>
+        ReadAsync(connection => Strings(connection, "SELECT name FROM rooms ORDER BY name"), cancellationToken);
+
+    /// <inheritdoc />
+    public async ValueTask<bool> AddMemberAsync(string room, string user, CancellationToken cancellationToken) =>
+        await Writer.WriteAsync(s => s.AddMember(room, user), cancellationToken).ConfigureAwait(false);
+
+    /// <inheritdoc />
+    public async ValueTask<bool> RemoveMemberAsync(string room, string user, CancellationToken cancellationToken) =>
+        await Writer.WriteAsync(s => s.RemoveMember(room, user), cancellationToken).ConfigureAwait(false);
+
+    /// <inheritdoc />
+    public ValueTask<IReadOnlyList<string>> MembersAsync(string room, CancellationToken cancellationToken) =>
+        ReadAsync(
+            connection => Strings(
+                connection,
+                "SELECT m.username FROM memberships m JOIN rooms r ON r.id = m.room_id WHERE r.name = $room ORDER BY m.username",
+                ("$room", room)),
+            cancellationToken);
+
+    /// <inheritdoc />
+    public ValueTask<IReadOnlyList<string>> RoomsOfAsync(string user, CancellationToken cancellationToken) =>
+        ReadAsync(
+            connection => Strings(
+                connection,
+                "SELECT r.name FROM memberships m JOIN rooms r ON r.id = m.room_id WHERE m.username = $user ORDER BY r.name",
+                ("$user", user)),
+            cancellationToken);
+
+    /// <inheritdoc />
+    public ValueTask<long> LastRoomIdAsync(string room, CancellationToken cancellationToken) =>
+        ReadAsync(connection => Scalar(connection, "SELECT last_seq FROM rooms WHERE name = $room", ("$room", room)) as long? ?? 0L, cancellationToken);
+
+    /// <inheritdoc />
+    public async ValueTask AppendRoomMessagesAsync(IReadOnlyList<RoomMessageRecord> messages, CancellationToken cancellationToken)
+    {
+        if (messages.Count > 0)
+        {
+            await Writer.WriteAsync(s => s.AppendRoomMessages(messages), cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<long> AppendPrivateMessageAsync(string from, string to, string text, DateTimeOffset timestamp, CancellationToken cancellationToken)
+    {
+        var at = timestamp.ToUnixTimeMilliseconds();
+        return await Writer.WriteAsync(s => s.AppendPrivateMessage(from, to, text, at), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public ValueTask<IReadOnlyList<RoomMessage>> RoomHistoryAsync(string room, HistoryQuery query, CancellationToken cancellationToken) =>
+        ReadAsync<IReadOnlyList<RoomMessage>>(
+            connection =>
+            {
+                using var command = RoomHistoryCommand(connection, room, query);
+                var page = new List<RoomMessage>();
+                using var reader = command.ExecuteReader();
+                while (reader.Read())
+                {
+                    page.Add(new RoomMessage(room, reader.GetString(1), reader.GetString(2), reader.GetInt64(0), FromMs(reader.GetInt64(3))));
+                }
+
+                return OldestFirst(page, query);
+            },
+            cancellationToken);
+
+    /// <inheritdoc />
+    public ValueTask<IReadOnlyList<PrivateMessage>> PrivateHistoryAsync(string user, string other, HistoryQuery query, CancellationToken cancellationToken) =>
+        ReadAsync<IReadOnlyList<PrivateMessage>>(
+            connection =>
+            {
+                using var command = PrivateHistoryCommand(connection, user, other, query);
+                var page = new List<PrivateMessage>();
+                using var reader = command.ExecuteReader();
+                while (reader.Read())
+                {
+                    page.Add(new PrivateMessage(reader.GetString(1), reader.GetString(2), reader.GetString(3), reader.GetInt64(0), FromMs(reader.GetInt64(4))));
+                }
+
+                return OldestFirst(page, query);
+            },
+            cancellationToken);
+
+    /// <summary>The plan SQLite picks for a history read, one line per step (tests pin the indexes with it).</summary>
+    internal async Task<string> ExplainHistoryAsync(HistoryQuery query, bool privateConversation, CancellationToken cancellationToken) =>
+        await ReadAsync(
+            connection =>
+            {
+                using var command = privateConversation
+                    ? PrivateHistoryCommand(connection, "alice", "bob", query)
+                    : RoomHistoryCommand(connection, "lobby", query);
+                command.CommandText = "EXPLAIN QUERY PLAN " + command.CommandText;
+                var lines = new List<string>();
+                using var reader = command.ExecuteReader();
+                while (reader.Read())
+                {
+                    lines.Add(reader.GetString(3));
+                }
+
+                return string.Join("\n", lines);
+            },
+            cancellationToken).ConfigureAwait(false);
+
+    private static SqliteCommand RoomHistoryCommand(SqliteConnection connection, string room, HistoryQuery query)
+    {
+        var command = connection.CreateCommand();
+        var (where, order) = Page(query, "seq");
+        command.CommandText =
+            "SELECT seq, sender, body, sent_at_ms FROM room_messages " +
+            $"WHERE room_id = (SELECT id FROM rooms WHERE name = $room) AND {where} ORDER BY seq {order} LIMIT $limit";
+        command.Parameters.AddWithValue("$room", room);
+        AddPage(command, query);
+        return command;
+    }
+
+    private static SqliteCommand PrivateHistoryCommand(SqliteConnection connection, string user, string other, HistoryQuery query)
+    {
+        var command = connection.CreateCommand();
+        var (where, order) = Page(query, "id");
+
+        // Spelled exactly as in the index private_messages_by_pair, so SQLite uses it.
+        command.CommandText =
+            "SELECT id, sender, recipient, body, sent_at_ms FROM private_messages " +
+            $"WHERE min(sender, recipient) = $low AND max(sender, recipient) = $high AND {where} ORDER BY id {order} LIMIT $limit";
+        var userFirst = string.CompareOrdinal(user, other) <= 0;
+        command.Parameters.AddWithValue("$low", userFirst ? user : other);
+        command.Parameters.AddWithValue("$high", userFirst ? other : user);
+        AddPage(command, query);
+        return command;
+    }
+
+    private StorageWriter Writer => writer ?? throw new InvalidOperationException("the store is not open");
+
+    private long NowMs() => time.GetUtcNow().ToUnixTimeMilliseconds();
+
+    private void Configure(SqliteConnection connection)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = "PRAGMA journal_mode = WAL";
+        var mode = command.ExecuteScalar() as string;
+        if (!string.Equals(mode, "wal", StringComparison.OrdinalIgnoreCase))
+        {
+            throw new StorageException($"{settings.DatabasePath} cannot be used: SQLite refused WAL mode (journal_mode is {mode})");
+        }
+
+        command.CommandText = settings.Synchronous == SqliteSynchronous.Full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL";
+        command.ExecuteNonQuery();
+    }
+
+    private void Release(SqliteConnection? connection)
+    {
+        connection?.Dispose();
+        lockFile?.Dispose();
+        lockFile = null;
+    }
+
+    private static FileStream LockDataFile(string path)
+    {
+        try
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new StorageException($"cannot create the data directory {Path.GetDirectoryName(path)}: {ex.Message}", ex);
+        }
+
+        // A second TinyChat on the same file would hand out the same sequence numbers. The lock is a separate
+        // file because closing any descriptor of the database itself would drop SQLite's own POSIX locks.
+        var lockPath = path + ".lock";
+        try
+        {
+            return new FileStream(lockPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+        }
+        catch (IOException ex)
+        {
+            throw new StorageException($"{path} is in use by another TinyChat process (cannot lock {lockPath}: {ex.Message})", ex);
+        }
+        catch (UnauthorizedAccessException ex)
+        {
+            throw new StorageException($"{path} cannot be used: no permission to create {lockPath}", ex);
+        }
+    }
+
+    private static string Reason(SqliteException ex) => ex.SqliteErrorCode switch
+    {
+        26 => "it is not a SQLite database (or it is encrypted)",
+        11 => "the database file is corrupt",
+        14 => "the file cannot be opened (permissions, or a folder in its place?)",
+        _ => ex.Message,
+    };
+
+    private async ValueTask<T> ReadAsync<T>(Func<SqliteConnection, T> read, CancellationToken cancellationToken)
+    {
+        _ = Writer;
+        var connection = new SqliteConnection(readConnectionString);
+        await using (connection.ConfigureAwait(false))
+        {
+            await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
+            return read(connection);
+        }
+    }
+
+    private static object? Scalar(SqliteConnection connection, string sql, params (string Name, object Value)[] parameters)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        foreach (var (name, value) in parameters)
+        {
+            command.Parameters.AddWithValue(name, value);
+        }
+
+        return command.ExecuteScalar();
+    }
+
+    private static IReadOnlyList<string> Strings(SqliteConnection connection, string sql, params (string Name, object Value)[] parameters)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        foreach (var (name, value) in parameters)
+        {
+            command.Parameters.AddWithValue(name, value);
+        }
+
+        var values = new List<string>();
+        using var reader = command.ExecuteReader();
+        while (reader.Read())
+        {
+            values.Add(reader.GetString(0));
+        }
+
+        return values;
+    }
+
+    // After an id: the oldest page past it, read upwards. Otherwise: the newest page below "before" (or the
+    // newest of all), read downwards through the index and flipped to oldest first.
+    private static (string Where, string Order) Page(HistoryQuery query, string column) =>
+        query.After is not null ? ($"{column} > $after", "ASC") : ($"{column} < $before", "DESC");
+
+    private static void AddPage(SqliteCommand command, HistoryQuery query)
+    {
+        if (query.After is { } after)
+        {
+            command.Parameters.AddWithValue("$after", after);
+        }
+        else
+        {
+            command.Parameters.AddWithValue("$before", query.Before ?? long.MaxValue);
+        }
+
+        command.Parameters.AddWithValue("$limit", Math.Max(0, query.Limit));
+    }
+
+    private static IReadOnlyList<T> OldestFirst<T>(List<T> page, HistoryQuery query)
+    {
+        if (query.After is null)
+        {
+            page.Reverse();
+        }
+
+        return page;
+    }
+
+    private static DateTimeOffset FromMs(long ms) => DateTimeOffset.FromUnixTimeMilliseconds(ms);
+}

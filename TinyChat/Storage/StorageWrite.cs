@@ -1,0 +1,47 @@
+namespace TinyChat.Storage;
+
+/// <summary>
+/// One write request in the <see cref="StorageWriter"/>'s queue. It is applied inside a group transaction and
+/// its task completes only after that transaction committed (or fails when it did not).
+/// </summary>
+internal abstract class StorageWrite(CancellationToken cancellationToken)
+{
+    /// <summary>A caller that gave up before the writer reached the request; it is then skipped, never half-applied.</summary>
+    public bool IsAbandoned => cancellationToken.IsCancellationRequested;
+
+    /// <summary>Runs the request's statements inside the open transaction; may run again alone if the group is retried.</summary>
+    public abstract void Apply(WriteStatements statements);
+
+    /// <summary>The transaction committed: hands the result to the caller.</summary>
+    public abstract void Committed();
+
+    /// <summary>The request was not committed.</summary>
+    public abstract void Fail(Exception reason);
+
+    /// <summary>The request was skipped because its caller gave up.</summary>
+    public abstract void Abandon();
+}
+
+/// <summary>A write that produces a <typeparamref name="T"/>.</summary>
+internal sealed class StorageWrite<T>(Func<WriteStatements, T> apply, CancellationToken cancellationToken) : StorageWrite(cancellationToken)
+{
+    // Asynchronous continuations: the writer loop must never run a caller's code inline.
+    private readonly TaskCompletionSource<T> done = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly CancellationToken cancellationToken = cancellationToken;
+    private T result = default!;
+
+    /// <summary>Completes after the commit.</summary>
+    public Task<T> Task => done.Task;
+
+    /// <inheritdoc />
+    public override void Apply(WriteStatements statements) => result = apply(statements);
+
+    /// <inheritdoc />
+    public override void Committed() => done.TrySetResult(result);
+
+    /// <inheritdoc />
+    public override void Fail(Exception reason) => done.TrySetException(reason);
+
+    /// <inheritdoc />
+    public override void Abandon() => done.TrySetCanceled(cancellationToken);
+}

@@ -1,0 +1,209 @@
+using System.Threading.Channels;
+using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.Logging;
+
+namespace TinyChat.Storage;
+
+/// <summary>
+/// The only writer of the database: one loop that owns the write connection and commits every request that
+/// queued up while the previous transaction was committing as ONE transaction (group commit), then completes
+/// all their tasks. Under load a commit (and its fsync) is shared by everything that arrived meanwhile.
+/// </summary>
+/// <remarks>
+/// A request that fails inside a group must not fail its neighbours: the group is rolled back and each request
+/// is retried in a transaction of its own. That path is for bugs and constraint violations, never the hot path.
+/// </remarks>
+internal sealed class StorageWriter
+{
+    /// <summary>Requests waiting for the writer; posters wait when it is full (back-pressure, not unbounded memory).</summary>
+    public const int QueueCapacity = 4096;
+
+    // Keeps one transaction (and the latency of its first request) bounded when the queue is deep.
+    private const int MaxGroup = 1024;
+
+    private readonly Channel<StorageWrite> queue = Channel.CreateBounded<StorageWrite>(new BoundedChannelOptions(QueueCapacity)
+    {
+        SingleReader = true,
+        SingleWriter = false,
+        FullMode = BoundedChannelFullMode.Wait,
+        AllowSynchronousContinuations = false,
+    });
+
+    private readonly SqliteConnection connection;
+    private readonly WriteStatements statements;
+    private readonly ILogger logger;
+    private readonly CancellationTokenSource abort = new();
+    private readonly Task loop;
+    private long transactions;
+
+    /// <summary>Takes ownership of <paramref name="connection"/> (closed when the loop ends) and starts the loop.</summary>
+    public StorageWriter(SqliteConnection connection, ILogger logger)
+    {
+        this.connection = connection;
+        this.logger = logger;
+        statements = new WriteStatements(connection);
+        loop = Task.Run(() => RunAsync(abort.Token));
+    }
+
+    /// <summary>Transactions committed so far (tests compare it with the number of writes to see grouping).</summary>
+    public long Transactions => Interlocked.Read(ref transactions);
+
+    /// <summary>Completes when the loop has ended and the connection is closed.</summary>
+    public Task Completion => loop;
+
+    /// <summary>Queues a write and returns its result once it is committed.</summary>
+    /// <remarks>
+    /// Once queued, a write is not abandoned half-way: cancellation only skips it if the writer has not reached it
+    /// yet, so when this returns or throws, the write has either committed or never will.
+    /// </remarks>
+    public async Task<T> WriteAsync<T>(Func<WriteStatements, T> apply, CancellationToken cancellationToken)
+    {
+        var write = new StorageWrite<T>(apply, cancellationToken);
+        if (!queue.Writer.TryWrite(write))
+        {
+            try
+            {
+                await queue.Writer.WriteAsync(write, cancellationToken).ConfigureAwait(false);
+            }
+            catch (ChannelClosedException)
+            {
+                throw new ObjectDisposedException(nameof(StorageWriter), "the store is closed");
+            }
+        }
+
+        return await write.Task.ConfigureAwait(false);
+    }
+
+    /// <summary>Stops taking requests; the loop commits what is queued, then closes the connection.</summary>
+    public void Complete() => queue.Writer.TryComplete();
+
+    /// <summary>Drains and closes; if <paramref name="cancellationToken"/> fires first, fails what is still queued.</summary>
+    public async Task CloseAsync(CancellationToken cancellationToken)
+    {
+        Complete();
+        try
+        {
+            await loop.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            await abort.CancelAsync().ConfigureAwait(false);
+            await loop.ConfigureAwait(false);
+        }
+    }
+
+    private async Task RunAsync(CancellationToken cancellationToken)
+    {
+        var reader = queue.Reader;
+        var group = new List<StorageWrite>(MaxGroup);
+        try
+        {
+            while (await reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                group.Clear();
+                while (group.Count < MaxGroup && reader.TryRead(out var write))
+                {
+                    if (write.IsAbandoned)
+                    {
+                        write.Abandon();
+                    }
+                    else
+                    {
+                        group.Add(write);
+                    }
+                }
+
+                if (group.Count > 0)
+                {
+                    CommitGroup(group);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            logger.LogWarning("Storage writer aborted with {Pending} writes queued", reader.Count);
+        }
+        finally
+        {
+            // Whatever ended the loop, later writes must fail fast instead of waiting for a reader that is gone.
+            queue.Writer.TryComplete();
+            var closed = new ObjectDisposedException(nameof(StorageWriter), "the store closed before the write was committed");
+            while (reader.TryRead(out var left))
+            {
+                left.Fail(closed);
+            }
+
+            statements.Dispose();
+            connection.Dispose();
+        }
+    }
+
+    private void CommitGroup(List<StorageWrite> group)
+    {
+        try
+        {
+            statements.Begin();
+            foreach (var write in group)
+            {
+                write.Apply(statements);
+            }
+
+            statements.Commit();
+            Interlocked.Increment(ref transactions);
+        }
+        catch (Exception ex)
+        {
+            RollBack(ex);
+            if (group.Count == 1)
+            {
+                group[0].Fail(ex);
+                return;
+            }
+
+            foreach (var write in group)
+            {
+                CommitAlone(write);
+            }
+
+            return;
+        }
+
+        foreach (var write in group)
+        {
+            write.Committed();
+        }
+    }
+
+    private void CommitAlone(StorageWrite write)
+    {
+        try
+        {
+            statements.Begin();
+            write.Apply(statements);
+            statements.Commit();
+            Interlocked.Increment(ref transactions);
+        }
+        catch (Exception ex)
+        {
+            RollBack(ex);
+            write.Fail(ex);
+            return;
+        }
+
+        write.Committed();
+    }
+
+    private void RollBack(Exception reason)
+    {
+        logger.LogWarning("Storage write failed and was rolled back: {Reason}", reason.Message);
+        try
+        {
+            statements.Rollback();
+        }
+        catch (SqliteException ex)
+        {
+            // SQLite may already have rolled back by itself (for example on an I/O error); nothing is left open.
+            logger.LogWarning("Rollback after a failed write failed too: {Reason}", ex.Message);
+        }
+    }
+}

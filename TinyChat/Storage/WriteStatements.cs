@@ -1,0 +1,284 @@
+using Microsoft.Data.Sqlite;
+using TinyChat.Chat;
+
+namespace TinyChat.Storage;
+
+/// <summary>
+/// Every statement that changes the database, prepared once on the writer's connection. Used only by the
+/// <see cref="StorageWriter"/> loop, inside its open transaction, so nothing here is thread-safe.
+/// </summary>
+internal sealed class WriteStatements : IDisposable
+{
+    // Rows per multi-row INSERT: one statement execution per 32 messages saves the per-execution overhead of 31.
+    private const int RowsPerInsert = 32;
+
+    private readonly SqliteConnection connection;
+    private readonly List<SqliteCommand> all = [];
+
+    // Room name -> rooms.id. Rooms are never deleted, so an id read from a committed row stays valid;
+    // Rollback() drops everything, in case an id was read from a row that the rollback undid.
+    private readonly Dictionary<string, long> roomIds = new(StringComparer.Ordinal);
+
+    private readonly SqliteCommand begin;
+    private readonly SqliteCommand commit;
+    private readonly SqliteCommand rollback;
+    private readonly SqliteCommand createAccount;
+    private readonly SqliteCommand upsertAccount;
+    private readonly SqliteCommand createRoom;
+    private readonly SqliteCommand findRoom;
+    private readonly SqliteCommand addMember;
+    private readonly SqliteCommand removeMember;
+    private readonly SqliteCommand insertRoomMessage;
+    private readonly SqliteCommand insertRoomMessages;
+    private readonly SqliteCommand raiseLastSeq;
+    private readonly SqliteCommand insertPrivateMessage;
+    private readonly SqliteCommand roomsOverLimit;
+    private readonly SqliteCommand pruneRoomByCount;
+    private readonly SqliteCommand pruneRoomMessagesByAge;
+    private readonly SqliteCommand prunePrivateMessagesByAge;
+
+    public WriteStatements(SqliteConnection connection)
+    {
+        this.connection = connection;
+
+        // The writer runs BEGIN/COMMIT itself rather than through SqliteTransaction, so these prepared
+        // commands can be reused across transactions without re-attaching a transaction object to each.
+        begin = Prepare("BEGIN IMMEDIATE");
+        commit = Prepare("COMMIT");
+        rollback = Prepare("ROLLBACK");
+        createAccount = Prepare(
+            "INSERT INTO accounts (username, token_hash, created_at_ms) VALUES ($user, $hash, $now) ON CONFLICT (username) DO NOTHING",
+            "$user", "$hash", "$now");
+        upsertAccount = Prepare(
+            "INSERT INTO accounts (username, token_hash, created_at_ms) VALUES ($user, $hash, $now) ON CONFLICT (username) DO UPDATE SET token_hash = excluded.token_hash",
+            "$user", "$hash", "$now");
+        createRoom = Prepare(
+            "INSERT INTO rooms (name, last_seq, created_at_ms) VALUES ($room, 0, $now) ON CONFLICT (name) DO NOTHING",
+            "$room", "$now");
+        findRoom = Prepare("SELECT id FROM rooms WHERE name = $room", "$room");
+        addMember = Prepare(
+            "INSERT OR IGNORE INTO memberships (room_id, username) SELECT id, $user FROM rooms WHERE name = $room",
+            "$room", "$user");
+        removeMember = Prepare(
+            "DELETE FROM memberships WHERE room_id = (SELECT id FROM rooms WHERE name = $room) AND username = $user",
+            "$room", "$user");
+        insertRoomMessage = PrepareRoomMessageInsert(1);
+        insertRoomMessages = PrepareRoomMessageInsert(RowsPerInsert);
+        raiseLastSeq = Prepare("UPDATE rooms SET last_seq = $seq WHERE id = $room_id AND last_seq < $seq", "$room_id", "$seq");
+        insertPrivateMessage = Prepare(
+            "INSERT INTO private_messages (sender, recipient, body, sent_at_ms) VALUES ($sender, $recipient, $body, $at) RETURNING id",
+            "$sender", "$recipient", "$body", "$at");
+        roomsOverLimit = Prepare("SELECT id, last_seq - $keep FROM rooms WHERE last_seq > $keep", "$keep");
+        pruneRoomByCount = Prepare(
+            """
+            DELETE FROM room_messages WHERE id IN (
+                SELECT id FROM room_messages WHERE room_id = $room_id AND seq <= $upto ORDER BY seq LIMIT $budget)
+            """,
+            "$room_id", "$upto", "$budget");
+
+        // Rows are in insertion order, which is time order give or take a clock step, so the old rows form a
+        // prefix of the table: find where it ends and delete only inside it. Costs the size of that prefix,
+        // never a scan of the whole table. A straggler past the prefix goes on a later run.
+        pruneRoomMessagesByAge = Prepare(
+            """
+            DELETE FROM room_messages WHERE id IN (
+                SELECT id FROM room_messages
+                WHERE id < coalesce((SELECT id FROM room_messages WHERE sent_at_ms >= $cutoff ORDER BY id LIMIT 1), 9223372036854775807)
+                ORDER BY id LIMIT $budget)
+            """,
+            "$cutoff", "$budget");
+        prunePrivateMessagesByAge = Prepare(
+            """
+            DELETE FROM private_messages WHERE id IN (
+                SELECT id FROM private_messages
+                WHERE id < coalesce((SELECT id FROM private_messages WHERE sent_at_ms >= $cutoff ORDER BY id LIMIT 1), 9223372036854775807)
+                ORDER BY id LIMIT $budget)
+            """,
+            "$cutoff", "$budget");
+    }
+
+    public void Begin() => begin.ExecuteNonQuery();
+
+    public void Commit() => commit.ExecuteNonQuery();
+
+    /// <summary>Rolls back the open transaction, if any, and forgets cached ids.</summary>
+    public void Rollback()
+    {
+        roomIds.Clear();
+        if (!connection.Handle!.IsInvalid && SQLitePCL.raw.sqlite3_get_autocommit(connection.Handle) == 0)
+        {
+            rollback.ExecuteNonQuery();
+        }
+    }
+
+    public bool CreateAccount(string username, byte[] tokenHash, long nowMs) =>
+        Run(createAccount, username, tokenHash, nowMs) == 1;
+
+    public bool UpsertAccount(string username, byte[] tokenHash, long nowMs) =>
+        Run(upsertAccount, username, tokenHash, nowMs) == 1;
+
+    public bool CreateRoom(string room, long nowMs) => Run(createRoom, room, nowMs) == 1;
+
+    public bool AddMember(string room, string user) => Run(addMember, room, user) == 1;
+
+    public bool RemoveMember(string room, string user) => Run(removeMember, room, user) == 1;
+
+    /// <summary>Inserts a room batch and raises each room's <c>last_seq</c>; a sequence number stored twice fails the batch.</summary>
+    public int AppendRoomMessages(IReadOnlyList<RoomMessageRecord> messages)
+    {
+        // A room posts one batch for itself, so one run of one room is the common case: one UPDATE per run.
+        var start = 0;
+        while (start < messages.Count)
+        {
+            var room = messages[start].Room;
+            var end = start + 1;
+            while (end < messages.Count && string.Equals(messages[end].Room, room, StringComparison.Ordinal))
+            {
+                end++;
+            }
+
+            var roomId = RoomId(room);
+            var next = start;
+            for (; next + RowsPerInsert <= end; next += RowsPerInsert)
+            {
+                InsertRoomMessages(insertRoomMessages, roomId, messages, next, RowsPerInsert);
+            }
+
+            for (; next < end; next++)
+            {
+                InsertRoomMessages(insertRoomMessage, roomId, messages, next, 1);
+            }
+
+            var highest = 0L;
+            for (var i = start; i < end; i++)
+            {
+                highest = Math.Max(highest, messages[i].Id);
+            }
+
+            Run(raiseLastSeq, roomId, highest);
+            start = end;
+        }
+
+        return messages.Count;
+    }
+
+    public long AppendPrivateMessage(string from, string to, string text, long atMs)
+    {
+        Bind(insertPrivateMessage, from, to, text, atMs);
+        return (long)insertPrivateMessage.ExecuteScalar()!;
+    }
+
+    /// <summary>Deletes at most <paramref name="budget"/> messages that the policy no longer keeps; returns how many.</summary>
+    public int Prune(RetentionPolicy policy, DateTimeOffset now, int budget)
+    {
+        var deleted = 0;
+        if (policy.MaxAge > TimeSpan.Zero)
+        {
+            var cutoff = (now - policy.MaxAge).ToUnixTimeMilliseconds();
+            deleted += Run(pruneRoomMessagesByAge, cutoff, budget - deleted);
+            if (deleted < budget)
+            {
+                deleted += Run(prunePrivateMessagesByAge, cutoff, budget - deleted);
+            }
+        }
+
+        if (policy.MaxMessagesPerRoom > 0 && deleted < budget)
+        {
+            var over = new List<(long RoomId, long UpTo)>();
+            roomsOverLimit.Parameters[0].Value = policy.MaxMessagesPerRoom;
+            using (var reader = roomsOverLimit.ExecuteReader())
+            {
+                while (reader.Read())
+                {
+                    over.Add((reader.GetInt64(0), reader.GetInt64(1)));
+                }
+            }
+
+            foreach (var (roomId, upTo) in over)
+            {
+                deleted += Run(pruneRoomByCount, roomId, upTo, budget - deleted);
+                if (deleted >= budget)
+                {
+                    break;
+                }
+            }
+        }
+
+        return deleted;
+    }
+
+    public void Dispose()
+    {
+        foreach (var command in all)
+        {
+            command.Dispose();
+        }
+    }
+
+    private long RoomId(string room)
+    {
+        if (roomIds.TryGetValue(room, out var id))
+        {
+            return id;
+        }
+
+        Bind(findRoom, room);
+        id = findRoom.ExecuteScalar() is long found ? found : throw new InvalidOperationException($"room {room} does not exist in the store");
+        roomIds[room] = id;
+        return id;
+    }
+
+    private SqliteCommand PrepareRoomMessageInsert(int rows)
+    {
+        var values = Enumerable.Range(0, rows).Select(r => $"($room_id{r}, $seq{r}, $sender{r}, $body{r}, $at{r})");
+        var parameters = Enumerable.Range(0, rows).SelectMany(r => new[] { $"$room_id{r}", $"$seq{r}", $"$sender{r}", $"$body{r}", $"$at{r}" });
+        return Prepare(
+            $"INSERT INTO room_messages (room_id, seq, sender, body, sent_at_ms) VALUES {string.Join(", ", values)}",
+            [.. parameters]);
+    }
+
+    private SqliteCommand Prepare(string sql, params string[] parameters)
+    {
+        var command = connection.CreateCommand();
+        command.CommandText = sql;
+        foreach (var name in parameters)
+        {
+            command.Parameters.Add(new SqliteParameter { ParameterName = name });
+        }
+
+        command.Prepare();
+        all.Add(command);
+        return command;
+    }
+
+    // Bound by hand: this is the hot path, where a params array would allocate per message.
+    private static void InsertRoomMessages(SqliteCommand command, long roomId, IReadOnlyList<RoomMessageRecord> messages, int first, int count)
+    {
+        var parameters = command.Parameters;
+        for (var row = 0; row < count; row++)
+        {
+            var message = messages[first + row];
+            parameters[(5 * row) + 0].Value = roomId;
+            parameters[(5 * row) + 1].Value = message.Id;
+            parameters[(5 * row) + 2].Value = message.From;
+            parameters[(5 * row) + 3].Value = message.Text;
+            parameters[(5 * row) + 4].Value = message.Timestamp.ToUnixTimeMilliseconds();
+        }
+
+        command.ExecuteNonQuery();
+    }
+
+    private static int Run(SqliteCommand command, params object[] values)
+    {
+        Bind(command, values);
+        return command.ExecuteNonQuery();
+    }
+
+    private static void Bind(SqliteCommand command, params object[] values)
+    {
+        for (var i = 0; i < values.Length; i++)
+        {
+            command.Parameters[i].Value = values[i];
+        }
+    }
+}

@@ -1,0 +1,552 @@
+// The TinyChat web client: sign-in, then one WebSocket session driving the state and the views.
+import { Connection, DISCONNECTED } from './connection.js';
+import { ChatState, pmKey, roomKey } from './state.js';
+import {
+  MessageView, errorText, notify, renderHeader, renderMe, renderOnline, renderSidebar, renderStatus,
+  renderTyping, showScreen, showSignInError,
+} from './render.js';
+
+const TOKEN_KEY = 'tinychat.token';
+const PAGE = 50;
+const CATCH_UP_PAGE = 200; // the server's largest page
+const CATCH_UP_PAGES = 5; // beyond this many pages missed, reload the newest page instead of replaying everything
+const TYPING_EVERY_MS = 1_000;
+const DEFAULT_ROOM = 'default';
+
+const $ = (id) => document.getElementById(id);
+
+let state = null;
+let connection = null;
+let view = null;
+let typingSupported = true;
+let lastTypingSent = 0;
+let typingTick = null;
+
+// ---------------------------------------------------------------- sign-in
+
+function start() {
+  const params = new URLSearchParams(location.search);
+  const fromUrl = params.get('access_token');
+  if (fromUrl) {
+    localStorage.setItem(TOKEN_KEY, fromUrl);
+    // Keep the secret out of the address bar, history and screenshots; localStorage remembers it.
+    params.delete('access_token');
+    const query = params.toString();
+    history.replaceState(null, '', location.pathname + (query ? `?${query}` : '') + location.hash);
+  }
+  const token = fromUrl || localStorage.getItem(TOKEN_KEY);
+  wireStaticControls();
+  if (token) connect(token);
+  else showSignIn();
+}
+
+function showSignIn(error, token = '') {
+  showScreen('signin');
+  showSignInError(error);
+  $('token-input').value = token;
+  $('token-input').focus();
+}
+
+async function register(username) {
+  let response;
+  try {
+    response = await fetch('/api/users', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ username }),
+    });
+  } catch {
+    showSignInError('Cannot reach the server. Try again in a moment.');
+    return;
+  }
+  const body = await response.json().catch(() => ({}));
+  if (response.status !== 201) {
+    const why = response.status === 409 ? `The name ${username} is taken; choose another.` : (body.error ?? `registration failed (${response.status})`);
+    showSignInError(body.code ? `${why} (${body.code})` : why);
+    return;
+  }
+  localStorage.setItem(TOKEN_KEY, body.access_token);
+  connect(body.access_token);
+  notify(`Welcome, ${body.username}! Your access token is ${body.access_token}. Keep it to sign in on another device.`,
+    { kind: 'info', sticky: true });
+}
+
+function signOut() {
+  connection?.stop();
+  connection = null;
+  state = null;
+  localStorage.removeItem(TOKEN_KEY);
+  $('notices').replaceChildren();
+  showSignIn();
+}
+
+// ---------------------------------------------------------------- session
+
+function connect(token) {
+  connection?.stop();
+  state = new ChatState();
+  typingSupported = true;
+  $('message-input').value = '';
+  view.show(null, null);
+  renderAll();
+  showScreen('app');
+  showSignInError('');
+  const url = new URL('/chat', location.href);
+  url.protocol = location.protocol === 'https:' ? 'wss:' : 'ws:';
+  url.searchParams.set('access_token', token);
+  url.searchParams.set('batch', '1');
+  connection = new Connection(url.href, {
+    onOpen: (reconnected) => void synchronise(reconnected),
+    onFrame,
+    onStatus: renderStatus,
+    // The token stays stored and filled in: after a registration it may be the only copy, and the server may
+    // just have been unreachable for a moment.
+    onRefused: () => showSignIn('Could not connect: the access token is wrong or the server is unreachable. Check it and sign in again, or register a new user.', token),
+  });
+  connection.start();
+}
+
+/**
+ * After every (re)connect: learn who we are and which rooms we are in, then fill each conversation from the
+ * last message we hold, so nothing sent while we were away is missed and nothing is shown twice.
+ */
+async function synchronise(reconnected) {
+  const session = state;
+  const link = connection;
+  // Snapshot before any live frame of the new connection moves lastId past the gap.
+  const from = new Map([...session.conversations.values()]
+    .filter((c) => c.baseline || c.messages.length > 0)
+    .map((c) => [c.key, c.lastId]));
+  try {
+    const whoami = await link.request({ command: 'whoami' });
+    session.me = whoami.username;
+    renderMe(session.me);
+    let rooms = await link.request({ command: 'rooms' });
+    if (!reconnected && rooms.joined.length === 0) {
+      // A brand-new user lands somewhere rather than in an empty screen.
+      await link.request({ command: 'join', room: DEFAULT_ROOM });
+      rooms = await link.request({ command: 'rooms' });
+    }
+    if (session !== state) return;
+    session.allRooms = rooms.rooms;
+    for (const conversation of session.rooms()) {
+      if (!rooms.joined.includes(conversation.name)) session.remove(conversation.key); // left in another tab
+    }
+    for (const room of rooms.joined) session.conversation('room', room);
+    if (!reconnected) {
+      for (const user of storedPrivates(session.me)) session.conversation('pm', user);
+      const remembered = localStorage.getItem(currentKeyStorage(session.me));
+      if (remembered && session.conversations.has(remembered)) session.currentKey = remembered;
+    }
+    if (!session.current) session.currentKey = (session.rooms()[0] ?? session.privates()[0])?.key ?? null;
+    showCurrent();
+    await Promise.all([...session.conversations.values()].map((c) =>
+      from.has(c.key) ? catchUp(c, from.get(c.key)) : loadNewest(c)));
+    fillView();
+  } catch (error) {
+    if (error !== DISCONNECTED) notify(errorText(error));
+  }
+}
+
+function historyFrame(conversation, extra) {
+  return conversation.kind === 'room'
+    ? { command: 'history', room: conversation.name, ...extra }
+    : { command: 'history', with: conversation.name, ...extra };
+}
+
+/** Fetches what arrived after lastId, page by page; a gap too long to replay is replaced by the newest page. */
+async function catchUp(conversation, after) {
+  for (let page = 0; page < CATCH_UP_PAGES; page++) {
+    const reply = await requestOrReport(historyFrame(conversation, { after, limit: CATCH_UP_PAGE }), conversation);
+    if (!reply) return;
+    receive(conversation, reply.history, { live: true });
+    if (reply.history.length < CATCH_UP_PAGE) return;
+    after = reply.history[reply.history.length - 1].id;
+  }
+  conversation.reset();
+  if (view.conversation === conversation) view.show(conversation, state.me);
+  await loadNewest(conversation);
+}
+
+/**
+ * Loads a conversation's newest page unless it has one or is fetching it. Several paths may ask (the join reply,
+ * the presence state that follows it, a reconnect): only the first one fetches.
+ */
+async function loadNewest(conversation) {
+  if (conversation.baseline || conversation.loadingOlder) return;
+  await loadOlder(conversation);
+}
+
+/** Loads the page before the oldest message held (the newest page when none is held). */
+async function loadOlder(conversation) {
+  if (conversation.loadingOlder || !conversation.hasOlder) return;
+  conversation.loadingOlder = true;
+  view.renderEdge();
+  const before = conversation.oldestId;
+  const reply = await requestOrReport(historyFrame(conversation, before === null ? { limit: PAGE } : { before, limit: PAGE }), conversation);
+  conversation.loadingOlder = false;
+  if (reply) {
+    conversation.baseline = true;
+    if (reply.history.length < PAGE) conversation.hasOlder = false;
+    receive(conversation, reply.history, { live: false });
+  }
+  view.renderEdge();
+}
+
+/** A history request; errors are shown, and a conversation that cannot exist any more is dropped. */
+async function requestOrReport(frame, conversation) {
+  if (!connection) return null;
+  try {
+    return await connection.request(frame);
+  } catch (error) {
+    if (error === DISCONNECTED) return null;
+    notify(errorText(error));
+    if (['user_not_found', 'room_not_found', 'not_a_member'].includes(error.code)) {
+      closeConversation(conversation);
+    }
+    return null;
+  }
+}
+
+/** Keeps loading older pages while the view is not tall enough to scroll. */
+async function fillView() {
+  const conversation = state?.current;
+  while (conversation && conversation === state?.current && conversation.hasOlder && !conversation.loadingOlder && view.underfilled()) {
+    const held = conversation.messages.length;
+    await loadOlder(conversation);
+    if (conversation.messages.length === held) return;
+  }
+}
+
+// ---------------------------------------------------------------- incoming frames
+
+function onFrame(frame) {
+  if (!state) return;
+  if ('error' in frame) {
+    notify(errorText(frame));
+  } else if ('presence_state' in frame) {
+    state.setPresence(frame.room, frame.presence_state);
+    // Only members get a room's state: an unknown room was joined in another tab.
+    if (!state.conversations.has(roomKey(frame.room))) adoptRoom(frame.room);
+    renderPresence();
+  } else if ('presence_diff' in frame) {
+    onPresenceDiff(frame.room, frame.presence_diff);
+  } else if ('typing' in frame) {
+    onTyping(frame);
+  } else if ('from' in frame && 'message' in frame && 'id' in frame) {
+    receive(state.conversationOf(frame), [frame], { live: true });
+  }
+  // Anything else (pong, a reply whose ref we already forgot) needs no action.
+}
+
+/** Adds messages to a conversation; live ones from others count as unread unless it is being read. */
+function receive(conversation, messages, { live }) {
+  const added = conversation.add(messages);
+  if (added.length === 0) return;
+  for (const message of added) conversation.clearTyping(message.from);
+  const fromOthers = added.filter((m) => m.from !== state.me).length;
+  if (live && fromOthers > 0 && !(conversation === state.current && isReading())) conversation.unread += fromOthers;
+  if (conversation.kind === 'pm') rememberPrivates();
+  view.add(conversation, added);
+  renderTyping(state.current);
+  renderSidebar(state, select);
+}
+
+function isReading() {
+  return document.visibilityState === 'visible';
+}
+
+function onTyping(frame) {
+  if (frame.typing === state.me) return; // our own other tab
+  const key = typeof frame.room === 'string' ? roomKey(frame.room) : pmKey(frame.typing);
+  const conversation = state.conversations.get(key);
+  if (!conversation) return;
+  conversation.setTyping(frame.typing);
+  renderTyping(state.current);
+  // One timer re-renders while anyone is typing, so the line disappears ~3 s after the last signal.
+  clearInterval(typingTick);
+  typingTick = setInterval(() => {
+    renderTyping(state?.current);
+    if (!state || [...state.conversations.values()].every((c) => c.typingUsers().length === 0)) clearInterval(typingTick);
+  }, 500);
+  renderSidebar(state, select);
+}
+
+function onPresenceDiff(room, diff) {
+  state.applyPresenceDiff(room, diff);
+  const me = state.me;
+  const conversation = state.conversations.get(roomKey(room));
+  const joined = me !== null && me in (diff.joins ?? {});
+  const left = me !== null && me in (diff.leaves ?? {});
+  // We are connected, so "we joined" or "we left" means the room was joined or left, in this tab or another.
+  if (joined && !conversation) adoptRoom(room, { askWho: true });
+  else if (left && !joined && conversation) closeConversation(conversation);
+  renderPresence();
+}
+
+/** A room we turn out to be in without having joined it here (another tab did). */
+function adoptRoom(room, { askWho = false } = {}) {
+  if (askWho) {
+    // Only the joining tab is sent the room's presence state; ask for it.
+    connection?.request({ command: 'who', room }).then((reply) => {
+      state?.setPresence(room, reply.presence_state);
+      if (state) renderPresence();
+    }, (error) => {
+      if (error !== DISCONNECTED) notify(errorText(error));
+    });
+  }
+  const conversation = state.conversation('room', room);
+  if (state.current) {
+    renderAll();
+  } else {
+    state.currentKey = conversation.key;
+    showCurrent();
+  }
+  void loadNewest(conversation);
+}
+
+function renderPresence() {
+  renderOnline(state, openPrivate);
+  renderSidebar(state, select);
+}
+
+// ---------------------------------------------------------------- user actions
+
+function select(key) {
+  if (!state?.conversations.has(key)) return;
+  // Each conversation keeps its own unsent draft.
+  const input = $('message-input');
+  if (state.current) state.current.draft = input.value;
+  input.value = state.conversations.get(key).draft;
+  state.currentKey = key;
+  localStorage.setItem(currentKeyStorage(state.me), key);
+  closeDrawers();
+  showCurrent();
+  fillView();
+  $('message-input').focus();
+}
+
+function showCurrent() {
+  const conversation = state.current;
+  if (conversation) conversation.unread = 0;
+  view.show(conversation, state.me);
+  renderAll();
+}
+
+function renderAll() {
+  renderMe(state.me);
+  renderSidebar(state, select);
+  renderHeader(state);
+  renderOnline(state, openPrivate);
+  renderTyping(state.current);
+}
+
+function openPrivate(user) {
+  if (!state || !user) return;
+  const existed = state.conversations.has(pmKey(user));
+  const conversation = state.conversation('pm', user);
+  rememberPrivates();
+  select(conversation.key);
+  if (!existed) void loadNewest(conversation).then(fillView);
+}
+
+function closeConversation(conversation) {
+  if (!state?.conversations.has(conversation.key)) return;
+  const wasCurrent = conversation === state.current;
+  state.remove(conversation.key);
+  rememberPrivates();
+  if (wasCurrent) state.currentKey = (state.rooms()[0] ?? state.privates()[0])?.key ?? null;
+  showCurrent();
+}
+
+async function joinRoom(room, { create }) {
+  try {
+    if (create) {
+      const created = await connection.request({ command: 'create', room });
+      notify(created.success, { kind: 'info' });
+    }
+    await connection.request({ command: 'join', room });
+  } catch (error) {
+    notify(errorText(error));
+    if (error.code !== 'already_joined') return;
+  }
+  const conversation = state.conversation('room', room);
+  if (!state.allRooms.includes(room)) state.allRooms = [...state.allRooms, room].sort();
+  select(conversation.key);
+  await loadNewest(conversation);
+  fillView();
+}
+
+async function leaveCurrent() {
+  const conversation = state?.current;
+  if (!conversation) return;
+  if (conversation.kind === 'room') {
+    try {
+      await connection.request({ command: 'leave', room: conversation.name });
+    } catch (error) {
+      notify(errorText(error));
+      if (error.code !== 'not_a_member') return;
+    }
+  }
+  closeConversation(conversation);
+}
+
+async function sendMessage() {
+  const input = $('message-input');
+  const conversation = state?.current;
+  const text = input.value;
+  if (!conversation || text.trim().length === 0) return;
+  if (!connection?.connected) {
+    notify('Not connected: your message was not sent. It is still in the box; send it again once connected.');
+    return;
+  }
+  input.value = '';
+  const target = conversation.kind === 'room' ? { room: conversation.name } : { to: conversation.name };
+  try {
+    // The echo (a broadcast) shows the message; the ok reply only confirms it.
+    await connection.request({ ...target, message: text });
+  } catch (error) {
+    notify(error === DISCONNECTED ? 'Connection lost: the message may not have been sent.' : errorText(error));
+    if (error !== DISCONNECTED && input.value === '') input.value = text;
+  }
+}
+
+function sendTyping() {
+  const conversation = state?.current;
+  const now = Date.now();
+  if (!conversation || !typingSupported || !connection?.connected || now - lastTypingSent < TYPING_EVERY_MS) return;
+  lastTypingSent = now;
+  const target = conversation.kind === 'room' ? { room: conversation.name } : { to: conversation.name };
+  // Typing has no reply; the ref only lets us notice a server that does not know the command and stop asking.
+  connection.request({ command: 'typing', ...target }, { expectReply: false }).catch((error) => {
+    if (error.code === 'unknown_command') typingSupported = false;
+    else if (error !== DISCONNECTED) notify(errorText(error));
+  });
+}
+
+// ---------------------------------------------------------------- persistence of private conversations
+
+function storedPrivates(me) {
+  try {
+    const users = JSON.parse(localStorage.getItem(`tinychat.pms.${me}`) ?? '[]');
+    return Array.isArray(users) ? users.filter((u) => typeof u === 'string') : [];
+  } catch {
+    return [];
+  }
+}
+
+function rememberPrivates() {
+  if (!state?.me) return;
+  localStorage.setItem(`tinychat.pms.${state.me}`, JSON.stringify(state.privates().map((c) => c.name)));
+}
+
+function currentKeyStorage(me) {
+  return `tinychat.current.${me}`;
+}
+
+// ---------------------------------------------------------------- wiring
+
+function toggleForm(toggle, form) {
+  const open = form.hidden;
+  form.hidden = !open;
+  toggle.setAttribute('aria-expanded', String(open));
+  if (open) form.querySelector('input').focus();
+}
+
+function closeDrawers() {
+  document.body.classList.remove('show-sidebar', 'show-online');
+  $('sidebar-toggle').setAttribute('aria-expanded', 'false');
+  $('online-toggle').setAttribute('aria-expanded', 'false');
+}
+
+function togglePanel(className, toggle) {
+  const open = document.body.classList.toggle(className);
+  toggle.setAttribute('aria-expanded', String(open));
+}
+
+function wireStaticControls() {
+  view = new MessageView(openPrivate);
+
+  $('token-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    const token = $('token-input').value.trim();
+    if (!token) return;
+    localStorage.setItem(TOKEN_KEY, token);
+    connect(token);
+  });
+  $('register-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    void register($('username-input').value.trim());
+  });
+  $('signout').addEventListener('click', signOut);
+  $('retry').addEventListener('click', () => connection?.retryNow());
+  $('leave').addEventListener('click', () => void leaveCurrent());
+
+  const roomForm = $('room-form');
+  $('room-form-toggle').addEventListener('click', () => toggleForm($('room-form-toggle'), roomForm));
+  const submitRoom = (create) => {
+    if (!roomForm.reportValidity()) return;
+    const room = $('room-name').value.trim();
+    $('room-name').value = '';
+    toggleForm($('room-form-toggle'), roomForm);
+    void joinRoom(room, { create });
+  };
+  roomForm.addEventListener('submit', (event) => {
+    event.preventDefault();
+    submitRoom(false);
+  });
+  $('room-create').addEventListener('click', () => submitRoom(true));
+
+  const pmForm = $('pm-form');
+  $('pm-form-toggle').addEventListener('click', () => toggleForm($('pm-form-toggle'), pmForm));
+  pmForm.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const user = $('pm-name').value.trim();
+    $('pm-name').value = '';
+    toggleForm($('pm-form-toggle'), pmForm);
+    openPrivate(user);
+  });
+
+  $('sidebar-toggle').addEventListener('click', () => togglePanel('show-sidebar', $('sidebar-toggle')));
+  $('online-toggle').addEventListener('click', () => togglePanel('show-online', $('online-toggle')));
+
+  $('composer').addEventListener('submit', (event) => {
+    event.preventDefault();
+    void sendMessage();
+  });
+  const input = $('message-input');
+  input.addEventListener('keydown', (event) => {
+    // Enter sends, Shift+Enter is a newline; never while an input method is composing.
+    if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      void sendMessage();
+    }
+  });
+  input.addEventListener('input', () => {
+    if (input.value.length > 0) sendTyping();
+  });
+
+  $('load-older').addEventListener('click', () => {
+    if (state?.current) void loadOlder(state.current);
+  });
+  view.scroller.addEventListener('scroll', () => {
+    if (state?.current && view.nearTop()) void loadOlder(state.current);
+  });
+
+  // On a phone the sidebar and the online list are drawers: Escape or a tap outside closes them.
+  document.addEventListener('keydown', (event) => {
+    if (event.key === 'Escape') closeDrawers();
+  });
+  document.addEventListener('click', (event) => {
+    const inside = event.target.closest('#sidebar, #online, #sidebar-toggle, #online-toggle');
+    if (!inside) closeDrawers();
+  });
+  document.addEventListener('visibilitychange', () => {
+    if (isReading() && state?.current && state.current.unread > 0) {
+      state.current.unread = 0;
+      renderSidebar(state, select);
+    }
+  });
+}
+
+start();

@@ -1,0 +1,292 @@
+// Turns state into DOM. Every piece of user text goes in through textContent or text nodes, never as HTML.
+
+const GROUP_WINDOW_MS = 5 * 60_000;
+const NEAR_BOTTOM_PX = 80;
+const NOTICE_MS = 10_000;
+const MAX_NOTICES = 4;
+
+const $ = (id) => document.getElementById(id);
+
+/** Creates an element; attrs are set as attributes (class, aria-*, data-*, type, …), children appended as nodes or text. */
+export function h(tag, attrs = {}, ...children) {
+  const element = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs)) {
+    if (value === false || value === null || value === undefined) continue;
+    element.setAttribute(name, value === true ? '' : String(value));
+  }
+  for (const child of children) {
+    if (child === null || child === undefined || child === false) continue;
+    element.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return element;
+}
+
+const timeFormat = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' });
+const dateTimeFormat = new Intl.DateTimeFormat(undefined, { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' });
+const fullFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'full', timeStyle: 'medium' });
+
+function localTime(date) {
+  const today = new Date();
+  const sameDay = date.toDateString() === today.toDateString();
+  return (sameDay ? timeFormat : dateTimeFormat).format(date);
+}
+
+export function showScreen(name) {
+  $('signin').hidden = name !== 'signin';
+  $('app').hidden = name !== 'app';
+}
+
+export function showSignInError(text) {
+  $('signin-error').textContent = text ?? '';
+}
+
+export function renderMe(me) {
+  $('me-name').textContent = me ?? '';
+}
+
+/** Connection state in the header; the retry button only while waiting to reconnect. */
+export function renderStatus(status) {
+  const element = $('conn-status');
+  element.dataset.state = status.state;
+  const seconds = Math.max(1, Math.round((status.delayMs ?? 0) / 1000));
+  const why = status.reason ? ` (${status.reason})` : '';
+  element.textContent = {
+    connecting: 'Connecting…',
+    connected: 'Connected',
+    waiting: `Disconnected${why}, reconnecting in ${seconds} s`,
+    offline: 'Offline',
+  }[status.state] ?? status.state;
+  $('retry').hidden = status.state !== 'waiting';
+  $('me-dot').classList.toggle('online', status.state === 'connected');
+  $('composer').classList.toggle('offline', status.state !== 'connected');
+}
+
+/** A dismissible line above the messages: errors from the server, or information such as a new token. */
+export function notify(text, { kind = 'error', sticky = false } = {}) {
+  const list = $('notices');
+  const close = h('button', { type: 'button', class: 'icon', 'aria-label': 'Dismiss' }, '×');
+  const item = h('div', { class: `notice notice-${kind}`, role: kind === 'error' ? 'alert' : 'status' }, h('span', {}, text), close);
+  close.addEventListener('click', () => item.remove());
+  list.append(item);
+  while (list.children.length > MAX_NOTICES) list.firstElementChild.remove();
+  if (!sticky) setTimeout(() => item.remove(), NOTICE_MS);
+}
+
+export function errorText(frame) {
+  return frame.code ? `${frame.error} (${frame.code})` : String(frame.error);
+}
+
+/**
+ * Sidebar: rooms and private conversations, with unread badges and the current one marked. Rows are updated in
+ * place when the list itself did not change, so a keyboard user's focus survives incoming messages.
+ */
+export function renderSidebar(state, onSelect) {
+  const fill = (button, conversation) => {
+    const badge = conversation.unread > 0
+      ? h('span', { class: 'badge', 'aria-label': `${conversation.unread} unread` }, String(conversation.unread))
+      : null;
+    const dot = conversation.kind === 'pm'
+      ? h('span', { class: state.isOnline(conversation.name) ? 'dot online' : 'dot', 'aria-hidden': 'true' })
+      : null;
+    button.replaceChildren(...[dot, h('span', { class: 'conv-name' }, conversation.label), badge].filter(Boolean));
+    if (conversation.key === state.currentKey) button.setAttribute('aria-current', 'true');
+    else button.removeAttribute('aria-current');
+    button.parentElement.classList.toggle('unread', conversation.unread > 0);
+  };
+  const row = (conversation) => {
+    const button = h('button', { type: 'button', class: 'conv', 'data-key': conversation.key });
+    button.addEventListener('click', () => onSelect(conversation.key));
+    const item = h('li', {}, button);
+    fill(button, conversation);
+    return item;
+  };
+  const update = (list, conversations) => {
+    const shown = [...list.querySelectorAll('.conv')];
+    const same = shown.length === conversations.length && shown.every((b, i) => b.dataset.key === conversations[i].key);
+    if (same) shown.forEach((button, i) => fill(button, conversations[i]));
+    else list.replaceChildren(...conversations.map(row));
+  };
+  update($('room-list'), state.rooms());
+  update($('pm-list'), state.privates());
+  $('known-rooms').replaceChildren(...state.allRooms.map((room) => h('option', { value: room })));
+  const unread = state.unreadTotal();
+  document.title = unread > 0 ? `(${unread}) TinyChat` : 'TinyChat';
+}
+
+/** Header, composer label and online list of the current conversation. */
+export function renderHeader(state) {
+  const conversation = state.current;
+  $('conv-title').textContent = conversation ? conversation.label : 'TinyChat';
+  const leave = $('leave');
+  leave.hidden = !conversation;
+  leave.textContent = conversation?.kind === 'room' ? 'Leave room' : 'Close';
+  const input = $('message-input');
+  const label = conversation ? `Message ${conversation.label}` : 'Message';
+  input.setAttribute('aria-label', label);
+  input.placeholder = label;
+  input.disabled = !conversation;
+  $('send').disabled = !conversation;
+}
+
+/** Who is online in the current room (or whether the other user of a private conversation is). */
+export function renderOnline(state, onMessageUser) {
+  const conversation = state.current;
+  let users = [];
+  if (conversation?.kind === 'room') users = state.onlineIn(conversation.name);
+  else if (conversation?.kind === 'pm') users = [state.me, conversation.name].filter((u) => u === state.me || state.isOnline(u));
+  const where = conversation ? ` in ${conversation.label}` : '';
+  $('online-title').textContent = `Online — ${users.length}`;
+  $('online-toggle').textContent = `Online (${users.length})`;
+  $('online').setAttribute('aria-label', `Online${where}`);
+  $('online-list').replaceChildren(...users.map((user) => {
+    if (user === state.me) {
+      return h('li', { class: 'online-user me' }, h('span', { class: 'dot online', 'aria-hidden': 'true' }), h('span', {}, user), h('span', { class: 'you' }, ' (you)'));
+    }
+    const button = h('button', { type: 'button', class: 'link', 'aria-label': `Message ${user} privately` }, user);
+    button.addEventListener('click', () => onMessageUser(user));
+    return h('li', { class: 'online-user' }, h('span', { class: 'dot online', 'aria-hidden': 'true' }), button);
+  }));
+}
+
+export function renderTyping(conversation) {
+  const users = conversation ? conversation.typingUsers() : [];
+  $('typing').textContent =
+    users.length === 0 ? '' :
+    users.length === 1 ? `${users[0]} is typing…` :
+    users.length <= 3 ? `${users.join(', ')} are typing…` : 'Several people are typing…';
+}
+
+/**
+ * The message list of the current conversation. Messages are inserted in place (not re-rendered), so scroll
+ * position and text selection survive new messages; grouping is a class on each row, recomputed around inserts.
+ */
+export class MessageView {
+  #scroller = $('scroller');
+  #list = $('messages');
+  #conversation = null;
+  #me = null;
+  #onSender;
+
+  constructor(onSender) {
+    this.#onSender = onSender;
+    $('jump-latest').addEventListener('click', () => this.scrollToBottom());
+    this.#scroller.addEventListener('scroll', () => {
+      if (this.nearBottom()) $('jump-latest').hidden = true;
+    });
+  }
+
+  get scroller() {
+    return this.#scroller;
+  }
+
+  get conversation() {
+    return this.#conversation;
+  }
+
+  nearBottom() {
+    const s = this.#scroller;
+    return s.scrollHeight - s.scrollTop - s.clientHeight < NEAR_BOTTOM_PX;
+  }
+
+  nearTop() {
+    return this.#scroller.scrollTop < NEAR_BOTTOM_PX;
+  }
+
+  /** Needs more history to fill the view (so scrolling up is even possible)? */
+  underfilled() {
+    return this.#scroller.scrollHeight <= this.#scroller.clientHeight + NEAR_BOTTOM_PX;
+  }
+
+  scrollToBottom() {
+    this.#scroller.scrollTop = this.#scroller.scrollHeight;
+    $('jump-latest').hidden = true;
+  }
+
+  /** Shows a conversation from scratch, scrolled to the newest message. */
+  show(conversation, me) {
+    this.#conversation = conversation;
+    this.#me = me;
+    this.#list.replaceChildren();
+    if (conversation) this.#insert(conversation.messages);
+    this.renderEdge();
+    this.scrollToBottom();
+  }
+
+  /** Adds messages (already deduplicated by the state) to the list if they belong to the conversation shown. */
+  add(conversation, messages) {
+    if (conversation !== this.#conversation || messages.length === 0) return;
+    const wasAtBottom = this.nearBottom();
+    const firstShown = this.#list.firstElementChild;
+    const prepending = firstShown !== null && messages[messages.length - 1].id < Number(firstShown.dataset.id);
+    const before = this.#scroller.scrollHeight;
+    this.#insert(messages);
+    this.renderEdge();
+    if (prepending) {
+      // Older history went in above: keep the message the reader was looking at where it was.
+      this.#scroller.scrollTop += this.#scroller.scrollHeight - before;
+    } else if (wasAtBottom || messages.some((m) => m.from === this.#me)) {
+      this.scrollToBottom();
+    } else {
+      $('jump-latest').hidden = false;
+    }
+  }
+
+  /** The top of the list: a button to load older messages, or the start of the conversation. */
+  renderEdge() {
+    const conversation = this.#conversation;
+    const more = $('load-older');
+    const start = $('history-start');
+    more.hidden = !conversation || !conversation.hasOlder;
+    more.disabled = !!conversation?.loadingOlder;
+    more.textContent = conversation?.loadingOlder ? 'Loading older messages…' : 'Load older messages';
+    start.hidden = !conversation || conversation.hasOlder;
+    start.textContent = conversation ? `This is the beginning of ${conversation.label}.` : '';
+  }
+
+  #insert(messages) {
+    const rows = [];
+    for (const message of messages) {
+      const row = this.#row(message);
+      // Nearly always an append (live) or a run at the top (history): search from the matching end.
+      let next = null;
+      if (this.#list.lastElementChild && Number(this.#list.lastElementChild.dataset.id) > message.id) {
+        next = this.#list.firstElementChild;
+        while (next && Number(next.dataset.id) < message.id) next = next.nextElementSibling;
+      }
+      this.#list.insertBefore(row, next);
+      rows.push(row);
+    }
+    for (const row of rows) {
+      this.#group(row);
+      if (row.nextElementSibling) this.#group(row.nextElementSibling);
+    }
+  }
+
+  // A row continues its group when the same person wrote the previous one shortly before.
+  #group(row) {
+    const previous = row.previousElementSibling;
+    const continued = previous !== null
+      && previous.dataset.from === row.dataset.from
+      && Number(row.dataset.time) - Number(previous.dataset.time) < GROUP_WINDOW_MS;
+    row.classList.toggle('continued', continued);
+  }
+
+  #row(message) {
+    const date = new Date(message.ts);
+    const mine = message.from === this.#me;
+    let sender;
+    if (mine) {
+      sender = h('span', { class: 'sender' }, message.from);
+    } else {
+      sender = h('button', { type: 'button', class: 'sender', 'aria-label': `${message.from}, message privately` }, message.from);
+      sender.addEventListener('click', () => this.#onSender(message.from));
+    }
+    const time = h('time', { datetime: message.ts, title: fullFormat.format(date) }, localTime(date));
+    return h('li', {
+      class: mine ? 'msg mine' : 'msg',
+      'data-id': message.id,
+      'data-from': message.from,
+      'data-time': date.getTime(),
+    }, h('div', { class: 'msg-head' }, sender, ' ', time), h('p', { class: 'msg-text' }, message.message));
+  }
+}

@@ -1,0 +1,159 @@
+// What the client knows: conversations with their messages, unread counts, presence and typing.
+// Plain data and rules (dedupe, ordering, presence merging); no DOM and no socket.
+
+export const roomKey = (room) => `room:${room}`;
+export const pmKey = (user) => `pm:${user}`;
+
+const TYPING_SHOWN_MS = 3_000;
+
+/** One room or private conversation. Messages are kept sorted by id and never held twice. */
+export class Conversation {
+  constructor(kind, name) {
+    this.kind = kind; // 'room' | 'pm'
+    this.name = name; // room name, or the other user
+    this.key = kind === 'room' ? roomKey(name) : pmKey(name);
+    this.messages = [];
+    this.ids = new Set();
+    this.unread = 0;
+    // Until a page comes back short, there may be older messages on the server.
+    this.hasOlder = true;
+    this.loadingOlder = false;
+    // True once a history page was fetched, so lastId is a trustworthy starting point for catch-up.
+    this.baseline = false;
+    this.typing = new Map(); // user -> expiry (ms since epoch)
+    this.draft = ''; // unsent composer text while another conversation is shown
+  }
+
+  get label() {
+    return this.kind === 'room' ? `#${this.name}` : this.name;
+  }
+
+  get lastId() {
+    return this.messages.length > 0 ? this.messages[this.messages.length - 1].id : 0;
+  }
+
+  get oldestId() {
+    return this.messages.length > 0 ? this.messages[0].id : null;
+  }
+
+  /** Adds messages, ignoring ids already held; returns the ones that were new, oldest first. */
+  add(messages) {
+    const added = [];
+    for (const message of messages) {
+      if (typeof message.id !== 'number' || this.ids.has(message.id)) continue;
+      this.ids.add(message.id);
+      added.push(message);
+    }
+    if (added.length === 0) return added;
+    const wasOrdered = added.every((m, i) => i === 0 || added[i - 1].id < m.id);
+    const appendsAtEnd = wasOrdered && added[0].id > this.lastId;
+    this.messages.push(...added);
+    if (!appendsAtEnd) this.messages.sort((a, b) => a.id - b.id);
+    added.sort((a, b) => a.id - b.id);
+    return added;
+  }
+
+  /** Forgets every message (after a gap too big to fill). */
+  reset() {
+    this.messages = [];
+    this.ids.clear();
+    this.hasOlder = true;
+    this.baseline = false;
+  }
+
+  setTyping(user, now = Date.now()) {
+    this.typing.set(user, now + TYPING_SHOWN_MS);
+  }
+
+  clearTyping(user) {
+    this.typing.delete(user);
+  }
+
+  /** Users typing right now (expired entries are dropped). */
+  typingUsers(now = Date.now()) {
+    for (const [user, until] of this.typing) {
+      if (until <= now) this.typing.delete(user);
+    }
+    return [...this.typing.keys()].sort();
+  }
+}
+
+export class ChatState {
+  me = null;
+  conversations = new Map(); // key -> Conversation
+  currentKey = null;
+  allRooms = [];
+  presence = new Map(); // room -> Map(user -> {online_at, connections})
+
+  get current() {
+    return this.currentKey === null ? null : (this.conversations.get(this.currentKey) ?? null);
+  }
+
+  conversation(kind, name) {
+    const key = kind === 'room' ? roomKey(name) : pmKey(name);
+    let conversation = this.conversations.get(key);
+    if (!conversation) {
+      conversation = new Conversation(kind, name);
+      this.conversations.set(key, conversation);
+    }
+    return conversation;
+  }
+
+  remove(key) {
+    const conversation = this.conversations.get(key);
+    this.conversations.delete(key);
+    if (conversation?.kind === 'room') this.presence.delete(conversation.name);
+    if (this.currentKey === key) this.currentKey = null;
+  }
+
+  rooms() {
+    return this.sorted('room');
+  }
+
+  privates() {
+    return this.sorted('pm');
+  }
+
+  sorted(kind) {
+    return [...this.conversations.values()].filter((c) => c.kind === kind).sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  /** Which conversation a live or history message belongs to. */
+  conversationOf(message) {
+    if (typeof message.room === 'string') return this.conversation('room', message.room);
+    const other = message.from === this.me ? message.to : message.from;
+    return this.conversation('pm', other);
+  }
+
+  /** Total unread, for the document title. */
+  unreadTotal() {
+    let total = 0;
+    for (const c of this.conversations.values()) total += c.unread;
+    return total;
+  }
+
+  // Presence: a state frame replaces what we knew; a diff applies leaves, then joins, so a user in both
+  // (a new session replacing an old one) stays present with the new meta. A leave always removes: its meta is
+  // the departing session's (someone who leaves the room still has open connections).
+  setPresence(room, state) {
+    this.presence.set(room, new Map(Object.entries(state ?? {})));
+  }
+
+  applyPresenceDiff(room, diff) {
+    // A state always comes first (on join and on connect); a diff without one is for a room we just left.
+    const users = this.presence.get(room);
+    if (!users) return;
+    for (const user of Object.keys(diff?.leaves ?? {})) users.delete(user);
+    for (const [user, meta] of Object.entries(diff?.joins ?? {})) users.set(user, meta);
+  }
+
+  onlineIn(room) {
+    return [...(this.presence.get(room)?.keys() ?? [])].sort((a, b) => a.localeCompare(b));
+  }
+
+  /** Online in any room we share (the only presence the server tells us about). */
+  isOnline(user) {
+    for (const users of this.presence.values()) if (users.has(user)) return true;
+    return false;
+  }
+}
