@@ -50,7 +50,7 @@ public sealed class BenchOptions
     public int SlowMembers { get; private set; } = 30;
 
     /// <summary>Slow-reader scenario: messages per second into the room.</summary>
-    public int SlowRate { get; private set; } = 500;
+    public int SlowRate { get; private set; } = 800;
 
     /// <summary>Slow-reader scenario: characters of padding per message, so the slow reader's buffers fill quickly.</summary>
     public int SlowPadding { get; private set; } = 3900;
@@ -84,7 +84,7 @@ public sealed class BenchOptions
           --latency-members N     members of the latency room (default 1000)
           --latency-rate N        messages/s into the latency room (default 100)
           --slow-members N        members of the slow-reader room (default 30)
-          --slow-rate N           messages/s into the slow-reader room (default 500)
+          --slow-rate N           messages/s into the slow-reader room (default 800)
           --slow-padding N        padding characters per slow-reader message (default 3900)
           --parallel N            concurrent connection attempts (default 64)
           --peers PATH            the peers' start.sh (default ../shared/peers/start.sh next to the repository)

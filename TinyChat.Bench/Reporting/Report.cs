@@ -14,7 +14,7 @@ public sealed class Report : IDisposable
         ["connect"] =
         [
             new("connects_per_s", "connections/s", Better.Higher),
-            new("rss_kb_per_conn", "server RSS KiB/connection", Better.Lower),
+            new("rss_kb_per_conn", "server RSS KiB/connection (run 1, fresh server)", Better.Lower, Aggregate.First),
             new("open_ms_avg", "ms to open (TCP+upgrade+auth), avg", Better.Lower),
             new("join_ms_avg", "ms to join, avg", Better.Lower),
             new("failed", "failed connections (max)", Better.Lower, Aggregate.Max),
@@ -78,6 +78,7 @@ public sealed class Report : IDisposable
     private enum Aggregate
     {
         Median,
+        First,
         Max,
         Sum,
         Integrity,
@@ -172,6 +173,9 @@ public sealed class Report : IDisposable
                 var duplicated = runs.Max(m => Get(m, "duplicated"));
                 var reordered = runs.Max(m => Get(m, "reordered"));
                 return double.IsNaN(lost) ? ("–", double.NaN) : ($"{lost:F0}/{duplicated:F0}/{reordered:F0}", lost + duplicated + reordered);
+            case Aggregate.First:
+                var first = runs.Where(m => m.Run > 0).Select(m => Get(m, row.Metric)).DefaultIfEmpty(double.NaN).First();
+                return (Format(first), first);
             case Aggregate.Max:
                 var max = runs.Max(m => Get(m, row.Metric));
                 return (Format(max), max);
@@ -186,7 +190,7 @@ public sealed class Report : IDisposable
 
     private static string Ratio(Row row, Dictionary<string, (string Text, double Number)> values, string peer)
     {
-        if (row.Aggregate != Aggregate.Median || row.Better == Better.None
+        if (row.Aggregate is not (Aggregate.Median or Aggregate.First) || row.Better == Better.None
             || !values.TryGetValue("tinychat", out var ours) || !values.TryGetValue(peer, out var theirs)
             || !double.IsFinite(ours.Number) || !double.IsFinite(theirs.Number) || theirs.Number == 0)
         {

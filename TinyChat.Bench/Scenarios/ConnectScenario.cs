@@ -41,8 +41,9 @@ public sealed class ConnectScenario : Scenario
     {
         var count = context.Options.Connections;
         var firstWave = count / 2;
-        var firstUser = context.Users(Name, count);
-        var seats = Enumerable.Range(0, count).Select(i => new Seat(firstUser + i, $"conn{i / RoomSize}", -1)).ToList();
+        // Fresh users and rooms every run: a TinyChat user who is a member already would only get already_joined.
+        var firstUser = context.Users($"{Name} run {run}", count);
+        var seats = Enumerable.Range(0, count).Select(i => new Seat(firstUser + i, $"conn{run}-{i / RoomSize}", -1)).ToList();
         var idle = new Traffic(0, 1, releaseOnAck: false);
         var members = seats.Select(_ => new Member(idle, -1, [])).ToArray();
         using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
