@@ -137,14 +137,18 @@ public sealed class RestartAndCrashTests
             };
 
             // Crash in full flow: once a second tab of bar has seen enough messages, kill -9.
+            // Room posts are pipelined and outrun private messages (each awaits its own commit), so also wait
+            // for private traffic before the crash.
             var seen = 0;
-            while (seen < messagesBeforeCrash)
+            var seenPrivate = 0;
+            while (seen < messagesBeforeCrash || seenPrivate < 3)
             {
                 var frame = await watcher.ReceiveAsync();
                 received.Add(frame);
                 if (frame.TryGetProperty("from", out _))
                 {
                     seen++;
+                    seenPrivate += frame.TryGetProperty("to", out _) ? 1 : 0;
                 }
             }
 
