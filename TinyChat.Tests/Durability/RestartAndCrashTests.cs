@@ -4,6 +4,7 @@ using System.Text.Json.Nodes;
 using Microsoft.Data.Sqlite;
 using TinyChat.Storage;
 using TinyChat.Tests.Support;
+using static TinyChat.Tests.Support.Frames;
 
 namespace TinyChat.Tests.Durability;
 
@@ -44,9 +45,6 @@ public sealed class RestartAndCrashTests
         await server.SignalAsync("TERM");
         return await server.WaitForExitAsync(ExitTimeout);
     }
-
-    private static Dictionary<string, object?> Frame(params (string Key, object? Value)[] fields) =>
-        fields.ToDictionary(f => f.Key, f => f.Value);
 
     private static async Task<string> RegisterAsync(ServerProcess server, string username)
     {
