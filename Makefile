@@ -3,7 +3,7 @@ SHELL := /bin/bash
 DOTNET ?= dotnet
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test build format publish bench browser clean
+.PHONY: run test build format publish bench bench-quick browser clean
 
 # From the repository's own chat.config.json and static/, so data lands in ./data (next to the config file).
 run:
@@ -33,8 +33,15 @@ publish:
 	  -p:PublishSingleFile=true -p:IncludeNativeLibrariesForSelfExtract=true -o dist
 	@echo "dist/tinychat (with dist/static and dist/chat.config.json next to it)"
 
+# Load generator: TinyChat against the raw peers in ../shared/peers, same scenarios, same run (docs/performance.md).
+# The open-file soft limit is raised to the hard limit for the bench and the servers it starts.
+# Pass options with BENCH_ARGS, e.g. make bench BENCH_ARGS="--runs 5 --seconds 6".
+BENCH_ARGS ?=
 bench:
-	$(DOTNET) run --project TinyChat.Bench -c Release -- all
+	ulimit -n $$(ulimit -Hn); $(DOTNET) run --project TinyChat.Bench -c Release -- all $(BENCH_ARGS)
+
+bench-quick:
+	ulimit -n $$(ulimit -Hn); $(DOTNET) run --project TinyChat.Bench -c Release -- quick $(BENCH_ARGS)
 
 clean:
 	rm -rf dist */bin */obj

@@ -1,0 +1,258 @@
+using System.Globalization;
+
+namespace TinyChat.Bench;
+
+/// <summary>What to run and how long: parsed from the command line (see <see cref="Usage"/>).</summary>
+public sealed class BenchOptions
+{
+    /// <summary>Every scenario, in the order they run.</summary>
+    public static readonly string[] AllScenarios = ["connect", "fanout", "latency", "durable", "slow-reader"];
+
+    /// <summary>Every target: TinyChat, the three raw peers, and the in-process sink that measures the bench itself.</summary>
+    public static readonly string[] AllTargets = ["tinychat", "kestrel", "httplistener", "node-ws", "sink"];
+
+    /// <summary>Scenarios to run.</summary>
+    public List<string> Scenarios { get; private set; } = [.. AllScenarios];
+
+    /// <summary>Targets to run them against.</summary>
+    public List<string> Targets { get; private set; } = [.. AllTargets];
+
+    /// <summary>Runs per cell; the table shows the median.</summary>
+    public int Runs { get; private set; } = 3;
+
+    /// <summary>Seconds of steady traffic per fanout / durable measurement.</summary>
+    public double Seconds { get; private set; } = 4;
+
+    /// <summary>Seconds of fixed-rate traffic per latency / slow-reader measurement (after a warm-up second).</summary>
+    public double LatencySeconds { get; private set; } = 4;
+
+    /// <summary>Connections opened by the connect scenario.</summary>
+    public int Connections { get; private set; } = 10_000;
+
+    /// <summary>Fanout shapes: rooms x members, senders in all.</summary>
+    public List<FanoutShape> Shapes { get; private set; } =
+    [
+        new(1, 1000, 10),
+        new(10, 100, 10),
+        new(10, 1000, 10),
+    ];
+
+    /// <summary>Messages each fanout sender may have in flight (sent, own echo not yet received).</summary>
+    public int Window { get; private set; } = 16;
+
+    /// <summary>Latency scenario: members of its one room.</summary>
+    public int LatencyMembers { get; private set; } = 1000;
+
+    /// <summary>Latency scenario: messages per second into the room, over all senders.</summary>
+    public int LatencyRate { get; private set; } = 100;
+
+    /// <summary>Slow-reader scenario: members of its one room (the slow reader comes on top).</summary>
+    public int SlowMembers { get; private set; } = 30;
+
+    /// <summary>Slow-reader scenario: messages per second into the room.</summary>
+    public int SlowRate { get; private set; } = 800;
+
+    /// <summary>Slow-reader scenario: characters of padding per message, so the slow reader's buffers fill quickly.</summary>
+    public int SlowPadding { get; private set; } = 3900;
+
+    /// <summary>Concurrent connection attempts while setting up.</summary>
+    public int ConnectParallelism { get; private set; } = 64;
+
+    /// <summary>Where the raw peers' start script lives (default: ../shared/peers/start.sh from the repository root).</summary>
+    public string? PeersScript { get; private set; }
+
+    /// <summary>Extra arguments for the TinyChat server (e.g. <c>--Storage:Provider sqlite</c>).</summary>
+    public List<string> TinyChatArgs { get; } = [];
+
+    /// <summary>Folder for the JSON lines, the table and the server logs.</summary>
+    public string ResultsDirectory { get; private set; } = "bench-results";
+
+    /// <summary>Help text.</summary>
+    public const string Usage = """
+        usage: tinychat-bench [all|quick|SCENARIO[,SCENARIO...]] [options]
+          all                     every scenario against every target (default)
+          quick                   every scenario, 1 run, short durations, smaller shapes (a smoke run of ~3 minutes)
+          SCENARIOS               connect, fanout, latency, durable, slow-reader (comma-separated)
+        options:
+          --targets a,b           tinychat,kestrel,httplistener,node-ws,sink (sink = the bench's own ceiling)
+          --runs N                runs per cell, median reported (default 3)
+          --seconds S             seconds of traffic per fanout/durable measurement (default 4)
+          --latency-seconds S     seconds of fixed-rate traffic per latency/slow-reader measurement (default 4)
+          --connections N         connections of the connect scenario (default 10000)
+          --shapes RxM/S,...      fanout shapes, e.g. 1x1000/10,10x100/10,10x1000/10
+          --window N              in-flight messages per fanout sender (default 16)
+          --latency-members N     members of the latency room (default 1000)
+          --latency-rate N        messages/s into the latency room (default 100)
+          --slow-members N        members of the slow-reader room (default 30)
+          --slow-rate N           messages/s into the slow-reader room (default 800)
+          --slow-padding N        padding characters per slow-reader message (default 3900)
+          --parallel N            concurrent connection attempts (default 64)
+          --peers PATH            the peers' start.sh (default ../shared/peers/start.sh next to the repository)
+          --tinychat-arg ARG      one more argument for the TinyChat server (repeatable)
+          --results DIR           output folder (default bench-results)
+        """;
+
+    /// <summary>Parses the command line; throws <see cref="ArgumentException"/> with a readable message.</summary>
+    public static BenchOptions Parse(string[] args)
+    {
+        var options = new BenchOptions();
+        var index = 0;
+        if (args.Length > 0 && !args[0].StartsWith("--", StringComparison.Ordinal))
+        {
+            options.ApplyMode(args[0]);
+            index = 1;
+        }
+
+        for (; index < args.Length; index++)
+        {
+            var name = args[index];
+            if (name is "--help" or "-h")
+            {
+                throw new ArgumentException(Usage);
+            }
+
+            if (index + 1 >= args.Length)
+            {
+                throw new ArgumentException($"{name} needs a value\n{Usage}");
+            }
+
+            var value = args[++index];
+            switch (name)
+            {
+                case "--targets":
+                    options.Targets = Names(value, AllTargets, "target");
+                    break;
+                case "--runs":
+                    options.Runs = Number(name, value, 1, 50);
+                    break;
+                case "--seconds":
+                    options.Seconds = PositiveSeconds(name, value);
+                    break;
+                case "--latency-seconds":
+                    options.LatencySeconds = PositiveSeconds(name, value);
+                    break;
+                case "--connections":
+                    options.Connections = Number(name, value, 1, 19_000);
+                    break;
+                case "--shapes":
+                    options.Shapes = [.. value.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(FanoutShape.Parse)];
+                    break;
+                case "--window":
+                    options.Window = Number(name, value, 1, 1000);
+                    break;
+                case "--latency-members":
+                    options.LatencyMembers = Number(name, value, 2, 19_000);
+                    break;
+                case "--latency-rate":
+                    options.LatencyRate = Number(name, value, 1, 100_000);
+                    break;
+                case "--slow-members":
+                    options.SlowMembers = Number(name, value, 2, 19_000);
+                    break;
+                case "--slow-rate":
+                    options.SlowRate = Number(name, value, 1, 100_000);
+                    break;
+                case "--slow-padding":
+                    options.SlowPadding = Number(name, value, 0, 3900);
+                    break;
+                case "--parallel":
+                    options.ConnectParallelism = Number(name, value, 1, 1000);
+                    break;
+                case "--peers":
+                    options.PeersScript = Path.GetFullPath(value);
+                    break;
+                case "--tinychat-arg":
+                    options.TinyChatArgs.Add(value);
+                    break;
+                case "--results":
+                    options.ResultsDirectory = value;
+                    break;
+                default:
+                    throw new ArgumentException($"unknown option {name}\n{Usage}");
+            }
+        }
+
+        return options;
+    }
+
+    private void ApplyMode(string mode)
+    {
+        switch (mode)
+        {
+            case "all":
+                return;
+            case "quick":
+                Runs = 1;
+                Seconds = 2;
+                LatencySeconds = 2;
+                Connections = 2000;
+                Shapes = [new(1, 200, 10), new(10, 100, 10)];
+                LatencyMembers = 200;
+                LatencyRate = 100;
+                return;
+            default:
+                Scenarios = Names(mode, AllScenarios, "scenario");
+                return;
+        }
+    }
+
+    private static List<string> Names(string value, string[] known, string what)
+    {
+        var names = value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToList();
+        foreach (var name in names)
+        {
+            if (!known.Contains(name))
+            {
+                throw new ArgumentException($"unknown {what} '{name}' (known: {string.Join(", ", known)})");
+            }
+        }
+
+        return names;
+    }
+
+    private static int Number(string name, string value, int min, int max)
+    {
+        if (!int.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out var number) || number < min || number > max)
+        {
+            throw new ArgumentException($"{name}: expected a whole number from {min} to {max}, got '{value}'");
+        }
+
+        return number;
+    }
+
+    private static double PositiveSeconds(string name, string value)
+    {
+        if (!double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var seconds) || seconds <= 0 || seconds > 600)
+        {
+            throw new ArgumentException($"{name}: expected seconds in (0, 600], got '{value}'");
+        }
+
+        return seconds;
+    }
+}
+
+/// <summary>A fanout shape: <paramref name="Rooms"/> rooms of <paramref name="Members"/> members, <paramref name="Senders"/> senders spread over the rooms.</summary>
+public sealed record FanoutShape(int Rooms, int Members, int Senders)
+{
+    /// <summary>Connections the shape needs.</summary>
+    public int Connections => Rooms * Members;
+
+    /// <summary>Parses <c>RxM/S</c>.</summary>
+    public static FanoutShape Parse(string text)
+    {
+        var parts = text.Split('x', '/');
+        if (parts.Length != 3
+            || !int.TryParse(parts[0], CultureInfo.InvariantCulture, out var rooms)
+            || !int.TryParse(parts[1], CultureInfo.InvariantCulture, out var members)
+            || !int.TryParse(parts[2], CultureInfo.InvariantCulture, out var senders)
+            || rooms < 1 || members < 2 || senders < rooms || senders > rooms * members || rooms * members > 19_000)
+        {
+            throw new ArgumentException($"--shapes: expected ROOMSxMEMBERS/SENDERS (senders >= rooms, at most 19000 connections), got '{text}'");
+        }
+
+        return new FanoutShape(rooms, members, senders);
+    }
+
+    /// <inheritdoc />
+    public override string ToString() => $"{Rooms}x{Members}/{Senders}";
+}

@@ -1,0 +1,104 @@
+using System.Buffers.Text;
+using System.Text;
+
+namespace TinyChat.Bench.Client;
+
+/// <summary>
+/// The text the bench sends: <c>m{sender}.{sequence}.{timestamp}</c>, then optional padding. The sender id and
+/// sequence let every receiver check exactly-once and per-sender order; the timestamp is a
+/// <see cref="System.Diagnostics.Stopwatch"/> reading (sender and receivers share one clock: one process).
+/// </summary>
+public static class Probe
+{
+    private static readonly byte[] Marker = "\"message\":\"m"u8.ToArray();
+
+    /// <summary>What a receiver learns from one line.</summary>
+    public readonly record struct Reading(int Sender, long Sequence, long Timestamp);
+
+    /// <summary>Writes <c>{"room":R,"message":TEXT[,"ref":SEQ]}</c> into <paramref name="frame"/>; the bytes written.</summary>
+    public static int WriteFrame(byte[] frame, string room, int sender, long sequence, long timestamp, int padding, bool withRef)
+    {
+        var span = frame.AsSpan();
+        var n = Copy(span, "{\"room\":\""u8);
+        n += Encoding.ASCII.GetBytes(room, span[n..]);
+        n += Copy(span[n..], "\",\"message\":\"m"u8);
+        n += Format(span[n..], sender);
+        span[n++] = (byte)'.';
+        n += Format(span[n..], sequence);
+        span[n++] = (byte)'.';
+        n += Format(span[n..], timestamp);
+        if (padding > 0)
+        {
+            span[n++] = (byte)'.';
+            span.Slice(n, padding).Fill((byte)'x');
+            n += padding;
+        }
+
+        span[n++] = (byte)'"';
+        if (withRef)
+        {
+            n += Copy(span[n..], ",\"ref\":"u8);
+            n += Format(span[n..], sequence);
+        }
+
+        span[n++] = (byte)'}';
+        return n;
+    }
+
+    /// <summary>Bytes a frame needs at most.</summary>
+    public static int FrameCapacity(string room, int padding) => 128 + room.Length + padding;
+
+    /// <summary>Reads a probe out of a line; false for any other line (welcome, reply, error).</summary>
+    public static bool TryRead(ReadOnlySpan<byte> line, out Reading reading)
+    {
+        reading = default;
+        var at = line.IndexOf(Marker);
+        if (at < 0)
+        {
+            return false;
+        }
+
+        var rest = line[(at + Marker.Length)..];
+        if (!Utf8Parser.TryParse(rest, out int sender, out var used) || used >= rest.Length || rest[used] != '.')
+        {
+            return false;
+        }
+
+        rest = rest[(used + 1)..];
+        if (!Utf8Parser.TryParse(rest, out long sequence, out used) || used >= rest.Length || rest[used] != '.')
+        {
+            return false;
+        }
+
+        rest = rest[(used + 1)..];
+        if (!Utf8Parser.TryParse(rest, out long timestamp, out _))
+        {
+            return false;
+        }
+
+        reading = new Reading(sender, sequence, timestamp);
+        return true;
+    }
+
+    /// <summary>True for an acknowledgement line <c>{"ok":true,...}</c>.</summary>
+    public static bool IsAck(ReadOnlySpan<byte> line) => line.StartsWith("{\"ok\":true"u8);
+
+    /// <summary>True for an error line.</summary>
+    public static bool IsError(ReadOnlySpan<byte> line) => line.StartsWith("{\"error\""u8);
+
+    private static int Copy(Span<byte> destination, ReadOnlySpan<byte> source)
+    {
+        source.CopyTo(destination);
+        return source.Length;
+    }
+
+    private static int Format(Span<byte> destination, long value)
+    {
+        if (!Utf8Formatter.TryFormat(value, destination, out var written))
+        {
+            throw new InvalidOperationException("probe frame buffer too small");
+        }
+
+        return written;
+    }
+}

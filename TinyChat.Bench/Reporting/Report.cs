@@ -1,0 +1,244 @@
+using System.Globalization;
+using System.Text;
+
+namespace TinyChat.Bench.Reporting;
+
+/// <summary>
+/// Collects measurements, writes each as a JSON line (stdout and a file), and renders the table of medians
+/// with the TinyChat/Kestrel and TinyChat/HttpListener ratios.
+/// </summary>
+public sealed class Report : IDisposable
+{
+    private static readonly Dictionary<string, Row[]> Rows = new()
+    {
+        ["connect"] =
+        [
+            new("connects_per_s", "connections/s", Better.Higher),
+            new("rss_kb_per_conn", "server RSS KiB/connection (run 1, fresh server)", Better.Lower, Aggregate.First),
+            new("open_ms_avg", "ms to open (TCP+upgrade+auth), avg", Better.Lower),
+            new("join_ms_avg", "ms to join, avg", Better.Lower),
+            new("failed", "failed connections (max)", Better.Lower, Aggregate.Max),
+            new("server_cpu", "server CPU (cores)", Better.None),
+            new("client_cpu", "bench CPU (cores)", Better.None),
+        ],
+        ["fanout"] =
+        [
+            new("deliveries_per_s", "deliveries/s", Better.Higher),
+            new("integrity", "lost/dup/reordered (max)", Better.Lower, Aggregate.Integrity),
+            new("server_cpu", "server CPU (cores)", Better.None),
+            new("client_cpu", "bench CPU (cores)", Better.None),
+            new("setup_s", "s to connect and join everyone", Better.Lower),
+        ],
+        ["latency"] =
+        [
+            new("p50_ms", "p50 ms", Better.Lower),
+            new("p99_ms", "p99 ms", Better.Lower),
+            new("p999_ms", "p99.9 ms", Better.Lower),
+            new("integrity", "lost/dup/reordered (max)", Better.Lower, Aggregate.Integrity),
+            new("server_cpu", "server CPU (cores)", Better.None),
+        ],
+        ["durable"] =
+        [
+            new("acks_per_s", "acknowledged messages/s", Better.Higher),
+            new("ack_p50_ms", "ack p50 ms", Better.Lower),
+            new("ack_p99_ms", "ack p99 ms", Better.Lower),
+            new("integrity", "lost/dup/reordered (max)", Better.Lower, Aggregate.Integrity),
+        ],
+        ["slow-reader"] =
+        [
+            new("p99_without_ms", "others' p99 ms, no slow reader", Better.Lower),
+            new("p99_with_ms", "others' p99 ms, with slow reader", Better.Lower),
+            new("p99_diff_pct", "difference % (want < 10)", Better.None),
+            new("slow_reader_closed", "slow reader closed by server (runs)", Better.None, Aggregate.Sum),
+        ],
+    };
+
+    private readonly List<Measurement> measurements = [];
+    private readonly StreamWriter jsonLines;
+    private readonly List<string> targetOrder;
+
+    /// <summary>Opens <c>DIR/bench-TIMESTAMP.jsonl</c>; the table goes next to it as <c>.md</c>.</summary>
+    public Report(string directory, IEnumerable<string> targets)
+    {
+        Directory.CreateDirectory(directory);
+        Stamp = DateTimeOffset.Now.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture);
+        JsonPath = Path.GetFullPath(Path.Combine(directory, $"bench-{Stamp}.jsonl"));
+        TablePath = Path.ChangeExtension(JsonPath, ".md");
+        jsonLines = new StreamWriter(JsonPath) { AutoFlush = true };
+        targetOrder = [.. targets];
+    }
+
+    private enum Better
+    {
+        Higher,
+        Lower,
+        None,
+    }
+
+    private enum Aggregate
+    {
+        Median,
+        First,
+        Max,
+        Sum,
+        Integrity,
+    }
+
+    /// <summary>When the run started, for file names.</summary>
+    public string Stamp { get; }
+
+    /// <summary>The JSON lines file.</summary>
+    public string JsonPath { get; }
+
+    /// <summary>The table file.</summary>
+    public string TablePath { get; }
+
+    /// <summary>Records a measurement and prints its JSON line.</summary>
+    public void Add(Measurement measurement)
+    {
+        measurements.Add(measurement);
+        var line = measurement.ToJsonLine(DateTimeOffset.Now);
+        Console.Out.WriteLine(line);
+        jsonLines.WriteLine(line);
+    }
+
+    /// <summary>Records a free-form JSON line (machine, settings) in the file and on stdout.</summary>
+    public void AddRaw(string jsonLine)
+    {
+        Console.Out.WriteLine(jsonLine);
+        jsonLines.WriteLine(jsonLine);
+    }
+
+    /// <summary>The table of medians as Markdown.</summary>
+    public string Table()
+    {
+        var targets = targetOrder.Where(t => measurements.Any(m => m.Target == t)).ToList();
+        var text = new StringBuilder();
+        text.Append("| scenario | shape | metric |");
+        foreach (var target in targets)
+        {
+            text.Append(' ').Append(target == "sink" ? "sink (bench ceiling)" : target).Append(" |");
+        }
+
+        text.AppendLine(" TinyChat/Kestrel | TinyChat/HttpListener |");
+        text.Append("|---|---|---|");
+        text.Append(string.Concat(Enumerable.Repeat("---:|", targets.Count + 2)));
+        text.AppendLine();
+
+        foreach (var cell in measurements.Select(m => (m.Scenario, m.Shape)).Distinct())
+        {
+            if (!Rows.TryGetValue(cell.Scenario, out var rows))
+            {
+                continue;
+            }
+
+            foreach (var row in rows)
+            {
+                var values = targets.ToDictionary(t => t, t => Value(row, cell.Scenario, cell.Shape, t));
+                if (values.Values.All(v => v.Text == "–"))
+                {
+                    continue;
+                }
+
+                text.Append($"| {cell.Scenario} | {cell.Shape} | {row.Label}{Arrow(row.Better)} |");
+                foreach (var target in targets)
+                {
+                    text.Append(' ').Append(values[target].Text).Append(" |");
+                }
+
+                text.Append(' ').Append(Ratio(row, values, "kestrel")).Append(" |");
+                text.Append(' ').Append(Ratio(row, values, "httplistener")).AppendLine(" |");
+            }
+        }
+
+        return text.ToString();
+    }
+
+    /// <summary>Writes the table next to the JSON lines.</summary>
+    public void WriteTable(string preamble) => File.WriteAllText(TablePath, preamble + Table());
+
+    private (string Text, double Number) Value(Row row, string scenario, string shape, string target)
+    {
+        var runs = measurements.Where(m => m.Scenario == scenario && m.Shape == shape && m.Target == target).ToList();
+        if (runs.Count == 0)
+        {
+            return ("–", double.NaN);
+        }
+
+        double Get(Measurement m, string name) => m.Metrics.TryGetValue(name, out var v) ? v : double.NaN;
+        switch (row.Aggregate)
+        {
+            case Aggregate.Integrity:
+                var lost = runs.Max(m => Get(m, "lost"));
+                var duplicated = runs.Max(m => Get(m, "duplicated"));
+                var reordered = runs.Max(m => Get(m, "reordered"));
+                return double.IsNaN(lost) ? ("–", double.NaN) : ($"{lost:F0}/{duplicated:F0}/{reordered:F0}", lost + duplicated + reordered);
+            case Aggregate.First:
+                var first = runs.Where(m => m.Run > 0).Select(m => Get(m, row.Metric)).DefaultIfEmpty(double.NaN).First();
+                return (Format(first), first);
+            case Aggregate.Max:
+                var max = runs.Max(m => Get(m, row.Metric));
+                return (Format(max), max);
+            case Aggregate.Sum:
+                var sum = runs.Sum(m => Get(m, row.Metric));
+                return double.IsNaN(sum) ? ("–", double.NaN) : ($"{sum:F0}/{runs.Count}", sum);
+            default:
+                var median = Median(runs.Select(m => Get(m, row.Metric)).Where(v => !double.IsNaN(v)).ToList());
+                return (Format(median), median);
+        }
+    }
+
+    private static string Ratio(Row row, Dictionary<string, (string Text, double Number)> values, string peer)
+    {
+        if (row.Aggregate is not (Aggregate.Median or Aggregate.First) || row.Better == Better.None
+            || !values.TryGetValue("tinychat", out var ours) || !values.TryGetValue(peer, out var theirs)
+            || !double.IsFinite(ours.Number) || !double.IsFinite(theirs.Number) || theirs.Number == 0)
+        {
+            return "–";
+        }
+
+        return (ours.Number / theirs.Number).ToString("F2", CultureInfo.InvariantCulture);
+    }
+
+    private static string Arrow(Better better) => better switch
+    {
+        Better.Higher => " ↑",
+        Better.Lower => " ↓",
+        _ => "",
+    };
+
+    /// <summary>The median; infinity counts as larger than everything (a stalled run).</summary>
+    public static double Median(List<double> values)
+    {
+        if (values.Count == 0)
+        {
+            return double.NaN;
+        }
+
+        values.Sort();
+        var middle = values.Count / 2;
+        return values.Count % 2 == 1 ? values[middle] : (values[middle - 1] + values[middle]) / 2;
+    }
+
+    private static string Format(double value)
+    {
+        if (double.IsNaN(value))
+        {
+            return "–";
+        }
+
+        if (double.IsInfinity(value))
+        {
+            return "stall";
+        }
+
+        var magnitude = Math.Abs(value);
+        var format = magnitude >= 1000 ? "N0" : magnitude >= 100 ? "F0" : magnitude >= 10 ? "F1" : "F2";
+        return value.ToString(format, CultureInfo.InvariantCulture);
+    }
+
+    /// <inheritdoc />
+    public void Dispose() => jsonLines.Dispose();
+
+    private sealed record Row(string Metric, string Label, Better Better, Aggregate Aggregate = Aggregate.Median);
+}

@@ -1,0 +1,116 @@
+using System.Diagnostics;
+using TinyChat.Bench.Client;
+using TinyChat.Bench.Measuring;
+using TinyChat.Bench.Reporting;
+using TinyChat.Bench.Targets;
+
+namespace TinyChat.Bench.Scenarios;
+
+/// <summary>
+/// TinyChat only: messages persisted per second. Every message carries a <c>ref</c>; TinyChat acknowledges it
+/// (<c>{"ok":true,...}</c>) once it is durable and broadcast, and a sender's window opens only on acknowledgements.
+/// </summary>
+public sealed class DurableScenario : Scenario
+{
+    private const int Members = 10;
+    private static readonly TimeSpan GatherLimit = TimeSpan.FromMinutes(1);
+    private static readonly TimeSpan SettleLimit = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan DrainLimit = TimeSpan.FromSeconds(15);
+
+    /// <inheritdoc />
+    public override string Name => "durable";
+
+    /// <inheritdoc />
+    public override IReadOnlyList<string> Shapes(BenchOptions options) => [$"1x{Members}/{Members} window {options.Window}"];
+
+    /// <inheritdoc />
+    public override bool AppliesTo(Target target) => target.IsTinyChat;
+
+    /// <inheritdoc />
+    public override async Task RunAsync(BenchContext context, Target target, string shape, int runs, CancellationToken cancellationToken)
+    {
+        var duration = TimeSpan.FromSeconds(context.Options.Seconds);
+        const string room = "durable";
+        var firstUser = context.Users(Name, Members);
+        var seats = Enumerable.Range(0, Members).Select(i => new Seat(firstUser + i, room, i)).ToList();
+        var limit = GatherLimit + (runs * (SettleLimit + duration + DrainLimit));
+
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        stop.CancelAfter(limit);
+        await using var crowd = await Crowd.GatherAsync(context, target, seats, NewMembers(seats, context.Options.Window).Members, limit, stop.Token).ConfigureAwait(false);
+        for (var run = 1; run <= runs; run++)
+        {
+            await target.SettleAsync(SettleLimit, stop.Token, connectionsClosed: false).ConfigureAwait(false);
+            var (traffic, everyone) = NewMembers(seats, context.Options.Window);
+            crowd.Rebind(everyone);
+            var members = crowd.JoinedMembers();
+
+            var cpu = CpuWindow.Start(target);
+            var start = Stopwatch.GetTimestamp();
+            var senders = new List<Task>();
+            for (var i = 0; i < seats.Count; i++)
+            {
+                if (crowd.Socket(i) is { } socket)
+                {
+                    senders.Add(Flow.SendWindowedAsync(socket, traffic, seats[i].Sender, room, duration, withRef: true, stop.Token));
+                }
+            }
+
+            await Task.WhenAll(senders).ConfigureAwait(false);
+            await Flow.DrainAsync(members, DrainLimit, stop.Token).ConfigureAwait(false);
+            var seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
+            var (serverCpu, clientCpu) = cpu.Stop(target);
+            var integrity = Flow.Check(members);
+            var acks = members.Sum(m => m?.Acks ?? 0);
+            var databases = target.WorkFiles(".db");
+            var closed = Enumerable.Range(0, seats.Count).Count(i => crowd.Socket(i)?.CloseStatus is not null);
+
+            var metrics = new Dictionary<string, double>
+            {
+                ["acks_per_s"] = acks / seconds,
+                ["acks"] = acks,
+                ["sent"] = traffic.Sent.Sum(),
+                ["ack_p50_ms"] = traffic.AckLatency!.QuantileMilliseconds(0.50),
+                ["ack_p99_ms"] = traffic.AckLatency.QuantileMilliseconds(0.99),
+                ["deliveries_per_s"] = integrity.Received / seconds,
+                ["lost"] = integrity.Lost,
+                ["duplicated"] = integrity.Duplicated,
+                ["reordered"] = integrity.Reordered,
+                ["errors"] = integrity.Errors,
+                ["server_cpu"] = serverCpu,
+                ["client_cpu"] = clientCpu,
+                ["server_threads"] = cpu.ServerThreads,
+                ["sqlite_files"] = databases.Count,
+                ["closed_by_server"] = closed,
+            };
+            var notes = new List<string>
+            {
+                target.Note,
+                databases.Count > 0 ? "database files: " + string.Join(", ", databases.Select(Path.GetFileName)) : "no database file in the server's folder",
+            };
+            if (cpu.ThreadCpu.Length > 0)
+            {
+                notes.Add("server threads: " + cpu.ThreadCpu);
+            }
+
+            if (integrity.FirstError is { } error)
+            {
+                notes.Add(error);
+            }
+
+            if (FanoutScenario.CloseNote(crowd, seats.Count) is { } close)
+            {
+                notes.Add(close);
+            }
+
+            context.Report.Add(new Measurement(Name, shape, target.Name, run, metrics, string.Join("; ", notes)));
+        }
+    }
+
+    private static (Traffic Traffic, Member[] Members) NewMembers(List<Seat> seats, int window)
+    {
+        var traffic = new Traffic(Members, window, releaseOnAck: true) { AckLatency = new LatencyHistogram() };
+        var roomSenders = Enumerable.Range(0, Members).ToArray();
+        return (traffic, [.. seats.Select(seat => new Member(traffic, seat.Sender, roomSenders))]);
+    }
+}

@@ -1,0 +1,134 @@
+using System.Diagnostics;
+using TinyChat.Bench.Client;
+using TinyChat.Bench.Reporting;
+using TinyChat.Bench.Targets;
+
+namespace TinyChat.Bench.Scenarios;
+
+/// <summary>
+/// R rooms of M members; S senders (spread over the rooms) send as fast as their in-flight window allows for
+/// T seconds. Deliveries per second, and every receiver's exactly-once / per-sender-order check.
+/// </summary>
+public sealed class FanoutScenario : Scenario
+{
+    private static readonly TimeSpan GatherLimit = TimeSpan.FromMinutes(3);
+    private static readonly TimeSpan SettleLimit = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan DrainLimit = TimeSpan.FromSeconds(15);
+
+    /// <inheritdoc />
+    public override string Name => "fanout";
+
+    /// <inheritdoc />
+    public override IReadOnlyList<string> Shapes(BenchOptions options) => [.. options.Shapes.Select(s => s.ToString())];
+
+    /// <inheritdoc />
+    public override bool AppliesTo(Target target, string shape, BenchContext context) =>
+        !target.IsSink || (2L * FanoutShape.Parse(shape).Connections) + 1000 < context.FileLimit;
+
+    /// <inheritdoc />
+    public override async Task RunAsync(BenchContext context, Target target, string shape, int runs, CancellationToken cancellationToken)
+    {
+        var fanout = FanoutShape.Parse(shape);
+        var duration = TimeSpan.FromSeconds(context.Options.Seconds);
+        var (seats, roomSenders) = Layout(fanout, context.Users($"{Name} {shape}", fanout.Connections));
+        var perRun = SettleLimit + duration + DrainLimit;
+
+        using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        limit.CancelAfter(GatherLimit + (runs * perRun));
+        var setup = Stopwatch.StartNew();
+        await using var crowd = await Crowd.GatherAsync(context, target, seats, NewMembers(seats, roomSenders, fanout.Senders, context.Options.Window).Members, GatherLimit + (runs * perRun), limit.Token).ConfigureAwait(false);
+        var setupSeconds = setup.Elapsed.TotalSeconds;
+
+        for (var run = 1; run <= runs; run++)
+        {
+            // Joining pushes presence to every member: let the server finish that (or the previous run) before measuring.
+            await target.SettleAsync(SettleLimit, limit.Token, connectionsClosed: false).ConfigureAwait(false);
+            var (traffic, everyone) = NewMembers(seats, roomSenders, fanout.Senders, context.Options.Window);
+            crowd.Rebind(everyone);
+            var members = crowd.JoinedMembers();
+
+            var cpu = CpuWindow.Start(target);
+            var start = Stopwatch.GetTimestamp();
+            var senders = new List<Task>();
+            for (var i = 0; i < seats.Count; i++)
+            {
+                if (seats[i].Sender >= 0 && crowd.Socket(i) is { } socket)
+                {
+                    senders.Add(Flow.SendWindowedAsync(socket, traffic, seats[i].Sender, seats[i].Room, duration, withRef: false, limit.Token));
+                }
+            }
+
+            await Task.WhenAll(senders).ConfigureAwait(false);
+            var lastDelivery = await Flow.DrainAsync(members, DrainLimit, limit.Token).ConfigureAwait(false);
+            var (serverCpu, clientCpu) = cpu.Stop(target);
+            var seconds = Stopwatch.GetElapsedTime(start, lastDelivery).TotalSeconds;
+            var integrity = Flow.Check(members);
+            var closed = Enumerable.Range(0, seats.Count).Count(i => crowd.Socket(i)?.CloseStatus is not null);
+
+            var metrics = new Dictionary<string, double>
+            {
+                ["deliveries_per_s"] = integrity.Received / seconds,
+                ["messages_per_s"] = traffic.Sent.Sum() / duration.TotalSeconds,
+                ["deliveries"] = integrity.Received,
+                ["expected"] = integrity.Expected,
+                ["lost"] = integrity.Lost,
+                ["duplicated"] = integrity.Duplicated,
+                ["reordered"] = integrity.Reordered,
+                ["errors"] = integrity.Errors,
+                ["failed"] = crowd.Failed,
+                ["closed_by_server"] = closed,
+                ["seconds"] = seconds,
+                ["setup_s"] = setupSeconds,
+                ["server_cpu"] = serverCpu,
+                ["client_cpu"] = clientCpu,
+                ["server_threads"] = cpu.ServerThreads,
+                ["client_cpu_us_per_delivery"] = integrity.Received == 0 ? double.NaN : clientCpu * seconds * 1e6 / integrity.Received,
+            };
+            var threads = cpu.ThreadCpu.Length > 0 ? "server threads: " + cpu.ThreadCpu : null;
+            var note = string.Join("; ", new[] { threads, crowd.FirstFailure, integrity.FirstError, CloseNote(crowd, seats.Count) }.Where(n => !string.IsNullOrEmpty(n)));
+            context.Report.Add(new Measurement(Name, shape, target.Name, run, metrics, note));
+        }
+    }
+
+    private static (Traffic Traffic, Member[] Members) NewMembers(List<Seat> seats, Dictionary<string, int[]> roomSenders, int senders, int window)
+    {
+        var traffic = new Traffic(senders, window, releaseOnAck: false);
+        return (traffic, [.. seats.Select(seat => new Member(traffic, seat.Sender, roomSenders[seat.Room]))]);
+    }
+
+    /// <summary>Seats room by room (users from <paramref name="firstUser"/> on); the first senders of each room's members send.</summary>
+    public static (List<Seat> Seats, Dictionary<string, int[]> RoomSenders) Layout(FanoutShape shape, int firstUser)
+    {
+        var seats = new List<Seat>(shape.Connections);
+        var roomSenders = new Dictionary<string, int[]>();
+        var nextSender = 0;
+        for (var r = 0; r < shape.Rooms; r++)
+        {
+            var room = $"fan{shape.Rooms}x{shape.Members}-{r}";
+            var senders = (shape.Senders / shape.Rooms) + (r < shape.Senders % shape.Rooms ? 1 : 0);
+            roomSenders[room] = [.. Enumerable.Range(nextSender, senders)];
+            for (var m = 0; m < shape.Members; m++)
+            {
+                seats.Add(new Seat(firstUser + seats.Count, room, m < senders ? nextSender + m : -1));
+            }
+
+            nextSender += senders;
+        }
+
+        return (seats, roomSenders);
+    }
+
+    /// <summary>The first close the server sent, if any.</summary>
+    public static string? CloseNote(Crowd crowd, int count)
+    {
+        for (var i = 0; i < count; i++)
+        {
+            if (crowd.Socket(i) is { CloseStatus: not null } socket)
+            {
+                return $"server closed seat {i}: {socket.CloseStatus} {socket.CloseReason}";
+            }
+        }
+
+        return null;
+    }
+}
