@@ -5,8 +5,9 @@ CHROMIUM ?= /usr/bin/chromium
 
 .PHONY: run test build format publish bench bench-quick browser clean
 
+# From the repository's own chat.config.json and static/, so data lands in ./data (next to the config file).
 run:
-	$(DOTNET) run --project TinyChat -c Release
+	$(DOTNET) run --project TinyChat -c Release -- --config chat.config.json --static static
 
 build:
 	$(DOTNET) build TinyChat.sln -c Debug

@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.WebSockets;
 using System.Text.Json;
 using TinyChat.Tests.Support;
+using static TinyChat.Tests.Support.Frames;
 
 namespace TinyChat.Tests.Acceptance;
 
@@ -16,9 +17,6 @@ public sealed class ChatStoriesTests
 
     [TearDown]
     public async Task StopServer() => await server.DisposeAsync();
-
-    private static Dictionary<string, object?> Frame(params (string Key, object? Value)[] fields) =>
-        fields.ToDictionary(f => f.Key, f => f.Value);
 
     [Test]
     public async Task As_foo_user_when_I_join_without_a_room_I_am_welcomed_to_default_by_name()

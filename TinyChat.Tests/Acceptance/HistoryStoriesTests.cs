@@ -1,5 +1,6 @@
 using System.Text.Json;
 using TinyChat.Tests.Support;
+using static TinyChat.Tests.Support.Frames;
 
 namespace TinyChat.Tests.Acceptance;
 
@@ -14,9 +15,6 @@ public sealed class HistoryStoriesTests
 
     [TearDown]
     public async Task StopServer() => await server.DisposeAsync();
-
-    private static Dictionary<string, object?> Frame(params (string Key, object? Value)[] fields) =>
-        fields.ToDictionary(f => f.Key, f => f.Value);
 
     private static long[] Ids(JsonElement reply) => [.. reply.GetProperty("history").EnumerateArray().Select(m => m.GetProperty("id").GetInt64())];
 

@@ -2,6 +2,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Playwright;
 using TinyChat.Web;
 using static Microsoft.Playwright.Assertions;
+using static TinyChat.Tests.Support.Frames;
 
 namespace TinyChat.Tests.Browser;
 
@@ -17,9 +18,6 @@ public sealed class HistoryAndReconnectTests : BrowserTest
         ["Limits:FramesPerSecond"] = "10000",
         ["Limits:FrameBurst"] = "10000",
     };
-
-    private static Dictionary<string, object?> Frame(params (string Key, object? Value)[] fields) =>
-        fields.ToDictionary(f => f.Key, f => f.Value);
 
     [Test]
     public async Task Scrolling_up_loads_older_history_page_by_page()

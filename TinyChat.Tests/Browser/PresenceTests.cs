@@ -1,6 +1,7 @@
 using Microsoft.Playwright;
 using TinyChat.Tests.Support;
 using static Microsoft.Playwright.Assertions;
+using static TinyChat.Tests.Support.Frames;
 
 namespace TinyChat.Tests.Browser;
 
@@ -8,8 +9,6 @@ namespace TinyChat.Tests.Browser;
 [TestFixture]
 public sealed class PresenceTests : BrowserTest
 {
-    private static Dictionary<string, object?> Frame(params (string Key, object? Value)[] fields) =>
-        fields.ToDictionary(f => f.Key, f => f.Value);
 
     [Test]
     public async Task The_online_list_follows_people_live_and_a_person_with_two_tabs_stays_online_until_both_close()

@@ -177,4 +177,29 @@ public sealed class RoomProcessTests
         Assert.That((await PostAsync(room, "alice", "after restart")).IsOk, Is.True);
         Assert.That((await box.NextAsync<RoomMessage>()).Text, Is.EqualTo("after restart"));
     }
+
+    [Test]
+    public async Task A_crowd_joining_at_once_is_written_together_and_announced_in_few_diffs()
+    {
+        var store = new InMemoryStore();
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var rooms = Substitute.For<IRoomStore>();
+        rooms.TryCreateAsync(Arg.Any<string>(), Arg.Any<CancellationToken>()).Returns(ValueTask.FromResult(true));
+        rooms.MembersAsync(Arg.Any<string>(), Arg.Any<CancellationToken>()).Returns(ValueTask.FromResult<IReadOnlyList<string>>([]));
+        rooms.AddMemberAsync(Arg.Any<string>(), Arg.Any<string>(), Arg.Any<CancellationToken>()).Returns(_ => new ValueTask<bool>(gate.Task.ContinueWith(_ => true, TaskScheduler.Default)));
+        var room = await StartRoomAsync(rooms, store);
+        var watcherBox = new RecordingOutbox();
+        var crowd = Enumerable.Range(0, 20).Select(i => new JoinRoom($"u{i}", Online($"u{i}", i == 0 ? watcherBox : new RecordingOutbox()))).ToList();
+        foreach (var join in crowd)
+        {
+            Assert.That(room.TryPost(join), Is.EqualTo(PostResult.Accepted));
+        }
+
+        gate.SetResult();
+        var replies = await Task.WhenAll(crowd.Select(j => j.Reply.Task.WaitAsync(Timeout)));
+        Assert.That(replies, Is.All.Null);
+        var diffs = watcherBox.Drain().OfType<PresenceDiff>().ToList();
+        Assert.That(diffs.Sum(d => d.Joins.Count), Is.EqualTo(20), "every joiner announced once");
+        Assert.That(diffs.Count, Is.LessThan(20), "joins queued together share a diff");
+    }
 }

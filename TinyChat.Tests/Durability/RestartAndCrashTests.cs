@@ -4,6 +4,7 @@ using System.Text.Json.Nodes;
 using Microsoft.Data.Sqlite;
 using TinyChat.Storage;
 using TinyChat.Tests.Support;
+using static TinyChat.Tests.Support.Frames;
 
 namespace TinyChat.Tests.Durability;
 
@@ -44,9 +45,6 @@ public sealed class RestartAndCrashTests
         await server.SignalAsync("TERM");
         return await server.WaitForExitAsync(ExitTimeout);
     }
-
-    private static Dictionary<string, object?> Frame(params (string Key, object? Value)[] fields) =>
-        fields.ToDictionary(f => f.Key, f => f.Value);
 
     private static async Task<string> RegisterAsync(ServerProcess server, string username)
     {
@@ -114,7 +112,8 @@ public sealed class RestartAndCrashTests
     [Test]
     public async Task After_kill_9_every_message_any_client_received_is_in_history_and_ids_carry_on()
     {
-        const int messagesBeforeCrash = 300;
+        const int roomMessagesBeforeCrash = 200;
+        const int privateMessagesBeforeCrash = 20;
         const int maxPerSender = 5000;
         var received = new List<JsonElement>();
 
@@ -128,23 +127,25 @@ public sealed class RestartAndCrashTests
             await bar.RequestAsync(Frame(("command", "join")));
 
             using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-            // One sender per socket: a WebSocket allows one send at a time.
+            // One sender per socket, each waiting for its acknowledgement before the next message, so room and
+            // private messages flow at comparable rates (unpaced room posts would swamp the private ones).
             var senders = new[]
             {
-                SendUntilCrashAsync(foo, i => new { room = "default", message = $"foo {i}" }, maxPerSender, stop.Token),
-                SendUntilCrashAsync(bar, i => new { room = "default", message = $"bar {i}" }, maxPerSender, stop.Token),
-                SendUntilCrashAsync(fooTab, i => new { to = "bar_user", message = $"pm {i}" }, maxPerSender, stop.Token),
+                SendUntilCrashAsync(foo, i => Frame(("room", "default"), ("message", $"foo {i}")), maxPerSender, stop.Token),
+                SendUntilCrashAsync(bar, i => Frame(("room", "default"), ("message", $"bar {i}")), maxPerSender, stop.Token),
+                SendUntilCrashAsync(fooTab, i => Frame(("to", "bar_user"), ("message", $"pm {i}")), maxPerSender, stop.Token),
             };
 
-            // Crash in full flow: once a second tab of bar has seen enough messages, kill -9.
-            var seen = 0;
-            while (seen < messagesBeforeCrash)
+            // Crash in full flow: once a second tab of bar has seen enough of both kinds of message, kill -9.
+            var seenRoom = 0;
+            var seenPrivate = 0;
+            while (seenRoom < roomMessagesBeforeCrash || seenPrivate < privateMessagesBeforeCrash)
             {
                 var frame = await watcher.ReceiveAsync();
                 received.Add(frame);
                 if (frame.TryGetProperty("from", out _))
                 {
-                    seen++;
+                    _ = frame.TryGetProperty("to", out _) ? seenPrivate++ : seenRoom++;
                 }
             }
 
@@ -204,16 +205,18 @@ public sealed class RestartAndCrashTests
         Assert.That(await File.ReadAllBytesAsync(file), Is.EqualTo(garbage));
     }
 
-    private static async Task SendUntilCrashAsync(ChatSocket socket, Func<int, object> frame, int max, CancellationToken cancellationToken)
+    private static async Task SendUntilCrashAsync(ChatSocket socket, Func<int, Dictionary<string, object?>> frame, int max, CancellationToken cancellationToken)
     {
         for (var i = 1; i <= max && !cancellationToken.IsCancellationRequested; i++)
         {
             try
             {
-                await socket.SendAsync(frame(i));
+                await socket.RequestAsync(frame(i));
             }
-            catch (Exception ex) when (ex is System.Net.WebSockets.WebSocketException or IOException or OperationCanceledException or ObjectDisposedException)
+            catch (Exception ex) when (ex is System.Net.WebSockets.WebSocketException or IOException or OperationCanceledException
+                or ObjectDisposedException or InvalidOperationException or TimeoutException)
             {
+                // The server died under the request.
                 return;
             }
         }

@@ -94,21 +94,16 @@ public sealed class ChatClient : IAsyncDisposable
             return bad;
         }
 
-        if (ChatNames.CheckRoomName(room) is { } why)
-        {
-            return ChatError.InvalidRoomName(why);
-        }
-
         try
         {
-            var process = await server.Rooms.FindAsync(room, cancellationToken).ConfigureAwait(false);
-            if (process is null)
+            var found = await FindRoomAsync(room, cancellationToken).ConfigureAwait(false);
+            if (found.Error is { } error)
             {
-                return ChatError.RoomNotFound(room);
+                return error;
             }
 
             var post = new PostToRoom(User, text);
-            if (await process.PostAsync(post, cancellationToken).ConfigureAwait(false) != PostResult.Accepted)
+            if (await found.Value!.PostAsync(post, cancellationToken).ConfigureAwait(false) != PostResult.Accepted)
             {
                 return ChatError.Unavailable($"room {room}");
             }
@@ -119,6 +114,17 @@ public sealed class ChatClient : IAsyncDisposable
         {
             return ChatError.Unavailable($"room {room}");
         }
+    }
+
+    private async Task<Outcome<RoomProcess>> FindRoomAsync(string room, CancellationToken cancellationToken)
+    {
+        if (ChatNames.CheckRoomName(room) is { } why)
+        {
+            return ChatError.InvalidRoomName(why);
+        }
+
+        var process = await server.Rooms.FindAsync(room, cancellationToken).ConfigureAwait(false);
+        return process is null ? ChatError.RoomNotFound(room) : Outcome<RoomProcess>.Ok(process);
     }
 
     private static async Task<Outcome<long>> CompletionOf(PostToRoom post, string room, CancellationToken cancellationToken)
@@ -177,21 +183,16 @@ public sealed class ChatClient : IAsyncDisposable
     /// <summary>Who is online in a room the user has joined.</summary>
     public async Task<Outcome<PresenceState>> WhoAsync(string room, CancellationToken cancellationToken)
     {
-        if (ChatNames.CheckRoomName(room) is { } why)
-        {
-            return ChatError.InvalidRoomName(why);
-        }
-
         try
         {
-            var process = await server.Rooms.FindAsync(room, cancellationToken).ConfigureAwait(false);
-            if (process is null)
+            var found = await FindRoomAsync(room, cancellationToken).ConfigureAwait(false);
+            if (found.Error is { } error)
             {
-                return ChatError.RoomNotFound(room);
+                return error;
             }
 
             var who = new WhoIsHere(User);
-            return await process.AskAsync(who, who.Reply, cancellationToken).ConfigureAwait(false);
+            return await found.Value!.AskAsync(who, who.Reply, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (IsLoopFailure(ex, cancellationToken))
         {
@@ -202,19 +203,9 @@ public sealed class ChatClient : IAsyncDisposable
     /// <summary>Tells a room's other members the user is typing. Ephemeral: dropped when the room is busy or the user types too often.</summary>
     public async Task<ChatError?> TypingAsync(string room, CancellationToken cancellationToken)
     {
-        if (ChatNames.CheckRoomName(room) is { } why)
-        {
-            return ChatError.InvalidRoomName(why);
-        }
-
-        var process = await server.Rooms.FindAsync(room, cancellationToken).ConfigureAwait(false);
-        if (process is null)
-        {
-            return ChatError.RoomNotFound(room);
-        }
-
-        process.TryPost(new TypingInRoom(User));
-        return null;
+        var found = await FindRoomAsync(room, cancellationToken).ConfigureAwait(false);
+        found.Value?.TryPost(new TypingInRoom(User));
+        return found.Error;
     }
 
     /// <summary>Tells one user the user is typing to them. Ephemeral.</summary>

@@ -61,6 +61,7 @@ public sealed class RoomProcess(
     private readonly Dictionary<string, long> lastTyping = new(StringComparer.Ordinal);
     private readonly Dictionary<string, UserEndpoint?> members = new(StringComparer.Ordinal);
     private readonly List<PostToRoom> batch = [];
+    private readonly List<JoinRoom> joins = [];
     private readonly List<RoomMessageRecord> records = [];
     private UserEndpoint[]? recipients;
     private long lastId;
@@ -97,16 +98,7 @@ public sealed class RoomProcess(
                 await PostBatchAsync(post, cancellationToken).ConfigureAwait(false);
                 break;
             case JoinRoom join:
-                if (members.ContainsKey(join.User))
-                {
-                    join.Reply.Complete(ChatError.AlreadyJoined(Room));
-                    break;
-                }
-
-                await rooms.AddMemberAsync(Room, join.User, cancellationToken).ConfigureAwait(false);
-                SetMember(join.User, join.Endpoint);
-                join.Reply.Complete(null);
-                Broadcast(new PresenceDiff(Room, [join.Endpoint.Presence], []));
+                await JoinBatchAsync(join, cancellationToken).ConfigureAwait(false);
                 break;
             case LeaveRoom leave:
                 if (!members.ContainsKey(leave.User))
@@ -150,6 +142,62 @@ public sealed class RoomProcess(
                 break;
             default:
                 throw new InvalidOperationException($"room {Room} cannot handle {message.GetType().Name}");
+        }
+    }
+
+    private async ValueTask JoinBatchAsync(JoinRoom first, CancellationToken cancellationToken)
+    {
+        // A crowd joining at once (a restart, a class logging in) is written in one group commit and announced
+        // in one presence diff, instead of one commit and one room-wide diff per person.
+        joins.Clear();
+        joins.Add(first);
+        while (joins.Count < MaxBatch && TryTakeNext(out JoinRoom next))
+        {
+            joins.Add(next);
+        }
+
+        var accepted = new List<JoinRoom>(joins.Count);
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var join in joins)
+        {
+            if (members.ContainsKey(join.User) || !seen.Add(join.User))
+            {
+                join.Reply.Complete(ChatError.AlreadyJoined(Room));
+            }
+            else
+            {
+                accepted.Add(join);
+            }
+        }
+
+        if (accepted.Count == 0)
+        {
+            return;
+        }
+
+        try
+        {
+            await Task.WhenAll(accepted.Select(j => rooms.AddMemberAsync(Room, j.User, cancellationToken).AsTask())).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            foreach (var join in accepted)
+            {
+                join.Reply.Fail(ex);
+            }
+
+            throw;
+        }
+
+        foreach (var join in accepted)
+        {
+            SetMember(join.User, join.Endpoint);
+        }
+
+        Broadcast(new PresenceDiff(Room, [.. accepted.Select(j => j.Endpoint.Presence)], []));
+        foreach (var join in accepted)
+        {
+            join.Reply.Complete(null);
         }
     }
 

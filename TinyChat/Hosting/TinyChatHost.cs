@@ -66,6 +66,9 @@ public static class TinyChatHost
         CheckSections(builder.Configuration);
 
         builder.Logging.ClearProviders();
+
+        // Program prints a failed start as one line; the host's own multi-line report of it would bury that line.
+        builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.None);
         builder.Logging.AddSimpleConsole(o =>
         {
             o.SingleLine = true;
