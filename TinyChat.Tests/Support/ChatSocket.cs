@@ -116,10 +116,12 @@ public sealed class ChatSocket : IAsyncDisposable
                 await Socket.CloseAsync(WebSocketCloseStatus.NormalClosure, "bye", timeout.Token);
             }
         }
-        catch (Exception ex) when (ex is WebSocketException or OperationCanceledException)
+        catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or InvalidOperationException)
         {
         }
 
+        // Let the receive loop finish its side of the close handshake before the socket goes away under it.
+        await Task.WhenAny(receiving, Task.Delay(TimeSpan.FromSeconds(5)));
         Socket.Dispose();
         await receiving.WaitAsync(TimeSpan.FromSeconds(5));
     }
@@ -142,9 +144,13 @@ public sealed class ChatSocket : IAsyncDisposable
 
                 if (result.MessageType == WebSocketMessageType.Close)
                 {
-                    // Answer the close handshake as browsers do.
-                    using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(2));
-                    await Socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, null, timeout.Token);
+                    // Answer the close handshake as browsers do, unless our own close already completed it.
+                    if (Socket.State == WebSocketState.CloseReceived)
+                    {
+                        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+                        await Socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, null, timeout.Token);
+                    }
+
                     return;
                 }
 
@@ -155,8 +161,9 @@ public sealed class ChatSocket : IAsyncDisposable
                 }
             }
         }
-        catch (Exception ex) when (ex is WebSocketException or ObjectDisposedException or OperationCanceledException)
+        catch (Exception ex) when (ex is WebSocketException or ObjectDisposedException or OperationCanceledException or InvalidOperationException)
         {
+            // The socket broke, or was closed or disposed under a pending call: either way the stream of frames ends.
         }
         finally
         {
