@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 using TinyChat.Hosting;
+using TinyChat.Runtime;
 
 namespace TinyChat;
 

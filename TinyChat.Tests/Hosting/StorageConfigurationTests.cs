@@ -1,7 +1,7 @@
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.DependencyInjection;
 using TinyChat.Chat;
-using TinyChat.Hosting;
+using TinyChat.Runtime;
 using TinyChat.Storage;
 using TinyChat.Tests.Support;
 

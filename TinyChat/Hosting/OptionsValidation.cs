@@ -1,6 +1,8 @@
 using Microsoft.Extensions.Options;
 using TinyChat.Chat;
+using TinyChat.Runtime;
 using TinyChat.Storage;
+using TinyChat.Web;
 
 namespace TinyChat.Hosting;
 

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using TinyChat.Runtime;
 using TinyChat.Storage;
 
 namespace TinyChat.Hosting;

@@ -4,6 +4,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using TinyChat.Chat;
+using TinyChat.Runtime;
 using TinyChat.Storage;
 using TinyChat.Web;
 

@@ -3,7 +3,6 @@ using System.Net.WebSockets;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using TinyChat.Chat;
-using TinyChat.Hosting;
 using TinyChat.Protocols.Json;
 
 namespace TinyChat.Web;

@@ -1,7 +1,6 @@
 using System.Collections.Concurrent;
 using System.Net;
 using Microsoft.Extensions.Options;
-using TinyChat.Hosting;
 using TinyChat.Runtime;
 
 namespace TinyChat.Web;

@@ -4,7 +4,7 @@ using System.Text.Json;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
-using TinyChat.Hosting;
+using TinyChat.Runtime;
 
 namespace TinyChat.Web;
 

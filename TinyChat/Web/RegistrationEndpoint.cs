@@ -3,7 +3,6 @@ using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using TinyChat.Chat;
-using TinyChat.Hosting;
 
 namespace TinyChat.Web;
 

@@ -1,4 +1,4 @@
-namespace TinyChat.Hosting;
+namespace TinyChat.Storage;
 
 /// <summary>The <c>Storage</c> section: where accounts, rooms and history live and how long history is kept.</summary>
 public sealed class StorageOptions

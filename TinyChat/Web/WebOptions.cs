@@ -1,4 +1,4 @@
-namespace TinyChat.Hosting;
+namespace TinyChat.Web;
 
 /// <summary>The <c>Server</c> section: where TinyChat listens and what it serves.</summary>
 public sealed class ServerOptions
@@ -36,40 +36,4 @@ public sealed class WebSocketOptions
 
     /// <summary>Size of the per-connection receive buffer; larger messages grow a pooled buffer on demand.</summary>
     public int ReceiveBufferBytes { get; set; } = 1024;
-}
-
-/// <summary>The <c>Runtime</c> section: mailboxes and supervision.</summary>
-public sealed class RuntimeOptions
-{
-    /// <summary>Mailbox capacity of each room process.</summary>
-    public int RoomMailboxCapacity { get; set; } = 4096;
-
-    /// <summary>Mailbox capacity of each user session process.</summary>
-    public int SessionMailboxCapacity { get; set; } = 256;
-
-    /// <summary>Restart intensity: at most this many restarts ...</summary>
-    public int MaxRestarts { get; set; } = 10;
-
-    /// <summary>... within this many seconds, else the supervisor escalates.</summary>
-    public double RestartWindowSeconds { get; set; } = 10;
-}
-
-/// <summary>The <c>Chat</c> section: chat rules and seed accounts.</summary>
-public sealed class ChatOptions
-{
-    /// <summary>Longest chat text, in characters.</summary>
-    public int MaxMessageLength { get; set; } = 4000;
-
-    /// <summary>Accounts upserted at start.</summary>
-    public List<SeedUser> SeedUsers { get; set; } = [];
-}
-
-/// <summary>An account from the configuration file.</summary>
-public sealed class SeedUser
-{
-    /// <summary>User name.</summary>
-    public string Username { get; set; } = "";
-
-    /// <summary>Access token (a secret: never logged).</summary>
-    public string Token { get; set; } = "";
 }

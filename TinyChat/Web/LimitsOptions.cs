@@ -1,4 +1,4 @@
-namespace TinyChat.Hosting;
+namespace TinyChat.Web;
 
 /// <summary>The <c>Limits</c> section: what one client, user or address may do. A rate of 0 turns that limit off.</summary>
 public sealed class LimitsOptions

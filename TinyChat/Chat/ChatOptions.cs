@@ -1,0 +1,21 @@
+namespace TinyChat.Chat;
+
+/// <summary>The <c>Chat</c> section: chat rules and seed accounts.</summary>
+public sealed class ChatOptions
+{
+    /// <summary>Longest chat text, in characters.</summary>
+    public int MaxMessageLength { get; set; } = 4000;
+
+    /// <summary>Accounts upserted at start.</summary>
+    public List<SeedUser> SeedUsers { get; set; } = [];
+}
+
+/// <summary>An account from the configuration file.</summary>
+public sealed class SeedUser
+{
+    /// <summary>User name.</summary>
+    public string Username { get; set; } = "";
+
+    /// <summary>Access token (a secret: never logged).</summary>
+    public string Token { get; set; } = "";
+}
