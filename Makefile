@@ -3,7 +3,7 @@ SHELL := /bin/bash
 DOTNET ?= dotnet
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test build format publish bench bench-quick browser clean
+.PHONY: run test test-fast build format publish bench bench-quick browser clean
 
 # From the repository's own chat.config.json and static/, so data lands in ./data (next to the config file).
 run:
@@ -17,6 +17,11 @@ build:
 test: browser
 	$(DOTNET) format TinyChat.sln --verify-no-changes
 	$(DOTNET) test TinyChat.sln -c Debug --logger "console;verbosity=normal"
+
+# The inner loop: everything but the browser tests (Category Browser) and the tests that launch the server
+# executable as a separate process (Category Process).
+test-fast:
+	$(DOTNET) test TinyChat.sln -c Debug --filter "TestCategory!=Browser&TestCategory!=Process"
 
 browser:
 	@if [ ! -x "$(CHROMIUM)" ]; then \

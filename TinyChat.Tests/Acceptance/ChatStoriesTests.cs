@@ -230,6 +230,38 @@ public sealed class ChatStoriesTests
     }
 
     [Test]
+    public async Task As_foo_user_with_every_connection_slot_taken_my_next_upgrade_gets_429_and_a_closed_one_frees_a_slot()
+    {
+        await using var limited = await TestServer.StartAsync(new Dictionary<string, string> { ["Limits:MaxConnectionsPerUser"] = "2" });
+        var first = await limited.ConnectAsync("foo_token");
+        await using var second = await limited.ConnectAsync("foo_token");
+
+        var refused = Assert.ThrowsAsync<WebSocketException>(() => limited.ConnectAsync("foo_token"));
+        Assert.That(refused!.Message, Does.Contain("429"));
+
+        await first.DisposeAsync();
+        await AwaitSlotFreedAsync(limited);
+    }
+
+    private static async Task AwaitSlotFreedAsync(TestServer limited)
+    {
+        // The server frees the slot once it has processed the close; retry the upgrade until then, bounded.
+        var deadline = DateTime.UtcNow + ChatSocket.DefaultTimeout;
+        while (true)
+        {
+            try
+            {
+                await using var third = await limited.ConnectAsync("foo_token");
+                return;
+            }
+            catch (WebSocketException ex) when (ex.Message.Contains("429") && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(10);
+            }
+        }
+    }
+
+    [Test]
     public async Task A_bearer_header_authenticates_like_the_query_parameter()
     {
         await using var foo = await ChatSocket.ConnectAsync(server.WebSocketUri("/chat"), o => o.SetRequestHeader("Authorization", "Bearer foo_token"));

@@ -5,6 +5,7 @@ namespace TinyChat.Tests.Acceptance;
 
 /// <summary>The server as an operator runs it: a separate process, its exit codes and signals.</summary>
 [TestFixture]
+[Category("Process")]
 public sealed class HostLifecycleTests
 {
     private static readonly TimeSpan ExitTimeout = TimeSpan.FromSeconds(15);

@@ -8,6 +8,7 @@ namespace TinyChat.Tests.Browser;
 /// Base of the browser tests: the shared headless chromium, a fresh real server per test, and one browser
 /// context (own cookies and localStorage, like a separate person) per opened chat page.
 /// </summary>
+[Category("Browser")]
 public abstract class BrowserTest
 {
     private readonly List<ChatPage> pages = [];

@@ -13,6 +13,7 @@ namespace TinyChat.Tests.Durability;
 /// started again. Nothing acknowledged may be lost, and sequence numbers must carry on.
 /// </summary>
 [TestFixture]
+[Category("Process")]
 public sealed class RestartAndCrashTests
 {
     private static readonly TimeSpan ExitTimeout = TimeSpan.FromSeconds(20);

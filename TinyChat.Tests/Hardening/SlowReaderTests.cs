@@ -9,6 +9,8 @@ using TinyChat.Web;
 namespace TinyChat.Tests.Hardening;
 
 [TestFixture]
+// Measures latency and process-wide memory growth: alone, so other fixtures neither slow it nor allocate into its figure.
+[NonParallelizable]
 public sealed class SlowReaderTests
 {
     [Test]

@@ -256,12 +256,32 @@ public sealed class ChatClient : IAsyncDisposable
         return Outcome<IReadOnlyList<PrivateMessage>>.Ok(await server.Messages.PrivateHistoryAsync(User, other, query, cancellationToken).ConfigureAwait(false));
     }
 
-    /// <summary>Detaches the connection from the user's session. Idempotent.</summary>
+    /// <summary>Detaches the connection from the user's session and gives its connection slot back. Idempotent.</summary>
     public async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref disposed, 1) == 0)
         {
-            await session.PostAsync(new DetachConnection(outbox), CancellationToken.None).ConfigureAwait(false);
+            try
+            {
+                await session.PostAsync(new DetachConnection(outbox), CancellationToken.None).ConfigureAwait(false);
+            }
+            finally
+            {
+                server.Slots.Release(User);
+            }
+        }
+    }
+
+    // A (re)connected client first learns who is online in each room it has joined, whatever its protocol.
+    internal async Task GreetAsync(CancellationToken cancellationToken)
+    {
+        var rooms = await RoomsAsync(cancellationToken).ConfigureAwait(false);
+        foreach (var room in rooms.Value?.Joined ?? [])
+        {
+            if ((await WhoAsync(room, cancellationToken).ConfigureAwait(false)).Value is { } presence)
+            {
+                outbox.TryDeliver(presence);
+            }
         }
     }
 

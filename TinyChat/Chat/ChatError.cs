@@ -33,6 +33,15 @@ public sealed record ChatError(string Code, string Message)
     /// <summary>The user created as many rooms as allowed.</summary>
     public static ChatError RoomQuota(int max) => new("room_quota", $"you may create at most {max} rooms");
 
+    /// <summary>No credential was presented.</summary>
+    public static ChatError MissingToken() => new("missing_token", "an access token is required");
+
+    /// <summary>The credential matches no account.</summary>
+    public static ChatError InvalidToken() => new("invalid_token", "the access token is not valid");
+
+    /// <summary>The user has as many open connections as allowed.</summary>
+    public static ChatError TooManyConnections(int max) => new("too_many_connections", $"a user may have at most {max} open connections");
+
     /// <summary>The core could not serve the command now (a loop is restarting or overloaded); retrying is safe.</summary>
     public static ChatError Unavailable(string what) => new("unavailable", $"{what} is unavailable right now, try again");
 }

@@ -15,6 +15,9 @@ public sealed record ChatLimits(int MaxMessageLength, int RoomMailboxCapacity, i
 
     /// <summary>Rooms one user may create since the server started (0 forbids creating rooms).</summary>
     public int MaxRoomsCreatedPerUser { get; init; } = int.MaxValue;
+
+    /// <summary>Open connections per user, over every front door.</summary>
+    public int MaxConnectionsPerUser { get; init; } = int.MaxValue;
 }
 
 /// <summary>The chat core as the front doors (protocols, HTTP) see it: accounts, rooms and online users.</summary>
@@ -41,6 +44,7 @@ public sealed class ChatServer
             limits.MessagesPerSecond > 0 ? () => new TokenBucket(limits.MessagesPerSecond, limits.MessageBurst, time) : null);
         Rooms = new RoomDirectory(rooms, messages, roomSupervisor, limits.RoomMailboxCapacity, time, Sessions.FindOnline);
         Sessions.Rooms = Rooms;
+        Slots = new ConnectionSlots(limits.MaxConnectionsPerUser);
     }
 
     /// <summary>Accounts.</summary>
@@ -57,6 +61,9 @@ public sealed class ChatServer
 
     /// <summary>Limits.</summary>
     public ChatLimits Limits { get; }
+
+    /// <summary>Open connections per user.</summary>
+    public ConnectionSlots Slots { get; }
 
     /// <summary>Rooms created per user since start (a quota, not history).</summary>
     internal System.Collections.Concurrent.ConcurrentDictionary<string, int> RoomsCreated { get; } = new(StringComparer.Ordinal);
@@ -82,10 +89,34 @@ public sealed class ChatServer
             : new ChatError("username_taken", $"user name {username} is taken");
     }
 
-    /// <summary>Opens a client for an authenticated user whose events go to <paramref name="outbox"/>.</summary>
+    /// <summary>
+    /// The one way into the chat for every front door: authenticates the token and takes one of the user's
+    /// connection slots atomically. Errors: <c>missing_token</c>, <c>invalid_token</c>, <c>too_many_connections</c>.
+    /// </summary>
+    public async Task<Outcome<Admission>> AdmitAsync(string? token, CancellationToken cancellationToken)
+    {
+        if (string.IsNullOrEmpty(token))
+        {
+            return ChatError.MissingToken();
+        }
+
+        var user = await Accounts.AuthenticateAsync(token, cancellationToken).ConfigureAwait(false);
+        if (user is null)
+        {
+            return ChatError.InvalidToken();
+        }
+
+        return Slots.TryTake(user) ? Outcome<Admission>.Ok(new Admission(this, user)) : ChatError.TooManyConnections(Slots.MaxPerUser);
+    }
+
+    /// <summary>Admits a user who is already authenticated (tests, internal tools) and connects <paramref name="outbox"/>.</summary>
     public async Task<ChatClient> ConnectAsync(string user, IOutbox outbox, CancellationToken cancellationToken)
     {
-        var session = await Sessions.AttachAsync(user, outbox, cancellationToken).ConfigureAwait(false);
-        return new ChatClient(this, session, outbox);
+        if (!Slots.TryTake(user))
+        {
+            throw new InvalidOperationException($"{user} has {Slots.MaxPerUser} open connections already");
+        }
+
+        return await new Admission(this, user).ConnectAsync(outbox, cancellationToken).ConfigureAwait(false);
     }
 }

@@ -77,111 +77,23 @@ public static class TinyChatHost
         });
 
         var services = builder.Services;
-        AddOptions<ServerOptions>(services, builder.Configuration, "Server");
-        AddOptions<WebSocketOptions>(services, builder.Configuration, "WebSocket");
-        AddOptions<RuntimeOptions>(services, builder.Configuration, "Runtime");
-        AddOptions<ChatOptions>(services, builder.Configuration, "Chat");
-        AddOptions<StorageOptions>(services, builder.Configuration, "Storage");
-        AddOptions<LimitsOptions>(services, builder.Configuration, "Limits");
-        services.AddSingleton<OptionsValidation>();
-        services.AddSingleton<IValidateOptions<ServerOptions>>(sp => sp.GetRequiredService<OptionsValidation>());
-        services.AddSingleton<IValidateOptions<WebSocketOptions>>(sp => sp.GetRequiredService<OptionsValidation>());
-        services.AddSingleton<IValidateOptions<RuntimeOptions>>(sp => sp.GetRequiredService<OptionsValidation>());
-        services.AddSingleton<IValidateOptions<ChatOptions>>(sp => sp.GetRequiredService<OptionsValidation>());
-        services.AddSingleton<IValidateOptions<StorageOptions>>(sp => sp.GetRequiredService<OptionsValidation>());
-        services.AddSingleton<IValidateOptions<LimitsOptions>>(sp => sp.GetRequiredService<OptionsValidation>());
         services.Configure<HostOptions>(o =>
         {
             var grace = builder.Configuration.GetValue("Server:ShutdownGraceSeconds", 5.0);
             o.ShutdownTimeout = TimeSpan.FromSeconds(Math.Max(1, grace) + 1);
         });
-
         services.AddSingleton(TimeProvider.System);
 
-        // Start order matters: storage, the supervision tree, the chat core, then the HTTP server (stopped in reverse).
-        AddStorage(services, builder.Configuration.GetValue<string>("Storage:Provider"), baseDirectory);
-        services.AddSingleton<SupervisionTree>();
-        services.AddHostedService(sp => sp.GetRequiredService<SupervisionTree>());
-        services.AddSingleton(sp =>
-        {
-            var tree = sp.GetRequiredService<SupervisionTree>();
-            var runtime = sp.GetRequiredService<IOptions<RuntimeOptions>>().Value;
-            var chat = sp.GetRequiredService<IOptions<ChatOptions>>().Value;
-            var limits = sp.GetRequiredService<IOptions<LimitsOptions>>().Value;
-            return new ChatServer(
-                sp.GetRequiredService<IAccountStore>(),
-                sp.GetRequiredService<IRoomStore>(),
-                sp.GetRequiredService<IMessageStore>(),
-                tree.Rooms,
-                tree.Sessions,
-                new ChatLimits(chat.MaxMessageLength, runtime.RoomMailboxCapacity, runtime.SessionMailboxCapacity)
-                {
-                    MessagesPerSecond = limits.MessagesPerSecond,
-                    MessageBurst = limits.MessageBurst,
-                    MaxRoomsCreatedPerUser = limits.MaxRoomsCreatedPerUser,
-                },
-                sp.GetRequiredService<TimeProvider>());
-        });
-        services.AddHostedService<ChatStartup>();
-
-        services.AddSingleton(sp =>
-        {
-            var root = sp.GetRequiredService<IOptions<ServerOptions>>().Value.StaticRoot;
-            var full = Path.IsPathRooted(root) ? root : Path.Combine(baseDirectory, root);
-            return Directory.Exists(full) ? new StaticFiles(full) : throw new StartupException($"Server:StaticRoot: folder {full} does not exist");
-        });
-        services.AddSingleton<OpenConnections>();
-        services.AddSingleton<ClientAddressLimits>();
-        services.AddSingleton<ServerAddress>();
-        services.AddSingleton<ChatEndpoint>();
-        services.AddSingleton<RegistrationEndpoint>();
-        services.AddHostedService<HttpServer>();
+        // Registration order is start order (stopped in reverse): storage, the supervision tree, the chat core,
+        // then the front doors and the HTTP server.
+        services.AddTinyChatOptions(builder.Configuration);
+        services.AddStorage(builder.Configuration.GetValue<string>("Storage:Provider"), baseDirectory);
+        services.AddChatCore();
+        services.AddWeb(baseDirectory);
+        services.AddJsonProtocol();
 
         configure?.Invoke(services);
         return builder.Build();
-    }
-
-    // How often retention pruning runs (when a retention limit is set): history limits are coarse, a minute is plenty.
-    private static readonly TimeSpan RetentionInterval = TimeSpan.FromMinutes(1);
-
-    private static void AddStorage(IServiceCollection services, string? provider, string baseDirectory)
-    {
-        if (StorageOptions.IsMemory(provider))
-        {
-            services.AddSingleton<InMemoryStore>();
-            services.AddSingleton<IAccountStore>(sp => sp.GetRequiredService<InMemoryStore>());
-            services.AddSingleton<IRoomStore>(sp => sp.GetRequiredService<InMemoryStore>());
-            services.AddSingleton<IMessageStore>(sp => sp.GetRequiredService<InMemoryStore>());
-            return;
-        }
-
-        services.AddSingleton(sp =>
-        {
-            var options = sp.GetRequiredService<IOptions<StorageOptions>>().Value;
-            var directory = Path.IsPathRooted(options.DataDirectory) ? options.DataDirectory : Path.Combine(baseDirectory, options.DataDirectory);
-            var settings = new SqliteStoreSettings(
-                Path.GetFullPath(Path.Combine(directory, SqliteStoreSettings.FileName)),
-                Enum.Parse<SqliteSynchronous>(options.Synchronous, ignoreCase: true),
-                new RetentionPolicy(options.MaxMessagesPerRoom, TimeSpan.FromDays(options.MaxMessageAgeDays)));
-            return new SqliteStore(settings, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<SqliteStore>>());
-        });
-        services.AddSingleton<IAccountStore>(sp => sp.GetRequiredService<SqliteStore>());
-        services.AddSingleton<IRoomStore>(sp => sp.GetRequiredService<SqliteStore>());
-        services.AddSingleton<IMessageStore>(sp => sp.GetRequiredService<SqliteStore>());
-        services.AddSingleton(sp => new RetentionLoop(
-            sp.GetRequiredService<SqliteStore>(),
-            RetentionInterval,
-            sp.GetRequiredService<TimeProvider>(),
-            sp.GetRequiredService<ILogger<RetentionLoop>>()));
-        services.AddHostedService<StorageService>();
-    }
-
-    private static void AddOptions<T>(IServiceCollection services, IConfiguration configuration, string section)
-        where T : class
-    {
-        services.AddOptions<T>()
-            .Bind(configuration.GetSection(section), o => o.ErrorOnUnknownConfiguration = true)
-            .ValidateOnStart();
     }
 
     private static void CheckSections(IConfiguration configuration)

@@ -11,7 +11,7 @@ namespace TinyChat.Web;
 public sealed class ChatEndpoint(
     ChatServer chat,
     OpenConnections connections,
-    ClientAddressLimits addressLimits,
+    ConnectionGate gate,
     IOptions<WebSocketOptions> options,
     IOptions<LimitsOptions> limitOptions,
     ILogger<ChatEndpoint> logger)
@@ -32,40 +32,24 @@ public sealed class ChatEndpoint(
             return;
         }
 
-        if (!OriginAllowed(request))
+        if (gate.Check(request) is { } refusal)
         {
-            logger.LogWarning("Refused WebSocket upgrade from origin {Origin}", request.Headers["Origin"]);
-            await HttpReply.ErrorAsync(context.Response, 403, "origin_not_allowed", "this origin may not open chat connections").ConfigureAwait(false);
+            await refusal.WriteAsync(context.Response).ConfigureAwait(false);
             return;
         }
 
-        if (!addressLimits.TryConnect(request.RemoteEndPoint?.Address))
+        var admitted = await chat.AdmitAsync(Credentials.AccessToken(request), cancellationToken).ConfigureAwait(false);
+        if (admitted.Error is { } error)
         {
-            await HttpReply.ErrorAsync(context.Response, 429, "rate_limited", "too many new connections from your address; try again later").ConfigureAwait(false);
+            var refused = error.Code == "missing_token"
+                ? HttpRefusal.From(error) with { Message = "an access token is required (access_token query parameter or Authorization: Bearer)" }
+                : HttpRefusal.From(error);
+            await refused.WriteAsync(context.Response).ConfigureAwait(false);
             return;
         }
 
-        var token = AccessToken(request);
-        if (string.IsNullOrEmpty(token))
-        {
-            await HttpReply.ErrorAsync(context.Response, 401, "missing_token", "an access token is required (access_token query parameter or Authorization: Bearer)").ConfigureAwait(false);
-            return;
-        }
-
-        var user = await chat.Accounts.AuthenticateAsync(token, cancellationToken).ConfigureAwait(false);
-        if (user is null)
-        {
-            await HttpReply.ErrorAsync(context.Response, 401, "invalid_token", "the access token is not valid").ConfigureAwait(false);
-            return;
-        }
-
-        var maxConnections = limitOptions.Value.MaxConnectionsPerUser;
-        if (chat.Sessions.FindOnline(user)?.Connections >= maxConnections)
-        {
-            await HttpReply.ErrorAsync(context.Response, 429, "too_many_connections", $"a user may have at most {maxConnections} open connections").ConfigureAwait(false);
-            return;
-        }
-
+        await using var admission = admitted.Value!;
+        var user = admission.User;
         var settings = options.Value;
         var keepAlive = settings.KeepAliveSeconds > 0 ? TimeSpan.FromSeconds(settings.KeepAliveSeconds) : TimeSpan.Zero;
         var accepted = await context.AcceptWebSocketAsync(null, settings.ReceiveBufferBytes, keepAlive).ConfigureAwait(false);
@@ -76,10 +60,9 @@ public sealed class ChatEndpoint(
         ChatClient? client = null;
         try
         {
-            client = await chat.ConnectAsync(user, connection, cancellationToken).ConfigureAwait(false);
+            client = await admission.ConnectAsync(connection, cancellationToken).ConfigureAwait(false);
             logger.LogDebug("Connection {Connection} opened for {User}", connection.Id, user);
             var protocol = new JsonChatProtocol(client, connection, FrameLimits());
-            await protocol.GreetAsync(cancellationToken).ConfigureAwait(false);
             await connection.RunAsync(protocol, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (client is not null)
@@ -117,40 +100,6 @@ public sealed class ChatEndpoint(
     {
         var limits = limitOptions.Value;
         return new FrameLimits(limits.FramesPerSecond, limits.FrameBurst, limits.FloodDisconnectAfter);
-    }
-
-    private bool OriginAllowed(HttpListenerRequest request)
-    {
-        // Browsers always send Origin on WebSocket upgrades; other clients (bots, IRC bridges) need no origin.
-        var origin = request.Headers["Origin"];
-        if (string.IsNullOrEmpty(origin))
-        {
-            return true;
-        }
-
-        if (!Uri.TryCreate(origin, UriKind.Absolute, out var originUri))
-        {
-            return false;
-        }
-
-        var host = request.Headers["Host"];
-        if (host is not null && string.Equals(originUri.Authority, host, StringComparison.OrdinalIgnoreCase) && originUri.Scheme is "http" or "https")
-        {
-            return true;
-        }
-
-        return limitOptions.Value.AllowedOrigins.Any(allowed => string.Equals(allowed.TrimEnd('/'), origin.TrimEnd('/'), StringComparison.OrdinalIgnoreCase));
-    }
-
-    private static string? AccessToken(HttpListenerRequest request)
-    {
-        var header = request.Headers["Authorization"];
-        if (header is not null && header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
-        {
-            return header["Bearer ".Length..].Trim();
-        }
-
-        return request.QueryString["access_token"];
     }
 
     private sealed class JsonDiscard : IFrameHandler

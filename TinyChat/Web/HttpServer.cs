@@ -1,6 +1,5 @@
 using System.Net;
 using System.Net.Sockets;
-using System.Text.Json;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -16,15 +15,14 @@ public sealed class ServerAddress
 }
 
 /// <summary>
-/// The <see cref="HttpListener"/> front: accepts requests, routes them, owns the open WebSockets,
+/// The <see cref="HttpListener"/> front: accepts requests, routes them (the <see cref="RouteTable"/>, then static files), owns the open WebSockets,
 /// sweeps idle connections and shuts them down with 1001.
 /// </summary>
 public sealed class HttpServer(
     IOptions<ServerOptions> serverOptions,
     IOptions<WebSocketOptions> webSocketOptions,
     StaticFiles staticFiles,
-    ChatEndpoint chatEndpoint,
-    RegistrationEndpoint registrationEndpoint,
+    RouteTable routes,
     OpenConnections connections,
     ClientAddressLimits addressLimits,
     IOptions<LimitsOptions> limits,
@@ -32,7 +30,6 @@ public sealed class HttpServer(
     ILogger<HttpServer> logger) : IHostedService
 {
     private const int BindAttempts = 10;
-    private readonly DateTimeOffset startedAt = DateTimeOffset.UtcNow;
     private readonly CancellationTokenSource stopping = new();
     private HttpListener? listener;
     private Task? acceptLoop;
@@ -146,24 +143,10 @@ public sealed class HttpServer(
                 return;
             }
 
-            var path = request.Url?.AbsolutePath ?? "/";
-            switch (path)
+            if (routes.Find(request.Url?.AbsolutePath ?? "/") is { } route)
             {
-                case "/healthz":
-                    if (request.HttpMethod is not ("GET" or "HEAD"))
-                    {
-                        await HttpReply.MethodNotAllowedAsync(response, "GET, HEAD").ConfigureAwait(false);
-                        return;
-                    }
-
-                    await HttpReply.JsonAsync(response, 200, WriteHealth).ConfigureAwait(false);
-                    return;
-                case "/chat":
-                    await chatEndpoint.HandleAsync(context, stopping.Token).ConfigureAwait(false);
-                    return;
-                case "/api/users":
-                    await registrationEndpoint.HandleAsync(context, stopping.Token).ConfigureAwait(false);
-                    return;
+                await route.Handler(context, stopping.Token).ConfigureAwait(false);
+                return;
             }
 
             var file = staticFiles.Resolve(request.RawUrl ?? "/");
@@ -217,15 +200,6 @@ public sealed class HttpServer(
         return headerBytes > settings.MaxHeaderBytes
             ? (431, "headers_too_large", $"request headers exceed {settings.MaxHeaderBytes} bytes")
             : null;
-    }
-
-    private void WriteHealth(Utf8JsonWriter w)
-    {
-        w.WriteStartObject();
-        w.WriteString("status", "ok");
-        w.WriteNumber("connections", connections.Count);
-        w.WriteNumber("uptime_seconds", (long)(DateTimeOffset.UtcNow - startedAt).TotalSeconds);
-        w.WriteEndObject();
     }
 
     private async Task SweepIdleAsync(CancellationToken cancellationToken)

@@ -18,16 +18,6 @@ public sealed class JsonChatProtocol(ChatClient client, WebSocketConnection conn
     private readonly TokenBucket? frameBudget = limits.FramesPerSecond > 0 ? new TokenBucket(limits.FramesPerSecond, limits.FrameBurst) : null;
     private int refusedInARow;
 
-    /// <summary>A (re)connected client first learns who is online in each room it has joined.</summary>
-    public async Task GreetAsync(CancellationToken cancellationToken)
-    {
-        var rooms = await client.RoomsAsync(cancellationToken).ConfigureAwait(false);
-        foreach (var room in rooms.Value?.Joined ?? [])
-        {
-            await SendPresenceAsync(room, null, cancellationToken).ConfigureAwait(false);
-        }
-    }
-
     /// <inheritdoc />
     public async ValueTask OnTextAsync(ReadOnlyMemory<byte> utf8, CancellationToken cancellationToken)
     {

@@ -1,0 +1,60 @@
+namespace TinyChat.Chat;
+
+/// <summary>
+/// A user let in by <see cref="ChatServer.AdmitAsync"/>: authenticated and holding one of the user's connection
+/// slots. A front door admits before it commits to a connection (so it can still refuse, e.g. with HTTP 401/429),
+/// then connects its outbox, or disposes the admission to give the slot back.
+/// </summary>
+public sealed class Admission : IAsyncDisposable
+{
+    private readonly ChatServer server;
+    private int state; // 0 admitted, 1 connected (the client owns the slot), 2 disposed
+
+    internal Admission(ChatServer server, string user)
+    {
+        this.server = server;
+        User = user;
+    }
+
+    /// <summary>The authenticated user.</summary>
+    public string User { get; }
+
+    /// <summary>
+    /// Attaches the connection's outbox to the user's session and greets it: a <see cref="PresenceState"/> for each
+    /// room the user has joined is queued in the outbox before the client is returned. Once this returns, the
+    /// client owns the slot and gives it back when disposed. Call at most once.
+    /// </summary>
+    public async Task<ChatClient> ConnectAsync(IOutbox outbox, CancellationToken cancellationToken)
+    {
+        if (Interlocked.CompareExchange(ref state, 1, 0) != 0)
+        {
+            throw new InvalidOperationException("an admission connects once");
+        }
+
+        UserSessionProcess session;
+        try
+        {
+            session = await server.Sessions.AttachAsync(User, outbox, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            server.Slots.Release(User);
+            throw;
+        }
+
+        var client = new ChatClient(server, session, outbox);
+        await client.GreetAsync(cancellationToken).ConfigureAwait(false);
+        return client;
+    }
+
+    /// <summary>Gives the slot back unless a client now owns it. Idempotent.</summary>
+    public ValueTask DisposeAsync()
+    {
+        if (Interlocked.CompareExchange(ref state, 2, 0) == 0)
+        {
+            server.Slots.Release(User);
+        }
+
+        return ValueTask.CompletedTask;
+    }
+}

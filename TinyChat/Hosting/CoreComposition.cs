@@ -1,0 +1,41 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+using TinyChat.Chat;
+using TinyChat.Runtime;
+using TinyChat.Web;
+
+namespace TinyChat.Hosting;
+
+/// <summary>Composition of the chat core: the supervision tree and the <see cref="ChatServer"/> every front door calls.</summary>
+public static class CoreComposition
+{
+    /// <summary>Registers the supervision tree, the chat core and its start-up seeding.</summary>
+    public static IServiceCollection AddChatCore(this IServiceCollection services)
+    {
+        services.AddSingleton<SupervisionTree>();
+        services.AddHostedService(sp => sp.GetRequiredService<SupervisionTree>());
+        services.AddSingleton(sp =>
+        {
+            var tree = sp.GetRequiredService<SupervisionTree>();
+            var runtime = sp.GetRequiredService<IOptions<RuntimeOptions>>().Value;
+            var chat = sp.GetRequiredService<IOptions<ChatOptions>>().Value;
+            var limits = sp.GetRequiredService<IOptions<LimitsOptions>>().Value;
+            return new ChatServer(
+                sp.GetRequiredService<IAccountStore>(),
+                sp.GetRequiredService<IRoomStore>(),
+                sp.GetRequiredService<IMessageStore>(),
+                tree.Rooms,
+                tree.Sessions,
+                new ChatLimits(chat.MaxMessageLength, runtime.RoomMailboxCapacity, runtime.SessionMailboxCapacity)
+                {
+                    MessagesPerSecond = limits.MessagesPerSecond,
+                    MessageBurst = limits.MessageBurst,
+                    MaxRoomsCreatedPerUser = limits.MaxRoomsCreatedPerUser,
+                    MaxConnectionsPerUser = limits.MaxConnectionsPerUser,
+                },
+                sp.GetRequiredService<TimeProvider>());
+        });
+        services.AddHostedService<ChatStartup>();
+        return services;
+    }
+}

@@ -1,0 +1,20 @@
+using System.Net;
+using TinyChat.Chat;
+
+namespace TinyChat.Web;
+
+/// <summary>Why a request is refused before any front door serves it: a status, a machine code and a sentence.</summary>
+public sealed record HttpRefusal(int Status, string Code, string Message)
+{
+    /// <summary>The HTTP form of a core refusal to admit a user.</summary>
+    public static HttpRefusal From(ChatError error) => error.Code switch
+    {
+        "missing_token" or "invalid_token" => new(401, error.Code, error.Message),
+        "too_many_connections" or "rate_limited" => new(429, error.Code, error.Message),
+        "unavailable" => new(503, error.Code, error.Message),
+        _ => new(400, error.Code, error.Message),
+    };
+
+    /// <summary>Writes the refusal as a JSON error and ends the response.</summary>
+    public Task WriteAsync(HttpListenerResponse response) => HttpReply.ErrorAsync(response, Status, Code, Message);
+}
