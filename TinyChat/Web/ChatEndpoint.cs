@@ -34,7 +34,7 @@ public sealed class ChatEndpoint(
 
         if (gate.Check(request) is { } refusal)
         {
-            await refusal.WriteAsync(context.Response).ConfigureAwait(false);
+            await refusal.WriteAsync(context.Response, endConnection: true).ConfigureAwait(false);
             return;
         }
 
@@ -44,7 +44,7 @@ public sealed class ChatEndpoint(
             var refused = error.Code == "missing_token"
                 ? HttpRefusal.From(error) with { Message = "an access token is required (access_token query parameter or Authorization: Bearer)" }
                 : HttpRefusal.From(error);
-            await refused.WriteAsync(context.Response).ConfigureAwait(false);
+            await refused.WriteAsync(context.Response, endConnection: true).ConfigureAwait(false);
             return;
         }
 

@@ -15,6 +15,18 @@ public sealed record HttpRefusal(int Status, string Code, string Message)
         _ => new(400, error.Code, error.Message),
     };
 
-    /// <summary>Writes the refusal as a JSON error and ends the response.</summary>
-    public Task WriteAsync(HttpListenerResponse response) => HttpReply.ErrorAsync(response, Status, Code, Message);
+    /// <summary>
+    /// Writes the refusal as a JSON error and ends the response. A refused upgrade also ends the connection
+    /// (<c>Connection: close</c>, then a clean FIN): the client will not reuse it, and leaving it open until an idle
+    /// timer fires is what ends in a reset.
+    /// </summary>
+    public Task WriteAsync(HttpListenerResponse response, bool endConnection = false)
+    {
+        if (endConnection)
+        {
+            response.KeepAlive = false;
+        }
+
+        return HttpReply.ErrorAsync(response, Status, Code, Message);
+    }
 }
