@@ -48,5 +48,7 @@ bench:
 bench-quick:
 	ulimit -n $$(ulimit -Hn); $(DOTNET) run --project TinyChat.Bench -c Release -- quick $(BENCH_ARGS)
 
+# Build output only: dist/ is an installation, so its data/ (the published server's database) and its
+# chat.config.json survive; so does ./data.
 clean:
-	rm -rf dist */bin */obj
+	rm -rf */bin */obj dist/tinychat dist/*.pdb dist/static

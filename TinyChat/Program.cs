@@ -13,6 +13,13 @@ public static class Program
     {
         try
         {
+            var commandLine = CommandLine.Parse(args);
+            if (commandLine.Help || commandLine.Version)
+            {
+                await Console.Out.WriteLineAsync(commandLine.Help ? CommandLine.Usage : CommandLine.VersionText).ConfigureAwait(false);
+                return 0;
+            }
+
             using var host = TinyChatHost.Build(args);
             TinyChatHost.ValidateConfiguration(host.Services);
             await host.RunAsync().ConfigureAwait(false);
@@ -30,9 +37,29 @@ public static class Program
     {
         StartupException startup => startup.Message,
         OptionsValidationException validation => validation.Failures.First(),
+        InvalidOperationException { Message: var m } when ConversionProblem(m) is { } conversion => conversion,
         InvalidOperationException { Message: var m } when m.Contains("configuration", StringComparison.OrdinalIgnoreCase) => m,
         AggregateException aggregate when aggregate.InnerExceptions.Count > 0 => StartupProblem(aggregate.InnerExceptions[0]),
         _ when ex.InnerException is not null => StartupProblem(ex.InnerException),
         _ => null,
     };
+
+    // The binder's "Failed to convert configuration value 'abc' at 'Server:Port' to type 'System.Int32'." in words an operator can act on.
+    private static string? ConversionProblem(string message)
+    {
+        var match = System.Text.RegularExpressions.Regex.Match(message, @"^Failed to convert configuration value '(?<value>.*)' at '(?<key>[^']+)' to type '(?<type>[^']+)'");
+        if (!match.Success)
+        {
+            return null;
+        }
+
+        var kind = match.Groups["type"].Value switch
+        {
+            "System.Int32" or "System.Int64" => "a whole number",
+            "System.Double" or "System.Single" or "System.Decimal" => "a number",
+            "System.Boolean" => "true or false",
+            var other => "a value of type " + other,
+        };
+        return $"{match.Groups["key"].Value} must be {kind}, got '{match.Groups["value"].Value}'";
+    }
 }

@@ -1,3 +1,4 @@
+using System.Text.Json;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -34,8 +35,8 @@ public static class TinyChatHost
     /// </summary>
     public static IHost Build(string[] args, Action<IServiceCollection>? configure = null)
     {
-        var (configPath, staticPath, rest) = SplitPathArguments(args);
-        configPath = LocateConfigFile(configPath);
+        var commandLine = CommandLine.Parse(args);
+        var configPath = LocateConfigFile(commandLine.ConfigPath);
         var baseDirectory = Path.GetDirectoryName(configPath)!;
 
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings
@@ -50,18 +51,20 @@ public static class TinyChatHost
         }
         catch (InvalidDataException ex)
         {
-            throw new StartupException($"{configPath} is not valid JSON: {ex.InnerException?.Message ?? ex.Message}");
+            var json = JsonProblem(ex);
+            throw new StartupException($"{configPath} is not valid JSON{Where(json)}: {FirstSentence(json?.Message ?? ex.InnerException?.Message ?? ex.Message)}");
         }
 
         builder.Configuration.AddEnvironmentVariables("TINYCHAT__");
-        builder.Configuration.AddCommandLine(rest, new Dictionary<string, string>
+        builder.Configuration.AddInMemoryCollection(commandLine.Overrides);
+        if (commandLine.StaticPath is not null)
         {
-            ["--port"] = "Server:Port",
-            ["--host"] = "Server:Host",
-        });
-        if (staticPath is not null)
+            builder.Configuration.AddInMemoryCollection([new("Server:StaticRoot", Path.GetFullPath(commandLine.StaticPath))]);
+        }
+
+        if (commandLine.DataPath is not null)
         {
-            builder.Configuration.AddInMemoryCollection([new("Server:StaticRoot", Path.GetFullPath(staticPath))]);
+            builder.Configuration.AddInMemoryCollection([new("Storage:DataDirectory", Path.GetFullPath(commandLine.DataPath))]);
         }
 
         CheckSections(builder.Configuration);
@@ -135,28 +138,27 @@ public static class TinyChatHost
         _ = services.GetRequiredService<StaticFiles>();
     }
 
-    private static (string? Config, string? Static, string[] Remaining) SplitPathArguments(string[] args)
+    private static JsonException? JsonProblem(Exception? ex)
     {
-        string? config = null;
-        string? staticRoot = null;
-        var rest = new List<string>();
-        for (var i = 0; i < args.Length; i++)
+        for (; ex is not null; ex = ex.InnerException)
         {
-            switch (args[i])
+            if (ex is JsonException json)
             {
-                case "--config" when i + 1 < args.Length:
-                    config = args[++i];
-                    break;
-                case "--static" when i + 1 < args.Length:
-                    staticRoot = args[++i];
-                    break;
-                default:
-                    rest.Add(args[i]);
-                    break;
+                return json;
             }
         }
 
-        return (config, staticRoot, [.. rest]);
+        return null;
+    }
+
+    // System.Text.Json counts lines and bytes from 0; people count from 1.
+    private static string Where(JsonException? ex) =>
+        ex?.LineNumber is { } line ? $" at line {line + 1}, column {(ex.BytePositionInLine ?? 0) + 1}" : "";
+
+    private static string FirstSentence(string message)
+    {
+        var end = message.IndexOf(". ", StringComparison.Ordinal);
+        return end > 0 ? message[..end] : message.TrimEnd('.');
     }
 
     private static string LocateConfigFile(string? explicitPath)

@@ -18,7 +18,7 @@ public static class WebComposition
         {
             var root = sp.GetRequiredService<IOptions<ServerOptions>>().Value.StaticRoot;
             var full = Path.IsPathRooted(root) ? root : Path.Combine(baseDirectory, root);
-            return Directory.Exists(full) ? new StaticFiles(full) : throw new StartupException($"Server:StaticRoot: folder {full} does not exist");
+            return Directory.Exists(full) ? new StaticFiles(full) : throw new StartupException($"Server:StaticRoot: folder {full} does not exist (pass --static PATH with the folder of the web client)");
         });
         services.AddSingleton<OpenConnections>();
         services.AddSingleton<ClientAddressLimits>();

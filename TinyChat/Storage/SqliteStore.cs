@@ -374,7 +374,7 @@ public sealed class SqliteStore : IAccountStore, IRoomStore, IMessageStore, IDis
         }
         catch (IOException ex)
         {
-            throw new StorageException($"{path} is in use by another TinyChat process (cannot lock {lockPath}: {ex.Message})", ex);
+            throw new StorageException($"the data directory {Path.GetDirectoryName(path)} is in use by another TinyChat process: stop it, or give this one its own with --data PATH", ex);
         }
         catch (UnauthorizedAccessException ex)
         {

@@ -66,7 +66,7 @@ public sealed class HttpServer(
             catch (HttpListenerException ex)
             {
                 candidate.Close();
-                throw new StartupException($"cannot listen on {host}:{port} (Server:Host, Server:Port): {ex.Message}");
+                throw new StartupException($"cannot listen on {host}:{port} (Server:Host, Server:Port): {ex.Message}; is another server running there? Pick another port with --port N");
             }
         }
 
