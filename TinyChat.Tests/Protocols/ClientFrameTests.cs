@@ -34,8 +34,9 @@ public sealed class ClientFrameTests
     [TestCase("{\"before\":-1}", "bad_request")]
     [TestCase("{\"before\":1.5}", "bad_request")]
     [TestCase("{\"after\":99999999999999999999999}", "bad_request")]
-    [TestCase("{\"ref\":{}}", "bad_request")]
-    [TestCase("{\"ref\":true}", "bad_request")]
+    [TestCase("{\"ref\":{}}", "ref_invalid")]
+    [TestCase("{\"ref\":true}", "ref_invalid")]
+    [TestCase("{\"room\":1,\"ref\":[1]}", "ref_invalid")]
     public void Bad_frames_name_their_problem(string json, string code)
     {
         Assert.That(Parse(json).Error?.Code, Is.EqualTo(code));
@@ -54,5 +55,13 @@ public sealed class ClientFrameTests
         var frame = Parse("""{"ref":"r9","room":5}""");
         Assert.That(frame.Error?.Code, Is.EqualTo("bad_request"));
         Assert.That(Encoding.UTF8.GetString(frame.Ref!), Is.EqualTo("\"r9\""));
+    }
+
+    [Test]
+    public void A_ref_over_256_bytes_is_refused_with_its_own_code()
+    {
+        var frame = Parse("{\"command\":\"ping\",\"ref\":\"" + new string('r', 257) + "\"}");
+        Assert.That(frame.Error?.Code, Is.EqualTo("ref_invalid"));
+        Assert.That(frame.Ref, Is.Null);
     }
 }

@@ -137,7 +137,8 @@ public sealed record ClientFrame
                 Ref = reader.ValueSpan.ToArray();
                 break;
             default:
-                Error ??= new FrameError("bad_request", "field \"ref\" must be a string (at most 256 bytes) or a number");
+                // The ref cannot be echoed, so the error says so by its own code: a client correlates by it.
+                Error = new FrameError("ref_invalid", "field \"ref\" must be a string of at most 256 bytes or a number; the frame was not handled");
                 reader.Skip();
                 break;
         }
