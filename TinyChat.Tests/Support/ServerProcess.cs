@@ -61,6 +61,9 @@ public sealed class ServerProcess : IAsyncDisposable
             UseShellExecute = false,
         };
         info.ArgumentList.Add(ServerDll);
+
+        // IRC on a free port too, so servers started in parallel never race for 6667.
+        info.Environment["TINYCHAT__Irc__Port"] = "0";
         foreach (var arg in args)
         {
             info.ArgumentList.Add(arg);

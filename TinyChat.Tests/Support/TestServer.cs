@@ -61,6 +61,12 @@ public sealed class TestServer : IAsyncDisposable
             args.Add(Path.Combine(directory, "data"));
         }
 
+        if (!overrides.ContainsKey("Irc:Port"))
+        {
+            args.Add("--Irc:Port");
+            args.Add("0");
+        }
+
         foreach (var (key, value) in overrides)
         {
             args.Add($"--{key}");

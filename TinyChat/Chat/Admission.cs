@@ -10,11 +10,15 @@ public sealed class Admission : IAsyncDisposable
     private readonly ChatServer server;
     private int state; // 0 admitted, 1 connected (the client owns the slot), 2 disposed
 
-    internal Admission(ChatServer server, string user)
+    internal Admission(ChatServer server, string user, bool guest = false)
     {
         this.server = server;
         User = user;
+        IsGuest = guest;
     }
+
+    /// <summary>Whether the user is a guest (see <see cref="ChatServer.AdmitGuestAsync"/>).</summary>
+    public bool IsGuest { get; }
 
     /// <summary>The authenticated user.</summary>
     public string User { get; }
@@ -38,11 +42,11 @@ public sealed class Admission : IAsyncDisposable
         }
         catch
         {
-            server.Slots.Release(User);
+            Release();
             throw;
         }
 
-        var client = new ChatClient(server, session, outbox);
+        var client = new ChatClient(server, session, outbox, IsGuest);
         await client.GreetAsync(cancellationToken).ConfigureAwait(false);
         return client;
     }
@@ -52,9 +56,18 @@ public sealed class Admission : IAsyncDisposable
     {
         if (Interlocked.CompareExchange(ref state, 2, 0) == 0)
         {
-            server.Slots.Release(User);
+            Release();
         }
 
         return ValueTask.CompletedTask;
+    }
+
+    private void Release()
+    {
+        server.Slots.Release(User);
+        if (IsGuest)
+        {
+            server.Guests.TryRemove(User, out _);
+        }
     }
 }

@@ -14,14 +14,19 @@ public sealed class ChatClient : IAsyncDisposable
     private readonly ChatServer server;
     private readonly UserSessionProcess session;
     private readonly IOutbox outbox;
+    private readonly bool guest;
     private int disposed;
 
-    internal ChatClient(ChatServer server, UserSessionProcess session, IOutbox outbox)
+    internal ChatClient(ChatServer server, UserSessionProcess session, IOutbox outbox, bool guest = false)
     {
         this.server = server;
         this.session = session;
         this.outbox = outbox;
+        this.guest = guest;
     }
+
+    /// <summary>Whether the user is a guest, forgotten when this client is disposed.</summary>
+    public bool IsGuest => guest;
 
     /// <summary>The authenticated user.</summary>
     public string User => session.User;
@@ -147,7 +152,7 @@ public sealed class ChatClient : IAsyncDisposable
             return bad;
         }
 
-        if (ChatNames.CheckUserName(to) is not null || !await server.Accounts.ExistsAsync(to, cancellationToken).ConfigureAwait(false))
+        if (ChatNames.CheckUserName(to) is not null || !await server.UserExistsAsync(to, cancellationToken).ConfigureAwait(false))
         {
             return ChatError.UserNotFound(to);
         }
@@ -248,7 +253,7 @@ public sealed class ChatClient : IAsyncDisposable
     /// <summary>A page of the user's private conversation with <paramref name="other"/>, oldest first.</summary>
     public async Task<Outcome<IReadOnlyList<PrivateMessage>>> PrivateHistoryAsync(string other, HistoryQuery query, CancellationToken cancellationToken)
     {
-        if (ChatNames.CheckUserName(other) is not null || !await server.Accounts.ExistsAsync(other, cancellationToken).ConfigureAwait(false))
+        if (ChatNames.CheckUserName(other) is not null || !await server.UserExistsAsync(other, cancellationToken).ConfigureAwait(false))
         {
             return ChatError.UserNotFound(other);
         }
@@ -263,11 +268,28 @@ public sealed class ChatClient : IAsyncDisposable
         {
             try
             {
-                await session.PostAsync(new DetachConnection(outbox), CancellationToken.None).ConfigureAwait(false);
+                if (guest)
+                {
+                    // Offline first (the others see a quit, not a leave), then out of every room, before the name is free.
+                    var forget = new ForgetGuest(outbox);
+                    await session.AskAsync(forget, forget.Reply, CancellationToken.None).ConfigureAwait(false);
+                }
+                else
+                {
+                    await session.PostAsync(new DetachConnection(outbox), CancellationToken.None).ConfigureAwait(false);
+                }
+            }
+            catch (ProcessStoppedException)
+            {
+                // The session is gone already, and with it the connection.
             }
             finally
             {
                 server.Slots.Release(User);
+                if (guest)
+                {
+                    server.Guests.TryRemove(User, out _);
+                }
             }
         }
     }

@@ -65,6 +65,9 @@ public sealed class ChatServer
     /// <summary>Open connections per user.</summary>
     public ConnectionSlots Slots { get; }
 
+    /// <summary>Guests online now: users without an account, known only while connected.</summary>
+    internal System.Collections.Concurrent.ConcurrentDictionary<string, byte> Guests { get; } = new(StringComparer.Ordinal);
+
     /// <summary>Rooms created per user since start (a quota, not history).</summary>
     internal System.Collections.Concurrent.ConcurrentDictionary<string, int> RoomsCreated { get; } = new(StringComparer.Ordinal);
 
@@ -81,6 +84,11 @@ public sealed class ChatServer
         if (ChatNames.CheckUserName(username) is { } why)
         {
             return new ChatError("invalid_username", why);
+        }
+
+        if (Guests.ContainsKey(username!))
+        {
+            return new ChatError("username_taken", $"user name {username} is taken");
         }
 
         var token = Base64Url.EncodeToString(RandomNumberGenerator.GetBytes(32));
@@ -108,6 +116,37 @@ public sealed class ChatServer
 
         return Slots.TryTake(user) ? Outcome<Admission>.Ok(new Admission(this, user)) : ChatError.TooManyConnections(Slots.MaxPerUser);
     }
+
+    /// <summary>
+    /// Admits a guest: a user without an account, under a name that is neither an account nor online, for one
+    /// connection. The guest can join, talk and be messaged like anyone; when its client is disposed it goes offline,
+    /// leaves every room it joined and its name is free again, so it leaves no account or membership behind.
+    /// Errors: <c>invalid_username</c>, <c>username_taken</c>.
+    /// </summary>
+    public async Task<Outcome<Admission>> AdmitGuestAsync(string? name, CancellationToken cancellationToken)
+    {
+        if (ChatNames.CheckUserName(name) is { } why)
+        {
+            return new ChatError("invalid_username", why);
+        }
+
+        if (await Accounts.ExistsAsync(name!, cancellationToken).ConfigureAwait(false) || !Guests.TryAdd(name!, 0))
+        {
+            return new ChatError("username_taken", $"user name {name} is taken");
+        }
+
+        if (!Slots.TryTake(name!))
+        {
+            Guests.TryRemove(name!, out _);
+            return ChatError.TooManyConnections(Slots.MaxPerUser);
+        }
+
+        return Outcome<Admission>.Ok(new Admission(this, name!, guest: true));
+    }
+
+    /// <summary>Whether a user exists: an account or a guest online now.</summary>
+    public async ValueTask<bool> UserExistsAsync(string user, CancellationToken cancellationToken) =>
+        Guests.ContainsKey(user) || await Accounts.ExistsAsync(user, cancellationToken).ConfigureAwait(false);
 
     /// <summary>Admits a user who is already authenticated (tests, internal tools) and connects <paramref name="outbox"/>.</summary>
     public async Task<ChatClient> ConnectAsync(string user, IOutbox outbox, CancellationToken cancellationToken)

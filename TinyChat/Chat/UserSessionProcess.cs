@@ -21,6 +21,9 @@ public sealed record AttachConnection(IOutbox Outbox) : SessionRequest<bool>;
 /// <summary>A connection of the user closed.</summary>
 public sealed record DetachConnection(IOutbox Outbox) : SessionCommand;
 
+/// <summary>A guest's only connection ends: go offline, then leave every room; the reply comes once that is done.</summary>
+public sealed record ForgetGuest(IOutbox Outbox) : SessionRequest<bool>;
+
 /// <summary>The user joins a room; null on success.</summary>
 public sealed record UserJoins(string Room) : SessionRequest<ChatError?>;
 
@@ -98,6 +101,22 @@ public sealed class UserSessionProcess(
                     await GoOfflineAsync(cancellationToken).ConfigureAwait(false);
                 }
 
+                break;
+            case ForgetGuest forget:
+                // A guest has one connection: detaching it ends the session; its memberships go with it.
+                Endpoint.Detach(forget.Outbox);
+                var rooms = joined.ToList();
+                if (!ending)
+                {
+                    await GoOfflineAsync(cancellationToken).ConfigureAwait(false);
+                }
+
+                foreach (var room in rooms)
+                {
+                    await LeaveAsync(room, cancellationToken).ConfigureAwait(false);
+                }
+
+                forget.Reply.Complete(true);
                 break;
             case UserJoins join:
                 join.Reply.Complete(await JoinAsync(join.Room, cancellationToken).ConfigureAwait(false));

@@ -21,6 +21,7 @@ public static class OptionsComposition
         Add<ChatOptions>(services, configuration, "Chat");
         Add<StorageOptions>(services, configuration, "Storage");
         Add<LimitsOptions>(services, configuration, "Limits");
+        Add<TinyChat.Protocols.Irc.IrcOptions>(services, configuration, "Irc");
         return services;
     }
 

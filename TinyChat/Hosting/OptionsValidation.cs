@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Options;
 using TinyChat.Chat;
+using TinyChat.Protocols.Irc;
 using TinyChat.Runtime;
 using TinyChat.Storage;
 using TinyChat.Web;
@@ -13,8 +14,18 @@ public sealed class OptionsValidation :
     IValidateOptions<RuntimeOptions>,
     IValidateOptions<ChatOptions>,
     IValidateOptions<StorageOptions>,
-    IValidateOptions<LimitsOptions>
+    IValidateOptions<LimitsOptions>,
+    IValidateOptions<IrcOptions>
 {
+    /// <inheritdoc />
+    public ValidateOptionsResult Validate(string? name, IrcOptions o) => Collect(
+        o.Port is < 0 or > 65535 ? $"Irc:Port must be 0..65535 (0 picks a free port), got {o.Port}" : null,
+        string.IsNullOrWhiteSpace(o.ServerName) || o.ServerName.Any(c => c is ' ' or ':' or '!' or '@' || char.IsControl(c))
+            ? $"Irc:ServerName must be a name without spaces, ':', '!' or '@', got \"{o.ServerName}\"" : null,
+        o.Motd.Split('\n').Any(line => line.Length > 350) ? "Irc:Motd: each line has at most 350 characters" : null,
+        Positive("Irc:RegistrationTimeoutSeconds", o.RegistrationTimeoutSeconds),
+        AtLeast("Irc:OutboxCapacity", o.OutboxCapacity, 16));
+
     /// <inheritdoc />
     public ValidateOptionsResult Validate(string? name, LimitsOptions o) => Collect(
         NonNegative("Limits:MessagesPerSecond", o.MessagesPerSecond),

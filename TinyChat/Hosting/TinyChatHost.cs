@@ -26,6 +26,7 @@ public static class TinyChatHost
         ["Chat"] = typeof(ChatOptions),
         ["Storage"] = typeof(StorageOptions),
         ["Limits"] = typeof(LimitsOptions),
+        ["Irc"] = typeof(TinyChat.Protocols.Irc.IrcOptions),
         ["Logging"] = null,
     };
 
@@ -94,6 +95,7 @@ public static class TinyChatHost
         services.AddChatCore();
         services.AddWeb(baseDirectory);
         services.AddJsonProtocol();
+        services.AddIrc(builder.Configuration.GetValue("Irc:Enabled", true));
 
         configure?.Invoke(services);
         return builder.Build();
@@ -135,6 +137,7 @@ public static class TinyChatHost
         _ = services.GetRequiredService<IOptions<ChatOptions>>().Value;
         _ = services.GetRequiredService<IOptions<StorageOptions>>().Value;
         _ = services.GetRequiredService<IOptions<LimitsOptions>>().Value;
+        _ = services.GetRequiredService<IOptions<TinyChat.Protocols.Irc.IrcOptions>>().Value;
         _ = services.GetRequiredService<StaticFiles>();
     }
 

@@ -1,0 +1,127 @@
+using System.Text;
+using TinyChat.Chat;
+
+namespace TinyChat.Protocols.Irc;
+
+/// <summary>What one IRC connection makes of a pushed event: the shared bytes, lines of its own, or nothing.</summary>
+public readonly record struct IrcRendering(bool Shared, string? Own)
+{
+    /// <summary>Send the event's shared encoding.</summary>
+    public static IrcRendering AsShared { get; } = new(true, null);
+
+    /// <summary>Send nothing.</summary>
+    public static IrcRendering Nothing { get; } = new(false, null);
+}
+
+/// <summary>
+/// One IRC connection's idea of its channels and who is in them, kept so the chat's presence events become the
+/// JOIN/PART/QUIT lines an IRC client expects: a user going offline quits once (not once per shared room), a room
+/// the user is in appears with a JOIN and its NAMES, and nothing is announced twice. Callers serialise access
+/// (<see cref="IrcConnection"/> renders under its lock); the common case sends the event's shared bytes.
+/// </summary>
+public sealed class IrcChannelView(string nick, IrcEventEncoder encoder, IrcReplies replies)
+{
+    private readonly Dictionary<string, HashSet<string>> channels = new(StringComparer.Ordinal);
+
+    /// <summary>The connection's nick (its user).</summary>
+    public string Nick { get; } = nick;
+
+    /// <summary>Whether the client sees its own messages (echo-message).</summary>
+    public bool Echo { get; set; }
+
+    /// <summary>Whether the client negotiated message-tags (typing notices).</summary>
+    public bool MessageTags { get; set; }
+
+    /// <summary>Rooms this connection shows as joined channels.</summary>
+    public IReadOnlyCollection<string> Rooms => channels.Keys;
+
+    /// <summary>Decides what the client sees of an event, updating the view.</summary>
+    public IrcRendering Render(ChatEvent chatEvent) => chatEvent switch
+    {
+        RoomMessage m => m.From == Nick && !Echo ? IrcRendering.Nothing : IrcRendering.AsShared,
+        PrivateMessage m => m.From == Nick && m.To != Nick && !Echo ? IrcRendering.Nothing : IrcRendering.AsShared,
+        TypingNotice t => MessageTags && t.User != Nick ? IrcRendering.AsShared : IrcRendering.Nothing,
+        PresenceDiff d => Diff(d),
+        PresenceState s => new IrcRendering(false, State(s, announce: true)),
+        _ => IrcRendering.Nothing,
+    };
+
+    /// <summary>The answer to this connection's own JOIN: the room's members become the channel's, and NAMES follows.</summary>
+    public string Joined(PresenceState presence) => State(presence, announce: false);
+
+    private string State(PresenceState presence, bool announce)
+    {
+        var known = channels.ContainsKey(presence.Room);
+        var members = new HashSet<string>(presence.Online.Select(p => p.User), StringComparer.Ordinal) { Nick };
+        channels[presence.Room] = members;
+        if (known && announce)
+        {
+            // A resynchronisation (a restarted room, a greeting after a JOIN): the channel is already on screen.
+            return "";
+        }
+
+        var lines = new StringBuilder();
+        if (!known)
+        {
+            lines.Append(encoder.JoinLine(Nick, presence.Room));
+        }
+
+        return lines.Append(replies.Names(IrcChannels.ChannelOf(presence.Room), members.Order(StringComparer.Ordinal))).ToString();
+    }
+
+    private IrcRendering Diff(PresenceDiff diff)
+    {
+        var all = true;
+        var own = new StringBuilder();
+        foreach (var join in diff.Joins)
+        {
+            if (diff.Leaves.Any(l => l.User == join.User))
+            {
+                continue;
+            }
+
+            var shown = join.User == Nick ? channels.TryAdd(diff.Room, new HashSet<string>(StringComparer.Ordinal) { Nick })
+                : channels.TryGetValue(diff.Room, out var members) && members.Add(join.User);
+            all &= shown;
+            if (shown)
+            {
+                own.Append(encoder.JoinLine(join.User, diff.Room));
+            }
+        }
+
+        foreach (var leave in diff.Leaves)
+        {
+            if (diff.Joins.Any(j => j.User == leave.User))
+            {
+                continue;
+            }
+
+            bool shown;
+            if (leave.User == Nick)
+            {
+                shown = channels.Remove(diff.Room);
+            }
+            else if (leave.Connections == 0)
+            {
+                // Offline: one QUIT for every channel shared with the user.
+                shown = channels.TryGetValue(diff.Room, out var members) && members.Contains(leave.User);
+                foreach (var channel in channels.Values)
+                {
+                    channel.Remove(leave.User);
+                }
+            }
+            else
+            {
+                shown = channels.TryGetValue(diff.Room, out var members) && members.Remove(leave.User);
+            }
+
+            all &= shown;
+            if (shown)
+            {
+                own.Append(encoder.LeaveLine(leave, diff.Room));
+            }
+        }
+
+        return all ? IrcRendering.AsShared : new IrcRendering(false, own.ToString());
+    }
+}

@@ -1,0 +1,472 @@
+using System.Text;
+using TinyChat.Chat;
+
+namespace TinyChat.Protocols.Irc;
+
+/// <summary>The commands of a registered client, each answered with the standard replies and error numerics.</summary>
+public sealed partial class IrcSession
+{
+    private async ValueTask CommandAsync(IrcLine line, ChatClient chat, CancellationToken cancellationToken)
+    {
+        switch (line.Command)
+        {
+            case "PING":
+                Pong(line);
+                break;
+            case "PONG":
+                break;
+            case "CAP":
+                HandleCap(line);
+                break;
+            case "PASS" or "USER":
+                Send(replies.Numeric(IrcNumerics.AlreadyRegistered, "You may not reregister"));
+                break;
+            case "AUTHENTICATE":
+                Send(replies.Numeric(IrcNumerics.SaslAlready, "You have already authenticated"));
+                break;
+            case "NICK":
+                Nick(line);
+                break;
+            case "QUIT":
+                await QuitAsync(line).ConfigureAwait(false);
+                break;
+            case "JOIN":
+                await JoinAsync(line, chat, cancellationToken).ConfigureAwait(false);
+                break;
+            case "PART":
+                await PartAsync(line, chat, cancellationToken).ConfigureAwait(false);
+                break;
+            case "PRIVMSG" or "NOTICE":
+                await MessageAsync(line, chat, cancellationToken).ConfigureAwait(false);
+                break;
+            case "TAGMSG":
+                await TagMessageAsync(line, chat, cancellationToken).ConfigureAwait(false);
+                break;
+            case "NAMES":
+                await NamesAsync(line, chat, cancellationToken).ConfigureAwait(false);
+                break;
+            case "WHO":
+                await WhoAsync(line, chat, cancellationToken).ConfigureAwait(false);
+                break;
+            case "WHOIS":
+                await WhoisAsync(line, cancellationToken).ConfigureAwait(false);
+                break;
+            case "TOPIC":
+                await TopicAsync(line, chat, cancellationToken).ConfigureAwait(false);
+                break;
+            case "LIST":
+                await ListAsync(chat, cancellationToken).ConfigureAwait(false);
+                break;
+            case "AWAY":
+                Away(line);
+                break;
+            case "MODE":
+                await ModeAsync(line, chat, cancellationToken).ConfigureAwait(false);
+                break;
+            case "LUSERS":
+                Send(Lusers());
+                break;
+            case "MOTD":
+                Send(Motd());
+                break;
+            default:
+                Send(replies.Numeric(IrcNumerics.UnknownCommand, line.Command, "Unknown command"));
+                break;
+        }
+    }
+
+    private void Nick(IrcLine line)
+    {
+        if (line[0] is not { Length: > 0 } wanted)
+        {
+            Send(replies.Numeric(IrcNumerics.NoNicknameGiven, "No nickname given"));
+        }
+        else if (wanted != replies.Nick)
+        {
+            Send(replies.Numeric(IrcNumerics.ErroneousNickname, wanted, "Nick changes are not supported: your nick is your user name"));
+        }
+    }
+
+    private async ValueTask QuitAsync(IrcLine line)
+    {
+        // Offline before the goodbye: when the client sees the connection end, its name is free and others saw it quit.
+        await DisposeAsync().ConfigureAwait(false);
+        connection.Close(line[0] is { Length: > 0 } reason ? $"Quit: {reason}" : "Quit", drain: true);
+    }
+
+    private async ValueTask JoinAsync(IrcLine line, ChatClient chat, CancellationToken cancellationToken)
+    {
+        if (line[0] is not { } targets)
+        {
+            Send(replies.Numeric(IrcNumerics.NeedMoreParams, "JOIN", "Not enough parameters"));
+            return;
+        }
+
+        if (targets == "0")
+        {
+            foreach (var joined in connection.WithView(v => v.Rooms.ToList(), []))
+            {
+                await chat.LeaveAsync(joined, cancellationToken).ConfigureAwait(false);
+            }
+
+            return;
+        }
+
+        foreach (var channel in targets.Split(',', StringSplitOptions.RemoveEmptyEntries))
+        {
+            if (IrcChannels.RoomOf(channel) is not { } wanted)
+            {
+                Send(replies.Numeric(IrcChannels.IsChannel(channel) ? IrcNumerics.NoSuchChannel : IrcNumerics.BadChanMask, channel, "No such channel"));
+                continue;
+            }
+
+            var room = await ResolveRoomAsync(wanted, cancellationToken).ConfigureAwait(false) ?? wanted;
+            var joined = await chat.JoinAsync(room, cancellationToken).ConfigureAwait(false);
+            if (joined.Error is { Code: "room_not_found" })
+            {
+                // IRC's convention: the first JOIN creates the channel (within the user's room-creation quota).
+                var created = await chat.CreateAsync(room, cancellationToken).ConfigureAwait(false);
+                if (created is not null && created.Code != "room_exists")
+                {
+                    Send(replies.Error(created, channel));
+                    continue;
+                }
+
+                joined = await chat.JoinAsync(room, cancellationToken).ConfigureAwait(false);
+            }
+
+            if (joined.Error is { Code: "already_joined" })
+            {
+                continue;
+            }
+
+            if (joined.Error is { } error)
+            {
+                Send(replies.Error(error, channel));
+                continue;
+            }
+
+            var presence = await chat.WhoAsync(room, cancellationToken).ConfigureAwait(false);
+            if (presence.Value is { } state)
+            {
+                connection.WithView(v => connection.Send(v.Joined(state)), false);
+            }
+        }
+    }
+
+    private async ValueTask PartAsync(IrcLine line, ChatClient chat, CancellationToken cancellationToken)
+    {
+        if (line[0] is not { } targets)
+        {
+            Send(replies.Numeric(IrcNumerics.NeedMoreParams, "PART", "Not enough parameters"));
+            return;
+        }
+
+        foreach (var channel in targets.Split(',', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var room = IrcChannels.RoomOf(channel) is { } wanted ? await ResolveRoomAsync(wanted, cancellationToken).ConfigureAwait(false) : null;
+            if (room is null)
+            {
+                Send(replies.Numeric(IrcNumerics.NoSuchChannel, channel, "No such channel"));
+                continue;
+            }
+
+            // The room's presence change is the PART line the client (and every member) sees.
+            if (await chat.LeaveAsync(room, cancellationToken).ConfigureAwait(false) is { } error)
+            {
+                Send(replies.Error(error, channel));
+            }
+        }
+    }
+
+    private async ValueTask MessageAsync(IrcLine line, ChatClient chat, CancellationToken cancellationToken)
+    {
+        // NOTICE never triggers automatic replies (RFC 2812 3.3.2), errors included.
+        var notice = line.Command == "NOTICE";
+        if (line[0] is not { Length: > 0 } targets)
+        {
+            Reply(notice, replies.Numeric(IrcNumerics.NoRecipient, $"No recipient given ({line.Command})"));
+            return;
+        }
+
+        if (line[1] is not { Length: > 0 } text)
+        {
+            Reply(notice, replies.Numeric(IrcNumerics.NoTextToSend, "No text to send"));
+            return;
+        }
+
+        foreach (var target in targets.Split(',', StringSplitOptions.RemoveEmptyEntries).Take(4))
+        {
+            Outcome<long> sent;
+            if (IrcChannels.IsChannel(target))
+            {
+                var room = IrcChannels.RoomOf(target) is { } wanted ? await ResolveRoomAsync(wanted, cancellationToken).ConfigureAwait(false) : null;
+                if (room is null)
+                {
+                    Reply(notice, replies.Numeric(IrcNumerics.NoSuchChannel, target, "No such channel"));
+                    continue;
+                }
+
+                sent = await chat.SendToRoomAsync(room, text, cancellationToken).ConfigureAwait(false);
+                if (sent.Error is { Code: "not_a_member" })
+                {
+                    Reply(notice, replies.Numeric(IrcNumerics.CannotSendToChan, target, "Cannot send to channel (join it first)"));
+                    continue;
+                }
+            }
+            else
+            {
+                sent = await chat.SendPrivateAsync(target, text, cancellationToken).ConfigureAwait(false);
+                if (sent.IsOk && door.Users.Of(target).Away is { } away && !notice)
+                {
+                    Send(replies.Numeric(IrcNumerics.Away, target, away));
+                }
+            }
+
+            if (sent.Error is { Code: "rate_limited" } && Interlocked.Increment(ref refusedInARow) >= door.Limits.FloodDisconnectAfter)
+            {
+                connection.Close("Closing link: Excess Flood", drain: false);
+                return;
+            }
+
+            if (sent.Error is { } error)
+            {
+                Reply(notice, replies.Error(error, target));
+            }
+            else
+            {
+                refusedInARow = 0;
+            }
+        }
+    }
+
+    private async ValueTask TagMessageAsync(IrcLine line, ChatClient chat, CancellationToken cancellationToken)
+    {
+        if (line[0] is not { Length: > 0 } target || !line.Tags.TryGetValue("+typing", out var state) || state != "active")
+        {
+            return;
+        }
+
+        if (IrcChannels.IsChannel(target))
+        {
+            if (IrcChannels.RoomOf(target) is { } wanted && await ResolveRoomAsync(wanted, cancellationToken).ConfigureAwait(false) is { } room)
+            {
+                await chat.TypingAsync(room, cancellationToken).ConfigureAwait(false);
+            }
+        }
+        else
+        {
+            chat.TypingTo(target);
+        }
+    }
+
+    private async ValueTask NamesAsync(IrcLine line, ChatClient chat, CancellationToken cancellationToken)
+    {
+        if (line[0] is not { Length: > 0 } targets)
+        {
+            Send(replies.Numeric(IrcNumerics.EndOfNames, "*", "End of /NAMES list"));
+            return;
+        }
+
+        foreach (var channel in targets.Split(',', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var room = IrcChannels.RoomOf(channel) is { } wanted ? await ResolveRoomAsync(wanted, cancellationToken).ConfigureAwait(false) : null;
+            var presence = room is null ? default : await chat.WhoAsync(room, cancellationToken).ConfigureAwait(false);
+            Send(presence.Value is { } state
+                ? replies.Names(channel, state.Online.Select(p => p.User))
+                : replies.Numeric(IrcNumerics.EndOfNames, channel, "End of /NAMES list"));
+        }
+    }
+
+    private async ValueTask WhoAsync(IrcLine line, ChatClient chat, CancellationToken cancellationToken)
+    {
+        var mask = line[0] is { Length: > 0 } given ? given : "*";
+        var lines = new StringBuilder();
+        if (IrcChannels.IsChannel(mask))
+        {
+            var room = IrcChannels.RoomOf(mask) is { } wanted ? await ResolveRoomAsync(wanted, cancellationToken).ConfigureAwait(false) : null;
+            var presence = room is null ? default : await chat.WhoAsync(room, cancellationToken).ConfigureAwait(false);
+            foreach (var entry in presence.Value?.Online ?? [])
+            {
+                lines.Append(WhoLine(mask, entry.User));
+            }
+        }
+        else if (mask.AsSpan().IndexOfAny('*', '?') < 0)
+        {
+            if (door.Chat.Sessions.FindOnline(mask) is not null)
+            {
+                lines.Append(WhoLine("*", mask));
+            }
+        }
+        else
+        {
+            // Masks match the users online over IRC (other front doors' users have no host or real name to match).
+            foreach (var (nick, who) in door.Users.All.OrderBy(u => u.Key, StringComparer.Ordinal))
+            {
+                if (IrcChannels.Matches(mask, nick) || IrcChannels.Matches(mask, who.User) || IrcChannels.Matches(mask, who.Host)
+                    || IrcChannels.Matches(mask, who.RealName) || IrcChannels.Matches(mask, $"{nick}!{who.User}@{who.Host}"))
+                {
+                    lines.Append(WhoLine("*", nick));
+                }
+            }
+        }
+
+        Send(lines.Append(replies.Numeric(IrcNumerics.EndOfWho, mask, "End of WHO list")).ToString());
+    }
+
+    private string WhoLine(string channel, string nick)
+    {
+        var who = door.Users.Of(nick);
+        return replies.Numeric(IrcNumerics.WhoReply, channel, who.User, who.Host, replies.ServerName, nick, who.Away is null ? "H" : "G", $"0 {who.RealName}");
+    }
+
+    private async ValueTask WhoisAsync(IrcLine line, CancellationToken cancellationToken)
+    {
+        var target = line.Parameters.Count > 1 ? line[1] : line[0];
+        if (target is not { Length: > 0 })
+        {
+            Send(replies.Numeric(IrcNumerics.NoNicknameGiven, "No nickname given"));
+            return;
+        }
+
+        if (ChatNames.CheckUserName(target) is not null || door.Chat.Sessions.FindOnline(target) is null)
+        {
+            Send(replies.Numeric(IrcNumerics.NoSuchNick, target, "No such nick/channel") + replies.Numeric(IrcNumerics.EndOfWhois, target, "End of /WHOIS list"));
+            return;
+        }
+
+        var who = door.Users.Of(target);
+        var lines = new StringBuilder()
+            .Append(replies.Numeric(IrcNumerics.WhoisUser, target, who.User, who.Host, "*", who.RealName))
+            .Append(replies.Numeric(IrcNumerics.WhoisServer, target, replies.ServerName, "TinyChat"));
+        if (who.Away is { } away)
+        {
+            lines.Append(replies.Numeric(IrcNumerics.Away, target, away));
+        }
+
+        if (await door.Chat.Accounts.ExistsAsync(target, cancellationToken).ConfigureAwait(false))
+        {
+            lines.Append(replies.Numeric(IrcNumerics.WhoisAccount, target, target, "is logged in as"));
+        }
+
+        Send(lines.Append(replies.Numeric(IrcNumerics.EndOfWhois, target, "End of /WHOIS list")).ToString());
+    }
+
+    private async ValueTask TopicAsync(IrcLine line, ChatClient chat, CancellationToken cancellationToken)
+    {
+        if (line[0] is not { } channel)
+        {
+            Send(replies.Numeric(IrcNumerics.NeedMoreParams, "TOPIC", "Not enough parameters"));
+            return;
+        }
+
+        var room = IrcChannels.RoomOf(channel) is { } wanted ? await ResolveRoomAsync(wanted, cancellationToken).ConfigureAwait(false) : null;
+        var presence = room is null ? default : await chat.WhoAsync(room, cancellationToken).ConfigureAwait(false);
+        if (room is null || presence.Error is not null)
+        {
+            Send(room is null ? replies.Numeric(IrcNumerics.NoSuchChannel, channel, "No such channel") : replies.Error(presence.Error!, channel));
+        }
+        else if (line.Parameters.Count > 1)
+        {
+            Send(replies.Numeric(IrcNumerics.ChanOpPrivsNeeded, channel, "TinyChat rooms have no topic"));
+        }
+        else
+        {
+            Send(replies.Numeric(IrcNumerics.NoTopic, channel, "No topic is set"));
+        }
+    }
+
+    private async ValueTask ListAsync(ChatClient chat, CancellationToken cancellationToken)
+    {
+        var rooms = await chat.RoomsAsync(cancellationToken).ConfigureAwait(false);
+        var lines = new StringBuilder(replies.Numeric(IrcNumerics.ListStart, "Channel", "Users  Name"));
+        foreach (var room in rooms.Value?.All ?? [])
+        {
+            lines.Append(replies.Numeric(IrcNumerics.List, IrcChannels.ChannelOf(room), "0", ""));
+        }
+
+        Send(lines.Append(replies.Numeric(IrcNumerics.ListEnd, "End of /LIST")).ToString());
+    }
+
+    private void Away(IrcLine line)
+    {
+        var message = line[0] is { Length: > 0 } text ? text : null;
+        if (identity is not null)
+        {
+            identity = door.Users.SetAway(replies.Nick, identity, message);
+        }
+
+        Send(message is null ? replies.Numeric(IrcNumerics.UnAway, "You are no longer marked as being away") : replies.Numeric(IrcNumerics.NowAway, "You have been marked as being away"));
+    }
+
+    private async ValueTask ModeAsync(IrcLine line, ChatClient chat, CancellationToken cancellationToken)
+    {
+        if (line[0] is not { } target)
+        {
+            Send(replies.Numeric(IrcNumerics.NeedMoreParams, "MODE", "Not enough parameters"));
+            return;
+        }
+
+        if (!IrcChannels.IsChannel(target))
+        {
+            if (target != replies.Nick)
+            {
+                Send(replies.Numeric(door.Chat.Sessions.FindOnline(target) is null ? IrcNumerics.NoSuchNick : IrcNumerics.UsersDontMatch, target, "Cannot change mode for other users"));
+            }
+            else
+            {
+                Send(line.Parameters.Count > 1 && line[1] is not ("+i" or "-i" or "+" or "-")
+                    ? replies.Numeric(IrcNumerics.UModeUnknownFlag, "Unknown MODE flag")
+                    : replies.Numeric(IrcNumerics.UModeIs, "+"));
+            }
+
+            return;
+        }
+
+        var room = IrcChannels.RoomOf(target) is { } wanted ? await ResolveRoomAsync(wanted, cancellationToken).ConfigureAwait(false) : null;
+        if (room is null)
+        {
+            Send(replies.Numeric(IrcNumerics.NoSuchChannel, target, "No such channel"));
+        }
+        else if (line.Parameters.Count == 1)
+        {
+            Send(replies.Numeric(IrcNumerics.ChannelModeIs, target, "+"));
+        }
+        else if (line[1]!.TrimStart('+') == "b")
+        {
+            Send(replies.Numeric(IrcNumerics.EndOfBanList, target, "End of channel ban list"));
+        }
+        else
+        {
+            var presence = await chat.WhoAsync(room, cancellationToken).ConfigureAwait(false);
+            Send(presence.Error is { } error ? replies.Error(error, target) : replies.Numeric(IrcNumerics.ChanOpPrivsNeeded, target, "TinyChat rooms have no modes"));
+        }
+    }
+
+    private void Reply(bool notice, string lines)
+    {
+        if (!notice)
+        {
+            Send(lines);
+        }
+    }
+
+    // IRC names are case-insensitive, chat names are not: the room of a channel is the joined or existing room
+    // whose name matches, exactly if there is one; null when none exists.
+    private async ValueTask<string?> ResolveRoomAsync(string wanted, CancellationToken cancellationToken)
+    {
+        var joined = connection.WithView(v => v.Rooms.ToList(), []);
+        if (joined.Contains(wanted))
+        {
+            return wanted;
+        }
+
+        if (joined.FirstOrDefault(r => IrcChannels.SameName(r, wanted)) is { } shown)
+        {
+            return shown;
+        }
+
+        var all = await door.Chat.Rooms.ListAsync(cancellationToken).ConfigureAwait(false);
+        return all.Contains(wanted) ? wanted : all.FirstOrDefault(r => IrcChannels.SameName(r, wanted));
+    }
+}

@@ -1,0 +1,79 @@
+using System.Text;
+using TinyChat.Chat;
+
+namespace TinyChat.Protocols.Irc;
+
+/// <summary>
+/// Chat events as IRC lines, encoded once per event for every IRC recipient of one variant: with tags
+/// (<c>time</c>, <c>msgid</c>; for clients that negotiated <c>server-time</c> or <c>message-tags</c>) or without.
+/// A room message is a <c>PRIVMSG #room</c> (several when it is longer than a line or has line breaks); a private
+/// message a <c>PRIVMSG nick</c>; a presence change <c>JOIN</c>, <c>PART</c> (left the room) or <c>QUIT</c> (went
+/// offline); typing a <c>TAGMSG</c> with <c>+typing</c> (tagged variant only). Presence snapshots are per connection
+/// (see <see cref="IrcChannelView"/>) and encode to nothing here.
+/// </summary>
+public sealed class IrcEventEncoder(IrcUsers users, bool tags) : IEventEncoder
+{
+    // Slots are per variant, not per instance: one host has one encoder of each variant, and events never cross hosts.
+    private static readonly int TaggedSlot = ChatEvent.ReserveEncoderSlot();
+    private static readonly int PlainSlot = ChatEvent.ReserveEncoderSlot();
+
+    /// <summary>Whether this variant carries message tags.</summary>
+    public bool Tags { get; } = tags;
+
+    /// <inheritdoc />
+    public int Slot => Tags ? TaggedSlot : PlainSlot;
+
+    /// <inheritdoc />
+    public ReadOnlyMemory<byte> Encode(ChatEvent chatEvent) => chatEvent switch
+    {
+        RoomMessage m => Encoding.UTF8.GetBytes(Message(m.From, IrcChannels.ChannelOf(m.Room), m.Text, m.Timestamp, $"{m.Room}:{m.Id}")),
+        PrivateMessage m => Encoding.UTF8.GetBytes(Message(m.From, m.To, m.Text, m.Timestamp, $"pm:{m.Id}")),
+        PresenceDiff d => Encoding.UTF8.GetBytes(Presence(d)),
+        TypingNotice t when Tags => Encoding.UTF8.GetBytes($"@+typing=active :{users.Source(t.User)} TAGMSG {(t.Room is { } room ? IrcChannels.ChannelOf(room) : t.To)}\r\n"),
+        _ => ReadOnlyMemory<byte>.Empty,
+    };
+
+    /// <summary>The lines of one presence change, skipping a user who is in both lists (a session replaced).</summary>
+    public string Presence(PresenceDiff diff)
+    {
+        var lines = new StringBuilder();
+        foreach (var join in diff.Joins)
+        {
+            if (!diff.Leaves.Any(l => l.User == join.User))
+            {
+                lines.Append(JoinLine(join.User, diff.Room));
+            }
+        }
+
+        foreach (var leave in diff.Leaves)
+        {
+            if (!diff.Joins.Any(j => j.User == leave.User))
+            {
+                lines.Append(LeaveLine(leave, diff.Room));
+            }
+        }
+
+        return lines.ToString();
+    }
+
+    /// <summary>A user's JOIN of a room.</summary>
+    public string JoinLine(string user, string room) => $":{users.Source(user)} JOIN {IrcChannels.ChannelOf(room)}\r\n";
+
+    /// <summary>A user's QUIT (offline: no connection left) or PART (left the room).</summary>
+    public string LeaveLine(PresenceEntry leave, string room) => leave.Connections == 0
+        ? $":{users.Source(leave.User)} QUIT :Quit: offline\r\n"
+        : $":{users.Source(leave.User)} PART {IrcChannels.ChannelOf(room)}\r\n";
+
+    private string Message(string from, string target, string text, DateTimeOffset at, string id)
+    {
+        var head = $":{users.Source(from)} PRIVMSG {target} :";
+        var tagPrefix = Tags ? $"@time={IrcFormat.Time(at)};msgid={id} " : "";
+        var lines = new StringBuilder();
+        foreach (var piece in IrcFormat.SplitText(head, text))
+        {
+            lines.Append(tagPrefix).Append(head).Append(piece).Append("\r\n");
+        }
+
+        return lines.ToString();
+    }
+}

@@ -1,0 +1,50 @@
+using System.Collections.Concurrent;
+
+namespace TinyChat.Protocols.Irc;
+
+/// <summary>How one online IRC user presents itself: the user name and real name from <c>USER</c>, host, away text.</summary>
+public sealed record IrcIdentity(string User, string RealName, string Host)
+{
+    /// <summary>The away message, or null when present.</summary>
+    public string? Away { get; init; }
+}
+
+/// <summary>
+/// The identities of the users connected over IRC, by nick, so every IRC client sees the same
+/// <c>nick!user@host</c> and WHO/WHOIS answers; a user of another front door appears as <c>nick!nick@host</c>.
+/// The last IRC connection of a nick to register wins; only that connection removes it.
+/// </summary>
+public sealed class IrcUsers(string serverName)
+{
+    private readonly ConcurrentDictionary<string, IrcIdentity> online = new(StringComparer.Ordinal);
+
+    /// <summary>The identity of a nick (a default one for users of other front doors).</summary>
+    public IrcIdentity Of(string nick) => online.TryGetValue(nick, out var identity) ? identity : new IrcIdentity(nick, nick, serverName);
+
+    /// <summary>Every nick online over IRC with its identity.</summary>
+    public IEnumerable<KeyValuePair<string, IrcIdentity>> All => online;
+
+    /// <summary>Whether the nick is connected over IRC.</summary>
+    public bool IsIrc(string nick) => online.ContainsKey(nick);
+
+    /// <summary>The source prefix of a nick's lines.</summary>
+    public string Source(string nick)
+    {
+        var identity = Of(nick);
+        return $"{nick}!{identity.User}@{identity.Host}";
+    }
+
+    /// <summary>Records the identity of a nick that registered.</summary>
+    public void Set(string nick, IrcIdentity identity) => online[nick] = identity;
+
+    /// <summary>Removes a nick's identity if it is still <paramref name="identity"/>.</summary>
+    public void Remove(string nick, IrcIdentity identity) => online.TryRemove(new KeyValuePair<string, IrcIdentity>(nick, identity));
+
+    /// <summary>Sets or clears the away message; returns the identity now in force.</summary>
+    public IrcIdentity SetAway(string nick, IrcIdentity identity, string? away)
+    {
+        var updated = identity with { Away = away };
+        online.TryUpdate(nick, updated, identity);
+        return updated;
+    }
+}
