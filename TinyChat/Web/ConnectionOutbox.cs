@@ -233,7 +233,10 @@ public sealed class ConnectionOutbox : IOutbox
     private async Task AbortIfStuckAsync(TimeSpan grace)
     {
         // A slow reader's transport may never drain enough to carry the goodbye, and a peer may never answer it.
-        if (await Task.WhenAny(closed.Task, Task.Delay(grace, time)).ConfigureAwait(false) != closed.Task)
+        await Task.WhenAny(closed.Task, Task.Delay(grace, time)).ConfigureAwait(false);
+
+        // Asked of the task, not of which one won: an end that just happened must win over the timer.
+        if (!closed.Task.IsCompleted)
         {
             transport.Abort();
         }
