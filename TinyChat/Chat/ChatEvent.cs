@@ -1,46 +1,62 @@
 namespace TinyChat.Chat;
 
-/// <summary>Turns chat events into one protocol's wire bytes.</summary>
+/// <summary>Turns chat events into one protocol variant's wire bytes; the instance is the key of each event's cache.</summary>
 public interface IEventEncoder
 {
-    /// <summary>This encoder's slot in each event's cache (from <see cref="ChatEvent.ReserveEncoderSlot"/>).</summary>
-    int Slot { get; }
-
     /// <summary>Encodes an event. Must be pure: its result is shared by every recipient.</summary>
     ReadOnlyMemory<byte> Encode(ChatEvent chatEvent);
 }
 
 /// <summary>
-/// Something pushed to connections. Immutable; encoded at most once per protocol, and the bytes are shared
-/// by every recipient of that protocol, so fan-out never serializes per recipient.
+/// Something pushed to connections. Immutable; encoded at most once per encoder, and the bytes are shared
+/// by every recipient that uses that encoder, so fan-out never serializes per recipient.
 /// </summary>
 public abstract class ChatEvent
 {
-    private const int MaxEncoders = 4;
-    private static int nextSlot = -1;
-    private ReadOnlyMemory<byte>[]? encodings;
-
-    /// <summary>Reserves a cache slot for one protocol encoder; call once per encoder type.</summary>
-    public static int ReserveEncoderSlot()
-    {
-        var slot = Interlocked.Increment(ref nextSlot);
-        return slot < MaxEncoders ? slot : throw new InvalidOperationException("too many protocol encoders");
-    }
+    // Newest first; nodes are immutable and only ever prepended, so readers walk it without locking.
+    private Encoding? encodings;
 
     /// <summary>The event's bytes in <paramref name="encoder"/>'s protocol, encoded on first use. Thread-safe.</summary>
-    public virtual ReadOnlyMemory<byte> EncodeWith(IEventEncoder encoder)
+    public ReadOnlyMemory<byte> EncodeWith(IEventEncoder encoder)
     {
-        var cache = Volatile.Read(ref encodings) ?? Interlocked.CompareExchange(ref encodings, new ReadOnlyMemory<byte>[MaxEncoders], null) ?? encodings;
-        var cached = cache[encoder.Slot];
-        if (!cached.IsEmpty)
+        for (var known = Volatile.Read(ref encodings); known is not null; known = known.Next)
         {
-            return cached;
+            if (ReferenceEquals(known.Encoder, encoder))
+            {
+                return known.Bytes;
+            }
         }
 
-        // A race encodes twice at worst; both results are equal, so either may win.
-        var bytes = encoder.Encode(this);
-        cache[encoder.Slot] = bytes;
-        return bytes;
+        return EncodeOnce(encoder);
+    }
+
+    private ReadOnlyMemory<byte> EncodeOnce(IEventEncoder encoder)
+    {
+        // Only a miss takes the lock, once per encoder per event, and only threads missing the same event wait
+        // (for one encode); the event is its own gate so the common case allocates nothing but the cache node.
+        lock (this)
+        {
+            for (var known = encodings; known is not null; known = known.Next)
+            {
+                if (ReferenceEquals(known.Encoder, encoder))
+                {
+                    return known.Bytes;
+                }
+            }
+
+            var bytes = encoder.Encode(this);
+            Volatile.Write(ref encodings, new Encoding(encoder, bytes, encodings));
+            return bytes;
+        }
+    }
+
+    private sealed class Encoding(IEventEncoder encoder, ReadOnlyMemory<byte> bytes, Encoding? next)
+    {
+        public IEventEncoder Encoder { get; } = encoder;
+
+        public ReadOnlyMemory<byte> Bytes { get; } = bytes;
+
+        public Encoding? Next { get; } = next;
     }
 }
 
@@ -80,16 +96,6 @@ public sealed class PrivateMessage(string from, string to, string text, long id,
 
     /// <summary>Server UTC time of acceptance.</summary>
     public DateTimeOffset Timestamp { get; } = timestamp;
-}
-
-/// <summary>A system line shown in one room to one user (the welcome on join).</summary>
-public sealed class RoomNotice(string room, string text) : ChatEvent
-{
-    /// <summary>Room name.</summary>
-    public string Room { get; } = room;
-
-    /// <summary>The text.</summary>
-    public string Text { get; } = text;
 }
 
 /// <summary>One online user in a room's presence: since when, and over how many connections.</summary>

@@ -30,9 +30,6 @@ public abstract class Process<TMessage> : IProcess
     /// <inheritdoc />
     public string Name { get; }
 
-    /// <summary>Messages waiting in the mailbox (for tests and statistics).</summary>
-    public int PendingMessages => mailbox.Reader.Count;
-
     /// <summary>Posts without waiting. Never blocks; fails fast with <see cref="PostResult.MailboxFull"/>.</summary>
     public PostResult TryPost(TMessage message)
     {

@@ -55,7 +55,7 @@ public sealed class ChatEndpoint(
         var accepted = await context.AcceptWebSocketAsync(null, settings.ReceiveBufferBytes, keepAlive).ConfigureAwait(false);
         var limits = new ConnectionLimits(settings.MaxMessageBytes, settings.OutboxCapacity, settings.ReceiveBufferBytes);
         var batch = request.QueryString["batch"] == "1";
-        var connection = new WebSocketConnection(accepted.WebSocket, JsonEventEncoder.Instance, limits, batch, user, context.Response.Abort);
+        var connection = new WebSocketConnection(accepted.WebSocket, new JsonFrameEncoder(batch), limits, user, chat.Time, context.Response.Abort);
         connections.Add(connection);
         ChatClient? client = null;
         try

@@ -4,7 +4,8 @@ using System.Net.WebSockets;
 namespace TinyChat.Web;
 
 /// <summary>The live WebSocket connections: for idle sweeping, statistics and shutdown.</summary>
-public sealed class OpenConnections
+/// <remarks><paramref name="time"/> must be the clock the connections stamp their activity with.</remarks>
+public sealed class OpenConnections(TimeProvider time)
 {
     private readonly ConcurrentDictionary<long, WebSocketConnection> connections = new();
 
@@ -23,11 +24,11 @@ public sealed class OpenConnections
     /// <summary>Closes every connection whose last frame is older than <paramref name="idleTimeout"/>.</summary>
     public int CloseIdle(TimeSpan idleTimeout)
     {
-        var now = Environment.TickCount64;
+        var now = time.GetTimestamp();
         var closedCount = 0;
         foreach (var connection in connections.Values)
         {
-            if (now - connection.LastActivity > (long)idleTimeout.TotalMilliseconds)
+            if (time.GetElapsedTime(connection.LastActivity, now) > idleTimeout)
             {
                 connection.Close(WebSocketCloseStatus.PolicyViolation, $"idle timeout: nothing received for {idleTimeout.TotalSeconds:0.#} s", drain: false);
                 closedCount++;
@@ -47,7 +48,7 @@ public sealed class OpenConnections
         }
 
         var everyone = Task.WhenAll(all.Select(c => c.Closed));
-        if (await Task.WhenAny(everyone, Task.Delay(grace)).ConfigureAwait(false) != everyone)
+        if (await Task.WhenAny(everyone, Task.Delay(grace, time)).ConfigureAwait(false) != everyone)
         {
             foreach (var connection in all)
             {

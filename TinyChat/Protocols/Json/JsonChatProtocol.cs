@@ -251,7 +251,7 @@ public sealed class JsonChatProtocol(ChatClient client, WebSocketConnection conn
             return;
         }
 
-        connection.TryDeliver(new JsonFrame(JsonEventEncoder.Build(w => JsonEventEncoder.WritePresenceState(w, presence.Value!, echoRef))));
+        connection.TryDeliver(new Reply(JsonEventEncoder.Build(w => JsonEventEncoder.WritePresenceState(w, presence.Value!, echoRef))));
     }
 
     private string? RequireField(string? value, string field, ClientFrame frame)
@@ -319,7 +319,7 @@ public sealed class JsonChatProtocol(ChatClient client, WebSocketConnection conn
 
             w.WriteEndObject();
         });
-        connection.TryDeliver(new JsonFrame(bytes));
+        connection.TryDeliver(new Reply(bytes));
     }
 
     private static void WriteStrings(Utf8JsonWriter w, string name, IReadOnlyList<string> values)

@@ -6,16 +6,6 @@ using TinyChat.Chat;
 
 namespace TinyChat.Protocols.Json;
 
-/// <summary>A reply already encoded for one connection (it carries that client's <c>ref</c>).</summary>
-public sealed class JsonFrame(ReadOnlyMemory<byte> bytes) : ChatEvent
-{
-    /// <summary>The encoded frame.</summary>
-    public ReadOnlyMemory<byte> Bytes { get; } = bytes;
-
-    /// <inheritdoc />
-    public override ReadOnlyMemory<byte> EncodeWith(IEventEncoder encoder) => Bytes;
-}
-
 /// <summary>Encodes chat events as the native protocol's JSON objects (see docs/protocol.md).</summary>
 public sealed class JsonEventEncoder : IEventEncoder
 {
@@ -26,25 +16,14 @@ public sealed class JsonEventEncoder : IEventEncoder
     {
     }
 
-    /// <summary>The one instance (one cache slot per protocol).</summary>
+    /// <summary>The one instance: every connection of the protocol shares it, so an event is encoded once for all.</summary>
     public static JsonEventEncoder Instance { get; } = new();
-
-    /// <inheritdoc />
-    public int Slot { get; } = ChatEvent.ReserveEncoderSlot();
 
     /// <inheritdoc />
     public ReadOnlyMemory<byte> Encode(ChatEvent chatEvent) => chatEvent switch
     {
-        JsonFrame frame => frame.Bytes,
         RoomMessage message => Build(w => WriteRoomMessage(w, message)),
         PrivateMessage message => Build(w => WritePrivateMessage(w, message)),
-        RoomNotice notice => Build(w =>
-        {
-            w.WriteStartObject();
-            w.WriteString("room", notice.Room);
-            w.WriteString("message", notice.Text);
-            w.WriteEndObject();
-        }),
         PresenceState state => Build(w => WritePresenceState(w, state)),
         PresenceDiff diff => Build(w =>
         {

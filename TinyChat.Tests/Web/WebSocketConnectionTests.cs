@@ -1,0 +1,143 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Net.WebSockets;
+using System.Text;
+using System.Threading.Channels;
+using TinyChat.Chat;
+using TinyChat.Protocols.Json;
+using TinyChat.Web;
+
+namespace TinyChat.Tests.Web;
+
+/// <summary>A <see cref="WebSocketConnection"/> (receive loop + outbox + WebSocket transport) against a client socket over loopback TCP.</summary>
+[TestFixture]
+public sealed class WebSocketConnectionTests
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(10);
+
+    private static RoomMessage Message(int id) => new("lobby", "foo", $"m{id}", id, DateTimeOffset.UnixEpoch);
+
+    private static async Task<(WebSocket Server, WebSocket Client, IDisposable Sockets)> PairAsync()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var client = new TcpClient();
+        var connecting = client.ConnectAsync(IPAddress.Loopback, ((IPEndPoint)listener.LocalEndpoint).Port);
+        var accepted = await listener.AcceptTcpClientAsync().WaitAsync(Patience);
+        await connecting.WaitAsync(Patience);
+        var server = WebSocket.CreateFromStream(accepted.GetStream(), new WebSocketCreationOptions { IsServer = true });
+        var peer = WebSocket.CreateFromStream(client.GetStream(), new WebSocketCreationOptions { IsServer = false });
+        return (server, peer, new Both(accepted, client));
+    }
+
+    private static async Task<string> ReceiveTextAsync(WebSocket socket)
+    {
+        var buffer = new byte[256 * 1024];
+        var length = 0;
+        using var timeout = new CancellationTokenSource(Patience);
+        while (true)
+        {
+            var result = await socket.ReceiveAsync(buffer.AsMemory(length), timeout.Token);
+            length += result.Count;
+            if (result.MessageType == WebSocketMessageType.Close)
+            {
+                return $"close {(int?)socket.CloseStatus} {socket.CloseStatusDescription}";
+            }
+
+            if (result.EndOfMessage)
+            {
+                return Encoding.UTF8.GetString(buffer, 0, length);
+            }
+        }
+    }
+
+    [Test]
+    public async Task Events_queued_together_reach_a_batching_client_as_one_newline_joined_message_and_a_drained_close_follows()
+    {
+        var (server, client, sockets) = await PairAsync();
+        using var _ = sockets;
+        var connection = new WebSocketConnection(server, new JsonFrameEncoder(batch: true), new ConnectionLimits(4096, 16, 1024), "bar");
+        Assert.That(connection.TryDeliver(Message(1)), Is.True);
+        Assert.That(connection.TryDeliver(new Reply("{\"pong\":true}"u8.ToArray())), Is.True);
+        Assert.That(connection.TryDeliver(Message(2)), Is.True);
+        connection.Close(WebSocketCloseStatus.EndpointUnavailable, "server shutting down", drain: true);
+
+        var running = connection.RunAsync(new Received(), CancellationToken.None);
+        var first = await ReceiveTextAsync(client);
+        var lines = first.Split('\n');
+        Assert.That(lines, Has.Length.EqualTo(3));
+        Assert.That(lines[0], Does.Contain("\"message\":\"m1\""));
+        Assert.That(lines[1], Is.EqualTo("{\"pong\":true}"));
+        Assert.That(lines[2], Does.Contain("\"message\":\"m2\""));
+        Assert.That(await ReceiveTextAsync(client), Is.EqualTo("close 1001 server shutting down"));
+
+        await client.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, "", CancellationToken.None);
+        await running.WaitAsync(Patience);
+        Assert.That(connection.Closed.IsCompleted, Is.True);
+        Assert.That(connection.ServerCloseStatus, Is.EqualTo(WebSocketCloseStatus.EndpointUnavailable));
+    }
+
+    [Test]
+    public async Task Text_from_the_client_reaches_the_handler_and_stamps_activity_on_the_connection_clock()
+    {
+        var clock = new ManualClock();
+        var (server, client, sockets) = await PairAsync();
+        using var _ = sockets;
+        var connection = new WebSocketConnection(server, new JsonFrameEncoder(batch: false), new ConnectionLimits(4096, 16, 1024), "bar", clock);
+        var handler = new Received();
+        var running = connection.RunAsync(handler, CancellationToken.None);
+        var opened = connection.LastActivity;
+
+        clock.Advance(TimeSpan.FromSeconds(30));
+        await client.SendAsync("{\"command\":\"ping\"}"u8.ToArray(), WebSocketMessageType.Text, true, CancellationToken.None);
+        Assert.That(await handler.NextAsync(), Is.EqualTo("{\"command\":\"ping\"}"));
+        Assert.That(clock.GetElapsedTime(opened, connection.LastActivity), Is.EqualTo(TimeSpan.FromSeconds(30)));
+
+        await client.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, "bye", CancellationToken.None);
+        Assert.That(await ReceiveTextAsync(client), Is.EqualTo("close 1000 "), "the server answers the client's close");
+        await running.WaitAsync(Patience);
+    }
+
+    [Test]
+    public async Task An_oversized_message_closes_the_connection_with_1009_and_nothing_queued_follows()
+    {
+        var (server, client, sockets) = await PairAsync();
+        using var _ = sockets;
+        var connection = new WebSocketConnection(server, new JsonFrameEncoder(batch: false), new ConnectionLimits(100, 16, 64), "bar");
+        var running = connection.RunAsync(new Received(), CancellationToken.None);
+
+        await client.SendAsync(new byte[101], WebSocketMessageType.Text, true, CancellationToken.None);
+        Assert.That(await ReceiveTextAsync(client), Is.EqualTo("close 1009 message exceeds 100 bytes"));
+        Assert.That(connection.TryDeliver(Message(1)), Is.False);
+        await client.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, "", CancellationToken.None);
+        await running.WaitAsync(Patience);
+    }
+
+    private sealed class Received : IFrameHandler
+    {
+        private readonly Channel<string> texts = Channel.CreateUnbounded<string>();
+
+        public ValueTask OnTextAsync(ReadOnlyMemory<byte> utf8, CancellationToken cancellationToken)
+        {
+            texts.Writer.TryWrite(Encoding.UTF8.GetString(utf8.Span));
+            return ValueTask.CompletedTask;
+        }
+
+        public ValueTask OnBinaryAsync(CancellationToken cancellationToken) => ValueTask.CompletedTask;
+
+        public async Task<string> NextAsync()
+        {
+            using var timeout = new CancellationTokenSource(Patience);
+            return await texts.Reader.ReadAsync(timeout.Token);
+        }
+    }
+
+    private sealed class Both(TcpClient server, TcpClient client) : IDisposable
+    {
+        public void Dispose()
+        {
+            server.Dispose();
+            client.Dispose();
+        }
+    }
+}

@@ -1,0 +1,247 @@
+using System.Threading.Channels;
+using TinyChat.Chat;
+
+namespace TinyChat.Web;
+
+/// <summary>Bytes already encoded for one connection only (an answer carrying that client's request reference).</summary>
+public readonly record struct Reply(ReadOnlyMemory<byte> Bytes);
+
+/// <summary>
+/// A protocol's wire format on one connection: which shared encoder turns chat events into bytes, and how a run of
+/// encoded items queued together becomes the frames a transport writes (one joined frame, one frame each, lines).
+/// </summary>
+public interface IFrameEncoder : IDisposable
+{
+    /// <summary>The protocol variant's event encoder: an event is encoded once per encoder for all its recipients.</summary>
+    IEventEncoder Events { get; }
+
+    /// <summary>
+    /// Appends to <paramref name="frames"/> the frames that carry <paramref name="items"/> (at least one), in order.
+    /// The frames may point into a buffer the encoder reuses: they are valid until the next call or disposal. Only
+    /// the outbox's writer loop calls this, one call at a time.
+    /// </summary>
+    void Frame(IReadOnlyList<ReadOnlyMemory<byte>> items, List<ReadOnlyMemory<byte>> frames);
+}
+
+/// <summary>
+/// The bounded outbound queue of one connection and its single writer loop: the only way to send on its transport,
+/// so writes never overlap and order is preserved. Items queued while a write is in flight go out together.
+/// A full queue means a slow reader: the connection is closed with a reason and receives nothing more; nobody
+/// who delivers ever waits.
+/// </summary>
+public sealed class ConnectionOutbox : IOutbox
+{
+    /// <summary>How long a close that sends what is queued (shutdown) may take before the transport is aborted.</summary>
+    public static readonly TimeSpan DrainGrace = TimeSpan.FromSeconds(4);
+
+    /// <summary>How long a close that drops what is queued (slow reader, violation) may take before the transport is aborted.</summary>
+    public static readonly TimeSpan DiscardGrace = TimeSpan.FromSeconds(1);
+
+    /// <summary>The close code and reason a slow reader gets (RFC 6455 1008, policy violation).</summary>
+    public const int SlowReaderCode = 1008;
+
+    /// <inheritdoc cref="SlowReaderCode"/>
+    public const string SlowReaderReason = "slow reader: outbound queue full";
+
+    // A run stops growing past this many encoded bytes, so one write (and any joined frame) stays bounded.
+    private const int MaxRunBytes = 64 * 1024;
+
+    private readonly Channel<Outbound> queue;
+    private readonly ITransport transport;
+    private readonly IFrameEncoder encoder;
+    private readonly TimeProvider time;
+    private readonly TaskCompletionSource closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly List<ReadOnlyMemory<byte>> run = [];
+    private readonly List<ReadOnlyMemory<byte>> frames = [];
+    private int closing;
+    private volatile bool discardPending;
+    private int closeCode = 1000;
+    private string closeReason = "";
+
+    /// <summary>An outbox of <paramref name="capacity"/> items over <paramref name="transport"/>; it owns and disposes <paramref name="encoder"/>.</summary>
+    public ConnectionOutbox(ITransport transport, IFrameEncoder encoder, int capacity, TimeProvider? time = null)
+    {
+        this.transport = transport;
+        this.encoder = encoder;
+        this.time = time ?? TimeProvider.System;
+        queue = Channel.CreateBounded<Outbound>(new BoundedChannelOptions(capacity)
+        {
+            SingleReader = true,
+            SingleWriter = false,
+            FullMode = BoundedChannelFullMode.Wait,
+            AllowSynchronousContinuations = false,
+        });
+    }
+
+    /// <summary>The close code the server chose, once it closed.</summary>
+    public int? CloseCode { get; private set; }
+
+    /// <summary>Why the server closed the connection, once it did.</summary>
+    public string? CloseReason { get; private set; }
+
+    /// <summary>Whether the connection is closing: nothing more is accepted.</summary>
+    public bool IsClosing => Volatile.Read(ref closing) != 0;
+
+    /// <summary>Completes when <see cref="RunAsync"/> has ended (writer loop and receive side both done).</summary>
+    public Task Closed => closed.Task;
+
+    /// <inheritdoc />
+    public bool TryDeliver(ChatEvent chatEvent) => TryQueue(new Outbound(chatEvent, default));
+
+    /// <summary>Queues a reply, in order with events. Never blocks; false when the queue was full (the connection is then closed as a slow reader).</summary>
+    public bool TryDeliver(Reply reply) => TryQueue(new Outbound(null, reply.Bytes));
+
+    /// <summary>
+    /// Closes the connection from the server side with a code and a reason; the first close wins. Never blocks. With
+    /// <paramref name="drain"/>, items already queued are written first (shutdown); without, they are dropped (slow
+    /// reader, protocol violation). If the connection has not ended within a grace period, the transport is aborted.
+    /// </summary>
+    public void Close(int code, string reason, bool drain)
+    {
+        if (Interlocked.Exchange(ref closing, 1) != 0)
+        {
+            return;
+        }
+
+        closeCode = code;
+        closeReason = reason;
+        CloseCode = code;
+        CloseReason = reason;
+        discardPending = !drain;
+        queue.Writer.TryComplete();
+        _ = AbortIfStuckAsync(drain ? DrainGrace : DiscardGrace);
+    }
+
+    /// <summary>Cuts the connection at once (see <see cref="ITransport.Abort"/>).</summary>
+    public void Abort() => transport.Abort();
+
+    /// <summary>
+    /// Runs the writer loop while <paramref name="receive"/> (the connection's receive side) runs; when the receive side
+    /// ends, the rest is dropped and the transport closed. Ends when both are done; exceptions of either propagate.
+    /// </summary>
+    public async Task RunAsync(Func<Task> receive)
+    {
+        var writer = WriteLoopAsync();
+        try
+        {
+            await receive().ConfigureAwait(false);
+        }
+        finally
+        {
+            // The peer is gone or said goodbye: nothing queued can reach it any more.
+            if (Interlocked.Exchange(ref closing, 1) == 0)
+            {
+                discardPending = true;
+            }
+
+            queue.Writer.TryComplete();
+            try
+            {
+                await writer.ConfigureAwait(false);
+            }
+            finally
+            {
+                closed.TrySetResult();
+            }
+        }
+    }
+
+    private bool TryQueue(Outbound item)
+    {
+        if (queue.Writer.TryWrite(item))
+        {
+            return true;
+        }
+
+        if (Volatile.Read(ref closing) == 0)
+        {
+            Close(SlowReaderCode, SlowReaderReason, drain: false);
+        }
+
+        return false;
+    }
+
+    private async Task WriteLoopAsync()
+    {
+        var reader = queue.Reader;
+        try
+        {
+            while (await reader.WaitToReadAsync().ConfigureAwait(false))
+            {
+                while (!discardPending && TakeRun(reader))
+                {
+                    encoder.Frame(run, frames);
+                    try
+                    {
+                        if (frames.Count == 1)
+                        {
+                            await transport.WriteAsync(frames[0], CancellationToken.None).ConfigureAwait(false);
+                        }
+                        else
+                        {
+                            await transport.WriteManyAsync(frames, CancellationToken.None).ConfigureAwait(false);
+                        }
+                    }
+                    catch (Exception ex) when (IsLostConnection(ex))
+                    {
+                        transport.Abort();
+                        return;
+                    }
+                }
+
+                if (discardPending)
+                {
+                    break;
+                }
+            }
+
+            try
+            {
+                await transport.CloseAsync(closeCode, closeReason, CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (IsLostConnection(ex))
+            {
+                transport.Abort();
+            }
+        }
+        finally
+        {
+            run.Clear();
+            frames.Clear();
+            encoder.Dispose();
+        }
+    }
+
+    // Takes what is queued now, up to the run limit, encoded; shared events are encoded once for all connections.
+    private bool TakeRun(ChannelReader<Outbound> reader)
+    {
+        run.Clear();
+        frames.Clear();
+        var bytes = 0;
+        while (bytes < MaxRunBytes && reader.TryRead(out var item))
+        {
+            var encoded = item.Event is { } chatEvent ? chatEvent.EncodeWith(encoder.Events) : item.Bytes;
+            run.Add(encoded);
+            bytes += encoded.Length;
+        }
+
+        return run.Count > 0;
+    }
+
+    private static bool IsLostConnection(Exception ex) => ex is IOException or OperationCanceledException or ObjectDisposedException;
+
+    private async Task AbortIfStuckAsync(TimeSpan grace)
+    {
+        // A slow reader's transport may never drain enough to carry the goodbye, and a peer may never answer it.
+        await Task.WhenAny(closed.Task, Task.Delay(grace, time)).ConfigureAwait(false);
+
+        // Asked of the task, not of which one won: an end that just happened must win over the timer.
+        if (!closed.Task.IsCompleted)
+        {
+            transport.Abort();
+        }
+    }
+
+    // One queued item: a shared event (encoded through the cache) or bytes for this connection alone.
+    private readonly record struct Outbound(ChatEvent? Event, ReadOnlyMemory<byte> Bytes);
+}

@@ -1,0 +1,75 @@
+using System.Net.WebSockets;
+using System.Runtime.CompilerServices;
+
+namespace TinyChat.Web;
+
+/// <summary>The send side of a WebSocket: each frame is one text message; closing is the close handshake's first half.</summary>
+public sealed class WebSocketTransport(WebSocket socket, TimeProvider? time = null, Action? abortConnection = null) : ITransport
+{
+    private static readonly TimeSpan CloseHandshakeTimeout = TimeSpan.FromSeconds(2);
+    private readonly TimeProvider time = time ?? TimeProvider.System;
+
+    /// <inheritdoc />
+    // Pooled builder: a send that completes asynchronously (the common case under load) allocates no state machine box.
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    public async ValueTask WriteAsync(ReadOnlyMemory<byte> frame, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await socket.SendAsync(frame, WebSocketMessageType.Text, true, cancellationToken).ConfigureAwait(false);
+        }
+        catch (WebSocketException ex)
+        {
+            throw new IOException(ex.Message, ex);
+        }
+    }
+
+    /// <inheritdoc />
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    public async ValueTask WriteManyAsync(IReadOnlyList<ReadOnlyMemory<byte>> frames, CancellationToken cancellationToken)
+    {
+        try
+        {
+            // WebSocket messages cannot share a send; they still go back to back without a trip through the outbox.
+            for (var i = 0; i < frames.Count; i++)
+            {
+                await socket.SendAsync(frames[i], WebSocketMessageType.Text, true, cancellationToken).ConfigureAwait(false);
+            }
+        }
+        catch (WebSocketException ex)
+        {
+            throw new IOException(ex.Message, ex);
+        }
+    }
+
+    /// <inheritdoc />
+    public async ValueTask CloseAsync(int code, string reason, CancellationToken cancellationToken)
+    {
+        if (socket.State is not (WebSocketState.Open or WebSocketState.CloseReceived))
+        {
+            return;
+        }
+
+        using var timeout = new CancellationTokenSource(CloseHandshakeTimeout, time);
+        using var linked = cancellationToken.CanBeCanceled ? CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token) : null;
+        try
+        {
+            // Only our half: the connection's receive loop reads on until the peer's close arrives.
+            await socket.CloseOutputAsync((WebSocketCloseStatus)code, reason, (linked ?? timeout).Token).ConfigureAwait(false);
+        }
+        catch (WebSocketException ex)
+        {
+            throw new IOException(ex.Message, ex);
+        }
+    }
+
+    /// <inheritdoc />
+    public void Abort()
+    {
+        socket.Abort();
+
+        // HttpListener's WebSocket does not own its TCP connection, so aborting it leaves a blocked send blocked;
+        // closing the underlying connection is what wakes it.
+        abortConnection?.Invoke();
+    }
+}
