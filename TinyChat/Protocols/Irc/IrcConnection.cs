@@ -1,44 +1,31 @@
 using System.Buffers;
 using System.Net.Sockets;
 using System.Text;
-using System.Threading.Channels;
 using TinyChat.Chat;
+using TinyChat.Web;
 
 namespace TinyChat.Protocols.Irc;
 
 /// <summary>
-/// One IRC client over TCP: a receive loop that hands complete lines to the protocol one at a time, and the
-/// connection's bounded outbox with its single writer loop. Replies and pushed events share the outbox, so they
-/// leave in the order they were queued; a full outbox closes the connection as a slow reader, nobody waits.
+/// One IRC client over TCP: a receive loop that hands complete lines to the protocol one at a time, and the shared
+/// <see cref="ConnectionOutbox"/> (bounded queue, single writer, slow-reader policy) over a <see cref="TcpLineTransport"/>.
+/// Replies and pushed events share the outbox, so they leave in the order they were queued.
 /// </summary>
 public sealed class IrcConnection : IOutbox
 {
     private const int ReceiveBufferBytes = 16 * 1024;
-    private static readonly TimeSpan CloseGrace = TimeSpan.FromSeconds(2);
     private readonly Socket socket;
-    private readonly NetworkStream stream;
-    private readonly Channel<Outbound> outbox;
-    private readonly TimeProvider time;
+    private readonly ConnectionOutbox outbox;
+    private readonly IrcFrameEncoder frames;
     private readonly object gate = new();
-    private readonly TaskCompletionSource closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private IrcChannelView? view;
-    private IEventEncoder? encoder;
-    private int closing;
-    private volatile bool discardPending;
 
-    /// <summary>Wraps an accepted socket.</summary>
-    public IrcConnection(Socket socket, int outboxCapacity, TimeProvider time)
+    /// <summary>Wraps an accepted socket; events are encoded by <paramref name="events"/> until <see cref="Attach"/> says otherwise.</summary>
+    public IrcConnection(Socket socket, IEventEncoder events, int outboxCapacity, TimeProvider time)
     {
         this.socket = socket;
-        this.time = time;
-        stream = new NetworkStream(socket, ownsSocket: true);
-        outbox = Channel.CreateBounded<Outbound>(new BoundedChannelOptions(outboxCapacity)
-        {
-            SingleReader = true,
-            SingleWriter = false,
-            FullMode = BoundedChannelFullMode.Wait,
-            AllowSynchronousContinuations = false,
-        });
+        frames = new IrcFrameEncoder(events);
+        outbox = new ConnectionOutbox(new TcpLineTransport(socket, time), frames, outboxCapacity, time);
         Address = (socket.RemoteEndPoint as System.Net.IPEndPoint)?.Address.ToString() ?? "unknown";
     }
 
@@ -46,10 +33,10 @@ public sealed class IrcConnection : IOutbox
     public string Address { get; }
 
     /// <summary>Why the server closed the connection, once it did.</summary>
-    public string? CloseReason { get; private set; }
+    public string? CloseReason => outbox.CloseReason;
 
     /// <summary>Completes when both loops have ended.</summary>
-    public Task Closed => closed.Task;
+    public Task Closed => outbox.Closed;
 
     /// <summary>Starts delivering chat events, rendered through <paramref name="channels"/> and encoded by <paramref name="events"/>.</summary>
     public void Attach(IrcChannelView channels, IEventEncoder events)
@@ -57,7 +44,7 @@ public sealed class IrcConnection : IOutbox
         lock (gate)
         {
             view = channels;
-            encoder = events;
+            frames.Use(events);
         }
     }
 
@@ -73,22 +60,12 @@ public sealed class IrcConnection : IOutbox
             }
 
             var rendering = view.Render(chatEvent);
-            return rendering.Shared ? TryQueue(new Outbound(chatEvent, default))
-                : string.IsNullOrEmpty(rendering.Own) || TryQueue(new Outbound(null, Encoding.UTF8.GetBytes(rendering.Own)));
+            return rendering.Shared ? outbox.TryDeliver(chatEvent) : Send(rendering.Own ?? "");
         }
     }
 
     /// <summary>Queues lines for this client only (with their CR LF). False when the outbox was full.</summary>
-    public bool Send(string lines) => lines.Length == 0 || TryQueue(new Outbound(null, Encoding.UTF8.GetBytes(lines)));
-
-    /// <summary>Queues lines built from the channel view, in step with pushed events.</summary>
-    public bool Send(Func<IrcChannelView, string> lines)
-    {
-        lock (gate)
-        {
-            return view is null || Send(lines(view));
-        }
-    }
+    public bool Send(string lines) => lines.Length == 0 || outbox.TryDeliver(new Reply(Encoding.UTF8.GetBytes(lines)));
 
     /// <summary>Reads or changes the channel view, in step with pushed events; <paramref name="fallback"/> before registration.</summary>
     public T WithView<T>(Func<IrcChannelView, T> use, T fallback)
@@ -100,41 +77,13 @@ public sealed class IrcConnection : IOutbox
     }
 
     /// <summary>
-    /// Closes from the server side: sends <c>ERROR :reason</c> after what is queued (or instead of it, when
-    /// <paramref name="drain"/> is false), then ends the connection. Never blocks; the first close wins.
+    /// Closes from the server side with <c>ERROR :reason</c>, after what is queued (<paramref name="drain"/>) or instead
+    /// of it. Never blocks; the first close wins.
     /// </summary>
-    public void Close(string reason, bool drain)
-    {
-        if (Interlocked.Exchange(ref closing, 1) != 0)
-        {
-            return;
-        }
-
-        CloseReason = reason;
-        discardPending = !drain;
-        var error = new Outbound(null, Encoding.UTF8.GetBytes(IrcFormat.Line(null, "ERROR", reason)));
-        if (!drain || !outbox.Writer.TryWrite(error))
-        {
-            lastWords = error.Bytes;
-        }
-
-        outbox.Writer.TryComplete();
-        _ = AbortIfStuckAsync();
-    }
-
-    private ReadOnlyMemory<byte> lastWords;
+    public void Close(string reason, bool drain) => outbox.Close(drain ? 1000 : 1008, reason, drain);
 
     /// <summary>Cuts the connection without a goodbye.</summary>
-    public void Abort()
-    {
-        try
-        {
-            socket.Close(0);
-        }
-        catch (ObjectDisposedException)
-        {
-        }
-    }
+    public void Abort() => outbox.Abort();
 
     /// <summary>
     /// Runs both loops until the connection ends. <paramref name="onLine"/> gets each line (without CR LF, decoded as
@@ -143,26 +92,23 @@ public sealed class IrcConnection : IOutbox
     /// </summary>
     public async Task RunAsync(Func<string?, ValueTask> onLine, CancellationToken cancellationToken)
     {
-        var writer = WriteLoopAsync();
         try
         {
-            await ReceiveLoopAsync(onLine, cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is IOException or SocketException or OperationCanceledException or ObjectDisposedException)
-        {
-            // The peer vanished or the socket was cut: nothing to tell anyone.
+            await outbox.RunAsync(async () =>
+            {
+                try
+                {
+                    await ReceiveLoopAsync(onLine, cancellationToken).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is IOException or SocketException or OperationCanceledException or ObjectDisposedException)
+                {
+                    // The peer vanished or the socket was cut: nothing to tell anyone.
+                }
+            }).ConfigureAwait(false);
         }
         finally
         {
-            if (Interlocked.Exchange(ref closing, 1) == 0)
-            {
-                discardPending = true;
-            }
-
-            outbox.Writer.TryComplete();
-            await writer.ConfigureAwait(false);
-            await stream.DisposeAsync().ConfigureAwait(false);
-            closed.TrySetResult();
+            socket.Dispose();
         }
     }
 
@@ -173,9 +119,11 @@ public sealed class IrcConnection : IOutbox
         var discarding = false;
         try
         {
-            while (Volatile.Read(ref closing) == 0)
+            // Reads on after a close, without handling lines, until the client closes too (or the outbox's grace
+            // aborts): closing with unread input would reset the connection and lose the ERROR line.
+            while (true)
             {
-                var read = await stream.ReadAsync(buffer.AsMemory(length), cancellationToken).ConfigureAwait(false);
+                var read = await socket.ReceiveAsync(buffer.AsMemory(length), SocketFlags.None, cancellationToken).ConfigureAwait(false);
                 if (read == 0)
                 {
                     return;
@@ -183,7 +131,7 @@ public sealed class IrcConnection : IOutbox
 
                 length += read;
                 var start = 0;
-                while (Volatile.Read(ref closing) == 0)
+                while (!outbox.IsClosing)
                 {
                     var newline = buffer.AsSpan(start, length - start).IndexOf((byte)'\n');
                     if (newline < 0)
@@ -205,12 +153,15 @@ public sealed class IrcConnection : IOutbox
                         line = line[..^1];
                     }
 
-                    if (line.IsEmpty)
+                    if (!line.IsEmpty)
                     {
-                        continue;
+                        await onLine(Fits(line.Span) ? Encoding.UTF8.GetString(line.Span) : null).ConfigureAwait(false);
                     }
+                }
 
-                    await onLine(Fits(line.Span) ? Encoding.UTF8.GetString(line.Span) : null).ConfigureAwait(false);
+                if (outbox.IsClosing)
+                {
+                    start = length;
                 }
 
                 buffer.AsSpan(start, length - start).CopyTo(buffer);
@@ -245,72 +196,4 @@ public sealed class IrcConnection : IOutbox
 
         return line.Length - tags <= IrcFormat.MaxLineBytes - 2;
     }
-
-    private bool TryQueue(Outbound item)
-    {
-        if (outbox.Writer.TryWrite(item))
-        {
-            return true;
-        }
-
-        if (Volatile.Read(ref closing) == 0)
-        {
-            Close("Closing link: slow reader (outbound queue full)", drain: false);
-        }
-
-        return false;
-    }
-
-    private async Task WriteLoopAsync()
-    {
-        var reader = outbox.Reader;
-        var joined = new ArrayBufferWriter<byte>(4096);
-        try
-        {
-            while (await reader.WaitToReadAsync().ConfigureAwait(false))
-            {
-                // Whatever queued up while the last write was in flight goes out in one write.
-                joined.ResetWrittenCount();
-                while (!discardPending && joined.WrittenCount < 64 * 1024 && reader.TryRead(out var item))
-                {
-                    joined.Write(item.Event is { } chatEvent ? chatEvent.EncodeWith(encoder!).Span : item.Bytes.Span);
-                }
-
-                if (discardPending)
-                {
-                    break;
-                }
-
-                if (joined.WrittenCount > 0)
-                {
-                    await stream.WriteAsync(joined.WrittenMemory).ConfigureAwait(false);
-                }
-            }
-
-            if (!lastWords.IsEmpty)
-            {
-                using var timeout = new CancellationTokenSource(CloseGrace, time);
-                await stream.WriteAsync(lastWords, timeout.Token).ConfigureAwait(false);
-            }
-
-            // Our half only: the receive loop ends when the peer closes its side (or the grace runs out).
-            socket.Shutdown(SocketShutdown.Send);
-        }
-        catch (Exception ex) when (ex is IOException or SocketException or OperationCanceledException or ObjectDisposedException)
-        {
-            Abort();
-        }
-    }
-
-    private async Task AbortIfStuckAsync()
-    {
-        // A peer that neither reads nor closes: cut it after a grace period.
-        var grace = Task.Delay(CloseGrace * 2, time);
-        if (await Task.WhenAny(closed.Task, grace).ConfigureAwait(false) != closed.Task)
-        {
-            Abort();
-        }
-    }
-
-    private readonly record struct Outbound(ChatEvent? Event, ReadOnlyMemory<byte> Bytes);
 }

@@ -13,15 +13,8 @@ namespace TinyChat.Protocols.Irc;
 /// </summary>
 public sealed class IrcEventEncoder(IrcUsers users, bool tags) : IEventEncoder
 {
-    // Slots are per variant, not per instance: one host has one encoder of each variant, and events never cross hosts.
-    private static readonly int TaggedSlot = ChatEvent.ReserveEncoderSlot();
-    private static readonly int PlainSlot = ChatEvent.ReserveEncoderSlot();
-
     /// <summary>Whether this variant carries message tags.</summary>
     public bool Tags { get; } = tags;
-
-    /// <inheritdoc />
-    public int Slot => Tags ? TaggedSlot : PlainSlot;
 
     /// <inheritdoc />
     public ReadOnlyMemory<byte> Encode(ChatEvent chatEvent) => chatEvent switch

@@ -89,7 +89,7 @@ public sealed class IrcServer(IrcFrontDoor door, string host, ILogger<IrcServer>
             }
 
             socket.NoDelay = true;
-            var connection = new IrcConnection(socket, door.Options.OutboxCapacity, door.Time);
+            var connection = new IrcConnection(socket, door.Plain, door.Options.OutboxCapacity, door.Time);
             open[connection] = ServeAsync(connection, cancellationToken);
         }
     }
