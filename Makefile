@@ -3,7 +3,7 @@ SHELL := /bin/bash
 DOTNET ?= dotnet
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test test-fast build format publish bench bench-quick browser clean
+.PHONY: run test test-fast build format publish bench bench-quick browser clean irctest irc-deps
 
 # From the repository's own chat.config.json and static/, so data lands in ./data (next to the config file).
 run:
@@ -52,3 +52,19 @@ bench-quick:
 # chat.config.json survive; so does ./data.
 clean:
 	rm -rf */bin */obj dist/tinychat dist/*.pdb dist/static
+
+# The IRC conformance suite (progval/irctest, unpacked and run by ../shared/irctest/run-irctest.sh) against a fresh
+# in-memory TinyChat with guests allowed, on a free port. Pass irctest options through the environment, e.g.
+# make irctest IRCTEST_MODULES="chathistory".
+IRCTEST ?= ../shared/irctest/run-irctest.sh
+irctest: build
+	@set -u; log=$$(mktemp); \
+	$(DOTNET) TinyChat/bin/Debug/net10.0/tinychat.dll --config chat.config.json --static static --host 127.0.0.1 --port 0 \
+	  --Storage:Provider memory --Irc:Port 0 --Irc:AllowGuests true --Irc:ServerName My.Little.Server \
+	  --Limits:MaxRoomsCreatedPerUser 100000 --Logging:LogLevel:Default Information >"$$log" 2>&1 & pid=$$!; \
+	trap 'kill $$pid 2>/dev/null; wait $$pid 2>/dev/null; rm -f "$$log"' EXIT; \
+	for i in $$(seq 1 100); do grep -q "IRC listening on" "$$log" && break; sleep 0.2; done; \
+	port=$$(sed -n 's/.*IRC listening on [0-9.]*:\([0-9]*\).*/\1/p' "$$log" | head -1); \
+	[ -n "$$port" ] || { cat "$$log"; echo "TinyChat did not start"; exit 2; }; \
+	echo "TinyChat IRC on 127.0.0.1:$$port"; \
+	$(IRCTEST) 127.0.0.1 $$port

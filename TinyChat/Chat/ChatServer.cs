@@ -144,6 +144,9 @@ public sealed class ChatServer
         return Outcome<Admission>.Ok(new Admission(this, name!, guest: true));
     }
 
+    /// <summary>Whether a guest of that name is online now.</summary>
+    public bool IsGuestOnline(string name) => Guests.ContainsKey(name);
+
     /// <summary>Whether a user exists: an account or a guest online now.</summary>
     public async ValueTask<bool> UserExistsAsync(string user, CancellationToken cancellationToken) =>
         Guests.ContainsKey(user) || await Accounts.ExistsAsync(user, cancellationToken).ConfigureAwait(false);

@@ -32,6 +32,9 @@ public sealed class IrcChannelView(string nick, IrcEventEncoder encoder, IrcRepl
     /// <summary>Whether the client negotiated message-tags (typing notices).</summary>
     public bool MessageTags { get; set; }
 
+    /// <summary>Whether this connection shows <paramref name="nick"/> in one of its channels.</summary>
+    public bool SharesChannelWith(string nick) => channels.Values.Any(members => members.Contains(nick));
+
     /// <summary>Rooms this connection shows as joined channels.</summary>
     public IReadOnlyCollection<string> Rooms => channels.Keys;
 
@@ -66,7 +69,7 @@ public sealed class IrcChannelView(string nick, IrcEventEncoder encoder, IrcRepl
             lines.Append(encoder.JoinLine(Nick, presence.Room));
         }
 
-        return lines.Append(replies.Names(IrcChannels.ChannelOf(presence.Room), members.Order(StringComparer.Ordinal))).ToString();
+        return lines.Append(replies.Names(presence.Room, members.Order(StringComparer.Ordinal))).ToString();
     }
 
     private IrcRendering Diff(PresenceDiff diff)

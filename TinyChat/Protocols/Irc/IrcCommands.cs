@@ -89,6 +89,11 @@ public sealed partial class IrcSession
 
     private async ValueTask QuitAsync(IrcLine line)
     {
+        if (line[0] is { Length: > 0 } quitting && identity is not null)
+        {
+            identity = door.Users.Update(replies.Nick, identity, identity with { QuitReason = quitting });
+        }
+
         // Offline before the goodbye: when the client sees the connection end, its name is free and others saw it quit.
         await DisposeAsync().ConfigureAwait(false);
         connection.Close(line[0] is { Length: > 0 } reason ? $"Quit: {reason}" : "Quit", drain: true);
@@ -132,6 +137,11 @@ public sealed partial class IrcSession
                     continue;
                 }
 
+                if (created is null)
+                {
+                    door.Operators[room] = replies.Nick;
+                }
+
                 joined = await chat.JoinAsync(room, cancellationToken).ConfigureAwait(false);
             }
 
@@ -169,6 +179,11 @@ public sealed partial class IrcSession
             {
                 Send(replies.Numeric(IrcNumerics.NoSuchChannel, channel, "No such channel"));
                 continue;
+            }
+
+            if (line[1] is { Length: > 0 } reason && identity is not null)
+            {
+                identity = door.Users.Update(replies.Nick, identity, identity with { Parting = (room, reason) });
             }
 
             // The room's presence change is the PART line the client (and every member) sees.
@@ -216,8 +231,9 @@ public sealed partial class IrcSession
             }
             else
             {
-                sent = await chat.SendPrivateAsync(target, text, cancellationToken).ConfigureAwait(false);
-                if (sent.IsOk && door.Users.Of(target).Away is { } away && !notice)
+                var nick = door.Users.Canonical(target);
+                sent = await chat.SendPrivateAsync(nick, text, cancellationToken).ConfigureAwait(false);
+                if (sent.IsOk && door.Users.Of(nick).Away is { } away && !notice)
                 {
                     Send(replies.Numeric(IrcNumerics.Away, target, away));
                 }
@@ -273,7 +289,7 @@ public sealed partial class IrcSession
             var room = IrcChannels.RoomOf(channel) is { } wanted ? await ResolveRoomAsync(wanted, cancellationToken).ConfigureAwait(false) : null;
             var presence = room is null ? default : await chat.WhoAsync(room, cancellationToken).ConfigureAwait(false);
             Send(presence.Value is { } state
-                ? replies.Names(channel, state.Online.Select(p => p.User))
+                ? replies.Names(room!, state.Online.Select(p => p.User))
                 : replies.Numeric(IrcNumerics.EndOfNames, channel, "End of /NAMES list"));
         }
     }
@@ -288,14 +304,15 @@ public sealed partial class IrcSession
             var presence = room is null ? default : await chat.WhoAsync(room, cancellationToken).ConfigureAwait(false);
             foreach (var entry in presence.Value?.Online ?? [])
             {
-                lines.Append(WhoLine(mask, entry.User));
+                lines.Append(WhoLine(room!, entry.User));
             }
         }
         else if (mask.AsSpan().IndexOfAny('*', '?') < 0)
         {
-            if (door.Chat.Sessions.FindOnline(mask) is not null)
+            var nick = door.Users.Canonical(mask);
+            if (door.Chat.Sessions.FindOnline(nick) is not null)
             {
-                lines.Append(WhoLine("*", mask));
+                lines.Append(WhoLine(null, nick));
             }
         }
         else
@@ -303,10 +320,15 @@ public sealed partial class IrcSession
             // Masks match the users online over IRC (other front doors' users have no host or real name to match).
             foreach (var (nick, who) in door.Users.All.OrderBy(u => u.Key, StringComparer.Ordinal))
             {
+                if (who.Invisible && nick != replies.Nick && !connection.WithView(v => v.SharesChannelWith(nick), false))
+                {
+                    continue;
+                }
+
                 if (IrcChannels.Matches(mask, nick) || IrcChannels.Matches(mask, who.User) || IrcChannels.Matches(mask, who.Host)
                     || IrcChannels.Matches(mask, who.RealName) || IrcChannels.Matches(mask, $"{nick}!{who.User}@{who.Host}"))
                 {
-                    lines.Append(WhoLine("*", nick));
+                    lines.Append(WhoLine(null, nick));
                 }
             }
         }
@@ -314,20 +336,23 @@ public sealed partial class IrcSession
         Send(lines.Append(replies.Numeric(IrcNumerics.EndOfWho, mask, "End of WHO list")).ToString());
     }
 
-    private string WhoLine(string channel, string nick)
+    private string WhoLine(string? room, string nick)
     {
         var who = door.Users.Of(nick);
-        return replies.Numeric(IrcNumerics.WhoReply, channel, who.User, who.Host, replies.ServerName, nick, who.Away is null ? "H" : "G", $"0 {who.RealName}");
+        var flags = (who.Away is null ? "H" : "G") + (room is null ? "" : replies.Prefix(room, nick));
+        return replies.Numeric(IrcNumerics.WhoReply, room is null ? "*" : IrcChannels.ChannelOf(room), who.User, who.Host, replies.ServerName, nick, flags, $"0 {who.RealName}");
     }
 
     private async ValueTask WhoisAsync(IrcLine line, CancellationToken cancellationToken)
     {
-        var target = line.Parameters.Count > 1 ? line[1] : line[0];
-        if (target is not { Length: > 0 })
+        var given = line.Parameters.Count > 1 ? line[1] : line[0];
+        if (given is not { Length: > 0 })
         {
             Send(replies.Numeric(IrcNumerics.NoNicknameGiven, "No nickname given"));
             return;
         }
+
+        var target = door.Users.Canonical(given);
 
         if (ChatNames.CheckUserName(target) is not null || door.Chat.Sessions.FindOnline(target) is null)
         {
@@ -393,7 +418,7 @@ public sealed partial class IrcSession
         var message = line[0] is { Length: > 0 } text ? text : null;
         if (identity is not null)
         {
-            identity = door.Users.SetAway(replies.Nick, identity, message);
+            identity = door.Users.Update(replies.Nick, identity, identity with { Away = message });
         }
 
         Send(message is null ? replies.Numeric(IrcNumerics.UnAway, "You are no longer marked as being away") : replies.Numeric(IrcNumerics.NowAway, "You have been marked as being away"));
@@ -409,15 +434,25 @@ public sealed partial class IrcSession
 
         if (!IrcChannels.IsChannel(target))
         {
-            if (target != replies.Nick)
+            if (!IrcChannels.SameName(target, replies.Nick))
             {
                 Send(replies.Numeric(door.Chat.Sessions.FindOnline(target) is null ? IrcNumerics.NoSuchNick : IrcNumerics.UsersDontMatch, target, "Cannot change mode for other users"));
             }
             else
             {
-                Send(line.Parameters.Count > 1 && line[1] is not ("+i" or "-i" or "+" or "-")
-                    ? replies.Numeric(IrcNumerics.UModeUnknownFlag, "Unknown MODE flag")
-                    : replies.Numeric(IrcNumerics.UModeIs, "+"));
+                if (line.Parameters.Count > 1 && line[1] is not ("+i" or "-i"))
+                {
+                    Send(replies.Numeric(IrcNumerics.UModeUnknownFlag, "Unknown MODE flag"));
+                }
+                else if (line.Parameters.Count > 1 && identity is not null && identity.Invisible != (line[1] == "+i"))
+                {
+                    identity = door.Users.Update(replies.Nick, identity, identity with { Invisible = line[1] == "+i" });
+                    Send($":{Source} MODE {replies.Nick} :{line[1]}\r\n");
+                }
+                else if (line.Parameters.Count == 1)
+                {
+                    Send(replies.Numeric(IrcNumerics.UModeIs, identity?.Invisible == true ? "+i" : "+"));
+                }
             }
 
             return;

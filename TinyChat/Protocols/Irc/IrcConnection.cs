@@ -60,6 +60,12 @@ public sealed class IrcConnection : IOutbox
             }
 
             var rendering = view.Render(chatEvent);
+            if (rendering.Shared && chatEvent is PresenceDiff)
+            {
+                // Now, not in the writer: a leaving user's identity (host, quit or part reason) is gone soon after.
+                chatEvent.EncodeWith(frames.Events);
+            }
+
             return rendering.Shared ? outbox.TryDeliver(chatEvent) : Send(rendering.Own ?? "");
         }
     }
@@ -188,7 +194,7 @@ public sealed class IrcConnection : IOutbox
         {
             var space = line.IndexOf((byte)' ');
             tags = space < 0 ? line.Length : space + 1;
-            if (tags > IrcFormat.MaxClientTagBytes)
+            if (tags - 2 > IrcFormat.MaxClientTagBytes)
             {
                 return false;
             }

@@ -53,9 +53,14 @@ public sealed class IrcEventEncoder(IrcUsers users, bool tags) : IEventEncoder
     public string JoinLine(string user, string room) => $":{users.Source(user)} JOIN {IrcChannels.ChannelOf(room)}\r\n";
 
     /// <summary>A user's QUIT (offline: no connection left) or PART (left the room).</summary>
-    public string LeaveLine(PresenceEntry leave, string room) => leave.Connections == 0
-        ? $":{users.Source(leave.User)} QUIT :Quit: offline\r\n"
-        : $":{users.Source(leave.User)} PART {IrcChannels.ChannelOf(room)}\r\n";
+    public string LeaveLine(PresenceEntry leave, string room)
+    {
+        var who = users.Of(leave.User);
+        var source = $"{leave.User}!{who.User}@{who.Host}";
+        return leave.Connections == 0 ? $":{source} QUIT :Quit: {who.QuitReason ?? "offline"}\r\n"
+            : who.Parting is { } parting && parting.Room == room ? IrcFormat.Line(source, "PART", IrcChannels.ChannelOf(room), parting.Reason)
+            : $":{source} PART {IrcChannels.ChannelOf(room)}\r\n";
+    }
 
     private string Message(string from, string target, string text, DateTimeOffset at, string id)
     {

@@ -8,8 +8,8 @@ public static class IrcFormat
     /// <summary>Longest line without tags, CR LF included (RFC 1459).</summary>
     public const int MaxLineBytes = 512;
 
-    /// <summary>Longest tag section a client may send, '@' and the space after it included (IRCv3 message-tags).</summary>
-    public const int MaxClientTagBytes = 8191;
+    /// <summary>Longest tag data a client may send, without the '@' and the space after it (IRCv3 message-tags).</summary>
+    public const int MaxClientTagBytes = 4094;
 
     /// <summary>
     /// One line with CR LF: <c>[:source] COMMAND p1 p2 :last</c>. The last parameter is always sent as trailing

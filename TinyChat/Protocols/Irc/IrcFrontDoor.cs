@@ -42,6 +42,12 @@ public sealed class IrcFrontDoor
     /// <summary>The encoder for clients that negotiated server-time or message-tags.</summary>
     public IrcEventEncoder Tagged { get; }
 
+    /// <summary>
+    /// Who created each room over IRC since the server started: shown as the channel's operator (<c>@</c>), as IRC
+    /// clients expect of a channel's creator. It confers no privilege: TinyChat rooms have no operators.
+    /// </summary>
+    public System.Collections.Concurrent.ConcurrentDictionary<string, string> Operators { get; } = new(StringComparer.Ordinal);
+
     /// <summary>The encoder for clients without tags.</summary>
     public IrcEventEncoder Plain { get; }
 }

@@ -45,7 +45,7 @@ public sealed partial class IrcSession
                 }
 
                 if (admission is null && password is null && door.Options.AllowGuests
-                    && await door.Chat.UserExistsAsync(wanted, cancellationToken).ConfigureAwait(false))
+                    && await NameTakenAsync(wanted, cancellationToken).ConfigureAwait(false))
                 {
                     Send(replies.Numeric(IrcNumerics.NicknameInUse, wanted, "Nickname is already in use"));
                     return;
@@ -55,7 +55,7 @@ public sealed partial class IrcSession
                 replies.Nick = wanted;
                 break;
             case "USER":
-                if (line.Parameters.Count < 4 || line[0]!.Length == 0)
+                if (line.Parameters.Count < 4 || line[0]!.Length == 0 || line[3]!.Length == 0)
                 {
                     Send(replies.Numeric(IrcNumerics.NeedMoreParams, "USER", "Not enough parameters"));
                     return;
@@ -113,6 +113,7 @@ public sealed partial class IrcSession
                 var requested = line[1] ?? "";
                 var acknowledged = capabilities.TryRequest(requested);
                 Send(IrcFormat.Line(replies.ServerName, "CAP", replies.Nick, acknowledged ? "ACK" : "NAK", requested));
+                replies.UserHostInNames = capabilities.Has("userhost-in-names");
                 if (acknowledged && view is not null)
                 {
                     connection.WithView(
@@ -216,6 +217,18 @@ public sealed partial class IrcSession
         Send(replies.Numeric(IrcNumerics.SaslSuccess, "SASL authentication successful"));
     }
 
+    // A guest that just disconnected may still be leaving its rooms: a client reconnecting under its nick at once
+    // (bots, test suites) waits for that, briefly, instead of being told the nick is taken.
+    private async ValueTask<bool> NameTakenAsync(string name, CancellationToken cancellationToken)
+    {
+        for (var attempt = 0; attempt < 20 && door.Chat.IsGuestOnline(name); attempt++)
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(50), door.Time, cancellationToken).ConfigureAwait(false);
+        }
+
+        return await door.Chat.UserExistsAsync(name, cancellationToken).ConfigureAwait(false);
+    }
+
     private void ResetSasl()
     {
         saslStarted = false;
@@ -245,6 +258,7 @@ public sealed partial class IrcSession
             }
             else if (door.Options.AllowGuests)
             {
+                await NameTakenAsync(nick!, cancellationToken).ConfigureAwait(false);
                 admitted = await door.Chat.AdmitGuestAsync(nick, cancellationToken).ConfigureAwait(false);
                 if (admitted.Error is { Code: "username_taken" })
                 {

@@ -4,8 +4,14 @@ using TinyChat.Chat;
 namespace TinyChat.Protocols.Irc;
 
 /// <summary>Numeric replies to one client: <c>:server NNN nick params</c>, the nick being <c>*</c> until it is known.</summary>
-public sealed class IrcReplies(string serverName)
+public sealed class IrcReplies(string serverName, IrcUsers users, IReadOnlyDictionary<string, string> operators)
 {
+    /// <summary>Whether NAMES shows <c>nick!user@host</c> (userhost-in-names).</summary>
+    public bool UserHostInNames { get; set; }
+
+    /// <summary>A member as NAMES and WHO show it: <c>@</c> for the room's operator.</summary>
+    public string Prefix(string room, string nick) => operators.TryGetValue(room, out var op) && op == nick ? "@" : "";
+
     /// <summary>The server name used as the source of replies.</summary>
     public string ServerName { get; } = serverName;
 
@@ -25,13 +31,15 @@ public sealed class IrcReplies(string serverName)
     /// The NAMES reply for a room: 353 lines (as many as the nicks need) and 366. Every member shows without prefix:
     /// TinyChat rooms have no operators.
     /// </summary>
-    public string Names(string channel, IEnumerable<string> nicks)
+    public string Names(string room, IEnumerable<string> nicks)
     {
+        var channel = IrcChannels.ChannelOf(room);
         var lines = new StringBuilder();
         var head = $":{ServerName} {IrcNumerics.NameReply} {Nick} = {channel} :";
         var line = new StringBuilder();
-        foreach (var nick in nicks)
+        foreach (var member in nicks)
         {
+            var nick = Prefix(room, member) + (UserHostInNames ? users.Source(member) : member);
             if (line.Length > 0 && head.Length + line.Length + nick.Length + 3 > IrcFormat.MaxLineBytes)
             {
                 lines.Append(head).Append(line).Append("\r\n");

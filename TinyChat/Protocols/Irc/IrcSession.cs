@@ -26,7 +26,7 @@ public sealed partial class IrcSession : IAsyncDisposable
     {
         this.door = door;
         this.connection = connection;
-        replies = new IrcReplies(door.Options.ServerName);
+        replies = new IrcReplies(door.Options.ServerName, door.Users, door.Operators);
         lineBudget = door.Limits.LinesPerSecond > 0 ? new TokenBucket(door.Limits.LinesPerSecond, door.Limits.LineBurst, door.Time) : null;
     }
 

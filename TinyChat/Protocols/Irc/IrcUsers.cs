@@ -7,6 +7,15 @@ public sealed record IrcIdentity(string User, string RealName, string Host)
 {
     /// <summary>The away message, or null when present.</summary>
     public string? Away { get; init; }
+
+    /// <summary>User mode +i: left out of WHO masks for users who share no channel.</summary>
+    public bool Invisible { get; init; }
+
+    /// <summary>Why the user is leaving (QUIT reason), shown in the QUIT line others see.</summary>
+    public string? QuitReason { get; init; }
+
+    /// <summary>The room the user is parting with a reason, and the reason, shown in the PART line.</summary>
+    public (string Room, string Reason)? Parting { get; init; }
 }
 
 /// <summary>
@@ -40,11 +49,29 @@ public sealed class IrcUsers(string serverName)
     /// <summary>Removes a nick's identity if it is still <paramref name="identity"/>.</summary>
     public void Remove(string nick, IrcIdentity identity) => online.TryRemove(new KeyValuePair<string, IrcIdentity>(nick, identity));
 
-    /// <summary>Sets or clears the away message; returns the identity now in force.</summary>
-    public IrcIdentity SetAway(string nick, IrcIdentity identity, string? away)
+    /// <summary>Replaces a nick's identity (away, modes, reasons) if it is still <paramref name="identity"/>; returns the new one.</summary>
+    public IrcIdentity Update(string nick, IrcIdentity identity, IrcIdentity updated)
     {
-        var updated = identity with { Away = away };
         online.TryUpdate(nick, updated, identity);
         return updated;
+    }
+
+    /// <summary>The online nick that matches <paramref name="nick"/> case-insensitively among IRC users, or <paramref name="nick"/>.</summary>
+    public string Canonical(string nick)
+    {
+        if (online.ContainsKey(nick))
+        {
+            return nick;
+        }
+
+        foreach (var known in online.Keys)
+        {
+            if (string.Equals(known, nick, StringComparison.OrdinalIgnoreCase))
+            {
+                return known;
+            }
+        }
+
+        return nick;
     }
 }
