@@ -137,11 +137,6 @@ public sealed partial class IrcSession
                     continue;
                 }
 
-                if (created is null)
-                {
-                    door.Operators[room] = replies.Nick;
-                }
-
                 joined = await chat.JoinAsync(room, cancellationToken).ConfigureAwait(false);
             }
 
@@ -159,6 +154,12 @@ public sealed partial class IrcSession
             var presence = await chat.WhoAsync(room, cancellationToken).ConfigureAwait(false);
             if (presence.Value is { } state)
             {
+                if (state.Online.All(p => p.User == replies.Nick))
+                {
+                    // IRC's convention: who enters an empty channel is its operator.
+                    door.Operators[room] = replies.Nick;
+                }
+
                 connection.WithView(v => connection.Send(v.Joined(state)), false);
             }
         }
@@ -241,7 +242,7 @@ public sealed partial class IrcSession
 
             if (sent.Error is { Code: "rate_limited" } && Interlocked.Increment(ref refusedInARow) >= door.Limits.FloodDisconnectAfter)
             {
-                connection.Close("Closing link: Excess Flood", drain: false);
+                connection.Close("Closing link: Excess Flood", drain: true);
                 return;
             }
 

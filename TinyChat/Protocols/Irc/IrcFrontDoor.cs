@@ -43,8 +43,8 @@ public sealed class IrcFrontDoor
     public IrcEventEncoder Tagged { get; }
 
     /// <summary>
-    /// Who created each room over IRC since the server started: shown as the channel's operator (<c>@</c>), as IRC
-    /// clients expect of a channel's creator. It confers no privilege: TinyChat rooms have no operators.
+    /// Who last joined each room over IRC while nobody was online in it: shown as the channel's operator (<c>@</c>), as
+    /// IRC clients expect of whoever opens a channel. It confers no privilege: TinyChat rooms have no operators.
     /// </summary>
     public System.Collections.Concurrent.ConcurrentDictionary<string, string> Operators { get; } = new(StringComparer.Ordinal);
 

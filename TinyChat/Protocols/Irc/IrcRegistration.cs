@@ -44,7 +44,8 @@ public sealed partial class IrcSession
                     return;
                 }
 
-                if (admission is null && password is null && door.Options.AllowGuests
+                // During CAP negotiation the client may still log in with SASL: a taken nick is told at the end.
+                if (admission is null && password is null && door.Options.AllowGuests && !capabilities.Negotiating
                     && await NameTakenAsync(wanted, cancellationToken).ConfigureAwait(false))
                 {
                     Send(replies.Numeric(IrcNumerics.NicknameInUse, wanted, "Nickname is already in use"));
