@@ -14,7 +14,7 @@ build:
 
 # Installs what the tests need that a fresh machine lacks (Debian's chromium for the browser tests),
 # checks formatting, then runs every test.
-test: browser
+test: browser irc-deps
 	$(DOTNET) format TinyChat.sln --verify-no-changes
 	$(DOTNET) test TinyChat.sln -c Debug --logger "console;verbosity=normal"
 
@@ -28,6 +28,14 @@ browser:
 	  echo "installing Debian chromium for the browser tests"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; \
+	fi
+
+# Debian's python3-irc, the IRC client library of the two-client conversation test (TinyChat.Tests/Irc).
+irc-deps:
+	@if ! /usr/bin/python3 -c 'import irc.client' 2>/dev/null; then \
+	  echo "installing Debian python3-irc for the IRC client test"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq python3-irc >/dev/null; \
 	fi
 
 format:
