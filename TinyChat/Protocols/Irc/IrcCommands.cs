@@ -285,14 +285,20 @@ public sealed partial class IrcSession
             return;
         }
 
+        // Several channels: their 353 lines, then one 366 naming the whole list (as the modern IRC docs have it).
+        var lines = new StringBuilder();
         foreach (var channel in targets.Split(',', StringSplitOptions.RemoveEmptyEntries))
         {
             var room = IrcChannels.RoomOf(channel) is { } wanted ? await ResolveRoomAsync(wanted, cancellationToken).ConfigureAwait(false) : null;
             var presence = room is null ? default : await chat.WhoAsync(room, cancellationToken).ConfigureAwait(false);
-            Send(presence.Value is { } state
-                ? replies.Names(room!, state.Online.Select(p => p.User))
-                : replies.Numeric(IrcNumerics.EndOfNames, channel, "End of /NAMES list"));
+            if (presence.Value is { } state)
+            {
+                lines.Append(replies.NameLines(room!, state.Online.Select(p => p.User)));
+            }
         }
+
+        var end = targets.Contains(',') || lines.Length == 0 ? targets : IrcChannels.ChannelOf((await ResolveRoomAsync(targets[1..], cancellationToken).ConfigureAwait(false))!);
+        Send(lines.Append(replies.Numeric(IrcNumerics.EndOfNames, end, "End of /NAMES list")).ToString());
     }
 
     private async ValueTask WhoAsync(IrcLine line, ChatClient chat, CancellationToken cancellationToken)

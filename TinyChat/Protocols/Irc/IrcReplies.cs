@@ -31,7 +31,11 @@ public sealed class IrcReplies(string serverName, IrcUsers users, IReadOnlyDicti
     /// The NAMES reply for a room: 353 lines (as many as the nicks need) and 366. Every member shows without prefix:
     /// TinyChat rooms have no operators.
     /// </summary>
-    public string Names(string room, IEnumerable<string> nicks)
+    public string Names(string room, IEnumerable<string> nicks) =>
+        NameLines(room, nicks) + Numeric(IrcNumerics.EndOfNames, IrcChannels.ChannelOf(room), "End of /NAMES list");
+
+    /// <summary>The 353 lines of a room's NAMES, without the closing 366.</summary>
+    public string NameLines(string room, IEnumerable<string> nicks)
     {
         var channel = IrcChannels.ChannelOf(room);
         var lines = new StringBuilder();
@@ -54,7 +58,7 @@ public sealed class IrcReplies(string serverName, IrcUsers users, IReadOnlyDicti
             lines.Append(head).Append(line).Append("\r\n");
         }
 
-        return lines.Append(Numeric(IrcNumerics.EndOfNames, channel, "End of /NAMES list")).ToString();
+        return lines.ToString();
     }
 
     /// <summary>The numeric that answers a refused chat command about <paramref name="target"/>.</summary>
