@@ -282,6 +282,42 @@ public sealed class IrcStoriesTests
     }
 
     [Test]
+    public async Task With_chathistory_and_batch_I_read_a_rooms_latest_messages_and_page_back_by_msgid()
+    {
+        await using var web = await server.ConnectAsync("foo_token");
+        await web.RequestAsync(new() { ["command"] = "join" });
+        for (var i = 1; i <= 5; i++)
+        {
+            await web.RequestAsync(new() { ["room"] = "default", ["message"] = $"m{i}" });
+        }
+
+        await using var irc = await IrcTestClient.ConnectAsync(server);
+        await irc.SendAsync("CAP REQ :batch server-time draft/chathistory");
+        await irc.SendAsync("PASS bar_token");
+        await irc.SendAsync("NICK bar_user");
+        await irc.SendAsync("USER bar 0 * :Bar");
+        await irc.SendAsync("CAP END");
+        await irc.SendAsync("JOIN #default");
+        await irc.SyncAsync();
+
+        await irc.SendAsync("CHATHISTORY LATEST #default * 2");
+        var latest = await irc.SyncAsync();
+        Assert.That(latest[0], Does.Match(@"^:irc\.test BATCH \+(\S+) chathistory #default$"));
+        var batch = latest[0].Split(' ')[2][1..];
+        Assert.That(latest.Skip(1).Take(2).Select(l => l[(l.LastIndexOf(':') + 1)..]), Is.EqualTo(new[] { "m4", "m5" }));
+        Assert.That(latest[1], Does.StartWith($"@batch={batch};time="));
+        Assert.That(latest[^1], Is.EqualTo($":irc.test BATCH -{batch}"));
+
+        var msgid = latest[1].Split(';').Single(t => t.StartsWith("msgid=", StringComparison.Ordinal)).Split(' ')[0];
+        await irc.SendAsync($"CHATHISTORY BEFORE #default {msgid} 10");
+        var before = await irc.SyncAsync();
+        Assert.That(before.Where(l => IsCommand(l, "PRIVMSG")).Select(l => l[(l.LastIndexOf(':') + 1)..]), Is.EqualTo(new[] { "m1", "m2", "m3" }));
+
+        await irc.SendAsync("CHATHISTORY BEFORE #default timestamp=2026-01-01T00:00:00.000Z 10");
+        Assert.That((await irc.SyncAsync()).Single(), Does.StartWith(":irc.test FAIL CHATHISTORY INVALID_MSGREFTYPE "));
+    }
+
+    [Test]
     public async Task A_client_that_never_registers_is_closed()
     {
         await using var quick = await TestServer.StartAsync(new Dictionary<string, string> { ["Irc:RegistrationTimeoutSeconds"] = "0.3", ["Storage:Provider"] = "memory" });

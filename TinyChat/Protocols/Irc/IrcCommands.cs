@@ -63,6 +63,9 @@ public sealed partial class IrcSession
             case "MODE":
                 await ModeAsync(line, chat, cancellationToken).ConfigureAwait(false);
                 break;
+            case "CHATHISTORY":
+                await HistoryAsync(line, chat, cancellationToken).ConfigureAwait(false);
+                break;
             case "LUSERS":
                 Send(Lusers());
                 break;

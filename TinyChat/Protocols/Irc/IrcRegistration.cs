@@ -329,8 +329,8 @@ public sealed partial class IrcSession
             .Append(IrcFormat.Line(name, IrcNumerics.MyInfo, replies.Nick, name, "tinychat-1", "i", "b"));
         var tokens = new[]
         {
-            "AWAYLEN=200", "CASEMAPPING=ascii", "CHANLIMIT=#:", "CHANMODES=b,,,", "CHANNELLEN=65", "CHANTYPES=#",
-            "ELIST=", "MAXTARGETS=4", $"NETWORK=TinyChat", "NICKLEN=32", "PREFIX=(ov)@+", "STATUSMSG=",
+            "AWAYLEN=200", "CASEMAPPING=ascii", "CHATHISTORY=200", "CHANLIMIT=#:", "CHANMODES=b,,,", "CHANNELLEN=65", "CHANTYPES=#",
+            "ELIST=", "MAXTARGETS=4", "MSGREFTYPES=msgid", $"NETWORK=TinyChat", "NICKLEN=32", "PREFIX=(ov)@+", "STATUSMSG=",
             $"TARGMAX=JOIN:,PART:,PRIVMSG:4,NOTICE:4,NAMES:,WHOIS:1,TAGMSG:4", "TOPICLEN=0", "USERLEN=10",
         };
         for (var i = 0; i < tokens.Length; i += 12)

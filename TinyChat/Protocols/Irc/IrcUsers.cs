@@ -25,10 +25,15 @@ public sealed record IrcIdentity(string User, string RealName, string Host)
 /// </summary>
 public sealed class IrcUsers(string serverName)
 {
+    private const int MaxDeparted = 1024;
     private readonly ConcurrentDictionary<string, IrcIdentity> online = new(StringComparer.Ordinal);
 
+    // Identities of users who just left: the presence change announcing their QUIT may be encoded after they are gone.
+    private readonly ConcurrentDictionary<string, IrcIdentity> departed = new(StringComparer.Ordinal);
+
     /// <summary>The identity of a nick (a default one for users of other front doors).</summary>
-    public IrcIdentity Of(string nick) => online.TryGetValue(nick, out var identity) ? identity : new IrcIdentity(nick, nick, serverName);
+    public IrcIdentity Of(string nick) =>
+        online.TryGetValue(nick, out var identity) || departed.TryGetValue(nick, out identity) ? identity : new IrcIdentity(nick, nick, serverName);
 
     /// <summary>Every nick online over IRC with its identity.</summary>
     public IEnumerable<KeyValuePair<string, IrcIdentity>> All => online;
@@ -44,10 +49,25 @@ public sealed class IrcUsers(string serverName)
     }
 
     /// <summary>Records the identity of a nick that registered.</summary>
-    public void Set(string nick, IrcIdentity identity) => online[nick] = identity;
+    public void Set(string nick, IrcIdentity identity)
+    {
+        departed.TryRemove(nick, out _);
+        online[nick] = identity;
+    }
 
     /// <summary>Removes a nick's identity if it is still <paramref name="identity"/>.</summary>
-    public void Remove(string nick, IrcIdentity identity) => online.TryRemove(new KeyValuePair<string, IrcIdentity>(nick, identity));
+    public void Remove(string nick, IrcIdentity identity)
+    {
+        if (online.TryRemove(new KeyValuePair<string, IrcIdentity>(nick, identity)))
+        {
+            if (departed.Count >= MaxDeparted)
+            {
+                departed.Clear();
+            }
+
+            departed[nick] = identity;
+        }
+    }
 
     /// <summary>Replaces a nick's identity (away, modes, reasons) if it is still <paramref name="identity"/>; returns the new one.</summary>
     public IrcIdentity Update(string nick, IrcIdentity identity, IrcIdentity updated)
