@@ -31,13 +31,13 @@ public sealed class IrcTestClient : IAsyncDisposable
     public Task Closed => receiving;
 
     /// <summary>The IRC endpoint of a running test server.</summary>
-    public static IPEndPoint EndpointOf(TestServer server) => server.Services.GetRequiredService<IrcServer>().Endpoint!;
+    public static IPEndPoint? EndpointOf(TestServer server) => server.Services.GetRequiredService<IrcServer>().Endpoint;
 
     /// <summary>Connects to the test server's IRC port.</summary>
     public static async Task<IrcTestClient> ConnectAsync(TestServer server)
     {
         var tcp = new TcpClient();
-        await tcp.ConnectAsync(EndpointOf(server));
+        await tcp.ConnectAsync(EndpointOf(server) ?? throw new InvalidOperationException("IRC is not listening"));
         return new IrcTestClient(tcp);
     }
 

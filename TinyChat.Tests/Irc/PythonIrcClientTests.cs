@@ -50,7 +50,7 @@ public sealed class PythonIrcClientTests
         }
 
         await using var server = await TestServer.StartAsync(new Dictionary<string, string> { ["Storage:Provider"] = "memory" });
-        var endpoint = IrcTestClient.EndpointOf(server);
+        var endpoint = IrcTestClient.EndpointOf(server)!;
         var script = Path.Combine(server.Directory, "conversation.py");
         await File.WriteAllTextAsync(script, Conversation);
         var info = new ProcessStartInfo("/usr/bin/python3") { RedirectStandardOutput = true, RedirectStandardError = true };
