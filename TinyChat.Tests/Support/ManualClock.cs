@@ -1,4 +1,4 @@
-namespace TinyChat.Tests.Web;
+namespace TinyChat.Tests.Support;
 
 /// <summary>A clock that moves only when a test says so; its timers fire during <see cref="Advance"/>.</summary>
 public sealed class ManualClock : TimeProvider
