@@ -10,13 +10,20 @@ namespace TinyChat.Tests.Chat;
 public sealed class RoomProcessTests
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(10);
+    private static readonly DateTimeOffset T0 = new(2026, 12, 1, 9, 0, 0, TimeSpan.Zero);
     private CancellationTokenSource stop = null!;
     private Supervisor supervisor = null!;
     private Task running = null!;
+    private InProcessChatBus bus = null!;
+    private InProcessPresence presence = null!;
+    private ManualClock clock = null!;
 
     [SetUp]
     public void StartSupervisor()
     {
+        bus = new InProcessChatBus();
+        presence = new InProcessPresence();
+        clock = new ManualClock(T0);
         stop = new CancellationTokenSource();
         supervisor = new Supervisor("rooms", RestartPolicy.Default, NullLogger.Instance);
         running = supervisor.RunAsync(stop.Token);
@@ -34,7 +41,7 @@ public sealed class RoomProcessTests
     {
         await supervisor.Started.WaitAsync(Timeout);
         await rooms.TryCreateAsync("lobby", CancellationToken.None);
-        var room = new RoomProcess("lobby", 64, rooms, messages, online ?? (_ => null), TimeProvider.System);
+        var room = new RoomProcess("lobby", 64, rooms, messages, online ?? (_ => null), clock, bus, presence);
         Assert.That(supervisor.TryStartChild(room, RestartKind.Permanent), Is.True);
         return room;
     }
@@ -51,9 +58,9 @@ public sealed class RoomProcessTests
         return await room.AskAsync(post, post.Reply, CancellationToken.None).WaitAsync(Timeout);
     }
 
-    private static UserEndpoint Online(string user, IOutbox outbox)
+    private UserEndpoint Online(string user, IOutbox outbox)
     {
-        var endpoint = new UserEndpoint(user);
+        var endpoint = new UserEndpoint(user, clock.GetUtcNow(), presence);
         endpoint.Attach(outbox);
         return endpoint;
     }
@@ -107,13 +114,12 @@ public sealed class RoomProcessTests
     }
 
     [Test]
-    public async Task A_failed_write_fails_the_batch_broadcasts_nothing_and_the_restarted_room_continues_from_the_store()
+    public async Task A_failed_write_fails_the_batch_broadcasts_nothing_and_the_restarted_room_takes_its_ids_from_the_store()
     {
         var store = new InMemoryStore();
         var messages = Substitute.For<IMessageStore>();
-        messages.LastRoomIdAsync("lobby", Arg.Any<CancellationToken>()).Returns(ValueTask.FromResult(41L));
-        messages.AppendRoomMessagesAsync(Arg.Any<IReadOnlyList<RoomMessageRecord>>(), Arg.Any<CancellationToken>())
-            .Returns(ValueTask.FromException(new IOException("disk full")), ValueTask.CompletedTask);
+        messages.AppendRoomMessagesAsync("lobby", Arg.Any<IReadOnlyList<NewRoomMessage>>(), Arg.Any<CancellationToken>())
+            .Returns(ValueTask.FromException<long>(new IOException("disk full")), ValueTask.FromResult(42L));
         var box = new RecordingOutbox();
         var alice = Online("alice", box);
         var room = await StartRoomAsync(store, messages, user => user == "alice" ? alice : null);
@@ -124,7 +130,7 @@ public sealed class RoomProcessTests
         Assert.ThrowsAsync<IOException>(async () => await failed.Reply.Task.WaitAsync(Timeout));
         Assert.That(box.HasNoMessages, Is.True, "nothing is visible before it is durable");
 
-        // The restart reloads members and the last id from the store: the next id is 42, not 43.
+        // The id is the one the store assigned in the commit, whatever the room saw before.
         var after = await PostAsync(room, "alice", "durable");
         Assert.That(after.Value, Is.EqualTo(42));
         Assert.That((await box.NextAsync<RoomMessage>()).Id, Is.EqualTo(42));
@@ -138,15 +144,17 @@ public sealed class RoomProcessTests
         var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var batches = new List<int>();
         var messages = Substitute.For<IMessageStore>();
-        messages.AppendRoomMessagesAsync(Arg.Any<IReadOnlyList<RoomMessageRecord>>(), Arg.Any<CancellationToken>())
+        messages.AppendRoomMessagesAsync("lobby", Arg.Any<IReadOnlyList<NewRoomMessage>>(), Arg.Any<CancellationToken>())
             .Returns(call =>
             {
+                long first;
                 lock (batches)
                 {
-                    batches.Add(call.Arg<IReadOnlyList<RoomMessageRecord>>().Count);
+                    first = batches.Sum() + 1;
+                    batches.Add(call.Arg<IReadOnlyList<NewRoomMessage>>().Count);
                 }
 
-                return new ValueTask(gate.Task);
+                return new ValueTask<long>(gate.Task.ContinueWith(_ => first, TaskScheduler.Default));
             });
         var room = await StartRoomAsync(store, messages);
         Assert.That(await JoinAsync(room, Online("alice", new RecordingOutbox())), Is.Null);
