@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Microsoft.Extensions.Logging;
 
 namespace TinyChat.Chat;
 
@@ -6,15 +7,11 @@ namespace TinyChat.Chat;
 /// The bus of a single node: publishing calls the topic's subscribers directly, so a room batch reaches its
 /// deliverer at the cost of one dictionary lookup, whatever the number of recipients behind it.
 /// </summary>
-public sealed class InProcessChatBus : IChatBus
+public sealed class InProcessChatBus(ILogger<InProcessChatBus>? logger = null) : IChatBus
 {
     // Copy-on-write arrays: publishing (hot) reads a snapshot without locking; subscribing (rare) locks.
     private readonly ConcurrentDictionary<ChatTopic, IChatBusSubscriber[]> topics = new();
     private readonly object gate = new();
-    private readonly Action<ChatTopic, Exception>? subscriberFailed;
-
-    /// <summary>Creates a bus; <paramref name="subscriberFailed"/> hears about subscribers that threw.</summary>
-    public InProcessChatBus(Action<ChatTopic, Exception>? subscriberFailed = null) => this.subscriberFailed = subscriberFailed;
 
     /// <summary>Topics with at least one subscriber.</summary>
     public int Topics => topics.Count;
@@ -35,8 +32,9 @@ public sealed class InProcessChatBus : IChatBus
             }
             catch (Exception ex)
             {
-                // A broken deliverer is its own problem; the publisher and the other subscribers carry on.
-                subscriberFailed?.Invoke(topic, ex);
+                // A broken deliverer is a bug to report, not a reason to fail the publisher (whose message is
+                // already committed) or to starve the other subscribers.
+                logger?.LogError(ex, "A subscriber of {TopicKind} {Topic} failed on a published message", topic.Kind, topic.Name);
             }
         }
     }

@@ -100,6 +100,7 @@ public static class TinyChatHost
         // Start order matters: storage, the supervision tree, the chat core, then the HTTP server (stopped in reverse).
         AddStorage(services, builder.Configuration.GetValue<string>("Storage:Provider"), baseDirectory);
         services.AddSingleton<SupervisionTree>();
+        services.AddSingleton<IChatBus, InProcessChatBus>();
         services.AddHostedService(sp => sp.GetRequiredService<SupervisionTree>());
         services.AddSingleton(sp =>
         {
@@ -119,7 +120,8 @@ public static class TinyChatHost
                     MessageBurst = limits.MessageBurst,
                     MaxRoomsCreatedPerUser = limits.MaxRoomsCreatedPerUser,
                 },
-                sp.GetRequiredService<TimeProvider>());
+                sp.GetRequiredService<TimeProvider>(),
+                sp.GetRequiredService<IChatBus>());
         });
         services.AddHostedService<ChatStartup>();
 
