@@ -294,6 +294,24 @@ public sealed class SqliteStoreTests
     }
 
     [Test]
+    public async Task Batches_of_one_room_committed_in_one_group_are_numbered_one_after_the_other()
+    {
+        var store = await OpenAsync();
+        await ((IRoomStore)store).TryCreateAsync("a", CancellationToken.None);
+        var before = store.CommittedTransactions;
+
+        // Queued without waiting, as appenders on several nodes would: the writer groups them.
+        var appends = Enumerable.Range(0, 50).Select(b => store.AppendRoomMessagesAsync("a", [Record("a", b), Record("a", b)], CancellationToken.None).AsTask()).ToList();
+        var firsts = await Task.WhenAll(appends).WaitAsync(TimeSpan.FromSeconds(10));
+
+        Assert.That(store.CommittedTransactions - before, Is.LessThan(50), "some batches shared a transaction");
+        Assert.That(firsts.Order(), Is.EqualTo(Enumerable.Range(0, 50).Select(b => 1L + (2 * b))), "every batch two consecutive ids, none shared");
+        var stored = await store.RoomHistoryAsync("a", new HistoryQuery(null, 0, 200), CancellationToken.None);
+        Assert.That(stored.Select(m => m.Id), Is.EqualTo(Enumerable.Range(1, 100).Select(i => (long)i)));
+        Assert.That(await store.LastRoomIdAsync("a", CancellationToken.None), Is.EqualTo(100));
+    }
+
+    [Test]
     public async Task A_bad_write_in_a_group_fails_alone_and_its_neighbours_commit()
     {
         var store = await OpenAsync();
