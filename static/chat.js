@@ -92,7 +92,7 @@ async function register(username) {
 
 /** The one-time token after registering: shown once, with a copy button and a plain warning. */
 function tokenNotice(username, value) {
-  const field = h('input', { class: 'token-value', readonly: true, 'aria-label': 'Your access token', value, size: value.length });
+  const field = h('input', { class: 'token-value', readonly: true, 'aria-label': 'Your access token', value });
   const copy = h('button', { type: 'button', class: 'copy-token' }, 'Copy');
   copy.addEventListener('click', async () => {
     field.select();
@@ -106,7 +106,7 @@ function tokenNotice(username, value) {
   });
   return h('span', { class: 'token-notice' },
     h('strong', {}, `Welcome, ${username}! `),
-    'Your access token is ', field, ' ', copy,
+    'Your access token is', field, copy,
     h('span', { class: 'token-warning' },
       'Save this now: it is the only way to sign in as you again (on another device, or after signing out), and it will not be shown again.'));
 }

@@ -77,7 +77,9 @@ public sealed class SignInTests : BrowserTest
     [Test]
     public async Task After_registering_the_token_is_shown_once_with_a_copy_button()
     {
-        var alice = await OpenChatAsync(token: null, "alice", context => context.GrantPermissionsAsync(["clipboard-read", "clipboard-write"]));
+        // At phone width, where a long token must not push the page sideways.
+        var alice = await OpenChatAsync(
+            token: null, "alice", context => context.GrantPermissionsAsync(["clipboard-read", "clipboard-write"]), new ViewportSize { Width = 360, Height = 740 });
         await alice.Page.GetByLabel("Choose a user name").FillAsync("alice");
         await alice.Page.GetByRole(AriaRole.Button, new PageGetByRoleOptions { Name = "Register" }).ClickAsync();
         await Expect(alice.Status).ToHaveTextAsync("Connected");
@@ -86,6 +88,7 @@ public sealed class SignInTests : BrowserTest
         var token = await field.InputValueAsync();
         Assert.That(token, Is.Not.Empty);
         await Expect(alice.Notices.First).ToContainTextAsync("Save this now");
+        Assert.That(await alice.Page.EvaluateAsync<int>("() => document.documentElement.scrollWidth"), Is.LessThanOrEqualTo(360));
         await alice.Page.GetByRole(AriaRole.Button, new PageGetByRoleOptions { Name = "Copy", Exact = true }).ClickAsync();
         await Expect(alice.Page.Locator(".copy-token")).ToHaveTextAsync("Copied");
         Assert.That(await alice.Page.EvaluateAsync<string>("() => navigator.clipboard.readText()"), Is.EqualTo(token));
