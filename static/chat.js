@@ -60,10 +60,10 @@ function remember(value) {
   localStorage.setItem(TOKEN_KEY, value);
 }
 
-function showSignIn(error, token = '') {
+function showSignIn(error, filled = '') {
   showScreen('signin');
   showSignInError(error);
-  $('token-input').value = token;
+  $('token-input').value = filled;
   $('token-input').focus();
 }
 
