@@ -215,6 +215,7 @@ async function synchronise(reconnected) {
       if (remembered && session.conversations.has(remembered)) session.currentKey = remembered;
     }
     if (!session.current) session.currentKey = (session.rooms()[0] ?? session.privates()[0])?.key ?? null;
+    session.synchronised = true;
     showCurrent();
     await Promise.all([...session.conversations.values()].map((c) =>
       from.has(c.key) ? catchUp(c, from.get(c.key)) : loadNewest(c)));

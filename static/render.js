@@ -123,7 +123,7 @@ export function renderHeader(state) {
   $('conv-title').textContent = conversation ? conversation.label : 'TinyChat';
   $('conv-menu-toggle').hidden = !conversation;
   $('leave').textContent = conversation?.kind === 'room' ? 'Leave room' : 'Close conversation';
-  $('empty-state').hidden = conversation !== null;
+  $('empty-state').hidden = conversation !== null || !state.synchronised;
   const input = $('message-input');
   const label = conversation ? `Message ${conversation.label}` : 'Message';
   input.setAttribute('aria-label', label);

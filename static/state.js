@@ -103,6 +103,8 @@ export class ChatState {
   conversations = new Map(); // key -> Conversation
   currentKey = null;
   allRooms = [];
+  // Set once the first rooms reply is in: before that, no conversation open only means "not loaded yet".
+  synchronised = false;
   presence = new Map(); // room -> Map(user -> {online_at, connections})
   // Rooms whose presence is from before a disconnect: shown greyed until the fresh presence_state arrives.
   stalePresence = new Set();
