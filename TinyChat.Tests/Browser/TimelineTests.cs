@@ -166,6 +166,9 @@ public sealed class TimelineTests : BrowserTest
         Assert.That(dot, Is.Not.EqualTo("rgb(47, 158, 68)"), "no green dot for presence we cannot vouch for");
 
         await foo.Page.Context.SetOfflineAsync(false);
+        // Skip the backoff. An attempt still in flight from before may fail and wait longer, so press Retry once
+        // the page is waiting (any attempt started after this point reaches the server).
+        await Expect(foo.Page.Locator("#retry")).ToBeVisibleAsync();
         await foo.Page.EvaluateAsync("() => document.getElementById('retry').click()");
         await Expect(foo.Status).ToHaveTextAsync("Connected");
         await Expect(panel).Not.ToHaveClassAsync(new System.Text.RegularExpressions.Regex(@"\bstale\b"));
