@@ -203,6 +203,7 @@ async function synchronise(reconnected) {
     }
     if (session !== state) return;
     session.allRooms = rooms.rooms;
+    session.roomDetails = rooms.details ?? [];
     const gone = session.rooms().filter((c) => !rooms.joined.includes(c.name));
     for (const conversation of gone) session.remove(conversation.key); // left in another tab, or forgotten
     if (reconnected && gone.length > 0 && rooms.joined.length === 0) {
@@ -570,6 +571,7 @@ async function openRoomBrowser() {
     const reply = await connection.request({ command: 'rooms' });
     if (!state) return;
     state.allRooms = reply.rooms;
+    state.roomDetails = reply.details ?? [];
     renderBrowser();
     renderSidebar(state, select);
   } catch (error) {

@@ -170,8 +170,10 @@ export function renderRoomBrowser(state, { onJoin, onOpen }) {
       ? h('button', { type: 'button', class: 'secondary', 'aria-label': `Open #${room}` }, 'Open')
       : h('button', { type: 'button', 'aria-label': `Join #${room}` }, 'Join');
     action.addEventListener('click', () => (isIn ? onOpen(room) : onJoin(room)));
+    const counts = state.roomDetails.find((d) => d.room === room);
     return h('li', { class: 'room-row' },
       h('span', { class: 'room-row-name', title: `#${room}` }, `#${room}`),
+      counts ? h('span', { class: 'room-row-counts' }, `${counts.members} ${counts.members === 1 ? 'member' : 'members'} · ${counts.online} online`) : null,
       isIn ? h('span', { class: 'room-row-note' }, 'joined') : null,
       action);
   }));

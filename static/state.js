@@ -103,6 +103,8 @@ export class ChatState {
   conversations = new Map(); // key -> Conversation
   currentKey = null;
   allRooms = [];
+  /** Per room {room, members, online}, as the last `rooms` reply counted them. */
+  roomDetails = [];
   // Set once the first rooms reply is in: before that, no conversation open only means "not loaded yet".
   synchronised = false;
   presence = new Map(); // room -> Map(user -> {online_at, connections})

@@ -37,6 +37,7 @@ public sealed class ChatServer
     {
         Bus = bus ?? new InProcessChatBus();
         Presence = presence ?? new InProcessPresence();
+        RoomStore = rooms;
         Accounts = accounts;
         Messages = messages;
         Limits = limits;
@@ -65,6 +66,9 @@ public sealed class ChatServer
 
     /// <summary>Who is online, per node.</summary>
     public IPresence Presence { get; }
+
+    /// <summary>Rooms and memberships as stored.</summary>
+    internal IRoomStore RoomStore { get; }
 
     /// <summary>Rooms.</summary>
     public RoomDirectory Rooms { get; }
