@@ -2,6 +2,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using TinyChat.Chat;
 using TinyChat.Runtime;
 using TinyChat.Storage;
+using TinyChat.Tests.Support;
 
 namespace TinyChat.Tests.Chat;
 

@@ -3,6 +3,7 @@ using NSubstitute;
 using TinyChat.Chat;
 using TinyChat.Runtime;
 using TinyChat.Storage;
+using TinyChat.Tests.Support;
 
 namespace TinyChat.Tests.Chat;
 
