@@ -17,6 +17,18 @@ build:
 test: browser irc-deps
 	$(DOTNET) format TinyChat.sln --verify-no-changes
 	$(DOTNET) test TinyChat.sln -c Debug --logger "console;verbosity=normal"
+	@if [ -z "$(CHECKOUT_DIRTY_BEFORE_TEST)" ] && [ -n "$$(git status --porcelain 2>/dev/null)" ]; then \
+	  echo "make test left the checkout dirty (tests may write only to temporary or ignored paths):"; \
+	  git status --porcelain; exit 1; \
+	fi
+
+# Read when make starts, before the tests run: a checkout with local edits is not held to a clean one afterwards.
+test: CHECKOUT_DIRTY_BEFORE_TEST := $(shell git status --porcelain 2>/dev/null | grep -q . && echo yes)
+
+# The README's screenshots (docs/screenshot.png at desktop width, docs/screenshot-phone.png at 360 px).
+.PHONY: screenshot
+screenshot: browser
+	TINYCHAT_SCREENSHOT_DIR="$(CURDIR)/docs" $(DOTNET) test TinyChat.sln -c Debug --filter "FullyQualifiedName~ReadmeScreenshots"
 
 # The inner loop: everything but the browser tests (Category Browser) and the tests that launch the server
 # executable as a separate process (Category Process).

@@ -2,10 +2,12 @@
 import { Connection, DISCONNECTED } from './connection.js';
 import { ChatState, pmKey, roomKey } from './state.js';
 import {
-  MessageView, errorText, notify, renderHeader, renderMe, renderOnline, renderSidebar, renderStatus,
-  renderTyping, showScreen, showSignInError,
+  MessageView, errorText, h, notify, renderHeader, renderMe, renderOnline, renderRoomBrowser, renderSidebar,
+  renderStatus, renderTyping, showScreen, showSignInError,
 } from './render.js';
 
+// The token of this tab lives in sessionStorage (each tab keeps the user it was opened with); localStorage only
+// holds the last one signed in with, as the default for tabs opened later.
 const TOKEN_KEY = 'tinychat.token';
 const PAGE = 50;
 const CATCH_UP_PAGE = 200; // the server's largest page
@@ -21,6 +23,9 @@ let view = null;
 let typingSupported = true;
 let lastTypingSent = 0;
 let typingTick = null;
+let token = null; // this tab's
+// Tells the other tabs of this browser profile who signed out, so that user's tabs follow and no one else's.
+const tabs = typeof BroadcastChannel === 'function' ? new BroadcastChannel('tinychat') : null;
 
 // ---------------------------------------------------------------- sign-in
 
@@ -28,22 +33,37 @@ function start() {
   const params = new URLSearchParams(location.search);
   const fromUrl = params.get('access_token');
   if (fromUrl) {
-    localStorage.setItem(TOKEN_KEY, fromUrl);
-    // Keep the secret out of the address bar, history and screenshots; localStorage remembers it.
+    remember(fromUrl);
+    // Keep the secret out of the address bar, history and screenshots; sessionStorage remembers it for this tab.
     params.delete('access_token');
     const query = params.toString();
     history.replaceState(null, '', location.pathname + (query ? `?${query}` : '') + location.hash);
   }
-  const token = fromUrl || localStorage.getItem(TOKEN_KEY);
+  const stored = fromUrl || sessionStorage.getItem(TOKEN_KEY) || localStorage.getItem(TOKEN_KEY);
   wireStaticControls();
-  if (token) connect(token);
-  else showSignIn();
+  tabs?.addEventListener('message', (event) => {
+    const { signedOut, user } = event.data ?? {};
+    // A tab that has not learnt its user yet compares tokens.
+    if (signedOut && ((user && user === state?.me) || signedOut === token)) signOut({ tell: false });
+  });
+  if (stored) {
+    sessionStorage.setItem(TOKEN_KEY, stored);
+    connect(stored);
+  } else {
+    showSignIn();
+  }
 }
 
-function showSignIn(error, token = '') {
+/** This tab's token, which also becomes the default for tabs opened from now on. */
+function remember(value) {
+  sessionStorage.setItem(TOKEN_KEY, value);
+  localStorage.setItem(TOKEN_KEY, value);
+}
+
+function showSignIn(error, filled = '') {
   showScreen('signin');
   showSignInError(error);
-  $('token-input').value = token;
+  $('token-input').value = filled;
   $('token-input').focus();
 }
 
@@ -65,25 +85,53 @@ async function register(username) {
     showSignInError(body.code ? `${why} (${body.code})` : why);
     return;
   }
-  localStorage.setItem(TOKEN_KEY, body.access_token);
+  remember(body.access_token);
   connect(body.access_token);
-  notify(`Welcome, ${body.username}! Your access token is ${body.access_token}. Keep it to sign in on another device.`,
-    { kind: 'info', sticky: true });
+  notify(tokenNotice(body.username, body.access_token), { kind: 'info', sticky: true });
 }
 
-function signOut() {
+/** The one-time token after registering: shown once, with a copy button and a plain warning. */
+function tokenNotice(username, value) {
+  const field = h('input', { class: 'token-value', readonly: true, 'aria-label': 'Your access token', value });
+  const copy = h('button', { type: 'button', class: 'copy-token' }, 'Copy');
+  copy.addEventListener('click', async () => {
+    field.select();
+    try {
+      await navigator.clipboard.writeText(value);
+      copy.textContent = 'Copied';
+    } catch {
+      // Without clipboard access the text is selected: Ctrl+C (or long-press) copies it.
+      copy.textContent = 'Selected: press Ctrl+C';
+    }
+  });
+  return h('span', { class: 'token-notice' },
+    h('strong', {}, `Welcome, ${username}! `),
+    'Your access token is', field, copy,
+    h('span', { class: 'token-warning' },
+      'Save this now: it is the only way to sign in as you again (on another device, or after signing out), and it will not be shown again.'));
+}
+
+/** Signs this tab out; unless told by another tab, tells that user's other tabs to follow. */
+function signOut({ tell = true } = {}) {
+  const me = state?.me ?? null;
+  const mine = token;
   connection?.stop();
   connection = null;
   state = null;
-  localStorage.removeItem(TOKEN_KEY);
+  token = null;
+  sessionStorage.removeItem(TOKEN_KEY);
+  if (localStorage.getItem(TOKEN_KEY) === mine) localStorage.removeItem(TOKEN_KEY);
+  if (tell && mine) tabs?.postMessage({ signedOut: mine, user: me });
   $('notices').replaceChildren();
+  closeRoomBrowser();
   showSignIn();
 }
 
 // ---------------------------------------------------------------- session
 
-function connect(token) {
+function connect(value) {
   connection?.stop();
+  token = value;
   state = new ChatState();
   typingSupported = true;
   $('message-input').value = '';
@@ -98,12 +146,38 @@ function connect(token) {
   connection = new Connection(url.href, {
     onOpen: (reconnected) => void synchronise(reconnected),
     onFrame,
-    onStatus: renderStatus,
+    onStatus,
     // The token stays stored and filled in: after a registration it may be the only copy, and the server may
     // just have been unreachable for a moment.
-    onRefused: () => showSignIn('Could not connect: the access token is wrong or the server is unreachable. Check it and sign in again, or register a new user.', token),
+    onRefused: () => void explainRefusal(value),
   });
   connection.start();
+}
+
+/**
+ * The browser hides why an upgrade failed. If the server answers a plain request, it is up, so it refused the
+ * token (401); if it does not, it is unreachable and the token may be fine.
+ */
+async function explainRefusal(refused) {
+  let reachable = false;
+  try {
+    reachable = (await fetch('/healthz', { cache: 'no-store' })).ok;
+  } catch {
+    reachable = false;
+  }
+  if (token !== refused) return; // signed in again meanwhile
+  showSignIn(reachable
+    ? 'Wrong access token: the server does not know this token. Check it and sign in again, or register a new user.'
+    : 'Cannot reach the server: it may be down or your network offline. Your token was kept; try again in a moment.', refused);
+}
+
+function onStatus(status) {
+  renderStatus(status);
+  if (!state) return;
+  if (status.state !== 'connected' && !state.isPresenceStale() && state.presence.size > 0) {
+    state.markPresenceStale();
+    renderPresence();
+  }
 }
 
 /**
@@ -129,8 +203,11 @@ async function synchronise(reconnected) {
     }
     if (session !== state) return;
     session.allRooms = rooms.rooms;
-    for (const conversation of session.rooms()) {
-      if (!rooms.joined.includes(conversation.name)) session.remove(conversation.key); // left in another tab
+    session.roomDetails = rooms.details ?? [];
+    const gone = session.rooms().filter((c) => !rooms.joined.includes(c.name));
+    for (const conversation of gone) session.remove(conversation.key); // left in another tab, or forgotten
+    if (reconnected && gone.length > 0 && rooms.joined.length === 0) {
+      notify(`The server no longer lists you in ${gone.map((c) => c.label).join(', ')}. Join a room to go on.`, { kind: 'info' });
     }
     for (const room of rooms.joined) session.conversation('room', room);
     if (!reconnected) {
@@ -139,6 +216,7 @@ async function synchronise(reconnected) {
       if (remembered && session.conversations.has(remembered)) session.currentKey = remembered;
     }
     if (!session.current) session.currentKey = (session.rooms()[0] ?? session.privates()[0])?.key ?? null;
+    session.synchronised = true;
     showCurrent();
     await Promise.all([...session.conversations.values()].map((c) =>
       from.has(c.key) ? catchUp(c, from.get(c.key)) : loadNewest(c)));
@@ -273,9 +351,16 @@ function onTyping(frame) {
 }
 
 function onPresenceDiff(room, diff) {
-  state.applyPresenceDiff(room, diff);
+  const changes = state.applyPresenceDiff(room, diff);
   const me = state.me;
   const conversation = state.conversations.get(roomKey(room));
+  if (conversation) {
+    for (const kind of ['joined', 'left']) {
+      for (const user of changes[kind]) {
+        if (user !== me) view.showEvent(conversation, conversation.addPresenceEvent(user, kind));
+      }
+    }
+  }
   const joined = me !== null && me in (diff.joins ?? {});
   const left = me !== null && me in (diff.leaves ?? {});
   // We are connected, so "we joined" or "we left" means the room was joined or left, in this tab or another.
@@ -316,9 +401,13 @@ function select(key) {
   if (!state?.conversations.has(key)) return;
   // Each conversation keeps its own unsent draft.
   const input = $('message-input');
+  const next = state.conversations.get(key);
+  // With no conversation open (say the server forgot our rooms) the text typed so far goes to the next one.
   if (state.current) state.current.draft = input.value;
-  input.value = state.conversations.get(key).draft;
+  else if (next.draft === '') next.draft = input.value;
+  input.value = next.draft;
   state.currentKey = key;
+  closeRoomBrowser();
   localStorage.setItem(currentKeyStorage(state.me), key);
   closeDrawers();
   showCurrent();
@@ -377,9 +466,18 @@ async function joinRoom(room, { create }) {
   fillView();
 }
 
-async function leaveCurrent() {
+async function leaveCurrent({ confirmed = false } = {}) {
   const conversation = state?.current;
   if (!conversation) return;
+  // Leaving #default is rarely meant: it is where everyone meets and where a new session lands.
+  if (conversation.kind === 'room' && conversation.name === DEFAULT_ROOM && !confirmed) {
+    $('leave-confirm-text').textContent = `Leave #${DEFAULT_ROOM}? It is where everyone meets.`;
+    $('leave-confirm').hidden = false;
+    $('leave').hidden = true;
+    $('leave-confirmed').focus();
+    return;
+  }
+  closeMenu();
   if (conversation.kind === 'room') {
     try {
       await connection.request({ command: 'leave', room: conversation.name });
@@ -446,6 +544,73 @@ function currentKeyStorage(me) {
 
 // ---------------------------------------------------------------- wiring
 
+function closeMenu() {
+  $('conv-menu').hidden = true;
+  $('conv-menu-toggle').setAttribute('aria-expanded', 'false');
+  $('leave-confirm').hidden = true;
+  $('leave').hidden = false;
+}
+
+function toggleMenu() {
+  const open = $('conv-menu').hidden;
+  closeMenu();
+  $('conv-menu').hidden = !open;
+  $('conv-menu-toggle').setAttribute('aria-expanded', String(open));
+  if (open) $('leave').focus();
+}
+
+/** The list of every room, fetched afresh (rooms come and go). */
+async function openRoomBrowser() {
+  if (!state) return;
+  closeDrawers();
+  $('room-browser').hidden = false;
+  $('scroller').hidden = true;
+  renderBrowser();
+  $('room-browser-close').focus();
+  try {
+    const reply = await connection.request({ command: 'rooms' });
+    if (!state) return;
+    state.allRooms = reply.rooms;
+    state.roomDetails = reply.details ?? [];
+    renderBrowser();
+    renderSidebar(state, select);
+  } catch (error) {
+    if (error !== DISCONNECTED) notify(errorText(error));
+  }
+}
+
+function renderBrowser() {
+  renderRoomBrowser(state, {
+    onJoin: (room) => void joinRoom(room, { create: false }),
+    onOpen: (room) => select(roomKey(room)),
+  });
+}
+
+function closeRoomBrowser() {
+  $('room-browser').hidden = true;
+  $('scroller').hidden = false;
+}
+
+/** #default, created first if this server has none (a fresh data directory may have no rooms at all). */
+async function joinDefault() {
+  if (!connection?.connected) {
+    notify('Not connected: wait for the connection to come back, then try again.');
+    return;
+  }
+  const create = !state.allRooms.includes(DEFAULT_ROOM);
+  await joinRoom(DEFAULT_ROOM, { create: create && !(await roomExists(DEFAULT_ROOM)) });
+}
+
+async function roomExists(room) {
+  try {
+    const reply = await connection.request({ command: 'rooms' });
+    if (state) state.allRooms = reply.rooms;
+    return reply.rooms.includes(room);
+  } catch {
+    return true; // let the join report what is wrong
+  }
+}
+
 function toggleForm(toggle, form) {
   const open = form.hidden;
   form.hidden = !open;
@@ -469,18 +634,26 @@ function wireStaticControls() {
 
   $('token-form').addEventListener('submit', (event) => {
     event.preventDefault();
-    const token = $('token-input').value.trim();
-    if (!token) return;
-    localStorage.setItem(TOKEN_KEY, token);
-    connect(token);
+    const value = $('token-input').value.trim();
+    if (!value) return;
+    remember(value);
+    connect(value);
   });
   $('register-form').addEventListener('submit', (event) => {
     event.preventDefault();
     void register($('username-input').value.trim());
   });
-  $('signout').addEventListener('click', signOut);
+  $('signout').addEventListener('click', () => signOut());
   $('retry').addEventListener('click', () => connection?.retryNow());
+  $('conv-menu-toggle').addEventListener('click', toggleMenu);
   $('leave').addEventListener('click', () => void leaveCurrent());
+  $('leave-confirmed').addEventListener('click', () => void leaveCurrent({ confirmed: true }));
+  $('leave-cancel').addEventListener('click', closeMenu);
+  $('browse-rooms').addEventListener('click', () => void openRoomBrowser());
+  $('empty-browse').addEventListener('click', () => void openRoomBrowser());
+  $('room-browser-close').addEventListener('click', closeRoomBrowser);
+  $('empty-join-default').addEventListener('click', () => void joinDefault());
+  $('browser-join-default').addEventListener('click', () => void joinDefault());
 
   const roomForm = $('room-form');
   $('room-form-toggle').addEventListener('click', () => toggleForm($('room-form-toggle'), roomForm));
@@ -535,11 +708,15 @@ function wireStaticControls() {
 
   // On a phone the sidebar and the online list are drawers: Escape or a tap outside closes them.
   document.addEventListener('keydown', (event) => {
-    if (event.key === 'Escape') closeDrawers();
+    if (event.key === 'Escape') {
+      closeDrawers();
+      closeMenu();
+    }
   });
   document.addEventListener('click', (event) => {
     const inside = event.target.closest('#sidebar, #online, #sidebar-toggle, #online-toggle');
     if (!inside) closeDrawers();
+    if (!event.target.closest('.menu-anchor')) closeMenu();
   });
   document.addEventListener('visibilitychange', () => {
     if (isReading() && state?.current && state.current.unread > 0) {

@@ -1,4 +1,5 @@
 // Turns state into DOM. Every piece of user text goes in through textContent or text nodes, never as HTML.
+import { dayLabel, formatMessage, hueClass, initials } from './format.js';
 
 const GROUP_WINDOW_MS = 5 * 60_000;
 const NEAR_BOTTOM_PX = 80;
@@ -42,6 +43,7 @@ export function showSignInError(text) {
 
 export function renderMe(me) {
   $('me-name').textContent = me ?? '';
+  $('me-name').title = me ?? '';
 }
 
 /** Connection state in the header; the retry button only while waiting to reconnect. */
@@ -61,7 +63,7 @@ export function renderStatus(status) {
   $('composer').classList.toggle('offline', status.state !== 'connected');
 }
 
-/** A dismissible line above the messages: errors from the server, or information such as a new token. */
+/** A dismissible line above the messages: errors from the server, or information such as a new token (text or nodes). */
 export function notify(text, { kind = 'error', sticky = false } = {}) {
   const list = $('notices');
   const close = h('button', { type: 'button', class: 'icon', 'aria-label': 'Dismiss' }, '×');
@@ -88,7 +90,8 @@ export function renderSidebar(state, onSelect) {
     const dot = conversation.kind === 'pm'
       ? h('span', { class: state.isOnline(conversation.name) ? 'dot online' : 'dot', 'aria-hidden': 'true' })
       : null;
-    button.replaceChildren(...[dot, h('span', { class: 'conv-name' }, conversation.label), badge].filter(Boolean));
+    // Long names are cut with an ellipsis; the tooltip tells the whole name.
+    button.replaceChildren(...[dot, h('span', { class: 'conv-name', title: conversation.label }, conversation.label), badge].filter(Boolean));
     if (conversation.key === state.currentKey) button.setAttribute('aria-current', 'true');
     else button.removeAttribute('aria-current');
     button.parentElement.classList.toggle('unread', conversation.unread > 0);
@@ -108,6 +111,7 @@ export function renderSidebar(state, onSelect) {
   };
   update($('room-list'), state.rooms());
   update($('pm-list'), state.privates());
+  $('pm-list').classList.toggle('stale', state.isPresenceStale());
   $('known-rooms').replaceChildren(...state.allRooms.map((room) => h('option', { value: room })));
   const unread = state.unreadTotal();
   document.title = unread > 0 ? `(${unread}) TinyChat` : 'TinyChat';
@@ -117,9 +121,9 @@ export function renderSidebar(state, onSelect) {
 export function renderHeader(state) {
   const conversation = state.current;
   $('conv-title').textContent = conversation ? conversation.label : 'TinyChat';
-  const leave = $('leave');
-  leave.hidden = !conversation;
-  leave.textContent = conversation?.kind === 'room' ? 'Leave room' : 'Close';
+  $('conv-menu-toggle').hidden = !conversation;
+  $('leave').textContent = conversation?.kind === 'room' ? 'Leave room' : 'Close conversation';
+  $('empty-state').hidden = conversation !== null || !state.synchronised;
   const input = $('message-input');
   const label = conversation ? `Message ${conversation.label}` : 'Message';
   input.setAttribute('aria-label', label);
@@ -138,13 +142,40 @@ export function renderOnline(state, onMessageUser) {
   $('online-title').textContent = `Online — ${users.length}`;
   $('online-toggle').textContent = `Online (${users.length})`;
   $('online').setAttribute('aria-label', `Online${where}`);
+  // While disconnected the list is what we last knew: greyed until the server tells us again.
+  const stale = conversation?.kind === 'room' ? state.isPresenceStale(conversation.name) : state.isPresenceStale();
+  $('online').classList.toggle('stale', stale);
+  $('online-stale').hidden = !stale;
   $('online-list').replaceChildren(...users.map((user) => {
     if (user === state.me) {
-      return h('li', { class: 'online-user me' }, h('span', { class: 'dot online', 'aria-hidden': 'true' }), h('span', {}, user), h('span', { class: 'you' }, ' (you)'));
+      return h('li', { class: 'online-user me' }, h('span', { class: 'dot online', 'aria-hidden': 'true' }), h('span', { class: 'user-name', title: user }, user), h('span', { class: 'you' }, ' (you)'));
     }
-    const button = h('button', { type: 'button', class: 'link', 'aria-label': `Message ${user} privately` }, user);
+    const button = h('button', { type: 'button', class: 'link user-name', title: user, 'aria-label': `Message ${user} privately` }, user);
     button.addEventListener('click', () => onMessageUser(user));
     return h('li', { class: 'online-user' }, h('span', { class: 'dot online', 'aria-hidden': 'true' }), button);
+  }));
+}
+
+/**
+ * The room browser: every room on the server with Join (or Open for rooms already joined). With no rooms at all
+ * it offers #default, where everyone meets.
+ */
+export function renderRoomBrowser(state, { onJoin, onOpen }) {
+  const joined = new Set(state.rooms().map((c) => c.name));
+  const rooms = [...new Set([...state.allRooms, ...joined])].sort((a, b) => a.localeCompare(b));
+  $('room-browser-empty').hidden = rooms.length > 0;
+  $('room-browser-list').replaceChildren(...rooms.map((room) => {
+    const isIn = joined.has(room);
+    const action = isIn
+      ? h('button', { type: 'button', class: 'secondary', 'aria-label': `Open #${room}` }, 'Open')
+      : h('button', { type: 'button', 'aria-label': `Join #${room}` }, 'Join');
+    action.addEventListener('click', () => (isIn ? onOpen(room) : onJoin(room)));
+    const counts = state.roomDetails.find((d) => d.room === room);
+    return h('li', { class: 'room-row' },
+      h('span', { class: 'room-row-name', title: `#${room}` }, `#${room}`),
+      counts ? h('span', { class: 'room-row-counts' }, `${counts.members} ${counts.members === 1 ? 'member' : 'members'} · ${counts.online} online`) : null,
+      isIn ? h('span', { class: 'room-row-note' }, 'joined') : null,
+      action);
   }));
 }
 
@@ -207,7 +238,7 @@ export class MessageView {
     this.#conversation = conversation;
     this.#me = me;
     this.#list.replaceChildren();
-    if (conversation) this.#insert(conversation.messages);
+    if (conversation) this.#insert([...conversation.messages, ...conversation.events].sort((a, b) => a.id - b.id));
     this.renderEdge();
     this.scrollToBottom();
   }
@@ -229,6 +260,15 @@ export class MessageView {
     } else {
       $('jump-latest').hidden = false;
     }
+  }
+
+  /** Shows a join/leave line (new, or grown by one more person) if it belongs to the conversation shown. */
+  showEvent(conversation, event) {
+    if (conversation !== this.#conversation) return;
+    const wasAtBottom = this.nearBottom();
+    this.#list.querySelector(`li[data-id="${event.id}"]`)?.remove();
+    this.#insert([event]);
+    if (wasAtBottom) this.scrollToBottom();
   }
 
   /** The top of the list: a button to load older messages, or the start of the conversation. */
@@ -262,23 +302,48 @@ export class MessageView {
     }
   }
 
-  // A row continues its group when the same person wrote the previous one shortly before.
+  // A row continues its group when the same person wrote the previous one shortly before, the same day; the
+  // first row of a day shows the day's divider.
   #group(row) {
     const previous = row.previousElementSibling;
-    const continued = previous !== null
+    const day = new Date(Number(row.dataset.time)).toDateString();
+    const newDay = previous === null || new Date(Number(previous.dataset.time)).toDateString() !== day;
+    const continued = !newDay
+      && row.dataset.from !== ''
       && previous.dataset.from === row.dataset.from
       && Number(row.dataset.time) - Number(previous.dataset.time) < GROUP_WINDOW_MS;
     row.classList.toggle('continued', continued);
+    row.classList.toggle('new-day', newDay);
+    const divider = row.querySelector(':scope > .day-divider span');
+    if (divider) divider.textContent = newDay ? dayLabel(new Date(Number(row.dataset.time))) : '';
+  }
+
+  #divider() {
+    return h('div', { class: 'day-divider', role: 'separator' }, h('span'));
+  }
+
+  // "bar_user joined", "a, b and c joined · d left", "a, b and 3 others joined": many in a row stay one line.
+  #eventRow(event) {
+    const names = (users) => users.length <= 3
+      ? users.join(', ').replace(/, ([^,]*)$/, ' and $1')
+      : `${users.slice(0, 2).join(', ')} and ${users.length - 2} others`;
+    const parts = [];
+    if (event.joined.length > 0) parts.push(`${names(event.joined)} joined`);
+    if (event.left.length > 0) parts.push(`${names(event.left)} left`);
+    const everyone = [...event.joined.map((u) => `${u} joined`), ...event.left.map((u) => `${u} left`)].join('\n');
+    return h('li', { class: 'event', 'data-id': event.id, 'data-from': '', 'data-time': event.time },
+      this.#divider(), h('p', { class: 'event-text', title: everyone }, parts.join(' · ')));
   }
 
   #row(message) {
+    if (message.joined) return this.#eventRow(message);
     const date = new Date(message.ts);
     const mine = message.from === this.#me;
     let sender;
     if (mine) {
-      sender = h('span', { class: 'sender' }, message.from);
+      sender = h('span', { class: 'sender', title: message.from }, message.from, h('span', { class: 'you-tag' }, 'you'));
     } else {
-      sender = h('button', { type: 'button', class: 'sender', 'aria-label': `${message.from}, message privately` }, message.from);
+      sender = h('button', { type: 'button', class: 'sender', title: message.from, 'aria-label': `${message.from}, message privately` }, message.from);
       sender.addEventListener('click', () => this.#onSender(message.from));
     }
     const time = h('time', { datetime: message.ts, title: fullFormat.format(date) }, localTime(date));
@@ -287,6 +352,10 @@ export class MessageView {
       'data-id': message.id,
       'data-from': message.from,
       'data-time': date.getTime(),
-    }, h('div', { class: 'msg-head' }, sender, ' ', time), h('p', { class: 'msg-text' }, message.message));
+    }, this.#divider(),
+    h('span', { class: `avatar ${hueClass(message.from)}`, 'aria-hidden': 'true' }, initials(message.from)),
+    h('div', { class: 'msg-body' },
+      h('div', { class: 'msg-head' }, sender, ' ', time),
+      h('div', { class: 'msg-text' }, ...formatMessage(String(message.message)))));
   }
 }

@@ -22,6 +22,8 @@ export class Conversation {
     this.baseline = false;
     this.typing = new Map(); // user -> expiry (ms since epoch)
     this.draft = ''; // unsent composer text while another conversation is shown
+    // Join and leave lines: {id, time, joined: [], left: []}, id placed just after the message they followed.
+    this.events = [];
   }
 
   get label() {
@@ -53,8 +55,26 @@ export class Conversation {
     return added;
   }
 
+  /**
+   * Records that someone came or went; consecutive ones share one line (the last event, while no message
+   * followed it). Returns the event to show.
+   */
+  addPresenceEvent(user, kind, now = Date.now()) {
+    let event = this.events[this.events.length - 1];
+    if (!event || event.id < this.lastId) {
+      event = { id: this.lastId + 0.5, time: now, joined: [], left: [] };
+      this.events.push(event);
+    }
+    event.joined = event.joined.filter((u) => u !== user);
+    event.left = event.left.filter((u) => u !== user);
+    (kind === 'joined' ? event.joined : event.left).push(user);
+    event.time = now;
+    return event;
+  }
+
   /** Forgets every message (after a gap too big to fill). */
   reset() {
+    this.events = [];
     this.messages = [];
     this.ids.clear();
     this.hasOlder = true;
@@ -83,7 +103,13 @@ export class ChatState {
   conversations = new Map(); // key -> Conversation
   currentKey = null;
   allRooms = [];
+  /** Per room {room, members, online}, as the last `rooms` reply counted them. */
+  roomDetails = [];
+  // Set once the first rooms reply is in: before that, no conversation open only means "not loaded yet".
+  synchronised = false;
   presence = new Map(); // room -> Map(user -> {online_at, connections})
+  // Rooms whose presence is from before a disconnect: shown greyed until the fresh presence_state arrives.
+  stalePresence = new Set();
 
   get current() {
     return this.currentKey === null ? null : (this.conversations.get(this.currentKey) ?? null);
@@ -102,7 +128,10 @@ export class ChatState {
   remove(key) {
     const conversation = this.conversations.get(key);
     this.conversations.delete(key);
-    if (conversation?.kind === 'room') this.presence.delete(conversation.name);
+    if (conversation?.kind === 'room') {
+      this.presence.delete(conversation.name);
+      this.stalePresence.delete(conversation.name);
+    }
     if (this.currentKey === key) this.currentKey = null;
   }
 
@@ -137,14 +166,33 @@ export class ChatState {
   // the departing session's (someone who leaves the room still has open connections).
   setPresence(room, state) {
     this.presence.set(room, new Map(Object.entries(state ?? {})));
+    this.stalePresence.delete(room);
   }
 
+  /** After a disconnect: what we know of who is online may be wrong until each room's state comes again. */
+  markPresenceStale() {
+    for (const room of this.presence.keys()) this.stalePresence.add(room);
+  }
+
+  isPresenceStale(room) {
+    return room === undefined ? this.stalePresence.size > 0 : this.stalePresence.has(room);
+  }
+
+  /**
+   * Applies a diff; returns who really came and went (a user in both leaves and joins replaced a session and
+   * did neither), so the timeline can say so.
+   */
   applyPresenceDiff(room, diff) {
     // A state always comes first (on join and on connect); a diff without one is for a room we just left.
     const users = this.presence.get(room);
-    if (!users) return;
+    const changes = { joined: [], left: [] };
+    if (!users) return changes;
+    const before = new Set(users.keys());
     for (const user of Object.keys(diff?.leaves ?? {})) users.delete(user);
     for (const [user, meta] of Object.entries(diff?.joins ?? {})) users.set(user, meta);
+    for (const user of users.keys()) if (!before.has(user)) changes.joined.push(user);
+    for (const user of before) if (!users.has(user)) changes.left.push(user);
+    return changes;
   }
 
   onlineIn(room) {

@@ -262,6 +262,24 @@ public sealed class ChatStoriesTests
     }
 
     [Test]
+    public async Task As_foo_user_browsing_rooms_I_see_each_rooms_member_and_online_counts()
+    {
+        await using var foo = await server.ConnectAsync("foo_token");
+        var bar = await server.ConnectAsync("bar_token");
+        await foo.RequestAsync(Frame(("command", "create"), ("room", "quiet")));
+        await foo.RequestAsync(Frame(("command", "join"), ("room", "quiet")));
+        await bar.RequestAsync(Frame(("command", "join"), ("room", "quiet")));
+        await bar.DisposeAsync();
+        await foo.ExpectAsync(f => f.TryGetProperty("presence_diff", out var diff) && diff.GetProperty("leaves").TryGetProperty("bar_user", out _));
+
+        var rooms = await foo.RequestAsync(Frame(("command", "rooms")));
+
+        var quiet = rooms.GetProperty("details").EnumerateArray().Single(d => d.GetProperty("room").GetString() == "quiet");
+        Assert.That(quiet.GetProperty("members").GetInt32(), Is.EqualTo(2));
+        Assert.That(quiet.GetProperty("online").GetInt32(), Is.EqualTo(1), "bar is a member but offline");
+    }
+
+    [Test]
     public async Task A_bearer_header_authenticates_like_the_query_parameter()
     {
         await using var foo = await ChatSocket.ConnectAsync(server.WebSocketUri("/chat"), o => o.SetRequestHeader("Authorization", "Bearer foo_token"));

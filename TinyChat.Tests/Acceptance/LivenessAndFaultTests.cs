@@ -21,17 +21,22 @@ public sealed class LivenessAndFaultTests
     [Test]
     public async Task The_ping_command_counts_as_activity()
     {
-        await using var server = await TestServer.StartAsync(new Dictionary<string, string> { ["WebSocket:IdleTimeoutSeconds"] = "1" });
+        var clock = new ManualClock();
+        await using var server = await TestServer.StartAsync(
+            new Dictionary<string, string> { ["WebSocket:IdleTimeoutSeconds"] = "1" },
+            services => services.AddSingleton<TimeProvider>(clock));
         await using var foo = await server.ConnectAsync("foo_token");
-        var until = DateTime.UtcNow.AddSeconds(2.5);
-        while (DateTime.UtcNow < until)
+        for (var i = 0; i < 3; i++)
         {
+            clock.Advance(TimeSpan.FromSeconds(0.8));
             var pong = await foo.RequestAsync(new() { ["command"] = "ping" });
-            Assert.That(pong.GetProperty("pong").GetBoolean(), Is.True);
-            await Task.Delay(200); // pacing of the client under test, not synchronisation
+            Assert.That(pong.GetProperty("pong").GetBoolean(), Is.True, "kept alive by pings for 2.4 idle timeouts");
         }
 
-        Assert.That(foo.Closed.IsCompleted, Is.False, "kept alive by pings for 2.5 idle timeouts");
+        // Silent for longer than the timeout: now the sweep closes it.
+        clock.Advance(TimeSpan.FromSeconds(1.5));
+        await foo.WaitClosedAsync();
+        Assert.That(foo.CloseDescription, Does.Contain("idle timeout"));
     }
 
     [Test]

@@ -147,21 +147,26 @@ public sealed class PresenceStoriesTests
     [Test]
     public async Task An_idle_timeout_counts_as_leaving()
     {
-        await using var quick = await TestServer.StartAsync(new Dictionary<string, string> { ["WebSocket:IdleTimeoutSeconds"] = "2" });
+        // The server's clock moves only when the test says so: no waiting for real seconds, no race with a busy machine.
+        var clock = new ManualClock();
+        await using var quick = await TestServer.StartAsync(
+            new Dictionary<string, string> { ["WebSocket:IdleTimeoutSeconds"] = "2" },
+            services => services.AddSingleton<TimeProvider>(clock));
         await using var foo = await quick.ConnectAsync("foo_token");
         await foo.RequestAsync(new() { ["command"] = "join" });
         await using var bar = await quick.ConnectAsync("bar_token");
         await bar.RequestAsync(new() { ["command"] = "join" });
+        await foo.ExpectAsync(f => IsDiff(f, "joins", "bar_user"));
 
-        // foo keeps talking; bar stays silent and is timed out.
-        var leave = Task.Run(() => foo.ExpectAsync(f => IsDiff(f, "leaves", "bar_user"), TimeSpan.FromSeconds(15)));
-        while (!leave.IsCompleted)
-        {
-            await foo.SendAsync(new { command = "ping" });
-            await Task.WhenAny(leave, Task.Delay(500)); // keep-alive pacing, not synchronisation
-        }
+        // foo talks after 1.5 s; bar stays silent; at 2.5 s only bar has been idle for more than 2 s.
+        clock.Advance(TimeSpan.FromSeconds(1.5));
+        await foo.RequestAsync(new() { ["command"] = "ping" });
+        clock.Advance(TimeSpan.FromSeconds(1));
 
-        await leave;
+        await foo.ExpectAsync(f => IsDiff(f, "leaves", "bar_user"));
+        await bar.WaitClosedAsync();
+        Assert.That(bar.CloseDescription, Does.StartWith("idle timeout"));
+        Assert.That(foo.Socket.State, Is.EqualTo(System.Net.WebSockets.WebSocketState.Open), "foo talked in time");
     }
 
     [Test]

@@ -91,15 +91,35 @@ public abstract class BrowserTest
         return chat;
     }
 
-    /// <summary>A second tab of the same person: same context, so it signs in from localStorage (at /chat.html this time).</summary>
-    protected async Task<ChatPage> OpenTabAsync(ChatPage first, string name)
+    /// <summary>
+    /// Another tab in the same context (same localStorage): without <paramref name="token"/> it signs in with the
+    /// profile's default (at /chat.html this time), with one it is opened for that user through the URL.
+    /// </summary>
+    protected async Task<ChatPage> OpenTabAsync(ChatPage first, string name, string? token = null)
     {
         var page = await first.Page.Context.NewPageAsync();
         var chat = new ChatPage(page, name);
         pages.Add(chat);
-        await page.GotoAsync("/chat.html");
+        await page.GotoAsync(token is null ? "/chat.html" : $"/?access_token={Uri.EscapeDataString(token)}");
         await Assertions.Expect(chat.Status).ToHaveTextAsync("Connected");
         return chat;
+    }
+
+    /// <summary>
+    /// Stops the server and starts a new one on the same port with an empty data directory (so it knows the seeded
+    /// users but none of their rooms), under whatever pages are open.
+    /// </summary>
+    protected async Task RestartServerOnEmptyDataAsync()
+    {
+        var port = Server.BaseUri.Port;
+        await Server.DisposeAsync();
+        server = null;
+        var settings = new Dictionary<string, string>(ServerSettings ?? new Dictionary<string, string>())
+        {
+            ["Server:Port"] = port.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        };
+        server = await TestServer.StartAsync(settings);
+        Assert.That(server.BaseUri.Port, Is.EqualTo(port), "the restarted server must listen where the pages connect");
     }
 
     /// <summary>Closes one tab before the test ends (its context lives on if other tabs use it).</summary>

@@ -87,6 +87,13 @@ public sealed class ChatPage
         await Assertions.Expect(Title).ToHaveTextAsync($"#{room}");
     }
 
+    /// <summary>Leaves the current room (or closes the private conversation) through the header's menu.</summary>
+    public async Task LeaveAsync()
+    {
+        await Page.GetByRole(AriaRole.Button, new PageGetByRoleOptions { Name = "Conversation actions" }).ClickAsync();
+        await Page.Locator("#leave").ClickAsync();
+    }
+
     /// <summary>Opens a private conversation through the sidebar form.</summary>
     public async Task OpenPrivateAsync(string user)
     {

@@ -49,7 +49,6 @@ public sealed class MessagingTests : BrowserTest
         await foo.SendAsync("great, I'll book a table for two");
         await Expect(bar.UnreadBadge("#default")).ToHaveTextAsync("1");
         await Expect(foo.OnlineUsers).ToHaveTextAsync(["bar_user", "foo_user (you)"]);
-        await foo.Page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(RepositoryRoot(), "docs", "screenshot.png") });
     }
 
     [Test]
@@ -91,7 +90,7 @@ public sealed class MessagingTests : BrowserTest
 
         await page.GetByLabel("Access token").FillAsync("not-a-token");
         await page.GetByRole(AriaRole.Button, new PageGetByRoleOptions { Name = "Sign in" }).ClickAsync();
-        await Expect(page.Locator("#signin-error")).ToContainTextAsync("Could not connect");
+        await Expect(page.Locator("#signin-error")).ToContainTextAsync("Wrong access token");
 
         await page.GetByLabel("Choose a user name").FillAsync("foo_user");
         await page.GetByRole(AriaRole.Button, new PageGetByRoleOptions { Name = "Register" }).ClickAsync();
@@ -158,7 +157,7 @@ public sealed class MessagingTests : BrowserTest
         await Expect(foo.Message("four")).ToBeVisibleAsync();
         await Expect(foo.UnreadBadge("#lobby")).ToHaveCountAsync(0);
 
-        await foo.Page.GetByRole(AriaRole.Button, new PageGetByRoleOptions { Name = "Leave room" }).ClickAsync();
+        await foo.LeaveAsync();
         await Expect(foo.Conversation("#lobby")).ToHaveCountAsync(0);
         await Expect(foo.Title).ToHaveTextAsync("#default");
 

@@ -27,7 +27,7 @@ public sealed class PresenceTests : BrowserTest
         // A room joined or left in one tab follows in the other (the room's presence tells it).
         await barTab1.JoinRoomAsync("lobby", create: true);
         await Expect(barTab2.Conversation("#lobby")).ToBeVisibleAsync();
-        await barTab1.Page.GetByRole(AriaRole.Button, new PageGetByRoleOptions { Name = "Leave room" }).ClickAsync();
+        await barTab1.LeaveAsync();
         await Expect(barTab2.Conversation("#lobby")).ToHaveCountAsync(0);
         await Expect(barTab1.Conversation("#lobby")).ToHaveCountAsync(0);
 

@@ -1,4 +1,5 @@
 using System.Text;
+using TinyChat.Tests.Support;
 using TinyChat.Web;
 
 namespace TinyChat.Tests.Web;

@@ -1,5 +1,6 @@
 using System.Net.WebSockets;
 using TinyChat.Protocols.Json;
+using TinyChat.Tests.Support;
 using TinyChat.Web;
 
 namespace TinyChat.Tests.Web;

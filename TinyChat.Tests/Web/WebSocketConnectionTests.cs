@@ -5,6 +5,7 @@ using System.Text;
 using System.Threading.Channels;
 using TinyChat.Chat;
 using TinyChat.Protocols.Json;
+using TinyChat.Tests.Support;
 using TinyChat.Web;
 
 namespace TinyChat.Tests.Web;

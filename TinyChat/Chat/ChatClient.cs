@@ -5,6 +5,9 @@ namespace TinyChat.Chat;
 /// <summary>Rooms the server has and rooms the user joined.</summary>
 public sealed record RoomList(IReadOnlyList<string> All, IReadOnlyList<string> Joined);
 
+/// <summary>One room as a room browser shows it: how many members it has and how many of them are online.</summary>
+public sealed record RoomSummary(string Room, int Members, int Online);
+
 /// <summary>
 /// One connection's handle on the chat core: every command a protocol can express, answered with a value or a
 /// <see cref="ChatError"/>. Pushed events arrive in the connection's <see cref="IOutbox"/>.
@@ -159,11 +162,12 @@ public sealed class ChatClient : IAsyncDisposable
 
         var now = server.Time.GetUtcNow();
         var id = await server.Messages.AppendPrivateMessageAsync(User, to, text, now, cancellationToken).ConfigureAwait(false);
-        var message = new PrivateMessage(User, to, text, id, now);
-        server.Sessions.FindOnline(to)?.Deliver(message);
+        // Through the users' topics: every connection of the recipient and of the sender, wherever it is.
+        var published = new ChatBusEvent(new PrivateMessage(User, to, text, id, now));
+        server.Bus.Publish(ChatTopic.User(to), published);
         if (to != User)
         {
-            session.Endpoint.Deliver(message);
+            server.Bus.Publish(ChatTopic.User(User), published);
         }
 
         return Outcome<long>.Ok(id);
@@ -183,6 +187,19 @@ public sealed class ChatClient : IAsyncDisposable
         {
             return ChatError.Unavailable("your session");
         }
+    }
+
+    /// <summary>Every room with its member and online counts, sorted by name (for browsing; counts are a snapshot).</summary>
+    public async Task<IReadOnlyList<RoomSummary>> RoomSummariesAsync(IReadOnlyList<string> rooms, CancellationToken cancellationToken)
+    {
+        var summaries = new List<RoomSummary>(rooms.Count);
+        foreach (var room in rooms)
+        {
+            var members = await server.RoomStore.MembersAsync(room, cancellationToken).ConfigureAwait(false);
+            summaries.Add(new RoomSummary(room, members.Count, members.Count(member => server.Presence.Find(member) is not null)));
+        }
+
+        return summaries;
     }
 
     /// <summary>Who is online in a room the user has joined.</summary>

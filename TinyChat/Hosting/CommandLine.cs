@@ -111,7 +111,15 @@ public sealed record CommandLine(
             throw new StartupException($"unknown option '{arg}' (try --help)");
         }
 
-        return new CommandLine(config, staticPath, data, overrides, help, version);
+        // A key given twice keeps its last value, as configuration sources do.
+        var last = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase);
+        foreach (var (key, value) in overrides)
+        {
+            last.Remove(key);
+            last[key] = value;
+        }
+
+        return new CommandLine(config, staticPath, data, [.. last], help, version);
     }
 
     private static string ValueOf(IReadOnlyList<string> args, ref int i, string what)

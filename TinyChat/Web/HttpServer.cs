@@ -27,6 +27,7 @@ public sealed class HttpServer(
     ClientAddressLimits addressLimits,
     IOptions<LimitsOptions> limits,
     ServerAddress address,
+    TimeProvider time,
     ILogger<HttpServer> logger) : IHostedService
 {
     private const int BindAttempts = 10;
@@ -206,7 +207,7 @@ public sealed class HttpServer(
     {
         var idle = TimeSpan.FromSeconds(webSocketOptions.Value.IdleTimeoutSeconds);
         var period = TimeSpan.FromMilliseconds(Math.Clamp(idle.TotalMilliseconds / 4, 50, 1000));
-        using var timer = new PeriodicTimer(period);
+        using var timer = new PeriodicTimer(period, time);
         try
         {
             while (await timer.WaitForNextTickAsync(cancellationToken).ConfigureAwait(false))

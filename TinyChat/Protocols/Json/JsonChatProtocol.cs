@@ -164,10 +164,22 @@ public sealed class JsonChatProtocol(ChatClient client, WebSocketConnection conn
                 break;
             case "rooms":
                 var rooms = await client.RoomsAsync(cancellationToken).ConfigureAwait(false);
+                var summaries = rooms.Value is { } list ? await client.RoomSummariesAsync(list.All, cancellationToken).ConfigureAwait(false) : [];
                 Reply(rooms.Error, frame.Ref, w =>
                 {
                     WriteStrings(w, "rooms", rooms.Value!.All);
                     WriteStrings(w, "joined", rooms.Value.Joined);
+                    w.WriteStartArray("details");
+                    foreach (var summary in summaries)
+                    {
+                        w.WriteStartObject();
+                        w.WriteString("room", summary.Room);
+                        w.WriteNumber("members", summary.Members);
+                        w.WriteNumber("online", summary.Online);
+                        w.WriteEndObject();
+                    }
+
+                    w.WriteEndArray();
                 });
                 break;
             case "whoami":

@@ -1,12 +1,15 @@
-namespace TinyChat.Tests.Web;
+namespace TinyChat.Tests.Support;
 
 /// <summary>A clock that moves only when a test says so; its timers fire during <see cref="Advance"/>.</summary>
 public sealed class ManualClock : TimeProvider
 {
     private readonly Lock gate = new();
     private readonly List<ManualTimer> timers = [];
-    private readonly DateTimeOffset start = new(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
+    private readonly DateTimeOffset start;
     private long ticks;
+
+    /// <summary>A clock at <paramref name="start"/> (default 2026-01-01 UTC).</summary>
+    public ManualClock(DateTimeOffset? start = null) => this.start = start ?? new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
 
     public override long TimestampFrequency => TimeSpan.TicksPerSecond;
 
