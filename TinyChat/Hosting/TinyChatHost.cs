@@ -94,6 +94,7 @@ public static class TinyChatHost
         services.AddChatCore();
         services.AddWeb(baseDirectory);
         services.AddJsonProtocol();
+        services.AddPhoenixProtocol();
 
         configure?.Invoke(services);
         return builder.Build();

@@ -1,0 +1,16 @@
+using Microsoft.Extensions.DependencyInjection;
+using TinyChat.Web;
+
+namespace TinyChat.Hosting;
+
+/// <summary>Composition of the Phoenix Channels front door.</summary>
+public static class PhoenixComposition
+{
+    /// <summary>Phoenix Channels on <c>/socket/websocket</c> (phoenix.js appends the transport to its endpoint).</summary>
+    public static IServiceCollection AddPhoenixProtocol(this IServiceCollection services)
+    {
+        services.AddSingleton<PhoenixEndpoint>();
+        services.AddSingleton(sp => new Route("/socket/websocket", sp.GetRequiredService<PhoenixEndpoint>().HandleAsync));
+        return services;
+    }
+}
