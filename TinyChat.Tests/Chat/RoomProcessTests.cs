@@ -10,13 +10,20 @@ namespace TinyChat.Tests.Chat;
 public sealed class RoomProcessTests
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(10);
+    private static readonly DateTimeOffset T0 = new(2026, 12, 1, 9, 0, 0, TimeSpan.Zero);
     private CancellationTokenSource stop = null!;
     private Supervisor supervisor = null!;
     private Task running = null!;
+    private InProcessChatBus bus = null!;
+    private InProcessPresence presence = null!;
+    private ManualClock clock = null!;
 
     [SetUp]
     public void StartSupervisor()
     {
+        bus = new InProcessChatBus();
+        presence = new InProcessPresence();
+        clock = new ManualClock(T0);
         stop = new CancellationTokenSource();
         supervisor = new Supervisor("rooms", RestartPolicy.Default, NullLogger.Instance);
         running = supervisor.RunAsync(stop.Token);
@@ -34,7 +41,7 @@ public sealed class RoomProcessTests
     {
         await supervisor.Started.WaitAsync(Timeout);
         await rooms.TryCreateAsync("lobby", CancellationToken.None);
-        var room = new RoomProcess("lobby", 64, rooms, messages, online ?? (_ => null), TimeProvider.System);
+        var room = new RoomProcess("lobby", 64, rooms, messages, online ?? (_ => null), clock, bus, presence);
         Assert.That(supervisor.TryStartChild(room, RestartKind.Permanent), Is.True);
         return room;
     }
@@ -51,9 +58,9 @@ public sealed class RoomProcessTests
         return await room.AskAsync(post, post.Reply, CancellationToken.None).WaitAsync(Timeout);
     }
 
-    private static UserEndpoint Online(string user, IOutbox outbox)
+    private UserEndpoint Online(string user, IOutbox outbox)
     {
-        var endpoint = new UserEndpoint(user);
+        var endpoint = new UserEndpoint(user, clock.GetUtcNow(), presence);
         endpoint.Attach(outbox);
         return endpoint;
     }
@@ -107,13 +114,12 @@ public sealed class RoomProcessTests
     }
 
     [Test]
-    public async Task A_failed_write_fails_the_batch_broadcasts_nothing_and_the_restarted_room_continues_from_the_store()
+    public async Task A_failed_write_fails_the_batch_broadcasts_nothing_and_the_restarted_room_takes_its_ids_from_the_store()
     {
         var store = new InMemoryStore();
         var messages = Substitute.For<IMessageStore>();
-        messages.LastRoomIdAsync("lobby", Arg.Any<CancellationToken>()).Returns(ValueTask.FromResult(41L));
-        messages.AppendRoomMessagesAsync(Arg.Any<IReadOnlyList<RoomMessageRecord>>(), Arg.Any<CancellationToken>())
-            .Returns(ValueTask.FromException(new IOException("disk full")), ValueTask.CompletedTask);
+        messages.AppendRoomMessagesAsync("lobby", Arg.Any<IReadOnlyList<NewRoomMessage>>(), Arg.Any<CancellationToken>())
+            .Returns(ValueTask.FromException<long>(new IOException("disk full")), ValueTask.FromResult(42L));
         var box = new RecordingOutbox();
         var alice = Online("alice", box);
         var room = await StartRoomAsync(store, messages, user => user == "alice" ? alice : null);
@@ -124,7 +130,7 @@ public sealed class RoomProcessTests
         Assert.ThrowsAsync<IOException>(async () => await failed.Reply.Task.WaitAsync(Timeout));
         Assert.That(box.HasNoMessages, Is.True, "nothing is visible before it is durable");
 
-        // The restart reloads members and the last id from the store: the next id is 42, not 43.
+        // The id is the one the store assigned in the commit, whatever the room saw before.
         var after = await PostAsync(room, "alice", "durable");
         Assert.That(after.Value, Is.EqualTo(42));
         Assert.That((await box.NextAsync<RoomMessage>()).Id, Is.EqualTo(42));
@@ -138,15 +144,17 @@ public sealed class RoomProcessTests
         var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var batches = new List<int>();
         var messages = Substitute.For<IMessageStore>();
-        messages.AppendRoomMessagesAsync(Arg.Any<IReadOnlyList<RoomMessageRecord>>(), Arg.Any<CancellationToken>())
+        messages.AppendRoomMessagesAsync("lobby", Arg.Any<IReadOnlyList<NewRoomMessage>>(), Arg.Any<CancellationToken>())
             .Returns(call =>
             {
+                long first;
                 lock (batches)
                 {
-                    batches.Add(call.Arg<IReadOnlyList<RoomMessageRecord>>().Count);
+                    first = batches.Sum() + 1;
+                    batches.Add(call.Arg<IReadOnlyList<NewRoomMessage>>().Count);
                 }
 
-                return new ValueTask(gate.Task);
+                return new ValueTask<long>(gate.Task.ContinueWith(_ => first, TaskScheduler.Default));
             });
         var room = await StartRoomAsync(store, messages);
         Assert.That(await JoinAsync(room, Online("alice", new RecordingOutbox())), Is.Null);
@@ -201,5 +209,134 @@ public sealed class RoomProcessTests
         var diffs = watcherBox.Drain().OfType<PresenceDiff>().ToList();
         Assert.That(diffs.Sum(d => d.Joins.Count), Is.EqualTo(20), "every joiner announced once");
         Assert.That(diffs.Count, Is.LessThan(20), "joins queued together share a diff");
+    }
+
+    [Test]
+    public async Task Nothing_is_published_before_the_commit_and_each_committed_batch_is_published_once()
+    {
+        var store = new InMemoryStore();
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var firstAppend = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var appends = 0;
+        var next = 1L;
+        var messages = Substitute.For<IMessageStore>();
+        messages.AppendRoomMessagesAsync("lobby", Arg.Any<IReadOnlyList<NewRoomMessage>>(), Arg.Any<CancellationToken>())
+            .Returns(call =>
+            {
+                var first = next;
+                next += call.Arg<IReadOnlyList<NewRoomMessage>>().Count;
+                appends++;
+                firstAppend.TrySetResult();
+                return new ValueTask<long>(gate.Task.ContinueWith(_ => first, TaskScheduler.Default));
+            });
+        var published = new RecordingSubscriber();
+        bus.Subscribe(ChatTopic.Room("lobby"), published);
+        var box = new RecordingOutbox();
+        var room = await StartRoomAsync(store, messages);
+        Assert.That(await JoinAsync(room, Online("alice", box)), Is.Null);
+
+        var posts = Enumerable.Range(0, 10).Select(i => new PostToRoom("alice", $"m{i}")).ToList();
+        foreach (var post in posts)
+        {
+            room.TryPost(post);
+        }
+
+        await firstAppend.Task.WaitAsync(Timeout);
+        Assert.That(published.Received, Is.Empty, "durable before visible: nothing on the bus while the commit is pending");
+        Assert.That(box.HasNoMessages, Is.True);
+
+        gate.SetResult();
+        var ids = await Task.WhenAll(posts.Select(p => p.Reply.Task.WaitAsync(Timeout)));
+        Assert.That(ids.Select(o => o.Value), Is.EqualTo(Enumerable.Range(1, 10).Select(i => (long)i)), "the ids the store handed out, in post order");
+        var batches = published.Received.Cast<CommittedMessages>().ToList();
+        Assert.That(batches, Has.Count.EqualTo(appends), "one publication per commit");
+        Assert.That(batches.SelectMany(b => b.Messages).Select(m => (m.Id, m.Text)), Is.EqualTo(Enumerable.Range(0, 10).Select(i => (i + 1L, $"m{i}"))));
+        var delivered = box.Drain().OfType<RoomMessage>().ToList();
+        Assert.That(delivered, Is.EqualTo(batches.SelectMany(b => b.Messages)).Using<RoomMessage>(ReferenceEquals), "members get the published event objects");
+    }
+
+    [Test]
+    public async Task Events_another_node_publishes_on_the_room_topic_reach_the_members_here_through_the_mailbox()
+    {
+        var store = new InMemoryStore();
+        var aliceBox = new RecordingOutbox();
+        var bobBox = new RecordingOutbox();
+        var room = await StartRoomAsync(store, store);
+        Assert.That(await JoinAsync(room, Online("alice", aliceBox)), Is.Null);
+        Assert.That(await JoinAsync(room, Online("bob", bobBox)), Is.Null);
+
+        var remote = new RoomMessage("lobby", "carol", "from node b", 7, T0);
+        bus.Publish(ChatTopic.Room("lobby"), new CommittedMessages("lobby", [remote]));
+        bus.Publish(ChatTopic.Room("lobby"), new ChatBusEvent(new TypingNotice("alice", "lobby", null)));
+
+        Assert.That(await aliceBox.NextAsync<RoomMessage>(), Is.SameAs(remote));
+        Assert.That(await bobBox.NextAsync<RoomMessage>(), Is.SameAs(remote));
+        Assert.That((await bobBox.NextAsync<TypingNotice>()).User, Is.EqualTo("alice"));
+
+        // The mailbox is FIFO: once this answer is back, the typing notice has been handled for alice too.
+        await AskWhoAsync(room, "alice");
+        Assert.That(aliceBox.Drain().OfType<TypingNotice>(), Is.Empty, "the typist does not hear herself");
+    }
+
+    [Test]
+    public async Task Typing_in_a_room_reaches_the_others_at_most_once_a_second_per_typist()
+    {
+        var store = new InMemoryStore();
+        var bobBox = new RecordingOutbox();
+        var room = await StartRoomAsync(store, store);
+        Assert.That(await JoinAsync(room, Online("alice", new RecordingOutbox())), Is.Null);
+        Assert.That(await JoinAsync(room, Online("bob", bobBox)), Is.Null);
+
+        room.TryPost(new TypingInRoom("alice"));
+        room.TryPost(new TypingInRoom("alice"));
+        await AskWhoAsync(room, "bob");
+        clock.Advance(TimeSpan.FromMilliseconds(999));
+        room.TryPost(new TypingInRoom("alice"));
+        await AskWhoAsync(room, "bob");
+        Assert.That(bobBox.Drain().OfType<TypingNotice>().Count(), Is.EqualTo(1));
+
+        clock.Advance(TimeSpan.FromMilliseconds(1));
+        room.TryPost(new TypingInRoom("alice"));
+        await AskWhoAsync(room, "bob");
+        Assert.That(bobBox.Drain().OfType<TypingNotice>().Select(t => (t.User, t.Room)), Is.EqualTo(new[] { ("alice", (string?)"lobby") }));
+    }
+
+    [Test]
+    public async Task Presence_state_merges_every_nodes_rows_for_the_members()
+    {
+        var store = new InMemoryStore();
+        var room = await StartRoomAsync(store, store);
+        var aliceBox = new RecordingOutbox();
+        var alice = Online("alice", aliceBox);
+        var bobBox = new RecordingOutbox();
+        var bob = Online("bob", bobBox);
+        var carol = Online("carol", new RecordingOutbox());
+        Assert.That(await JoinAsync(room, alice), Is.Null);
+        Assert.That(await JoinAsync(room, bob), Is.Null);
+        Assert.That(await JoinAsync(room, carol), Is.Null);
+
+        // bob leaves this node but has two tabs on node b; alice has one tab here and two on node b, opened earlier.
+        bob.Detach(bobBox);
+        room.TryPost(new MemberOffline("bob", bob));
+        presence.Apply(new NodePresence("node-b", "bob", T0.AddMinutes(3), 2));
+        presence.Apply(new NodePresence("node-b", "alice", T0.AddMinutes(-5), 2));
+        presence.Apply(new NodePresence("node-b", "mallory", T0, 1));
+
+        var state = await AskWhoAsync(room, "alice");
+        Assert.That(state.Online, Is.EqualTo(new[]
+        {
+            new PresenceEntry("alice", T0.AddMinutes(-5), 3),
+            new PresenceEntry("bob", T0.AddMinutes(3), 2),
+            new PresenceEntry("carol", T0, 1),
+        }), "members only, each once, connections added up, online since the earliest node");
+
+        presence.Apply(new NodePresence("node-b", "bob", T0.AddMinutes(3), 0));
+        Assert.That((await AskWhoAsync(room, "alice")).Online.Select(e => e.User), Is.EqualTo(new[] { "alice", "carol" }));
+    }
+
+    private static async Task<PresenceState> AskWhoAsync(RoomProcess room, string user)
+    {
+        var who = new WhoIsHere(user);
+        return (await room.AskAsync(who, who.Reply, CancellationToken.None).WaitAsync(Timeout)).Value!;
     }
 }

@@ -15,8 +15,8 @@ public sealed class CrashIsolationTests
     {
         public ValueTask<long> LastRoomIdAsync(string room, CancellationToken cancellationToken) => inner.LastRoomIdAsync(room, cancellationToken);
 
-        public ValueTask AppendRoomMessagesAsync(IReadOnlyList<RoomMessageRecord> messages, CancellationToken cancellationToken) =>
-            messages.Any(m => m.Text == "poison") ? throw new InvalidOperationException("poisoned") : inner.AppendRoomMessagesAsync(messages, cancellationToken);
+        public ValueTask<long> AppendRoomMessagesAsync(string room, IReadOnlyList<NewRoomMessage> messages, CancellationToken cancellationToken) =>
+            messages.Any(m => m.Text == "poison") ? throw new InvalidOperationException("poisoned") : inner.AppendRoomMessagesAsync(room, messages, cancellationToken);
 
         public ValueTask<long> AppendPrivateMessageAsync(string from, string to, string text, DateTimeOffset timestamp, CancellationToken cancellationToken) =>
             inner.AppendPrivateMessageAsync(from, to, text, timestamp, cancellationToken);

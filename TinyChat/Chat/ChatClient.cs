@@ -154,11 +154,12 @@ public sealed class ChatClient : IAsyncDisposable
 
         var now = server.Time.GetUtcNow();
         var id = await server.Messages.AppendPrivateMessageAsync(User, to, text, now, cancellationToken).ConfigureAwait(false);
-        var message = new PrivateMessage(User, to, text, id, now);
-        server.Sessions.FindOnline(to)?.Deliver(message);
+        // Through the users' topics: every connection of the recipient and of the sender, wherever it is.
+        var published = new ChatBusEvent(new PrivateMessage(User, to, text, id, now));
+        server.Bus.Publish(ChatTopic.User(to), published);
         if (to != User)
         {
-            session.Endpoint.Deliver(message);
+            server.Bus.Publish(ChatTopic.User(User), published);
         }
 
         return Outcome<long>.Ok(id);

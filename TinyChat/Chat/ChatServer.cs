@@ -31,8 +31,12 @@ public sealed class ChatServer
         Supervisor roomSupervisor,
         Supervisor sessionSupervisor,
         ChatLimits limits,
-        TimeProvider time)
+        TimeProvider time,
+        IChatBus? bus = null,
+        IPresence? presence = null)
     {
+        Bus = bus ?? new InProcessChatBus();
+        Presence = presence ?? new InProcessPresence();
         Accounts = accounts;
         Messages = messages;
         Limits = limits;
@@ -41,8 +45,11 @@ public sealed class ChatServer
             rooms,
             sessionSupervisor,
             limits.SessionMailboxCapacity,
+            time,
+            Bus,
+            Presence,
             limits.MessagesPerSecond > 0 ? () => new TokenBucket(limits.MessagesPerSecond, limits.MessageBurst, time) : null);
-        Rooms = new RoomDirectory(rooms, messages, roomSupervisor, limits.RoomMailboxCapacity, time, Sessions.FindOnline);
+        Rooms = new RoomDirectory(rooms, messages, roomSupervisor, limits.RoomMailboxCapacity, time, Sessions.FindOnline, Bus, Presence);
         Sessions.Rooms = Rooms;
         Slots = new ConnectionSlots(limits.MaxConnectionsPerUser);
     }
@@ -52,6 +59,12 @@ public sealed class ChatServer
 
     /// <summary>Message history.</summary>
     public IMessageStore Messages { get; }
+
+    /// <summary>Carries room batches, private messages and typing notices to their deliverers.</summary>
+    public IChatBus Bus { get; }
+
+    /// <summary>Who is online, per node.</summary>
+    public IPresence Presence { get; }
 
     /// <summary>Rooms.</summary>
     public RoomDirectory Rooms { get; }

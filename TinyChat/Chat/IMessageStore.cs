@@ -1,7 +1,7 @@
 namespace TinyChat.Chat;
 
-/// <summary>A room message to make durable; its sequence number was assigned by the room.</summary>
-public sealed record RoomMessageRecord(string Room, long Id, string From, string Text, DateTimeOffset Timestamp);
+/// <summary>A room message to make durable; the store gives it its sequence number.</summary>
+public sealed record NewRoomMessage(string From, string Text, DateTimeOffset Timestamp);
 
 /// <summary>Which slice of a history to read: before or after an id (exclusive), at most <see cref="Limit"/> messages.</summary>
 public sealed record HistoryQuery(long? Before, long? After, int Limit);
@@ -12,8 +12,14 @@ public interface IMessageStore
     /// <summary>Highest sequence number stored for the room (0 when none).</summary>
     ValueTask<long> LastRoomIdAsync(string room, CancellationToken cancellationToken);
 
-    /// <summary>Makes room messages durable (one commit for the batch; implementations may group concurrent batches).</summary>
-    ValueTask AppendRoomMessagesAsync(IReadOnlyList<RoomMessageRecord> messages, CancellationToken cancellationToken);
+    /// <summary>
+    /// Makes a batch of one room's messages durable and returns the sequence number of the first; the others
+    /// follow it without a gap, in list order. The numbers are assigned inside the transaction that inserts the
+    /// messages, so any number of appenders (room loops, nodes) may share a room: per room they never repeat,
+    /// never go backwards and leave no gap. Fails (and stores nothing) when the room does not exist.
+    /// </summary>
+    /// <remarks>Implementations may commit concurrent batches in one transaction (group commit).</remarks>
+    ValueTask<long> AppendRoomMessagesAsync(string room, IReadOnlyList<NewRoomMessage> messages, CancellationToken cancellationToken);
 
     /// <summary>Makes a private message durable and returns its id (increasing server-wide).</summary>
     ValueTask<long> AppendPrivateMessageAsync(string from, string to, string text, DateTimeOffset timestamp, CancellationToken cancellationToken);

@@ -9,12 +9,11 @@ public sealed class RoomDirectory(
     Supervisor supervisor,
     int mailboxCapacity,
     TimeProvider time,
-    Func<string, UserEndpoint?> findOnline)
+    Func<string, UserEndpoint?> findOnline,
+    IChatBus bus,
+    IPresence presence)
 {
     private readonly Registry<string, RoomProcess> live = new(StringComparer.Ordinal);
-
-    /// <summary>Rooms with a running process.</summary>
-    public int LiveRooms => live.Count;
 
     /// <summary>The room's process if it is running now. Never blocks.</summary>
     public RoomProcess? TryFindLive(string room) => live.TryLookup(room, out var process) ? process : null;
@@ -34,7 +33,7 @@ public sealed class RoomDirectory(
 
         process = live.GetOrRegister(
             room,
-            name => new RoomProcess(name, mailboxCapacity, rooms, messages, findOnline, time, stopped => live.Unregister(stopped.Room, stopped)),
+            name => new RoomProcess(name, mailboxCapacity, rooms, messages, findOnline, time, bus, presence, stopped => live.Unregister(stopped.Room, stopped)),
             out var created);
         if (created && !supervisor.TryStartChild(process, RestartKind.Permanent))
         {

@@ -36,15 +36,23 @@ public sealed record MemberOnline(string User, UserEndpoint Endpoint) : RoomComm
 /// <summary>A member's user went offline (only if <paramref name="Endpoint"/> is still the one the room knows).</summary>
 public sealed record MemberOffline(string User, UserEndpoint Endpoint) : RoomCommand;
 
+/// <summary>Something published on the room's topic by someone other than this loop (another node's room): deliver it to the members here.</summary>
+public sealed record FromBus(ChatBusMessage Message) : RoomCommand;
+
 /// <summary>
-/// One chat room: owns its member set, its sequence counter and the order of its messages.
-/// Every message is durable before any member sees it; posts that queue up while one batch is being
-/// written are written and broadcast as the next batch (group commit).
+/// One chat room on this node: owns its member set, the order in which its posts reach the store and the
+/// delivery of the room's events to its members here. Every message is durable before any member sees it;
+/// posts that queue up while one batch is being written are written and published as the next batch (group commit).
 /// </summary>
 /// <remarks>
-/// Loop state (members, last id) is rebuilt in <see cref="StartAsync"/> from the store (membership, last id)
-/// and from the live sessions (who is online), so a restart loses nothing that was acknowledged.
-/// The room never awaits a session or a socket: delivery is <see cref="UserEndpoint.Deliver"/>, which never blocks.
+/// The store numbers each batch in the transaction that inserts it; the room publishes the committed batch on
+/// the room's topic of the <see cref="IChatBus"/> and, as the topic's subscriber on this node, delivers it to
+/// its online members. Its own batches come back synchronously, inside the publish call (the bus contract), so
+/// they are delivered by this loop at once; anything else published on the topic (another node's room, in a
+/// cluster) enters through the mailbox as <see cref="FromBus"/>, so one loop delivers everything in order.
+/// Loop state (members) is rebuilt in <see cref="StartAsync"/> from the store and from the live sessions (who
+/// is online), so a restart loses nothing that was acknowledged. The room never awaits a session or a socket:
+/// delivery is <see cref="UserEndpoint.Deliver"/>, which never blocks.
 /// </remarks>
 public sealed class RoomProcess(
     string room,
@@ -53,8 +61,10 @@ public sealed class RoomProcess(
     IMessageStore messages,
     Func<string, UserEndpoint?> findOnline,
     TimeProvider time,
+    IChatBus bus,
+    IPresence presence,
     Action<RoomProcess>? terminated = null)
-    : Process<RoomCommand>("room:" + room, mailboxCapacity)
+    : Process<RoomCommand>("room:" + room, mailboxCapacity), IChatBusSubscriber
 {
     private const int MaxBatch = 512;
     private static readonly TimeSpan TypingInterval = TimeSpan.FromSeconds(1);
@@ -62,9 +72,11 @@ public sealed class RoomProcess(
     private readonly Dictionary<string, UserEndpoint?> members = new(StringComparer.Ordinal);
     private readonly List<PostToRoom> batch = [];
     private readonly List<JoinRoom> joins = [];
-    private readonly List<RoomMessageRecord> records = [];
+    private readonly List<NewRoomMessage> records = [];
+    private readonly ChatTopic topic = ChatTopic.Room(room);
     private UserEndpoint[]? recipients;
-    private long lastId;
+    private IDisposable? subscription;
+    private ChatBusMessage? publishing;
     private int starts;
 
     /// <summary>The room's name.</summary>
@@ -81,7 +93,8 @@ public sealed class RoomProcess(
 
         recipients = null;
         lastTyping.Clear();
-        lastId = await messages.LastRoomIdAsync(Room, cancellationToken).ConfigureAwait(false);
+        publishing = null;
+        subscription ??= bus.Subscribe(topic, this);
         if (++starts > 1)
         {
             // Presence changes that died with the previous loop were never announced: resynchronise everyone.
@@ -139,6 +152,9 @@ public sealed class RoomProcess(
                 break;
             case TypingInRoom typing:
                 Typing(typing.User);
+                break;
+            case FromBus delivery:
+                DeliverHere(delivery.Message);
                 break;
             default:
                 throw new InvalidOperationException($"room {Room} cannot handle {message.GetType().Name}");
@@ -203,17 +219,43 @@ public sealed class RoomProcess(
 
     private PresenceState CurrentPresence()
     {
+        // Members connected here count with their presence over all nodes; members the room knows no local
+        // endpoint for count when another node has them online.
         var online = new List<PresenceEntry>();
-        foreach (var endpoint in Recipients())
+        foreach (var (user, endpoint) in members)
         {
-            if (endpoint.Connections > 0)
+            if (endpoint is { Connections: > 0 })
             {
-                online.Add(endpoint.Presence);
+                online.Add(presence.Find(user) ?? endpoint.Presence);
+            }
+            else if (endpoint is null && OnOtherNodes(user) is { } elsewhere)
+            {
+                online.Add(elsewhere);
             }
         }
 
         online.Sort((a, b) => string.CompareOrdinal(a.User, b.User));
         return new PresenceState(Room, online);
+    }
+
+    private PresenceEntry? OnOtherNodes(string user)
+    {
+        var rows = presence.RowsOf(user);
+        if (rows.Count == 0)
+        {
+            return null;
+        }
+
+        List<NodePresence>? others = null;
+        foreach (var row in rows)
+        {
+            if (!string.Equals(row.Node, presence.Node, StringComparison.Ordinal))
+            {
+                (others ??= []).Add(row);
+            }
+        }
+
+        return others is null ? null : NodePresence.Merge(user, others);
     }
 
     private void Broadcast(ChatEvent chatEvent)
@@ -238,13 +280,70 @@ public sealed class RoomProcess(
         }
 
         lastTyping[user] = now;
-        var notice = new TypingNotice(user, Room, null);
-        foreach (var endpoint in Recipients())
+        Publish(new ChatBusEvent(new TypingNotice(user, Room, null)));
+    }
+
+    private void Publish(ChatBusMessage message)
+    {
+        publishing = message;
+        try
         {
-            if (!ReferenceEquals(endpoint, typist))
-            {
-                endpoint.Deliver(notice);
-            }
+            bus.Publish(topic, message);
+        }
+        finally
+        {
+            publishing = null;
+        }
+    }
+
+    /// <inheritdoc />
+    void IChatBusSubscriber.Receive(ChatTopic from, ChatBusMessage message)
+    {
+        // Only this loop's own publication can be the object in 'publishing', and the bus hands it back on this
+        // loop's thread: deliver now. Anything else comes from another thread and must wait its turn in the mailbox.
+        if (ReferenceEquals(message, publishing))
+        {
+            DeliverHere(message);
+        }
+        else
+        {
+            TryPost(new FromBus(message));
+        }
+    }
+
+    private void DeliverHere(ChatBusMessage message)
+    {
+        var targets = Recipients();
+        switch (message)
+        {
+            case CommittedMessages batch:
+                foreach (var chatEvent in batch.Messages)
+                {
+                    foreach (var endpoint in targets)
+                    {
+                        endpoint.Deliver(chatEvent);
+                    }
+                }
+
+                break;
+            case ChatBusEvent { Event: TypingNotice notice }:
+                // Everyone but the typist, on whichever node the typist is.
+                foreach (var endpoint in targets)
+                {
+                    if (!string.Equals(endpoint.User, notice.User, StringComparison.Ordinal))
+                    {
+                        endpoint.Deliver(notice);
+                    }
+                }
+
+                break;
+            case ChatBusEvent single:
+                foreach (var endpoint in targets)
+                {
+                    endpoint.Deliver(single.Event);
+                }
+
+                break;
         }
     }
 
@@ -293,7 +392,7 @@ public sealed class RoomProcess(
                 continue;
             }
 
-            records.Add(new RoomMessageRecord(Room, ++lastId, post.User, post.Text, now));
+            records.Add(new NewRoomMessage(post.User, post.Text, now));
         }
 
         if (records.Count == 0)
@@ -301,13 +400,14 @@ public sealed class RoomProcess(
             return;
         }
 
+        long firstId;
         try
         {
-            await messages.AppendRoomMessagesAsync(records, cancellationToken).ConfigureAwait(false);
+            firstId = await messages.AppendRoomMessagesAsync(Room, records, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex)
         {
-            // Nothing of the batch was broadcast; its posters learn it failed. The restart reloads lastId.
+            // Nothing of the batch was published; its posters learn it failed.
             foreach (var post in batch)
             {
                 post.Reply.Fail(ex);
@@ -316,26 +416,28 @@ public sealed class RoomProcess(
             throw;
         }
 
-        var targets = Recipients();
+        var events = new RoomMessage[records.Count];
+        for (var i = 0; i < events.Length; i++)
+        {
+            var record = records[i];
+            events[i] = new RoomMessage(Room, record.From, record.Text, firstId + i, record.Timestamp);
+        }
+
+        Publish(new CommittedMessages(Room, events));
         var index = 0;
         foreach (var post in batch)
         {
-            if (post.Reply.Task.IsCompleted)
+            if (!post.Reply.Task.IsCompleted)
             {
-                continue;
+                post.Reply.Complete(Outcome<long>.Ok(firstId + index++));
             }
-
-            var record = records[index++];
-            var chatEvent = new RoomMessage(Room, record.From, record.Text, record.Id, record.Timestamp);
-            foreach (var endpoint in targets)
-            {
-                endpoint.Deliver(chatEvent);
-            }
-
-            post.Reply.Complete(Outcome<long>.Ok(record.Id));
         }
     }
 
     /// <inheritdoc />
-    protected override void Terminated(Exception? reason) => terminated?.Invoke(this);
+    protected override void Terminated(Exception? reason)
+    {
+        Interlocked.Exchange(ref subscription, null)?.Dispose();
+        terminated?.Invoke(this);
+    }
 }

@@ -3,7 +3,14 @@ using TinyChat.Runtime;
 namespace TinyChat.Chat;
 
 /// <summary>Finds and starts user sessions: one supervised <see cref="UserSessionProcess"/> per online user.</summary>
-public sealed class SessionDirectory(IRoomStore rooms, Supervisor supervisor, int mailboxCapacity, Func<TokenBucket?>? newMessageBudget = null)
+public sealed class SessionDirectory(
+    IRoomStore rooms,
+    Supervisor supervisor,
+    int mailboxCapacity,
+    TimeProvider time,
+    IChatBus bus,
+    IPresence presence,
+    Func<TokenBucket?>? newMessageBudget = null)
 {
     private const int AttachAttempts = 8;
     private readonly Registry<string, UserSessionProcess> live = new(StringComparer.Ordinal);
@@ -24,7 +31,7 @@ public sealed class SessionDirectory(IRoomStore rooms, Supervisor supervisor, in
         {
             var session = live.GetOrRegister(
                 user,
-                name => new UserSessionProcess(name, mailboxCapacity, rooms, Rooms!, FindOnline, ended => live.Unregister(ended.User, ended))
+                name => new UserSessionProcess(name, mailboxCapacity, rooms, Rooms!, time, bus, presence, ended => live.Unregister(ended.User, ended))
                 {
                     MessageBudget = newMessageBudget?.Invoke(),
                 },

@@ -3,9 +3,10 @@ namespace TinyChat.Chat;
 /// <summary>Where events for one online user go: the outboxes of all that user's open connections.</summary>
 /// <remarks>
 /// Only the user's <see cref="UserSessionProcess"/> changes the set (copy-on-write; a user has a handful of
-/// connections); rooms and private-message senders read a snapshot without locking and never wait.
+/// connections); rooms and the bus read a snapshot without locking and never wait. Each change is written to
+/// this node's row of the presence table, when there is one.
 /// </remarks>
-public sealed class UserEndpoint(string user, DateTimeOffset? onlineAt = null)
+public sealed class UserEndpoint(string user, DateTimeOffset onlineAt, IPresence? presence = null) : IChatBusSubscriber
 {
     private IOutbox[] outboxes = [];
 
@@ -13,9 +14,9 @@ public sealed class UserEndpoint(string user, DateTimeOffset? onlineAt = null)
     public string User { get; } = user;
 
     /// <summary>When the user came online (this session started).</summary>
-    public DateTimeOffset OnlineAt { get; } = onlineAt ?? DateTimeOffset.UtcNow;
+    public DateTimeOffset OnlineAt { get; } = onlineAt;
 
-    /// <summary>The user as one entry of a room's presence.</summary>
+    /// <summary>The user as one entry of a room's presence, as seen from this node.</summary>
     public PresenceEntry Presence => new(User, OnlineAt, Connections);
 
     /// <summary>Open connections of the user.</summary>
@@ -30,7 +31,21 @@ public sealed class UserEndpoint(string user, DateTimeOffset? onlineAt = null)
         }
     }
 
-    internal void Attach(IOutbox outbox) => Volatile.Write(ref outboxes, [.. outboxes, outbox]);
+    /// <inheritdoc />
+    void IChatBusSubscriber.Receive(ChatTopic topic, ChatBusMessage message)
+    {
+        if (message is ChatBusEvent single)
+        {
+            Deliver(single.Event);
+        }
+    }
+
+    internal void Attach(IOutbox outbox)
+    {
+        IOutbox[] next = [.. outboxes, outbox];
+        Volatile.Write(ref outboxes, next);
+        presence?.Track(User, OnlineAt, next.Length);
+    }
 
     internal bool Detach(IOutbox outbox)
     {
@@ -41,7 +56,9 @@ public sealed class UserEndpoint(string user, DateTimeOffset? onlineAt = null)
             return false;
         }
 
-        Volatile.Write(ref outboxes, [.. current[..index], .. current[(index + 1)..]]);
+        IOutbox[] next = [.. current[..index], .. current[(index + 1)..]];
+        Volatile.Write(ref outboxes, next);
+        presence?.Track(User, OnlineAt, next.Length);
         return true;
     }
 }

@@ -40,20 +40,24 @@ public sealed record JoinedRooms : SessionRequest<IReadOnlyList<string>>;
 /// <remarks>
 /// The joined-room set is loop state, rebuilt from the store on every start. The <see cref="Endpoint"/>
 /// (the set of open connections) lives on the process object instead, because connections outlive a crashed
-/// loop: a restart keeps delivering to them.
+/// loop: a restart keeps delivering to them. The endpoint is the subscriber of the user's topic on the bus
+/// from the first start until the session ends, so private messages and private typing reach it from anywhere.
 /// </remarks>
 public sealed class UserSessionProcess(
     string user,
     int mailboxCapacity,
     IRoomStore rooms,
     RoomDirectory roomDirectory,
-    Func<string, UserEndpoint?> findOnline,
+    TimeProvider time,
+    IChatBus bus,
+    IPresence presence,
     Action<UserSessionProcess> ended)
     : Process<SessionCommand>("session:" + user, mailboxCapacity)
 {
     private static readonly TimeSpan TypingInterval = TimeSpan.FromSeconds(1);
     private readonly HashSet<string> joined = new(StringComparer.Ordinal);
     private readonly Dictionary<string, long> lastTyping = new(StringComparer.Ordinal);
+    private IDisposable? subscription;
     private bool ending;
 
     /// <summary>The user's name.</summary>
@@ -63,11 +67,16 @@ public sealed class UserSessionProcess(
     public TokenBucket? MessageBudget { get; init; }
 
     /// <summary>Where events for this user go.</summary>
-    public UserEndpoint Endpoint { get; } = new(user);
+    public UserEndpoint Endpoint { get; } = new(user, time.GetUtcNow(), presence);
 
     /// <inheritdoc />
     protected override async ValueTask StartAsync(CancellationToken cancellationToken)
     {
+        if (!ending)
+        {
+            subscription ??= bus.Subscribe(ChatTopic.User(User), Endpoint);
+        }
+
         joined.Clear();
         foreach (var room in await rooms.RoomsOfAsync(User, cancellationToken).ConfigureAwait(false))
         {
@@ -106,11 +115,11 @@ public sealed class UserSessionProcess(
                 leave.Reply.Complete(await LeaveAsync(leave.Room, cancellationToken).ConfigureAwait(false));
                 break;
             case TypingTo typing:
-                var now = TimeProvider.System.GetTimestamp();
-                if (!lastTyping.TryGetValue(typing.To, out var last) || TimeProvider.System.GetElapsedTime(last, now) >= TypingInterval)
+                var now = time.GetTimestamp();
+                if (!lastTyping.TryGetValue(typing.To, out var last) || time.GetElapsedTime(last, now) >= TypingInterval)
                 {
                     lastTyping[typing.To] = now;
-                    findOnline(typing.To)?.Deliver(new TypingNotice(User, null, typing.To));
+                    bus.Publish(ChatTopic.User(typing.To), new ChatBusEvent(new TypingNotice(User, null, typing.To)));
                 }
 
                 break;
@@ -163,6 +172,7 @@ public sealed class UserSessionProcess(
         // Unregister first so a reconnecting tab starts a fresh session; rooms drop this endpoint only if it is
         // still the one they know, so the two sessions' notices cannot undo each other.
         ending = true;
+        Unsubscribe();
         ended(this);
         foreach (var room in joined)
         {
@@ -176,5 +186,11 @@ public sealed class UserSessionProcess(
     }
 
     /// <inheritdoc />
-    protected override void Terminated(Exception? reason) => ended(this);
+    protected override void Terminated(Exception? reason)
+    {
+        Unsubscribe();
+        ended(this);
+    }
+
+    private void Unsubscribe() => Interlocked.Exchange(ref subscription, null)?.Dispose();
 }

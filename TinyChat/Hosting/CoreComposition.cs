@@ -13,6 +13,7 @@ public static class CoreComposition
     public static IServiceCollection AddChatCore(this IServiceCollection services)
     {
         services.AddSingleton<SupervisionTree>();
+        services.AddSingleton<IChatBus, InProcessChatBus>();
         services.AddHostedService(sp => sp.GetRequiredService<SupervisionTree>());
         services.AddSingleton(sp =>
         {
@@ -33,7 +34,8 @@ public static class CoreComposition
                     MaxRoomsCreatedPerUser = limits.MaxRoomsCreatedPerUser,
                     MaxConnectionsPerUser = limits.MaxConnectionsPerUser,
                 },
-                sp.GetRequiredService<TimeProvider>());
+                sp.GetRequiredService<TimeProvider>(),
+                sp.GetRequiredService<IChatBus>());
         });
         services.AddHostedService<ChatStartup>();
         return services;

@@ -32,12 +32,4 @@ public static class WebComposition
         services.AddHostedService<HttpServer>();
         return services;
     }
-
-    /// <summary>The native JSON WebSocket protocol on <c>/chat</c>.</summary>
-    public static IServiceCollection AddJsonProtocol(this IServiceCollection services)
-    {
-        services.AddSingleton<ChatEndpoint>();
-        services.AddSingleton(sp => new Route("/chat", sp.GetRequiredService<ChatEndpoint>().HandleAsync));
-        return services;
-    }
 }

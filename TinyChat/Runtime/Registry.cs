@@ -12,9 +12,6 @@ public sealed class Registry<TKey, TProcess>(IEqualityComparer<TKey>? comparer =
     /// <summary>Live registrations.</summary>
     public int Count => entries.Count;
 
-    /// <summary>A snapshot of the live processes.</summary>
-    public ICollection<TProcess> Processes => entries.Values;
-
     /// <summary>Looks a name up. Never blocks.</summary>
     public bool TryLookup(TKey name, out TProcess process) => entries.TryGetValue(name, out process!);
 

@@ -10,6 +10,7 @@ public sealed class InMemoryStore : IAccountStore, IRoomStore, IMessageStore
     private readonly Dictionary<string, string> usersByHash = new(StringComparer.Ordinal);
     private readonly Dictionary<string, HashSet<string>> members = new(StringComparer.Ordinal);
     private readonly Dictionary<string, List<RoomMessage>> roomHistory = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, long> lastIds = new(StringComparer.Ordinal);
     private readonly List<PrivateMessage> privateHistory = [];
 
     /// <inheritdoc />
@@ -133,27 +134,35 @@ public sealed class InMemoryStore : IAccountStore, IRoomStore, IMessageStore
     {
         lock (gate)
         {
-            return ValueTask.FromResult(roomHistory.TryGetValue(room, out var list) && list.Count > 0 ? list[^1].Id : 0L);
+            return ValueTask.FromResult(lastIds.GetValueOrDefault(room));
         }
     }
 
     /// <inheritdoc />
-    public ValueTask AppendRoomMessagesAsync(IReadOnlyList<RoomMessageRecord> messages, CancellationToken cancellationToken)
+    public ValueTask<long> AppendRoomMessagesAsync(string room, IReadOnlyList<NewRoomMessage> messages, CancellationToken cancellationToken)
     {
         lock (gate)
         {
+            if (!members.ContainsKey(room))
+            {
+                return ValueTask.FromException<long>(new InvalidOperationException($"room {room} does not exist in the store"));
+            }
+
+            var last = lastIds.GetValueOrDefault(room);
+            if (!roomHistory.TryGetValue(room, out var list))
+            {
+                roomHistory[room] = list = [];
+            }
+
             foreach (var m in messages)
             {
-                if (!roomHistory.TryGetValue(m.Room, out var list))
-                {
-                    roomHistory[m.Room] = list = [];
-                }
-
-                list.Add(new RoomMessage(m.Room, m.From, m.Text, m.Id, m.Timestamp));
+                list.Add(new RoomMessage(room, m.From, m.Text, ++last, m.Timestamp));
             }
-        }
 
-        return ValueTask.CompletedTask;
+            var first = lastIds.GetValueOrDefault(room) + 1;
+            lastIds[room] = last;
+            return ValueTask.FromResult(first);
+        }
     }
 
     /// <inheritdoc />

@@ -232,13 +232,8 @@ public sealed class SqliteStore : IAccountStore, IRoomStore, IMessageStore, IDis
         ReadAsync(connection => Scalar(connection, "SELECT last_seq FROM rooms WHERE name = $room", ("$room", room)) as long? ?? 0L, cancellationToken);
 
     /// <inheritdoc />
-    public async ValueTask AppendRoomMessagesAsync(IReadOnlyList<RoomMessageRecord> messages, CancellationToken cancellationToken)
-    {
-        if (messages.Count > 0)
-        {
-            await Writer.WriteAsync(s => s.AppendRoomMessages(messages), cancellationToken).ConfigureAwait(false);
-        }
-    }
+    public async ValueTask<long> AppendRoomMessagesAsync(string room, IReadOnlyList<NewRoomMessage> messages, CancellationToken cancellationToken) =>
+        await Writer.WriteAsync(s => s.AppendRoomMessages(room, messages), cancellationToken).ConfigureAwait(false);
 
     /// <inheritdoc />
     public async ValueTask<long> AppendPrivateMessageAsync(string from, string to, string text, DateTimeOffset timestamp, CancellationToken cancellationToken)

@@ -30,7 +30,8 @@ internal sealed class WriteStatements : IDisposable
     private readonly SqliteCommand removeMember;
     private readonly SqliteCommand insertRoomMessage;
     private readonly SqliteCommand insertRoomMessages;
-    private readonly SqliteCommand raiseLastSeq;
+    private readonly SqliteCommand lastSeq;
+    private readonly SqliteCommand setLastSeq;
     private readonly SqliteCommand insertPrivateMessage;
     private readonly SqliteCommand roomsOverLimit;
     private readonly SqliteCommand pruneRoomByCount;
@@ -64,7 +65,8 @@ internal sealed class WriteStatements : IDisposable
             "$room", "$user");
         insertRoomMessage = PrepareRoomMessageInsert(1);
         insertRoomMessages = PrepareRoomMessageInsert(RowsPerInsert);
-        raiseLastSeq = Prepare("UPDATE rooms SET last_seq = $seq WHERE id = $room_id AND last_seq < $seq", "$room_id", "$seq");
+        lastSeq = Prepare("SELECT last_seq FROM rooms WHERE id = $room_id", "$room_id");
+        setLastSeq = Prepare("UPDATE rooms SET last_seq = $seq WHERE id = $room_id", "$room_id", "$seq");
         insertPrivateMessage = Prepare(
             "INSERT INTO private_messages (sender, recipient, body, sent_at_ms) VALUES ($sender, $recipient, $body, $at) RETURNING id",
             "$sender", "$recipient", "$body", "$at");
@@ -123,43 +125,30 @@ internal sealed class WriteStatements : IDisposable
 
     public bool RemoveMember(string room, string user) => Run(removeMember, room, user) == 1;
 
-    /// <summary>Inserts a room batch and raises each room's <c>last_seq</c>; a sequence number stored twice fails the batch.</summary>
-    public int AppendRoomMessages(IReadOnlyList<RoomMessageRecord> messages)
+    /// <summary>
+    /// Inserts one room's batch numbered from the room's <c>last_seq</c> + 1 and moves <c>last_seq</c> to its last
+    /// number, all inside the open transaction; returns the first number. Reading <c>last_seq</c> here rather than
+    /// trusting a number chosen outside is what lets several appenders share a room: a batch earlier in the same
+    /// group transaction has already moved it, and SQLite's single writer serialises everyone else.
+    /// </summary>
+    public long AppendRoomMessages(string room, IReadOnlyList<NewRoomMessage> messages)
     {
-        // A room posts one batch for itself, so one run of one room is the common case: one UPDATE per run.
-        var start = 0;
-        while (start < messages.Count)
+        var roomId = RoomId(room);
+        Bind(lastSeq, roomId);
+        var first = (long)lastSeq.ExecuteScalar()! + 1;
+        var next = 0;
+        for (; next + RowsPerInsert <= messages.Count; next += RowsPerInsert)
         {
-            var room = messages[start].Room;
-            var end = start + 1;
-            while (end < messages.Count && string.Equals(messages[end].Room, room, StringComparison.Ordinal))
-            {
-                end++;
-            }
-
-            var roomId = RoomId(room);
-            var next = start;
-            for (; next + RowsPerInsert <= end; next += RowsPerInsert)
-            {
-                InsertRoomMessages(insertRoomMessages, roomId, messages, next, RowsPerInsert);
-            }
-
-            for (; next < end; next++)
-            {
-                InsertRoomMessages(insertRoomMessage, roomId, messages, next, 1);
-            }
-
-            var highest = 0L;
-            for (var i = start; i < end; i++)
-            {
-                highest = Math.Max(highest, messages[i].Id);
-            }
-
-            Run(raiseLastSeq, roomId, highest);
-            start = end;
+            InsertRoomMessages(insertRoomMessages, roomId, first, messages, next, RowsPerInsert);
         }
 
-        return messages.Count;
+        for (; next < messages.Count; next++)
+        {
+            InsertRoomMessages(insertRoomMessage, roomId, first, messages, next, 1);
+        }
+
+        Run(setLastSeq, roomId, first + messages.Count - 1);
+        return first;
     }
 
     public long AppendPrivateMessage(string from, string to, string text, long atMs)
@@ -252,14 +241,14 @@ internal sealed class WriteStatements : IDisposable
     }
 
     // Bound by hand: this is the hot path, where a params array would allocate per message.
-    private static void InsertRoomMessages(SqliteCommand command, long roomId, IReadOnlyList<RoomMessageRecord> messages, int first, int count)
+    private static void InsertRoomMessages(SqliteCommand command, long roomId, long firstSeq, IReadOnlyList<NewRoomMessage> messages, int first, int count)
     {
         var parameters = command.Parameters;
         for (var row = 0; row < count; row++)
         {
             var message = messages[first + row];
             parameters[(5 * row) + 0].Value = roomId;
-            parameters[(5 * row) + 1].Value = message.Id;
+            parameters[(5 * row) + 1].Value = firstSeq + first + row;
             parameters[(5 * row) + 2].Value = message.From;
             parameters[(5 * row) + 3].Value = message.Text;
             parameters[(5 * row) + 4].Value = message.Timestamp.ToUnixTimeMilliseconds();

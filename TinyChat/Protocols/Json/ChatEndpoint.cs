@@ -3,9 +3,9 @@ using System.Net.WebSockets;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using TinyChat.Chat;
-using TinyChat.Protocols.Json;
+using TinyChat.Web;
 
-namespace TinyChat.Web;
+namespace TinyChat.Protocols.Json;
 
 /// <summary><c>GET /chat</c>: authenticates, upgrades to a WebSocket and runs the native JSON protocol on it.</summary>
 public sealed class ChatEndpoint(

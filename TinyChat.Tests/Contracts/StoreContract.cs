@@ -1,0 +1,276 @@
+using TinyChat.Chat;
+
+namespace TinyChat.Tests.Contracts;
+
+/// <summary>
+/// What every store promises the chat core, whatever it is built on. Each implementation runs this suite
+/// through a small subclass that opens a fresh, empty store per test.
+/// </summary>
+[TestFixture]
+public abstract class StoreContract
+{
+    private static readonly DateTimeOffset T0 = new(2026, 11, 22, 10, 15, 30, 125, TimeSpan.Zero);
+    private static readonly CancellationToken None = CancellationToken.None;
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
+
+    /// <summary>The store under test; one object serves all three interfaces in every implementation so far.</summary>
+    protected sealed record Stores(IAccountStore Accounts, IRoomStore Rooms, IMessageStore Messages);
+
+    private Stores stores = null!;
+
+    private IAccountStore Accounts => stores.Accounts;
+
+    private IRoomStore Rooms => stores.Rooms;
+
+    private IMessageStore Messages => stores.Messages;
+
+    /// <summary>Opens a fresh, empty store.</summary>
+    protected abstract Task<Stores> OpenAsync();
+
+    /// <summary>Closes what <see cref="OpenAsync"/> opened and removes what it left behind.</summary>
+    protected abstract Task CloseAsync();
+
+    [SetUp]
+    public async Task OpenStore() => stores = await OpenAsync();
+
+    [TearDown]
+    public Task CloseStore() => CloseAsync();
+
+    private static NewRoomMessage Message(string text, DateTimeOffset? at = null, string from = "foo_user") => new(from, text, at ?? T0);
+
+    private async Task<long[]> RoomIdsAsync(string room, long? before, long? after, int limit) =>
+        [.. (await Messages.RoomHistoryAsync(room, new HistoryQuery(before, after, limit), None)).Select(m => m.Id)];
+
+    private async Task<List<RoomMessage>> WholeRoomAsync(string room)
+    {
+        var all = new List<RoomMessage>();
+        for (var after = 0L; ;)
+        {
+            var page = await Messages.RoomHistoryAsync(room, new HistoryQuery(null, after, 200), None);
+            if (page.Count == 0)
+            {
+                return all;
+            }
+
+            all.AddRange(page);
+            after = page[^1].Id;
+        }
+    }
+
+    [Test]
+    public async Task Accounts_are_created_once_found_by_token_and_upserted_by_seeding()
+    {
+        Assert.That(await Accounts.TryCreateAsync("alice", "alice-token", None), Is.True);
+        Assert.That(await Accounts.TryCreateAsync("alice", "another token", None), Is.False);
+        await Accounts.UpsertAsync("seed", "old seed token", None);
+        await Accounts.UpsertAsync("seed", "new seed token", None);
+
+        Assert.That(await Accounts.AuthenticateAsync("alice-token", None), Is.EqualTo("alice"));
+        Assert.That(await Accounts.AuthenticateAsync("another token", None), Is.Null);
+        Assert.That(await Accounts.AuthenticateAsync("new seed token", None), Is.EqualTo("seed"));
+        Assert.That(await Accounts.AuthenticateAsync("old seed token", None), Is.Null, "upsert replaces the token");
+        Assert.That(await Accounts.AuthenticateAsync("", None), Is.Null);
+        Assert.That(await Accounts.ExistsAsync("alice", None), Is.True);
+        Assert.That(await Accounts.ExistsAsync("bob", None), Is.False);
+    }
+
+    [Test]
+    public async Task Rooms_are_created_once_and_listed_sorted()
+    {
+        Assert.That(await Rooms.TryCreateAsync("lobby", None), Is.True);
+        Assert.That(await Rooms.TryCreateAsync("lobby", None), Is.False);
+        Assert.That(await Rooms.TryCreateAsync("default", None), Is.True);
+
+        Assert.That(await Rooms.ExistsAsync("lobby", None), Is.True);
+        Assert.That(await Rooms.ExistsAsync("nowhere", None), Is.False);
+        Assert.That(await Rooms.ListAsync(None), Is.EqualTo(new[] { "default", "lobby" }));
+    }
+
+    [Test]
+    public async Task Memberships_are_recorded_once_removed_once_and_read_from_both_sides()
+    {
+        await Rooms.TryCreateAsync("lobby", None);
+        await Rooms.TryCreateAsync("default", None);
+        Assert.That(await Rooms.AddMemberAsync("lobby", "foo_user", None), Is.True);
+        Assert.That(await Rooms.AddMemberAsync("lobby", "foo_user", None), Is.False);
+        Assert.That(await Rooms.AddMemberAsync("lobby", "bar_user", None), Is.True);
+        Assert.That(await Rooms.AddMemberAsync("default", "foo_user", None), Is.True);
+        Assert.That(await Rooms.AddMemberAsync("nowhere", "foo_user", None), Is.False, "no membership of a missing room");
+        Assert.That(await Rooms.RemoveMemberAsync("lobby", "bar_user", None), Is.True);
+        Assert.That(await Rooms.RemoveMemberAsync("lobby", "bar_user", None), Is.False);
+
+        Assert.That(await Rooms.MembersAsync("lobby", None), Is.EquivalentTo(new[] { "foo_user" }));
+        Assert.That(await Rooms.MembersAsync("nowhere", None), Is.Empty);
+        Assert.That(await Rooms.RoomsOfAsync("foo_user", None), Is.EqualTo(new[] { "default", "lobby" }));
+        Assert.That(await Rooms.RoomsOfAsync("bar_user", None), Is.Empty);
+    }
+
+    [Test]
+    public async Task Appending_numbers_each_room_from_one_without_gaps_and_returns_the_first_number()
+    {
+        await Rooms.TryCreateAsync("a", None);
+        await Rooms.TryCreateAsync("b", None);
+        Assert.That(await Messages.LastRoomIdAsync("a", None), Is.Zero);
+
+        Assert.That(await Messages.AppendRoomMessagesAsync("a", [Message("a1"), Message("a2"), Message("a3")], None), Is.EqualTo(1));
+        Assert.That(await Messages.AppendRoomMessagesAsync("b", [Message("b1")], None), Is.EqualTo(1), "every room has its own sequence");
+        Assert.That(await Messages.AppendRoomMessagesAsync("a", [Message("a4")], None), Is.EqualTo(4));
+        Assert.That(await Messages.AppendRoomMessagesAsync("a", [Message("a5"), Message("a6")], None), Is.EqualTo(5));
+
+        var a = await WholeRoomAsync("a");
+        Assert.That(a.Select(m => (m.Id, m.Text)), Is.EqualTo(Enumerable.Range(1, 6).Select(i => ((long)i, $"a{i}"))));
+        Assert.That((await WholeRoomAsync("b")).Select(m => (m.Id, m.Text)), Is.EqualTo(new[] { (1L, "b1") }));
+        Assert.That(await Messages.LastRoomIdAsync("a", None), Is.EqualTo(6));
+        Assert.That(await Messages.LastRoomIdAsync("b", None), Is.EqualTo(1));
+        Assert.That(await Messages.LastRoomIdAsync("nowhere", None), Is.Zero);
+    }
+
+    [Test]
+    public async Task A_stored_message_keeps_its_room_sender_text_and_time()
+    {
+        await Rooms.TryCreateAsync("a", None);
+        var at = T0.AddSeconds(5);
+        await Messages.AppendRoomMessagesAsync("a", [Message("héllo ✓ \"quoted\"\nline", at, from: "bar_user")], None);
+
+        var stored = (await WholeRoomAsync("a")).Single();
+        Assert.That((stored.Room, stored.From, stored.Text, stored.Id, stored.Timestamp), Is.EqualTo(("a", "bar_user", "héllo ✓ \"quoted\"\nline", 1L, at)));
+    }
+
+    [Test]
+    public async Task Appending_to_a_missing_room_fails_and_numbers_nothing()
+    {
+        await Rooms.TryCreateAsync("a", None);
+        Assert.CatchAsync<Exception>(async () => await Messages.AppendRoomMessagesAsync("nowhere", [Message("lost")], None));
+
+        Assert.That(await Messages.RoomHistoryAsync("nowhere", new HistoryQuery(null, null, 50), None), Is.Empty);
+        Assert.That(await Messages.LastRoomIdAsync("nowhere", None), Is.Zero);
+        Assert.That(await Messages.AppendRoomMessagesAsync("a", [Message("fine")], None), Is.EqualTo(1));
+    }
+
+    [TestCase(1)]
+    [TestCase(33)]
+    [TestCase(512)]
+    public async Task A_batch_of_any_size_is_stored_whole_and_in_order(int size)
+    {
+        await Rooms.TryCreateAsync("a", None);
+        await Messages.AppendRoomMessagesAsync("a", [Message("before")], None);
+        var first = await Messages.AppendRoomMessagesAsync("a", [.. Enumerable.Range(0, size).Select(i => Message($"m{i}", T0.AddSeconds(i)))], None);
+
+        Assert.That(first, Is.EqualTo(2));
+        var stored = (await WholeRoomAsync("a")).Skip(1).ToList();
+        Assert.That(stored.Select(m => m.Id), Is.EqualTo(Enumerable.Range(2, size).Select(i => (long)i)));
+        Assert.That(stored.Select(m => m.Text), Is.EqualTo(Enumerable.Range(0, size).Select(i => $"m{i}")));
+        Assert.That(stored.Select(m => m.Timestamp), Is.EqualTo(Enumerable.Range(0, size).Select(i => T0.AddSeconds(i))));
+        Assert.That(await Messages.LastRoomIdAsync("a", None), Is.EqualTo(size + 1));
+    }
+
+    [Test]
+    public async Task Concurrent_appenders_to_one_room_get_disjoint_consecutive_numbers_with_no_gap()
+    {
+        // Several writers sharing a room: room loops on several nodes, in a cluster.
+        const int appenders = 8;
+        const int batchesEach = 25;
+        await Rooms.TryCreateAsync("shared", None);
+        await Rooms.TryCreateAsync("other", None);
+
+        var writers = Enumerable.Range(0, appenders).Select(w => Task.Run(async () =>
+        {
+            var got = new List<(long First, string[] Texts)>();
+            for (var b = 0; b < batchesEach; b++)
+            {
+                string[] texts = [.. Enumerable.Range(0, 1 + ((w + b) % 4)).Select(i => $"w{w} b{b} m{i}")];
+                var room = b % 5 == 4 ? "other" : "shared";
+                var first = await Messages.AppendRoomMessagesAsync(room, [.. texts.Select(t => Message(t))], None);
+                if (room == "shared")
+                {
+                    got.Add((first, texts));
+                }
+            }
+
+            return got;
+        })).ToArray();
+        var batches = (await Task.WhenAll(writers).WaitAsync(Timeout)).SelectMany(g => g).ToList();
+
+        var expected = new Dictionary<long, string>();
+        foreach (var (first, texts) in batches)
+        {
+            for (var i = 0; i < texts.Length; i++)
+            {
+                Assert.That(expected.TryAdd(first + i, texts[i]), Is.True, $"id {first + i} handed out twice");
+            }
+        }
+
+        var stored = await WholeRoomAsync("shared");
+        Assert.That(stored.Select(m => m.Id), Is.EqualTo(Enumerable.Range(1, expected.Count).Select(i => (long)i)), "1..n, each once, in order");
+        Assert.That(stored.Select(m => m.Text), Is.EqualTo(stored.Select(m => expected[m.Id])), "each message under the id its appender was told");
+        Assert.That(await Messages.LastRoomIdAsync("shared", None), Is.EqualTo(expected.Count));
+        Assert.That((await WholeRoomAsync("other")).Select(m => m.Id), Is.EqualTo(Enumerable.Range(1, (await WholeRoomAsync("other")).Count).Select(i => (long)i)));
+    }
+
+    [Test]
+    public async Task Room_history_pages_both_ways_oldest_first_and_keeps_rooms_apart()
+    {
+        await Rooms.TryCreateAsync("a", None);
+        await Rooms.TryCreateAsync("b", None);
+        await Messages.AppendRoomMessagesAsync("a", [.. Enumerable.Range(1, 6).Select(i => Message($"a{i}"))], None);
+        await Messages.AppendRoomMessagesAsync("b", [Message("b1"), Message("b2")], None);
+        await Messages.AppendRoomMessagesAsync("a", [.. Enumerable.Range(7, 4).Select(i => Message($"a{i}"))], None);
+
+        Assert.That(await RoomIdsAsync("a", null, null, 3), Is.EqualTo(new long[] { 8, 9, 10 }), "the newest page");
+        Assert.That(await RoomIdsAsync("a", 8, null, 3), Is.EqualTo(new long[] { 5, 6, 7 }));
+        Assert.That(await RoomIdsAsync("a", 3, null, 50), Is.EqualTo(new long[] { 1, 2 }));
+        Assert.That(await RoomIdsAsync("a", 1, null, 50), Is.Empty);
+        Assert.That(await RoomIdsAsync("a", null, 2, 3), Is.EqualTo(new long[] { 3, 4, 5 }));
+        Assert.That(await RoomIdsAsync("a", null, 0, 50), Is.EqualTo(Enumerable.Range(1, 10).Select(i => (long)i)));
+        Assert.That(await RoomIdsAsync("a", null, 10, 50), Is.Empty);
+        Assert.That(await RoomIdsAsync("b", null, null, 50), Is.EqualTo(new long[] { 1, 2 }));
+        Assert.That(await RoomIdsAsync("nowhere", null, null, 50), Is.Empty);
+    }
+
+    [Test]
+    public async Task Private_history_holds_exactly_the_two_users_conversation_both_ways()
+    {
+        var ab1 = await Messages.AppendPrivateMessageAsync("alice", "bob", "hi bob", T0, None);
+        var ac = await Messages.AppendPrivateMessageAsync("alice", "carol", "hi carol", T0, None);
+        var ba = await Messages.AppendPrivateMessageAsync("bob", "alice", "hi alice", T0.AddSeconds(1), None);
+        var cb = await Messages.AppendPrivateMessageAsync("carol", "bob", "psst bob", T0, None);
+        var ab2 = await Messages.AppendPrivateMessageAsync("alice", "bob", "again", T0.AddSeconds(2), None);
+        Assert.That(new[] { ab1, ac, ba, cb, ab2 }, Is.Ordered.Ascending.And.Unique);
+
+        var aliceBob = await Messages.PrivateHistoryAsync("alice", "bob", new HistoryQuery(null, null, 50), None);
+        Assert.That(aliceBob.Select(m => m.Id), Is.EqualTo(new[] { ab1, ba, ab2 }));
+        Assert.That(aliceBob.Select(m => (m.From, m.To, m.Text)), Is.EqualTo(new[] { ("alice", "bob", "hi bob"), ("bob", "alice", "hi alice"), ("alice", "bob", "again") }));
+        var bobAlice = await Messages.PrivateHistoryAsync("bob", "alice", new HistoryQuery(null, null, 50), None);
+        Assert.That(bobAlice.Select(m => m.Id), Is.EqualTo(new[] { ab1, ba, ab2 }));
+        Assert.That(bobAlice[1].Timestamp, Is.EqualTo(T0.AddSeconds(1)));
+
+        Assert.That((await Messages.PrivateHistoryAsync("alice", "bob", new HistoryQuery(ab2, null, 1), None)).Select(m => m.Id), Is.EqualTo(new[] { ba }));
+        Assert.That((await Messages.PrivateHistoryAsync("alice", "bob", new HistoryQuery(null, ab1, 1), None)).Select(m => m.Id), Is.EqualTo(new[] { ba }));
+        Assert.That((await Messages.PrivateHistoryAsync("bob", "carol", new HistoryQuery(null, null, 50), None)).Select(m => m.Id), Is.EqualTo(new[] { cb }));
+        Assert.That(await Messages.PrivateHistoryAsync("carol", "dave", new HistoryQuery(null, null, 50), None), Is.Empty);
+    }
+
+    [Test]
+    public async Task Concurrent_private_senders_get_unique_ids_increasing_per_sender()
+    {
+        var senders = Enumerable.Range(0, 8).Select(s => Task.Run(async () =>
+        {
+            var ids = new List<long>();
+            for (var i = 0; i < 25; i++)
+            {
+                ids.Add(await Messages.AppendPrivateMessageAsync($"user{s}", "hub", $"{s}:{i}", T0, None));
+            }
+
+            return ids;
+        })).ToArray();
+        var all = await Task.WhenAll(senders).WaitAsync(Timeout);
+
+        Assert.That(all.SelectMany(ids => ids), Is.Unique);
+        for (var s = 0; s < all.Length; s++)
+        {
+            Assert.That(all[s], Is.Ordered.Ascending);
+            var conversation = await Messages.PrivateHistoryAsync($"user{s}", "hub", new HistoryQuery(null, 0, 200), None);
+            Assert.That(conversation.Select(m => (m.Id, m.Text)), Is.EqualTo(all[s].Select((id, i) => (id, $"{s}:{i}"))));
+        }
+    }
+}
