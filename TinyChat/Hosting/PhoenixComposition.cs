@@ -1,4 +1,5 @@
 using Microsoft.Extensions.DependencyInjection;
+using TinyChat.Protocols.Phoenix;
 using TinyChat.Web;
 
 namespace TinyChat.Hosting;

@@ -6,9 +6,9 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using TinyChat.Chat;
 using TinyChat.Protocols.Json;
-using TinyChat.Protocols.Phoenix;
+using TinyChat.Web;
 
-namespace TinyChat.Web;
+namespace TinyChat.Protocols.Phoenix;
 
 /// <summary>
 /// <c>GET /socket/websocket</c>: Phoenix Channels for clients written with phoenix.js. Authenticates (the
