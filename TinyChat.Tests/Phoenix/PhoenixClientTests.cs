@@ -157,4 +157,45 @@ public sealed class PhoenixClientTests
         var foreign = await phoenix.JoinedAsync("user:bar_user");
         Assert.That(foreign.GetProperty("response").GetProperty("reason").GetString(), Is.EqualTo("unauthorized"));
     }
+
+    [TestCase("params")]
+    [TestCase("authToken")]
+    public async Task When_upgrades_are_blocked_phoenix_falls_back_to_long_polling_and_keeps_chatting(string auth)
+    {
+        await using var server = await TestServer.StartAsync();
+        await using var phoenix = PhoenixNodeClient.Start(server.BaseUri, "foo_token", new Dictionary<string, string>
+        {
+            ["AUTH"] = auth,
+            ["BLOCK_WEBSOCKET"] = "1",
+            ["FALLBACK_MS"] = "500",
+            ["TOPICS"] = "room:default,user:foo_user",
+        });
+        Assert.That((await phoenix.ExpectAsync("open")).GetProperty("transport").GetString(), Is.EqualTo("LongPoll"));
+        Assert.That((await phoenix.JoinedAsync()).GetProperty("status").GetString(), Is.EqualTo("ok"));
+        await phoenix.JoinedAsync("user:foo_user");
+        await using var native = await server.ConnectAsync("bar_token");
+        await native.RequestAsync(new(JoinDefault));
+        await phoenix.PresenceAsync(users => users.Count == 2);
+
+        Assert.That((await phoenix.PushAsync("room:default", "new_msg", new { body = "over long poll" })).GetProperty("status").GetString(), Is.EqualTo("ok"));
+        await native.ExpectAsync(f => f.TryGetProperty("message", out var m) && m.GetString() == "over long poll");
+        await native.RequestAsync(new() { ["room"] = "default", ["message"] = "back to long poll" });
+        await phoenix.MessageAsync("back to long poll");
+        await native.RequestAsync(new() { ["to"] = "foo_user", ["message"] = "private over long poll" });
+        await phoenix.MessageAsync("private over long poll", "user:foo_user");
+    }
+
+    [Test]
+    public async Task A_refused_long_poll_connection_is_a_403_and_phoenix_stops()
+    {
+        await using var server = await TestServer.StartAsync();
+        await using var phoenix = PhoenixNodeClient.Start(server.BaseUri, "wrong_token", new Dictionary<string, string>
+        {
+            ["BLOCK_WEBSOCKET"] = "1",
+            ["FALLBACK_MS"] = "500",
+        });
+
+        await phoenix.ExpectAsync("error", l => l.GetProperty("error").GetString() == "403");
+        await phoenix.ExpectAsync("close", l => l.GetProperty("code").GetInt32() == 1008);
+    }
 }

@@ -4,7 +4,11 @@ import { WebSocket } from "ws"
 import * as readline from "node:readline"
 import { Socket, Presence, LongPoll } from "phoenix"
 
-globalThis.WebSocket = WebSocket
+// BLOCK_WEBSOCKET=1 plays a proxy that refuses upgrades: every WebSocket goes to a path the server does not serve.
+class BlockedWebSocket extends WebSocket {
+  constructor(address, protocols) { super(address.replace("/socket/websocket", "/socket/blocked"), protocols) }
+}
+globalThis.WebSocket = process.env.BLOCK_WEBSOCKET === "1" ? BlockedWebSocket : WebSocket
 export { Socket, Presence, LongPoll }
 
 export const url = process.env.TINYCHAT_SOCKET // e.g. ws://127.0.0.1:PORT/socket
