@@ -1,4 +1,7 @@
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using TinyChat.Chat;
+using TinyChat.Storage;
 using TinyChat.Tests.Support;
 using TinyChat.Web;
 
@@ -197,5 +200,53 @@ public sealed class PhoenixClientTests
 
         await phoenix.ExpectAsync("error", l => l.GetProperty("error").GetString() == "403");
         await phoenix.ExpectAsync("close", l => l.GetProperty("code").GetInt32() == 1008);
+    }
+
+    [Test]
+    public async Task A_room_crash_is_a_channel_error_and_phoenix_rejoins_without_losing_messages()
+    {
+        await using var server = await TestServer.StartAsync(
+            new Dictionary<string, string> { ["Storage:Provider"] = "memory" },
+            services =>
+            {
+                services.RemoveAll<IMessageStore>();
+                services.AddSingleton<IMessageStore>(sp => new PoisonedStore(sp.GetRequiredService<InMemoryStore>()));
+            });
+        await using var phoenix = PhoenixNodeClient.Start(server.BaseUri, "foo_token");
+        await phoenix.JoinedAsync();
+        await using var native = await server.ConnectAsync("bar_token");
+        await native.RequestAsync(new(JoinDefault));
+        await native.RequestAsync(new() { ["room"] = "default", ["message"] = "before the crash" });
+        await phoenix.MessageAsync("before the crash");
+
+        var poisoned = await phoenix.PushAsync("room:default", "new_msg", new { body = "poison" });
+        Assert.That(poisoned.GetProperty("response").GetProperty("reason").GetString(), Is.EqualTo("unavailable"));
+        await phoenix.ExpectAsync("channel_error");
+        await native.RequestAsync(new() { ["room"] = "default", ["message"] = "while rejoining" });
+        await phoenix.JoinedAsync();
+        await phoenix.MessageAsync("while rejoining");
+        await native.RequestAsync(new() { ["room"] = "default", ["message"] = "after the rejoin" });
+        await phoenix.MessageAsync("after the rejoin");
+
+        var bodies = phoenix.Seen.Where(l => l.GetProperty("event").GetString() == "msg").Select(l => l.GetProperty("payload").GetProperty("body").GetString());
+        Assert.That(bodies, Is.EqualTo(new[] { "before the crash", "while rejoining", "after the rejoin" }));
+    }
+
+    /// <summary>A message store that fails on one text, so a room loop crashes on demand.</summary>
+    private sealed class PoisonedStore(InMemoryStore inner) : IMessageStore
+    {
+        public ValueTask<long> LastRoomIdAsync(string room, CancellationToken cancellationToken) => inner.LastRoomIdAsync(room, cancellationToken);
+
+        public ValueTask<long> AppendRoomMessagesAsync(string room, IReadOnlyList<NewRoomMessage> messages, CancellationToken cancellationToken) =>
+            messages.Any(m => m.Text == "poison") ? throw new InvalidOperationException("poisoned") : inner.AppendRoomMessagesAsync(room, messages, cancellationToken);
+
+        public ValueTask<long> AppendPrivateMessageAsync(string from, string to, string text, DateTimeOffset timestamp, CancellationToken cancellationToken) =>
+            inner.AppendPrivateMessageAsync(from, to, text, timestamp, cancellationToken);
+
+        public ValueTask<IReadOnlyList<RoomMessage>> RoomHistoryAsync(string room, HistoryQuery query, CancellationToken cancellationToken) =>
+            inner.RoomHistoryAsync(room, query, cancellationToken);
+
+        public ValueTask<IReadOnlyList<PrivateMessage>> PrivateHistoryAsync(string user, string other, HistoryQuery query, CancellationToken cancellationToken) =>
+            inner.PrivateHistoryAsync(user, other, query, cancellationToken);
     }
 }
