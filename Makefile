@@ -3,7 +3,7 @@ SHELL := /bin/bash
 DOTNET ?= dotnet
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test test-fast build format publish bench bench-quick browser clean irctest irc-deps
+.PHONY: run test test-fast build format publish bench bench-quick browser clean irctest irc-deps node
 
 # From the repository's own chat.config.json and static/, so data lands in ./data (next to the config file).
 run:
@@ -12,9 +12,9 @@ run:
 build:
 	$(DOTNET) build TinyChat.sln -c Debug
 
-# Installs what the tests need that a fresh machine lacks (Debian's chromium for the browser tests),
-# checks formatting, then runs every test.
-test: browser irc-deps
+# Installs what the tests need that a fresh machine lacks (Debian's chromium for the browser tests, Debian's
+# nodejs/npm and the pinned phoenix.js for the Phoenix tests), checks formatting, then runs every test.
+test: browser irc-deps node
 	$(DOTNET) format TinyChat.sln --verify-no-changes
 	$(DOTNET) test TinyChat.sln -c Debug --logger "console;verbosity=normal"
 	@if [ -z "$(CHECKOUT_DIRTY_BEFORE_TEST)" ] && [ -n "$$(git status --porcelain 2>/dev/null)" ]; then \
@@ -48,6 +48,18 @@ irc-deps:
 	  echo "installing Debian python3-irc for the IRC client test"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq python3-irc >/dev/null; \
+	fi
+
+# The Phoenix tests drive the unmodified npm phoenix client from Node (versions pinned in package-lock.json).
+PHOENIX_JS := TinyChat.Tests/Phoenix/js
+node:
+	@if ! command -v node >/dev/null || ! command -v npm >/dev/null; then \
+	  echo "installing Debian nodejs and npm for the Phoenix tests"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq nodejs npm >/dev/null; \
+	fi
+	@if [ ! -d "$(PHOENIX_JS)/node_modules/phoenix" ]; then \
+	  cd $(PHOENIX_JS) && npm ci --no-audit --no-fund --loglevel=error; \
 	fi
 
 format:

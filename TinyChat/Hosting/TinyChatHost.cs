@@ -96,6 +96,7 @@ public static class TinyChatHost
         services.AddWeb(baseDirectory);
         services.AddJsonProtocol();
         services.AddIrc(builder.Configuration.GetValue("Irc:Enabled", true));
+        services.AddPhoenixProtocol();
 
         configure?.Invoke(services);
         return builder.Build();

@@ -1,0 +1,252 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using TinyChat.Chat;
+using TinyChat.Storage;
+using TinyChat.Tests.Support;
+using TinyChat.Web;
+
+namespace TinyChat.Tests.Phoenix;
+
+/// <summary>User stories driven by the real npm <c>phoenix</c> client (Node), next to native WebSocket clients.</summary>
+[Category("Process")]
+public sealed class PhoenixClientTests
+{
+    private static readonly Dictionary<string, object?> JoinDefault = new() { ["command"] = "join" };
+
+    [TestCase("params")]
+    [TestCase("authToken")]
+    public async Task A_phoenix_client_and_a_native_client_chat_in_one_room(string auth)
+    {
+        await using var server = await TestServer.StartAsync();
+        await using var phoenix = PhoenixNodeClient.Start(server.BaseUri, "foo_token", new Dictionary<string, string> { ["AUTH"] = auth });
+        Assert.That((await phoenix.JoinedAsync()).GetProperty("status").GetString(), Is.EqualTo("ok"));
+        await using var native = await server.ConnectAsync("bar_token");
+        await native.RequestAsync(new(JoinDefault));
+
+        var reply = await phoenix.PushAsync("room:default", "new_msg", new { body = "hello from phoenix" });
+        Assert.That(reply.GetProperty("status").GetString(), Is.EqualTo("ok"));
+        var id = reply.GetProperty("response").GetProperty("id").GetInt64();
+        var seen = await native.ExpectAsync(f => f.TryGetProperty("message", out var m) && m.GetString() == "hello from phoenix");
+        Assert.That(seen.GetProperty("from").GetString(), Is.EqualTo("foo_user"));
+        Assert.That(seen.GetProperty("id").GetInt64(), Is.EqualTo(id));
+
+        await native.RequestAsync(new() { ["room"] = "default", ["message"] = "hello from native" });
+        var message = (await phoenix.MessageAsync("hello from native")).GetProperty("payload");
+        Assert.That(message.GetProperty("user").GetString(), Is.EqualTo("bar_user"));
+        Assert.That(message.GetProperty("id").GetInt64(), Is.EqualTo(id + 1));
+        Assert.That(message.GetProperty("inserted_at").GetString(), Does.EndWith("Z"));
+    }
+
+    [TestCase("wrong_token")]
+    [TestCase("")]
+    public async Task A_bad_or_missing_token_is_refused(string token)
+    {
+        await using var server = await TestServer.StartAsync();
+        await using var phoenix = PhoenixNodeClient.Start(server.BaseUri, token, new Dictionary<string, string> { ["RECONNECT_MS"] = "60000" });
+
+        var error = await phoenix.ExpectAsync("error");
+        Assert.That(error.GetProperty("error").GetString(), Does.Contain("401"));
+        Assert.That(phoenix.Seen.Any(l => l.GetProperty("event").GetString() is "open" or "joined"), Is.False, phoenix.Log);
+    }
+
+    [Test]
+    public async Task Presence_lists_both_users_and_drops_one_that_disconnects()
+    {
+        await using var server = await TestServer.StartAsync();
+        await using var phoenix = PhoenixNodeClient.Start(server.BaseUri, "foo_token");
+        await phoenix.JoinedAsync();
+        await phoenix.PresenceAsync(users => users.Count == 1 && users["foo_user"] == 1);
+
+        var native = await server.ConnectAsync("bar_token");
+        await native.RequestAsync(new(JoinDefault));
+        await phoenix.PresenceAsync(users => users.Count == 2 && users.ContainsKey("bar_user"));
+
+        await native.DisposeAsync();
+        await phoenix.PresenceAsync(users => users.Count == 1 && users.ContainsKey("foo_user"));
+    }
+
+    [Test]
+    public async Task Two_tabs_of_one_user_are_one_user_with_two_metas()
+    {
+        await using var server = await TestServer.StartAsync();
+        await using var tab1 = PhoenixNodeClient.Start(server.BaseUri, "foo_token");
+        await tab1.JoinedAsync();
+        await using var tab2 = PhoenixNodeClient.Start(server.BaseUri, "foo_token");
+        await tab2.JoinedAsync();
+        await using var observer = PhoenixNodeClient.Start(server.BaseUri, "bar_token");
+        await observer.JoinedAsync();
+
+        await observer.PresenceAsync(users => users.Count == 2 && users["foo_user"] == 2 && users["bar_user"] == 1);
+    }
+
+    [Test]
+    public async Task Heartbeats_are_answered()
+    {
+        await using var server = await TestServer.StartAsync();
+        await using var phoenix = PhoenixNodeClient.Start(server.BaseUri, "foo_token", new Dictionary<string, string> { ["HEARTBEAT_MS"] = "50" });
+        await phoenix.JoinedAsync();
+        for (var i = 0; i < 3; i++)
+        {
+            Assert.That((await phoenix.ExpectAsync("heartbeat")).GetProperty("status").GetString(), Is.EqualTo("ok"));
+        }
+
+        Assert.That(phoenix.Seen.Count(l => l.GetProperty("event").GetString() == "open"), Is.EqualTo(1), "heartbeats keep the one connection");
+    }
+
+    [Test]
+    public async Task After_the_server_drops_the_socket_phoenix_rejoins_and_gets_what_it_missed_exactly_once()
+    {
+        await using var server = await TestServer.StartAsync();
+        await using var phoenix = PhoenixNodeClient.Start(server.BaseUri, "foo_token", new Dictionary<string, string> { ["RECONNECT_MS"] = "3000" });
+        await phoenix.JoinedAsync();
+        await phoenix.PushAsync("room:default", "new_msg", new { body = "before" });
+        await phoenix.MessageAsync("before");
+
+        // The server closes every connection (as an idle sweep would); phoenix.js reconnects on its own.
+        server.Services.GetRequiredService<OpenConnections>().CloseIdle(TimeSpan.FromTicks(-1));
+        await phoenix.ExpectAsync("close");
+        await using var native = await server.ConnectAsync("bar_token");
+        await native.RequestAsync(new(JoinDefault));
+        for (var i = 1; i <= 3; i++)
+        {
+            await native.RequestAsync(new() { ["room"] = "default", ["message"] = $"missed {i}" });
+        }
+
+        Assert.That(phoenix.Seen.Count(l => l.GetProperty("event").GetString() == "open"), Is.EqualTo(1), "the messages must be sent while phoenix.js is away");
+        await phoenix.ExpectAsync("open");
+        await phoenix.MessageAsync("missed 3");
+        await native.RequestAsync(new() { ["room"] = "default", ["message"] = "live" });
+        await phoenix.MessageAsync("live");
+
+        var bodies = phoenix.Seen.Where(l => l.GetProperty("event").GetString() == "msg")
+            .Select(l => l.GetProperty("payload").GetProperty("body").GetString()).ToList();
+        Assert.That(bodies, Is.EqualTo(new[] { "before", "missed 1", "missed 2", "missed 3", "live" }));
+    }
+
+    [Test]
+    public async Task Vsn_1_clients_speak_json_objects()
+    {
+        await using var server = await TestServer.StartAsync();
+        await using var v1 = PhoenixNodeClient.Start(server.BaseUri, "foo_token", new Dictionary<string, string> { ["VSN"] = "1.0.0" });
+        await using var v2 = PhoenixNodeClient.Start(server.BaseUri, "bar_token");
+        Assert.That((await v1.JoinedAsync()).GetProperty("status").GetString(), Is.EqualTo("ok"));
+        await v2.JoinedAsync();
+
+        Assert.That((await v1.PushAsync("room:default", "new_msg", new { body = "from v1" })).GetProperty("status").GetString(), Is.EqualTo("ok"));
+        await v2.MessageAsync("from v1");
+        await v1.MessageAsync("from v1");
+        await v2.PushAsync("room:default", "new_msg", new { body = "from v2" });
+        await v1.MessageAsync("from v2");
+        await v1.PresenceAsync(users => users.Count == 2);
+    }
+
+    [Test]
+    public async Task Private_messages_arrive_on_the_users_own_topic()
+    {
+        await using var server = await TestServer.StartAsync();
+        await using var phoenix = PhoenixNodeClient.Start(server.BaseUri, "foo_token", new Dictionary<string, string> { ["TOPICS"] = "user:foo_user" });
+        Assert.That((await phoenix.JoinedAsync("user:foo_user")).GetProperty("status").GetString(), Is.EqualTo("ok"));
+        await using var native = await server.ConnectAsync("bar_token");
+
+        await native.RequestAsync(new() { ["to"] = "foo_user", ["message"] = "psst" });
+        var received = (await phoenix.MessageAsync("psst", "user:foo_user")).GetProperty("payload");
+        Assert.That(received.GetProperty("user").GetString(), Is.EqualTo("bar_user"));
+
+        var reply = await phoenix.PushAsync("user:foo_user", "new_msg", new { to = "bar_user", body = "hi back" });
+        Assert.That(reply.GetProperty("status").GetString(), Is.EqualTo("ok"), phoenix.Log);
+        await native.ExpectAsync(f => f.TryGetProperty("message", out var m) && m.GetString() == "hi back");
+        await phoenix.MessageAsync("hi back", "user:foo_user");
+        await phoenix.SendAsync(new { @do = "join", topic = "user:bar_user" });
+        var foreign = await phoenix.JoinedAsync("user:bar_user");
+        Assert.That(foreign.GetProperty("response").GetProperty("reason").GetString(), Is.EqualTo("unauthorized"));
+    }
+
+    [TestCase("params")]
+    [TestCase("authToken")]
+    public async Task When_upgrades_are_blocked_phoenix_falls_back_to_long_polling_and_keeps_chatting(string auth)
+    {
+        await using var server = await TestServer.StartAsync();
+        await using var phoenix = PhoenixNodeClient.Start(server.BaseUri, "foo_token", new Dictionary<string, string>
+        {
+            ["AUTH"] = auth,
+            ["BLOCK_WEBSOCKET"] = "1",
+            ["FALLBACK_MS"] = "500",
+            ["TOPICS"] = "room:default,user:foo_user",
+        });
+        Assert.That((await phoenix.ExpectAsync("open")).GetProperty("transport").GetString(), Is.EqualTo("LongPoll"));
+        Assert.That((await phoenix.JoinedAsync()).GetProperty("status").GetString(), Is.EqualTo("ok"));
+        await phoenix.JoinedAsync("user:foo_user");
+        await using var native = await server.ConnectAsync("bar_token");
+        await native.RequestAsync(new(JoinDefault));
+        await phoenix.PresenceAsync(users => users.Count == 2);
+
+        Assert.That((await phoenix.PushAsync("room:default", "new_msg", new { body = "over long poll" })).GetProperty("status").GetString(), Is.EqualTo("ok"));
+        await native.ExpectAsync(f => f.TryGetProperty("message", out var m) && m.GetString() == "over long poll");
+        await native.RequestAsync(new() { ["room"] = "default", ["message"] = "back to long poll" });
+        await phoenix.MessageAsync("back to long poll");
+        await native.RequestAsync(new() { ["to"] = "foo_user", ["message"] = "private over long poll" });
+        await phoenix.MessageAsync("private over long poll", "user:foo_user");
+    }
+
+    [Test]
+    public async Task A_refused_long_poll_connection_is_a_403_and_phoenix_stops()
+    {
+        await using var server = await TestServer.StartAsync();
+        await using var phoenix = PhoenixNodeClient.Start(server.BaseUri, "wrong_token", new Dictionary<string, string>
+        {
+            ["BLOCK_WEBSOCKET"] = "1",
+            ["FALLBACK_MS"] = "500",
+        });
+
+        await phoenix.ExpectAsync("error", l => l.GetProperty("error").GetString() == "403");
+        await phoenix.ExpectAsync("close", l => l.GetProperty("code").GetInt32() == 1008);
+    }
+
+    [Test]
+    public async Task A_room_crash_is_a_channel_error_and_phoenix_rejoins_without_losing_messages()
+    {
+        await using var server = await TestServer.StartAsync(
+            new Dictionary<string, string> { ["Storage:Provider"] = "memory" },
+            services =>
+            {
+                services.RemoveAll<IMessageStore>();
+                services.AddSingleton<IMessageStore>(sp => new PoisonedStore(sp.GetRequiredService<InMemoryStore>()));
+            });
+        await using var phoenix = PhoenixNodeClient.Start(server.BaseUri, "foo_token");
+        await phoenix.JoinedAsync();
+        await using var native = await server.ConnectAsync("bar_token");
+        await native.RequestAsync(new(JoinDefault));
+        await native.RequestAsync(new() { ["room"] = "default", ["message"] = "before the crash" });
+        await phoenix.MessageAsync("before the crash");
+
+        var poisoned = await phoenix.PushAsync("room:default", "new_msg", new { body = "poison" });
+        Assert.That(poisoned.GetProperty("response").GetProperty("reason").GetString(), Is.EqualTo("unavailable"));
+        await phoenix.ExpectAsync("channel_error");
+        await native.RequestAsync(new() { ["room"] = "default", ["message"] = "while rejoining" });
+        await phoenix.JoinedAsync();
+        await phoenix.MessageAsync("while rejoining");
+        await native.RequestAsync(new() { ["room"] = "default", ["message"] = "after the rejoin" });
+        await phoenix.MessageAsync("after the rejoin");
+
+        var bodies = phoenix.Seen.Where(l => l.GetProperty("event").GetString() == "msg").Select(l => l.GetProperty("payload").GetProperty("body").GetString());
+        Assert.That(bodies, Is.EqualTo(new[] { "before the crash", "while rejoining", "after the rejoin" }));
+    }
+
+    /// <summary>A message store that fails on one text, so a room loop crashes on demand.</summary>
+    private sealed class PoisonedStore(InMemoryStore inner) : IMessageStore
+    {
+        public ValueTask<long> LastRoomIdAsync(string room, CancellationToken cancellationToken) => inner.LastRoomIdAsync(room, cancellationToken);
+
+        public ValueTask<long> AppendRoomMessagesAsync(string room, IReadOnlyList<NewRoomMessage> messages, CancellationToken cancellationToken) =>
+            messages.Any(m => m.Text == "poison") ? throw new InvalidOperationException("poisoned") : inner.AppendRoomMessagesAsync(room, messages, cancellationToken);
+
+        public ValueTask<long> AppendPrivateMessageAsync(string from, string to, string text, DateTimeOffset timestamp, CancellationToken cancellationToken) =>
+            inner.AppendPrivateMessageAsync(from, to, text, timestamp, cancellationToken);
+
+        public ValueTask<IReadOnlyList<RoomMessage>> RoomHistoryAsync(string room, HistoryQuery query, CancellationToken cancellationToken) =>
+            inner.RoomHistoryAsync(room, query, cancellationToken);
+
+        public ValueTask<IReadOnlyList<PrivateMessage>> PrivateHistoryAsync(string user, string other, HistoryQuery query, CancellationToken cancellationToken) =>
+            inner.PrivateHistoryAsync(user, other, query, cancellationToken);
+    }
+}
