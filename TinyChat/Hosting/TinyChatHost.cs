@@ -26,6 +26,7 @@ public static class TinyChatHost
         ["Chat"] = typeof(ChatOptions),
         ["Storage"] = typeof(StorageOptions),
         ["Limits"] = typeof(LimitsOptions),
+        ["Sse"] = typeof(TinyChat.Protocols.Http.SseOptions),
         ["Logging"] = null,
     };
 
@@ -94,6 +95,7 @@ public static class TinyChatHost
         services.AddChatCore();
         services.AddWeb(baseDirectory);
         services.AddJsonProtocol();
+        services.AddHttpApi(builder.Configuration);
 
         configure?.Invoke(services);
         return builder.Build();
@@ -135,6 +137,7 @@ public static class TinyChatHost
         _ = services.GetRequiredService<IOptions<ChatOptions>>().Value;
         _ = services.GetRequiredService<IOptions<StorageOptions>>().Value;
         _ = services.GetRequiredService<IOptions<LimitsOptions>>().Value;
+        _ = services.GetRequiredService<IOptions<TinyChat.Protocols.Http.SseOptions>>().Value;
         _ = services.GetRequiredService<StaticFiles>();
     }
 
