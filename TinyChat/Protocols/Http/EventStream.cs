@@ -15,12 +15,12 @@ public sealed class EventStream
     private readonly ConnectionOutbox outbox;
     private readonly TimeProvider time;
 
-    /// <summary>A stream over <paramref name="response"/> (not yet started) for <paramref name="user"/>.</summary>
-    public EventStream(HttpListenerResponse response, SseEventEncoder encoder, string? room, string user, int capacity, TimeProvider time)
+    /// <summary>A stream over <paramref name="context"/>'s response (not yet started) for <paramref name="user"/>.</summary>
+    public EventStream(HttpListenerContext context, SseEventEncoder encoder, string? room, string user, int capacity, TimeProvider time)
     {
         this.time = time;
         User = user;
-        transport = new SseTransport(response);
+        transport = new SseTransport(context);
         outbox = new ConnectionOutbox(transport, new SseFrameEncoder(encoder), capacity, time);
         Gate = new StreamGate(outbox, room, capacity);
     }

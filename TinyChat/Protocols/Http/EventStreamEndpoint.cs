@@ -71,7 +71,7 @@ public sealed class EventStreamEndpoint(
 
         await using var admission = admitted.Value!;
         var settings = options.Value;
-        var stream = new EventStream(response, room is null ? SseEventEncoder.UserStream : SseEventEncoder.RoomStream, room, admission.User, settings.OutboxCapacity, chat.Time);
+        var stream = new EventStream(context, room is null ? SseEventEncoder.UserStream : SseEventEncoder.RoomStream, room, admission.User, settings.OutboxCapacity, chat.Time);
         var client = await admission.ConnectAsync(stream.Gate, cancellationToken).ConfigureAwait(false);
         try
         {

@@ -1,4 +1,6 @@
 using System.Net;
+using System.Net.Sockets;
+using System.Reflection;
 using TinyChat.Web;
 
 namespace TinyChat.Protocols.Http;
@@ -7,8 +9,9 @@ namespace TinyChat.Protocols.Http;
 /// The send side of one event stream: the chunked body of an HTTP response. An SSE client never sends anything
 /// after its request, so the stream's end is the only thing its "receive side" waits for (<see cref="Ended"/>).
 /// </summary>
-public sealed class SseTransport(HttpListenerResponse response) : ITransport
+public sealed class SseTransport(HttpListenerContext context) : ITransport
 {
+    private readonly HttpListenerResponse response = context.Response;
     private readonly TaskCompletionSource ended = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int aborted;
 
@@ -75,6 +78,10 @@ public sealed class SseTransport(HttpListenerResponse response) : ITransport
         {
             try
             {
+                // HttpListener's own abort first writes the chunked trailer, synchronously: on a reader that stopped
+                // reading that blocks a thread for as long as the client stays. Shut the socket down first, so the
+                // pending write and the trailer fail at once.
+                SocketOf(context)?.Shutdown(SocketShutdown.Both);
                 response.Abort();
             }
             catch (Exception ex) when (ex is HttpListenerException or IOException or ObjectDisposedException or InvalidOperationException)
@@ -84,5 +91,29 @@ public sealed class SseTransport(HttpListenerResponse response) : ITransport
         }
 
         ended.TrySetResult();
+    }
+
+    // The managed HttpListener keeps the connection's socket private; found once per type by shape, not by name, and
+    // null (plain Abort) where the implementation has none.
+    private static Socket? SocketOf(HttpListenerContext context)
+    {
+        const BindingFlags Instance = BindingFlags.Instance | BindingFlags.NonPublic | BindingFlags.Public;
+        try
+        {
+            foreach (var field in typeof(HttpListenerContext).GetFields(Instance))
+            {
+                var connection = field.GetValue(context);
+                var socketField = connection?.GetType().GetFields(Instance).FirstOrDefault(f => f.FieldType == typeof(Socket));
+                if (socketField?.GetValue(connection) is Socket socket)
+                {
+                    return socket;
+                }
+            }
+        }
+        catch (Exception ex) when (ex is FieldAccessException or TargetException or NotSupportedException)
+        {
+        }
+
+        return null;
     }
 }
