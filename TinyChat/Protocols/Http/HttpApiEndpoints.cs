@@ -13,7 +13,7 @@ namespace TinyChat.Protocols.Http;
 /// and <c>/api/users/{user}/messages</c>. Each request acts through <see cref="ApiCallers"/>; the answers use the
 /// native protocol's JSON for messages and presence.
 /// </summary>
-public sealed class HttpApiEndpoints(ApiCallers callers, IdempotencyKeys idempotency, EventStreamEndpoint streams, IOptions<ServerOptions> server)
+public sealed class HttpApiEndpoints(ChatServer chat, ApiCallers callers, IdempotencyKeys idempotency, EventStreamEndpoint streams, IOptions<ServerOptions> server)
 {
     private const string RoomsPrefix = "/api/rooms/";
     private const string UsersPrefix = "/api/users/";
@@ -28,6 +28,7 @@ public sealed class HttpApiEndpoints(ApiCallers callers, IdempotencyKeys idempot
             {
                 w.WriteStartObject();
                 w.WriteString("username", client.User);
+                w.WriteString("node", chat.Presence.Node);
                 WriteStrings(w, "joined", rooms.Value!.Joined);
                 w.WriteEndObject();
             });

@@ -34,6 +34,15 @@ public sealed class OpenEventStreams(IOptions<ServerOptions> options, TimeProvid
     /// <summary>Forgets an ended stream.</summary>
     public void Remove(EventStream stream) => streams.TryRemove(stream.Id, out _);
 
+    /// <summary>Ends every open stream after what it has queued (clients resume with Last-Event-ID).</summary>
+    public void EndAll(string reason)
+    {
+        foreach (var stream in streams.Values)
+        {
+            stream.Close(reason, drain: true);
+        }
+    }
+
     /// <inheritdoc />
     public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
@@ -48,10 +57,7 @@ public sealed class OpenEventStreams(IOptions<ServerOptions> options, TimeProvid
         }
 
         logger.LogInformation("Ending {Streams} event streams", all.Length);
-        foreach (var stream in all)
-        {
-            stream.Close("server shutting down", drain: true);
-        }
+        EndAll("server shutting down");
 
         var everyone = Task.WhenAll(all.Select(s => s.Closed));
         var grace = Task.Delay(TimeSpan.FromSeconds(options.Value.ShutdownGraceSeconds), time);
