@@ -23,6 +23,10 @@ public sealed record ChatLimits(int MaxMessageLength, int RoomMailboxCapacity, i
 /// <summary>The chat core as the front doors (protocols, HTTP) see it: accounts, rooms and online users.</summary>
 public sealed class ChatServer
 {
+    // Per user, not per session: a user whose connections are short (HTTP API calls) starts a session each time,
+    // and a fresh bucket each time would be no limit. One bucket per user who posted; bounded by the accounts.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, TokenBucket> messageBudgets = new(StringComparer.Ordinal);
+
     /// <summary>Wires the core to its stores and supervisors.</summary>
     public ChatServer(
         IAccountStore accounts,
@@ -49,7 +53,9 @@ public sealed class ChatServer
             time,
             Bus,
             Presence,
-            limits.MessagesPerSecond > 0 ? () => new TokenBucket(limits.MessagesPerSecond, limits.MessageBurst, time) : null);
+            limits.MessagesPerSecond > 0
+                ? user => messageBudgets.GetOrAdd(user, _ => new TokenBucket(limits.MessagesPerSecond, limits.MessageBurst, time))
+                : null);
         Rooms = new RoomDirectory(rooms, messages, roomSupervisor, limits.RoomMailboxCapacity, time, Sessions.FindOnline, Bus, Presence);
         Sessions.Rooms = Rooms;
         Slots = new ConnectionSlots(limits.MaxConnectionsPerUser);

@@ -10,7 +10,7 @@ public sealed class SessionDirectory(
     TimeProvider time,
     IChatBus bus,
     IPresence presence,
-    Func<TokenBucket?>? newMessageBudget = null)
+    Func<string, TokenBucket?>? messageBudgetOf = null)
 {
     private const int AttachAttempts = 8;
     private readonly Registry<string, UserSessionProcess> live = new(StringComparer.Ordinal);
@@ -33,7 +33,7 @@ public sealed class SessionDirectory(
                 user,
                 name => new UserSessionProcess(name, mailboxCapacity, rooms, Rooms!, time, bus, presence, ended => live.Unregister(ended.User, ended))
                 {
-                    MessageBudget = newMessageBudget?.Invoke(),
+                    MessageBudget = messageBudgetOf?.Invoke(name),
                 },
                 out var created);
             if (created && !supervisor.TryStartChild(session, RestartKind.Transient))

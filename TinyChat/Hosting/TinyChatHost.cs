@@ -27,6 +27,7 @@ public static class TinyChatHost
         ["Storage"] = typeof(StorageOptions),
         ["Limits"] = typeof(LimitsOptions),
         ["Irc"] = typeof(TinyChat.Protocols.Irc.IrcOptions),
+        ["Sse"] = typeof(TinyChat.Protocols.Http.SseOptions),
         ["Logging"] = null,
     };
 
@@ -97,6 +98,7 @@ public static class TinyChatHost
         services.AddJsonProtocol();
         services.AddIrc(builder.Configuration.GetValue("Irc:Enabled", true));
         services.AddPhoenixProtocol();
+        services.AddHttpApi(builder.Configuration);
 
         configure?.Invoke(services);
         return builder.Build();
@@ -139,6 +141,7 @@ public static class TinyChatHost
         _ = services.GetRequiredService<IOptions<StorageOptions>>().Value;
         _ = services.GetRequiredService<IOptions<LimitsOptions>>().Value;
         _ = services.GetRequiredService<IOptions<TinyChat.Protocols.Irc.IrcOptions>>().Value;
+        _ = services.GetRequiredService<IOptions<TinyChat.Protocols.Http.SseOptions>>().Value;
         _ = services.GetRequiredService<StaticFiles>();
     }
 

@@ -45,7 +45,8 @@ public sealed class HttpServer(
         {
             var port = options.Port == 0 ? FreePort() : options.Port;
             var host = options.Host is "*" or "+" or "0.0.0.0" ? "+" : options.Host;
-            var candidate = new HttpListener { IgnoreWriteExceptions = true };
+            // Write errors must surface: an event stream learns that its client is gone only from a failed write.
+            var candidate = new HttpListener { IgnoreWriteExceptions = false };
             candidate.Prefixes.Add($"http://{host}:{port}/");
             if (host == "localhost")
             {

@@ -1,0 +1,280 @@
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json;
+using Microsoft.Extensions.DependencyInjection;
+using TinyChat.Protocols.Http;
+using TinyChat.Tests.Support;
+using static TinyChat.Tests.HttpApi.Api;
+
+namespace TinyChat.Tests.HttpApi;
+
+[TestFixture]
+public sealed class EventStreamTests
+{
+    [Test]
+    public async Task A_room_stream_sends_retry_messages_with_ids_presence_and_keep_alives()
+    {
+        await using var server = await TestServer.StartAsync(new Dictionary<string, string> { ["Sse:KeepAliveSeconds"] = "0.2" });
+        await SendAsync(server.Http, HttpMethod.Put, "/api/rooms/default/membership", "foo_token");
+        await SendAsync(server.Http, HttpMethod.Put, "/api/rooms/default/membership", "bar_token");
+        await using var stream = await SseClient.OpenAsync(server.BaseUri, "/api/rooms/default/events", "foo_token");
+        Assert.That((int)stream.Response.StatusCode, Is.EqualTo(200));
+        Assert.That(stream.Response.Content.Headers.ContentType?.MediaType, Is.EqualTo("text/event-stream"));
+        Assert.That((await stream.NextAsync()).Retry, Is.EqualTo(3000));
+
+        var state = await stream.ExpectAsync(e => e.Event == "presence_state");
+        Assert.That(JsonDocument.Parse(state.Data!).RootElement.GetProperty("presence_state").TryGetProperty("foo_user", out _), Is.True, "the stream itself makes its user online");
+
+        var (_, posted, _) = await PostMessageAsync(server.Http, "/api/rooms/default/messages", "bar_token", "hello stream");
+        var message = await stream.ExpectAsync(e => e.Event == "message");
+        Assert.That(message.Id, Is.EqualTo(posted.GetProperty("id").GetInt64().ToString(System.Globalization.CultureInfo.InvariantCulture)));
+        var data = JsonDocument.Parse(message.Data!).RootElement;
+        Assert.That(data.GetProperty("from").GetString(), Is.EqualTo("bar_user"));
+        Assert.That(data.GetProperty("message").GetString(), Is.EqualTo("hello stream"));
+
+        var keepAlive = await stream.ExpectAsync(e => e.Comment is not null);
+        Assert.That(keepAlive.Comment, Is.EqualTo("keep-alive"));
+    }
+
+    [Test]
+    public async Task A_room_stream_resumed_with_last_event_id_gets_every_missed_message_exactly_once_then_live()
+    {
+        await using var server = await TestServer.StartAsync();
+        await SendAsync(server.Http, HttpMethod.Put, "/api/rooms/default/membership", "foo_token");
+        await SendAsync(server.Http, HttpMethod.Put, "/api/rooms/default/membership", "bar_token");
+        string lastId;
+        await using (var first = await SseClient.OpenAsync(server.BaseUri, "/api/rooms/default/events", "foo_token"))
+        {
+            await PostMessageAsync(server.Http, "/api/rooms/default/messages", "bar_token", "before");
+            lastId = (await first.ExpectAsync(e => e.Event == "message")).Id!;
+        }
+
+        foreach (var text in new[] { "missed 1", "missed 2", "missed 3" })
+        {
+            await PostMessageAsync(server.Http, "/api/rooms/default/messages", "bar_token", text);
+        }
+
+        await using var resumed = await SseClient.OpenAsync(server.BaseUri, "/api/rooms/default/events", "foo_token", lastId);
+        Assert.That((int)resumed.Response.StatusCode, Is.EqualTo(200));
+        await PostMessageAsync(server.Http, "/api/rooms/default/messages", "bar_token", "live 1");
+        await PostMessageAsync(server.Http, "/api/rooms/default/messages", "bar_token", "live 2");
+        var got = await resumed.TakeAsync("message", 5);
+        Assert.That(got.Select(Message), Is.EqualTo(new[] { "missed 1", "missed 2", "missed 3", "live 1", "live 2" }));
+        Assert.That(got.Select(e => long.Parse(e.Id!, System.Globalization.CultureInfo.InvariantCulture)), Is.Ordered.Ascending.And.Unique);
+    }
+
+    [Test]
+    public async Task Messages_posted_while_the_stream_catches_up_are_neither_lost_nor_doubled()
+    {
+        await using var server = await TestServer.StartAsync(new Dictionary<string, string> { ["Limits:MessagesPerSecond"] = "0", ["Limits:FramesPerSecond"] = "0" });
+        await SendAsync(server.Http, HttpMethod.Put, "/api/rooms/default/membership", "foo_token");
+        await SendAsync(server.Http, HttpMethod.Put, "/api/rooms/default/membership", "bar_token");
+        await using var poster = await server.ConnectAsync("bar_token");
+        for (var i = 0; i < 50; i++)
+        {
+            await poster.SendAsync(new { room = "default", message = $"m{i}" });
+        }
+
+        await poster.ExpectAsync(f => f.TryGetProperty("message", out var m) && m.GetString() == "m49");
+
+        // Posting goes on while the resumed stream reads history, so live and replayed messages overlap.
+        var posting = Task.Run(async () =>
+        {
+            for (var i = 50; i < 150; i++)
+            {
+                await poster.SendAsync(new { room = "default", message = $"m{i}" });
+            }
+        });
+        await using var resumed = await SseClient.OpenAsync(server.BaseUri, "/api/rooms/default/events", "foo_token", "10");
+        await posting;
+        var got = await resumed.TakeAsync("message", 140);
+        Assert.That(got.Select(Message), Is.EqualTo(Enumerable.Range(10, 140).Select(i => $"m{i}")));
+        await poster.SendAsync(new { room = "default", message = "marker" });
+        Assert.That(Message(await resumed.ExpectAsync(e => e.Event == "message")), Is.EqualTo("marker"), "nothing was delivered twice");
+    }
+
+    [Test]
+    public async Task The_user_stream_carries_every_joined_room_and_private_messages_and_resumes()
+    {
+        await using var server = await TestServer.StartAsync();
+        await SendAsync(server.Http, HttpMethod.Post, "/api/rooms", "bar_token", """{"room":"ops"}""");
+        foreach (var room in new[] { "default", "ops" })
+        {
+            await SendAsync(server.Http, HttpMethod.Put, $"/api/rooms/{room}/membership", "foo_token");
+            await SendAsync(server.Http, HttpMethod.Put, $"/api/rooms/{room}/membership", "bar_token");
+        }
+
+        string lastId;
+        await using (var first = await SseClient.OpenAsync(server.BaseUri, "/api/events", "foo_token"))
+        {
+            await PostMessageAsync(server.Http, "/api/rooms/default/messages", "bar_token", "in default");
+            await PostMessageAsync(server.Http, "/api/users/foo_user/messages", "bar_token", "private hello");
+            Assert.That(Message(await first.ExpectAsync(e => e.Event == "message")), Is.EqualTo("in default"));
+            var pm = await first.ExpectAsync(e => e.Event == "private_message");
+            Assert.That(Message(pm), Is.EqualTo("private hello"));
+            await PostMessageAsync(server.Http, "/api/rooms/ops/messages", "bar_token", "in ops");
+            lastId = (await first.ExpectAsync(e => e.Event == "message")).Id!;
+            Assert.That(StreamPosition.TryParse(lastId, out var position) && position.Room == "ops", Is.True, lastId);
+        }
+
+        await PostMessageAsync(server.Http, "/api/rooms/default/messages", "bar_token", "missed in default");
+        await PostMessageAsync(server.Http, "/api/rooms/ops/messages", "bar_token", "missed in ops");
+        await using var resumed = await SseClient.OpenAsync(server.BaseUri, "/api/events", "foo_token", lastId);
+        await PostMessageAsync(server.Http, "/api/rooms/ops/messages", "bar_token", "live in ops");
+        var got = await resumed.TakeAsync("message", 3);
+        Assert.That(got.Select(Message), Is.EquivalentTo(new[] { "missed in default", "missed in ops", "live in ops" }));
+        Assert.That(Message(got[2]), Is.EqualTo("live in ops"));
+    }
+
+    [Test]
+    public async Task Streams_refuse_a_bad_last_event_id_a_stranger_and_an_unknown_room()
+    {
+        await using var server = await TestServer.StartAsync();
+        await SendAsync(server.Http, HttpMethod.Put, "/api/rooms/default/membership", "foo_token");
+        await using (var bad = await SseClient.OpenAsync(server.BaseUri, "/api/rooms/default/events", "foo_token", "not-a-number"))
+        {
+            Assert.That((int)bad.Response.StatusCode, Is.EqualTo(400));
+        }
+
+        await using (var bad = await SseClient.OpenAsync(server.BaseUri, "/api/events", "foo_token", "12"))
+        {
+            Assert.That((int)bad.Response.StatusCode, Is.EqualTo(400));
+        }
+
+        await using (var stranger = await SseClient.OpenAsync(server.BaseUri, "/api/rooms/default/events", "bar_token"))
+        {
+            Assert.That((int)stranger.Response.StatusCode, Is.EqualTo(403));
+        }
+
+        await using var unknown = await SseClient.OpenAsync(server.BaseUri, "/api/rooms/nowhere/events", "foo_token");
+        Assert.That((int)unknown.Response.StatusCode, Is.EqualTo(404));
+    }
+
+    [Test]
+    public async Task A_stream_counts_as_a_connection_of_its_user()
+    {
+        await using var server = await TestServer.StartAsync(new Dictionary<string, string> { ["Limits:MaxConnectionsPerUser"] = "1" });
+        await SendAsync(server.Http, HttpMethod.Put, "/api/rooms/default/membership", "foo_token");
+        await SendAsync(server.Http, HttpMethod.Put, "/api/rooms/default/membership", "bar_token");
+        await using var watcher = await server.ConnectAsync("bar_token");
+        await using var stream = await SseClient.OpenAsync(server.BaseUri, "/api/events", "foo_token");
+        await watcher.ExpectAsync(f => f.TryGetProperty("presence_diff", out var d) && d.GetProperty("joins").TryGetProperty("foo_user", out _));
+        await using var second = await SseClient.OpenAsync(server.BaseUri, "/api/events", "foo_token");
+        Assert.That((int)second.Response.StatusCode, Is.EqualTo(429));
+        Assert.That(second.Response.Headers.RetryAfter, Is.Not.Null);
+        Assert.That((await GetAsync(server.Http, "/api/me", "foo_token")).Status, Is.EqualTo(429), "an API call is a connection too");
+    }
+
+    [Test]
+    public async Task Posts_cross_protocols_http_to_websocket_and_sse_and_websocket_to_sse()
+    {
+        await using var server = await TestServer.StartAsync();
+        var baz = await server.RegisterAsync("baz_bot");
+        foreach (var token in new[] { "foo_token", "bar_token", baz })
+        {
+            await SendAsync(server.Http, HttpMethod.Put, "/api/rooms/default/membership", token);
+        }
+
+        await using var web = await server.ConnectAsync("foo_token");
+        await using var sse = await SseClient.OpenAsync(server.BaseUri, "/api/rooms/default/events", "bar_token");
+        await sse.ExpectAsync(e => e.Event == "presence_state");
+        await PostMessageAsync(server.Http, "/api/rooms/default/messages", baz, "from curl");
+        var onWeb = await web.ExpectAsync(f => f.TryGetProperty("message", out var m) && m.GetString() == "from curl");
+        Assert.That(onWeb.GetProperty("from").GetString(), Is.EqualTo("baz_bot"));
+        Assert.That(Message(await sse.ExpectAsync(e => e.Event == "message")), Is.EqualTo("from curl"));
+
+        await web.SendAsync(new { room = "default", message = "from the browser" });
+        var onSse = await sse.ExpectAsync(e => e.Event == "message");
+        Assert.That(Message(onSse), Is.EqualTo("from the browser"));
+        Assert.That(JsonDocument.Parse(onSse.Data!).RootElement.GetProperty("from").GetString(), Is.EqualTo("foo_user"));
+    }
+
+    [Test]
+    public async Task A_stream_is_framed_as_chunked_text_event_stream_on_the_wire()
+    {
+        await using var server = await TestServer.StartAsync();
+        await SendAsync(server.Http, HttpMethod.Put, "/api/rooms/default/membership", "foo_token");
+        using var tcp = new TcpClient();
+        await tcp.ConnectAsync(server.BaseUri.Host, server.BaseUri.Port);
+        var wire = tcp.GetStream();
+        await wire.WriteAsync(Encoding.ASCII.GetBytes($"GET /api/rooms/default/events?access_token=foo_token HTTP/1.1\r\nHost: {server.BaseUri.Authority}\r\n\r\n"));
+        var seen = new StringBuilder();
+        var buffer = new byte[4096];
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        while (!seen.ToString().Contains("event: presence_state", StringComparison.Ordinal))
+        {
+            var read = await wire.ReadAsync(buffer, timeout.Token);
+            Assert.That(read, Is.GreaterThan(0), "the stream stays open");
+            seen.Append(Encoding.UTF8.GetString(buffer, 0, read));
+        }
+
+        var text = seen.ToString();
+        Assert.That(text, Does.StartWith("HTTP/1.1 200"));
+        Assert.That(text, Does.Contain("Content-Type: text/event-stream"));
+        Assert.That(text, Does.Contain("Transfer-Encoding: chunked"));
+        Assert.That(text, Does.Contain("Cache-Control: no-store"));
+        Assert.That(text, Does.Contain("retry: 3000\n\n"));
+    }
+
+    [Test]
+    public async Task Shutdown_ends_streams_after_their_queued_events()
+    {
+        var server = await TestServer.StartAsync();
+        try
+        {
+            await SendAsync(server.Http, HttpMethod.Put, "/api/rooms/default/membership", "foo_token");
+            await using var stream = await SseClient.OpenAsync(server.BaseUri, "/api/events", "foo_token");
+            await stream.ExpectAsync(e => e.Event == "presence_state");
+            await server.StopAsync();
+            await stream.Ended.WaitAsync(TimeSpan.FromSeconds(10));
+            Assert.That(server.Services.GetRequiredService<OpenEventStreams>().Count, Is.Zero);
+        }
+        finally
+        {
+            await server.DisposeAsync();
+        }
+    }
+}
+
+[TestFixture]
+[NonParallelizable]
+public sealed class SlowEventStreamTests
+{
+    [Test]
+    public async Task A_stream_that_is_not_read_is_cut_off_and_the_others_keep_up()
+    {
+        await using var server = await TestServer.StartAsync(new Dictionary<string, string>
+        {
+            ["Sse:OutboxCapacity"] = "16",
+            ["Limits:MessagesPerSecond"] = "0",
+            ["Limits:FramesPerSecond"] = "0",
+        });
+        var sloth = await server.RegisterAsync("sse_sloth");
+        foreach (var token in new[] { "foo_token", "bar_token", sloth })
+        {
+            await SendAsync(server.Http, HttpMethod.Put, "/api/rooms/default/membership", token);
+        }
+
+        var open = server.Services.GetRequiredService<OpenEventStreams>();
+        using var slow = new Socket(SocketType.Stream, ProtocolType.Tcp) { ReceiveBufferSize = 4096 };
+        await slow.ConnectAsync(server.BaseUri.Host, server.BaseUri.Port);
+        await slow.SendAsync(Encoding.ASCII.GetBytes($"GET /api/rooms/default/events HTTP/1.1\r\nHost: {server.BaseUri.Authority}\r\nAuthorization: Bearer {sloth}\r\n\r\n"));
+        await using var reader = await SseClient.OpenAsync(server.BaseUri, "/api/rooms/default/events", "bar_token");
+        await using var poster = await server.ConnectAsync("foo_token");
+        await reader.ExpectAsync(e => e.Event == "presence_diff" && e.Data!.Contains("sse_sloth", StringComparison.Ordinal) || open.Count == 2);
+
+        var text = new string('z', 2000);
+        var sent = 0;
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (open.Count > 1 && DateTime.UtcNow < deadline)
+        {
+            await poster.SendAsync(new { room = "default", message = $"{sent}:{text}" });
+            var got = await reader.ExpectAsync(e => e.Event == "message");
+            Assert.That(Message(got), Does.StartWith($"{sent}:"), "the reading stream gets every message in order, at once");
+            sent++;
+        }
+
+        Assert.That(open.Count, Is.EqualTo(1), $"the unread stream was ended after {sent} messages");
+        Assert.That(sent, Is.GreaterThan(16));
+    }
+}

@@ -1,0 +1,110 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Text;
+using System.Text.Json;
+using System.Web;
+using Microsoft.Extensions.Options;
+using TinyChat.Chat;
+using TinyChat.Runtime;
+using TinyChat.Web;
+
+namespace TinyChat.Protocols.Http;
+
+/// <summary>
+/// Lets a plain API request act as its user. A request is a short connection: it is admitted like any other
+/// (token, one of the user's connection slots) and gets a <see cref="ChatClient"/> for its duration, so every rule
+/// (membership, quotas, message rate, name and length checks) is decided by the core, the same as for a WebSocket.
+/// Events pushed to that connection are dropped: a request answers only itself. While it runs the user counts as
+/// online, like a page that opened and closed. On top, one user's requests are limited per second (the
+/// <c>Limits:FramesPerSecond</c> a WebSocket frame gets), so a flood of cheap reads answers 429 too.
+/// </summary>
+public sealed class ApiCallers(ChatServer chat, IOptions<LimitsOptions> limits, TimeProvider time)
+{
+    // One bucket per user who called; bounded by the accounts.
+    private readonly ConcurrentDictionary<string, TokenBucket> requestBudgets = new(StringComparer.Ordinal);
+
+    /// <summary>Runs <paramref name="act"/> as the request's user, or answers why the request may not act.</summary>
+    public async Task<ApiResponse> ActAsync(HttpListenerRequest request, Func<ChatClient, Task<ApiResponse>> act, CancellationToken cancellationToken)
+    {
+        var admitted = await chat.AdmitAsync(Credentials.AccessToken(request), cancellationToken).ConfigureAwait(false);
+        if (admitted.Error is { } error)
+        {
+            return error.Code == "missing_token"
+                ? ApiResponse.Error(401, error.Code, "an access token is required (Authorization: Bearer, or the access_token query parameter)")
+                : ApiResponse.From(error);
+        }
+
+        await using var admission = admitted.Value!;
+        var settings = limits.Value;
+        var budget = requestBudgets.GetOrAdd(admission.User, _ => new TokenBucket(settings.FramesPerSecond, settings.FrameBurst, time));
+        if (!budget.TryTake())
+        {
+            return ApiResponse.Error(429, "rate_limited", "too many API requests; slow down", retryAfterSeconds: 1);
+        }
+
+        var client = await admission.ConnectAsync(new RequestOutbox(), cancellationToken).ConfigureAwait(false);
+        await using (client.ConfigureAwait(false))
+        {
+            return await act(client).ConfigureAwait(false);
+        }
+    }
+
+    // A request's connection: nothing pushed to it goes anywhere.
+    private sealed class RequestOutbox : IOutbox
+    {
+        public bool TryDeliver(ChatEvent chatEvent) => true;
+    }
+}
+
+/// <summary>Reads one text field from a request body: JSON (<c>{"message": "..."}</c>) or an HTML form post.</summary>
+public static class ApiBody
+{
+    /// <summary>The field's text, or the answer that refuses the body (413, 415, 400, 422). Never reads past <paramref name="limit"/>+1 bytes.</summary>
+    public static async Task<(string? Value, ApiResponse? Refusal)> ReadFieldAsync(HttpListenerRequest request, string field, int limit, CancellationToken cancellationToken)
+    {
+        var mediaType = request.ContentType?.Split(';')[0].Trim().ToLowerInvariant();
+        if (mediaType is not ("application/json" or "application/x-www-form-urlencoded"))
+        {
+            return (null, ApiResponse.Error(415, "unsupported_media_type", "send application/json or application/x-www-form-urlencoded"));
+        }
+
+        var body = await RequestBody.ReadAsync(request, limit, cancellationToken).ConfigureAwait(false);
+        if (body is null)
+        {
+            return (null, ApiResponse.Error(413, "body_too_large", $"request body exceeds {limit} bytes"));
+        }
+
+        if (mediaType == "application/x-www-form-urlencoded")
+        {
+            string form;
+            try
+            {
+                form = new UTF8Encoding(false, throwOnInvalidBytes: true).GetString(body);
+            }
+            catch (DecoderFallbackException)
+            {
+                return (null, ApiResponse.Error(400, "bad_request", "the form is not valid UTF-8"));
+            }
+
+            return HttpUtility.ParseQueryString(form)[field] is { } value
+                ? (value, null)
+                : (null, ApiResponse.Error(422, "invalid_field", $"the form needs a field \"{field}\""));
+        }
+
+        try
+        {
+            using var document = JsonDocument.Parse(body);
+            var root = document.RootElement;
+            if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty(field, out var value) || value.ValueKind != JsonValueKind.String)
+            {
+                return (null, ApiResponse.Error(422, "invalid_field", $"expected a JSON object with a string field \"{field}\""));
+            }
+
+            return (value.GetString(), null);
+        }
+        catch (JsonException)
+        {
+            return (null, ApiResponse.Error(400, "invalid_json", "request body is not valid JSON"));
+        }
+    }
+}
