@@ -1,5 +1,4 @@
 using System.Net;
-using System.Net.WebSockets;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using TinyChat.Chat;
@@ -56,56 +55,12 @@ public sealed class ChatEndpoint(
         var limits = new ConnectionLimits(settings.MaxMessageBytes, settings.OutboxCapacity, settings.ReceiveBufferBytes);
         var batch = request.QueryString["batch"] == "1";
         var connection = new WebSocketConnection(accepted.WebSocket, new JsonFrameEncoder(batch), limits, user, chat.Time, context.Response.Abort);
-        connections.Add(connection);
-        ChatClient? client = null;
-        try
-        {
-            client = await admission.ConnectAsync(connection, cancellationToken).ConfigureAwait(false);
-            logger.LogDebug("Connection {Connection} opened for {User}", connection.Id, user);
-            var protocol = new JsonChatProtocol(client, connection, FrameLimits());
-            await connection.RunAsync(protocol, cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (client is not null)
-        {
-            // One client's input must never reach further than its own connection: log once, with context, and close it.
-            logger.LogError(ex, "Connection {Connection} of {User} failed and was closed", connection.Id, user);
-            connection.Close(WebSocketCloseStatus.InternalServerError, "internal error", drain: false);
-            connection.Abort();
-        }
-        catch (Exception ex) when (client is null)
-        {
-            logger.LogWarning(ex, "Connection {Connection} of {User} could not join its session", connection.Id, user);
-            connection.Close(WebSocketCloseStatus.InternalServerError, "session unavailable, reconnect", drain: false);
-            await connection.RunAsync(new JsonDiscard(), cancellationToken).ConfigureAwait(false);
-        }
-        finally
-        {
-            if (client is not null)
-            {
-                await client.DisposeAsync().ConfigureAwait(false);
-            }
-
-            if (connection.ServerCloseReason is { Length: > 0 } reason)
-            {
-                // Routine closes are information; a client closed for what it did (slow, flooding, oversized) is a warning.
-                var routine = connection.ServerCloseStatus is WebSocketCloseStatus.EndpointUnavailable || reason.StartsWith("idle", StringComparison.Ordinal);
-                logger.Log(routine ? LogLevel.Information : LogLevel.Warning, "Connection {Connection} of {User} closed by server: {Code} {Reason}", connection.Id, user, (int?)connection.ServerCloseStatus, reason);
-            }
-
-            connections.Remove(connection);
-        }
+        await WebSocketLifetime.RunAsync("JSON", admission, connection, connection, client => new JsonChatProtocol(client, connection, FrameLimits()), connections, logger, cancellationToken).ConfigureAwait(false);
     }
 
     private FrameLimits FrameLimits()
     {
         var limits = limitOptions.Value;
         return new FrameLimits(limits.FramesPerSecond, limits.FrameBurst, limits.FloodDisconnectAfter);
-    }
-
-    private sealed class JsonDiscard : IFrameHandler
-    {
-        public ValueTask OnTextAsync(ReadOnlyMemory<byte> utf8, CancellationToken cancellationToken) => ValueTask.CompletedTask;
-
-        public ValueTask OnBinaryAsync(CancellationToken cancellationToken) => ValueTask.CompletedTask;
     }
 }

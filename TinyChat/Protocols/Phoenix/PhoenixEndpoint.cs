@@ -78,42 +78,7 @@ public sealed class PhoenixEndpoint(
         var connection = new WebSocketConnection(accepted.WebSocket, new PhoenixFrameEncoder(version), limits, user, chat.Time, context.Response.Abort);
         var link = new WebSocketLink(connection);
         var subscriptions = new PhoenixSubscriptions(link, PhoenixEventEncoder.For(version), settings.OutboxCapacity);
-        connections.Add(connection);
-        ChatClient? client = null;
-        try
-        {
-            client = await admission.ConnectAsync(subscriptions, cancellationToken).ConfigureAwait(false);
-            logger.LogDebug("Phoenix connection {Connection} opened for {User} (vsn {Version})", connection.Id, user, version);
-            var protocol = new PhoenixChannelProtocol(client, subscriptions, link, version, FrameLimits(limitOptions.Value));
-            await connection.RunAsync(protocol, cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (client is not null)
-        {
-            logger.LogError(ex, "Phoenix connection {Connection} of {User} failed and was closed", connection.Id, user);
-            connection.Close(WebSocketCloseStatus.InternalServerError, "internal error", drain: false);
-            connection.Abort();
-        }
-        catch (Exception ex) when (client is null)
-        {
-            logger.LogWarning(ex, "Phoenix connection {Connection} of {User} could not join its session", connection.Id, user);
-            connection.Close(WebSocketCloseStatus.InternalServerError, "session unavailable, reconnect", drain: false);
-            await connection.RunAsync(new Discard(), cancellationToken).ConfigureAwait(false);
-        }
-        finally
-        {
-            if (client is not null)
-            {
-                await client.DisposeAsync().ConfigureAwait(false);
-            }
-
-            if (connection.ServerCloseReason is { Length: > 0 } reason)
-            {
-                var routine = connection.ServerCloseStatus is WebSocketCloseStatus.EndpointUnavailable || reason.StartsWith("idle", StringComparison.Ordinal);
-                logger.Log(routine ? LogLevel.Information : LogLevel.Warning, "Phoenix connection {Connection} of {User} closed by server: {Code} {Reason}", connection.Id, user, (int?)connection.ServerCloseStatus, reason);
-            }
-
-            connections.Remove(connection);
-        }
+        await WebSocketLifetime.RunAsync("Phoenix", admission, connection, subscriptions, client => new PhoenixChannelProtocol(client, subscriptions, link, version, FrameLimits(limitOptions.Value)), connections, logger, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>The serializer of <c>vsn</c> (Phoenix's default, 1.0.0, when absent), or null when unsupported.</summary>
@@ -184,12 +149,5 @@ public sealed class PhoenixEndpoint(
         public bool TryDeliver(Reply reply) => connection.TryDeliver(reply);
 
         public void Close(int code, string reason) => connection.Close((WebSocketCloseStatus)code, reason, drain: false);
-    }
-
-    private sealed class Discard : IFrameHandler
-    {
-        public ValueTask OnTextAsync(ReadOnlyMemory<byte> utf8, CancellationToken cancellationToken) => ValueTask.CompletedTask;
-
-        public ValueTask OnBinaryAsync(CancellationToken cancellationToken) => ValueTask.CompletedTask;
     }
 }
