@@ -9,6 +9,10 @@ namespace TinyChat.Tests.Browser;
 /// context (own cookies and localStorage, like a separate person) per opened chat page.
 /// </summary>
 [Category("Browser")]
+
+// Alone: a browser test stops and restarts servers on fixed ports and checks that nothing answers there, so another
+// fixture's server must not take a freed port; and Chromium under a parallel load misses its timeouts.
+[NonParallelizable]
 public abstract class BrowserTest
 {
     private readonly List<ChatPage> pages = [];
