@@ -3,7 +3,7 @@ SHELL := /bin/bash
 DOTNET ?= dotnet
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test test-fast build format publish bench bench-quick browser clean irctest irc-deps node
+.PHONY: run test test-fast build format publish bench bench-quick browser clean irctest irc-deps node postgres
 
 # From the repository's own chat.config.json and static/, so data lands in ./data (next to the config file).
 run:
@@ -13,8 +13,9 @@ build:
 	$(DOTNET) build TinyChat.sln -c Debug
 
 # Installs what the tests need that a fresh machine lacks (Debian's chromium for the browser tests, Debian's
-# nodejs/npm and the pinned phoenix.js for the Phoenix tests), checks formatting, then runs every test.
-test: browser irc-deps node
+# nodejs/npm and the pinned phoenix.js for the Phoenix tests, Debian's postgresql for the PostgreSQL store and
+# cluster tests), checks formatting, then runs every test.
+test: browser irc-deps node postgres
 	$(DOTNET) format TinyChat.sln --verify-no-changes
 	$(DOTNET) test TinyChat.sln -c Debug --logger "console;verbosity=normal"
 	@if [ -z "$(CHECKOUT_DIRTY_BEFORE_TEST)" ] && [ -n "$$(git status --porcelain 2>/dev/null)" ]; then \
@@ -48,6 +49,15 @@ irc-deps:
 	  echo "installing Debian python3-irc for the IRC client test"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq python3-irc >/dev/null; \
+	fi
+
+# Debian's postgresql server binaries; the tests start their own server in a temporary directory on a free port
+# (as the postgres user when run as root) and never touch a system cluster.
+postgres:
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+	  echo "installing Debian postgresql for the PostgreSQL tests"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql >/dev/null; \
 	fi
 
 # The Phoenix tests drive the unmodified npm phoenix client from Node (versions pinned in package-lock.json).
