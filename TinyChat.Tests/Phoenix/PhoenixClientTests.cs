@@ -80,6 +80,65 @@ public sealed class PhoenixClientTests
     }
 
     [Test]
+    public async Task A_second_tab_is_a_presence_diff_join_of_its_meta_and_closing_it_a_leave_of_that_meta()
+    {
+        await using var server = await TestServer.StartAsync();
+        var bazToken = await server.RegisterAsync("baz_user");
+        await using var native = await server.ConnectAsync(bazToken);
+        await native.RequestAsync(new(JoinDefault));
+        await using var observer = PhoenixNodeClient.Start(server.BaseUri, "bar_token");
+        await observer.JoinedAsync();
+        await using var tab1 = PhoenixNodeClient.Start(server.BaseUri, "foo_token");
+        await tab1.JoinedAsync();
+        await observer.PresenceAsync(users => users.GetValueOrDefault("foo_user") == 1);
+        await tab1.PresenceAsync(users => users.GetValueOrDefault("foo_user") == 1 && users.ContainsKey("bar_user"));
+
+        // The second tab opens while everyone is synced: only a presence_diff can tell them.
+        var tab2 = PhoenixNodeClient.Start(server.BaseUri, "foo_token");
+        try
+        {
+            await tab2.JoinedAsync();
+            await observer.PresenceAsync(users => users.GetValueOrDefault("foo_user") == 2);
+            await tab1.PresenceAsync(users => users.GetValueOrDefault("foo_user") == 2);
+            await tab2.PresenceAsync(users => users.GetValueOrDefault("foo_user") == 2);
+        }
+        finally
+        {
+            await tab2.DisposeAsync();
+        }
+
+        // Closing one tab takes its meta away; the user stays, with the other tab's.
+        await observer.PresenceAsync(users => users.GetValueOrDefault("foo_user") == 1);
+        await tab1.PresenceAsync(users => users.GetValueOrDefault("foo_user") == 1);
+        await tab1.PushAsync("room:default", "new_msg", new { body = "still here" });
+        await observer.MessageAsync("still here");
+        Assert.That(observer.Seen.Where(l => l.GetProperty("event").GetString() == "presence").Select(l => PhoenixNodeClient.Users(l).GetValueOrDefault("foo_user")).Last(), Is.EqualTo(1));
+
+        await tab1.SendAsync(new { @do = "quit" });
+        await observer.PresenceAsync(users => !users.ContainsKey("foo_user"));
+
+        // The native protocol shows a user once: it saw foo_user come and go, and nothing for the second tab.
+        var diffs = new List<string>();
+        await native.SendAsync(new { room = "default", message = "marker" });
+        for (var i = 0; i < 50; i++)
+        {
+            var frame = await native.ReceiveAsync();
+            if (frame.TryGetProperty("message", out var m) && m.GetString() == "marker")
+            {
+                break;
+            }
+
+            if (frame.TryGetProperty("presence_diff", out var diff))
+            {
+                diffs.AddRange(diff.GetProperty("joins").EnumerateObject().Where(p => p.Name == "foo_user").Select(_ => "join"));
+                diffs.AddRange(diff.GetProperty("leaves").EnumerateObject().Where(p => p.Name == "foo_user").Select(_ => "leave"));
+            }
+        }
+
+        Assert.That(diffs, Is.EqualTo(new[] { "join", "leave" }));
+    }
+
+    [Test]
     public async Task Heartbeats_are_answered()
     {
         await using var server = await TestServer.StartAsync();

@@ -15,8 +15,8 @@ public abstract record RoomRequest<T> : RoomCommand, IRequest
     public void Fail(Exception reason) => Reply.Fail(reason);
 }
 
-/// <summary>A user joins the room; the reply is null on success.</summary>
-public sealed record JoinRoom(string User, UserEndpoint Endpoint) : RoomRequest<ChatError?>;
+/// <summary>A user joins the room; the reply is null on success. Without an endpoint the user is offline (joining through an API request): a member who does not appear.</summary>
+public sealed record JoinRoom(string User, UserEndpoint? Endpoint) : RoomRequest<ChatError?>;
 
 /// <summary>A user leaves the room; the reply is null on success.</summary>
 public sealed record LeaveRoom(string User) : RoomRequest<ChatError?>;
@@ -33,8 +33,14 @@ public sealed record TypingInRoom(string User) : RoomCommand;
 /// <summary>A member's user came online: deliver to this endpoint.</summary>
 public sealed record MemberOnline(string User, UserEndpoint Endpoint) : RoomCommand;
 
-/// <summary>A member's user went offline (only if <paramref name="Endpoint"/> is still the one the room knows).</summary>
-public sealed record MemberOffline(string User, UserEndpoint Endpoint) : RoomCommand;
+/// <summary>
+/// A member's user went offline (only if <paramref name="Endpoint"/> is still the one the room knows);
+/// <paramref name="Left"/> is the user as the leave names it (the connections that closed), else the endpoint's presence now.
+/// </summary>
+public sealed record MemberOffline(string User, UserEndpoint Endpoint, PresenceEntry? Left = null) : RoomCommand;
+
+/// <summary>A connection of a member who stays online opened or closed (only if <paramref name="Endpoint"/> is the one the room knows).</summary>
+public sealed record MemberConnections(string User, UserEndpoint Endpoint, IReadOnlyList<ConnectionPresence> Opened, IReadOnlyList<ConnectionPresence> Closed) : RoomCommand;
 
 /// <summary>Something published on the room's topic by someone other than this loop (another node's room): deliver it to the members here.</summary>
 public sealed record FromBus(ChatBusMessage Message) : RoomCommand;
@@ -143,7 +149,14 @@ public sealed class RoomProcess(
                 if (members.TryGetValue(offline.User, out var known) && ReferenceEquals(known, offline.Endpoint))
                 {
                     SetMember(offline.User, null);
-                    Broadcast(new PresenceDiff(Room, [], [offline.Endpoint.Presence]));
+                    Broadcast(new PresenceDiff(Room, [], [offline.Left ?? offline.Endpoint.Presence]));
+                }
+
+                break;
+            case MemberConnections connections:
+                if (members.TryGetValue(connections.User, out var current) && ReferenceEquals(current, connections.Endpoint))
+                {
+                    Broadcast(new PresenceConnectionDiff(Room, connections.User, connections.Opened, connections.Closed));
                 }
 
                 break;
@@ -210,7 +223,11 @@ public sealed class RoomProcess(
             SetMember(join.User, join.Endpoint);
         }
 
-        Broadcast(new PresenceDiff(Room, [.. accepted.Select(j => j.Endpoint.Presence)], []));
+        var appearing = accepted.Where(j => j.Endpoint is not null).Select(j => j.Endpoint!.Presence).ToList();
+        if (appearing.Count > 0)
+        {
+            Broadcast(new PresenceDiff(Room, appearing, []));
+        }
         foreach (var join in accepted)
         {
             join.Reply.Complete(null);
@@ -226,7 +243,9 @@ public sealed class RoomProcess(
         {
             if (endpoint is { Connections: > 0 })
             {
-                online.Add(presence.Find(user) ?? endpoint.Presence);
+                // The table's merge (other nodes' connections too), with this node's connections named.
+                var here = endpoint.Presence;
+                online.Add(presence.Find(user) is { } merged ? merged with { Named = here.Named } : here);
             }
             else if (endpoint is null && OnOtherNodes(user) is { } elsewhere)
             {

@@ -33,6 +33,12 @@ public sealed class SseEventEncoder : IEventEncoder
     /// <inheritdoc />
     public ReadOnlyMemory<byte> Encode(ChatEvent chatEvent)
     {
+        if (chatEvent is PresenceConnectionDiff)
+        {
+            // Streams carry the native JSON, which shows a user once however many connections.
+            return ReadOnlyMemory<byte>.Empty;
+        }
+
         var (name, id) = chatEvent switch
         {
             RoomMessage m => ("message", streamIds ? StreamPosition.Of(m).ToString() : m.Id.ToString(CultureInfo.InvariantCulture)),

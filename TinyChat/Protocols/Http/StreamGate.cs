@@ -91,14 +91,14 @@ public sealed class StreamGate(ConnectionOutbox outbox, string? room, int capaci
         }
     }
 
-    private bool Shows(ChatEvent chatEvent) => Room is null || chatEvent switch
+    private bool Shows(ChatEvent chatEvent) => chatEvent is not PresenceConnectionDiff && (Room is null || chatEvent switch
     {
         RoomMessage m => m.Room == Room,
         PresenceState s => s.Room == Room,
         PresenceDiff d => d.Room == Room,
         TypingNotice t => t.Room == Room,
         _ => false,
-    };
+    });
 
     // Read-only once live (written before the volatile flag), so the fan-out path reads it without locking.
     private bool AlreadySent(ChatEvent chatEvent) => chatEvent switch
