@@ -57,6 +57,26 @@ public sealed class StreamGate(ConnectionOutbox outbox, string? room, int capaci
         }
     }
 
+    /// <summary>The id of the first held live message of a room (or of the private messages, <see cref="SseEventEncoder.PrivateMark"/>), if any. Before <see cref="GoLive"/> only.</summary>
+    public long? FirstHeldId(string room)
+    {
+        lock (holding)
+        {
+            foreach (var chatEvent in held ?? [])
+            {
+                switch (chatEvent)
+                {
+                    case RoomMessage m when m.Room == room:
+                        return m.Id;
+                    case PrivateMessage p when room == SseEventEncoder.PrivateMark:
+                        return p.Id;
+                }
+            }
+
+            return null;
+        }
+    }
+
     /// <summary>Queues a replayed message ahead of every held live event. Before <see cref="GoLive"/> only.</summary>
     public bool Replay(ChatEvent message)
     {
@@ -66,7 +86,7 @@ public sealed class StreamGate(ConnectionOutbox outbox, string? room, int capaci
                 SentUpTo(m.Room, m.Id);
                 break;
             case PrivateMessage p:
-                SentUpTo(StreamPosition.Private, p.Id);
+                SentUpTo(SseEventEncoder.PrivateMark, p.Id);
                 break;
         }
 
@@ -104,7 +124,7 @@ public sealed class StreamGate(ConnectionOutbox outbox, string? room, int capaci
     private bool AlreadySent(ChatEvent chatEvent) => chatEvent switch
     {
         RoomMessage m => sentUpTo.TryGetValue(m.Room, out var upTo) && m.Id <= upTo,
-        PrivateMessage p => sentUpTo.TryGetValue(StreamPosition.Private, out var upTo) && p.Id <= upTo,
+        PrivateMessage p => sentUpTo.TryGetValue(SseEventEncoder.PrivateMark, out var upTo) && p.Id <= upTo,
         _ => false,
     };
 }
