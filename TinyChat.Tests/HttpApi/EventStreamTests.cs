@@ -281,7 +281,7 @@ public sealed class EventStreamTests
     }
 
     [Test]
-    public async Task A_stream_is_framed_as_chunked_text_event_stream_on_the_wire()
+    public async Task A_stream_is_framed_as_text_event_stream_ending_with_the_connection_on_the_wire()
     {
         await using var server = await TestServer.StartAsync();
         await SendAsync(server.Http, HttpMethod.Put, "/api/rooms/default/membership", "foo_token");
@@ -302,7 +302,8 @@ public sealed class EventStreamTests
         var text = seen.ToString();
         Assert.That(text, Does.StartWith("HTTP/1.1 200"));
         Assert.That(text, Does.Contain("Content-Type: text/event-stream"));
-        Assert.That(text, Does.Contain("Transfer-Encoding: chunked"));
+        Assert.That(text, Does.Contain("Connection: close"), "the body ends with the connection");
+        Assert.That(text, Does.Not.Contain("Transfer-Encoding"));
         Assert.That(text, Does.Contain("Cache-Control: no-store"));
         Assert.That(text, Does.Contain("retry: 3000\n\n"));
     }
@@ -367,5 +368,24 @@ public sealed class SlowEventStreamTests
 
         Assert.That(open.Count, Is.EqualTo(1), $"the unread stream was ended after {sent} messages");
         Assert.That(sent, Is.GreaterThan(16));
+
+        // The server really let the connection go: draining what the kernel buffered, the reader reaches its end.
+        var drained = 0L;
+        var buffer = new byte[64 * 1024];
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        try
+        {
+            int read;
+            while ((read = await slow.ReceiveAsync(buffer, SocketFlags.None, timeout.Token)) > 0)
+            {
+                drained += read;
+            }
+        }
+        catch (SocketException)
+        {
+            // Reset by the server: gone as well.
+        }
+
+        Assert.That(timeout.IsCancellationRequested, Is.False, $"the server still holds the socket after {drained} bytes");
     }
 }

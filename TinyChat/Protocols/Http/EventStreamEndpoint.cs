@@ -89,7 +89,7 @@ public sealed class EventStreamEndpoint(
 
             response.StatusCode = 200;
             response.ContentType = "text/event-stream; charset=utf-8";
-            response.SendChunked = true;
+            SseTransport.Frame(response);
             response.Headers["Cache-Control"] = "no-store";
             response.Headers["X-Content-Type-Options"] = "nosniff";
 
