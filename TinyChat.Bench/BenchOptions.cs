@@ -9,7 +9,7 @@ public sealed class BenchOptions
     public static readonly string[] AllScenarios = ["connect", "fanout", "latency", "durable", "slow-reader"];
 
     /// <summary>Every target: TinyChat, the three raw peers, and the in-process sink that measures the bench itself.</summary>
-    public static readonly string[] AllTargets = ["tinychat", "kestrel", "httplistener", "node-ws", "sink"];
+    public static readonly string[] AllTargets = ["tinychat", "phoenix", "kestrel", "httplistener", "node-ws", "sink"];
 
     /// <summary>Scenarios to run.</summary>
     public List<string> Scenarios { get; private set; } = [.. AllScenarios];
@@ -74,7 +74,8 @@ public sealed class BenchOptions
           quick                   every scenario, 1 run, short durations, smaller shapes (a smoke run of ~3 minutes)
           SCENARIOS               connect, fanout, latency, durable, slow-reader (comma-separated)
         options:
-          --targets a,b           tinychat,kestrel,httplistener,node-ws,sink (sink = the bench's own ceiling)
+          --targets a,b           tinychat,phoenix,kestrel,httplistener,node-ws,sink (phoenix = TinyChat over its
+                                  Phoenix Channels door, fan-out only; sink = the bench's own ceiling)
           --runs N                runs per cell, median reported (default 3)
           --seconds S             seconds of traffic per fanout/durable measurement (default 4)
           --latency-seconds S     seconds of fixed-rate traffic per latency/slow-reader measurement (default 4)

@@ -24,7 +24,7 @@ public sealed class DurableScenario : Scenario
     public override IReadOnlyList<string> Shapes(BenchOptions options) => [$"1x{Members}/{Members} window {options.Window}"];
 
     /// <inheritdoc />
-    public override bool AppliesTo(Target target) => target.IsTinyChat;
+    public override bool AppliesTo(Target target) => target.IsTinyChat && !target.IsPhoenix;
 
     /// <inheritdoc />
     public override async Task RunAsync(BenchContext context, Target target, string shape, int runs, CancellationToken cancellationToken)

@@ -7,7 +7,8 @@ namespace TinyChat.Bench.Scenarios;
 
 /// <summary>
 /// R rooms of M members; S senders (spread over the rooms) send as fast as their in-flight window allows for
-/// T seconds. Deliveries per second, and every receiver's exactly-once / per-sender-order check.
+/// T seconds. Deliveries per second, and every receiver's exactly-once / per-sender-order check. Against the
+/// <c>phoenix</c> target the same shapes run over TinyChat's Phoenix Channels door (phoenix.js's wire format).
 /// </summary>
 public sealed class FanoutScenario : Scenario
 {
@@ -54,7 +55,7 @@ public sealed class FanoutScenario : Scenario
             {
                 if (seats[i].Sender >= 0 && crowd.Socket(i) is { } socket)
                 {
-                    senders.Add(Flow.SendWindowedAsync(socket, traffic, seats[i].Sender, seats[i].Room, duration, withRef: false, limit.Token));
+                    senders.Add(Flow.SendWindowedAsync(socket, traffic, seats[i].Sender, seats[i].Room, duration, withRef: false, limit.Token, phoenix: target.IsPhoenix));
                 }
             }
 

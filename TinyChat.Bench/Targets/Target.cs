@@ -51,14 +51,17 @@ public sealed class Target : IAsyncDisposable
         };
     }
 
-    /// <summary>tinychat, kestrel, httplistener, node-ws or sink.</summary>
+    /// <summary>tinychat, phoenix (TinyChat spoken to over Phoenix Channels), kestrel, httplistener, node-ws or sink.</summary>
     public string Name { get; }
 
     /// <summary>The TCP port on 127.0.0.1.</summary>
     public int Port { get; }
 
     /// <summary>True for TinyChat: users are registered, rooms must be created, frames may be batched, acknowledgements exist.</summary>
-    public bool IsTinyChat => Name == "tinychat";
+    public bool IsTinyChat => Name is "tinychat" or "phoenix";
+
+    /// <summary>True for TinyChat spoken to over its Phoenix Channels door (phoenix.js's wire format, vsn 2.0.0).</summary>
+    public bool IsPhoenix => Name == "phoenix";
 
     /// <summary>True for the in-process sink (the bench's own ceiling).</summary>
     public bool IsSink => sink is not null;
@@ -69,8 +72,11 @@ public sealed class Target : IAsyncDisposable
     /// <summary>What was started, for the report (storage provider, options).</summary>
     public string Note { get; private set; }
 
-    /// <summary>Starts TinyChat from its Release build with a copy of chat.config.json (logging at Warning) in a temp folder.</summary>
-    public static async Task<Target> StartTinyChatAsync(RepositoryPaths paths, IReadOnlyList<string> extraArgs, string logPath, CancellationToken cancellationToken)
+    /// <summary>
+    /// Starts TinyChat from its Release build with a copy of chat.config.json (logging at Warning) in a temp folder,
+    /// as target <paramref name="name"/> (tinychat: native JSON clients; phoenix: Phoenix Channels clients).
+    /// </summary>
+    public static async Task<Target> StartTinyChatAsync(string name, RepositoryPaths paths, IReadOnlyList<string> extraArgs, string logPath, CancellationToken cancellationToken)
     {
         if (!File.Exists(paths.TinyChatDll))
         {
@@ -96,13 +102,13 @@ public sealed class Target : IAsyncDisposable
         var limits = "limits off";
         try
         {
-            target = await LaunchTinyChatAsync(paths, configPath, [.. LimitsOff, .. extraArgs], work, logPath, cancellationToken).ConfigureAwait(false);
+            target = await LaunchTinyChatAsync(name, paths, configPath, [.. LimitsOff, .. extraArgs], work, logPath, cancellationToken).ConfigureAwait(false);
         }
         catch (InvalidOperationException) when (!cancellationToken.IsCancellationRequested)
         {
             // A TinyChat without a Limits section refuses the unknown keys: it has no limits to turn off.
             limits = "no Limits options (older TinyChat)";
-            target = await LaunchTinyChatAsync(paths, configPath, extraArgs, work, logPath + ".2", cancellationToken).ConfigureAwait(false);
+            target = await LaunchTinyChatAsync(name, paths, configPath, extraArgs, work, logPath + ".2", cancellationToken).ConfigureAwait(false);
         }
 
         target.Note = $"storage {provider}, {limits}";
@@ -110,7 +116,7 @@ public sealed class Target : IAsyncDisposable
     }
 
     private static Task<Target> LaunchTinyChatAsync(
-        RepositoryPaths paths, string configPath, IReadOnlyList<string> extraArgs, string work, string logPath, CancellationToken cancellationToken)
+        string name, RepositoryPaths paths, string configPath, IReadOnlyList<string> extraArgs, string work, string logPath, CancellationToken cancellationToken)
     {
         var port = FreePort();
         string[] args =
@@ -119,7 +125,7 @@ public sealed class Target : IAsyncDisposable
             "--host", "127.0.0.1", "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture),
             "--WebSocket:IdleTimeoutSeconds", "3600", .. extraArgs,
         ];
-        return LaunchAsync("tinychat", port, "dotnet", args, work, logPath, TimeSpan.FromSeconds(60), cancellationToken);
+        return LaunchAsync(name, port, "dotnet", args, work, logPath, TimeSpan.FromSeconds(60), cancellationToken);
     }
 
     /// <summary>Starts a raw peer through ../shared/peers/start.sh (which builds it the first time).</summary>
@@ -136,8 +142,13 @@ public sealed class Target : IAsyncDisposable
         return new Target("sink", sink.Port, null, sink, null, null, "in-process trivial broadcast server");
     }
 
-    /// <summary>The WebSocket URI for user <paramref name="user"/> (TinyChat: that user's token and batching).</summary>
-    public Uri ChatUri(int user) => IsTinyChat
+    /// <summary>The WebSocket URI for user <paramref name="user"/> (TinyChat: that user's token and batching; phoenix: the Phoenix socket).</summary>
+    public Uri ChatUri(int user) => IsPhoenix
+        ? new Uri($"ws://127.0.0.1:{Port}/socket/websocket?vsn=2.0.0&token={Uri.EscapeDataString(tokens[user])}")
+        : NativeChatUri(user);
+
+    /// <summary>The native protocol's URI (how TinyChat rooms are created, whatever the target's clients speak).</summary>
+    public Uri NativeChatUri(int user) => IsTinyChat
         ? new Uri($"ws://127.0.0.1:{Port}/chat?access_token={Uri.EscapeDataString(tokens[user])}&batch=1")
         : new Uri($"ws://127.0.0.1:{Port}/chat?access_token=bench");
 
