@@ -123,7 +123,10 @@ public sealed class Target : IAsyncDisposable
         [
             paths.TinyChatDll, "--config", configPath, "--static", paths.StaticFolder,
             "--host", "127.0.0.1", "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            "--WebSocket:IdleTimeoutSeconds", "3600", .. extraArgs,
+            "--WebSocket:IdleTimeoutSeconds", "3600",
+
+            // Two TinyChat targets (tinychat, phoenix) run side by side: neither may hold the fixed IRC port.
+            "--Irc:Port", "0", .. extraArgs,
         ];
         return LaunchAsync(name, port, "dotnet", args, work, logPath, TimeSpan.FromSeconds(60), cancellationToken);
     }
