@@ -15,6 +15,9 @@ public sealed class RoomDirectory(
 {
     private readonly Registry<string, RoomProcess> live = new(StringComparer.Ordinal);
 
+    /// <summary>The rooms running now (a snapshot). Never blocks.</summary>
+    public IReadOnlyList<RoomProcess> Live => live.All;
+
     /// <summary>The room's process if it is running now. Never blocks.</summary>
     public RoomProcess? TryFindLive(string room) => live.TryLookup(room, out var process) ? process : null;
 
@@ -35,7 +38,8 @@ public sealed class RoomDirectory(
             room,
             name => new RoomProcess(name, mailboxCapacity, rooms, messages, findOnline, time, bus, presence, stopped => live.Unregister(stopped.Room, stopped)),
             out var created);
-        if (created && !supervisor.TryStartChild(process, RestartKind.Permanent))
+        // Transient: a room's loop ends normally only when the room was deleted; after a fault it is restarted.
+        if (created && !supervisor.TryStartChild(process, RestartKind.Transient))
         {
             live.Unregister(room, process);
             throw new ProcessStoppedException(process.Name);

@@ -36,6 +36,12 @@ public sealed record MemberOnline(string User, UserEndpoint Endpoint) : RoomComm
 /// <summary>A member's user went offline (only if <paramref name="Endpoint"/> is still the one the room knows).</summary>
 public sealed record MemberOffline(string User, UserEndpoint Endpoint) : RoomCommand;
 
+/// <summary>The user's account was deleted (by an administrator): the user is no longer a member.</summary>
+public sealed record ForgetMember(string User) : RoomCommand;
+
+/// <summary>The room was deleted (by an administrator): its online members see everyone leave, then the loop ends.</summary>
+public sealed record RoomDeleted : RoomCommand;
+
 /// <summary>Something published on the room's topic by someone other than this loop (another node's room): deliver it to the members here.</summary>
 public sealed record FromBus(ChatBusMessage Message) : RoomCommand;
 
@@ -78,6 +84,7 @@ public sealed class RoomProcess(
     private IDisposable? subscription;
     private ChatBusMessage? publishing;
     private int starts;
+    private bool deleted;
 
     /// <summary>The room's name.</summary>
     public string Room { get; } = room;
@@ -105,6 +112,13 @@ public sealed class RoomProcess(
     /// <inheritdoc />
     protected override async ValueTask HandleAsync(RoomCommand message, CancellationToken cancellationToken)
     {
+        if (deleted)
+        {
+            // Queued behind the deletion: the room is gone, so nothing may reach the store in its name.
+            (message as IRequest)?.Fail(new ProcessStoppedException(Name));
+            return;
+        }
+
         switch (message)
         {
             case PostToRoom post:
@@ -155,6 +169,27 @@ public sealed class RoomProcess(
                 break;
             case FromBus delivery:
                 DeliverHere(delivery.Message);
+                break;
+            case ForgetMember forget:
+                if (members.Remove(forget.User, out var gone) && gone is { Connections: > 0 })
+                {
+                    Broadcast(new PresenceDiff(Room, [], [gone.Presence]));
+                }
+
+                recipients = null;
+                break;
+            case RoomDeleted:
+                var everyone = CurrentPresence();
+                if (everyone.Online.Count > 0)
+                {
+                    Broadcast(new PresenceDiff(Room, [], everyone.Online));
+                }
+
+                deleted = true;
+                members.Clear();
+                recipients = null;
+                Interlocked.Exchange(ref subscription, null)?.Dispose();
+                StopAfterPending();
                 break;
             default:
                 throw new InvalidOperationException($"room {Room} cannot handle {message.GetType().Name}");

@@ -31,6 +31,15 @@ public sealed class UserEndpoint(string user, DateTimeOffset onlineAt, IPresence
         }
     }
 
+    /// <summary>Ends every connection of the user with <paramref name="reason"/> (see <see cref="IOutbox.Disconnect"/>). Never blocks.</summary>
+    public void Disconnect(string reason)
+    {
+        foreach (var outbox in Volatile.Read(ref outboxes))
+        {
+            outbox.Disconnect(reason);
+        }
+    }
+
     /// <inheritdoc />
     void IChatBusSubscriber.Receive(ChatTopic topic, ChatBusMessage message)
     {

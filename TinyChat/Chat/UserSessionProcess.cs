@@ -33,6 +33,9 @@ public sealed record UserLeaves(string Room) : SessionRequest<ChatError?>;
 /// <summary>The user is typing a private message to <paramref name="To"/> (at most once per second per recipient).</summary>
 public sealed record TypingTo(string To) : SessionCommand;
 
+/// <summary>The room was deleted (by an administrator): it is no longer among the user's rooms.</summary>
+public sealed record ForgetRoom(string Room) : SessionCommand;
+
 /// <summary>The rooms the user has joined.</summary>
 public sealed record JoinedRooms : SessionRequest<IReadOnlyList<string>>;
 
@@ -141,6 +144,9 @@ public sealed class UserSessionProcess(
                     bus.Publish(ChatTopic.User(typing.To), new ChatBusEvent(new TypingNotice(User, null, typing.To)));
                 }
 
+                break;
+            case ForgetRoom forget:
+                joined.Remove(forget.Room);
                 break;
             case JoinedRooms list:
                 list.Reply.Complete([.. joined.Order(StringComparer.Ordinal)]);

@@ -38,6 +38,13 @@ public static class CoreComposition
                 sp.GetRequiredService<IChatBus>());
         });
         services.AddHostedService<ChatStartup>();
+
+        // Only stores an administrator can change from outside (SQLite, PostgreSQL) register an IAdminStore.
+        if (services.Any(d => d.ServiceType == typeof(IAdminStore)))
+        {
+            services.AddHostedService<AdminChangeWatch>();
+        }
+
         return services;
     }
 }

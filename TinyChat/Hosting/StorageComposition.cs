@@ -27,9 +27,8 @@ public static class StorageComposition
         services.AddSingleton(sp =>
         {
             var options = sp.GetRequiredService<IOptions<StorageOptions>>().Value;
-            var directory = Path.IsPathRooted(options.DataDirectory) ? options.DataDirectory : Path.Combine(baseDirectory, options.DataDirectory);
             var settings = new SqliteStoreSettings(
-                Path.GetFullPath(Path.Combine(directory, SqliteStoreSettings.FileName)),
+                SqlitePath(options, baseDirectory),
                 Enum.Parse<SqliteSynchronous>(options.Synchronous, ignoreCase: true),
                 new RetentionPolicy(options.MaxMessagesPerRoom, TimeSpan.FromDays(options.MaxMessageAgeDays)));
             return new SqliteStore(settings, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<SqliteStore>>());
@@ -43,6 +42,16 @@ public static class StorageComposition
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILogger<RetentionLoop>>()));
         services.AddHostedService<StorageService>();
+        services.AddSingleton<IAdminStore>(sp => new SqliteAdminStore(
+            SqlitePath(sp.GetRequiredService<IOptions<StorageOptions>>().Value, baseDirectory),
+            sp.GetRequiredService<TimeProvider>()));
         return services;
+    }
+
+    /// <summary>The SQLite file: <c>tinychat.db</c> in <c>Storage:DataDirectory</c>, relative to the configuration file's folder.</summary>
+    public static string SqlitePath(StorageOptions options, string baseDirectory)
+    {
+        var directory = Path.IsPathRooted(options.DataDirectory) ? options.DataDirectory : Path.Combine(baseDirectory, options.DataDirectory);
+        return Path.GetFullPath(Path.Combine(directory, SqliteStoreSettings.FileName));
     }
 }

@@ -62,6 +62,16 @@ internal static class SqliteSchema
 
         INSERT INTO schema_version (version) VALUES (0);
         """,
+
+        // Version 2: what administrators changed, for running servers to apply to their connections (IAdminStore).
+        """
+        CREATE TABLE admin_changes (
+            id    INTEGER PRIMARY KEY AUTOINCREMENT,
+            kind  TEXT NOT NULL,                  -- token_reset, user_deleted or room_deleted
+            name  TEXT NOT NULL,                  -- the user or the room
+            at_ms INTEGER NOT NULL
+        );
+        """,
     ];
 
     /// <summary>The version this code writes and understands.</summary>

@@ -43,6 +43,9 @@ public sealed class ConnectionOutbox : IOutbox
     /// <inheritdoc cref="SlowReaderCode"/>
     public const string SlowReaderReason = "slow reader: outbound queue full";
 
+    /// <summary>The close code of a connection whose user may no longer connect (RFC 6455 1008, policy violation).</summary>
+    public const int RevokedCode = 1008;
+
     // A run stops growing past this many encoded bytes, so one write (and any joined frame) stays bounded.
     private const int MaxRunBytes = 64 * 1024;
 
@@ -111,6 +114,9 @@ public sealed class ConnectionOutbox : IOutbox
         queue.Writer.TryComplete();
         _ = AbortIfStuckAsync(drain ? DrainGrace : DiscardGrace);
     }
+
+    /// <inheritdoc />
+    public void Disconnect(string reason) => Close(RevokedCode, reason, drain: false);
 
     /// <summary>Cuts the connection at once (see <see cref="ITransport.Abort"/>).</summary>
     public void Abort() => transport.Abort();

@@ -53,6 +53,11 @@ public sealed class ApiCallers(ChatServer chat, IOptions<LimitsOptions> limits, 
     private sealed class RequestOutbox : IOutbox
     {
         public bool TryDeliver(ChatEvent chatEvent) => true;
+
+        // The request ends within its own handling; the next one is authenticated afresh.
+        public void Disconnect(string reason)
+        {
+        }
     }
 }
 

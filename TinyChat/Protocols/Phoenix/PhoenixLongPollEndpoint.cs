@@ -205,6 +205,8 @@ public sealed class PhoenixLongPollEndpoint(
         public bool TryDeliver(Reply reply) => outbox.TryDeliver(reply);
 
         public void Close(int code, string reason) => outbox.Close(code, reason, drain: false);
+
+        public void Disconnect(string reason) => outbox.Disconnect(reason);
     }
 
     private sealed class LongPollSession(string id, LongPollTransport transport, ConnectionOutbox outbox, PhoenixChannelProtocol protocol, TimeProvider time)
