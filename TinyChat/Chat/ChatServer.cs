@@ -126,14 +126,15 @@ public sealed class ChatServer
 
                 break;
             case AdminChangeKind.RoomDeleted:
-                if (Rooms.TryFindLive(change.Name) is { } process)
-                {
-                    await process.PostAsync(new RoomDeleted(), cancellationToken).ConfigureAwait(false);
-                }
-
+                // Sessions first: whoever hears the room's goodbye and then asks for its rooms no longer finds it.
                 foreach (var session in Sessions.Live)
                 {
                     await session.PostAsync(new ForgetRoom(change.Name), cancellationToken).ConfigureAwait(false);
+                }
+
+                if (Rooms.TryFindLive(change.Name) is { } process)
+                {
+                    await process.PostAsync(new RoomDeleted(), cancellationToken).ConfigureAwait(false);
                 }
 
                 break;

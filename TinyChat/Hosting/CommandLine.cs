@@ -28,7 +28,8 @@ public sealed record CommandLine(
         Commands (each takes --config PATH and --data PATH like the server, and --help):
           users add NAME       create an account and print its access token (shown once)
           users list           every account: name, created, rooms joined
-          users reset-token NAME   new token for the account; its open connections are closed
+          users reset-token NAME
+                               new token for the account; its open connections are closed
           users delete NAME    delete the account; its open connections are closed
           rooms list           every room: members, messages, last activity
           rooms delete NAME    delete a room with its memberships and history
