@@ -352,13 +352,16 @@ public sealed class RoomProcess(
         switch (message)
         {
             case CommittedMessages batch:
+                var delivered = 0;
                 foreach (var chatEvent in batch.Messages)
                 {
                     foreach (var endpoint in targets)
                     {
-                        endpoint.Deliver(chatEvent);
+                        delivered += endpoint.Deliver(chatEvent);
                     }
                 }
+
+                ChatMetrics.Deliveries.Add(delivered);
 
                 break;
             case ChatBusEvent { Event: TypingNotice notice }:
@@ -458,6 +461,7 @@ public sealed class RoomProcess(
             events[i] = new RoomMessage(Room, record.From, record.Text, firstId + i, record.Timestamp);
         }
 
+        ChatMetrics.MessagesAccepted.Add(events.Length, ChatMetrics.Kind("room"));
         Publish(new CommittedMessages(Room, events));
         var index = 0;
         foreach (var post in batch)

@@ -28,6 +28,8 @@ public static class TinyChatHost
         ["Limits"] = typeof(LimitsOptions),
         ["Irc"] = typeof(TinyChat.Protocols.Irc.IrcOptions),
         ["Sse"] = typeof(TinyChat.Protocols.Http.SseOptions),
+        ["Metrics"] = typeof(MetricsOptions),
+        ["Telemetry"] = typeof(TelemetryOptions),
         ["Logging"] = null,
     };
 
@@ -99,6 +101,7 @@ public static class TinyChatHost
         services.AddIrc(builder.Configuration.GetValue("Irc:Enabled", true));
         services.AddPhoenixProtocol();
         services.AddHttpApi(builder.Configuration);
+        services.AddTelemetry(builder.Configuration);
 
         configure?.Invoke(services);
         return builder.Build();
@@ -142,6 +145,8 @@ public static class TinyChatHost
         _ = services.GetRequiredService<IOptions<LimitsOptions>>().Value;
         _ = services.GetRequiredService<IOptions<TinyChat.Protocols.Irc.IrcOptions>>().Value;
         _ = services.GetRequiredService<IOptions<TinyChat.Protocols.Http.SseOptions>>().Value;
+        _ = services.GetRequiredService<IOptions<MetricsOptions>>().Value;
+        _ = services.GetRequiredService<IOptions<TelemetryOptions>>().Value;
         _ = services.GetRequiredService<StaticFiles>();
     }
 

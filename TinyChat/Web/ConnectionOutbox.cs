@@ -1,5 +1,6 @@
 using System.Threading.Channels;
 using TinyChat.Chat;
+using TinyChat.Runtime;
 
 namespace TinyChat.Web;
 
@@ -161,6 +162,7 @@ public sealed class ConnectionOutbox : IOutbox
 
         if (Volatile.Read(ref closing) == 0)
         {
+            ChatMetrics.Disconnects.Add(1, ChatMetrics.Reason("slow_reader"));
             Close(SlowReaderCode, SlowReaderReason, drain: false);
         }
 
