@@ -54,6 +54,9 @@ public sealed class MetricsService(
                 o.Host = host;
                 o.Port = port;
                 o.ScrapeEndpointPath = "/metrics";
+
+                // Every scrape reads the instruments afresh (scrapes come every few seconds, not in storms).
+                o.ScrapeResponseCacheDurationMilliseconds = 0;
                 o.ConfigureHttpListener = (_, listener) =>
                 {
                     if (host == "localhost")
