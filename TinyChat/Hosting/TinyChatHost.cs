@@ -77,11 +77,27 @@ public static class TinyChatHost
 
         // Program prints a failed start as one line; the host's own multi-line report of it would bury that line.
         builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.None);
-        builder.Logging.AddSimpleConsole(o =>
+        switch (builder.Configuration.GetValue("Logging:Format", "simple")?.ToLowerInvariant())
         {
-            o.SingleLine = true;
-            o.TimestampFormat = "HH:mm:ss.fff ";
-        });
+            case "json":
+                // One JSON object per line, scopes (connection, user, room) as fields, for log shippers.
+                builder.Logging.AddJsonConsole(o =>
+                {
+                    o.IncludeScopes = true;
+                    o.UseUtcTimestamp = true;
+                    o.TimestampFormat = "yyyy-MM-dd'T'HH:mm:ss.fff'Z'";
+                });
+                break;
+            case "simple":
+                builder.Logging.AddSimpleConsole(o =>
+                {
+                    o.SingleLine = true;
+                    o.TimestampFormat = "HH:mm:ss.fff ";
+                });
+                break;
+            case var other:
+                throw new StartupException($"Logging:Format must be \"simple\" or \"json\", got \"{other}\"");
+        }
 
         var services = builder.Services;
         services.Configure<HostOptions>(o =>
