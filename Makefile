@@ -3,7 +3,7 @@ SHELL := /bin/bash
 DOTNET ?= dotnet
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test test-fast build format publish bench bench-quick browser clean irctest irc-deps node postgres
+.PHONY: run test test-fast build format publish bench bench-quick browser clean irctest irc-deps node postgres nginx
 
 # From the repository's own chat.config.json and static/, so data lands in ./data (next to the config file).
 run:
@@ -14,8 +14,8 @@ build:
 
 # Installs what the tests need that a fresh machine lacks (Debian's chromium for the browser tests, Debian's
 # nodejs/npm and the pinned phoenix.js for the Phoenix tests, Debian's postgresql for the PostgreSQL store and
-# cluster tests), checks formatting, then runs every test.
-test: browser irc-deps node postgres
+# cluster tests, Debian's nginx for the TLS deployment test), checks formatting, then runs every test.
+test: browser irc-deps node postgres nginx
 	$(DOTNET) format TinyChat.sln --verify-no-changes
 	$(DOTNET) test TinyChat.sln -c Debug --logger "console;verbosity=normal"
 	@if [ -z "$(CHECKOUT_DIRTY_BEFORE_TEST)" ] && [ -n "$$(git status --porcelain 2>/dev/null)" ]; then \
@@ -58,6 +58,15 @@ postgres:
 	  echo "installing Debian postgresql for the PostgreSQL tests"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql >/dev/null; \
+	fi
+
+# Debian's nginx for the TLS deployment test (TinyChat.Tests/Operations/NginxTlsTests), which runs its own nginx
+# from a temp folder on a free port. RUNLEVEL=1 keeps the package from starting a system nginx on port 80.
+nginx:
+	@if [ ! -x /usr/sbin/nginx ]; then \
+	  echo "installing Debian nginx for the TLS deployment test"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && RUNLEVEL=1 DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq nginx >/dev/null; \
 	fi
 
 # The Phoenix tests drive the unmodified npm phoenix client from Node (versions pinned in package-lock.json).
