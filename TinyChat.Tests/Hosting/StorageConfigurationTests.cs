@@ -2,7 +2,8 @@ using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.DependencyInjection;
 using TinyChat.Chat;
 using TinyChat.Runtime;
-using TinyChat.Storage;
+using TinyChat.Storage.InMemory;
+using TinyChat.Storage.Sqlite;
 using TinyChat.Tests.Support;
 
 namespace TinyChat.Tests.Hosting;

@@ -3,6 +3,7 @@ using TinyChat.Chat;
 using TinyChat.Protocols.Irc;
 using TinyChat.Runtime;
 using TinyChat.Storage;
+using TinyChat.Storage.Sqlite;
 using TinyChat.Web;
 
 namespace TinyChat.Hosting;

@@ -3,6 +3,8 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using TinyChat.Chat;
 using TinyChat.Storage;
+using TinyChat.Storage.InMemory;
+using TinyChat.Storage.Sqlite;
 
 namespace TinyChat.Hosting;
 

@@ -2,6 +2,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using TinyChat.Runtime;
 using TinyChat.Storage;
+using TinyChat.Storage.Sqlite;
 
 namespace TinyChat.Hosting;
 

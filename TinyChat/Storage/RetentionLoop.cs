@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Logging;
+using TinyChat.Storage.Sqlite;
 
 namespace TinyChat.Storage;
 

@@ -1,6 +1,6 @@
 using TinyChat.Chat;
 
-namespace TinyChat.Storage;
+namespace TinyChat.Storage.InMemory;
 
 /// <summary>Accounts, rooms and history in memory: for tests and for <c>Storage:Provider = memory</c>. Thread-safe.</summary>
 public sealed class InMemoryStore : IAccountStore, IRoomStore, IMessageStore
