@@ -86,7 +86,7 @@ public sealed class RoomProcess(
     protected override async ValueTask StartAsync(CancellationToken cancellationToken)
     {
         members.Clear();
-        foreach (var user in await rooms.MembersAsync(Room, cancellationToken).ConfigureAwait(false))
+        foreach (var user in await StoreUnavailableException.WaitOutAsync(ct => rooms.MembersAsync(Room, ct), time, cancellationToken).ConfigureAwait(false))
         {
             members[user] = findOnline(user);
         }
@@ -120,7 +120,17 @@ public sealed class RoomProcess(
                     break;
                 }
 
-                await rooms.RemoveMemberAsync(Room, leave.User, cancellationToken).ConfigureAwait(false);
+                try
+                {
+                    await rooms.RemoveMemberAsync(Room, leave.User, cancellationToken).ConfigureAwait(false);
+                }
+                catch (StoreUnavailableException ex)
+                {
+                    // Nothing changed; the loop's state is still the store's, so it carries on.
+                    leave.Reply.Fail(ex);
+                    break;
+                }
+
                 if (members[leave.User] is { } leaving)
                 {
                     // The leaver hears it too, so the user's other tabs drop the room's presence.
@@ -200,6 +210,13 @@ public sealed class RoomProcess(
             foreach (var join in accepted)
             {
                 join.Reply.Fail(ex);
+            }
+
+            // An outage is no fault of the loop: its members are unchanged (a join that did commit before the
+            // outage is picked up by the next start or join). Anything else restarts it from the store.
+            if (ex is StoreUnavailableException)
+            {
+                return;
             }
 
             throw;
@@ -407,10 +424,17 @@ public sealed class RoomProcess(
         }
         catch (Exception ex)
         {
-            // Nothing of the batch was published; its posters learn it failed.
+            // Nothing of the batch was published; its posters learn it failed (never acknowledged).
             foreach (var post in batch)
             {
                 post.Reply.Fail(ex);
+            }
+
+            // An outage is no fault of the loop, and restarting it would not help: it keeps its state and
+            // answers the next posts (refused fast while the store is down). Anything else restarts it.
+            if (ex is StoreUnavailableException)
+            {
+                return;
             }
 
             throw;
