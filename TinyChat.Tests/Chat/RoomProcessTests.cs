@@ -67,6 +67,59 @@ public sealed class RoomProcessTests
     }
 
     [Test]
+    public async Task A_store_outage_refuses_the_batch_and_the_room_carries_on_without_a_restart()
+    {
+        var store = new InMemoryStore();
+        var messages = Substitute.For<IMessageStore>();
+        var outage = true;
+        messages.AppendRoomMessagesAsync(default!, default!, default).ReturnsForAnyArgs(call => outage
+            ? throw new StoreUnavailableException("the database is unreachable")
+            : store.AppendRoomMessagesAsync(call.ArgAt<string>(0), call.ArgAt<IReadOnlyList<NewRoomMessage>>(1), call.ArgAt<CancellationToken>(2)));
+        var room = await StartRoomAsync(store, messages);
+        var aliceBox = new RecordingOutbox();
+        Assert.That(await JoinAsync(room, Online("alice", aliceBox)), Is.Null);
+
+        Assert.ThrowsAsync<StoreUnavailableException>(() => PostAsync(room, "alice", "lost"));
+        outage = false;
+
+        Assert.That((await PostAsync(room, "alice", "kept")).Value, Is.EqualTo(1));
+        Assert.That(supervisor.Statistics.TotalRestarts, Is.Zero, "an outage is no fault of the loop");
+        Assert.That(aliceBox.Drain().OfType<RoomMessage>().Select(m => m.Text), Is.EqualTo(new[] { "kept" }), "nothing unstored was delivered");
+    }
+
+    [Test]
+    public async Task A_room_starting_during_an_outage_waits_for_the_store_instead_of_burning_restarts()
+    {
+        var store = new InMemoryStore();
+        await supervisor.Started.WaitAsync(Timeout);
+        await ((IRoomStore)store).TryCreateAsync("lobby", CancellationToken.None);
+        await ((IRoomStore)store).AddMemberAsync("lobby", "alice", CancellationToken.None);
+        var rooms = Substitute.For<IRoomStore>();
+        var calls = 0;
+        var answered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        rooms.MembersAsync(default!, default).ReturnsForAnyArgs(call =>
+        {
+            if (Interlocked.Increment(ref calls) <= 3)
+            {
+                throw new StoreUnavailableException("the database is unreachable");
+            }
+
+            answered.TrySetResult();
+            return ((IRoomStore)store).MembersAsync(call.ArgAt<string>(0), call.ArgAt<CancellationToken>(1));
+        });
+
+        // More failed starts than the restart budget (3) allows: a restart per failure would escalate.
+        var room = new RoomProcess("lobby", 64, rooms, store, _ => null, TimeProvider.System, bus, presence);
+        Assert.That(supervisor.TryStartChild(room, RestartKind.Permanent), Is.True);
+        await answered.Task.WaitAsync(Timeout);
+
+        var who = new WhoIsHere("alice");
+        Assert.That((await room.AskAsync(who, who.Reply, CancellationToken.None).WaitAsync(Timeout)).IsOk, Is.True, "alice's membership was loaded");
+        Assert.That(supervisor.Statistics.TotalRestarts, Is.Zero);
+        Assert.That(running.IsCompleted, Is.False, "the supervisor did not escalate");
+    }
+
+    [Test]
     public async Task Members_receive_posts_in_sequence_and_the_same_event_object()
     {
         var store = new InMemoryStore();

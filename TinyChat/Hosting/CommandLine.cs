@@ -21,6 +21,7 @@ public sealed record CommandLine(
     public static string Usage =>
         """
         Usage: tinychat [options]
+               tinychat migrate-storage --to "CONNECTION STRING" [options]   (see migrate-storage --help)
 
         A self-hosted real-time chat server. Open http://HOST:PORT/ in a browser once it runs.
 

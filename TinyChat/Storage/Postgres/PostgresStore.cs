@@ -73,6 +73,9 @@ public sealed class PostgresStore : IDurableStore, IAsyncDisposable
     /// <inheritdoc />
     public StoreHealth Current => availability.Current;
 
+    /// <summary>The pool, for <see cref="PostgresImport"/>.</summary>
+    internal NpgsqlDataSource DataSource => dataSource;
+
     /// <summary>The outage tracker (tests wait on its recovery).</summary>
     internal StorageAvailability Availability => availability;
 
