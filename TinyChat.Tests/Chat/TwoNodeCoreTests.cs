@@ -1,5 +1,5 @@
 using TinyChat.Chat;
-using TinyChat.Storage;
+using TinyChat.Storage.InMemory;
 using TinyChat.Tests.Support;
 
 namespace TinyChat.Tests.Chat;

@@ -1,7 +1,7 @@
 using Npgsql;
 using TinyChat.Chat;
 using TinyChat.Cluster;
-using TinyChat.Storage;
+using TinyChat.Storage.InMemory;
 using TinyChat.Tests.Chat;
 using TinyChat.Tests.Support;
 

@@ -1,6 +1,6 @@
 using TinyChat.Chat;
 using TinyChat.Cluster;
-using TinyChat.Storage;
+using TinyChat.Storage.InMemory;
 using TinyChat.Tests.Support;
 
 namespace TinyChat.Tests.Contracts;

@@ -107,7 +107,7 @@ public sealed class RoomProcess(
     protected override async ValueTask StartAsync(CancellationToken cancellationToken)
     {
         members.Clear();
-        foreach (var user in await rooms.MembersAsync(Room, cancellationToken).ConfigureAwait(false))
+        foreach (var user in await StoreUnavailableException.WaitOutAsync(ct => rooms.MembersAsync(Room, ct), time, cancellationToken).ConfigureAwait(false))
         {
             members[user] = findOnline(user);
         }
@@ -115,7 +115,7 @@ public sealed class RoomProcess(
         recipients = null;
         lastTyping.Clear();
         publishing = null;
-        lastDelivered = await messages.LastRoomIdAsync(Room, cancellationToken).ConfigureAwait(false);
+        lastDelivered = await StoreUnavailableException.WaitOutAsync(ct => messages.LastRoomIdAsync(Room, ct), time, cancellationToken).ConfigureAwait(false);
         subscription ??= bus.Subscribe(topic, this);
         var state = CurrentPresence();
         shown.Clear();
@@ -220,6 +220,13 @@ public sealed class RoomProcess(
                 join.Reply.Fail(ex);
             }
 
+            // An outage is no fault of the loop: its members are unchanged (a join that did commit before the
+            // outage is picked up by the next start or join). Anything else restarts it from the store.
+            if (ex is StoreUnavailableException)
+            {
+                return;
+            }
+
             throw;
         }
 
@@ -251,13 +258,22 @@ public sealed class RoomProcess(
 
     private async ValueTask LeaveAsync(LeaveRoom leave, CancellationToken cancellationToken)
     {
-        if (!members.ContainsKey(leave.User) && !await MemberInStoreAsync(leave.User, cancellationToken).ConfigureAwait(false))
+        try
         {
-            leave.Reply.Complete(ChatError.NotAMember(Room));
+            if (!members.ContainsKey(leave.User) && !await MemberInStoreAsync(leave.User, cancellationToken).ConfigureAwait(false))
+            {
+                leave.Reply.Complete(ChatError.NotAMember(Room));
+                return;
+            }
+
+            await rooms.RemoveMemberAsync(Room, leave.User, cancellationToken).ConfigureAwait(false);
+        }
+        catch (StoreUnavailableException ex)
+        {
+            // Nothing changed; the loop's state is still the store's, so it carries on.
+            leave.Reply.Fail(ex);
             return;
         }
-
-        await rooms.RemoveMemberAsync(Room, leave.User, cancellationToken).ConfigureAwait(false);
         var endpoint = members[leave.User];
         if (shown.Remove(leave.User))
         {
@@ -286,6 +302,25 @@ public sealed class RoomProcess(
         SetMember(user, findOnline(user));
         AnnounceChanges([user]);
         return true;
+    }
+
+    private async ValueTask<bool> PostingMemberAsync(PostToRoom post, CancellationToken cancellationToken)
+    {
+        try
+        {
+            if (await MemberInStoreAsync(post.User, cancellationToken).ConfigureAwait(false))
+            {
+                return true;
+            }
+
+            post.Reply.Complete(ChatError.NotAMember(Room));
+        }
+        catch (StoreUnavailableException ex)
+        {
+            post.Reply.Fail(ex);
+        }
+
+        return false;
     }
 
     private PresenceEntry Gone(string user) => new(user, time.GetUtcNow(), 0);
@@ -426,9 +461,9 @@ public sealed class RoomProcess(
                     return;
                 }
 
-                if (first > lastDelivered + 1)
+                if (first > lastDelivered + 1 && !await CatchUpAsync(first - 1, cancellationToken).ConfigureAwait(false))
                 {
-                    await CatchUpAsync(first - 1, cancellationToken).ConfigureAwait(false);
+                    return;
                 }
 
                 DeliverHere(batch);
@@ -465,11 +500,21 @@ public sealed class RoomProcess(
     /// Reads from the store and delivers what follows the last delivered id, up to <paramref name="upTo"/>
     /// (everything there is for <see cref="long.MaxValue"/>). Ids the store no longer has are skipped.
     /// </summary>
-    private async ValueTask CatchUpAsync(long upTo, CancellationToken cancellationToken)
+    private async ValueTask<bool> CatchUpAsync(long upTo, CancellationToken cancellationToken)
     {
         while (lastDelivered < upTo)
         {
-            var page = await messages.RoomHistoryAsync(Room, new HistoryQuery(null, lastDelivered, CatchUpPage), cancellationToken).ConfigureAwait(false);
+            IReadOnlyList<RoomMessage>? page;
+            try
+            {
+                page = await messages.RoomHistoryAsync(Room, new HistoryQuery(null, lastDelivered, CatchUpPage), cancellationToken).ConfigureAwait(false);
+            }
+            catch (StoreUnavailableException)
+            {
+                // The gap stays open: the next batch or the bus resuming reads it once the store is back.
+                return false;
+            }
+
             var wanted = page?.Where(m => m.Id > lastDelivered && m.Id <= upTo).ToList() ?? [];
             if (wanted.Count > 0)
             {
@@ -486,6 +531,8 @@ public sealed class RoomProcess(
         {
             lastDelivered = upTo;
         }
+
+        return true;
     }
 
     private void DeliverHere(ChatBusMessage message)
@@ -570,9 +617,8 @@ public sealed class RoomProcess(
         var now = time.GetUtcNow();
         foreach (var post in batch)
         {
-            if (!members.ContainsKey(post.User) && !await MemberInStoreAsync(post.User, cancellationToken).ConfigureAwait(false))
+            if (!members.ContainsKey(post.User) && !await PostingMemberAsync(post, cancellationToken).ConfigureAwait(false))
             {
-                post.Reply.Complete(ChatError.NotAMember(Room));
                 continue;
             }
 
@@ -591,10 +637,17 @@ public sealed class RoomProcess(
         }
         catch (Exception ex)
         {
-            // Nothing of the batch was published; its posters learn it failed.
+            // Nothing of the batch was published; its posters learn it failed (never acknowledged).
             foreach (var post in batch)
             {
                 post.Reply.Fail(ex);
+            }
+
+            // An outage is no fault of the loop, and restarting it would not help: it keeps its state and
+            // answers the next posts (refused fast while the store is down). Anything else restarts it.
+            if (ex is StoreUnavailableException)
+            {
+                return;
             }
 
             throw;

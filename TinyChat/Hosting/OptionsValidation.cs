@@ -3,6 +3,8 @@ using TinyChat.Chat;
 using TinyChat.Protocols.Irc;
 using TinyChat.Runtime;
 using TinyChat.Storage;
+using TinyChat.Storage.Postgres;
+using TinyChat.Storage.Sqlite;
 using TinyChat.Web;
 
 namespace TinyChat.Hosting;
@@ -90,7 +92,10 @@ public sealed class OptionsValidation :
 
     /// <inheritdoc />
     public ValidateOptionsResult Validate(string? name, StorageOptions o) => Collect(
-        !StorageOptions.IsSqlite(o.Provider) && !StorageOptions.IsMemory(o.Provider) ? $"Storage:Provider must be \"{StorageOptions.Sqlite}\" or \"{StorageOptions.Memory}\", got \"{o.Provider}\"" : null,
+        !StorageOptions.IsSqlite(o.Provider) && !StorageOptions.IsMemory(o.Provider) && !StorageOptions.IsPostgres(o.Provider)
+            ? $"Storage:Provider must be \"{StorageOptions.Sqlite}\", \"{StorageOptions.Postgres}\" or \"{StorageOptions.Memory}\", got \"{o.Provider}\"" : null,
+        StorageOptions.IsPostgres(o.Provider) && PostgresStoreSettings.Problem(o.ConnectionString) is { } problem
+            ? $"Storage:ConnectionString {problem} (Storage:Provider is {StorageOptions.Postgres}; set it, or TINYCHAT__Storage__ConnectionString)" : null,
         string.IsNullOrWhiteSpace(o.DataDirectory) ? "Storage:DataDirectory must not be empty" : null,
         AtLeast("Storage:MaxMessagesPerRoom", o.MaxMessagesPerRoom, 0),
         AtLeast("Storage:MaxMessageAgeDays", o.MaxMessageAgeDays, 0),

@@ -2,7 +2,7 @@ using System.Threading.Channels;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Logging;
 
-namespace TinyChat.Storage;
+namespace TinyChat.Storage.Sqlite;
 
 /// <summary>
 /// The only writer of the database: one loop that owns the write connection and commits every request that
