@@ -324,6 +324,9 @@ public sealed class ChatClient : IAsyncDisposable
         }
     }
 
+    /// <summary>The node this client is connected to (<see cref="IPresence.Node"/>).</summary>
+    public string Node => server.Presence.Node;
+
     /// <summary>Detaches the connection from the user's session and gives its connection slot back. Idempotent.</summary>
     public async ValueTask DisposeAsync()
     {

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Options;
 using TinyChat.Chat;
+using TinyChat.Cluster;
 using TinyChat.Protocols.Irc;
 using TinyChat.Runtime;
 using TinyChat.Storage;
@@ -17,8 +18,18 @@ public sealed class OptionsValidation :
     IValidateOptions<ChatOptions>,
     IValidateOptions<StorageOptions>,
     IValidateOptions<LimitsOptions>,
-    IValidateOptions<IrcOptions>
+    IValidateOptions<IrcOptions>,
+    IValidateOptions<ClusterOptions>
 {
+    /// <inheritdoc />
+    public ValidateOptionsResult Validate(string? name, ClusterOptions o) => Collect(
+        o.NodeName is { } node && (node.Length is 0 or > ClusterOptions.MaxNodeNameLength || node.Any(c => char.IsWhiteSpace(c) || char.IsControl(c)))
+            ? $"Cluster:NodeName must be 1..{ClusterOptions.MaxNodeNameLength} characters without spaces, got \"{node}\"" : null,
+        Positive("Cluster:HeartbeatSeconds", o.HeartbeatSeconds),
+        Positive("Cluster:NodeTimeoutSeconds", o.NodeTimeoutSeconds),
+        o.NodeTimeoutSeconds < 2 * o.HeartbeatSeconds
+            ? $"Cluster:NodeTimeoutSeconds must be at least twice Cluster:HeartbeatSeconds ({o.HeartbeatSeconds}), got {o.NodeTimeoutSeconds}" : null);
+
     /// <inheritdoc />
     public ValidateOptionsResult Validate(string? name, IrcOptions o) => Collect(
         o.Port is < 0 or > 65535 ? $"Irc:Port must be 0..65535 (0 picks a free port), got {o.Port}" : null,

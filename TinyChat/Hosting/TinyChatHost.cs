@@ -28,6 +28,7 @@ public static class TinyChatHost
         ["Limits"] = typeof(LimitsOptions),
         ["Irc"] = typeof(TinyChat.Protocols.Irc.IrcOptions),
         ["Sse"] = typeof(TinyChat.Protocols.Http.SseOptions),
+        ["Cluster"] = typeof(TinyChat.Cluster.ClusterOptions),
         ["Logging"] = null,
     };
 
@@ -93,6 +94,7 @@ public static class TinyChatHost
         // then the front doors and the HTTP server.
         services.AddTinyChatOptions(builder.Configuration);
         services.AddStorage(builder.Configuration.GetValue<string>("Storage:Provider"), baseDirectory);
+        services.AddCluster(builder.Configuration.GetValue<string>("Storage:Provider"));
         services.AddChatCore();
         services.AddWeb(baseDirectory);
         services.AddJsonProtocol();
@@ -142,6 +144,7 @@ public static class TinyChatHost
         _ = services.GetRequiredService<IOptions<LimitsOptions>>().Value;
         _ = services.GetRequiredService<IOptions<TinyChat.Protocols.Irc.IrcOptions>>().Value;
         _ = services.GetRequiredService<IOptions<TinyChat.Protocols.Http.SseOptions>>().Value;
+        _ = services.GetRequiredService<IOptions<TinyChat.Cluster.ClusterOptions>>().Value;
         _ = services.GetRequiredService<StaticFiles>();
     }
 
