@@ -3,7 +3,7 @@ SHELL := /bin/bash
 DOTNET ?= dotnet
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test test-fast build format publish bench bench-quick browser clean irctest irc-deps node postgres nginx
+.PHONY: run test test-fast build format publish bench bench-quick browser clean irctest irc-deps node postgres nginx cluster
 
 # From the repository's own chat.config.json and static/, so data lands in ./data (next to the config file).
 run:
@@ -11,6 +11,11 @@ run:
 
 build:
 	$(DOTNET) build TinyChat.sln -c Debug
+
+# A local PostgreSQL (Debian's packages, data in ./data/pg, as the postgres user when run as root, on a free port or
+# PG_PORT) and two nodes sharing it on http://localhost:4001 and :4002; Ctrl+C stops all three (docs/cluster.md).
+cluster: postgres
+	./scripts/cluster.sh
 
 # Installs what the tests need that a fresh machine lacks (Debian's chromium for the browser tests, Debian's
 # nodejs/npm and the pinned phoenix.js for the Phoenix tests, Debian's postgresql for the PostgreSQL store and

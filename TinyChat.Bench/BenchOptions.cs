@@ -23,6 +23,12 @@ public sealed class BenchOptions
     /// <summary>Seconds of steady traffic per fanout / durable measurement.</summary>
     public double Seconds { get; private set; } = 4;
 
+    /// <summary>
+    /// Seconds of unmeasured fanout traffic before a cell's first measured run, so that every server is measured
+    /// after its JIT has compiled the hot path (0 measures the cold start too).
+    /// </summary>
+    public double WarmupSeconds { get; private set; } = 2;
+
     /// <summary>Seconds of fixed-rate traffic per latency / slow-reader measurement (after a warm-up second).</summary>
     public double LatencySeconds { get; private set; } = 4;
 
@@ -77,6 +83,7 @@ public sealed class BenchOptions
           --targets a,b           tinychat,kestrel,httplistener,node-ws,sink (sink = the bench's own ceiling)
           --runs N                runs per cell, median reported (default 3)
           --seconds S             seconds of traffic per fanout/durable measurement (default 4)
+          --warmup-seconds S      unmeasured fanout traffic before a cell's first run (default 2; 0 = none)
           --latency-seconds S     seconds of fixed-rate traffic per latency/slow-reader measurement (default 4)
           --connections N         connections of the connect scenario (default 10000)
           --shapes RxM/S,...      fanout shapes, e.g. 1x1000/10,10x100/10,10x1000/10
@@ -127,6 +134,9 @@ public sealed class BenchOptions
                     break;
                 case "--seconds":
                     options.Seconds = PositiveSeconds(name, value);
+                    break;
+                case "--warmup-seconds":
+                    options.WarmupSeconds = value == "0" ? 0 : PositiveSeconds(name, value);
                     break;
                 case "--latency-seconds":
                     options.LatencySeconds = PositiveSeconds(name, value);
@@ -184,6 +194,7 @@ public sealed class BenchOptions
             case "quick":
                 Runs = 1;
                 Seconds = 2;
+                WarmupSeconds = 1;
                 LatencySeconds = 2;
                 Connections = 2000;
                 Shapes = [new(1, 200, 10), new(10, 100, 10)];

@@ -34,10 +34,20 @@ public sealed class FanoutScenario : Scenario
         var perRun = SettleLimit + duration + DrainLimit;
 
         using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        limit.CancelAfter(GatherLimit + (runs * perRun));
+        limit.CancelAfter(GatherLimit + ((runs + 1) * perRun));
         var setup = Stopwatch.StartNew();
-        await using var crowd = await Crowd.GatherAsync(context, target, seats, NewMembers(seats, roomSenders, fanout.Senders, context.Options.Window).Members, GatherLimit + (runs * perRun), limit.Token).ConfigureAwait(false);
+        await using var crowd = await Crowd.GatherAsync(context, target, seats, NewMembers(seats, roomSenders, fanout.Senders, context.Options.Window).Members, GatherLimit + ((runs + 1) * perRun), limit.Token).ConfigureAwait(false);
         var setupSeconds = setup.Elapsed.TotalSeconds;
+
+        if (context.Options.WarmupSeconds > 0)
+        {
+            // The same traffic, unreported: a server that has not compiled its hot path yet would be measured
+            // compiling it (a cold JIT costs seconds of CPU here), and that is not what fan-out is about.
+            await target.SettleAsync(SettleLimit, limit.Token, connectionsClosed: false).ConfigureAwait(false);
+            var (traffic, everyone) = NewMembers(seats, roomSenders, fanout.Senders, context.Options.Window);
+            crowd.Rebind(everyone);
+            await SendAsync(crowd, seats, traffic, TimeSpan.FromSeconds(context.Options.WarmupSeconds), limit.Token).ConfigureAwait(false);
+        }
 
         for (var run = 1; run <= runs; run++)
         {
@@ -49,17 +59,7 @@ public sealed class FanoutScenario : Scenario
 
             var cpu = CpuWindow.Start(target);
             var start = Stopwatch.GetTimestamp();
-            var senders = new List<Task>();
-            for (var i = 0; i < seats.Count; i++)
-            {
-                if (seats[i].Sender >= 0 && crowd.Socket(i) is { } socket)
-                {
-                    senders.Add(Flow.SendWindowedAsync(socket, traffic, seats[i].Sender, seats[i].Room, duration, withRef: false, limit.Token));
-                }
-            }
-
-            await Task.WhenAll(senders).ConfigureAwait(false);
-            var lastDelivery = await Flow.DrainAsync(members, DrainLimit, limit.Token).ConfigureAwait(false);
+            var lastDelivery = await SendAsync(crowd, seats, traffic, duration, limit.Token).ConfigureAwait(false);
             var (serverCpu, clientCpu) = cpu.Stop(target);
             var seconds = Stopwatch.GetElapsedTime(start, lastDelivery).TotalSeconds;
             var integrity = Flow.Check(members);
@@ -88,6 +88,22 @@ public sealed class FanoutScenario : Scenario
             var note = string.Join("; ", new[] { threads, crowd.FirstFailure, integrity.FirstError, CloseNote(crowd, seats.Count) }.Where(n => !string.IsNullOrEmpty(n)));
             context.Report.Add(new Measurement(Name, shape, target.Name, run, metrics, note));
         }
+    }
+
+    // Every sender sends for the duration, then every delivery is awaited; returns the time of the last one.
+    private static async Task<long> SendAsync(Crowd crowd, List<Seat> seats, Traffic traffic, TimeSpan duration, CancellationToken cancellationToken)
+    {
+        var senders = new List<Task>();
+        for (var i = 0; i < seats.Count; i++)
+        {
+            if (seats[i].Sender >= 0 && crowd.Socket(i) is { } socket)
+            {
+                senders.Add(Flow.SendWindowedAsync(socket, traffic, seats[i].Sender, seats[i].Room, duration, withRef: false, cancellationToken));
+            }
+        }
+
+        await Task.WhenAll(senders).ConfigureAwait(false);
+        return await Flow.DrainAsync(crowd.JoinedMembers(), DrainLimit, cancellationToken).ConfigureAwait(false);
     }
 
     private static (Traffic Traffic, Member[] Members) NewMembers(List<Seat> seats, Dictionary<string, int[]> roomSenders, int senders, int window)

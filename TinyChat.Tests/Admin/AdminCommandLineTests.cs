@@ -1,5 +1,6 @@
 using Microsoft.Data.Sqlite;
 using TinyChat.Storage;
+using TinyChat.Storage.Sqlite;
 using TinyChat.Tests.Support;
 
 namespace TinyChat.Tests.Admin;

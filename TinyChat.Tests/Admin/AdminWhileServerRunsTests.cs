@@ -1,6 +1,6 @@
 using System.Net;
 using System.Net.WebSockets;
-using TinyChat.Storage;
+using TinyChat.Storage.Sqlite;
 using TinyChat.Tests.HttpApi;
 using TinyChat.Tests.Support;
 using static TinyChat.Tests.Support.Frames;

@@ -1,7 +1,7 @@
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using TinyChat.Chat;
-using TinyChat.Storage;
+using TinyChat.Storage.InMemory;
 using TinyChat.Tests.Support;
 using TinyChat.Web;
 

@@ -58,6 +58,7 @@ public sealed class ChatServer
                 : null);
         Rooms = new RoomDirectory(rooms, messages, roomSupervisor, limits.RoomMailboxCapacity, time, Sessions.FindOnline, Bus, Presence);
         Sessions.Rooms = Rooms;
+        Presence.OthersChanged += Rooms.OthersPresenceChanged;
         Slots = new ConnectionSlots(limits.MaxConnectionsPerUser);
     }
 

@@ -48,6 +48,17 @@ public sealed class RoomDirectory(
         return process;
     }
 
+    /// <summary>Tells every room running here that other nodes' presence rows changed for these users. Never blocks.</summary>
+    public void OthersPresenceChanged(IReadOnlyList<string> users)
+    {
+        var message = new OthersPresenceChanged(users);
+        foreach (var process in live.All)
+        {
+            // A full mailbox loses this notice only: that room re-decides the users on their next change.
+            process.TryPost(message);
+        }
+    }
+
     /// <summary>Creates a room; false when it exists.</summary>
     public ValueTask<bool> CreateAsync(string room, CancellationToken cancellationToken) => rooms.TryCreateAsync(room, cancellationToken);
 

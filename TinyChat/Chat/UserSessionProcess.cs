@@ -84,7 +84,7 @@ public sealed class UserSessionProcess(
         }
 
         joined.Clear();
-        foreach (var room in await rooms.RoomsOfAsync(User, cancellationToken).ConfigureAwait(false))
+        foreach (var room in await StoreUnavailableException.WaitOutAsync(ct => rooms.RoomsOfAsync(User, ct), time, cancellationToken).ConfigureAwait(false))
         {
             joined.Add(room);
             if (roomDirectory.TryFindLive(room) is { } process)
@@ -156,40 +156,55 @@ public sealed class UserSessionProcess(
         }
     }
 
+    // A store outage answers the user; it is no fault of this loop (restarting it would not help).
     private async Task<ChatError?> JoinAsync(string room, CancellationToken cancellationToken)
     {
-        var process = await roomDirectory.FindAsync(room, cancellationToken).ConfigureAwait(false);
-        if (process is null)
+        try
         {
-            return ChatError.RoomNotFound(room);
-        }
+            var process = await roomDirectory.FindAsync(room, cancellationToken).ConfigureAwait(false);
+            if (process is null)
+            {
+                return ChatError.RoomNotFound(room);
+            }
 
-        var join = new JoinRoom(User, Endpoint);
-        var error = await process.AskAsync(join, join.Reply, cancellationToken).ConfigureAwait(false);
-        if (error is null)
+            var join = new JoinRoom(User, Endpoint);
+            var error = await process.AskAsync(join, join.Reply, cancellationToken).ConfigureAwait(false);
+            if (error is null)
+            {
+                joined.Add(room);
+            }
+
+            return error;
+        }
+        catch (StoreUnavailableException)
         {
-            joined.Add(room);
+            return ChatError.StoreUnavailable();
         }
-
-        return error;
     }
 
     private async Task<ChatError?> LeaveAsync(string room, CancellationToken cancellationToken)
     {
-        var process = await roomDirectory.FindAsync(room, cancellationToken).ConfigureAwait(false);
-        if (process is null)
+        try
         {
-            return ChatError.RoomNotFound(room);
-        }
+            var process = await roomDirectory.FindAsync(room, cancellationToken).ConfigureAwait(false);
+            if (process is null)
+            {
+                return ChatError.RoomNotFound(room);
+            }
 
-        var leave = new LeaveRoom(User);
-        var error = await process.AskAsync(leave, leave.Reply, cancellationToken).ConfigureAwait(false);
-        if (error is null)
+            var leave = new LeaveRoom(User);
+            var error = await process.AskAsync(leave, leave.Reply, cancellationToken).ConfigureAwait(false);
+            if (error is null)
+            {
+                joined.Remove(room);
+            }
+
+            return error;
+        }
+        catch (StoreUnavailableException)
         {
-            joined.Remove(room);
+            return ChatError.StoreUnavailable();
         }
-
-        return error;
     }
 
     private async Task GoOfflineAsync(CancellationToken cancellationToken)

@@ -4,6 +4,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 using TinyChat.Chat;
 using TinyChat.Storage;
+using TinyChat.Storage.Sqlite;
 
 namespace TinyChat.Hosting;
 

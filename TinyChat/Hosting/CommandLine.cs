@@ -35,6 +35,8 @@ public sealed record CommandLine(
           rooms delete NAME    delete a room with its memberships and history
           backup PATH          a consistent copy of the SQLite database, also while the server runs
           check                check the database's integrity
+          migrate-storage --to "CONNECTION STRING"
+                               copy the SQLite store into an empty PostgreSQL database
 
         Options:
           --config PATH        configuration file (default: chat.config.json next to the executable,

@@ -30,6 +30,7 @@ public static class TinyChatHost
         ["Sse"] = typeof(TinyChat.Protocols.Http.SseOptions),
         ["Metrics"] = typeof(MetricsOptions),
         ["Telemetry"] = typeof(TelemetryOptions),
+        ["Cluster"] = typeof(TinyChat.Cluster.ClusterOptions),
         ["Logging"] = null,
     };
 
@@ -111,6 +112,7 @@ public static class TinyChatHost
         // then the front doors and the HTTP server.
         services.AddTinyChatOptions(builder.Configuration);
         services.AddStorage(builder.Configuration.GetValue<string>("Storage:Provider"), baseDirectory);
+        services.AddCluster(builder.Configuration.GetValue<string>("Storage:Provider"));
         services.AddChatCore();
         services.AddWeb(baseDirectory);
         services.AddJsonProtocol();
@@ -163,6 +165,7 @@ public static class TinyChatHost
         _ = services.GetRequiredService<IOptions<TinyChat.Protocols.Http.SseOptions>>().Value;
         _ = services.GetRequiredService<IOptions<MetricsOptions>>().Value;
         _ = services.GetRequiredService<IOptions<TelemetryOptions>>().Value;
+        _ = services.GetRequiredService<IOptions<TinyChat.Cluster.ClusterOptions>>().Value;
         _ = services.GetRequiredService<StaticFiles>();
     }
 

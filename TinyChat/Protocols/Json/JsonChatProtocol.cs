@@ -183,7 +183,11 @@ public sealed class JsonChatProtocol(ChatClient client, WebSocketConnection conn
                 });
                 break;
             case "whoami":
-                Send(frame.Ref, w => w.WriteString("username", client.User));
+                Send(frame.Ref, w =>
+                {
+                    w.WriteString("username", client.User);
+                    w.WriteString("node", client.Node);
+                });
                 break;
             case "ping":
                 Send(frame.Ref, w => w.WriteBoolean("pong", true));

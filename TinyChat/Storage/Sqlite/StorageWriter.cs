@@ -3,7 +3,7 @@ using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Logging;
 using TinyChat.Runtime;
 
-namespace TinyChat.Storage;
+namespace TinyChat.Storage.Sqlite;
 
 /// <summary>
 /// The only writer of the database: one loop that owns the write connection and commits every request that

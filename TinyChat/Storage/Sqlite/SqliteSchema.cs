@@ -1,6 +1,6 @@
 using Microsoft.Data.Sqlite;
 
-namespace TinyChat.Storage;
+namespace TinyChat.Storage.Sqlite;
 
 /// <summary>
 /// The database schema and its forward migrations. <c>schema_version</c> holds one row: the version the file is at.

@@ -1,7 +1,7 @@
 using Microsoft.Data.Sqlite;
 using TinyChat.Chat;
 
-namespace TinyChat.Storage;
+namespace TinyChat.Storage.Sqlite;
 
 /// <summary>
 /// The admin command line's view of a SQLite data file, and the change record a running server polls. Opens the
