@@ -231,6 +231,7 @@ public sealed class AdminCommandLineTests
     [TestCase("rooms -h", "list|delete")]
     [TestCase("backup --help", "PATH|consistent copy")]
     [TestCase("check --help", "integrity")]
+    [TestCase("migrate-storage --help", "--to|CONNECTION STRING|EMPTY PostgreSQL|--config|--data")]
     public async Task Help_for_each_command_is_exit_0(string args, string expected)
     {
         var run = await AdminRun.RunAsync(args.Split(' '));

@@ -3,6 +3,7 @@ using System.Globalization;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 using TinyChat.Chat;
+using TinyChat.Runtime;
 using TinyChat.Storage;
 using TinyChat.Storage.Sqlite;
 
@@ -50,11 +51,47 @@ public static class AdminCommandLine
         {
             return await parsed.InvokeAsync(new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false }, cancellationToken).ConfigureAwait(false);
         }
+        catch (AdminUsageException usage)
+        {
+            await error.WriteLineAsync($"tinychat: {usage.Message} (try {string.Join(' ', Path(parsed.CommandResult))} --help)").ConfigureAwait(false);
+            return Usage;
+        }
         catch (Exception ex) when (Problem(ex) is { } problem)
         {
             await error.WriteLineAsync($"tinychat: {problem}").ConfigureAwait(false);
             return Failed;
         }
+    }
+
+    /// <summary>
+    /// The server's command line that selects the same configuration: <c>--config</c>, <c>--data</c> and, for a command
+    /// that takes them, <paramref name="settings"/> (<c>--Section:Key VALUE</c>); anything the server's parser does not
+    /// know is a usage error.
+    /// </summary>
+    public static IReadOnlyList<string> ServerArguments(ParseResult parse, IReadOnlyList<string>? settings = null)
+    {
+        var args = new List<string>();
+        if (parse.GetValue<string?>("--config") is { } config)
+        {
+            args.AddRange(["--config", config]);
+        }
+
+        if (parse.GetValue<string?>("--data") is { } data)
+        {
+            args.AddRange(["--data", data]);
+        }
+
+        args.AddRange(settings ?? []);
+        try
+        {
+            CommandLine.Parse(args);
+        }
+        catch (StartupException ex)
+        {
+            throw new AdminUsageException(ex.Message.Replace(" (try --help)", "", StringComparison.Ordinal));
+        }
+
+        return args;
     }
 
     /// <summary>The command tree; <paramref name="output"/> receives what commands print.</summary>
@@ -82,6 +119,7 @@ public static class AdminCommandLine
         root.Subcommands.Add(Rooms(output));
         root.Subcommands.Add(Backup(output));
         root.Subcommands.Add(Check(output));
+        root.Subcommands.Add(MigrateStorageCommand.Build(output));
         return root;
     }
 
@@ -229,18 +267,7 @@ public static class AdminCommandLine
     // validation, storage composition) but never started.
     private static async Task<int> WithStoreAsync(ParseResult parse, bool create, Func<IAdminStore, Task> act, CancellationToken cancellationToken)
     {
-        var hostArgs = new List<string>();
-        if (parse.GetValue<string?>("--config") is { } config)
-        {
-            hostArgs.AddRange(["--config", config]);
-        }
-
-        if (parse.GetValue<string?>("--data") is { } data)
-        {
-            hostArgs.AddRange(["--data", data]);
-        }
-
-        using var host = TinyChatHost.Build([.. hostArgs]);
+        using var host = TinyChatHost.Build([.. ServerArguments(parse)]);
         var storage = host.Services.GetRequiredService<IOptions<StorageOptions>>().Value;
         var store = host.Services.GetService<IAdminStore>()
             ?? throw new AdminCommandException($"Storage:Provider is {storage.Provider}: nothing is kept, so there is nothing to administer");
@@ -281,11 +308,22 @@ public static class AdminCommandLine
     private static string? Problem(Exception ex) => ex switch
     {
         AdminCommandException admin => admin.Message,
-        StorageException storage => storage.Message,
-        Microsoft.Data.Sqlite.SqliteException sqlite => sqlite.Message,
+        StorageException storage => FirstLine(storage.Message),
+        StoreUnavailableException unavailable => FirstLine(unavailable.Message),
+        Microsoft.Data.Sqlite.SqliteException sqlite => FirstLine(sqlite.Message),
+        Npgsql.NpgsqlException postgres => FirstLine(postgres.Message),
         _ => Program.StartupProblem(ex),
     };
 
-    /// <summary>A command that cannot do what it was asked; the message is the one line the operator reads.</summary>
-    private sealed class AdminCommandException(string message) : Exception(message);
+    private static string FirstLine(string message)
+    {
+        var end = message.IndexOfAny(['\r', '\n']);
+        return end < 0 ? message : message[..end];
+    }
 }
+
+/// <summary>An admin command that cannot do what it was asked; the message is the one line the operator reads (exit 1).</summary>
+public sealed class AdminCommandException(string message) : Exception(message);
+
+/// <summary>An admin command line that parsed but asks for something the command does not take (exit 2).</summary>
+public sealed class AdminUsageException(string message) : Exception(message);
