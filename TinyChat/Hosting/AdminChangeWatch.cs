@@ -17,14 +17,22 @@ public sealed class AdminChangeWatch(IAdminStore store, ChatServer chat, TimePro
 
     private const int MaxChangesPerPoll = 100;
     private readonly CancellationTokenSource stopping = new();
-    private long applied;
+    private long? applied;
     private Task? polling;
 
     /// <inheritdoc />
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         // Changes made before this start concern connections that no longer exist.
-        applied = await store.LastChangeAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            applied = await store.LastChangeAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (StoreUnavailableException)
+        {
+            // The database is away: the first poll it answers sets the starting point.
+        }
+
         polling = PollAsync(stopping.Token);
     }
 
@@ -41,11 +49,17 @@ public sealed class AdminChangeWatch(IAdminStore store, ChatServer chat, TimePro
     /// <summary>Applies every change recorded since the last one applied; returns how many.</summary>
     public async Task<int> ApplyNewChangesAsync(CancellationToken cancellationToken)
     {
+        if (applied is null)
+        {
+            applied = await store.LastChangeAsync(cancellationToken).ConfigureAwait(false);
+            return 0;
+        }
+
         var count = 0;
         IReadOnlyList<AdminChange> changes;
         do
         {
-            changes = await store.ChangesAfterAsync(applied, MaxChangesPerPoll, cancellationToken).ConfigureAwait(false);
+            changes = await store.ChangesAfterAsync(applied.Value, MaxChangesPerPoll, cancellationToken).ConfigureAwait(false);
             foreach (var change in changes)
             {
                 logger.LogInformation("Applying administrator change {Change} to {Name}", change.Kind, change.Name);
@@ -69,6 +83,10 @@ public sealed class AdminChangeWatch(IAdminStore store, ChatServer chat, TimePro
                 try
                 {
                     await ApplyNewChangesAsync(cancellationToken).ConfigureAwait(false);
+                }
+                catch (StoreUnavailableException)
+                {
+                    // An outage: the store says so once, and the next tick after it ends asks again from the same place.
                 }
                 catch (Exception ex) when (ex is not OperationCanceledException)
                 {

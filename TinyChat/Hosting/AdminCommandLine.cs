@@ -267,13 +267,28 @@ public static class AdminCommandLine
     // validation, storage composition) but never started.
     private static async Task<int> WithStoreAsync(ParseResult parse, bool create, Func<IAdminStore, Task> act, CancellationToken cancellationToken)
     {
-        using var host = TinyChatHost.Build([.. ServerArguments(parse)]);
-        var storage = host.Services.GetRequiredService<IOptions<StorageOptions>>().Value;
-        var store = host.Services.GetService<IAdminStore>()
-            ?? throw new AdminCommandException($"Storage:Provider is {storage.Provider}: nothing is kept, so there is nothing to administer");
-        await store.PrepareAsync(create, cancellationToken).ConfigureAwait(false);
-        await act(store).ConfigureAwait(false);
-        return Done;
+        var host = TinyChatHost.Build([.. ServerArguments(parse)]);
+        try
+        {
+            var storage = host.Services.GetRequiredService<IOptions<StorageOptions>>().Value;
+            var store = host.Services.GetService<IAdminStore>()
+                ?? throw new AdminCommandException($"Storage:Provider is {storage.Provider}: nothing is kept, so there is nothing to administer");
+            await store.PrepareAsync(create, cancellationToken).ConfigureAwait(false);
+            await act(store).ConfigureAwait(false);
+            return Done;
+        }
+        finally
+        {
+            // Asynchronously: a PostgreSQL store's pool closes only that way.
+            if (host is IAsyncDisposable disposable)
+            {
+                await disposable.DisposeAsync().ConfigureAwait(false);
+            }
+            else
+            {
+                host.Dispose();
+            }
+        }
     }
 
     private static async Task WriteTableAsync(TextWriter output, string[] header, IEnumerable<string[]> rows)

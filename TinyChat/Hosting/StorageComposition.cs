@@ -37,6 +37,7 @@ public static class StorageComposition
                 return new PostgresStore(settings, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<PostgresStore>>());
             });
             services.AddSingleton<IDurableStore>(sp => sp.GetRequiredService<PostgresStore>());
+            services.AddSingleton<IAdminStore>(sp => new PostgresAdminStore(sp.GetRequiredService<PostgresStore>(), sp.GetRequiredService<TimeProvider>()));
         }
         else
         {
