@@ -48,6 +48,14 @@ public sealed class Report : IDisposable
             new("ack_p99_ms", "ack p99 ms", Better.Lower),
             new("integrity", "lost/dup/reordered (max)", Better.Lower, Aggregate.Integrity),
         ],
+        ["durable-rooms"] =
+        [
+            new("acks_per_s", "acknowledged messages/s", Better.Higher),
+            new("ack_p50_ms", "ack p50 ms", Better.Lower),
+            new("ack_p99_ms", "ack p99 ms", Better.Lower),
+            new("integrity", "lost/dup/reordered (max)", Better.Lower, Aggregate.Integrity),
+            new("server_cpu", "server CPU (cores)", Better.None),
+        ],
         ["slow-reader"] =
         [
             new("p99_without_ms", "others' p99 ms, no slow reader", Better.Lower),
