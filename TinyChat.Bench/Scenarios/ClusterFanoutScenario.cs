@@ -85,10 +85,12 @@ public sealed class ClusterFanoutScenario : ClusterScenario
         crowd.Rebind(everyone);
         var members = crowd.JoinedMembers();
 
+        var notified = await cluster.NotificationsSentAsync(cancellationToken).ConfigureAwait(false);
         var before = cluster.Cpu();
         var start = Stopwatch.GetTimestamp();
         var lastDelivery = await FanoutScenario.SendAsync(crowd, layout.Seats, traffic, duration, cancellationToken).ConfigureAwait(false);
         var cores = cluster.Cpu().CoresSince(before);
+        var notifiedAfter = await cluster.NotificationsSentAsync(cancellationToken).ConfigureAwait(false);
         var seconds = Stopwatch.GetElapsedTime(start, lastDelivery).TotalSeconds;
         var integrity = Flow.Check(members);
         var metrics = new Dictionary<string, double>
@@ -107,6 +109,7 @@ public sealed class ClusterFanoutScenario : ClusterScenario
             ["setup_s"] = setupSeconds,
         };
         AddCpu(metrics, cores, seconds, integrity.Received);
+        AddNotifications(metrics, notified, notifiedAfter, seconds, traffic.Sent.Sum());
         var note = string.Join("; ", new[] { crowd.FirstFailure, integrity.FirstError, FanoutScenario.CloseNote(crowd, layout.Seats.Count) }.Where(n => !string.IsNullOrEmpty(n)));
         return (metrics, note);
     }

@@ -74,6 +74,7 @@ public sealed class ClusterLatencyScenario : ClusterScenario
         crowd.Rebind(everyone);
         var receivers = crowd.JoinedMembers().Select((member, i) => seats[i].Sender < 0 ? member : null).ToArray();
 
+        var notified = await cluster.NotificationsSentAsync(cancellationToken).ConfigureAwait(false);
         var before = cluster.Cpu();
         var start = Stopwatch.GetTimestamp() + (Stopwatch.Frequency / 5);
         traffic.RecordFrom = start + (long)(Warmup.TotalSeconds * Stopwatch.Frequency);
@@ -90,6 +91,7 @@ public sealed class ClusterLatencyScenario : ClusterScenario
         await Task.WhenAll(sending).ConfigureAwait(false);
         var lastDelivery = await Flow.DrainAsync(receivers, DrainLimit, cancellationToken).ConfigureAwait(false);
         var cores = cluster.Cpu().CoresSince(before);
+        var notifiedAfter = await cluster.NotificationsSentAsync(cancellationToken).ConfigureAwait(false);
         var integrity = Flow.Check(receivers);
         var seconds = Stopwatch.GetElapsedTime(start, lastDelivery).TotalSeconds;
         var missing = Math.Max(0, integrity.Expected - integrity.Received);
@@ -109,6 +111,7 @@ public sealed class ClusterLatencyScenario : ClusterScenario
             ["failed"] = crowd.Failed,
         };
         AddCpu(metrics, cores, seconds, integrity.Received);
+        AddNotifications(metrics, notified, notifiedAfter, seconds, traffic.Sent.Sum());
         var note = string.Join("; ", new[] { crowd.FirstFailure, integrity.FirstError }.Where(n => !string.IsNullOrEmpty(n)));
         return (metrics, note);
     }

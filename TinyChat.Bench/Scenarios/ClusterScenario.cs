@@ -80,6 +80,15 @@ public abstract class ClusterScenario
         }
     }
 
+    /// <summary>Notifications sent by both nodes over a measurement, per second and per message posted (NaN when unknown).</summary>
+    protected static void AddNotifications(Dictionary<string, double> metrics, long before, long after, double seconds, long posted)
+    {
+        var sent = before < 0 || after < 0 ? double.NaN : after - before;
+        metrics["notifications"] = sent;
+        metrics["notifications_per_s"] = sent / seconds;
+        metrics["messages_per_notification"] = sent > 0 ? posted / sent : double.NaN;
+    }
+
     /// <summary>The CPU of the cluster's processes and of the bench over a measurement, as metrics.</summary>
     protected static void AddCpu(Dictionary<string, double> metrics, (double A, double B, double Postgres, double Bench) cores, double seconds, long deliveries)
     {

@@ -1,7 +1,9 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
+using System.Net.Http.Json;
 using System.Net.Sockets;
+using System.Text.Json;
 
 namespace TinyChat.Bench.Targets;
 
@@ -12,6 +14,8 @@ namespace TinyChat.Bench.Targets;
 /// </summary>
 public sealed class BenchCluster : IAsyncDisposable
 {
+    private readonly HttpClient http = new(new SocketsHttpHandler { UseProxy = false }) { Timeout = TimeSpan.FromSeconds(30) };
+
     private BenchCluster(BenchPostgres database, Target a, Target b)
     {
         Database = database;
@@ -71,6 +75,26 @@ public sealed class BenchCluster : IAsyncDisposable
         await B.SettleAsync(limit, cancellationToken, connectionsClosed: false).ConfigureAwait(false);
     }
 
+    /// <summary>Notifications sent by both nodes since they started, from their <c>/healthz</c>; -1 when a node did not say.</summary>
+    public async Task<long> NotificationsSentAsync(CancellationToken cancellationToken)
+    {
+        long sent = 0;
+        foreach (var node in new[] { A, B })
+        {
+            try
+            {
+                var health = await http.GetFromJsonAsync<JsonElement>($"http://127.0.0.1:{node.Port}/healthz", cancellationToken).ConfigureAwait(false);
+                sent += health.GetProperty("bus").GetProperty("notifications").GetProperty("sent").GetInt64();
+            }
+            catch (Exception ex) when (ex is HttpRequestException or JsonException or KeyNotFoundException or InvalidOperationException or TaskCanceledException)
+            {
+                return -1;
+            }
+        }
+
+        return sent;
+    }
+
     /// <summary>CPU seconds used so far by node A, node B, and PostgreSQL (the postmaster and its live backends).</summary>
     public ClusterCpu Cpu() => new(
         A.Sample()?.CpuSeconds ?? double.NaN,
@@ -118,6 +142,7 @@ public sealed class BenchCluster : IAsyncDisposable
     /// <inheritdoc />
     public async ValueTask DisposeAsync()
     {
+        http.Dispose();
         await B.DisposeAsync().ConfigureAwait(false);
         await A.DisposeAsync().ConfigureAwait(false);
         await Database.DisposeAsync().ConfigureAwait(false);

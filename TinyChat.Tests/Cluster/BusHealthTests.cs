@@ -43,6 +43,7 @@ public sealed class BusHealthTests
         Assert.That(status, Is.EqualTo(HttpStatusCode.OK), health.ToString());
         Assert.That(health.GetProperty("bus").GetProperty("kind").GetString(), Is.EqualTo("postgres"));
         Assert.That(health.GetProperty("bus").GetProperty("state").GetString(), Is.EqualTo("listening"));
+        Assert.That(health.GetProperty("bus").GetProperty("notifications").GetProperty("dropped").GetInt64(), Is.Zero);
         Assert.That(health.TryGetProperty("reason", out _), Is.False);
 
         // Cut the LISTEN connection and keep the database closed to new connections, so the bus stays deaf. Its

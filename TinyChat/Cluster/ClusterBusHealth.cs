@@ -18,13 +18,15 @@ public sealed class ClusterBusHealth(PostgresChatBus bus, TimeSpan nodeTimeout, 
         get
         {
             var listener = bus.Listener;
+            var (sent, received, dropped) = bus.Counts;
+            var counts = new BusCounts(sent, received, dropped);
             if (listener.Listening)
             {
-                return new BusHealth(Kind, true, true, null, null);
+                return new BusHealth(Kind, true, true, null, null, counts);
             }
 
             var since = listener.Since ?? time.GetUtcNow();
-            return new BusHealth(Kind, false, time.GetUtcNow() - since <= nodeTimeout, listener.Problem, since);
+            return new BusHealth(Kind, false, time.GetUtcNow() - since <= nodeTimeout, listener.Problem, since, counts);
         }
     }
 }

@@ -76,6 +76,15 @@ public sealed class HealthEndpoint(OpenConnections connections, ChatServer chat,
             }
         }
 
+        if (events.Notifications is { } counts)
+        {
+            w.WriteStartObject("notifications");
+            w.WriteNumber("sent", counts.Sent);
+            w.WriteNumber("received", counts.Received);
+            w.WriteNumber("dropped", counts.Dropped);
+            w.WriteEndObject();
+        }
+
         w.WriteEndObject();
         w.WriteNumber("connections", connections.Count);
         w.WriteNumber("uptime_seconds", (long)(time.GetUtcNow() - startedAt).TotalSeconds);
