@@ -89,7 +89,7 @@ public sealed class BenchOptions
     public const string Usage = """
         usage: tinychat-bench [all|quick|SCENARIO[,SCENARIO...]] [options]
           all                     every scenario against every target (default)
-          quick                   every scenario, 1 run, short durations, smaller shapes (a smoke run of ~3 minutes)
+          quick                   every scenario, 1 run, short durations, smaller shapes (a smoke run of ~4 minutes)
           SCENARIOS               connect, fanout, latency, durable, durable-rooms, slow-reader,
                                   cluster-fanout, cluster-latency (comma-separated)
         options:
