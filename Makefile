@@ -3,7 +3,7 @@ SHELL := /bin/bash
 DOTNET ?= dotnet
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test test-fast build format publish bench bench-quick bench-storage browser clean irctest irc-deps node postgres nginx cluster
+.PHONY: run test test-fast build format publish bench bench-quick bench-storage bench-cluster browser clean irctest irc-deps node postgres nginx cluster
 
 # From the repository's own chat.config.json and static/, so data lands in ./data (next to the config file).
 run:
@@ -98,16 +98,21 @@ publish:
 # The open-file soft limit is raised to the hard limit for the bench and the servers it starts.
 # Pass options with BENCH_ARGS, e.g. make bench BENCH_ARGS="--runs 5 --seconds 6".
 BENCH_ARGS ?=
-bench:
+bench: postgres
 	ulimit -n $$(ulimit -Hn); $(DOTNET) run --project TinyChat.Bench -c Release -- all $(BENCH_ARGS)
 
-bench-quick:
+bench-quick: postgres
 	ulimit -n $$(ulimit -Hn); $(DOTNET) run --project TinyChat.Bench -c Release -- quick $(BENCH_ARGS)
 
 # Durable acknowledged messages/s across 32 rooms, SQLite (tinychat) vs PostgreSQL (tinychat-pg, a server of the
 # bench's own from Debian's postgresql, fsync on) in the same run; part of `make bench` too.
 bench-storage: postgres
 	ulimit -n $$(ulimit -Hn); $(DOTNET) run --project TinyChat.Bench -c Release -- durable-rooms --targets tinychat,tinychat-pg $(BENCH_ARGS)
+
+# The cluster scenarios (docs/cluster.md): PostgreSQL of the bench's own and two TinyChat nodes; fan-out of one room
+# of 1,000 members over two nodes vs one node, and cross-node latency vs same-node, each pair in the same run.
+bench-cluster: postgres
+	ulimit -n $$(ulimit -Hn); $(DOTNET) run --project TinyChat.Bench -c Release -- cluster-fanout,cluster-latency --targets tinychat-cluster $(BENCH_ARGS)
 
 # Build output only: dist/ is an installation, so its data/ (the published server's database) and its
 # chat.config.json survive; so does ./data.

@@ -15,6 +15,7 @@ public static class CoreComposition
     {
         services.AddSingleton<SupervisionTree>();
         services.TryAddSingleton<IChatBus, InProcessChatBus>();
+        services.TryAddSingleton<IBusHealth>(new InProcessBusHealth());
         services.TryAddSingleton<IPresence>(sp => new InProcessPresence(
             sp.GetRequiredService<IOptions<TinyChat.Cluster.ClusterOptions>>().Value.NodeName ?? InProcessPresence.SingleNode));
         services.AddHostedService(sp => sp.GetRequiredService<SupervisionTree>());
