@@ -6,10 +6,14 @@ namespace TinyChat.Bench;
 public sealed class BenchOptions
 {
     /// <summary>Every scenario, in the order they run.</summary>
-    public static readonly string[] AllScenarios = ["connect", "fanout", "latency", "durable", "slow-reader"];
+    public static readonly string[] AllScenarios = ["connect", "fanout", "latency", "durable", "durable-rooms", "slow-reader", "cluster-fanout", "cluster-latency"];
 
-    /// <summary>Every target: TinyChat, the three raw peers, and the in-process sink that measures the bench itself.</summary>
-    public static readonly string[] AllTargets = ["tinychat", "phoenix", "kestrel", "httplistener", "node-ws", "sink"];
+    /// <summary>
+    /// Every target: TinyChat (over its native JSON door, on PostgreSQL, over its Phoenix Channels door), the three
+    /// raw peers, the in-process sink that measures the bench itself, and the cluster (PostgreSQL and two TinyChat
+    /// nodes) that only the cluster scenarios use.
+    /// </summary>
+    public static readonly string[] AllTargets = ["tinychat", "tinychat-pg", "phoenix", "kestrel", "httplistener", "node-ws", "sink", "tinychat-cluster"];
 
     /// <summary>Scenarios to run.</summary>
     public List<string> Scenarios { get; private set; } = [.. AllScenarios];
@@ -22,6 +26,12 @@ public sealed class BenchOptions
 
     /// <summary>Seconds of steady traffic per fanout / durable measurement.</summary>
     public double Seconds { get; private set; } = 4;
+
+    /// <summary>
+    /// Seconds of unmeasured fanout traffic before a cell's first measured run, so that every server is measured
+    /// after its JIT has compiled the hot path (0 measures the cold start too).
+    /// </summary>
+    public double WarmupSeconds { get; private set; } = 2;
 
     /// <summary>Seconds of fixed-rate traffic per latency / slow-reader measurement (after a warm-up second).</summary>
     public double LatencySeconds { get; private set; } = 4;
@@ -55,6 +65,15 @@ public sealed class BenchOptions
     /// <summary>Slow-reader scenario: characters of padding per message, so the slow reader's buffers fill quickly.</summary>
     public int SlowPadding { get; private set; } = 3900;
 
+    /// <summary>Cluster fan-out scenario: members of its one room (10 of them send).</summary>
+    public int ClusterMembers { get; private set; } = 1000;
+
+    /// <summary>Cluster latency scenario: receivers of its one room (the 10 senders come on top).</summary>
+    public int ClusterReceivers { get; private set; } = 100;
+
+    /// <summary>Cluster latency scenario: messages per second into the room, over all senders.</summary>
+    public int ClusterRate { get; private set; } = 100;
+
     /// <summary>Concurrent connection attempts while setting up.</summary>
     public int ConnectParallelism { get; private set; } = 64;
 
@@ -71,13 +90,17 @@ public sealed class BenchOptions
     public const string Usage = """
         usage: tinychat-bench [all|quick|SCENARIO[,SCENARIO...]] [options]
           all                     every scenario against every target (default)
-          quick                   every scenario, 1 run, short durations, smaller shapes (a smoke run of ~3 minutes)
-          SCENARIOS               connect, fanout, latency, durable, slow-reader (comma-separated)
+          quick                   every scenario, 1 run, short durations, smaller shapes (a smoke run of ~4 minutes)
+          SCENARIOS               connect, fanout, latency, durable, durable-rooms, slow-reader,
+                                  cluster-fanout, cluster-latency (comma-separated)
         options:
-          --targets a,b           tinychat,phoenix,kestrel,httplistener,node-ws,sink (phoenix = TinyChat over its
-                                  Phoenix Channels door, fan-out only; sink = the bench's own ceiling)
+          --targets a,b           tinychat,tinychat-pg,phoenix,kestrel,httplistener,node-ws,sink,tinychat-cluster
+                                  (phoenix = TinyChat over its Phoenix Channels door, fan-out only; sink = the
+                                  bench's own ceiling; tinychat-cluster = PostgreSQL and two nodes, for the
+                                  cluster-* scenarios only)
           --runs N                runs per cell, median reported (default 3)
           --seconds S             seconds of traffic per fanout/durable measurement (default 4)
+          --warmup-seconds S      unmeasured fanout traffic before a cell's first run (default 2; 0 = none)
           --latency-seconds S     seconds of fixed-rate traffic per latency/slow-reader measurement (default 4)
           --connections N         connections of the connect scenario (default 10000)
           --shapes RxM/S,...      fanout shapes, e.g. 1x1000/10,10x100/10,10x1000/10
@@ -87,6 +110,9 @@ public sealed class BenchOptions
           --slow-members N        members of the slow-reader room (default 30)
           --slow-rate N           messages/s into the slow-reader room (default 800)
           --slow-padding N        padding characters per slow-reader message (default 3900)
+          --cluster-members N     members of the cluster fan-out room (default 1000)
+          --cluster-receivers N   receivers of the cluster latency room (default 100)
+          --cluster-rate N        messages/s into the cluster latency room (default 100)
           --parallel N            concurrent connection attempts (default 64)
           --peers PATH            the peers' start.sh (default ../shared/peers/start.sh next to the repository)
           --tinychat-arg ARG      one more argument for the TinyChat server (repeatable)
@@ -129,6 +155,9 @@ public sealed class BenchOptions
                 case "--seconds":
                     options.Seconds = PositiveSeconds(name, value);
                     break;
+                case "--warmup-seconds":
+                    options.WarmupSeconds = value == "0" ? 0 : PositiveSeconds(name, value);
+                    break;
                 case "--latency-seconds":
                     options.LatencySeconds = PositiveSeconds(name, value);
                     break;
@@ -155,6 +184,15 @@ public sealed class BenchOptions
                     break;
                 case "--slow-padding":
                     options.SlowPadding = Number(name, value, 0, 3900);
+                    break;
+                case "--cluster-members":
+                    options.ClusterMembers = Number(name, value, 20, 9_000);
+                    break;
+                case "--cluster-receivers":
+                    options.ClusterReceivers = Number(name, value, 1, 9_000);
+                    break;
+                case "--cluster-rate":
+                    options.ClusterRate = Number(name, value, 1, 100_000);
                     break;
                 case "--parallel":
                     options.ConnectParallelism = Number(name, value, 1, 1000);
@@ -185,11 +223,14 @@ public sealed class BenchOptions
             case "quick":
                 Runs = 1;
                 Seconds = 2;
+                WarmupSeconds = 1;
                 LatencySeconds = 2;
                 Connections = 2000;
                 Shapes = [new(1, 200, 10), new(10, 100, 10)];
                 LatencyMembers = 200;
                 LatencyRate = 100;
+                ClusterMembers = 200;
+                ClusterReceivers = 50;
                 return;
             default:
                 Scenarios = Names(mode, AllScenarios, "scenario");

@@ -11,6 +11,11 @@ public static class Program
     /// <summary>Runs TinyChat until Ctrl+C or SIGTERM.</summary>
     public static async Task<int> Main(string[] args)
     {
+        if (AdminCommandLine.Handles(args))
+        {
+            return await AdminCommandLine.RunAsync(args, Console.Out, Console.Error, CancellationToken.None).ConfigureAwait(false);
+        }
+
         try
         {
             var commandLine = CommandLine.Parse(args);

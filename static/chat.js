@@ -194,7 +194,8 @@ async function synchronise(reconnected) {
   try {
     const whoami = await link.request({ command: 'whoami' });
     session.me = whoami.username;
-    renderMe(session.me);
+    session.node = whoami.node;
+    renderMe(session.me, session.node);
     let rooms = await link.request({ command: 'rooms' });
     if (!reconnected && rooms.joined.length === 0) {
       // A brand-new user lands somewhere rather than in an empty screen.
@@ -423,7 +424,7 @@ function showCurrent() {
 }
 
 function renderAll() {
-  renderMe(state.me);
+  renderMe(state.me, state.node);
   renderSidebar(state, select);
   renderHeader(state);
   renderOnline(state, openPrivate);

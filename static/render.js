@@ -41,9 +41,10 @@ export function showSignInError(text) {
   $('signin-error').textContent = text ?? '';
 }
 
-export function renderMe(me) {
+export function renderMe(me, node) {
   $('me-name').textContent = me ?? '';
   $('me-name').title = me ?? '';
+  if (node !== undefined) $('me-node').textContent = node ? `on ${node}` : '';
 }
 
 /** Connection state in the header; the retry button only while waiting to reconnect. */

@@ -100,6 +100,7 @@ export class Conversation {
 
 export class ChatState {
   me = null;
+  node = null;
   conversations = new Map(); // key -> Conversation
   currentKey = null;
   allRooms = [];

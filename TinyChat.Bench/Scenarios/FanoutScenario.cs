@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using TinyChat.Bench.Client;
+using TinyChat.Bench.Measuring;
 using TinyChat.Bench.Reporting;
 using TinyChat.Bench.Targets;
 
@@ -35,10 +36,20 @@ public sealed class FanoutScenario : Scenario
         var perRun = SettleLimit + duration + DrainLimit;
 
         using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        limit.CancelAfter(GatherLimit + (runs * perRun));
+        limit.CancelAfter(GatherLimit + ((runs + 1) * perRun));
         var setup = Stopwatch.StartNew();
-        await using var crowd = await Crowd.GatherAsync(context, target, seats, NewMembers(seats, roomSenders, fanout.Senders, context.Options.Window).Members, GatherLimit + (runs * perRun), limit.Token).ConfigureAwait(false);
+        await using var crowd = await Crowd.GatherAsync(context, target, seats, NewMembers(seats, roomSenders, fanout.Senders, context.Options.Window).Members, GatherLimit + ((runs + 1) * perRun), limit.Token).ConfigureAwait(false);
         var setupSeconds = setup.Elapsed.TotalSeconds;
+
+        if (context.Options.WarmupSeconds > 0)
+        {
+            // The same traffic, unreported: a server that has not compiled its hot path yet would be measured
+            // compiling it (a cold JIT costs seconds of CPU here), and that is not what fan-out is about.
+            await target.SettleAsync(SettleLimit, limit.Token, connectionsClosed: false).ConfigureAwait(false);
+            var (traffic, everyone) = NewMembers(seats, roomSenders, fanout.Senders, context.Options.Window);
+            crowd.Rebind(everyone);
+            await SendAsync(crowd, seats, traffic, TimeSpan.FromSeconds(context.Options.WarmupSeconds), limit.Token, target.IsPhoenix).ConfigureAwait(false);
+        }
 
         for (var run = 1; run <= runs; run++)
         {
@@ -49,18 +60,10 @@ public sealed class FanoutScenario : Scenario
             var members = crowd.JoinedMembers();
 
             var cpu = CpuWindow.Start(target);
+            var net = NetCounters.Read();
             var start = Stopwatch.GetTimestamp();
-            var senders = new List<Task>();
-            for (var i = 0; i < seats.Count; i++)
-            {
-                if (seats[i].Sender >= 0 && crowd.Socket(i) is { } socket)
-                {
-                    senders.Add(Flow.SendWindowedAsync(socket, traffic, seats[i].Sender, seats[i].Room, duration, withRef: false, limit.Token, phoenix: target.IsPhoenix));
-                }
-            }
-
-            await Task.WhenAll(senders).ConfigureAwait(false);
-            var lastDelivery = await Flow.DrainAsync(members, DrainLimit, limit.Token).ConfigureAwait(false);
+            var lastDelivery = await SendAsync(crowd, seats, traffic, duration, limit.Token, target.IsPhoenix).ConfigureAwait(false);
+            var wire = NetCounters.Read().Since(net);
             var (serverCpu, clientCpu) = cpu.Stop(target);
             var seconds = Stopwatch.GetElapsedTime(start, lastDelivery).TotalSeconds;
             var integrity = Flow.Check(members);
@@ -84,6 +87,9 @@ public sealed class FanoutScenario : Scenario
                 ["client_cpu"] = clientCpu,
                 ["server_threads"] = cpu.ServerThreads,
                 ["client_cpu_us_per_delivery"] = integrity.Received == 0 ? double.NaN : clientCpu * seconds * 1e6 / integrity.Received,
+                ["server_cpu_us_per_delivery"] = integrity.Received == 0 ? double.NaN : serverCpu * seconds * 1e6 / integrity.Received,
+                ["segments_per_1000_deliveries"] = integrity.Received == 0 ? double.NaN : wire.Segments * 1000.0 / integrity.Received,
+                ["bytes_per_delivery"] = integrity.Received == 0 ? double.NaN : (double)wire.Bytes / integrity.Received,
             };
             var threads = cpu.ThreadCpu.Length > 0 ? "server threads: " + cpu.ThreadCpu : null;
             var note = string.Join("; ", new[] { threads, crowd.FirstFailure, integrity.FirstError, CloseNote(crowd, seats.Count) }.Where(n => !string.IsNullOrEmpty(n)));
@@ -91,7 +97,24 @@ public sealed class FanoutScenario : Scenario
         }
     }
 
-    private static (Traffic Traffic, Member[] Members) NewMembers(List<Seat> seats, Dictionary<string, int[]> roomSenders, int senders, int window)
+    /// <summary>Every sender sends for the duration (in Phoenix frames when <paramref name="phoenix"/>), then every delivery is awaited; returns the time of the last one.</summary>
+    public static async Task<long> SendAsync(Crowd crowd, List<Seat> seats, Traffic traffic, TimeSpan duration, CancellationToken cancellationToken, bool phoenix = false)
+    {
+        var senders = new List<Task>();
+        for (var i = 0; i < seats.Count; i++)
+        {
+            if (seats[i].Sender >= 0 && crowd.Socket(i) is { } socket)
+            {
+                senders.Add(Flow.SendWindowedAsync(socket, traffic, seats[i].Sender, seats[i].Room, duration, withRef: false, cancellationToken, phoenix));
+            }
+        }
+
+        await Task.WhenAll(senders).ConfigureAwait(false);
+        return await Flow.DrainAsync(crowd.JoinedMembers(), DrainLimit, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Fresh counters for one run: the traffic and one member per seat.</summary>
+    public static (Traffic Traffic, Member[] Members) NewMembers(List<Seat> seats, Dictionary<string, int[]> roomSenders, int senders, int window)
     {
         var traffic = new Traffic(senders, window, releaseOnAck: false);
         return (traffic, [.. seats.Select(seat => new Member(traffic, seat.Sender, roomSenders[seat.Room]))]);

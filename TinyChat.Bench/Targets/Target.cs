@@ -34,6 +34,10 @@ public sealed class Target : IAsyncDisposable
     private readonly HttpClient http;
     private readonly List<string> tokens = [];
     private readonly string? workDirectory;
+    private BenchPostgres? database;
+
+    // Another node of the same cluster, whose users (registered there, stored in the shared database) this one uses.
+    private Target? accounts;
 
     private Target(string name, int port, Process? process, SinkServer? sink, StreamWriter? log, string? workDirectory, string note)
     {
@@ -51,17 +55,20 @@ public sealed class Target : IAsyncDisposable
         };
     }
 
-    /// <summary>tinychat, phoenix (TinyChat spoken to over Phoenix Channels), kestrel, httplistener, node-ws or sink.</summary>
+    /// <summary>tinychat, tinychat-pg (TinyChat on a PostgreSQL of the bench's own), phoenix (TinyChat spoken to over Phoenix Channels), kestrel, httplistener, node-ws or sink.</summary>
     public string Name { get; }
 
     /// <summary>The TCP port on 127.0.0.1.</summary>
     public int Port { get; }
 
     /// <summary>True for TinyChat: users are registered, rooms must be created, frames may be batched, acknowledgements exist.</summary>
-    public bool IsTinyChat => Name is "tinychat" or "phoenix";
+    public bool IsTinyChat => Name.StartsWith("tinychat", StringComparison.Ordinal) || IsPhoenix;
 
     /// <summary>True for TinyChat spoken to over its Phoenix Channels door (phoenix.js's wire format, vsn 2.0.0).</summary>
     public bool IsPhoenix => Name == "phoenix";
+
+    /// <summary>The name of the TinyChat target that stores in PostgreSQL.</summary>
+    public const string PostgresName = "tinychat-pg";
 
     /// <summary>True for the in-process sink (the bench's own ceiling).</summary>
     public bool IsSink => sink is not null;
@@ -76,7 +83,7 @@ public sealed class Target : IAsyncDisposable
     /// Starts TinyChat from its Release build with a copy of chat.config.json (logging at Warning) in a temp folder,
     /// as target <paramref name="name"/> (tinychat: native JSON clients; phoenix: Phoenix Channels clients).
     /// </summary>
-    public static async Task<Target> StartTinyChatAsync(string name, RepositoryPaths paths, IReadOnlyList<string> extraArgs, string logPath, CancellationToken cancellationToken)
+    public static async Task<Target> StartTinyChatAsync(RepositoryPaths paths, IReadOnlyList<string> extraArgs, string logPath, CancellationToken cancellationToken, string name = "tinychat")
     {
         if (!File.Exists(paths.TinyChatDll))
         {
@@ -115,6 +122,29 @@ public sealed class Target : IAsyncDisposable
         return target;
     }
 
+    /// <summary>Starts a PostgreSQL of the bench's own, then TinyChat storing in it (<c>Storage:Provider</c> postgres).</summary>
+    public static async Task<Target> StartTinyChatOnPostgresAsync(RepositoryPaths paths, IReadOnlyList<string> extraArgs, string logPath, CancellationToken cancellationToken)
+    {
+        var database = await BenchPostgres.StartAsync(FreePort(), logPath + ".postgres", cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var target = await StartTinyChatAsync(
+                paths,
+                [.. extraArgs, "--Storage:Provider", "postgres", "--Storage:ConnectionString", database.ConnectionString],
+                logPath,
+                cancellationToken,
+                PostgresName).ConfigureAwait(false);
+            target.database = database;
+            target.Note += " (PostgreSQL of the bench's own, fsync on)";
+            return target;
+        }
+        catch
+        {
+            await database.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
     private static Task<Target> LaunchTinyChatAsync(
         string name, RepositoryPaths paths, string configPath, IReadOnlyList<string> extraArgs, string work, string logPath, CancellationToken cancellationToken)
     {
@@ -122,11 +152,9 @@ public sealed class Target : IAsyncDisposable
         string[] args =
         [
             paths.TinyChatDll, "--config", configPath, "--static", paths.StaticFolder,
+            // IRC on a free port: 6667 may be taken by another TinyChat (the other target, a developer's own).
             "--host", "127.0.0.1", "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            "--WebSocket:IdleTimeoutSeconds", "3600",
-
-            // Two TinyChat targets (tinychat, phoenix) run side by side: neither may hold the fixed IRC port.
-            "--Irc:Port", "0", .. extraArgs,
+            "--WebSocket:IdleTimeoutSeconds", "3600", "--Irc:Port", "0", .. extraArgs,
         ];
         return LaunchAsync(name, port, "dotnet", args, work, logPath, TimeSpan.FromSeconds(60), cancellationToken);
     }
@@ -147,17 +175,23 @@ public sealed class Target : IAsyncDisposable
 
     /// <summary>The WebSocket URI for user <paramref name="user"/> (TinyChat: that user's token and batching; phoenix: the Phoenix socket).</summary>
     public Uri ChatUri(int user) => IsPhoenix
-        ? new Uri($"ws://127.0.0.1:{Port}/socket/websocket?vsn=2.0.0&token={Uri.EscapeDataString(tokens[user])}")
+        ? new Uri($"ws://127.0.0.1:{Port}/socket/websocket?vsn=2.0.0&token={Uri.EscapeDataString((accounts ?? this).tokens[user])}")
         : NativeChatUri(user);
 
     /// <summary>The native protocol's URI (how TinyChat rooms are created, whatever the target's clients speak).</summary>
     public Uri NativeChatUri(int user) => IsTinyChat
-        ? new Uri($"ws://127.0.0.1:{Port}/chat?access_token={Uri.EscapeDataString(tokens[user])}&batch=1")
+        ? new Uri($"ws://127.0.0.1:{Port}/chat?access_token={Uri.EscapeDataString((accounts ?? this).tokens[user])}&batch=1")
         : new Uri($"ws://127.0.0.1:{Port}/chat?access_token=bench");
 
     /// <summary>Makes sure users 0..count-1 exist (TinyChat: registers them through POST /api/users).</summary>
     public async Task EnsureUsersAsync(int count, CancellationToken cancellationToken)
     {
+        if (accounts is not null)
+        {
+            await accounts.EnsureUsersAsync(count, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
         if (!IsTinyChat || tokens.Count >= count)
         {
             return;
@@ -200,6 +234,12 @@ public sealed class Target : IAsyncDisposable
             }
         }
     }
+
+    /// <summary>
+    /// Makes this TinyChat use the users of <paramref name="registrar"/>, another node on the same database: they are
+    /// registered there, and their tokens work on every node.
+    /// </summary>
+    public void ShareUsersOf(Target registrar) => accounts = registrar;
 
     /// <summary>Memory, CPU and threads of the server process; null for the sink.</summary>
     public ProcessSample? Sample() => process is null ? null : ProcessSample.Read(process.Id);
@@ -370,6 +410,11 @@ public sealed class Target : IAsyncDisposable
             {
                 log.Dispose();
             }
+        }
+
+        if (database is not null)
+        {
+            await database.DisposeAsync().ConfigureAwait(false);
         }
 
         if (workDirectory is not null && IsTinyChat && !keepWorkDirectory)

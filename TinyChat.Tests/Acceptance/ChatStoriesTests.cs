@@ -189,6 +189,7 @@ public sealed class ChatStoriesTests
         Assert.That(error.GetProperty("code").GetString(), Is.EqualTo("binary_not_supported"));
         var whoami = await foo.RequestAsync(Frame(("command", "whoami")));
         Assert.That(whoami.GetProperty("username").GetString(), Is.EqualTo("foo_user"));
+        Assert.That(whoami.GetProperty("node").GetString(), Is.EqualTo("local"), "a single server is node local");
     }
 
     [Test]

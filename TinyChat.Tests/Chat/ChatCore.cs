@@ -1,7 +1,7 @@
 using Microsoft.Extensions.Logging.Abstractions;
 using TinyChat.Chat;
 using TinyChat.Runtime;
-using TinyChat.Storage;
+using TinyChat.Storage.InMemory;
 
 namespace TinyChat.Tests.Chat;
 
@@ -12,18 +12,19 @@ public sealed class ChatCore : IAsyncDisposable
     private readonly Task rooms;
     private readonly Task sessions;
 
-    private ChatCore(ChatLimits limits)
+    private ChatCore(ChatLimits limits, InMemoryStore? store = null, IChatBus? bus = null, IPresence? presence = null)
     {
+        Store = store ?? new InMemoryStore();
         var roomSupervisor = new Supervisor("rooms", RestartPolicy.Default, NullLogger.Instance);
         var sessionSupervisor = new Supervisor("sessions", RestartPolicy.Default, NullLogger.Instance);
         rooms = roomSupervisor.RunAsync(stop.Token);
         sessions = sessionSupervisor.RunAsync(stop.Token);
         Started = Task.WhenAll(roomSupervisor.Started, sessionSupervisor.Started);
-        Server = new ChatServer(Store, Store, Store, roomSupervisor, sessionSupervisor, limits, TimeProvider.System);
+        Server = new ChatServer(Store, Store, Store, roomSupervisor, sessionSupervisor, limits, TimeProvider.System, bus, presence);
     }
 
     /// <summary>The store behind the core.</summary>
-    public InMemoryStore Store { get; } = new();
+    public InMemoryStore Store { get; }
 
     /// <summary>The core's facade.</summary>
     public ChatServer Server { get; }
@@ -41,6 +42,18 @@ public sealed class ChatCore : IAsyncDisposable
             await core.Store.UpsertAsync(user, user + "_token", CancellationToken.None);
         }
 
+        return core;
+    }
+
+    /// <summary>
+    /// One node of a cluster: a core over a store, a bus and a presence shared with the other nodes (the users
+    /// are created by whoever started the first node).
+    /// </summary>
+    public static async Task<ChatCore> StartNodeAsync(InMemoryStore store, IChatBus bus, IPresence presence)
+    {
+        var core = new ChatCore(new ChatLimits(4000, 64, 64), store, bus, presence);
+        await core.Started.WaitAsync(TimeSpan.FromSeconds(10));
+        await core.Server.InitializeAsync(CancellationToken.None);
         return core;
     }
 

@@ -1,7 +1,7 @@
 using Microsoft.Extensions.Logging.Abstractions;
 using TinyChat.Chat;
 using TinyChat.Runtime;
-using TinyChat.Storage;
+using TinyChat.Storage.InMemory;
 using TinyChat.Tests.Support;
 
 namespace TinyChat.Tests.Chat;

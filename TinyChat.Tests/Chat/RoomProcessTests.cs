@@ -2,7 +2,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using NSubstitute;
 using TinyChat.Chat;
 using TinyChat.Runtime;
-using TinyChat.Storage;
+using TinyChat.Storage.InMemory;
 using TinyChat.Tests.Support;
 
 namespace TinyChat.Tests.Chat;
@@ -64,6 +64,59 @@ public sealed class RoomProcessTests
         var endpoint = new UserEndpoint(user, clock.GetUtcNow(), presence);
         endpoint.Attach(outbox);
         return endpoint;
+    }
+
+    [Test]
+    public async Task A_store_outage_refuses_the_batch_and_the_room_carries_on_without_a_restart()
+    {
+        var store = new InMemoryStore();
+        var messages = Substitute.For<IMessageStore>();
+        var outage = true;
+        messages.AppendRoomMessagesAsync(default!, default!, default).ReturnsForAnyArgs(call => outage
+            ? throw new StoreUnavailableException("the database is unreachable")
+            : store.AppendRoomMessagesAsync(call.ArgAt<string>(0), call.ArgAt<IReadOnlyList<NewRoomMessage>>(1), call.ArgAt<CancellationToken>(2)));
+        var room = await StartRoomAsync(store, messages);
+        var aliceBox = new RecordingOutbox();
+        Assert.That(await JoinAsync(room, Online("alice", aliceBox)), Is.Null);
+
+        Assert.ThrowsAsync<StoreUnavailableException>(() => PostAsync(room, "alice", "lost"));
+        outage = false;
+
+        Assert.That((await PostAsync(room, "alice", "kept")).Value, Is.EqualTo(1));
+        Assert.That(supervisor.Statistics.TotalRestarts, Is.Zero, "an outage is no fault of the loop");
+        Assert.That(aliceBox.Drain().OfType<RoomMessage>().Select(m => m.Text), Is.EqualTo(new[] { "kept" }), "nothing unstored was delivered");
+    }
+
+    [Test]
+    public async Task A_room_starting_during_an_outage_waits_for_the_store_instead_of_burning_restarts()
+    {
+        var store = new InMemoryStore();
+        await supervisor.Started.WaitAsync(Timeout);
+        await ((IRoomStore)store).TryCreateAsync("lobby", CancellationToken.None);
+        await ((IRoomStore)store).AddMemberAsync("lobby", "alice", CancellationToken.None);
+        var rooms = Substitute.For<IRoomStore>();
+        var calls = 0;
+        var answered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        rooms.MembersAsync(default!, default).ReturnsForAnyArgs(call =>
+        {
+            if (Interlocked.Increment(ref calls) <= 3)
+            {
+                throw new StoreUnavailableException("the database is unreachable");
+            }
+
+            answered.TrySetResult();
+            return ((IRoomStore)store).MembersAsync(call.ArgAt<string>(0), call.ArgAt<CancellationToken>(1));
+        });
+
+        // More failed starts than the restart budget (3) allows: a restart per failure would escalate.
+        var room = new RoomProcess("lobby", 64, rooms, store, _ => null, TimeProvider.System, bus, presence);
+        Assert.That(supervisor.TryStartChild(room, RestartKind.Permanent), Is.True);
+        await answered.Task.WaitAsync(Timeout);
+
+        var who = new WhoIsHere("alice");
+        Assert.That((await room.AskAsync(who, who.Reply, CancellationToken.None).WaitAsync(Timeout)).IsOk, Is.True, "alice's membership was loaded");
+        Assert.That(supervisor.Statistics.TotalRestarts, Is.Zero);
+        Assert.That(running.IsCompleted, Is.False, "the supervisor did not escalate");
     }
 
     [Test]
@@ -243,13 +296,13 @@ public sealed class RoomProcessTests
         }
 
         await firstAppend.Task.WaitAsync(Timeout);
-        Assert.That(published.Received, Is.Empty, "durable before visible: nothing on the bus while the commit is pending");
+        Assert.That(published.Received.OfType<CommittedMessages>(), Is.Empty, "durable before visible: no batch on the bus while the commit is pending");
         Assert.That(box.HasNoMessages, Is.True);
 
         gate.SetResult();
         var ids = await Task.WhenAll(posts.Select(p => p.Reply.Task.WaitAsync(Timeout)));
         Assert.That(ids.Select(o => o.Value), Is.EqualTo(Enumerable.Range(1, 10).Select(i => (long)i)), "the ids the store handed out, in post order");
-        var batches = published.Received.Cast<CommittedMessages>().ToList();
+        var batches = published.Received.OfType<CommittedMessages>().ToList();
         Assert.That(batches, Has.Count.EqualTo(appends), "one publication per commit");
         Assert.That(batches.SelectMany(b => b.Messages).Select(m => (m.Id, m.Text)), Is.EqualTo(Enumerable.Range(0, 10).Select(i => (i + 1L, $"m{i}"))));
         var delivered = box.Drain().OfType<RoomMessage>().ToList();
@@ -334,6 +387,106 @@ public sealed class RoomProcessTests
 
         presence.Apply(new NodePresence("node-b", "bob", T0.AddMinutes(3), 0));
         Assert.That((await AskWhoAsync(room, "alice")).Online.Select(e => e.User), Is.EqualTo(new[] { "alice", "carol" }));
+    }
+
+    private static async Task<long> CommitElsewhereAsync(InMemoryStore store, params string[] texts)
+    {
+        // Another node's room commits: the store assigns the ids; nothing is published here.
+        return await store.AppendRoomMessagesAsync("lobby", [.. texts.Select(t => new NewRoomMessage("carol", t, T0))], CancellationToken.None);
+    }
+
+    private static async Task<List<long>> IdsAsync(RecordingOutbox box, int count)
+    {
+        var ids = new List<long>();
+        while (ids.Count < count)
+        {
+            ids.Add((await box.NextAsync<RoomMessage>()).Id);
+        }
+
+        return ids;
+    }
+
+    [Test]
+    public async Task A_batch_after_a_lost_notification_is_preceded_by_the_gap_read_from_the_store_and_nothing_comes_twice()
+    {
+        var store = new InMemoryStore();
+        var box = new RecordingOutbox();
+        var room = await StartRoomAsync(store, store);
+        Assert.That(await JoinAsync(room, Online("alice", box)), Is.Null);
+
+        var lost = await CommitElsewhereAsync(store, "one", "two");
+        var next = await CommitElsewhereAsync(store, "three");
+        bus.Publish(ChatTopic.Room("lobby"), new CommittedMessages("lobby", (await store.RoomHistoryAsync("lobby", new HistoryQuery(null, next - 1, 10), CancellationToken.None)).ToList()));
+        Assert.That(await IdsAsync(box, 3), Is.EqualTo(new[] { lost, lost + 1, next }));
+
+        // The lost notification turns up late; then this node posts.
+        bus.Publish(ChatTopic.Room("lobby"), new CommittedMessages("lobby", (await store.RoomHistoryAsync("lobby", new HistoryQuery(null, 0, 2), CancellationToken.None)).ToList()));
+        Assert.That((await PostAsync(room, "alice", "four")).Value, Is.EqualTo(next + 1));
+        Assert.That(await IdsAsync(box, 1), Is.EqualTo(new[] { next + 1 }), "ids 1 and 2 were not delivered again");
+    }
+
+    [Test]
+    public async Task A_post_committed_after_another_nodes_batch_delivers_that_batch_first()
+    {
+        var store = new InMemoryStore();
+        var box = new RecordingOutbox();
+        var room = await StartRoomAsync(store, store);
+        Assert.That(await JoinAsync(room, Online("alice", box)), Is.Null);
+
+        var elsewhere = await CommitElsewhereAsync(store, "from b");
+        var mine = (await PostAsync(room, "alice", "from a")).Value;
+
+        Assert.That(mine, Is.EqualTo(elsewhere + 1));
+        Assert.That(await IdsAsync(box, 2), Is.EqualTo(new[] { elsewhere, mine }));
+        bus.Publish(ChatTopic.Room("lobby"), new CommittedMessages("lobby", [new RoomMessage("lobby", "carol", "from b", elsewhere, T0)]));
+        Assert.That((await PostAsync(room, "alice", "again")).Value, Is.EqualTo(mine + 1));
+        Assert.That(await IdsAsync(box, 1), Is.EqualTo(new[] { mine + 1 }), "b's late notification was not delivered again");
+    }
+
+    [Test]
+    public async Task When_the_bus_resumes_the_room_reads_everything_it_missed_once()
+    {
+        var store = new InMemoryStore();
+        var box = new RecordingOutbox();
+        var room = await StartRoomAsync(store, store);
+        Assert.That(await JoinAsync(room, Online("alice", box)), Is.Null);
+        var texts = Enumerable.Range(0, 1200).Select(i => $"m{i}").ToArray();
+        var first = await CommitElsewhereAsync(store, texts);
+
+        bus.Publish(ChatTopic.Room("lobby"), BusResumed.Instance);
+        bus.Publish(ChatTopic.Room("lobby"), BusResumed.Instance);
+
+        Assert.That(await IdsAsync(box, 1200), Is.EqualTo(Enumerable.Range(0, 1200).Select(i => first + i)), "in pages, in order");
+        Assert.That((await PostAsync(room, "alice", "after")).Value, Is.EqualTo(first + 1200));
+        Assert.That(await IdsAsync(box, 1), Is.EqualTo(new[] { first + 1200 }));
+    }
+
+    [Test]
+    public async Task Members_who_joined_on_another_node_are_known_and_shown_at_once()
+    {
+        var store = new InMemoryStore();
+        var box = new RecordingOutbox();
+        var room = await StartRoomAsync(store, store);
+        Assert.That(await JoinAsync(room, Online("alice", box)), Is.Null);
+
+        // bob is online on node b and joins there; the notice comes over the bus.
+        presence.Apply(new NodePresence("node-b", "bob", T0, 1));
+        await store.AddMemberAsync("lobby", "bob", CancellationToken.None);
+        bus.Publish(ChatTopic.Room("lobby"), new MembershipChanged("lobby", ["bob"], []));
+        var joined = await box.NextAsync<PresenceDiff>();
+        while (!joined.Joins.Any(e => e.User == "bob"))
+        {
+            joined = await box.NextAsync<PresenceDiff>();
+        }
+
+        // carol joined on node b too, but her notice is late: her post here still goes through.
+        await store.AddMemberAsync("lobby", "carol", CancellationToken.None);
+        Assert.That((await PostAsync(room, "carol", "hi")).IsOk, Is.True);
+
+        bus.Publish(ChatTopic.Room("lobby"), new MembershipChanged("lobby", [], ["bob"]));
+        var left = await box.NextAsync<PresenceDiff>();
+        Assert.That(left.Leaves.Select(e => e.User), Is.EqualTo(new[] { "bob" }));
+        Assert.That((await AskWhoAsync(room, "alice")).Online.Select(e => e.User), Is.EqualTo(new[] { "alice" }));
     }
 
     private static async Task<PresenceState> AskWhoAsync(RoomProcess room, string user)

@@ -11,7 +11,8 @@ namespace TinyChat.Tests.Contracts;
 [TestFixture]
 public abstract class ChatBusContract
 {
-    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(10);
+    /// <summary>How long a test waits for what it expects.</summary>
+    protected static readonly TimeSpan Timeout = TimeSpan.FromSeconds(10);
     private static readonly ChatTopic Lobby = ChatTopic.Room("lobby");
     private static readonly ChatTopic Kitchen = ChatTopic.Room("kitchen");
 
@@ -29,12 +30,14 @@ public abstract class ChatBusContract
     [TearDown]
     public Task DisposeBus() => DisposeBusAsync(bus);
 
-    private static ChatBusEvent Numbered(int n) => new(new TypingNotice($"user{n}", "lobby", null));
+    /// <summary>A small message that carries a number.</summary>
+    protected static ChatBusEvent Numbered(int n) => new(new TypingNotice($"user{n}", "lobby", null));
 
-    private static int NumberOf(ChatBusMessage message) => int.Parse(((TypingNotice)((ChatBusEvent)message).Event).User.AsSpan("user".Length));
+    /// <summary>The number <see cref="Numbered"/> put in.</summary>
+    protected static int NumberOf(ChatBusMessage message) => int.Parse(((TypingNotice)((ChatBusEvent)message).Event).User.AsSpan("user".Length));
 
     /// <summary>Records what it receives; thread-safe.</summary>
-    private sealed class Recorder : IChatBusSubscriber
+    protected sealed class Recorder : IChatBusSubscriber
     {
         private readonly Channel<(ChatTopic Topic, ChatBusMessage Message)> received = Channel.CreateUnbounded<(ChatTopic, ChatBusMessage)>();
 

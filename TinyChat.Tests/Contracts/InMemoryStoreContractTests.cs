@@ -1,4 +1,4 @@
-using TinyChat.Storage;
+using TinyChat.Storage.InMemory;
 
 namespace TinyChat.Tests.Contracts;
 

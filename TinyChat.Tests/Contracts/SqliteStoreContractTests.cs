@@ -1,6 +1,7 @@
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Logging.Abstractions;
 using TinyChat.Storage;
+using TinyChat.Storage.Sqlite;
 
 namespace TinyChat.Tests.Contracts;
 

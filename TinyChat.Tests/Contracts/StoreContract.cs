@@ -30,6 +30,12 @@ public abstract class StoreContract
     /// <summary>Closes what <see cref="OpenAsync"/> opened and removes what it left behind.</summary>
     protected abstract Task CloseAsync();
 
+    /// <summary>
+    /// A second store on the same data, as another node would open it (closed by <see cref="CloseAsync"/>).
+    /// Providers that allow one store per data set (a SQLite file is locked by its process) return the first.
+    /// </summary>
+    protected virtual Task<Stores> OpenSecondAsync() => Task.FromResult(stores);
+
     [SetUp]
     public async Task OpenStore() => stores = await OpenAsync();
 
@@ -291,5 +297,108 @@ public abstract class StoreContract
             var conversation = await Messages.PrivateHistoryAsync($"user{s}", "hub", new HistoryQuery(null, 0, 200), None);
             Assert.That(conversation.Select(m => (m.Id, m.Text)), Is.EqualTo(all[s].Select((id, i) => (id, $"{s}:{i}"))));
         }
+    }
+
+    [Test]
+    public async Task Two_stores_on_one_database_appending_to_one_room_commit_unique_gap_free_ids_in_id_order()
+    {
+        // Two nodes' room loops on one room. Commit order = id order: no reader ever sees a number before every
+        // smaller one is visible too, and an appender that got its numbers back finds them all stored.
+        const int batchesEach = 40;
+        var second = await OpenSecondAsync();
+        await Rooms.TryCreateAsync("shared", None);
+        IMessageStore[] appenders = [Messages, second.Messages, Messages, second.Messages];
+        using var done = new CancellationTokenSource();
+        var holes = new List<string>();
+        var reads = 0;
+        var reader = Task.Run(async () =>
+        {
+            while (!done.IsCancellationRequested && reads < 10_000)
+            {
+                var snapshot = await second.Messages.RoomHistoryAsync("shared", new HistoryQuery(null, 0, 100_000), None);
+                reads++;
+                if (!snapshot.Select(m => m.Id).SequenceEqual(Enumerable.Range(1, snapshot.Count).Select(i => (long)i)))
+                {
+                    holes.Add(string.Join(",", snapshot.Select(m => m.Id)));
+                }
+            }
+        });
+
+        var writers = appenders.Select((store, w) => Task.Run(async () =>
+        {
+            var got = new List<(long First, string[] Texts)>();
+            for (var b = 0; b < batchesEach; b++)
+            {
+                string[] texts = [.. Enumerable.Range(0, 1 + ((w + b) % 5)).Select(i => $"w{w} b{b} m{i}")];
+                var first = await store.AppendRoomMessagesAsync("shared", [.. texts.Select(t => Message(t))], None);
+                var visible = await store.LastRoomIdAsync("shared", None);
+                Assert.That(visible, Is.GreaterThanOrEqualTo(first + texts.Length - 1), "an appender's numbers are stored when it gets them");
+                got.Add((first, texts));
+            }
+
+            return got;
+        })).ToArray();
+        var batches = (await Task.WhenAll(writers).WaitAsync(Timeout)).SelectMany(g => g).ToList();
+        await done.CancelAsync();
+        await reader.WaitAsync(Timeout);
+
+        var expected = new Dictionary<long, string>();
+        foreach (var (first, texts) in batches)
+        {
+            for (var i = 0; i < texts.Length; i++)
+            {
+                Assert.That(expected.TryAdd(first + i, texts[i]), Is.True, $"id {first + i} handed out twice");
+            }
+        }
+
+        var stored = await WholeRoomAsync("shared");
+        Assert.That(stored.Select(m => m.Id), Is.EqualTo(Enumerable.Range(1, expected.Count).Select(i => (long)i)), "1..n, each once, in order");
+        Assert.That(stored.Select(m => m.Text), Is.EqualTo(stored.Select(m => expected[m.Id])));
+        Assert.That(holes, Is.Empty, $"a reader saw a number before a smaller one ({reads} reads)");
+        Assert.That(await second.Messages.LastRoomIdAsync("shared", None), Is.EqualTo(expected.Count));
+    }
+
+    [Test]
+    public async Task Two_stores_creating_the_same_room_or_account_at_once_give_exactly_one_success()
+    {
+        var second = await OpenSecondAsync();
+        for (var i = 0; i < 20; i++)
+        {
+            var room = $"race{i}";
+            var rooms = await Task.WhenAll(
+                Task.Run(async () => await Rooms.TryCreateAsync(room, None)),
+                Task.Run(async () => await second.Rooms.TryCreateAsync(room, None))).WaitAsync(Timeout);
+            Assert.That(rooms.Count(created => created), Is.EqualTo(1), $"room {room}: {string.Join(",", rooms)}");
+
+            var user = $"racer{i}";
+            var accounts = await Task.WhenAll(
+                Task.Run(async () => await Accounts.TryCreateAsync(user, $"first-{i}", None)),
+                Task.Run(async () => await second.Accounts.TryCreateAsync(user, $"second-{i}", None))).WaitAsync(Timeout);
+            Assert.That(accounts.Count(created => created), Is.EqualTo(1), $"account {user}: {string.Join(",", accounts)}");
+            var winner = accounts[0] ? $"first-{i}" : $"second-{i}";
+            Assert.That(await second.Accounts.AuthenticateAsync(winner, None), Is.EqualTo(user));
+        }
+
+        Assert.That(await second.Rooms.ListAsync(None), Has.Count.EqualTo(20));
+    }
+
+    [Test]
+    public async Task What_one_store_commits_the_other_reads_at_once()
+    {
+        // Joining on node A, then posting (and reading) on node B.
+        var second = await OpenSecondAsync();
+        await Rooms.TryCreateAsync("lobby", None);
+        await Rooms.AddMemberAsync("lobby", "alice", None);
+        Assert.That(await second.Rooms.MembersAsync("lobby", None), Is.EqualTo(new[] { "alice" }));
+        Assert.That(await second.Rooms.RoomsOfAsync("alice", None), Is.EqualTo(new[] { "lobby" }));
+
+        Assert.That(await second.Messages.AppendRoomMessagesAsync("lobby", [Message("from b", from: "alice")], None), Is.EqualTo(1));
+        Assert.That(await Messages.AppendRoomMessagesAsync("lobby", [Message("from a", from: "alice")], None), Is.EqualTo(2));
+        Assert.That((await WholeRoomAsync("lobby")).Select(m => m.Text), Is.EqualTo(new[] { "from b", "from a" }));
+
+        var id = await second.Messages.AppendPrivateMessageAsync("alice", "bob", "psst", T0, None);
+        Assert.That((await Messages.PrivateHistoryAsync("bob", "alice", new HistoryQuery(null, null, 10), None)).Select(m => m.Id), Is.EqualTo(new[] { id }));
+        Assert.That(await Rooms.RemoveMemberAsync("lobby", "alice", None), Is.True);
+        Assert.That(await second.Rooms.MembersAsync("lobby", None), Is.Empty);
     }
 }

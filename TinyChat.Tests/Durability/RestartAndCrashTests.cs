@@ -2,7 +2,7 @@ using System.Net.Http.Json;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.Data.Sqlite;
-using TinyChat.Storage;
+using TinyChat.Storage.Sqlite;
 using TinyChat.Tests.Support;
 using static TinyChat.Tests.Support.Frames;
 

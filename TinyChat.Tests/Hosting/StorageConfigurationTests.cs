@@ -2,7 +2,8 @@ using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.DependencyInjection;
 using TinyChat.Chat;
 using TinyChat.Runtime;
-using TinyChat.Storage;
+using TinyChat.Storage.InMemory;
+using TinyChat.Storage.Sqlite;
 using TinyChat.Tests.Support;
 
 namespace TinyChat.Tests.Hosting;
@@ -38,6 +39,21 @@ public sealed class StorageConfigurationTests
         var problem = Program.StartupProblem(ex!);
         Assert.That(problem, Does.StartWith(key), ex!.ToString());
         Assert.That(problem, Does.Not.Contain("\n"));
+    }
+
+    [TestCase("", "is missing")]
+    [TestCase("Host=db;Sauce=secret-sauce", "not a valid PostgreSQL connection string")]
+    [TestCase("Database=chat;Password=hunter2", "names no Host")]
+    public void A_postgres_provider_without_a_usable_connection_string_stops_start_up_naming_the_key_not_the_value(string connectionString, string why)
+    {
+        var ex = Assert.CatchAsync(() => TestServer.StartAsync(new Dictionary<string, string>
+        {
+            ["Storage:Provider"] = "postgres",
+            ["Storage:ConnectionString"] = connectionString,
+        }));
+        var problem = Program.StartupProblem(ex!);
+        Assert.That(problem, Does.StartWith("Storage:ConnectionString").And.Contain(why).And.Contain("TINYCHAT__Storage__ConnectionString"), ex!.ToString());
+        Assert.That(problem, Does.Not.Contain("hunter2").And.Not.Contain("secret-sauce"));
     }
 
     [Test]

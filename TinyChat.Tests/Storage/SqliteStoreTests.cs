@@ -3,6 +3,7 @@ using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Logging.Abstractions;
 using TinyChat.Chat;
 using TinyChat.Storage;
+using TinyChat.Storage.Sqlite;
 
 namespace TinyChat.Tests.Storage;
 

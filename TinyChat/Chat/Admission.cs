@@ -79,6 +79,11 @@ public sealed class Admission : IAsyncDisposable
     private sealed class RequestOutbox : IOutbox
     {
         public bool TryDeliver(ChatEvent chatEvent) => true;
+
+        // The request ends within its own handling; the next one is authenticated afresh.
+        public void Disconnect(string reason)
+        {
+        }
     }
 
     private void Release()

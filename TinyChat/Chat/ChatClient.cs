@@ -62,9 +62,16 @@ public sealed class ChatClient : IAsyncDisposable
             return ChatError.RoomQuota(quota);
         }
 
-        if (!await server.Rooms.CreateAsync(room, cancellationToken).ConfigureAwait(false))
+        try
         {
-            return ChatError.RoomExists(room);
+            if (!await server.Rooms.CreateAsync(room, cancellationToken).ConfigureAwait(false))
+            {
+                return ChatError.RoomExists(room);
+            }
+        }
+        catch (StoreUnavailableException)
+        {
+            return ChatError.StoreUnavailable();
         }
 
         server.RoomsCreated.AddOrUpdate(User, 1, (_, n) => n + 1);
@@ -155,17 +162,33 @@ public sealed class ChatClient : IAsyncDisposable
             return bad;
         }
 
-        if (ChatNames.CheckUserName(to) is not null || !await server.UserExistsAsync(to, cancellationToken).ConfigureAwait(false))
+        try
         {
-            return ChatError.UserNotFound(to);
+            if (ChatNames.CheckUserName(to) is not null || !await server.UserExistsAsync(to, cancellationToken).ConfigureAwait(false))
+            {
+                return ChatError.UserNotFound(to);
+            }
+        }
+        catch (StoreUnavailableException)
+        {
+            return ChatError.StoreUnavailable();
         }
 
         // Stored and published in both users' turn: each user's topic carries their private messages in id order.
         using (await server.PrivateOrder.EnterAsync(User, to, cancellationToken).ConfigureAwait(false))
         {
+            long id;
             var now = server.Time.GetUtcNow();
-            var id = await server.Messages.AppendPrivateMessageAsync(User, to, text, now, cancellationToken).ConfigureAwait(false);
+            try
+            {
+                id = await server.Messages.AppendPrivateMessageAsync(User, to, text, now, cancellationToken).ConfigureAwait(false);
+            }
+            catch (StoreUnavailableException)
+            {
+                return ChatError.StoreUnavailable();
+            }
 
+            ChatMetrics.MessagesAccepted.Add(1, ChatMetrics.Kind("private"));
             // Through the users' topics: every connection of the recipient and of the sender, wherever it is.
             var published = new ChatBusEvent(new PrivateMessage(User, to, text, id, now));
             server.Bus.Publish(ChatTopic.User(to), published);
@@ -205,7 +228,16 @@ public sealed class ChatClient : IAsyncDisposable
     /// <summary>The server's rooms and the user's joined rooms.</summary>
     public async Task<Outcome<RoomList>> RoomsAsync(CancellationToken cancellationToken)
     {
-        var all = await server.Rooms.ListAsync(cancellationToken).ConfigureAwait(false);
+        IReadOnlyList<string> all;
+        try
+        {
+            all = await server.Rooms.ListAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (StoreUnavailableException)
+        {
+            return ChatError.StoreUnavailable();
+        }
+
         var list = new JoinedRooms();
         try
         {
@@ -254,9 +286,16 @@ public sealed class ChatClient : IAsyncDisposable
     /// <summary>Tells a room's other members the user is typing. Ephemeral: dropped when the room is busy or the user types too often.</summary>
     public async Task<ChatError?> TypingAsync(string room, CancellationToken cancellationToken)
     {
-        var found = await FindRoomAsync(room, cancellationToken).ConfigureAwait(false);
-        found.Value?.TryPost(new TypingInRoom(User));
-        return found.Error;
+        try
+        {
+            var found = await FindRoomAsync(room, cancellationToken).ConfigureAwait(false);
+            found.Value?.TryPost(new TypingInRoom(User));
+            return found.Error;
+        }
+        catch (StoreUnavailableException)
+        {
+            return ChatError.StoreUnavailable();
+        }
     }
 
     /// <summary>Tells one user the user is typing to them. Ephemeral.</summary>
@@ -293,19 +332,36 @@ public sealed class ChatClient : IAsyncDisposable
             return rooms.Value.All.Contains(room) ? ChatError.NotAMember(room) : ChatError.RoomNotFound(room);
         }
 
-        return Outcome<IReadOnlyList<RoomMessage>>.Ok(await server.Messages.RoomHistoryAsync(room, query, cancellationToken).ConfigureAwait(false));
+        try
+        {
+            return Outcome<IReadOnlyList<RoomMessage>>.Ok(await server.Messages.RoomHistoryAsync(room, query, cancellationToken).ConfigureAwait(false));
+        }
+        catch (StoreUnavailableException)
+        {
+            return ChatError.StoreUnavailable();
+        }
     }
 
     /// <summary>A page of the user's private conversation with <paramref name="other"/>, oldest first.</summary>
     public async Task<Outcome<IReadOnlyList<PrivateMessage>>> PrivateHistoryAsync(string other, HistoryQuery query, CancellationToken cancellationToken)
     {
-        if (ChatNames.CheckUserName(other) is not null || !await server.UserExistsAsync(other, cancellationToken).ConfigureAwait(false))
+        try
         {
-            return ChatError.UserNotFound(other);
-        }
+            if (ChatNames.CheckUserName(other) is not null || !await server.UserExistsAsync(other, cancellationToken).ConfigureAwait(false))
+            {
+                return ChatError.UserNotFound(other);
+            }
 
-        return Outcome<IReadOnlyList<PrivateMessage>>.Ok(await server.Messages.PrivateHistoryAsync(User, other, query, cancellationToken).ConfigureAwait(false));
+            return Outcome<IReadOnlyList<PrivateMessage>>.Ok(await server.Messages.PrivateHistoryAsync(User, other, query, cancellationToken).ConfigureAwait(false));
+        }
+        catch (StoreUnavailableException)
+        {
+            return ChatError.StoreUnavailable();
+        }
     }
+
+    /// <summary>The node this client is connected to (<see cref="IPresence.Node"/>).</summary>
+    public string Node => server.Presence.Node;
 
     /// <summary>Detaches the connection from the user's session and gives its connection slot back. Idempotent.</summary>
     public async ValueTask DisposeAsync()

@@ -44,6 +44,9 @@ public sealed record ChatError(string Code, string Message)
 
     /// <summary>The core could not serve the command now (a loop is restarting or overloaded); retrying is safe.</summary>
     public static ChatError Unavailable(string what) => new("unavailable", $"{what} is unavailable right now, try again");
+
+    /// <summary>The store cannot be reached (a database outage): nothing was confirmed; retrying later is safe.</summary>
+    public static ChatError StoreUnavailable() => Unavailable("storage");
 }
 
 /// <summary>A value or the reason there is none.</summary>

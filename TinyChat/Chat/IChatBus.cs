@@ -8,6 +8,9 @@ public enum ChatTopicKind
 
     /// <summary>A user: private messages and private typing for every connection of the user.</summary>
     User,
+
+    /// <summary>The cluster itself: each node's presence rows and heartbeats (<see cref="ClusterPresence"/>).</summary>
+    Cluster,
 }
 
 /// <summary>Where something is published: one room or one user.</summary>
@@ -18,6 +21,9 @@ public readonly record struct ChatTopic(ChatTopicKind Kind, string Name)
 
     /// <summary>The topic of a user.</summary>
     public static ChatTopic User(string user) => new(ChatTopicKind.User, user);
+
+    /// <summary>The topic every node's presence publishes on.</summary>
+    public static ChatTopic Presence { get; } = new(ChatTopicKind.Cluster, "presence");
 }
 
 /// <summary>Something the bus carries.</summary>
@@ -28,6 +34,22 @@ public sealed record CommittedMessages(string Room, IReadOnlyList<RoomMessage> M
 
 /// <summary>One event for the topic's deliverers: a private message or a typing notice.</summary>
 public sealed record ChatBusEvent(ChatEvent Event) : ChatBusMessage;
+
+/// <summary>
+/// Users joined or left a room (the store has it already): the room's processes on other nodes update their
+/// member sets, so a user who joined on one node may post on another at once.
+/// </summary>
+public sealed record MembershipChanged(string Room, IReadOnlyList<string> Joined, IReadOnlyList<string> Left) : ChatBusMessage;
+
+/// <summary>
+/// Said by a bus to every local subscriber when messages from other nodes may have been lost (its connection
+/// to the other nodes was cut and is back): whoever keeps a stream must catch up from the store.
+/// </summary>
+public sealed record BusResumed : ChatBusMessage
+{
+    /// <summary>The one instance (it carries nothing).</summary>
+    public static BusResumed Instance { get; } = new();
+}
 
 /// <summary>Takes what the bus delivers on a topic. Must not block: it hands the message on or drops it.</summary>
 public interface IChatBusSubscriber

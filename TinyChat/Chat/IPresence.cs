@@ -30,9 +30,10 @@ public sealed record NodePresence(string Node, string User, DateTimeOffset Onlin
 /// so reading a user merges every node's row.
 /// </summary>
 /// <remarks>
-/// Rooms still decide presence diffs for their members on this node, from their own events (join, leave,
-/// online, offline); the table answers "who is online" (<c>presence_state</c>) across nodes. A cluster room would
-/// also ask it before announcing a leave, so a user still connected to another node does not flap.
+/// Rooms decide presence diffs for their members on this node: after each event (join, leave, online, offline,
+/// another node's rows changing) a room compares whether the user is online anywhere (this node's endpoint or
+/// another node's row) with what it last told its members, and announces only a change. So a user still
+/// connected to another node does not flap, and a user with tabs on two nodes is one presence.
 /// </remarks>
 public interface IPresence
 {
@@ -47,4 +48,10 @@ public interface IPresence
 
     /// <summary>Every node's row for the user.</summary>
     IReadOnlyList<NodePresence> RowsOf(string user);
+
+    /// <summary>
+    /// Raised with the users whose rows changed on another node (a replicated change, a node that stopped
+    /// answering): the rooms here re-decide their presence. Handlers must not block; any thread.
+    /// </summary>
+    event Action<IReadOnlyList<string>>? OthersChanged;
 }

@@ -39,6 +39,18 @@ public sealed class InProcessChatBus(ILogger<InProcessChatBus>? logger = null) :
         }
     }
 
+    /// <summary>Whether anyone here listens to the topic now.</summary>
+    public bool HasSubscribers(ChatTopic topic) => topics.ContainsKey(topic);
+
+    /// <summary>Publishes to the subscribers of every topic (a cluster bus saying it lost messages).</summary>
+    public void PublishToAll(ChatBusMessage message)
+    {
+        foreach (var topic in topics.Keys)
+        {
+            Publish(topic, message);
+        }
+    }
+
     /// <inheritdoc />
     public IDisposable Subscribe(ChatTopic topic, IChatBusSubscriber subscriber)
     {

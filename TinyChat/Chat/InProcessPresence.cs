@@ -22,10 +22,23 @@ public sealed class InProcessPresence(string node) : IPresence
     public string Node { get; } = node;
 
     /// <inheritdoc />
+    public event Action<IReadOnlyList<string>>? OthersChanged;
+
+    /// <inheritdoc />
     public void Track(string user, DateTimeOffset onlineAt, int connections) => Apply(new NodePresence(Node, user, onlineAt, connections));
 
     /// <summary>Sets one node's row (zero connections removes it): how replicated rows of other nodes arrive.</summary>
     public void Apply(NodePresence row)
+    {
+        Set(row);
+        if (!string.Equals(row.Node, Node, StringComparison.Ordinal))
+        {
+            OthersChanged?.Invoke([row.User]);
+        }
+    }
+
+    /// <summary>Sets one node's row without telling anyone (the caller announces changes itself).</summary>
+    internal void Set(NodePresence row)
     {
         lock (gate)
         {

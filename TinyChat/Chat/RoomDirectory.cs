@@ -15,6 +15,9 @@ public sealed class RoomDirectory(
 {
     private readonly Registry<string, RoomProcess> live = new(StringComparer.Ordinal);
 
+    /// <summary>The rooms running now (a snapshot). Never blocks.</summary>
+    public IReadOnlyList<RoomProcess> Live => live.All;
+
     /// <summary>The room's process if it is running now. Never blocks.</summary>
     public RoomProcess? TryFindLive(string room) => live.TryLookup(room, out var process) ? process : null;
 
@@ -35,13 +38,25 @@ public sealed class RoomDirectory(
             room,
             name => new RoomProcess(name, mailboxCapacity, rooms, messages, findOnline, time, bus, presence, stopped => live.Unregister(stopped.Room, stopped)),
             out var created);
-        if (created && !supervisor.TryStartChild(process, RestartKind.Permanent))
+        // Transient: a room's loop ends normally only when the room was deleted; after a fault it is restarted.
+        if (created && !supervisor.TryStartChild(process, RestartKind.Transient))
         {
             live.Unregister(room, process);
             throw new ProcessStoppedException(process.Name);
         }
 
         return process;
+    }
+
+    /// <summary>Tells every room running here that other nodes' presence rows changed for these users. Never blocks.</summary>
+    public void OthersPresenceChanged(IReadOnlyList<string> users)
+    {
+        var message = new OthersPresenceChanged(users);
+        foreach (var process in live.All)
+        {
+            // A full mailbox loses this notice only: that room re-decides the users on their next change.
+            process.TryPost(message);
+        }
     }
 
     /// <summary>Creates a room; false when it exists.</summary>

@@ -42,8 +42,17 @@ public sealed record MemberOffline(string User, UserEndpoint Endpoint, PresenceE
 /// <summary>A connection of a member who stays online opened or closed (only if <paramref name="Endpoint"/> is the one the room knows).</summary>
 public sealed record MemberConnections(string User, UserEndpoint Endpoint, IReadOnlyList<ConnectionPresence> Opened, IReadOnlyList<ConnectionPresence> Closed) : RoomCommand;
 
+/// <summary>The user's account was deleted (by an administrator): the user is no longer a member.</summary>
+public sealed record ForgetMember(string User) : RoomCommand;
+
+/// <summary>The room was deleted (by an administrator): its online members see everyone leave, then the loop ends.</summary>
+public sealed record RoomDeleted : RoomCommand;
+
 /// <summary>Something published on the room's topic by someone other than this loop (another node's room): deliver it to the members here.</summary>
 public sealed record FromBus(ChatBusMessage Message) : RoomCommand;
+
+/// <summary>Another node's presence rows changed for these users: re-decide whether each member is shown online.</summary>
+public sealed record OthersPresenceChanged(IReadOnlyList<string> Users) : RoomCommand;
 
 /// <summary>
 /// One chat room on this node: owns its member set, the order in which its posts reach the store and the
@@ -51,14 +60,27 @@ public sealed record FromBus(ChatBusMessage Message) : RoomCommand;
 /// posts that queue up while one batch is being written are written and published as the next batch (group commit).
 /// </summary>
 /// <remarks>
+/// <para>
 /// The store numbers each batch in the transaction that inserts it; the room publishes the committed batch on
 /// the room's topic of the <see cref="IChatBus"/> and, as the topic's subscriber on this node, delivers it to
 /// its online members. Its own batches come back synchronously, inside the publish call (the bus contract), so
 /// they are delivered by this loop at once; anything else published on the topic (another node's room, in a
 /// cluster) enters through the mailbox as <see cref="FromBus"/>, so one loop delivers everything in order.
-/// Loop state (members) is rebuilt in <see cref="StartAsync"/> from the store and from the live sessions (who
-/// is online), so a restart loses nothing that was acknowledged. The room never awaits a session or a socket:
-/// delivery is <see cref="UserEndpoint.Deliver"/>, which never blocks.
+/// </para>
+/// <para>
+/// Exactly once, in id order, with no gap, whatever the provider: the loop remembers the last id it delivered
+/// and delivers only what follows it. A batch that starts further on (another node's batch whose notification
+/// was lost or is still on its way, or the room's own batch committed after another node's) is preceded by a
+/// read of the gap from the store; ids already delivered are skipped; <see cref="BusResumed"/> (the bus lost
+/// contact with the other nodes for a while) reads everything after the last id. Ids the store no longer has
+/// (pruned by retention) are skipped.
+/// </para>
+/// <para>
+/// Loop state (members, what presence the members were shown, the last delivered id) is rebuilt in
+/// <see cref="StartAsync"/> from the store and from the live sessions (who is online), so a restart loses nothing
+/// that was acknowledged. The room never awaits a session or a socket: delivery is
+/// <see cref="UserEndpoint.Deliver"/>, which never blocks.
+/// </para>
 /// </remarks>
 public sealed class RoomProcess(
     string room,
@@ -73,9 +95,13 @@ public sealed class RoomProcess(
     : Process<RoomCommand>("room:" + room, mailboxCapacity), IChatBusSubscriber
 {
     private const int MaxBatch = 512;
+    private const int CatchUpPage = 512;
     private static readonly TimeSpan TypingInterval = TimeSpan.FromSeconds(1);
     private readonly Dictionary<string, long> lastTyping = new(StringComparer.Ordinal);
     private readonly Dictionary<string, UserEndpoint?> members = new(StringComparer.Ordinal);
+
+    // Members this room's local members were last told are online (presence_state, then diffs).
+    private readonly HashSet<string> shown = new(StringComparer.Ordinal);
     private readonly List<PostToRoom> batch = [];
     private readonly List<JoinRoom> joins = [];
     private readonly List<NewRoomMessage> records = [];
@@ -83,7 +109,9 @@ public sealed class RoomProcess(
     private UserEndpoint[]? recipients;
     private IDisposable? subscription;
     private ChatBusMessage? publishing;
+    private long lastDelivered;
     private int starts;
+    private bool deleted;
 
     /// <summary>The room's name.</summary>
     public string Room { get; } = room;
@@ -92,7 +120,7 @@ public sealed class RoomProcess(
     protected override async ValueTask StartAsync(CancellationToken cancellationToken)
     {
         members.Clear();
-        foreach (var user in await rooms.MembersAsync(Room, cancellationToken).ConfigureAwait(false))
+        foreach (var user in await StoreUnavailableException.WaitOutAsync(ct => rooms.MembersAsync(Room, ct), time, cancellationToken).ConfigureAwait(false))
         {
             members[user] = findOnline(user);
         }
@@ -100,17 +128,32 @@ public sealed class RoomProcess(
         recipients = null;
         lastTyping.Clear();
         publishing = null;
+        lastDelivered = await StoreUnavailableException.WaitOutAsync(ct => messages.LastRoomIdAsync(Room, ct), time, cancellationToken).ConfigureAwait(false);
         subscription ??= bus.Subscribe(topic, this);
+        var state = CurrentPresence();
+        shown.Clear();
+        foreach (var entry in state.Online)
+        {
+            shown.Add(entry.User);
+        }
+
         if (++starts > 1)
         {
             // Presence changes that died with the previous loop were never announced: resynchronise everyone.
-            Broadcast(CurrentPresence());
+            Broadcast(state);
         }
     }
 
     /// <inheritdoc />
     protected override async ValueTask HandleAsync(RoomCommand message, CancellationToken cancellationToken)
     {
+        if (deleted)
+        {
+            // Queued behind the deletion: the room is gone, so nothing may reach the store in its name.
+            (message as IRequest)?.Fail(new ProcessStoppedException(Name));
+            return;
+        }
+
         switch (message)
         {
             case PostToRoom post:
@@ -120,28 +163,13 @@ public sealed class RoomProcess(
                 await JoinBatchAsync(join, cancellationToken).ConfigureAwait(false);
                 break;
             case LeaveRoom leave:
-                if (!members.ContainsKey(leave.User))
-                {
-                    leave.Reply.Complete(ChatError.NotAMember(Room));
-                    break;
-                }
-
-                await rooms.RemoveMemberAsync(Room, leave.User, cancellationToken).ConfigureAwait(false);
-                if (members[leave.User] is { } leaving)
-                {
-                    // The leaver hears it too, so the user's other tabs drop the room's presence.
-                    Broadcast(new PresenceDiff(Room, [], [leaving.Presence]));
-                }
-
-                members.Remove(leave.User);
-                recipients = null;
-                leave.Reply.Complete(null);
+                await LeaveAsync(leave, cancellationToken).ConfigureAwait(false);
                 break;
             case MemberOnline online:
                 if (members.TryGetValue(online.User, out var before) && !ReferenceEquals(before, online.Endpoint))
                 {
                     SetMember(online.User, online.Endpoint);
-                    Broadcast(new PresenceDiff(Room, [online.Endpoint.Presence], before is null ? [] : [before.Presence]));
+                    AnnounceChanges([online.User]);
                 }
 
                 break;
@@ -149,7 +177,7 @@ public sealed class RoomProcess(
                 if (members.TryGetValue(offline.User, out var known) && ReferenceEquals(known, offline.Endpoint))
                 {
                     SetMember(offline.User, null);
-                    Broadcast(new PresenceDiff(Room, [], [offline.Left ?? offline.Endpoint.Presence]));
+                    AnnounceChanges([offline.User], offline.Left ?? offline.Endpoint.Presence);
                 }
 
                 break;
@@ -160,6 +188,9 @@ public sealed class RoomProcess(
                 }
 
                 break;
+            case OthersPresenceChanged changed:
+                AnnounceChanges(changed.Users);
+                break;
             case WhoIsHere who:
                 who.Reply.Complete(members.ContainsKey(who.User) ? Outcome<PresenceState>.Ok(CurrentPresence()) : ChatError.NotAMember(Room));
                 break;
@@ -167,7 +198,32 @@ public sealed class RoomProcess(
                 Typing(typing.User);
                 break;
             case FromBus delivery:
-                DeliverHere(delivery.Message);
+                await FromOtherNodeAsync(delivery.Message, cancellationToken).ConfigureAwait(false);
+                break;
+            case ForgetMember forget:
+                if (members.Remove(forget.User, out var gone))
+                {
+                    recipients = null;
+                    if (shown.Remove(forget.User))
+                    {
+                        Broadcast(new PresenceDiff(Room, [], [gone?.Presence ?? Gone(forget.User)]));
+                    }
+                }
+
+                break;
+            case RoomDeleted:
+                var everyone = CurrentPresence();
+                if (everyone.Online.Count > 0)
+                {
+                    Broadcast(new PresenceDiff(Room, [], everyone.Online));
+                }
+
+                deleted = true;
+                members.Clear();
+                shown.Clear();
+                recipients = null;
+                Interlocked.Exchange(ref subscription, null)?.Dispose();
+                StopAfterPending();
                 break;
             default:
                 throw new InvalidOperationException($"room {Room} cannot handle {message.GetType().Name}");
@@ -204,9 +260,10 @@ public sealed class RoomProcess(
             return;
         }
 
+        bool[] added;
         try
         {
-            await Task.WhenAll(accepted.Select(j => rooms.AddMemberAsync(Room, j.User, cancellationToken).AsTask())).ConfigureAwait(false);
+            added = await Task.WhenAll(accepted.Select(j => rooms.AddMemberAsync(Room, j.User, cancellationToken).AsTask())).ConfigureAwait(false);
         }
         catch (Exception ex)
         {
@@ -215,24 +272,152 @@ public sealed class RoomProcess(
                 join.Reply.Fail(ex);
             }
 
+            // An outage is no fault of the loop: its members are unchanged (a join that did commit before the
+            // outage is picked up by the next start or join). Anything else restarts it from the store.
+            if (ex is StoreUnavailableException)
+            {
+                return;
+            }
+
             throw;
         }
 
+        var joined = new List<string>(accepted.Count);
+        var announced = new List<PresenceEntry>(accepted.Count);
         foreach (var join in accepted)
         {
             SetMember(join.User, join.Endpoint);
+            joined.Add(join.User);
+
+            // A user joining through an API request (no endpoint) appears only if connected on another node.
+            if (IsOnline(join.User, join.Endpoint) && shown.Add(join.User))
+            {
+                announced.Add(Appearing(join.User, join.Endpoint));
+            }
         }
 
-        var appearing = accepted.Where(j => j.Endpoint is not null).Select(j => j.Endpoint!.Presence).ToList();
-        if (appearing.Count > 0)
+        if (announced.Count > 0)
         {
-            Broadcast(new PresenceDiff(Room, appearing, []));
+            Broadcast(new PresenceDiff(Room, announced, []));
         }
-        foreach (var join in accepted)
+
+        // Other nodes' processes of this room learn the new members (the store has them already).
+        Publish(new MembershipChanged(Room, joined, []));
+        for (var i = 0; i < accepted.Count; i++)
         {
-            join.Reply.Complete(null);
+            // False: another node recorded the membership first (its notice is still on its way).
+            accepted[i].Reply.Complete(added[i] ? null : ChatError.AlreadyJoined(Room));
         }
     }
+
+    private async ValueTask LeaveAsync(LeaveRoom leave, CancellationToken cancellationToken)
+    {
+        try
+        {
+            if (!members.ContainsKey(leave.User) && !await MemberInStoreAsync(leave.User, cancellationToken).ConfigureAwait(false))
+            {
+                leave.Reply.Complete(ChatError.NotAMember(Room));
+                return;
+            }
+
+            await rooms.RemoveMemberAsync(Room, leave.User, cancellationToken).ConfigureAwait(false);
+        }
+        catch (StoreUnavailableException ex)
+        {
+            // Nothing changed; the loop's state is still the store's, so it carries on.
+            leave.Reply.Fail(ex);
+            return;
+        }
+        var endpoint = members[leave.User];
+        if (shown.Remove(leave.User))
+        {
+            // The leaver hears it too, so the user's other tabs drop the room's presence.
+            Broadcast(new PresenceDiff(Room, [], [presence.Find(leave.User) ?? endpoint?.Presence ?? Gone(leave.User)]));
+        }
+
+        members.Remove(leave.User);
+        recipients = null;
+        Publish(new MembershipChanged(Room, [], [leave.User]));
+        leave.Reply.Complete(null);
+    }
+
+    /// <summary>
+    /// Whether the store has the user as a member although this loop does not (the user joined through another
+    /// node and its notice has not arrived yet); if so the loop takes the member in now.
+    /// </summary>
+    private async ValueTask<bool> MemberInStoreAsync(string user, CancellationToken cancellationToken)
+    {
+        var joinedRooms = await rooms.RoomsOfAsync(user, cancellationToken).ConfigureAwait(false);
+        if (!joinedRooms.Contains(Room, StringComparer.Ordinal))
+        {
+            return false;
+        }
+
+        SetMember(user, findOnline(user));
+        AnnounceChanges([user]);
+        return true;
+    }
+
+    private async ValueTask<bool> PostingMemberAsync(PostToRoom post, CancellationToken cancellationToken)
+    {
+        try
+        {
+            if (await MemberInStoreAsync(post.User, cancellationToken).ConfigureAwait(false))
+            {
+                return true;
+            }
+
+            post.Reply.Complete(ChatError.NotAMember(Room));
+        }
+        catch (StoreUnavailableException ex)
+        {
+            post.Reply.Fail(ex);
+        }
+
+        return false;
+    }
+
+    private PresenceEntry Gone(string user) => new(user, time.GetUtcNow(), 0);
+
+    /// <summary>
+    /// Compares, for each user, whether the members here should see them online (a member with a live endpoint
+    /// here, or with a row on another node) with what they were last shown, and announces the difference in one
+    /// diff. <paramref name="leaving"/> is the entry to announce for a user going offline here.
+    /// </summary>
+    private void AnnounceChanges(IReadOnlyList<string> users, PresenceEntry? leaving = null)
+    {
+        List<PresenceEntry>? joins = null;
+        List<PresenceEntry>? leaves = null;
+        foreach (var user in users)
+        {
+            var online = members.TryGetValue(user, out var endpoint) && IsOnline(user, endpoint);
+            if (online && shown.Add(user))
+            {
+                (joins ??= []).Add(Appearing(user, endpoint));
+            }
+            else if (!online && shown.Remove(user))
+            {
+                (leaves ??= []).Add(leaving is not null && leaving.User == user ? leaving : Gone(user));
+            }
+        }
+
+        if (joins is not null || leaves is not null)
+        {
+            Broadcast(new PresenceDiff(Room, joins ?? [], leaves ?? []));
+        }
+    }
+
+    // The user as a join names it: the merge over all nodes, with this node's connections named one by one.
+    private PresenceEntry Appearing(string user, UserEndpoint? endpoint)
+    {
+        var here = endpoint?.Presence;
+        return presence.Find(user) is { } merged
+            ? here is null ? merged : merged with { Named = here.Named }
+            : here ?? OnOtherNodes(user) ?? Gone(user);
+    }
+
+    private bool IsOnline(string user, UserEndpoint? endpoint) =>
+        endpoint is not null || OnOtherNodes(user) is not null;
 
     private PresenceState CurrentPresence()
     {
@@ -330,19 +515,126 @@ public sealed class RoomProcess(
         }
     }
 
+    private async ValueTask FromOtherNodeAsync(ChatBusMessage message, CancellationToken cancellationToken)
+    {
+        switch (message)
+        {
+            case CommittedMessages batch when batch.Messages.Count > 0:
+                var first = batch.Messages[0].Id;
+                if (batch.Messages[^1].Id <= lastDelivered)
+                {
+                    return;
+                }
+
+                if (first > lastDelivered + 1 && !await CatchUpAsync(first - 1, cancellationToken).ConfigureAwait(false))
+                {
+                    return;
+                }
+
+                DeliverHere(batch);
+                break;
+            case BusResumed:
+                await CatchUpAsync(long.MaxValue, cancellationToken).ConfigureAwait(false);
+                break;
+            case MembershipChanged change:
+                foreach (var user in change.Joined)
+                {
+                    if (!members.ContainsKey(user))
+                    {
+                        SetMember(user, findOnline(user));
+                    }
+                }
+
+                foreach (var user in change.Left)
+                {
+                    if (members.Remove(user))
+                    {
+                        recipients = null;
+                    }
+                }
+
+                AnnounceChanges([.. change.Joined, .. change.Left]);
+                break;
+            default:
+                DeliverHere(message);
+                break;
+        }
+    }
+
+    /// <summary>
+    /// Reads from the store and delivers what follows the last delivered id, up to <paramref name="upTo"/>
+    /// (everything there is for <see cref="long.MaxValue"/>). Ids the store no longer has are skipped.
+    /// </summary>
+    private async ValueTask<bool> CatchUpAsync(long upTo, CancellationToken cancellationToken)
+    {
+        while (lastDelivered < upTo)
+        {
+            IReadOnlyList<RoomMessage>? page;
+            try
+            {
+                page = await messages.RoomHistoryAsync(Room, new HistoryQuery(null, lastDelivered, CatchUpPage), cancellationToken).ConfigureAwait(false);
+            }
+            catch (StoreUnavailableException)
+            {
+                // The gap stays open: the next batch or the bus resuming reads it once the store is back.
+                return false;
+            }
+
+            var wanted = page?.Where(m => m.Id > lastDelivered && m.Id <= upTo).ToList() ?? [];
+            if (wanted.Count > 0)
+            {
+                DeliverHere(new CommittedMessages(Room, wanted));
+            }
+
+            if (page is null || page.Count < CatchUpPage || wanted.Count == 0)
+            {
+                break;
+            }
+        }
+
+        if (upTo != long.MaxValue && lastDelivered < upTo)
+        {
+            lastDelivered = upTo;
+        }
+
+        return true;
+    }
+
     private void DeliverHere(ChatBusMessage message)
     {
         var targets = Recipients();
         switch (message)
         {
             case CommittedMessages batch:
-                foreach (var chatEvent in batch.Messages)
+                // Exactly once: whatever a gap read delivered already is not delivered again. Ids in a batch are
+                // consecutive, so what is left is a suffix.
+                var messages = batch.Messages;
+                var first = 0;
+                while (first < messages.Count && messages[first].Id <= lastDelivered)
                 {
-                    foreach (var endpoint in targets)
+                    first++;
+                }
+
+                if (first == messages.Count)
+                {
+                    break;
+                }
+
+                lastDelivered = messages[^1].Id;
+                var delivered = 0;
+
+                // Member by member, the whole batch at once: a connection's writer, woken by the first message,
+                // finds the rest already queued and sends them in one write, instead of racing the loop message by
+                // message (measured: 1.5-2x the TCP segments per delivery with the loops the other way round).
+                foreach (var endpoint in targets)
+                {
+                    for (var i = first; i < messages.Count; i++)
                     {
-                        endpoint.Deliver(chatEvent);
+                        delivered += endpoint.Deliver(messages[i]);
                     }
                 }
+
+                ChatMetrics.Deliveries.Add(delivered);
 
                 break;
             case ChatBusEvent { Event: TypingNotice notice }:
@@ -405,9 +697,8 @@ public sealed class RoomProcess(
         var now = time.GetUtcNow();
         foreach (var post in batch)
         {
-            if (!members.ContainsKey(post.User))
+            if (!members.ContainsKey(post.User) && !await PostingMemberAsync(post, cancellationToken).ConfigureAwait(false))
             {
-                post.Reply.Complete(ChatError.NotAMember(Room));
                 continue;
             }
 
@@ -426,13 +717,26 @@ public sealed class RoomProcess(
         }
         catch (Exception ex)
         {
-            // Nothing of the batch was published; its posters learn it failed.
+            // Nothing of the batch was published; its posters learn it failed (never acknowledged).
             foreach (var post in batch)
             {
                 post.Reply.Fail(ex);
             }
 
+            // An outage is no fault of the loop, and restarting it would not help: it keeps its state and
+            // answers the next posts (refused fast while the store is down). Anything else restarts it.
+            if (ex is StoreUnavailableException)
+            {
+                return;
+            }
+
             throw;
+        }
+
+        if (firstId > lastDelivered + 1)
+        {
+            // Other nodes committed in between and their batches have not come through yet: they go first.
+            await CatchUpAsync(firstId - 1, cancellationToken).ConfigureAwait(false);
         }
 
         var events = new RoomMessage[records.Count];
@@ -442,6 +746,7 @@ public sealed class RoomProcess(
             events[i] = new RoomMessage(Room, record.From, record.Text, firstId + i, record.Timestamp);
         }
 
+        ChatMetrics.MessagesAccepted.Add(events.Length, ChatMetrics.Kind("room"));
         Publish(new CommittedMessages(Room, events));
         var index = 0;
         foreach (var post in batch)

@@ -37,6 +37,9 @@ public sealed record UserLeaves(string Room) : SessionRequest<ChatError?>;
 /// <summary>The user is typing a private message to <paramref name="To"/> (at most once per second per recipient).</summary>
 public sealed record TypingTo(string To) : SessionCommand;
 
+/// <summary>The room was deleted (by an administrator): it is no longer among the user's rooms.</summary>
+public sealed record ForgetRoom(string Room) : SessionCommand;
+
 /// <summary>The rooms the user has joined.</summary>
 public sealed record JoinedRooms : SessionRequest<IReadOnlyList<string>>;
 
@@ -90,7 +93,7 @@ public sealed class UserSessionProcess(
         }
 
         joined.Clear();
-        foreach (var room in await rooms.RoomsOfAsync(User, cancellationToken).ConfigureAwait(false))
+        foreach (var room in await StoreUnavailableException.WaitOutAsync(ct => rooms.RoomsOfAsync(User, ct), time, cancellationToken).ConfigureAwait(false))
         {
             joined.Add(room);
         }
@@ -146,6 +149,9 @@ public sealed class UserSessionProcess(
                 }
 
                 break;
+            case ForgetRoom forget:
+                joined.Remove(forget.Room);
+                break;
             case JoinedRooms list:
                 list.Reply.Complete([.. joined.Order(StringComparer.Ordinal)]);
                 break;
@@ -154,41 +160,56 @@ public sealed class UserSessionProcess(
         }
     }
 
+    // A store outage answers the user; it is no fault of this loop (restarting it would not help).
     private async Task<ChatError?> JoinAsync(string room, CancellationToken cancellationToken)
     {
-        var process = await roomDirectory.FindAsync(room, cancellationToken).ConfigureAwait(false);
-        if (process is null)
+        try
         {
-            return ChatError.RoomNotFound(room);
-        }
+            var process = await roomDirectory.FindAsync(room, cancellationToken).ConfigureAwait(false);
+            if (process is null)
+            {
+                return ChatError.RoomNotFound(room);
+            }
 
-        // A user with no present connection (an API request) becomes a member without appearing in the room.
-        var join = new JoinRoom(User, Endpoint.Connections > 0 ? Endpoint : null);
-        var error = await process.AskAsync(join, join.Reply, cancellationToken).ConfigureAwait(false);
-        if (error is null)
+            // A user with no present connection (an API request) becomes a member without appearing in the room.
+            var join = new JoinRoom(User, Endpoint.Connections > 0 ? Endpoint : null);
+            var error = await process.AskAsync(join, join.Reply, cancellationToken).ConfigureAwait(false);
+            if (error is null)
+            {
+                joined.Add(room);
+            }
+
+            return error;
+        }
+        catch (StoreUnavailableException)
         {
-            joined.Add(room);
+            return ChatError.StoreUnavailable();
         }
-
-        return error;
     }
 
     private async Task<ChatError?> LeaveAsync(string room, CancellationToken cancellationToken)
     {
-        var process = await roomDirectory.FindAsync(room, cancellationToken).ConfigureAwait(false);
-        if (process is null)
+        try
         {
-            return ChatError.RoomNotFound(room);
-        }
+            var process = await roomDirectory.FindAsync(room, cancellationToken).ConfigureAwait(false);
+            if (process is null)
+            {
+                return ChatError.RoomNotFound(room);
+            }
 
-        var leave = new LeaveRoom(User);
-        var error = await process.AskAsync(leave, leave.Reply, cancellationToken).ConfigureAwait(false);
-        if (error is null)
+            var leave = new LeaveRoom(User);
+            var error = await process.AskAsync(leave, leave.Reply, cancellationToken).ConfigureAwait(false);
+            if (error is null)
+            {
+                joined.Remove(room);
+            }
+
+            return error;
+        }
+        catch (StoreUnavailableException)
         {
-            joined.Remove(room);
+            return ChatError.StoreUnavailable();
         }
-
-        return error;
     }
 
     private async Task AttachAsync(AttachConnection attach, CancellationToken cancellationToken)

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using TinyChat.Chat;
 using TinyChat.Runtime;
@@ -13,7 +14,10 @@ public static class CoreComposition
     public static IServiceCollection AddChatCore(this IServiceCollection services)
     {
         services.AddSingleton<SupervisionTree>();
-        services.AddSingleton<IChatBus, InProcessChatBus>();
+        services.TryAddSingleton<IChatBus, InProcessChatBus>();
+        services.TryAddSingleton<IBusHealth>(new InProcessBusHealth());
+        services.TryAddSingleton<IPresence>(sp => new InProcessPresence(
+            sp.GetRequiredService<IOptions<TinyChat.Cluster.ClusterOptions>>().Value.NodeName ?? InProcessPresence.SingleNode));
         services.AddHostedService(sp => sp.GetRequiredService<SupervisionTree>());
         services.AddSingleton(sp =>
         {
@@ -35,9 +39,17 @@ public static class CoreComposition
                     MaxConnectionsPerUser = limits.MaxConnectionsPerUser,
                 },
                 sp.GetRequiredService<TimeProvider>(),
-                sp.GetRequiredService<IChatBus>());
+                sp.GetRequiredService<IChatBus>(),
+                sp.GetRequiredService<IPresence>());
         });
         services.AddHostedService<ChatStartup>();
+
+        // Only stores an administrator can change from outside (SQLite, PostgreSQL) register an IAdminStore.
+        if (services.Any(d => d.ServiceType == typeof(IAdminStore)))
+        {
+            services.AddHostedService<AdminChangeWatch>();
+        }
+
         return services;
     }
 }

@@ -22,6 +22,7 @@ public static class OptionsComposition
         Add<StorageOptions>(services, configuration, "Storage");
         Add<LimitsOptions>(services, configuration, "Limits");
         Add<TinyChat.Protocols.Irc.IrcOptions>(services, configuration, "Irc");
+        Add<TinyChat.Cluster.ClusterOptions>(services, configuration, "Cluster");
         return services;
     }
 

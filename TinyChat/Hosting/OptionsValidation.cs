@@ -1,8 +1,11 @@
 using Microsoft.Extensions.Options;
 using TinyChat.Chat;
+using TinyChat.Cluster;
 using TinyChat.Protocols.Irc;
 using TinyChat.Runtime;
 using TinyChat.Storage;
+using TinyChat.Storage.Postgres;
+using TinyChat.Storage.Sqlite;
 using TinyChat.Web;
 
 namespace TinyChat.Hosting;
@@ -15,8 +18,18 @@ public sealed class OptionsValidation :
     IValidateOptions<ChatOptions>,
     IValidateOptions<StorageOptions>,
     IValidateOptions<LimitsOptions>,
-    IValidateOptions<IrcOptions>
+    IValidateOptions<IrcOptions>,
+    IValidateOptions<ClusterOptions>
 {
+    /// <inheritdoc />
+    public ValidateOptionsResult Validate(string? name, ClusterOptions o) => Collect(
+        o.NodeName is { } node && (node.Length is 0 or > ClusterOptions.MaxNodeNameLength || node.Any(c => char.IsWhiteSpace(c) || char.IsControl(c)))
+            ? $"Cluster:NodeName must be 1..{ClusterOptions.MaxNodeNameLength} characters without spaces, got \"{node}\"" : null,
+        Positive("Cluster:HeartbeatSeconds", o.HeartbeatSeconds),
+        Positive("Cluster:NodeTimeoutSeconds", o.NodeTimeoutSeconds),
+        o.NodeTimeoutSeconds < 2 * o.HeartbeatSeconds
+            ? $"Cluster:NodeTimeoutSeconds must be at least twice Cluster:HeartbeatSeconds ({o.HeartbeatSeconds}), got {o.NodeTimeoutSeconds}" : null);
+
     /// <inheritdoc />
     public ValidateOptionsResult Validate(string? name, IrcOptions o) => Collect(
         o.Port is < 0 or > 65535 ? $"Irc:Port must be 0..65535 (0 picks a free port), got {o.Port}" : null,
@@ -50,7 +63,9 @@ public sealed class OptionsValidation :
         o.Port is < 0 or > 65535 ? $"Server:Port must be 0..65535 (0 picks a free port), got {o.Port}" : null,
         string.IsNullOrWhiteSpace(o.StaticRoot) ? "Server:StaticRoot must not be empty" : null,
         Positive("Server:ShutdownGraceSeconds", o.ShutdownGraceSeconds),
-        AtLeast("Server:MaxRequestBodyBytes", o.MaxRequestBodyBytes, 64));
+        AtLeast("Server:MaxRequestBodyBytes", o.MaxRequestBodyBytes, 64),
+        o.TrustedProxies.FirstOrDefault(p => ClientAddresses.TryParse(p) is null) is { } proxy
+            ? $"Server:TrustedProxies: '{proxy}' is not an address or a CIDR range like 10.0.0.0/8" : null);
 
     /// <inheritdoc />
     public ValidateOptionsResult Validate(string? name, WebSocketOptions o) => Collect(
@@ -90,7 +105,10 @@ public sealed class OptionsValidation :
 
     /// <inheritdoc />
     public ValidateOptionsResult Validate(string? name, StorageOptions o) => Collect(
-        !StorageOptions.IsSqlite(o.Provider) && !StorageOptions.IsMemory(o.Provider) ? $"Storage:Provider must be \"{StorageOptions.Sqlite}\" or \"{StorageOptions.Memory}\", got \"{o.Provider}\"" : null,
+        !StorageOptions.IsSqlite(o.Provider) && !StorageOptions.IsMemory(o.Provider) && !StorageOptions.IsPostgres(o.Provider)
+            ? $"Storage:Provider must be \"{StorageOptions.Sqlite}\", \"{StorageOptions.Postgres}\" or \"{StorageOptions.Memory}\", got \"{o.Provider}\"" : null,
+        StorageOptions.IsPostgres(o.Provider) && PostgresStoreSettings.Problem(o.ConnectionString) is { } problem
+            ? $"Storage:ConnectionString {problem} (Storage:Provider is {StorageOptions.Postgres}; set it, or TINYCHAT__Storage__ConnectionString)" : null,
         string.IsNullOrWhiteSpace(o.DataDirectory) ? "Storage:DataDirectory must not be empty" : null,
         AtLeast("Storage:MaxMessagesPerRoom", o.MaxMessagesPerRoom, 0),
         AtLeast("Storage:MaxMessageAgeDays", o.MaxMessageAgeDays, 0),

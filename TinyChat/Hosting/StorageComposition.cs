@@ -3,6 +3,9 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using TinyChat.Chat;
 using TinyChat.Storage;
+using TinyChat.Storage.InMemory;
+using TinyChat.Storage.Postgres;
+using TinyChat.Storage.Sqlite;
 
 namespace TinyChat.Hosting;
 
@@ -21,28 +24,58 @@ public static class StorageComposition
             services.AddSingleton<IAccountStore>(sp => sp.GetRequiredService<InMemoryStore>());
             services.AddSingleton<IRoomStore>(sp => sp.GetRequiredService<InMemoryStore>());
             services.AddSingleton<IMessageStore>(sp => sp.GetRequiredService<InMemoryStore>());
+            services.AddSingleton<IStoreHealth>(sp => sp.GetRequiredService<InMemoryStore>());
             return services;
         }
 
-        services.AddSingleton(sp =>
+        if (StorageOptions.IsPostgres(provider))
         {
-            var options = sp.GetRequiredService<IOptions<StorageOptions>>().Value;
-            var directory = Path.IsPathRooted(options.DataDirectory) ? options.DataDirectory : Path.Combine(baseDirectory, options.DataDirectory);
-            var settings = new SqliteStoreSettings(
-                Path.GetFullPath(Path.Combine(directory, SqliteStoreSettings.FileName)),
-                Enum.Parse<SqliteSynchronous>(options.Synchronous, ignoreCase: true),
-                new RetentionPolicy(options.MaxMessagesPerRoom, TimeSpan.FromDays(options.MaxMessageAgeDays)));
-            return new SqliteStore(settings, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<SqliteStore>>());
-        });
-        services.AddSingleton<IAccountStore>(sp => sp.GetRequiredService<SqliteStore>());
-        services.AddSingleton<IRoomStore>(sp => sp.GetRequiredService<SqliteStore>());
-        services.AddSingleton<IMessageStore>(sp => sp.GetRequiredService<SqliteStore>());
+            services.AddSingleton(sp =>
+            {
+                var options = sp.GetRequiredService<IOptions<StorageOptions>>().Value;
+                var settings = new PostgresStoreSettings(options.ConnectionString!, Retention(options));
+                return new PostgresStore(settings, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<PostgresStore>>());
+            });
+            services.AddSingleton<IDurableStore>(sp => sp.GetRequiredService<PostgresStore>());
+            services.AddSingleton<IAdminStore>(sp => new PostgresAdminStore(sp.GetRequiredService<PostgresStore>(), sp.GetRequiredService<TimeProvider>()));
+        }
+        else
+        {
+            services.AddSingleton(sp =>
+            {
+                var options = sp.GetRequiredService<IOptions<StorageOptions>>().Value;
+                var settings = new SqliteStoreSettings(
+                    SqlitePath(options, baseDirectory),
+                    Enum.Parse<SqliteSynchronous>(options.Synchronous, ignoreCase: true),
+                    Retention(options));
+                return new SqliteStore(settings, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<SqliteStore>>());
+            });
+            services.AddSingleton<IDurableStore>(sp => sp.GetRequiredService<SqliteStore>());
+            services.AddSingleton<IAdminStore>(sp => new SqliteAdminStore(
+                SqlitePath(sp.GetRequiredService<IOptions<StorageOptions>>().Value, baseDirectory),
+                sp.GetRequiredService<TimeProvider>()));
+        }
+
+        services.AddSingleton<IAccountStore>(sp => sp.GetRequiredService<IDurableStore>());
+        services.AddSingleton<IRoomStore>(sp => sp.GetRequiredService<IDurableStore>());
+        services.AddSingleton<IMessageStore>(sp => sp.GetRequiredService<IDurableStore>());
+        services.AddSingleton<IStoreHealth>(sp => sp.GetRequiredService<IDurableStore>());
         services.AddSingleton(sp => new RetentionLoop(
-            sp.GetRequiredService<SqliteStore>(),
+            sp.GetRequiredService<IDurableStore>(),
             RetentionInterval,
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILogger<RetentionLoop>>()));
         services.AddHostedService<StorageService>();
         return services;
     }
+
+    /// <summary>The SQLite file: <c>tinychat.db</c> in <c>Storage:DataDirectory</c>, relative to the configuration file's folder.</summary>
+    public static string SqlitePath(StorageOptions options, string baseDirectory)
+    {
+        var directory = Path.IsPathRooted(options.DataDirectory) ? options.DataDirectory : Path.Combine(baseDirectory, options.DataDirectory);
+        return Path.GetFullPath(Path.Combine(directory, SqliteStoreSettings.FileName));
+    }
+
+    private static RetentionPolicy Retention(StorageOptions options) =>
+        new(options.MaxMessagesPerRoom, TimeSpan.FromDays(options.MaxMessageAgeDays));
 }

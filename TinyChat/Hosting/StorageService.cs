@@ -6,10 +6,10 @@ using TinyChat.Storage;
 namespace TinyChat.Hosting;
 
 /// <summary>
-/// Opens (and migrates) the SQLite store before anything else starts, runs retention pruning in the background,
+/// Opens (and migrates) the store (SQLite or PostgreSQL) before anything else starts, runs retention pruning in the background,
 /// and closes the store last, after the HTTP server and the supervisors stopped, so every acknowledged write is in.
 /// </summary>
-public sealed class StorageService(SqliteStore store, RetentionLoop retention, ILogger<StorageService> logger) : IHostedService
+public sealed class StorageService(IDurableStore store, RetentionLoop retention, ILogger<StorageService> logger) : IHostedService
 {
     private readonly CancellationTokenSource stopping = new();
     private Task? pruning;

@@ -6,7 +6,7 @@ namespace TinyChat.Storage;
 /// Prunes history in the background, once at start and then every <paramref name="interval"/>: never on a
 /// poster's path. Each prune is a series of small writes queued behind the chat's own.
 /// </summary>
-public sealed class RetentionLoop(SqliteStore store, TimeSpan interval, TimeProvider time, ILogger<RetentionLoop> logger)
+public sealed class RetentionLoop(IDurableStore store, TimeSpan interval, TimeProvider time, ILogger<RetentionLoop> logger)
 {
     /// <summary>Runs until cancelled. A failed prune is logged and tried again at the next tick.</summary>
     public async Task RunAsync(CancellationToken cancellationToken)

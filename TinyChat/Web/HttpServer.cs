@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using TinyChat.Chat;
 using TinyChat.Runtime;
 
 namespace TinyChat.Web;
@@ -169,6 +170,19 @@ public sealed class HttpServer(
         catch (Exception ex) when (ex is HttpListenerException or IOException or ObjectDisposedException)
         {
             // The client went away mid-response.
+        }
+        catch (StoreUnavailableException ex)
+        {
+            // A database outage (for example while authenticating a new connection): the client may retry.
+            logger.LogDebug("Request {Method} {Path} refused: {Reason}", request.HttpMethod, request.Url?.AbsolutePath, ex.Message);
+            try
+            {
+                await HttpRefusal.From(ChatError.StoreUnavailable()).WriteAsync(response).ConfigureAwait(false);
+            }
+            catch (Exception)
+            {
+                response.Abort();
+            }
         }
         catch (Exception ex)
         {

@@ -39,6 +39,7 @@ public sealed class ApiCallers(ChatServer chat, IOptions<LimitsOptions> limits, 
         var budget = requestBudgets.GetOrAdd(admission.User, _ => new TokenBucket(settings.FramesPerSecond, settings.FrameBurst, time));
         if (!budget.TryTake())
         {
+            ChatMetrics.RateLimitedFrames.Add(1, ChatMetrics.Protocol("http"));
             return ApiResponse.Error(429, "rate_limited", "too many API requests; slow down", retryAfterSeconds: 1);
         }
 

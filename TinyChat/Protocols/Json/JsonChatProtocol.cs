@@ -183,7 +183,11 @@ public sealed class JsonChatProtocol(ChatClient client, WebSocketConnection conn
                 });
                 break;
             case "whoami":
-                Send(frame.Ref, w => w.WriteString("username", client.User));
+                Send(frame.Ref, w =>
+                {
+                    w.WriteString("username", client.User);
+                    w.WriteString("node", client.Node);
+                });
                 break;
             case "ping":
                 Send(frame.Ref, w => w.WriteBoolean("pong", true));
@@ -290,8 +294,10 @@ public sealed class JsonChatProtocol(ChatClient client, WebSocketConnection conn
 
     private void Refuse(byte[]? reference)
     {
+        ChatMetrics.RateLimitedFrames.Add(1, ChatMetrics.Protocol("json"));
         if (Interlocked.Increment(ref refusedInARow) >= limits.FloodDisconnectAfter)
         {
+            ChatMetrics.Disconnects.Add(1, ChatMetrics.Reason("flood"));
             connection.Close(WebSocketCloseStatus.PolicyViolation, "flooding: too many frames over the rate limit", drain: false);
             return;
         }

@@ -1,4 +1,4 @@
-namespace TinyChat.Storage;
+namespace TinyChat.Storage.Sqlite;
 
 /// <summary>Where the SQLite store keeps its file and how durable a commit is.</summary>
 /// <param name="DatabasePath">Full path of the database file; its folder is created when missing.</param>

@@ -1,4 +1,4 @@
-namespace TinyChat.Storage;
+namespace TinyChat.Storage.Sqlite;
 
 /// <summary>
 /// SQLite's <c>synchronous</c> setting in WAL mode: what a commit waits for before it counts as durable.

@@ -1,9 +1,9 @@
 using TinyChat.Chat;
 
-namespace TinyChat.Storage;
+namespace TinyChat.Storage.InMemory;
 
 /// <summary>Accounts, rooms and history in memory: for tests and for <c>Storage:Provider = memory</c>. Thread-safe.</summary>
-public sealed class InMemoryStore : IAccountStore, IRoomStore, IMessageStore
+public sealed class InMemoryStore : IAccountStore, IRoomStore, IMessageStore, IStoreHealth
 {
     private readonly object gate = new();
     private readonly Dictionary<string, byte[]> tokenHashes = new(StringComparer.Ordinal);
@@ -12,6 +12,9 @@ public sealed class InMemoryStore : IAccountStore, IRoomStore, IMessageStore
     private readonly Dictionary<string, List<RoomMessage>> roomHistory = new(StringComparer.Ordinal);
     private readonly Dictionary<string, long> lastIds = new(StringComparer.Ordinal);
     private readonly List<PrivateMessage> privateHistory = [];
+
+    /// <inheritdoc />
+    public StoreHealth Current { get; } = StoreHealth.AlwaysAvailable(StorageOptions.Memory);
 
     /// <inheritdoc />
     public ValueTask<string?> AuthenticateAsync(string token, CancellationToken cancellationToken)

@@ -1,6 +1,6 @@
 using Microsoft.Data.Sqlite;
 
-namespace TinyChat.Storage;
+namespace TinyChat.Storage.Sqlite;
 
 /// <summary>
 /// The database schema and its forward migrations. <c>schema_version</c> holds one row: the version the file is at.
@@ -61,6 +61,16 @@ internal static class SqliteSchema
         CREATE INDEX private_messages_by_pair ON private_messages (min(sender, recipient), max(sender, recipient), id);
 
         INSERT INTO schema_version (version) VALUES (0);
+        """,
+
+        // Version 2: what administrators changed, for running servers to apply to their connections (IAdminStore).
+        """
+        CREATE TABLE admin_changes (
+            id    INTEGER PRIMARY KEY AUTOINCREMENT,
+            kind  TEXT NOT NULL,                  -- token_reset, user_deleted or room_deleted
+            name  TEXT NOT NULL,                  -- the user or the room
+            at_ms INTEGER NOT NULL
+        );
         """,
     ];
 

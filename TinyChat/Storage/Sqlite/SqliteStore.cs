@@ -2,14 +2,14 @@ using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Logging;
 using TinyChat.Chat;
 
-namespace TinyChat.Storage;
+namespace TinyChat.Storage.Sqlite;
 
 /// <summary>
 /// Accounts, rooms, memberships and history in one SQLite file (WAL mode). Every change goes through the
 /// <see cref="StorageWriter"/> (one connection, group commit); reads use pooled read-only connections, which WAL
 /// lets run beside the writer. Thread-safe once <see cref="OpenAsync"/> has completed.
 /// </summary>
-public sealed class SqliteStore : IAccountStore, IRoomStore, IMessageStore, IDisposable
+public sealed class SqliteStore : IDurableStore, IDisposable
 {
     // Rows one prune transaction may delete: keeps the writer's pause for pruning to a few milliseconds.
     private const int PruneBudget = 2000;
@@ -47,6 +47,12 @@ public sealed class SqliteStore : IAccountStore, IRoomStore, IMessageStore, IDis
 
     /// <summary>The database file.</summary>
     public string DatabasePath => settings.DatabasePath;
+
+    /// <inheritdoc />
+    public string Location => settings.DatabasePath;
+
+    /// <inheritdoc />
+    public StoreHealth Current { get; } = StoreHealth.AlwaysAvailable(StorageOptions.Sqlite);
 
     /// <summary>Transactions the writer committed since the store opened.</summary>
     internal long CommittedTransactions => writer?.Transactions ?? 0;

@@ -1,7 +1,7 @@
 using Microsoft.Data.Sqlite;
 using TinyChat.Chat;
 
-namespace TinyChat.Storage;
+namespace TinyChat.Storage.Sqlite;
 
 /// <summary>
 /// Every statement that changes the database, prepared once on the writer's connection. Used only by the

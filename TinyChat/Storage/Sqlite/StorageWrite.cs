@@ -1,4 +1,4 @@
-namespace TinyChat.Storage;
+namespace TinyChat.Storage.Sqlite;
 
 /// <summary>
 /// One write request in the <see cref="StorageWriter"/>'s queue. It is applied inside a group transaction and

@@ -1,0 +1,169 @@
+using TinyChat.Chat;
+using TinyChat.Storage.InMemory;
+using TinyChat.Tests.Support;
+
+namespace TinyChat.Tests.Chat;
+
+/// <summary>
+/// Two chat cores sharing one store and one in-process bus: two nodes of a cluster without sockets or SQL. The
+/// bus calls the publishing node's subscribers synchronously and the other node's through their mailboxes, as a
+/// cluster bus does.
+/// </summary>
+public sealed class TwoNodeCoreTests
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(10);
+    private InMemoryStore store = null!;
+    private InProcessChatBus bus = null!;
+    private ManualClock clock = null!;
+    private ClusterPresence presenceA = null!;
+    private ClusterPresence presenceB = null!;
+    private ChatCore a = null!;
+    private ChatCore b = null!;
+
+    [SetUp]
+    public async Task StartNodes()
+    {
+        store = new InMemoryStore();
+        bus = new InProcessChatBus();
+        clock = new ManualClock();
+        presenceA = new ClusterPresence("a", bus, clock, TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(15));
+        presenceB = new ClusterPresence("b", bus, clock, TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(15));
+        presenceA.Start();
+        presenceB.Start();
+        foreach (var user in new[] { "alice", "bob", "carol" })
+        {
+            await store.UpsertAsync(user, user + "_token", CancellationToken.None);
+        }
+
+        a = await ChatCore.StartNodeAsync(store, bus, presenceA);
+        b = await ChatCore.StartNodeAsync(store, bus, presenceB);
+    }
+
+    [TearDown]
+    public async Task StopNodes()
+    {
+        await a.DisposeAsync();
+        await b.DisposeAsync();
+    }
+
+    private static async Task<(ChatClient Client, RecordingOutbox Outbox)> InLobbyAsync(ChatCore node, string user)
+    {
+        var (client, outbox) = await node.ConnectAsync(user);
+        var joined = await client.JoinAsync("lobby", CancellationToken.None);
+        Assert.That(joined.Error is null || joined.Error.Code == "already_joined", Is.True, joined.Error?.Message);
+        return (client, outbox);
+    }
+
+    private static async Task<List<long>> MessagesAsync(RecordingOutbox outbox, int count)
+    {
+        var ids = new List<long>();
+        while (ids.Count < count)
+        {
+            ids.Add((await outbox.NextAsync<RoomMessage>()).Id);
+        }
+
+        return ids;
+    }
+
+    [Test]
+    public async Task Posts_from_both_nodes_reach_every_member_once_in_id_order()
+    {
+        Assert.That(await ((IRoomStore)store).TryCreateAsync("lobby", CancellationToken.None), Is.True);
+        var (alice, aliceBox) = await InLobbyAsync(a, "alice");
+        var (bob, bobBox) = await InLobbyAsync(b, "bob");
+
+        var posts = Enumerable.Range(0, 40).Select(i => (i % 2 == 0 ? alice : bob).SendToRoomAsync("lobby", $"m{i}", CancellationToken.None)).ToList();
+        var ids = (await Task.WhenAll(posts).WaitAsync(Timeout)).Select(o => o.Value).ToList();
+
+        Assert.That(ids.Order(), Is.EqualTo(Enumerable.Range(1, 40).Select(i => (long)i)));
+        Assert.That(await MessagesAsync(aliceBox, 40), Is.EqualTo(Enumerable.Range(1, 40).Select(i => (long)i)));
+        Assert.That(await MessagesAsync(bobBox, 40), Is.EqualTo(Enumerable.Range(1, 40).Select(i => (long)i)));
+        await alice.SendToRoomAsync("lobby", "last", CancellationToken.None);
+        Assert.That((await bobBox.NextAsync<RoomMessage>()).Id, Is.EqualTo(41), "nothing delivered twice on the way");
+    }
+
+    [Test]
+    public async Task Joining_on_one_node_then_posting_from_the_other_works_at_once()
+    {
+        Assert.That(await ((IRoomStore)store).TryCreateAsync("lobby", CancellationToken.None), Is.True);
+        var (_, aliceBox) = await InLobbyAsync(a, "alice");
+        var (bobOnB, _) = await b.ConnectAsync("bob");
+        Assert.That((await bobOnB.WhoAsync("lobby", CancellationToken.None)).Error!.Code, Is.EqualTo("not_a_member"), "b's lobby is running");
+
+        var (bobOnA, _) = await a.ConnectAsync("bob");
+        Assert.That((await bobOnA.JoinAsync("lobby", CancellationToken.None)).Error, Is.Null);
+        var posted = await bobOnB.SendToRoomAsync("lobby", "hi from b", CancellationToken.None);
+
+        Assert.That(posted.Error, Is.Null);
+        Assert.That((await aliceBox.NextAsync<RoomMessage>()).Text, Is.EqualTo("hi from b"));
+    }
+
+    [Test]
+    public async Task A_user_with_a_tab_on_each_node_is_one_presence_and_closing_one_does_not_flap()
+    {
+        Assert.That(await ((IRoomStore)store).TryCreateAsync("lobby", CancellationToken.None), Is.True);
+        var (alice, aliceBox) = await InLobbyAsync(a, "alice");
+        var (bobOnA, _) = await InLobbyAsync(a, "bob");
+        var bobOnB = await b.ConnectAsync("bob");
+
+        var state = (await alice.WhoAsync("lobby", CancellationToken.None)).Value!;
+        Assert.That(state.Online.Single(e => e.User == "bob").Connections, Is.EqualTo(2), "one entry, connections added up");
+
+        await bobOnA.DisposeAsync();
+        using (var timeout = new CancellationTokenSource(Timeout))
+        {
+            // The session on a ends (and tells the room) once its last connection is gone.
+            while (a.Server.Sessions.FindOnline("bob") is not null)
+            {
+                await Task.Delay(10, timeout.Token);
+            }
+        }
+
+        state = (await alice.WhoAsync("lobby", CancellationToken.None)).Value!;
+        Assert.That(state.Online.Single(e => e.User == "bob").Connections, Is.EqualTo(1), "still online on b");
+        Assert.That(aliceBox.Drain().OfType<PresenceDiff>().SelectMany(d => d.Leaves), Is.Empty, "no leave while bob is on b");
+
+        await bobOnB.Client.DisposeAsync();
+        var diff = await aliceBox.NextAsync<PresenceDiff>();
+        Assert.That(diff.Leaves.Select(e => e.User), Is.EqualTo(new[] { "bob" }));
+    }
+
+    [Test]
+    public async Task Private_messages_reach_every_tab_of_the_recipient_on_every_node_once()
+    {
+        var (alice, _) = await a.ConnectAsync("alice");
+        var (_, bobOnA) = await a.ConnectAsync("bob");
+        var (_, bobOnB) = await b.ConnectAsync("bob");
+
+        Assert.That((await alice.SendPrivateAsync("bob", "psst", CancellationToken.None)).Error, Is.Null);
+
+        Assert.That((await bobOnA.NextAsync<PrivateMessage>()).Text, Is.EqualTo("psst"));
+        Assert.That((await bobOnB.NextAsync<PrivateMessage>()).Text, Is.EqualTo("psst"));
+        await alice.SendPrivateAsync("bob", "again", CancellationToken.None);
+        Assert.That((await bobOnB.NextAsync<PrivateMessage>()).Text, Is.EqualTo("again"), "and only once");
+        Assert.That((await bobOnA.NextAsync<PrivateMessage>()).Text, Is.EqualTo("again"));
+    }
+
+    [Test]
+    public async Task A_node_that_goes_silent_takes_its_users_offline_in_the_other_nodes_rooms()
+    {
+        Assert.That(await ((IRoomStore)store).TryCreateAsync("lobby", CancellationToken.None), Is.True);
+        var (_, aliceBox) = await InLobbyAsync(a, "alice");
+        await InLobbyAsync(b, "carol");
+        var joined = await aliceBox.NextAsync<PresenceDiff>();
+        while (!joined.Joins.Any(e => e.User == "carol"))
+        {
+            joined = await aliceBox.NextAsync<PresenceDiff>();
+        }
+
+        // b is killed: a hears nothing more from it.
+        for (var beat = 0; beat < 4; beat++)
+        {
+            clock.Advance(TimeSpan.FromSeconds(5));
+            presenceA.Tick();
+        }
+
+        var left = await aliceBox.NextAsync<PresenceDiff>();
+        Assert.That(left.Leaves.Select(e => e.User), Is.EqualTo(new[] { "carol" }));
+    }
+}

@@ -1,0 +1,144 @@
+using Npgsql;
+
+namespace TinyChat.Storage.Postgres;
+
+/// <summary>
+/// The PostgreSQL schema and its forward migrations, in the connection's current schema (<c>public</c> unless the
+/// connection string's search path says otherwise). <c>schema_version</c> holds one row: the version the database
+/// is at. Migration N takes it from version N-1 to N in one transaction; migrations are never edited once released.
+/// </summary>
+internal static class PostgresSchema
+{
+    // Any constant shared by every TinyChat node: nodes starting together on an empty database migrate one at a time.
+    private const long MigrationLock = 0x54696e7943686174; // "TinyChat"
+
+    /// <summary>Index i holds the migration to version i + 1.</summary>
+    private static readonly string[] Migrations =
+    [
+        // Version 1. Names are COLLATE "C": sorted and compared byte by byte, as SQLite and the core do.
+        """
+        CREATE TABLE schema_version (
+            version integer NOT NULL
+        );
+
+        CREATE TABLE accounts (
+            username      text COLLATE "C" PRIMARY KEY,
+            token_hash    bytea NOT NULL,          -- SHA-256 of the access token; the token itself is never stored
+            created_at_ms bigint NOT NULL
+        );
+        CREATE INDEX accounts_by_token_hash ON accounts (token_hash);
+
+        CREATE TABLE rooms (
+            id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            name          text COLLATE "C" NOT NULL UNIQUE,
+            last_seq      bigint NOT NULL DEFAULT 0, -- highest sequence number ever handed out; its row lock orders appends
+            created_at_ms bigint NOT NULL
+        );
+
+        CREATE TABLE memberships (
+            room_id  bigint NOT NULL REFERENCES rooms (id),
+            username text COLLATE "C" NOT NULL,
+            PRIMARY KEY (room_id, username)
+        );
+        CREATE INDEX memberships_by_user ON memberships (username, room_id);
+
+        -- id is insertion order (age pruning walks it); seq is the room's own sequence number.
+        CREATE TABLE room_messages (
+            id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            room_id    bigint NOT NULL REFERENCES rooms (id),
+            seq        bigint NOT NULL,
+            sender     text COLLATE "C" NOT NULL,
+            body       text NOT NULL,
+            sent_at_ms bigint NOT NULL,
+            UNIQUE (room_id, seq)
+        );
+
+        -- An identity never hands out an id twice, even after the newest rows were pruned.
+        CREATE TABLE private_messages (
+            id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            sender     text COLLATE "C" NOT NULL,
+            recipient  text COLLATE "C" NOT NULL,
+            body       text NOT NULL,
+            sent_at_ms bigint NOT NULL
+        );
+        -- One conversation, either direction: queries name the same least/greatest expressions to use it.
+        CREATE INDEX private_messages_by_pair ON private_messages (least(sender, recipient), greatest(sender, recipient), id);
+
+        INSERT INTO schema_version (version) VALUES (0);
+        """,
+
+        // Version 2: what administrators changed, for every node to apply to its connections (IAdminStore).
+        // Writers lock the table before taking an id, so ids are handed out in commit order and a node that has
+        // applied id N never misses a smaller id committed later.
+        """
+        CREATE TABLE admin_changes (
+            id    bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            kind  text NOT NULL,                -- token_reset, user_deleted or room_deleted
+            name  text COLLATE "C" NOT NULL,    -- the user or the room
+            at_ms bigint NOT NULL
+        );
+        """,
+    ];
+
+    /// <summary>The version this code writes and understands.</summary>
+    public static int CurrentVersion => Migrations.Length;
+
+    /// <summary>
+    /// Checks the database and brings it to <see cref="CurrentVersion"/>; returns the version it was found at
+    /// (0 for an empty database). Refuses, changing nothing, a database newer than this code or one that holds
+    /// tables but no <c>schema_version</c> (not TinyChat's). Holds an advisory lock meanwhile, so nodes that start
+    /// together migrate one after the other.
+    /// </summary>
+    public static async Task<int> MigrateAsync(NpgsqlConnection connection, string where, CancellationToken cancellationToken)
+    {
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        await using (var lockCommand = new NpgsqlCommand("SELECT pg_advisory_xact_lock($1)", connection, transaction))
+        {
+            lockCommand.Parameters.Add(new NpgsqlParameter { Value = MigrationLock });
+            await lockCommand.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        var found = await ReadVersionAsync(connection, transaction, where, cancellationToken).ConfigureAwait(false);
+        if (found > CurrentVersion)
+        {
+            throw new StorageException(
+                $"the database {where} has schema version {found}, newer than this TinyChat understands ({CurrentVersion}); run a newer TinyChat. The database was left untouched");
+        }
+
+        for (var version = found; version < CurrentVersion; version++)
+        {
+            await using var migrate = new NpgsqlCommand(Migrations[version], connection, transaction);
+            await migrate.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            await using var stamp = new NpgsqlCommand($"UPDATE schema_version SET version = {version + 1}", connection, transaction);
+            await stamp.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+        return found;
+    }
+
+    private static async Task<int> ReadVersionAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string where, CancellationToken cancellationToken)
+    {
+        await using (var tables = new NpgsqlCommand(
+            "SELECT count(*), count(*) FILTER (WHERE table_name = 'schema_version') FROM information_schema.tables WHERE table_schema = current_schema()",
+            connection,
+            transaction))
+        {
+            await using var reader = await tables.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+            var all = reader.GetInt64(0);
+            var versionTable = reader.GetInt64(1);
+            if (versionTable == 0)
+            {
+                return all == 0
+                    ? 0
+                    : throw new StorageException($"the database {where} holds tables but no schema_version table: it is not a TinyChat database; it was left untouched");
+            }
+        }
+
+        await using var version = new NpgsqlCommand("SELECT version FROM schema_version", connection, transaction);
+        return await version.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is int value
+            ? value
+            : throw new StorageException($"the database {where} has an empty schema_version table; it was left untouched");
+    }
+}

@@ -1,0 +1,586 @@
+using Microsoft.Extensions.Logging;
+using Npgsql;
+using NpgsqlTypes;
+using TinyChat.Chat;
+
+namespace TinyChat.Storage.Postgres;
+
+/// <summary>
+/// Accounts, rooms, memberships and history in one PostgreSQL database, shared by any number of TinyChat nodes.
+/// Every call borrows a pooled connection; every change is one statement, so one transaction (a room's batch
+/// included). A room's sequence numbers are handed out by the <c>UPDATE</c> of its <c>rooms.last_seq</c> inside
+/// the inserting statement: the row lock it takes is held until the commit, so appenders to one room, on whatever
+/// node, commit one after the other in the order of their numbers. Thread-safe once <see cref="OpenAsync"/> has completed.
+/// </summary>
+/// <remarks>
+/// When the database cannot be reached, the call fails with a <see cref="StoreUnavailableException"/> and the
+/// store enters an outage (<see cref="StorageAvailability"/>): further calls fail fast until a background probe
+/// reaches the database again. A failed call was not confirmed: an append may or may not have committed, and is
+/// never acknowledged.
+/// </remarks>
+public sealed class PostgresStore : IDurableStore, IAsyncDisposable
+{
+    // Rows one prune statement may delete: keeps each prune transaction (and the locks it holds) short.
+    private const int PruneBudget = 2000;
+
+    // Numbers the batch from last_seq + 1 and inserts it, in one statement; no row when the room does not exist.
+    private const string AppendSql =
+        """
+        WITH room AS (
+            UPDATE rooms SET last_seq = last_seq + cardinality($2::text[]) WHERE name = $1
+            RETURNING id, last_seq - cardinality($2::text[]) AS base),
+        stored AS (
+            INSERT INTO room_messages (room_id, seq, sender, body, sent_at_ms)
+            SELECT room.id, room.base + m.n, m.sender, m.body, m.at
+            FROM room, unnest($2::text[], $3::text[], $4::bigint[]) WITH ORDINALITY AS m (sender, body, at, n))
+        SELECT base + 1 FROM room
+        """;
+
+    private readonly PostgresStoreSettings settings;
+    private readonly TimeProvider time;
+    private readonly ILogger<PostgresStore> logger;
+    private readonly NpgsqlDataSource dataSource;
+    private readonly StorageAvailability availability;
+    private volatile bool open;
+    private int closed;
+
+    /// <summary>Creates the store; nothing connects before <see cref="OpenAsync"/>.</summary>
+    public PostgresStore(PostgresStoreSettings settings, TimeProvider time, ILogger<PostgresStore> logger)
+    {
+        this.settings = settings;
+        this.time = time;
+        this.logger = logger;
+        var builder = new NpgsqlConnectionStringBuilder(settings.ConnectionString);
+        Location = PostgresStoreSettings.Describe(builder);
+
+        // The same few statements run all day: let Npgsql prepare them on each pooled connection.
+        if (builder.MaxAutoPrepare == 0)
+        {
+            builder.MaxAutoPrepare = 32;
+        }
+
+        builder.ApplicationName ??= "tinychat";
+        dataSource = new NpgsqlDataSourceBuilder(builder.ConnectionString).Build();
+        availability = new StorageAvailability(StorageOptions.Postgres, Location, ProbeAsync, time, logger);
+    }
+
+    /// <inheritdoc />
+    public string Location { get; }
+
+    /// <inheritdoc />
+    public RetentionPolicy Retention => settings.Retention;
+
+    /// <inheritdoc />
+    public StoreHealth Current => availability.Current;
+
+    /// <summary>The pool, for <see cref="PostgresImport"/>.</summary>
+    internal NpgsqlDataSource DataSource => dataSource;
+
+    /// <summary>Whether <see cref="OpenAsync"/> has completed (and the store was not closed since).</summary>
+    internal bool IsOpen => open;
+
+    /// <summary>The outage tracker (tests wait on its recovery).</summary>
+    internal StorageAvailability Availability => availability;
+
+    /// <summary>
+    /// Connects, refuses a database it must not touch (newer schema, foreign tables) with a
+    /// <see cref="StorageException"/> naming host, port and database, and migrates it to the current schema.
+    /// </summary>
+    public async Task OpenAsync(CancellationToken cancellationToken)
+    {
+        if (open)
+        {
+            throw new InvalidOperationException("the store is already open");
+        }
+
+        int found;
+        try
+        {
+            await using var connection = await dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+            found = await PostgresSchema.MigrateAsync(connection, Location, cancellationToken).ConfigureAwait(false);
+        }
+        catch (NpgsqlException ex)
+        {
+            throw new StorageException($"the database {Location} cannot be used: {FirstLine(ex.Message)}", ex);
+        }
+
+        if (found != PostgresSchema.CurrentVersion)
+        {
+            logger.LogInformation("Migrated {Location} from schema version {From} to {To}", Location, found, PostgresSchema.CurrentVersion);
+        }
+
+        open = true;
+        logger.LogInformation("Opened PostgreSQL {Location} (schema version {Version})", Location, PostgresSchema.CurrentVersion);
+    }
+
+    /// <summary>Releases the pool; every call that returned had committed already. Idempotent.</summary>
+    public async Task CloseAsync(CancellationToken cancellationToken)
+    {
+        if (Interlocked.Exchange(ref closed, 1) == 1)
+        {
+            return;
+        }
+
+        open = false;
+        await availability.DisposeAsync().ConfigureAwait(false);
+        await dataSource.DisposeAsync().ConfigureAwait(false);
+        logger.LogInformation("Closed PostgreSQL {Location}", Location);
+    }
+
+    /// <inheritdoc />
+    public ValueTask DisposeAsync() => new(CloseAsync(CancellationToken.None));
+
+    /// <inheritdoc />
+    public async Task<int> PruneAsync(DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var policy = settings.Retention;
+        if (!policy.IsLimited)
+        {
+            return 0;
+        }
+
+        return await RunAsync(
+            async (connection, ct) =>
+            {
+                var total = 0;
+                if (policy.MaxAge > TimeSpan.Zero)
+                {
+                    var cutoff = (now - policy.MaxAge).ToUnixTimeMilliseconds();
+                    total += await PruneByAgeAsync(connection, "room_messages", cutoff, ct).ConfigureAwait(false);
+                    total += await PruneByAgeAsync(connection, "private_messages", cutoff, ct).ConfigureAwait(false);
+                }
+
+                if (policy.MaxMessagesPerRoom > 0)
+                {
+                    total += await PruneByCountAsync(connection, policy.MaxMessagesPerRoom, ct).ConfigureAwait(false);
+                }
+
+                return total;
+            },
+            cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public ValueTask<string?> AuthenticateAsync(string token, CancellationToken cancellationToken)
+    {
+        // Looked up by hash: the timing of an index search reveals nothing usable about the token itself.
+        var hash = TokenHash.Of(token);
+        return RunAsync(
+            async (connection, ct) => await ScalarAsync(connection, "SELECT username FROM accounts WHERE token_hash = $1 ORDER BY username LIMIT 1", ct, hash).ConfigureAwait(false) as string,
+            cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public ValueTask<bool> TryCreateAsync(string username, string token, CancellationToken cancellationToken)
+    {
+        var hash = TokenHash.Of(token);
+        var now = NowMs();
+        return RunAsync(
+            async (connection, ct) => await ExecuteAsync(
+                connection,
+                "INSERT INTO accounts (username, token_hash, created_at_ms) VALUES ($1, $2, $3) ON CONFLICT (username) DO NOTHING",
+                ct,
+                username,
+                hash,
+                now).ConfigureAwait(false) == 1,
+            cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask UpsertAsync(string username, string token, CancellationToken cancellationToken)
+    {
+        var hash = TokenHash.Of(token);
+        var now = NowMs();
+        await RunAsync(
+            (connection, ct) => ExecuteAsync(
+                connection,
+                "INSERT INTO accounts (username, token_hash, created_at_ms) VALUES ($1, $2, $3) ON CONFLICT (username) DO UPDATE SET token_hash = excluded.token_hash",
+                ct,
+                username,
+                hash,
+                now),
+            cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public ValueTask<bool> ExistsAsync(string username, CancellationToken cancellationToken) =>
+        RunAsync(async (connection, ct) => await ScalarAsync(connection, "SELECT 1 FROM accounts WHERE username = $1", ct, username).ConfigureAwait(false) is not null, cancellationToken);
+
+    /// <inheritdoc />
+    ValueTask<bool> IRoomStore.TryCreateAsync(string room, CancellationToken cancellationToken)
+    {
+        // The unique name makes a second creator wait for the first one's commit, then insert nothing: one success.
+        var now = NowMs();
+        return RunAsync(
+            async (connection, ct) => await ExecuteAsync(
+                connection,
+                "INSERT INTO rooms (name, last_seq, created_at_ms) VALUES ($1, 0, $2) ON CONFLICT (name) DO NOTHING",
+                ct,
+                room,
+                now).ConfigureAwait(false) == 1,
+            cancellationToken);
+    }
+
+    /// <inheritdoc />
+    ValueTask<bool> IRoomStore.ExistsAsync(string room, CancellationToken cancellationToken) =>
+        RunAsync(async (connection, ct) => await ScalarAsync(connection, "SELECT 1 FROM rooms WHERE name = $1", ct, room).ConfigureAwait(false) is not null, cancellationToken);
+
+    /// <inheritdoc />
+    public ValueTask<IReadOnlyList<string>> ListAsync(CancellationToken cancellationToken) =>
+        RunAsync((connection, ct) => StringsAsync(connection, "SELECT name FROM rooms ORDER BY name", ct), cancellationToken);
+
+    /// <inheritdoc />
+    public ValueTask<bool> AddMemberAsync(string room, string user, CancellationToken cancellationToken) =>
+        RunAsync(
+            async (connection, ct) => await ExecuteAsync(
+                connection,
+                "INSERT INTO memberships (room_id, username) SELECT id, $2 FROM rooms WHERE name = $1 ON CONFLICT DO NOTHING",
+                ct,
+                room,
+                user).ConfigureAwait(false) == 1,
+            cancellationToken);
+
+    /// <inheritdoc />
+    public ValueTask<bool> RemoveMemberAsync(string room, string user, CancellationToken cancellationToken) =>
+        RunAsync(
+            async (connection, ct) => await ExecuteAsync(
+                connection,
+                "DELETE FROM memberships WHERE room_id = (SELECT id FROM rooms WHERE name = $1) AND username = $2",
+                ct,
+                room,
+                user).ConfigureAwait(false) == 1,
+            cancellationToken);
+
+    /// <inheritdoc />
+    public ValueTask<IReadOnlyList<string>> MembersAsync(string room, CancellationToken cancellationToken) =>
+        RunAsync(
+            (connection, ct) => StringsAsync(
+                connection,
+                "SELECT m.username FROM memberships m JOIN rooms r ON r.id = m.room_id WHERE r.name = $1 ORDER BY m.username",
+                ct,
+                room),
+            cancellationToken);
+
+    /// <inheritdoc />
+    public ValueTask<IReadOnlyList<string>> RoomsOfAsync(string user, CancellationToken cancellationToken) =>
+        RunAsync(
+            (connection, ct) => StringsAsync(
+                connection,
+                "SELECT r.name FROM memberships m JOIN rooms r ON r.id = m.room_id WHERE m.username = $1 ORDER BY r.name",
+                ct,
+                user),
+            cancellationToken);
+
+    /// <inheritdoc />
+    public ValueTask<long> LastRoomIdAsync(string room, CancellationToken cancellationToken) =>
+        RunAsync(async (connection, ct) => await ScalarAsync(connection, "SELECT last_seq FROM rooms WHERE name = $1", ct, room).ConfigureAwait(false) as long? ?? 0L, cancellationToken);
+
+    /// <inheritdoc />
+    public async ValueTask<long> AppendRoomMessagesAsync(string room, IReadOnlyList<NewRoomMessage> messages, CancellationToken cancellationToken)
+    {
+        var senders = new string[messages.Count];
+        var bodies = new string[messages.Count];
+        var times = new long[messages.Count];
+        for (var i = 0; i < messages.Count; i++)
+        {
+            senders[i] = messages[i].From;
+            bodies[i] = messages[i].Text;
+            times[i] = messages[i].Timestamp.ToUnixTimeMilliseconds();
+        }
+
+        var first = await RunAsync(
+            async (connection, ct) =>
+            {
+                await using var command = new NpgsqlCommand(AppendSql, connection);
+                command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = room });
+                command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = senders, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
+                command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = bodies, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
+                command.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = times, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bigint });
+                return await command.ExecuteScalarAsync(ct).ConfigureAwait(false) as long?;
+            },
+            cancellationToken).ConfigureAwait(false);
+        return first ?? throw new InvalidOperationException($"room {room} does not exist in the store");
+    }
+
+    /// <inheritdoc />
+    public ValueTask<long> AppendPrivateMessageAsync(string from, string to, string text, DateTimeOffset timestamp, CancellationToken cancellationToken)
+    {
+        var at = timestamp.ToUnixTimeMilliseconds();
+        return RunAsync(
+            async (connection, ct) => (long)(await ScalarAsync(
+                connection,
+                "INSERT INTO private_messages (sender, recipient, body, sent_at_ms) VALUES ($1, $2, $3, $4) RETURNING id",
+                ct,
+                from,
+                to,
+                text,
+                at).ConfigureAwait(false))!,
+            cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public ValueTask<IReadOnlyList<RoomMessage>> RoomHistoryAsync(string room, HistoryQuery query, CancellationToken cancellationToken) =>
+        RunAsync<IReadOnlyList<RoomMessage>>(
+            async (connection, ct) =>
+            {
+                var (where, order) = Page(query, "seq", 2);
+                await using var command = new NpgsqlCommand(
+                    "SELECT seq, sender, body, sent_at_ms FROM room_messages " +
+                    $"WHERE room_id = (SELECT id FROM rooms WHERE name = $1) AND {where} ORDER BY seq {order} LIMIT $3",
+                    connection);
+                command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = room });
+                AddPage(command, query);
+                var page = new List<RoomMessage>();
+                await using var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
+                while (await reader.ReadAsync(ct).ConfigureAwait(false))
+                {
+                    page.Add(new RoomMessage(room, reader.GetString(1), reader.GetString(2), reader.GetInt64(0), FromMs(reader.GetInt64(3))));
+                }
+
+                return OldestFirst(page, query);
+            },
+            cancellationToken);
+
+    /// <inheritdoc />
+    public ValueTask<IReadOnlyList<PrivateMessage>> PrivateHistoryAsync(string user, string other, HistoryQuery query, CancellationToken cancellationToken) =>
+        RunAsync<IReadOnlyList<PrivateMessage>>(
+            async (connection, ct) =>
+            {
+                var (where, order) = Page(query, "id", 3);
+
+                // Spelled exactly as in the index private_messages_by_pair, so PostgreSQL uses it.
+                await using var command = new NpgsqlCommand(
+                    "SELECT id, sender, recipient, body, sent_at_ms FROM private_messages " +
+                    $"WHERE least(sender, recipient) = $1 AND greatest(sender, recipient) = $2 AND {where} ORDER BY id {order} LIMIT $4",
+                    connection);
+                var userFirst = string.CompareOrdinal(user, other) <= 0;
+                command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = userFirst ? user : other });
+                command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = userFirst ? other : user });
+                AddPage(command, query);
+                var page = new List<PrivateMessage>();
+                await using var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
+                while (await reader.ReadAsync(ct).ConfigureAwait(false))
+                {
+                    page.Add(new PrivateMessage(reader.GetString(1), reader.GetString(2), reader.GetString(3), reader.GetInt64(0), FromMs(reader.GetInt64(4))));
+                }
+
+                return OldestFirst(page, query);
+            },
+            cancellationToken);
+
+    /// <inheritdoc />
+    public ValueTask<long> LastPrivateIdAsync(CancellationToken cancellationToken) =>
+        RunAsync(
+            // The identity's sequence, not max(id): it never goes back when the newest rows are pruned. NULL until
+            // it hands out its first id (a fresh table, or an import of none).
+            async (connection, ct) => await ScalarAsync(
+                connection,
+                "SELECT pg_sequence_last_value(pg_get_serial_sequence('private_messages', 'id')::regclass)",
+                ct).ConfigureAwait(false) as long? ?? 0L,
+            cancellationToken);
+
+    /// <inheritdoc />
+    public ValueTask<IReadOnlyList<PrivateMessage>> PrivateMessagesOfAsync(string user, long after, int limit, CancellationToken cancellationToken) =>
+        RunAsync<IReadOnlyList<PrivateMessage>>(
+            async (connection, ct) =>
+            {
+                // A walk of the primary key from the position on: a catch-up reads what came since, not the table.
+                await using var command = new NpgsqlCommand(
+                    "SELECT id, sender, recipient, body, sent_at_ms FROM private_messages " +
+                    "WHERE id > $1 AND (sender = $2 OR recipient = $2) ORDER BY id LIMIT $3",
+                    connection);
+                command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = after });
+                command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = user });
+                command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = limit });
+                var page = new List<PrivateMessage>();
+                await using var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
+                while (await reader.ReadAsync(ct).ConfigureAwait(false))
+                {
+                    page.Add(new PrivateMessage(reader.GetString(1), reader.GetString(2), reader.GetString(3), reader.GetInt64(0), FromMs(reader.GetInt64(4))));
+                }
+
+                return page;
+            },
+            cancellationToken);
+
+    /// <summary>Whether a failure means the database cannot be reached (an outage) rather than a bad request.</summary>
+    internal static bool IsOutage(Exception ex, CancellationToken cancellationToken) => ex switch
+    {
+        OperationCanceledException when cancellationToken.IsCancellationRequested => false,
+
+        // Connection exceptions, shutdown and start-up, too many connections, the database or the login gone.
+        PostgresException pg => pg.SqlState.StartsWith("08", StringComparison.Ordinal)
+            || pg.SqlState is "57P01" or "57P02" or "57P03" or "53300" or "3D000" or "28000" or "28P01",
+
+        // Raised by Npgsql itself: cannot connect, connection broken, timed out.
+        NpgsqlException => true,
+        TimeoutException => true,
+        _ => false,
+    };
+
+    /// <summary>
+    /// Runs <paramref name="work"/> on a pooled connection; an unreachable database throws a
+    /// <see cref="StoreUnavailableException"/> and starts an outage, during which calls fail fast.
+    /// </summary>
+    internal async ValueTask<T> RunAsync<T>(Func<NpgsqlConnection, CancellationToken, Task<T>> work, CancellationToken cancellationToken)
+    {
+        if (!open)
+        {
+            throw new InvalidOperationException("the store is not open");
+        }
+
+        availability.ThrowIfUnavailable();
+        try
+        {
+            await using var connection = await dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+            return await work(connection, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (IsOutage(ex, cancellationToken))
+        {
+            // Idle pooled connections are as dead as the one that failed: drop them now, not one failure each.
+            dataSource.Clear();
+            throw availability.Lost(ex);
+        }
+    }
+
+    private async Task ProbeAsync(CancellationToken cancellationToken)
+    {
+        dataSource.Clear();
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = new NpgsqlCommand("SELECT 1", connection);
+        await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private long NowMs() => time.GetUtcNow().ToUnixTimeMilliseconds();
+
+    // Rows are in insertion order, which is time order give or take a clock step, so the old rows form a prefix
+    // of the table: find where it ends and delete only inside it. Costs the size of that prefix, never a scan of
+    // the whole table. A straggler past the prefix goes on a later run.
+    private static async Task<int> PruneByAgeAsync(NpgsqlConnection connection, string table, long cutoff, CancellationToken cancellationToken)
+    {
+        var total = 0;
+        int deleted;
+        do
+        {
+            deleted = await ExecuteAsync(
+                connection,
+                $"""
+                DELETE FROM {table} WHERE id IN (
+                    SELECT id FROM {table}
+                    WHERE id < coalesce((SELECT id FROM {table} WHERE sent_at_ms >= $1 ORDER BY id LIMIT 1), 9223372036854775807)
+                    ORDER BY id LIMIT $2)
+                """,
+                cancellationToken,
+                cutoff,
+                PruneBudget).ConfigureAwait(false);
+            total += deleted;
+        }
+        while (deleted == PruneBudget);
+
+        return total;
+    }
+
+    private static async Task<int> PruneByCountAsync(NpgsqlConnection connection, int keep, CancellationToken cancellationToken)
+    {
+        var over = new List<(long RoomId, long UpTo)>();
+        await using (var rooms = new NpgsqlCommand("SELECT id, last_seq - $1 FROM rooms WHERE last_seq > $1", connection))
+        {
+            rooms.Parameters.Add(new NpgsqlParameter<long> { TypedValue = keep });
+            await using var reader = await rooms.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                over.Add((reader.GetInt64(0), reader.GetInt64(1)));
+            }
+        }
+
+        var total = 0;
+        foreach (var (roomId, upTo) in over)
+        {
+            int deleted;
+            do
+            {
+                deleted = await ExecuteAsync(
+                    connection,
+                    "DELETE FROM room_messages WHERE id IN (SELECT id FROM room_messages WHERE room_id = $1 AND seq <= $2 ORDER BY seq LIMIT $3)",
+                    cancellationToken,
+                    roomId,
+                    upTo,
+                    PruneBudget).ConfigureAwait(false);
+                total += deleted;
+            }
+            while (deleted == PruneBudget);
+        }
+
+        return total;
+    }
+
+    /// <summary>A command whose parameters are <paramref name="values"/> as $1, $2, ... in order.</summary>
+    internal static NpgsqlCommand Command(NpgsqlConnection connection, string sql, object[] values)
+    {
+        var command = new NpgsqlCommand(sql, connection);
+        foreach (var value in values)
+        {
+            command.Parameters.Add(new NpgsqlParameter { Value = value });
+        }
+
+        return command;
+    }
+
+    /// <summary>Runs a statement; returns the rows it changed.</summary>
+    internal static async Task<int> ExecuteAsync(NpgsqlConnection connection, string sql, CancellationToken cancellationToken, params object[] values)
+    {
+        await using var command = Command(connection, sql, values);
+        return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Runs a query; returns the first column of its first row (null when none).</summary>
+    internal static async Task<object?> ScalarAsync(NpgsqlConnection connection, string sql, CancellationToken cancellationToken, params object[] values)
+    {
+        await using var command = Command(connection, sql, values);
+        return await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private static async Task<IReadOnlyList<string>> StringsAsync(NpgsqlConnection connection, string sql, CancellationToken cancellationToken, params object[] values)
+    {
+        await using var command = Command(connection, sql, values);
+        var strings = new List<string>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            strings.Add(reader.GetString(0));
+        }
+
+        return strings;
+    }
+
+    // After an id: the oldest page past it, read upwards. Otherwise: the newest page below "before" (or the
+    // newest of all), read downwards through the index and flipped to oldest first. The id bound is parameter
+    // $<paramref name="position"/>, the limit the one after it.
+    private static (string Where, string Order) Page(HistoryQuery query, string column, int position) =>
+        query.After is not null ? ($"{column} > ${position}", "ASC") : ($"{column} < ${position}", "DESC");
+
+    private static void AddPage(NpgsqlCommand command, HistoryQuery query)
+    {
+        command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = query.After ?? query.Before ?? long.MaxValue });
+        command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = Math.Max(0, query.Limit) });
+    }
+
+    private static IReadOnlyList<T> OldestFirst<T>(List<T> page, HistoryQuery query)
+    {
+        if (query.After is null)
+        {
+            page.Reverse();
+        }
+
+        return page;
+    }
+
+    private static DateTimeOffset FromMs(long ms) => DateTimeOffset.FromUnixTimeMilliseconds(ms);
+
+    /// <summary>The first line of a (possibly multi-line) server message.</summary>
+    internal static string FirstLine(string message)
+    {
+        var end = message.IndexOfAny(['\r', '\n']);
+        return end < 0 ? message : message[..end];
+    }
+}
