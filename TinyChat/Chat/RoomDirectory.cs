@@ -15,6 +15,9 @@ public sealed class RoomDirectory(
 {
     private readonly Registry<string, RoomProcess> live = new(StringComparer.Ordinal);
 
+    /// <summary>Whether a user is a server admin; every room started from now on asks it.</summary>
+    public Func<string, bool> IsAdmin { get; set; } = static _ => false;
+
     /// <summary>The room's process if it is running now. Never blocks.</summary>
     public RoomProcess? TryFindLive(string room) => live.TryLookup(room, out var process) ? process : null;
 
@@ -33,7 +36,7 @@ public sealed class RoomDirectory(
 
         process = live.GetOrRegister(
             room,
-            name => new RoomProcess(name, mailboxCapacity, rooms, messages, findOnline, time, bus, presence, stopped => live.Unregister(stopped.Room, stopped)),
+            name => new RoomProcess(name, mailboxCapacity, rooms, messages, findOnline, time, bus, presence, stopped => live.Unregister(stopped.Room, stopped)) { IsAdmin = IsAdmin },
             out var created);
         if (created && !supervisor.TryStartChild(process, RestartKind.Permanent))
         {
@@ -57,6 +60,10 @@ public sealed class RoomDirectory(
 
     /// <summary>Creates a room; false when it exists.</summary>
     public ValueTask<bool> CreateAsync(string room, CancellationToken cancellationToken) => rooms.TryCreateAsync(room, cancellationToken);
+
+    /// <summary>Creates a room owned by <paramref name="owner"/>, public or private; false when it exists.</summary>
+    public ValueTask<bool> CreateAsync(string room, string owner, bool isPrivate, CancellationToken cancellationToken) =>
+        rooms.TryCreateAsync(room, owner, isPrivate, cancellationToken);
 
     /// <summary>All room names.</summary>
     public ValueTask<IReadOnlyList<string>> ListAsync(CancellationToken cancellationToken) => rooms.ListAsync(cancellationToken);

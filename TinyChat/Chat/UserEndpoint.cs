@@ -38,7 +38,14 @@ public sealed class UserEndpoint(string user, DateTimeOffset onlineAt, IPresence
         {
             Deliver(single.Event);
         }
+        else if (message is RemovedFromRoom removed)
+        {
+            Removed?.Invoke(removed.Room);
+        }
     }
+
+    /// <summary>Told when a moderator removed the user from a room (set by the user's session). Must not block.</summary>
+    internal Action<string>? Removed { get; set; }
 
     internal void Attach(IOutbox outbox)
     {

@@ -35,7 +35,7 @@ public sealed class SseEventEncoder : IEventEncoder
     {
         var (name, id) = chatEvent switch
         {
-            RoomMessage m => ("message", streamIds ? StreamPosition.Of(m).ToString() : m.Id.ToString(CultureInfo.InvariantCulture)),
+            RoomMessage m => (m.Kind is null ? "message" : "room_event", streamIds ? StreamPosition.Of(m).ToString() : m.Id.ToString(CultureInfo.InvariantCulture)),
             PrivateMessage m => ("private_message", streamIds ? StreamPosition.Of(m).ToString() : m.Id.ToString(CultureInfo.InvariantCulture)),
             PresenceState => ("presence_state", null),
             PresenceDiff => ("presence_diff", null),
