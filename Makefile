@@ -3,7 +3,7 @@ SHELL := /bin/bash
 DOTNET ?= dotnet
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test test-fast build format publish bench bench-quick browser clean irctest irc-deps node postgres cluster
+.PHONY: run test test-fast build format publish bench bench-quick bench-storage browser clean irctest irc-deps node postgres cluster
 
 # From the repository's own chat.config.json and static/, so data lands in ./data (next to the config file).
 run:
@@ -94,6 +94,11 @@ bench:
 
 bench-quick:
 	ulimit -n $$(ulimit -Hn); $(DOTNET) run --project TinyChat.Bench -c Release -- quick $(BENCH_ARGS)
+
+# Durable acknowledged messages/s across 32 rooms, SQLite (tinychat) vs PostgreSQL (tinychat-pg, a server of the
+# bench's own from Debian's postgresql, fsync on) in the same run; part of `make bench` too.
+bench-storage: postgres
+	ulimit -n $$(ulimit -Hn); $(DOTNET) run --project TinyChat.Bench -c Release -- durable-rooms --targets tinychat,tinychat-pg $(BENCH_ARGS)
 
 # Build output only: dist/ is an installation, so its data/ (the published server's database) and its
 # chat.config.json survive; so does ./data.

@@ -6,10 +6,10 @@ namespace TinyChat.Bench;
 public sealed class BenchOptions
 {
     /// <summary>Every scenario, in the order they run.</summary>
-    public static readonly string[] AllScenarios = ["connect", "fanout", "latency", "durable", "slow-reader"];
+    public static readonly string[] AllScenarios = ["connect", "fanout", "latency", "durable", "durable-rooms", "slow-reader"];
 
     /// <summary>Every target: TinyChat, the three raw peers, and the in-process sink that measures the bench itself.</summary>
-    public static readonly string[] AllTargets = ["tinychat", "kestrel", "httplistener", "node-ws", "sink"];
+    public static readonly string[] AllTargets = ["tinychat", "tinychat-pg", "kestrel", "httplistener", "node-ws", "sink"];
 
     /// <summary>Scenarios to run.</summary>
     public List<string> Scenarios { get; private set; } = [.. AllScenarios];

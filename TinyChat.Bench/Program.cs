@@ -63,6 +63,7 @@ try
             var target = name switch
             {
                 "tinychat" => await Target.StartTinyChatAsync(paths, options.TinyChatArgs, log, stop.Token),
+                Target.PostgresName => await Target.StartTinyChatOnPostgresAsync(paths, options.TinyChatArgs, log, stop.Token),
                 "sink" => Target.StartSink(),
                 _ => await Target.StartPeerAsync(name, options.PeersScript ?? paths.PeersScript, log, stop.Token),
             };
@@ -77,14 +78,14 @@ try
 
     // Every target measures a cell in turn (the order rotating from cell to cell), all runs of a cell on the same
     // connections where set-up dominates: targets measured side by side suffer the same machine.
-    Scenario[] scenarios = [new ConnectScenario(), new FanoutScenario(), new LatencyScenario(), new DurableScenario(), new SlowReaderScenario()];
+    Scenario[] scenarios = [new ConnectScenario(), new FanoutScenario(), new LatencyScenario(), new DurableScenario("durable", 1, 10), new DurableScenario("durable-rooms", 32, 2), new SlowReaderScenario()];
     var cell = 0;
     foreach (var scenario in scenarios.Where(s => options.Scenarios.Contains(s.Name)))
     {
         foreach (var shape in scenario.Shapes(options))
         {
             var shift = cell++ % Math.Max(1, targets.Count);
-            foreach (var target in targets.Skip(shift).Concat(targets.Take(shift)).Where(t => scenario.AppliesTo(t, shape, context)))
+            foreach (var target in targets.Skip(shift).Concat(targets.Take(shift)).Where(t => scenario.AppliesTo(t, shape, context) && (t.Name != Target.PostgresName || scenario.Name.StartsWith("durable", StringComparison.Ordinal))))
             {
                 if (stop.IsCancellationRequested)
                 {

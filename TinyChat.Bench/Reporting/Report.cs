@@ -25,6 +25,10 @@ public sealed class Report : IDisposable
         [
             new("deliveries_per_s", "deliveries/s", Better.Higher),
             new("integrity", "lost/dup/reordered (max)", Better.Lower, Aggregate.Integrity),
+            new("server_cpu_us_per_delivery", "server CPU µs/delivery", Better.Lower),
+            new("client_cpu_us_per_delivery", "receiver (bench) CPU µs/delivery", Better.Lower),
+            new("segments_per_1000_deliveries", "TCP segments/1,000 deliveries (loopback, both ways)", Better.Lower),
+            new("bytes_per_delivery", "IP bytes/delivery (loopback, both ways)", Better.Lower),
             new("server_cpu", "server CPU (cores)", Better.None),
             new("client_cpu", "bench CPU (cores)", Better.None),
             new("setup_s", "s to connect and join everyone", Better.Lower),
@@ -43,6 +47,14 @@ public sealed class Report : IDisposable
             new("ack_p50_ms", "ack p50 ms", Better.Lower),
             new("ack_p99_ms", "ack p99 ms", Better.Lower),
             new("integrity", "lost/dup/reordered (max)", Better.Lower, Aggregate.Integrity),
+        ],
+        ["durable-rooms"] =
+        [
+            new("acks_per_s", "acknowledged messages/s", Better.Higher),
+            new("ack_p50_ms", "ack p50 ms", Better.Lower),
+            new("ack_p99_ms", "ack p99 ms", Better.Lower),
+            new("integrity", "lost/dup/reordered (max)", Better.Lower, Aggregate.Integrity),
+            new("server_cpu", "server CPU (cores)", Better.None),
         ],
         ["slow-reader"] =
         [

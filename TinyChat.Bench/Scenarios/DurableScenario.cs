@@ -9,19 +9,22 @@ namespace TinyChat.Bench.Scenarios;
 /// <summary>
 /// TinyChat only: messages persisted per second. Every message carries a <c>ref</c>; TinyChat acknowledges it
 /// (<c>{"ok":true,...}</c>) once it is durable and broadcast, and a sender's window opens only on acknowledgements.
+/// Every member of every room sends. <c>durable</c> is one busy room (1 x 10); <c>durable-rooms</c> spreads the same
+/// kind of load over 32 rooms of 2, where each room commits its batches on its own (PostgreSQL commits rooms in
+/// parallel, SQLite through its one writer), and runs on each storage provider (tinychat = SQLite, tinychat-pg =
+/// PostgreSQL) in the same run.
 /// </summary>
-public sealed class DurableScenario : Scenario
+public sealed class DurableScenario(string name, int rooms, int membersPerRoom) : Scenario
 {
-    private const int Members = 10;
-    private static readonly TimeSpan GatherLimit = TimeSpan.FromMinutes(1);
+    private static readonly TimeSpan GatherLimit = TimeSpan.FromMinutes(2);
     private static readonly TimeSpan SettleLimit = TimeSpan.FromSeconds(30);
     private static readonly TimeSpan DrainLimit = TimeSpan.FromSeconds(15);
 
     /// <inheritdoc />
-    public override string Name => "durable";
+    public override string Name => name;
 
     /// <inheritdoc />
-    public override IReadOnlyList<string> Shapes(BenchOptions options) => [$"1x{Members}/{Members} window {options.Window}"];
+    public override IReadOnlyList<string> Shapes(BenchOptions options) => [$"{rooms}x{membersPerRoom}/{membersPerRoom} window {options.Window}"];
 
     /// <inheritdoc />
     public override bool AppliesTo(Target target) => target.IsTinyChat;
@@ -30,9 +33,8 @@ public sealed class DurableScenario : Scenario
     public override async Task RunAsync(BenchContext context, Target target, string shape, int runs, CancellationToken cancellationToken)
     {
         var duration = TimeSpan.FromSeconds(context.Options.Seconds);
-        const string room = "durable";
-        var firstUser = context.Users(Name, Members);
-        var seats = Enumerable.Range(0, Members).Select(i => new Seat(firstUser + i, room, i)).ToList();
+        var firstUser = context.Users(Name, rooms * membersPerRoom);
+        var seats = Enumerable.Range(0, rooms * membersPerRoom).Select(i => new Seat(firstUser + i, RoomOf(i), i)).ToList();
         var limit = GatherLimit + (runs * (SettleLimit + duration + DrainLimit));
 
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -52,7 +54,7 @@ public sealed class DurableScenario : Scenario
             {
                 if (crowd.Socket(i) is { } socket)
                 {
-                    senders.Add(Flow.SendWindowedAsync(socket, traffic, seats[i].Sender, room, duration, withRef: true, stop.Token));
+                    senders.Add(Flow.SendWindowedAsync(socket, traffic, seats[i].Sender, seats[i].Room, duration, withRef: true, stop.Token));
                 }
             }
 
@@ -107,10 +109,16 @@ public sealed class DurableScenario : Scenario
         }
     }
 
-    private static (Traffic Traffic, Member[] Members) NewMembers(List<Seat> seats, int window)
+    // One room keeps the original single-room scenario's name, so results stay comparable across versions.
+    private string RoomOf(int seat) => rooms == 1 ? "durable" : $"durable-{seat / membersPerRoom}";
+
+    private (Traffic Traffic, Member[] Members) NewMembers(List<Seat> seats, int window)
     {
-        var traffic = new Traffic(Members, window, releaseOnAck: true) { AckLatency = new LatencyHistogram() };
-        var roomSenders = Enumerable.Range(0, Members).ToArray();
-        return (traffic, [.. seats.Select(seat => new Member(traffic, seat.Sender, roomSenders))]);
+        var traffic = new Traffic(seats.Count, window, releaseOnAck: true) { AckLatency = new LatencyHistogram() };
+        return (traffic, [.. seats.Select(seat =>
+        {
+            var first = seat.Sender / membersPerRoom * membersPerRoom;
+            return new Member(traffic, seat.Sender, [.. Enumerable.Range(first, membersPerRoom)]);
+        })]);
     }
 }

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using TinyChat.Bench.Client;
+using TinyChat.Bench.Measuring;
 using TinyChat.Bench.Reporting;
 using TinyChat.Bench.Targets;
 
@@ -58,8 +59,10 @@ public sealed class FanoutScenario : Scenario
             var members = crowd.JoinedMembers();
 
             var cpu = CpuWindow.Start(target);
+            var net = NetCounters.Read();
             var start = Stopwatch.GetTimestamp();
             var lastDelivery = await SendAsync(crowd, seats, traffic, duration, limit.Token).ConfigureAwait(false);
+            var wire = NetCounters.Read().Since(net);
             var (serverCpu, clientCpu) = cpu.Stop(target);
             var seconds = Stopwatch.GetElapsedTime(start, lastDelivery).TotalSeconds;
             var integrity = Flow.Check(members);
@@ -83,6 +86,9 @@ public sealed class FanoutScenario : Scenario
                 ["client_cpu"] = clientCpu,
                 ["server_threads"] = cpu.ServerThreads,
                 ["client_cpu_us_per_delivery"] = integrity.Received == 0 ? double.NaN : clientCpu * seconds * 1e6 / integrity.Received,
+                ["server_cpu_us_per_delivery"] = integrity.Received == 0 ? double.NaN : serverCpu * seconds * 1e6 / integrity.Received,
+                ["segments_per_1000_deliveries"] = integrity.Received == 0 ? double.NaN : wire.Segments * 1000.0 / integrity.Received,
+                ["bytes_per_delivery"] = integrity.Received == 0 ? double.NaN : (double)wire.Bytes / integrity.Received,
             };
             var threads = cpu.ThreadCpu.Length > 0 ? "server threads: " + cpu.ThreadCpu : null;
             var note = string.Join("; ", new[] { threads, crowd.FirstFailure, integrity.FirstError, CloseNote(crowd, seats.Count) }.Where(n => !string.IsNullOrEmpty(n)));

@@ -34,6 +34,7 @@ public sealed class Target : IAsyncDisposable
     private readonly HttpClient http;
     private readonly List<string> tokens = [];
     private readonly string? workDirectory;
+    private BenchPostgres? database;
 
     private Target(string name, int port, Process? process, SinkServer? sink, StreamWriter? log, string? workDirectory, string note)
     {
@@ -51,14 +52,17 @@ public sealed class Target : IAsyncDisposable
         };
     }
 
-    /// <summary>tinychat, kestrel, httplistener, node-ws or sink.</summary>
+    /// <summary>tinychat, tinychat-pg (TinyChat on a PostgreSQL of the bench's own), kestrel, httplistener, node-ws or sink.</summary>
     public string Name { get; }
 
     /// <summary>The TCP port on 127.0.0.1.</summary>
     public int Port { get; }
 
     /// <summary>True for TinyChat: users are registered, rooms must be created, frames may be batched, acknowledgements exist.</summary>
-    public bool IsTinyChat => Name == "tinychat";
+    public bool IsTinyChat => Name is "tinychat" or PostgresName;
+
+    /// <summary>The name of the TinyChat target that stores in PostgreSQL.</summary>
+    public const string PostgresName = "tinychat-pg";
 
     /// <summary>True for the in-process sink (the bench's own ceiling).</summary>
     public bool IsSink => sink is not null;
@@ -70,7 +74,7 @@ public sealed class Target : IAsyncDisposable
     public string Note { get; private set; }
 
     /// <summary>Starts TinyChat from its Release build with a copy of chat.config.json (logging at Warning) in a temp folder.</summary>
-    public static async Task<Target> StartTinyChatAsync(RepositoryPaths paths, IReadOnlyList<string> extraArgs, string logPath, CancellationToken cancellationToken)
+    public static async Task<Target> StartTinyChatAsync(RepositoryPaths paths, IReadOnlyList<string> extraArgs, string logPath, CancellationToken cancellationToken, string name = "tinychat")
     {
         if (!File.Exists(paths.TinyChatDll))
         {
@@ -96,30 +100,55 @@ public sealed class Target : IAsyncDisposable
         var limits = "limits off";
         try
         {
-            target = await LaunchTinyChatAsync(paths, configPath, [.. LimitsOff, .. extraArgs], work, logPath, cancellationToken).ConfigureAwait(false);
+            target = await LaunchTinyChatAsync(name, paths, configPath, [.. LimitsOff, .. extraArgs], work, logPath, cancellationToken).ConfigureAwait(false);
         }
         catch (InvalidOperationException) when (!cancellationToken.IsCancellationRequested)
         {
             // A TinyChat without a Limits section refuses the unknown keys: it has no limits to turn off.
             limits = "no Limits options (older TinyChat)";
-            target = await LaunchTinyChatAsync(paths, configPath, extraArgs, work, logPath + ".2", cancellationToken).ConfigureAwait(false);
+            target = await LaunchTinyChatAsync(name, paths, configPath, extraArgs, work, logPath + ".2", cancellationToken).ConfigureAwait(false);
         }
 
         target.Note = $"storage {provider}, {limits}";
         return target;
     }
 
+    /// <summary>Starts a PostgreSQL of the bench's own, then TinyChat storing in it (<c>Storage:Provider</c> postgres).</summary>
+    public static async Task<Target> StartTinyChatOnPostgresAsync(RepositoryPaths paths, IReadOnlyList<string> extraArgs, string logPath, CancellationToken cancellationToken)
+    {
+        var database = await BenchPostgres.StartAsync(FreePort(), logPath + ".postgres", cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var target = await StartTinyChatAsync(
+                paths,
+                [.. extraArgs, "--Storage:Provider", "postgres", "--Storage:ConnectionString", database.ConnectionString],
+                logPath,
+                cancellationToken,
+                PostgresName).ConfigureAwait(false);
+            target.database = database;
+            target.Note += " (PostgreSQL of the bench's own, fsync on)";
+            return target;
+        }
+        catch
+        {
+            await database.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
     private static Task<Target> LaunchTinyChatAsync(
+        string name,
         RepositoryPaths paths, string configPath, IReadOnlyList<string> extraArgs, string work, string logPath, CancellationToken cancellationToken)
     {
         var port = FreePort();
         string[] args =
         [
             paths.TinyChatDll, "--config", configPath, "--static", paths.StaticFolder,
+            // IRC on a free port: 6667 may be taken by another TinyChat (the other target, a developer's own).
             "--host", "127.0.0.1", "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            "--WebSocket:IdleTimeoutSeconds", "3600", .. extraArgs,
+            "--WebSocket:IdleTimeoutSeconds", "3600", "--Irc:Port", "0", .. extraArgs,
         ];
-        return LaunchAsync("tinychat", port, "dotnet", args, work, logPath, TimeSpan.FromSeconds(60), cancellationToken);
+        return LaunchAsync(name, port, "dotnet", args, work, logPath, TimeSpan.FromSeconds(60), cancellationToken);
     }
 
     /// <summary>Starts a raw peer through ../shared/peers/start.sh (which builds it the first time).</summary>
@@ -356,6 +385,11 @@ public sealed class Target : IAsyncDisposable
             {
                 log.Dispose();
             }
+        }
+
+        if (database is not null)
+        {
+            await database.DisposeAsync().ConfigureAwait(false);
         }
 
         if (workDirectory is not null && IsTinyChat && !keepWorkDirectory)
