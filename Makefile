@@ -3,7 +3,7 @@ SHELL := /bin/bash
 DOTNET ?= dotnet
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test test-fast build format publish bench bench-quick bench-storage browser clean irctest irc-deps node postgres cluster
+.PHONY: run test test-fast build format publish bench bench-quick bench-storage bench-cluster browser clean irctest irc-deps node postgres nginx cluster
 
 # From the repository's own chat.config.json and static/, so data lands in ./data (next to the config file).
 run:
@@ -19,8 +19,8 @@ cluster: postgres
 
 # Installs what the tests need that a fresh machine lacks (Debian's chromium for the browser tests, Debian's
 # nodejs/npm and the pinned phoenix.js for the Phoenix tests, Debian's postgresql for the PostgreSQL store and
-# cluster tests), checks formatting, then runs every test.
-test: browser irc-deps node postgres
+# cluster tests, Debian's nginx for the TLS deployment test), checks formatting, then runs every test.
+test: browser irc-deps node postgres nginx
 	$(DOTNET) format TinyChat.sln --verify-no-changes
 	$(DOTNET) test TinyChat.sln -c Debug --logger "console;verbosity=normal"
 	@if [ -z "$(CHECKOUT_DIRTY_BEFORE_TEST)" ] && [ -n "$$(git status --porcelain 2>/dev/null)" ]; then \
@@ -65,6 +65,15 @@ postgres:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql >/dev/null; \
 	fi
 
+# Debian's nginx for the TLS deployment test (TinyChat.Tests/Operations/NginxTlsTests), which runs its own nginx
+# from a temp folder on a free port. RUNLEVEL=1 keeps the package from starting a system nginx on port 80.
+nginx:
+	@if [ ! -x /usr/sbin/nginx ]; then \
+	  echo "installing Debian nginx for the TLS deployment test"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && RUNLEVEL=1 DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq nginx >/dev/null; \
+	fi
+
 # The Phoenix tests drive the unmodified npm phoenix client from Node (versions pinned in package-lock.json).
 PHOENIX_JS := TinyChat.Tests/Phoenix/js
 node:
@@ -89,16 +98,21 @@ publish:
 # The open-file soft limit is raised to the hard limit for the bench and the servers it starts.
 # Pass options with BENCH_ARGS, e.g. make bench BENCH_ARGS="--runs 5 --seconds 6".
 BENCH_ARGS ?=
-bench:
+bench: postgres
 	ulimit -n $$(ulimit -Hn); $(DOTNET) run --project TinyChat.Bench -c Release -- all $(BENCH_ARGS)
 
-bench-quick:
+bench-quick: postgres
 	ulimit -n $$(ulimit -Hn); $(DOTNET) run --project TinyChat.Bench -c Release -- quick $(BENCH_ARGS)
 
 # Durable acknowledged messages/s across 32 rooms, SQLite (tinychat) vs PostgreSQL (tinychat-pg, a server of the
 # bench's own from Debian's postgresql, fsync on) in the same run; part of `make bench` too.
 bench-storage: postgres
 	ulimit -n $$(ulimit -Hn); $(DOTNET) run --project TinyChat.Bench -c Release -- durable-rooms --targets tinychat,tinychat-pg $(BENCH_ARGS)
+
+# The cluster scenarios (docs/cluster.md): PostgreSQL of the bench's own and two TinyChat nodes; fan-out of one room
+# of 1,000 members over two nodes vs one node, and cross-node latency vs same-node, each pair in the same run.
+bench-cluster: postgres
+	ulimit -n $$(ulimit -Hn); $(DOTNET) run --project TinyChat.Bench -c Release -- cluster-fanout,cluster-latency --targets tinychat-cluster $(BENCH_ARGS)
 
 # Build output only: dist/ is an installation, so its data/ (the published server's database) and its
 # chat.config.json survive; so does ./data.

@@ -6,10 +6,13 @@ namespace TinyChat.Bench;
 public sealed class BenchOptions
 {
     /// <summary>Every scenario, in the order they run.</summary>
-    public static readonly string[] AllScenarios = ["connect", "fanout", "latency", "durable", "durable-rooms", "slow-reader"];
+    public static readonly string[] AllScenarios = ["connect", "fanout", "latency", "durable", "durable-rooms", "slow-reader", "cluster-fanout", "cluster-latency"];
 
-    /// <summary>Every target: TinyChat, the three raw peers, and the in-process sink that measures the bench itself.</summary>
-    public static readonly string[] AllTargets = ["tinychat", "tinychat-pg", "kestrel", "httplistener", "node-ws", "sink"];
+    /// <summary>
+    /// Every target: TinyChat, the three raw peers, the in-process sink that measures the bench itself, and the cluster
+    /// (PostgreSQL and two TinyChat nodes) that only the cluster scenarios use.
+    /// </summary>
+    public static readonly string[] AllTargets = ["tinychat", "tinychat-pg", "kestrel", "httplistener", "node-ws", "sink", "tinychat-cluster"];
 
     /// <summary>Scenarios to run.</summary>
     public List<string> Scenarios { get; private set; } = [.. AllScenarios];
@@ -61,6 +64,15 @@ public sealed class BenchOptions
     /// <summary>Slow-reader scenario: characters of padding per message, so the slow reader's buffers fill quickly.</summary>
     public int SlowPadding { get; private set; } = 3900;
 
+    /// <summary>Cluster fan-out scenario: members of its one room (10 of them send).</summary>
+    public int ClusterMembers { get; private set; } = 1000;
+
+    /// <summary>Cluster latency scenario: receivers of its one room (the 10 senders come on top).</summary>
+    public int ClusterReceivers { get; private set; } = 100;
+
+    /// <summary>Cluster latency scenario: messages per second into the room, over all senders.</summary>
+    public int ClusterRate { get; private set; } = 100;
+
     /// <summary>Concurrent connection attempts while setting up.</summary>
     public int ConnectParallelism { get; private set; } = 64;
 
@@ -77,10 +89,13 @@ public sealed class BenchOptions
     public const string Usage = """
         usage: tinychat-bench [all|quick|SCENARIO[,SCENARIO...]] [options]
           all                     every scenario against every target (default)
-          quick                   every scenario, 1 run, short durations, smaller shapes (a smoke run of ~3 minutes)
-          SCENARIOS               connect, fanout, latency, durable, slow-reader (comma-separated)
+          quick                   every scenario, 1 run, short durations, smaller shapes (a smoke run of ~4 minutes)
+          SCENARIOS               connect, fanout, latency, durable, durable-rooms, slow-reader,
+                                  cluster-fanout, cluster-latency (comma-separated)
         options:
-          --targets a,b           tinychat,kestrel,httplistener,node-ws,sink (sink = the bench's own ceiling)
+          --targets a,b           tinychat,tinychat-pg,kestrel,httplistener,node-ws,sink,tinychat-cluster
+                                  (sink = the bench's own ceiling; tinychat-cluster = PostgreSQL and two nodes,
+                                  for the cluster-* scenarios only)
           --runs N                runs per cell, median reported (default 3)
           --seconds S             seconds of traffic per fanout/durable measurement (default 4)
           --warmup-seconds S      unmeasured fanout traffic before a cell's first run (default 2; 0 = none)
@@ -93,6 +108,9 @@ public sealed class BenchOptions
           --slow-members N        members of the slow-reader room (default 30)
           --slow-rate N           messages/s into the slow-reader room (default 800)
           --slow-padding N        padding characters per slow-reader message (default 3900)
+          --cluster-members N     members of the cluster fan-out room (default 1000)
+          --cluster-receivers N   receivers of the cluster latency room (default 100)
+          --cluster-rate N        messages/s into the cluster latency room (default 100)
           --parallel N            concurrent connection attempts (default 64)
           --peers PATH            the peers' start.sh (default ../shared/peers/start.sh next to the repository)
           --tinychat-arg ARG      one more argument for the TinyChat server (repeatable)
@@ -165,6 +183,15 @@ public sealed class BenchOptions
                 case "--slow-padding":
                     options.SlowPadding = Number(name, value, 0, 3900);
                     break;
+                case "--cluster-members":
+                    options.ClusterMembers = Number(name, value, 20, 9_000);
+                    break;
+                case "--cluster-receivers":
+                    options.ClusterReceivers = Number(name, value, 1, 9_000);
+                    break;
+                case "--cluster-rate":
+                    options.ClusterRate = Number(name, value, 1, 100_000);
+                    break;
                 case "--parallel":
                     options.ConnectParallelism = Number(name, value, 1, 1000);
                     break;
@@ -200,6 +227,8 @@ public sealed class BenchOptions
                 Shapes = [new(1, 200, 10), new(10, 100, 10)];
                 LatencyMembers = 200;
                 LatencyRate = 100;
+                ClusterMembers = 200;
+                ClusterReceivers = 50;
                 return;
             default:
                 Scenarios = Names(mode, AllScenarios, "scenario");

@@ -28,7 +28,8 @@ Console.CancelKeyPress += (_, e) =>
 var fileLimit = FileLimit.RaiseToHard();
 var paths = RepositoryPaths.Locate();
 var resultsDirectory = Path.IsPathRooted(options.ResultsDirectory) ? options.ResultsDirectory : Path.Combine(paths.Root, options.ResultsDirectory);
-using var report = new Report(resultsDirectory, options.Targets);
+// The cluster target reports two columns: everything on one node, and spread over two nodes.
+using var report = new Report(resultsDirectory, options.Targets.SelectMany(t => t == ClusterScenario.TargetName ? [ClusterScenario.OneNode, ClusterScenario.TwoNodes] : new[] { t }));
 using var dialer = new Dialer();
 var context = new BenchContext(options, dialer, report, fileLimit);
 
@@ -54,7 +55,7 @@ context.Log($"TinyChat bench: {string.Join(", ", options.Scenarios)} x {string.J
 var targets = new List<Target>();
 try
 {
-    foreach (var name in options.Targets)
+    foreach (var name in options.Targets.Where(t => t != ClusterScenario.TargetName))
     {
         var log = Path.Combine(resultsDirectory, "logs", $"{report.Stamp}-{name}.log");
         try
@@ -120,12 +121,24 @@ finally
     }
 }
 
+// The cluster scenarios come last, on a cluster of their own (PostgreSQL and two nodes), once the other targets are
+// stopped: they would only take memory meanwhile.
+string? clusterNote = null;
+try
+{
+    clusterNote = await ClusterScenario.RunSelectedAsync(context, paths, Path.Combine(resultsDirectory, "logs", $"{report.Stamp}-{ClusterScenario.TargetName}.log"), stop.Token);
+}
+catch (OperationCanceledException) when (stop.IsCancellationRequested)
+{
+    context.Log("stopped (time limit or Ctrl+C): reporting what was measured");
+}
+
 var preamble = $"""
     TinyChat bench {report.Stamp}: {machine["cores"]} cores, {machine["memory_gb"]} GB, {machine["cpu"]}, {machine["os"]}, {machine["runtime"]}.
     Median of {options.Runs} run(s) per cell; {options.Seconds} s per fanout/durable measurement, {options.LatencySeconds} s (+1 s warm-up) per latency/slow-reader one.
     Ratios are TinyChat / peer (> 1 is better for ↑ rows, worse for ↓ rows). sink = the bench against a trivial in-process server: its own ceiling.
     TinyChat: {targets.FirstOrDefault(t => t.IsTinyChat)?.Note ?? "not run"}.
-
+    {(clusterNote is null ? "" : $"Cluster: {clusterNote}; cluster-one-node = every connection on node A, cluster-two-nodes = spread over A and B (fan-out) or receivers on B (latency), measured alternately in each run.\n")}
 
     """;
 report.WriteTable(preamble);

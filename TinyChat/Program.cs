@@ -11,9 +11,9 @@ public static class Program
     /// <summary>Runs TinyChat until Ctrl+C or SIGTERM.</summary>
     public static async Task<int> Main(string[] args)
     {
-        if (args.Length > 0 && args[0] == MigrateStorageCommand.Name)
+        if (AdminCommandLine.Handles(args))
         {
-            return await MigrateStorageCommand.RunAsync(args[1..], Console.Out, Console.Error, CancellationToken.None).ConfigureAwait(false);
+            return await AdminCommandLine.RunAsync(args, Console.Out, Console.Error, CancellationToken.None).ConfigureAwait(false);
         }
 
         try

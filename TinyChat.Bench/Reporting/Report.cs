@@ -56,6 +56,35 @@ public sealed class Report : IDisposable
             new("integrity", "lost/dup/reordered (max)", Better.Lower, Aggregate.Integrity),
             new("server_cpu", "server CPU (cores)", Better.None),
         ],
+        ["cluster-fanout"] =
+        [
+            new("deliveries_per_s", "deliveries/s", Better.Higher),
+            new("vs_one_node", "two nodes ÷ one node, same run (target ≥ 0.7)", Better.Higher),
+            new("integrity", "lost/dup/reordered (max)", Better.Lower, Aggregate.Integrity),
+            new("server_cpu_us_per_delivery", "nodes + PostgreSQL CPU µs/delivery", Better.Lower),
+            new("messages_per_s", "messages posted/s", Better.None),
+            new("notifications_per_s", "NOTIFY/s (both nodes)", Better.None),
+            new("messages_per_notification", "messages per NOTIFY", Better.None),
+            new("node_a_cpu", "node A CPU (cores)", Better.None),
+            new("node_b_cpu", "node B CPU (cores)", Better.None),
+            new("postgres_cpu", "PostgreSQL CPU (cores)", Better.None),
+            new("client_cpu", "bench CPU (cores)", Better.None),
+            new("setup_s", "s to connect and join everyone", Better.Lower),
+        ],
+        ["cluster-latency"] =
+        [
+            new("p50_ms", "p50 ms", Better.Lower),
+            new("p99_ms", "p99 ms", Better.Lower),
+            new("p999_ms", "p99.9 ms", Better.Lower),
+            new("added_p50_ms", "cross-node minus same-node p50 ms, same run", Better.None),
+            new("added_p99_ms", "cross-node minus same-node p99 ms, same run", Better.None),
+            new("deliveries_per_s", "deliveries/s at the receivers", Better.None),
+            new("notifications_per_s", "NOTIFY/s (both nodes)", Better.None),
+            new("integrity", "lost/dup/reordered (max)", Better.Lower, Aggregate.Integrity),
+            new("node_a_cpu", "node A CPU (cores)", Better.None),
+            new("node_b_cpu", "node B CPU (cores)", Better.None),
+            new("postgres_cpu", "PostgreSQL CPU (cores)", Better.None),
+        ],
         ["slow-reader"] =
         [
             new("p99_without_ms", "others' p99 ms, no slow reader", Better.Lower),

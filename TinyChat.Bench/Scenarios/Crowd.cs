@@ -6,8 +6,11 @@ using TinyChat.Bench.Targets;
 
 namespace TinyChat.Bench.Scenarios;
 
-/// <summary>One connection of a measurement: which user, which room, which sender id (-1: listens only).</summary>
-public sealed record Seat(int User, string Room, int Sender, bool SlowReader = false);
+/// <summary>
+/// One connection of a measurement: which user, which room, which sender id (-1: listens only); the server it
+/// connects to when not the crowd's (a node of a cluster).
+/// </summary>
+public sealed record Seat(int User, string Room, int Sender, bool SlowReader = false, Target? Node = null);
 
 /// <summary>
 /// The connections of one measurement: opened, authenticated and joined to their rooms (TinyChat rooms are
@@ -150,7 +153,7 @@ public sealed class Crowd : IAsyncDisposable
                 timeout.CancelAfter(TimeSpan.FromSeconds(30));
                 var invoker = context.Dialer.For(firstIndex + index, seat.SlowReader);
                 var started = Stopwatch.GetTimestamp();
-                socket = await BenchSocket.ConnectAsync(target.ChatUri(seat.User), invoker, index, timeout.Token).ConfigureAwait(false);
+                socket = await BenchSocket.ConnectAsync((seat.Node ?? target).ChatUri(seat.User), invoker, index, timeout.Token).ConfigureAwait(false);
                 var opened = Stopwatch.GetTimestamp();
                 await socket.RequestAsync($"{{\"command\":\"join\",\"room\":\"{seat.Room}\"}}", line => IsReply(line, "\"message\":\"welcome", "already_joined"), timeout.Token).ConfigureAwait(false);
                 Interlocked.Add(ref openTicks, opened - started);

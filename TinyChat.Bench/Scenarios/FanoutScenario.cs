@@ -96,8 +96,8 @@ public sealed class FanoutScenario : Scenario
         }
     }
 
-    // Every sender sends for the duration, then every delivery is awaited; returns the time of the last one.
-    private static async Task<long> SendAsync(Crowd crowd, List<Seat> seats, Traffic traffic, TimeSpan duration, CancellationToken cancellationToken)
+    /// <summary>Every sender sends for the duration, then every delivery is awaited; returns the time of the last one.</summary>
+    public static async Task<long> SendAsync(Crowd crowd, List<Seat> seats, Traffic traffic, TimeSpan duration, CancellationToken cancellationToken)
     {
         var senders = new List<Task>();
         for (var i = 0; i < seats.Count; i++)
@@ -112,7 +112,8 @@ public sealed class FanoutScenario : Scenario
         return await Flow.DrainAsync(crowd.JoinedMembers(), DrainLimit, cancellationToken).ConfigureAwait(false);
     }
 
-    private static (Traffic Traffic, Member[] Members) NewMembers(List<Seat> seats, Dictionary<string, int[]> roomSenders, int senders, int window)
+    /// <summary>Fresh counters for one run: the traffic and one member per seat.</summary>
+    public static (Traffic Traffic, Member[] Members) NewMembers(List<Seat> seats, Dictionary<string, int[]> roomSenders, int senders, int window)
     {
         var traffic = new Traffic(senders, window, releaseOnAck: false);
         return (traffic, [.. seats.Select(seat => new Member(traffic, seat.Sender, roomSenders[seat.Room]))]);

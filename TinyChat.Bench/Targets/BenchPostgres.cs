@@ -23,6 +23,9 @@ public sealed class BenchPostgres : IAsyncDisposable
         ConnectionString = $"Host=127.0.0.1;Port={port};Username={User};Database=tinychat";
     }
 
+    /// <summary>The postmaster's process id (its backends are its children).</summary>
+    public int Pid => postmaster.Id;
+
     /// <summary>The database TinyChat uses (no password: the cluster trusts local connections).</summary>
     public string ConnectionString { get; }
 

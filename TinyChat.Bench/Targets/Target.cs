@@ -36,6 +36,9 @@ public sealed class Target : IAsyncDisposable
     private readonly string? workDirectory;
     private BenchPostgres? database;
 
+    // Another node of the same cluster, whose users (registered there, stored in the shared database) this one uses.
+    private Target? accounts;
+
     private Target(string name, int port, Process? process, SinkServer? sink, StreamWriter? log, string? workDirectory, string note)
     {
         Name = name;
@@ -59,7 +62,7 @@ public sealed class Target : IAsyncDisposable
     public int Port { get; }
 
     /// <summary>True for TinyChat: users are registered, rooms must be created, frames may be batched, acknowledgements exist.</summary>
-    public bool IsTinyChat => Name is "tinychat" or PostgresName;
+    public bool IsTinyChat => Name.StartsWith("tinychat", StringComparison.Ordinal);
 
     /// <summary>The name of the TinyChat target that stores in PostgreSQL.</summary>
     public const string PostgresName = "tinychat-pg";
@@ -167,12 +170,18 @@ public sealed class Target : IAsyncDisposable
 
     /// <summary>The WebSocket URI for user <paramref name="user"/> (TinyChat: that user's token and batching).</summary>
     public Uri ChatUri(int user) => IsTinyChat
-        ? new Uri($"ws://127.0.0.1:{Port}/chat?access_token={Uri.EscapeDataString(tokens[user])}&batch=1")
+        ? new Uri($"ws://127.0.0.1:{Port}/chat?access_token={Uri.EscapeDataString((accounts ?? this).tokens[user])}&batch=1")
         : new Uri($"ws://127.0.0.1:{Port}/chat?access_token=bench");
 
     /// <summary>Makes sure users 0..count-1 exist (TinyChat: registers them through POST /api/users).</summary>
     public async Task EnsureUsersAsync(int count, CancellationToken cancellationToken)
     {
+        if (accounts is not null)
+        {
+            await accounts.EnsureUsersAsync(count, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
         if (!IsTinyChat || tokens.Count >= count)
         {
             return;
@@ -215,6 +224,12 @@ public sealed class Target : IAsyncDisposable
             }
         }
     }
+
+    /// <summary>
+    /// Makes this TinyChat use the users of <paramref name="registrar"/>, another node on the same database: they are
+    /// registered there, and their tokens work on every node.
+    /// </summary>
+    public void ShareUsersOf(Target registrar) => accounts = registrar;
 
     /// <summary>Memory, CPU and threads of the server process; null for the sink.</summary>
     public ProcessSample? Sample() => process is null ? null : ProcessSample.Read(process.Id);

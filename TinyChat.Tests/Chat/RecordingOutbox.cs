@@ -10,6 +10,11 @@ public sealed class RecordingOutbox(bool full = false) : IOutbox
 
     public bool TryDeliver(ChatEvent chatEvent) => !full && events.Writer.TryWrite(chatEvent);
 
+    /// <summary>Why the server disconnected this outbox, once it did.</summary>
+    public string? DisconnectReason { get; private set; }
+
+    public void Disconnect(string reason) => DisconnectReason ??= reason;
+
     /// <summary>The next event of type <typeparamref name="T"/>, skipping others.</summary>
     public async Task<T> NextAsync<T>()
         where T : ChatEvent

@@ -101,6 +101,8 @@ public sealed class PhoenixEncodingTests
 
         public int? ClosedWith { get; private set; }
 
+        public void Disconnect(string reason) => ClosedWith ??= ConnectionOutbox.RevokedCode;
+
         public bool TryDeliver(ChatEvent chatEvent)
         {
             Events.Add(chatEvent);

@@ -191,6 +191,18 @@ public sealed class StorageCopyTests
     }
 
     [Test]
+    public async Task The_command_takes_configuration_keys_on_its_command_line_as_the_server_does()
+    {
+        await FillSqliteAsync();
+        using var elsewhere = new TempConfig();
+
+        var (code, output, error) = await RunAsync("--config", elsewhere.Path, "--Storage:DataDirectory", Path.GetDirectoryName(SqlitePath)!, "--to", connectionString);
+
+        Assert.That(code, Is.Zero, error);
+        Assert.That(output, Does.Contain($"copied {SqlitePath}"));
+    }
+
+    [Test]
     public async Task The_command_refuses_while_a_server_uses_the_store()
     {
         await FillSqliteAsync();
@@ -234,7 +246,7 @@ public sealed class StorageCopyTests
     {
         using var output = new StringWriter();
         using var error = new StringWriter();
-        var code = await MigrateStorageCommand.RunAsync(args, output, error, None);
+        var code = await AdminCommandLine.RunAsync([MigrateStorageCommand.Name, .. args], output, error, None);
         return (code, output.ToString(), error.ToString());
     }
 }

@@ -11,6 +11,7 @@ public sealed class ServerProcess : IAsyncDisposable
     private readonly Process process;
     private readonly StringBuilder output = new();
     private readonly TaskCompletionSource listening = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly List<(string Text, TaskCompletionSource Seen)> awaited = [];
 
     private ServerProcess(Process process, int port)
     {
@@ -93,6 +94,23 @@ public sealed class ServerProcess : IAsyncDisposable
         return server;
     }
 
+    /// <summary>Completes when the server has printed a line containing <paramref name="text"/> (or already had); fails after <paramref name="timeout"/>.</summary>
+    public async Task WaitForOutputAsync(string text, TimeSpan timeout)
+    {
+        var seen = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        lock (output)
+        {
+            if (output.ToString().Contains(text, StringComparison.Ordinal))
+            {
+                return;
+            }
+
+            awaited.Add((text, seen));
+        }
+
+        await seen.Task.WaitAsync(timeout);
+    }
+
     /// <summary>Sends a signal (TERM, INT, KILL).</summary>
     public async Task SignalAsync(string signal)
     {
@@ -129,6 +147,13 @@ public sealed class ServerProcess : IAsyncDisposable
         lock (output)
         {
             output.AppendLine(line);
+            foreach (var (text, seen) in awaited)
+            {
+                if (line.Contains(text, StringComparison.Ordinal))
+                {
+                    seen.TrySetResult();
+                }
+            }
         }
 
         if (line.Contains("TinyChat listening on", StringComparison.Ordinal))

@@ -40,6 +40,9 @@ public sealed class HttpServerTests
         Assert.That(body.GetProperty("node").GetString(), Is.Not.Empty);
         Assert.That(body.GetProperty("storage").GetProperty("provider").GetString(), Is.EqualTo("sqlite"));
         Assert.That(body.GetProperty("storage").GetProperty("state").GetString(), Is.EqualTo("available"));
+        Assert.That(body.GetProperty("bus").GetProperty("kind").GetString(), Is.EqualTo("in-process"), "one node: nothing to hear");
+        Assert.That(body.GetProperty("bus").GetProperty("state").GetString(), Is.EqualTo("listening"));
+        Assert.That(body.GetProperty("bus").TryGetProperty("notifications", out _), Is.False, "nothing goes over a network");
     }
 
     [Test]

@@ -184,6 +184,7 @@ public sealed class ChatClient : IAsyncDisposable
             return ChatError.StoreUnavailable();
         }
 
+        ChatMetrics.MessagesAccepted.Add(1, ChatMetrics.Kind("private"));
         // Through the users' topics: every connection of the recipient and of the sender, wherever it is.
         var published = new ChatBusEvent(new PrivateMessage(User, to, text, id, now));
         server.Bus.Publish(ChatTopic.User(to), published);

@@ -106,6 +106,46 @@ public sealed class ChatServer
     public async Task InitializeAsync(CancellationToken cancellationToken) =>
         await Rooms.CreateAsync(ChatNames.DefaultRoom, cancellationToken).ConfigureAwait(false);
 
+    /// <summary>A fresh access token: 256 random bits, URL-safe.</summary>
+    public static string NewAccessToken() => Base64Url.EncodeToString(RandomNumberGenerator.GetBytes(32));
+
+    /// <summary>
+    /// Applies a change an administrator made in the store to what this server holds: a reset token or a deleted
+    /// account ends the user's open connections (with the reason) and a deleted account stops counting as a member
+    /// of rooms running here; a deleted room tells its online members everyone left, stops, and drops out of every
+    /// online user's rooms. Waits only for mailbox space.
+    /// </summary>
+    public async Task ApplyAsync(AdminChange change, CancellationToken cancellationToken)
+    {
+        switch (change.Kind)
+        {
+            case AdminChangeKind.TokenReset:
+                Sessions.FindOnline(change.Name)?.Disconnect("access token reset by an administrator");
+                break;
+            case AdminChangeKind.UserDeleted:
+                Sessions.FindOnline(change.Name)?.Disconnect("account deleted by an administrator");
+                foreach (var room in Rooms.Live)
+                {
+                    await room.PostAsync(new ForgetMember(change.Name), cancellationToken).ConfigureAwait(false);
+                }
+
+                break;
+            case AdminChangeKind.RoomDeleted:
+                // Sessions first: whoever hears the room's goodbye and then asks for its rooms no longer finds it.
+                foreach (var session in Sessions.Live)
+                {
+                    await session.PostAsync(new ForgetRoom(change.Name), cancellationToken).ConfigureAwait(false);
+                }
+
+                if (Rooms.TryFindLive(change.Name) is { } process)
+                {
+                    await process.PostAsync(new RoomDeleted(), cancellationToken).ConfigureAwait(false);
+                }
+
+                break;
+        }
+    }
+
     /// <summary>Registers a user and returns a fresh access token (256 random bits, URL-safe).</summary>
     public async Task<Outcome<string>> RegisterAsync(string? username, CancellationToken cancellationToken)
     {
@@ -119,7 +159,7 @@ public sealed class ChatServer
             return new ChatError("username_taken", $"user name {username} is taken");
         }
 
-        var token = Base64Url.EncodeToString(RandomNumberGenerator.GetBytes(32));
+        var token = NewAccessToken();
         return await Accounts.TryCreateAsync(username!, token, cancellationToken).ConfigureAwait(false)
             ? Outcome<string>.Ok(token)
             : new ChatError("username_taken", $"user name {username} is taken");

@@ -18,6 +18,9 @@ public sealed class RoomDirectory(
     /// <summary>Whether a user is a server admin; every room started from now on asks it.</summary>
     public Func<string, bool> IsAdmin { get; set; } = static _ => false;
 
+    /// <summary>The rooms running now (a snapshot). Never blocks.</summary>
+    public IReadOnlyList<RoomProcess> Live => live.All;
+
     /// <summary>The room's process if it is running now. Never blocks.</summary>
     public RoomProcess? TryFindLive(string room) => live.TryLookup(room, out var process) ? process : null;
 
@@ -38,7 +41,8 @@ public sealed class RoomDirectory(
             room,
             name => new RoomProcess(name, mailboxCapacity, rooms, messages, findOnline, time, bus, presence, stopped => live.Unregister(stopped.Room, stopped)) { IsAdmin = IsAdmin },
             out var created);
-        if (created && !supervisor.TryStartChild(process, RestartKind.Permanent))
+        // Transient: a room's loop ends normally only when the room was deleted; after a fault it is restarted.
+        if (created && !supervisor.TryStartChild(process, RestartKind.Transient))
         {
             live.Unregister(room, process);
             throw new ProcessStoppedException(process.Name);
@@ -51,7 +55,7 @@ public sealed class RoomDirectory(
     public void OthersPresenceChanged(IReadOnlyList<string> users)
     {
         var message = new OthersPresenceChanged(users);
-        foreach (var process in live.Processes)
+        foreach (var process in live.All)
         {
             // A full mailbox loses this notice only: that room re-decides the users on their next change.
             process.TryPost(message);

@@ -52,6 +52,12 @@ public sealed record MemberOnline(string User, UserEndpoint Endpoint) : RoomComm
 /// <summary>A member's user went offline (only if <paramref name="Endpoint"/> is still the one the room knows).</summary>
 public sealed record MemberOffline(string User, UserEndpoint Endpoint) : RoomCommand;
 
+/// <summary>The user's account was deleted (by an administrator): the user is no longer a member.</summary>
+public sealed record ForgetMember(string User) : RoomCommand;
+
+/// <summary>The room was deleted (by an administrator): its online members see everyone leave, then the loop ends.</summary>
+public sealed record RoomDeleted : RoomCommand;
+
 /// <summary>Something published on the room's topic by someone other than this loop (another node's room): deliver it to the members here.</summary>
 public sealed record FromBus(ChatBusMessage Message) : RoomCommand;
 
@@ -117,6 +123,7 @@ public sealed class RoomProcess(
     private int starts;
     private RoomAccess access = RoomAccess.Open;
     private bool accessStale;
+    private bool deleted;
 
     /// <summary>The room's name.</summary>
     public string Room { get; } = room;
@@ -157,6 +164,13 @@ public sealed class RoomProcess(
     /// <inheritdoc />
     protected override async ValueTask HandleAsync(RoomCommand message, CancellationToken cancellationToken)
     {
+        if (deleted)
+        {
+            // Queued behind the deletion: the room is gone, so nothing may reach the store in its name.
+            (message as IRequest)?.Fail(new ProcessStoppedException(Name));
+            return;
+        }
+
         if (accessStale && message is PostToRoom or JoinRoom or ActInRoom or DescribeRoom)
         {
             await ReloadAccessAsync(cancellationToken).ConfigureAwait(false);
@@ -214,6 +228,31 @@ public sealed class RoomProcess(
                 break;
             case FromBus delivery:
                 await FromOtherNodeAsync(delivery.Message, cancellationToken).ConfigureAwait(false);
+                break;
+            case ForgetMember forget:
+                if (members.Remove(forget.User, out var gone))
+                {
+                    recipients = null;
+                    if (shown.Remove(forget.User))
+                    {
+                        Broadcast(new PresenceDiff(Room, [], [gone?.Presence ?? Gone(forget.User)]));
+                    }
+                }
+
+                break;
+            case RoomDeleted:
+                var everyone = CurrentPresence();
+                if (everyone.Online.Count > 0)
+                {
+                    Broadcast(new PresenceDiff(Room, [], everyone.Online));
+                }
+
+                deleted = true;
+                members.Clear();
+                shown.Clear();
+                recipients = null;
+                Interlocked.Exchange(ref subscription, null)?.Dispose();
+                StopAfterPending();
                 break;
             default:
                 throw new InvalidOperationException($"room {Room} cannot handle {message.GetType().Name}");
@@ -615,6 +654,8 @@ public sealed class RoomProcess(
                     }
                 }
 
+                var delivered = 0;
+
                 // Member by member, the whole batch at once: a connection's writer, woken by the first message,
                 // finds the rest already queued and sends them in one write, instead of racing the loop message by
                 // message (measured: 1.5-2x the TCP segments per delivery with the loops the other way round).
@@ -622,9 +663,11 @@ public sealed class RoomProcess(
                 {
                     for (var i = first; i < messages.Count; i++)
                     {
-                        endpoint.Deliver(messages[i]);
+                        delivered += endpoint.Deliver(messages[i]);
                     }
                 }
+
+                ChatMetrics.Deliveries.Add(delivered);
 
                 break;
             case ChatBusEvent { Event: TypingNotice notice }:
@@ -729,6 +772,7 @@ public sealed class RoomProcess(
             throw;
         }
 
+        ChatMetrics.MessagesAccepted.Add(records.Count, ChatMetrics.Kind("room"));
         await PublishCommittedAsync(firstId, records, cancellationToken).ConfigureAwait(false);
         var index = 0;
         foreach (var post in batch)

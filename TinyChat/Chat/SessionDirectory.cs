@@ -21,6 +21,9 @@ public sealed class SessionDirectory(
     /// <summary>Set once, before any session starts (rooms and sessions need each other).</summary>
     public RoomDirectory? Rooms { get; set; }
 
+    /// <summary>The sessions running now (a snapshot). Never blocks.</summary>
+    public IReadOnlyList<UserSessionProcess> Live => live.All;
+
     /// <summary>The endpoint of an online user, or null when the user is offline. Never blocks.</summary>
     public UserEndpoint? FindOnline(string user) => live.TryLookup(user, out var session) ? session.Endpoint : null;
 

@@ -1,3 +1,5 @@
+using TinyChat.Runtime;
+
 namespace TinyChat.Chat;
 
 /// <summary>Where events for one online user go: the outboxes of all that user's open connections.</summary>
@@ -22,21 +24,34 @@ public sealed class UserEndpoint(string user, DateTimeOffset onlineAt, IPresence
     /// <summary>Open connections of the user.</summary>
     public int Connections => Volatile.Read(ref outboxes).Length;
 
-    /// <summary>Queues the event on every connection of the user. Never blocks.</summary>
-    public void Deliver(ChatEvent chatEvent)
+    /// <summary>Queues the event on every connection of the user; returns on how many. Never blocks.</summary>
+    public int Deliver(ChatEvent chatEvent)
+    {
+        var all = Volatile.Read(ref outboxes);
+        foreach (var outbox in all)
+        {
+            outbox.TryDeliver(chatEvent);
+        }
+
+        return all.Length;
+    }
+
+    /// <summary>Ends every connection of the user with <paramref name="reason"/> (see <see cref="IOutbox.Disconnect"/>). Never blocks.</summary>
+    public void Disconnect(string reason)
     {
         foreach (var outbox in Volatile.Read(ref outboxes))
         {
-            outbox.TryDeliver(chatEvent);
+            outbox.Disconnect(reason);
+            ChatMetrics.Disconnects.Add(1, ChatMetrics.Reason("revoked"));
         }
     }
 
     /// <inheritdoc />
     void IChatBusSubscriber.Receive(ChatTopic topic, ChatBusMessage message)
     {
-        if (message is ChatBusEvent single)
+        if (message is ChatBusEvent single && Deliver(single.Event) is var delivered and > 0 && single.Event is PrivateMessage)
         {
-            Deliver(single.Event);
+            ChatMetrics.Deliveries.Add(delivered);
         }
         else if (message is RemovedFromRoom removed)
         {

@@ -36,6 +36,9 @@ public sealed record TypingTo(string To) : SessionCommand;
 /// <summary>A moderator removed the user from a room: it is no longer joined.</summary>
 public sealed record RoomLost(string Room) : SessionCommand;
 
+/// <summary>The room was deleted (by an administrator): it is no longer among the user's rooms.</summary>
+public sealed record ForgetRoom(string Room) : SessionCommand;
+
 /// <summary>The rooms the user has joined.</summary>
 public sealed record JoinedRooms : SessionRequest<IReadOnlyList<string>>;
 
@@ -148,6 +151,9 @@ public sealed class UserSessionProcess(
                 break;
             case RoomLost lost:
                 joined.Remove(lost.Room);
+                break;
+            case ForgetRoom forget:
+                joined.Remove(forget.Room);
                 break;
             case JoinedRooms list:
                 list.Reply.Complete([.. joined.Order(StringComparer.Ordinal)]);

@@ -57,6 +57,7 @@ public sealed class PostgresChatBus : IChatBus, IAsyncDisposable
     private long sent;
     private long received;
     private int connected;
+    private ListenerStatus listenerStatus;
 
     private PostgresChatBus(string connectionString, IMessageStore store, TimeProvider time, ILogger logger)
     {
@@ -70,6 +71,7 @@ public sealed class PostgresChatBus : IChatBus, IAsyncDisposable
         this.store = store;
         this.time = time;
         this.logger = logger;
+        listenerStatus = new ListenerStatus(false, "not connected yet", time.GetUtcNow());
         loops = [Task.Run(WriteLoopAsync), Task.Run(ListenLoopAsync), Task.Run(DispatchLoopAsync)];
     }
 
@@ -78,6 +80,9 @@ public sealed class PostgresChatBus : IChatBus, IAsyncDisposable
 
     /// <summary>Whether the <c>LISTEN</c> connection is up now.</summary>
     public bool Listening => Volatile.Read(ref connected) == 1;
+
+    /// <summary>The <c>LISTEN</c> connection now: up, or down since when and why (down "not connected yet" from the start).</summary>
+    public ListenerStatus Listener => Volatile.Read(ref listenerStatus);
 
     /// <summary>Notifications sent, received from other nodes, and dropped because the queue was full.</summary>
     public (long Sent, long Received, long Dropped) Counts => (Interlocked.Read(ref sent), Interlocked.Read(ref received), Interlocked.Read(ref dropped));
@@ -240,6 +245,7 @@ public sealed class PostgresChatBus : IChatBus, IAsyncDisposable
                 }
 
                 Volatile.Write(ref connected, 1);
+                Volatile.Write(ref listenerStatus, ListenerStatus.Up);
                 listening.TrySetResult();
                 backoff = FirstBackoff;
                 if (lost)
@@ -267,6 +273,8 @@ public sealed class PostgresChatBus : IChatBus, IAsyncDisposable
             catch (Exception ex)
             {
                 Volatile.Write(ref connected, 0);
+                var before = Volatile.Read(ref listenerStatus);
+                Volatile.Write(ref listenerStatus, new ListenerStatus(false, OneLine(ex), before.Since ?? time.GetUtcNow()));
                 if (!lost)
                 {
                     logger.LogWarning("LISTEN connection lost ({Reason}); reconnecting", ex.Message);
@@ -357,5 +365,22 @@ public sealed class PostgresChatBus : IChatBus, IAsyncDisposable
         }
     }
 
+    private static string OneLine(Exception ex)
+    {
+        var message = ex.Message;
+        var end = message.IndexOfAny(['\r', '\n']);
+        return end < 0 ? message : message[..end];
+    }
+
     private static TimeSpan Next(TimeSpan backoff) => backoff * 2 > MaxBackoff ? MaxBackoff : backoff * 2;
+}
+
+/// <summary>The state of a node's <c>LISTEN</c> connection.</summary>
+/// <param name="Listening">True while the connection is up and listening.</param>
+/// <param name="Problem">Why it is down (the last failure); null while up.</param>
+/// <param name="Since">When it went down, or when the bus started before its first success; null while up.</param>
+public sealed record ListenerStatus(bool Listening, string? Problem, DateTimeOffset? Since)
+{
+    /// <summary>Up and listening.</summary>
+    public static readonly ListenerStatus Up = new(true, null, null);
 }

@@ -29,6 +29,10 @@ public static class ClusterComposition
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILogger<PostgresChatBus>>()));
         services.AddSingleton<IChatBus>(sp => sp.GetRequiredService<PostgresChatBus>());
+        services.AddSingleton<IBusHealth>(sp => new ClusterBusHealth(
+            sp.GetRequiredService<PostgresChatBus>(),
+            TimeSpan.FromSeconds(sp.GetRequiredService<IOptions<ClusterOptions>>().Value.NodeTimeoutSeconds),
+            sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton(sp =>
         {
             var cluster = sp.GetRequiredService<IOptions<ClusterOptions>>().Value;

@@ -20,10 +20,23 @@ public sealed record CommandLine(
     /// <summary>The usage text of <c>--help</c>.</summary>
     public static string Usage =>
         """
-        Usage: tinychat [options]
-               tinychat migrate-storage --to "CONNECTION STRING" [options]   (see migrate-storage --help)
+        Usage: tinychat [options]            run the server
+               tinychat COMMAND [options]    administer its store (also while it runs)
 
         A self-hosted real-time chat server. Open http://HOST:PORT/ in a browser once it runs.
+
+        Commands (each takes --config PATH and --data PATH like the server, and --help):
+          users add NAME       create an account and print its access token (shown once)
+          users list           every account: name, created, rooms joined
+          users reset-token NAME
+                               new token for the account; its open connections are closed
+          users delete NAME    delete the account; its open connections are closed
+          rooms list           every room: members, messages, last activity
+          rooms delete NAME    delete a room with its memberships and history
+          backup PATH          a consistent copy of the SQLite database, also while the server runs
+          check                check the database's integrity
+          migrate-storage --to "CONNECTION STRING"
+                               copy the SQLite store into an empty PostgreSQL database
 
         Options:
           --config PATH        configuration file (default: chat.config.json next to the executable,

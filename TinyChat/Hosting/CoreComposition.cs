@@ -15,6 +15,7 @@ public static class CoreComposition
     {
         services.AddSingleton<SupervisionTree>();
         services.TryAddSingleton<IChatBus, InProcessChatBus>();
+        services.TryAddSingleton<IBusHealth>(new InProcessBusHealth());
         services.TryAddSingleton<IPresence>(sp => new InProcessPresence(
             sp.GetRequiredService<IOptions<TinyChat.Cluster.ClusterOptions>>().Value.NodeName ?? InProcessPresence.SingleNode));
         services.AddHostedService(sp => sp.GetRequiredService<SupervisionTree>());
@@ -43,6 +44,13 @@ public static class CoreComposition
                 sp.GetRequiredService<IPresence>());
         });
         services.AddHostedService<ChatStartup>();
+
+        // Only stores an administrator can change from outside (SQLite, PostgreSQL) register an IAdminStore.
+        if (services.Any(d => d.ServiceType == typeof(IAdminStore)))
+        {
+            services.AddHostedService<AdminChangeWatch>();
+        }
+
         return services;
     }
 }

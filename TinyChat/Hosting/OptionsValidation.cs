@@ -63,7 +63,9 @@ public sealed class OptionsValidation :
         o.Port is < 0 or > 65535 ? $"Server:Port must be 0..65535 (0 picks a free port), got {o.Port}" : null,
         string.IsNullOrWhiteSpace(o.StaticRoot) ? "Server:StaticRoot must not be empty" : null,
         Positive("Server:ShutdownGraceSeconds", o.ShutdownGraceSeconds),
-        AtLeast("Server:MaxRequestBodyBytes", o.MaxRequestBodyBytes, 64));
+        AtLeast("Server:MaxRequestBodyBytes", o.MaxRequestBodyBytes, 64),
+        o.TrustedProxies.FirstOrDefault(p => ClientAddresses.TryParse(p) is null) is { } proxy
+            ? $"Server:TrustedProxies: '{proxy}' is not an address or a CIDR range like 10.0.0.0/8" : null);
 
     /// <inheritdoc />
     public ValidateOptionsResult Validate(string? name, WebSocketOptions o) => Collect(

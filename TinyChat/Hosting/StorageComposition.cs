@@ -37,20 +37,23 @@ public static class StorageComposition
                 return new PostgresStore(settings, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<PostgresStore>>());
             });
             services.AddSingleton<IDurableStore>(sp => sp.GetRequiredService<PostgresStore>());
+            services.AddSingleton<IAdminStore>(sp => new PostgresAdminStore(sp.GetRequiredService<PostgresStore>(), sp.GetRequiredService<TimeProvider>()));
         }
         else
         {
             services.AddSingleton(sp =>
             {
                 var options = sp.GetRequiredService<IOptions<StorageOptions>>().Value;
-                var directory = Path.IsPathRooted(options.DataDirectory) ? options.DataDirectory : Path.Combine(baseDirectory, options.DataDirectory);
                 var settings = new SqliteStoreSettings(
-                    Path.GetFullPath(Path.Combine(directory, SqliteStoreSettings.FileName)),
+                    SqlitePath(options, baseDirectory),
                     Enum.Parse<SqliteSynchronous>(options.Synchronous, ignoreCase: true),
                     Retention(options));
                 return new SqliteStore(settings, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<SqliteStore>>());
             });
             services.AddSingleton<IDurableStore>(sp => sp.GetRequiredService<SqliteStore>());
+            services.AddSingleton<IAdminStore>(sp => new SqliteAdminStore(
+                SqlitePath(sp.GetRequiredService<IOptions<StorageOptions>>().Value, baseDirectory),
+                sp.GetRequiredService<TimeProvider>()));
         }
 
         services.AddSingleton<IAccountStore>(sp => sp.GetRequiredService<IDurableStore>());
@@ -64,6 +67,13 @@ public static class StorageComposition
             sp.GetRequiredService<ILogger<RetentionLoop>>()));
         services.AddHostedService<StorageService>();
         return services;
+    }
+
+    /// <summary>The SQLite file: <c>tinychat.db</c> in <c>Storage:DataDirectory</c>, relative to the configuration file's folder.</summary>
+    public static string SqlitePath(StorageOptions options, string baseDirectory)
+    {
+        var directory = Path.IsPathRooted(options.DataDirectory) ? options.DataDirectory : Path.Combine(baseDirectory, options.DataDirectory);
+        return Path.GetFullPath(Path.Combine(directory, SqliteStoreSettings.FileName));
     }
 
     private static RetentionPolicy Retention(StorageOptions options) =>

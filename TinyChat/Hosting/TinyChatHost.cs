@@ -28,6 +28,8 @@ public static class TinyChatHost
         ["Limits"] = typeof(LimitsOptions),
         ["Irc"] = typeof(TinyChat.Protocols.Irc.IrcOptions),
         ["Sse"] = typeof(TinyChat.Protocols.Http.SseOptions),
+        ["Metrics"] = typeof(MetricsOptions),
+        ["Telemetry"] = typeof(TelemetryOptions),
         ["Cluster"] = typeof(TinyChat.Cluster.ClusterOptions),
         ["Logging"] = null,
     };
@@ -76,11 +78,27 @@ public static class TinyChatHost
 
         // Program prints a failed start as one line; the host's own multi-line report of it would bury that line.
         builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.None);
-        builder.Logging.AddSimpleConsole(o =>
+        switch (builder.Configuration.GetValue("Logging:Format", "simple")?.ToLowerInvariant())
         {
-            o.SingleLine = true;
-            o.TimestampFormat = "HH:mm:ss.fff ";
-        });
+            case "json":
+                // One JSON object per line, scopes (connection, user, room) as fields, for log shippers.
+                builder.Logging.AddJsonConsole(o =>
+                {
+                    o.IncludeScopes = true;
+                    o.UseUtcTimestamp = true;
+                    o.TimestampFormat = "yyyy-MM-dd'T'HH:mm:ss.fff'Z'";
+                });
+                break;
+            case "simple":
+                builder.Logging.AddSimpleConsole(o =>
+                {
+                    o.SingleLine = true;
+                    o.TimestampFormat = "HH:mm:ss.fff ";
+                });
+                break;
+            case var other:
+                throw new StartupException($"Logging:Format must be \"simple\" or \"json\", got \"{other}\"");
+        }
 
         var services = builder.Services;
         services.Configure<HostOptions>(o =>
@@ -101,6 +119,7 @@ public static class TinyChatHost
         services.AddIrc(builder.Configuration.GetValue("Irc:Enabled", true));
         services.AddPhoenixProtocol();
         services.AddHttpApi(builder.Configuration);
+        services.AddTelemetry(builder.Configuration);
 
         configure?.Invoke(services);
         return builder.Build();
@@ -144,6 +163,8 @@ public static class TinyChatHost
         _ = services.GetRequiredService<IOptions<LimitsOptions>>().Value;
         _ = services.GetRequiredService<IOptions<TinyChat.Protocols.Irc.IrcOptions>>().Value;
         _ = services.GetRequiredService<IOptions<TinyChat.Protocols.Http.SseOptions>>().Value;
+        _ = services.GetRequiredService<IOptions<MetricsOptions>>().Value;
+        _ = services.GetRequiredService<IOptions<TelemetryOptions>>().Value;
         _ = services.GetRequiredService<IOptions<TinyChat.Cluster.ClusterOptions>>().Value;
         _ = services.GetRequiredService<StaticFiles>();
     }

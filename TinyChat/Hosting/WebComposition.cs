@@ -22,6 +22,7 @@ public static class WebComposition
         });
         services.AddSingleton<OpenConnections>();
         services.AddSingleton<ClientAddressLimits>();
+        services.AddSingleton<ClientAddresses>();
         services.AddSingleton<ConnectionGate>();
         services.AddSingleton<ServerAddress>();
         services.AddSingleton<HealthEndpoint>();

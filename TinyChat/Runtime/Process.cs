@@ -148,6 +148,9 @@ public abstract class Process<TMessage> : IProcess
         return false;
     }
 
+    /// <summary>Messages waiting in the mailbox now (a gauge reads it; never blocks).</summary>
+    public int MailboxDepth => mailbox.Reader.Count;
+
     /// <summary>Ends the loop normally once the messages already in the mailbox are handled; later posts see <see cref="PostResult.Stopped"/>.</summary>
     protected void StopAfterPending()
     {

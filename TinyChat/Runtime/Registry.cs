@@ -12,8 +12,8 @@ public sealed class Registry<TKey, TProcess>(IEqualityComparer<TKey>? comparer =
     /// <summary>Live registrations.</summary>
     public int Count => entries.Count;
 
-    /// <summary>The live processes now (a snapshot). Never blocks.</summary>
-    public IEnumerable<TProcess> Processes => entries.Values;
+    /// <summary>The processes registered now (a snapshot). Never blocks.</summary>
+    public IReadOnlyList<TProcess> All => [.. entries.Values];
 
     /// <summary>Looks a name up. Never blocks.</summary>
     public bool TryLookup(TKey name, out TProcess process) => entries.TryGetValue(name, out process!);

@@ -199,6 +199,7 @@ public sealed class Supervisor(string name, RestartPolicy policy, ILogger logger
                 {
                     logger.LogWarning(fault, "Supervisor {Supervisor} restarts {Child} after a fault", Name, child.Name);
                     observer?.ChildRestarted(Name, child.Name, fault);
+                    ChatMetrics.Restarts.Add(1, ChatMetrics.Supervisor(Name));
                 }
 
                 continue;
@@ -210,6 +211,7 @@ public sealed class Supervisor(string name, RestartPolicy policy, ILogger logger
                 var escalated = new SupervisorEscalatedException(Name, child.Name, fault!);
                 logger.LogError(fault, "Supervisor {Supervisor} escalates: {Child} exceeded {MaxRestarts} restarts in {Window}", Name, child.Name, Policy.MaxRestarts, Policy.Window);
                 observer?.Escalated(Name, fault!);
+                ChatMetrics.Escalations.Add(1, ChatMetrics.Supervisor(Name));
                 lock (gate)
                 {
                     escalation!.TrySetResult(escalated);

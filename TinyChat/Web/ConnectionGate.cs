@@ -9,7 +9,7 @@ namespace TinyChat.Web;
 /// long-poll session): the browser origin must be the server's own or allowed, and one address may open only so
 /// many connections per minute. Decided here once, so no protocol re-implements it. Never blocks.
 /// </summary>
-public sealed class ConnectionGate(ClientAddressLimits addressLimits, IOptions<LimitsOptions> options, ILogger<ConnectionGate> logger)
+public sealed class ConnectionGate(ClientAddressLimits addressLimits, ClientAddresses addresses, IOptions<LimitsOptions> options, ILogger<ConnectionGate> logger)
 {
     /// <summary>Null when the request may open a connection, else why not.</summary>
     public HttpRefusal? Check(HttpListenerRequest request)
@@ -20,8 +20,9 @@ public sealed class ConnectionGate(ClientAddressLimits addressLimits, IOptions<L
             return new HttpRefusal(403, "origin_not_allowed", "this origin may not open chat connections");
         }
 
-        if (!addressLimits.TryConnect(request.RemoteEndPoint?.Address))
+        if (!addressLimits.TryConnect(addresses.Of(request)))
         {
+            logger.LogDebug("Refused connection from {Address}: too many new connections", addresses.Of(request));
             return new HttpRefusal(429, "rate_limited", "too many new connections from your address; try again later");
         }
 

@@ -1,5 +1,6 @@
 using System.Threading.Channels;
 using TinyChat.Chat;
+using TinyChat.Runtime;
 
 namespace TinyChat.Web;
 
@@ -42,6 +43,9 @@ public sealed class ConnectionOutbox : IOutbox
 
     /// <inheritdoc cref="SlowReaderCode"/>
     public const string SlowReaderReason = "slow reader: outbound queue full";
+
+    /// <summary>The close code of a connection whose user may no longer connect (RFC 6455 1008, policy violation).</summary>
+    public const int RevokedCode = 1008;
 
     // A run stops growing past this many encoded bytes, so one write (and any joined frame) stays bounded.
     private const int MaxRunBytes = 64 * 1024;
@@ -112,6 +116,9 @@ public sealed class ConnectionOutbox : IOutbox
         _ = AbortIfStuckAsync(drain ? DrainGrace : DiscardGrace);
     }
 
+    /// <inheritdoc />
+    public void Disconnect(string reason) => Close(RevokedCode, reason, drain: false);
+
     /// <summary>Cuts the connection at once (see <see cref="ITransport.Abort"/>).</summary>
     public void Abort() => transport.Abort();
 
@@ -155,6 +162,7 @@ public sealed class ConnectionOutbox : IOutbox
 
         if (Volatile.Read(ref closing) == 0)
         {
+            ChatMetrics.Disconnects.Add(1, ChatMetrics.Reason("slow_reader"));
             Close(SlowReaderCode, SlowReaderReason, drain: false);
         }
 

@@ -7,7 +7,7 @@ using TinyChat.Chat;
 namespace TinyChat.Web;
 
 /// <summary><c>POST /api/users</c>: registers a user name and answers its access token.</summary>
-public sealed class RegistrationEndpoint(ChatServer chat, IOptions<ServerOptions> options, ClientAddressLimits addressLimits, ILogger<RegistrationEndpoint> logger)
+public sealed class RegistrationEndpoint(ChatServer chat, IOptions<ServerOptions> options, ClientAddressLimits addressLimits, ClientAddresses addresses, ILogger<RegistrationEndpoint> logger)
 {
     /// <summary>Handles one request.</summary>
     public async Task HandleAsync(HttpListenerContext context, CancellationToken cancellationToken)
@@ -20,7 +20,7 @@ public sealed class RegistrationEndpoint(ChatServer chat, IOptions<ServerOptions
             return;
         }
 
-        if (!addressLimits.TryRegister(request.RemoteEndPoint?.Address))
+        if (!addressLimits.TryRegister(addresses.Of(request)))
         {
             await HttpReply.ErrorAsync(response, 429, "rate_limited", "too many registrations from your address; try again later").ConfigureAwait(false);
             return;

@@ -17,6 +17,12 @@ public sealed class ServerOptions
 
     /// <summary>Largest accepted HTTP request body.</summary>
     public int MaxRequestBodyBytes { get; set; } = 4096;
+
+    /// <summary>
+    /// Reverse proxies (addresses or CIDR ranges) whose <c>X-Forwarded-For</c> names the client, for per-address
+    /// limits and logs; from anyone else the header is ignored. Empty: the TCP peer is the client.
+    /// </summary>
+    public List<string> TrustedProxies { get; set; } = [];
 }
 
 /// <summary>The <c>WebSocket</c> section: per-connection limits and liveness.</summary>

@@ -76,6 +76,9 @@ public sealed class WebSocketConnection : IOutbox
     /// </summary>
     public void Close(WebSocketCloseStatus status, string reason, bool drain) => outbox.Close((int)status, reason, drain);
 
+    /// <inheritdoc />
+    public void Disconnect(string reason) => outbox.Disconnect(reason);
+
     /// <summary>Runs both loops until the connection is closed. Never throws for network errors.</summary>
     public async Task RunAsync(IFrameHandler handler, CancellationToken cancellationToken)
     {

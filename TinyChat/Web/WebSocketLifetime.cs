@@ -1,6 +1,7 @@
 using System.Net.WebSockets;
 using Microsoft.Extensions.Logging;
 using TinyChat.Chat;
+using TinyChat.Runtime;
 
 namespace TinyChat.Web;
 
@@ -26,7 +27,12 @@ public static class WebSocketLifetime
         CancellationToken cancellationToken)
     {
         var user = admission.User;
+        var protocolTag = ChatMetrics.Protocol(door.ToLowerInvariant());
+        ChatMetrics.Connections.Add(1, protocolTag);
         connections.Add(connection);
+
+        // Every log line of this connection, wherever it is written below, names it and its user.
+        using var scope = logger.BeginScope(new ConnectionScope(connection.Id, user, door));
         ChatClient? client = null;
         try
         {
@@ -62,6 +68,7 @@ public static class WebSocketLifetime
             }
 
             connections.Remove(connection);
+            ChatMetrics.Connections.Add(-1, protocolTag);
         }
     }
 

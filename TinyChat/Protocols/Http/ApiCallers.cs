@@ -39,6 +39,7 @@ public sealed class ApiCallers(ChatServer chat, IOptions<LimitsOptions> limits, 
         var budget = requestBudgets.GetOrAdd(admission.User, _ => new TokenBucket(settings.FramesPerSecond, settings.FrameBurst, time));
         if (!budget.TryTake())
         {
+            ChatMetrics.RateLimitedFrames.Add(1, ChatMetrics.Protocol("http"));
             return ApiResponse.Error(429, "rate_limited", "too many API requests; slow down", retryAfterSeconds: 1);
         }
 
@@ -53,6 +54,11 @@ public sealed class ApiCallers(ChatServer chat, IOptions<LimitsOptions> limits, 
     private sealed class RequestOutbox : IOutbox
     {
         public bool TryDeliver(ChatEvent chatEvent) => true;
+
+        // The request ends within its own handling; the next one is authenticated afresh.
+        public void Disconnect(string reason)
+        {
+        }
     }
 }
 

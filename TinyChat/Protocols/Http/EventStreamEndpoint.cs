@@ -73,6 +73,7 @@ public sealed class EventStreamEndpoint(
         var settings = options.Value;
         var stream = new EventStream(context, room is null ? SseEventEncoder.UserStream : SseEventEncoder.RoomStream, room, admission.User, settings.OutboxCapacity, chat.Time);
         var client = await admission.ConnectAsync(stream.Gate, cancellationToken).ConfigureAwait(false);
+        using var scope = logger.BeginScope(new ConnectionScope(stream.Id, admission.User, "SSE", room));
         try
         {
             if (room is not null && await RefusedRoomAsync(client, room, cancellationToken).ConfigureAwait(false) is { } refused)
@@ -96,6 +97,7 @@ public sealed class EventStreamEndpoint(
             // Proxies that buffer (nginx) would hold the stream back.
             response.Headers["X-Accel-Buffering"] = "no";
             stream.TrySend(SseEventEncoder.Retry(settings.RetryMilliseconds));
+            logger.LogDebug("Event stream opened (resuming: {Resuming})", lastEventId is not null);
             var running = stream.RunAsync(TimeSpan.FromSeconds(settings.KeepAliveSeconds));
             using (cancellationToken.Register(() => stream.Close("server shutting down", drain: true)))
             {

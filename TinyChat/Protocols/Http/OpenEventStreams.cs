@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using TinyChat.Runtime;
 using TinyChat.Web;
 
 namespace TinyChat.Protocols.Http;
@@ -13,6 +14,7 @@ namespace TinyChat.Protocols.Http;
 public sealed class OpenEventStreams(IOptions<ServerOptions> options, TimeProvider time, ILogger<OpenEventStreams> logger) : IHostedService
 {
     private readonly ConcurrentDictionary<long, EventStream> streams = new();
+    private static readonly KeyValuePair<string, object?> Sse = ChatMetrics.Protocol("sse");
     private volatile bool stopping;
 
     /// <summary>Streams open now.</summary>
@@ -22,9 +24,10 @@ public sealed class OpenEventStreams(IOptions<ServerOptions> options, TimeProvid
     public bool TryAdd(EventStream stream)
     {
         streams[stream.Id] = stream;
+        ChatMetrics.Connections.Add(1, Sse);
         if (stopping)
         {
-            streams.TryRemove(stream.Id, out _);
+            Remove(stream);
             return false;
         }
 
@@ -32,7 +35,13 @@ public sealed class OpenEventStreams(IOptions<ServerOptions> options, TimeProvid
     }
 
     /// <summary>Forgets an ended stream.</summary>
-    public void Remove(EventStream stream) => streams.TryRemove(stream.Id, out _);
+    public void Remove(EventStream stream)
+    {
+        if (streams.TryRemove(stream.Id, out _))
+        {
+            ChatMetrics.Connections.Add(-1, Sse);
+        }
+    }
 
     /// <summary>Ends every open stream after what it has queued (clients resume with Last-Event-ID).</summary>
     public void EndAll(string reason)

@@ -48,6 +48,9 @@ public sealed class StreamGate(ConnectionOutbox outbox, string? room, int capaci
         return AlreadySent(chatEvent) || outbox.TryDeliver(chatEvent);
     }
 
+    /// <inheritdoc />
+    public void Disconnect(string reason) => outbox.Disconnect(reason);
+
     /// <summary>Marks every message of <paramref name="room"/> up to <paramref name="id"/> as sent (the client has it). Before <see cref="GoLive"/> only.</summary>
     public void SentUpTo(string room, long id)
     {

@@ -1,5 +1,6 @@
 using System.Text;
 using TinyChat.Chat;
+using TinyChat.Runtime;
 
 namespace TinyChat.Protocols.Irc;
 
@@ -243,8 +244,14 @@ public sealed partial class IrcSession
                 }
             }
 
+            if (sent.Error is { Code: "rate_limited" })
+            {
+                ChatMetrics.RateLimitedFrames.Add(1, ChatMetrics.Protocol("irc"));
+            }
+
             if (sent.Error is { Code: "rate_limited" } && Interlocked.Increment(ref refusedInARow) >= door.Limits.FloodDisconnectAfter)
             {
+                ChatMetrics.Disconnects.Add(1, ChatMetrics.Reason("flood"));
                 connection.Close("Closing link: Excess Flood", drain: true);
                 return;
             }

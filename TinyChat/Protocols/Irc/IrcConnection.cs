@@ -88,6 +88,9 @@ public sealed class IrcConnection : IOutbox
     /// </summary>
     public void Close(string reason, bool drain) => outbox.Close(drain ? 1000 : 1008, reason, drain);
 
+    /// <inheritdoc />
+    public void Disconnect(string reason) => Close(reason, drain: false);
+
     /// <summary>Cuts the connection without a goodbye.</summary>
     public void Abort() => outbox.Abort();
 

@@ -15,6 +15,7 @@ public sealed class IrcServer(IrcFrontDoor door, string host, ILogger<IrcServer>
 {
     private static readonly TimeSpan ShutdownGrace = TimeSpan.FromSeconds(3);
     private readonly CancellationTokenSource stopping = new();
+    private static readonly KeyValuePair<string, object?> Irc = ChatMetrics.Protocol("irc");
     private readonly ConcurrentDictionary<IrcConnection, Task> open = new();
     private TcpListener? listener;
     private Task? acceptLoop;
@@ -90,6 +91,7 @@ public sealed class IrcServer(IrcFrontDoor door, string host, ILogger<IrcServer>
 
             socket.NoDelay = true;
             var connection = new IrcConnection(socket, door.Plain, door.Options.OutboxCapacity, door.Time);
+            ChatMetrics.Connections.Add(1, Irc);
             open[connection] = ServeAsync(connection, cancellationToken);
         }
     }
@@ -121,6 +123,7 @@ public sealed class IrcServer(IrcFrontDoor door, string host, ILogger<IrcServer>
             }
 
             open.TryRemove(connection, out _);
+            ChatMetrics.Connections.Add(-1, Irc);
         }
     }
 }

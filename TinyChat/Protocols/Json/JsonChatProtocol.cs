@@ -381,8 +381,10 @@ public sealed class JsonChatProtocol(ChatClient client, WebSocketConnection conn
 
     private void Refuse(byte[]? reference)
     {
+        ChatMetrics.RateLimitedFrames.Add(1, ChatMetrics.Protocol("json"));
         if (Interlocked.Increment(ref refusedInARow) >= limits.FloodDisconnectAfter)
         {
+            ChatMetrics.Disconnects.Add(1, ChatMetrics.Reason("flood"));
             connection.Close(WebSocketCloseStatus.PolicyViolation, "flooding: too many frames over the rate limit", drain: false);
             return;
         }

@@ -388,8 +388,10 @@ public sealed class PhoenixChannelProtocol(ChatClient client, PhoenixSubscriptio
 
     private void Refuse(PhoenixPush push)
     {
+        ChatMetrics.RateLimitedFrames.Add(1, ChatMetrics.Protocol("phoenix"));
         if (Interlocked.Increment(ref refusedInARow) >= limits.FloodDisconnectAfter)
         {
+            ChatMetrics.Disconnects.Add(1, ChatMetrics.Reason("flood"));
             link.Close(1008, "flooding: too many frames over the rate limit");
             return;
         }

@@ -149,5 +149,7 @@ public sealed class PhoenixEndpoint(
         public bool TryDeliver(Reply reply) => connection.TryDeliver(reply);
 
         public void Close(int code, string reason) => connection.Close((WebSocketCloseStatus)code, reason, drain: false);
+
+        public void Disconnect(string reason) => connection.Disconnect(reason);
     }
 }

@@ -5,6 +5,7 @@ using System.Security.Cryptography;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using TinyChat.Chat;
+using TinyChat.Runtime;
 using TinyChat.Web;
 
 namespace TinyChat.Protocols.Phoenix;
@@ -23,6 +24,7 @@ public sealed class PhoenixLongPollEndpoint(
     IOptions<LimitsOptions> limitOptions,
     ILogger<PhoenixLongPollEndpoint> logger)
 {
+    private static readonly KeyValuePair<string, object?> LongPoll = ChatMetrics.Protocol("phoenix_longpoll");
     private readonly ConcurrentDictionary<string, LongPollSession> sessions = new(StringComparer.Ordinal);
 
     /// <summary>How long a poll waits for messages before it is answered 204 (phoenix.js gives up after 20 s).</summary>
@@ -115,6 +117,7 @@ public sealed class PhoenixLongPollEndpoint(
         var protocol = new PhoenixChannelProtocol(client, subscriptions, link, version, PhoenixEndpoint.FrameLimits(limitOptions.Value));
         var session = new LongPollSession(id, transport, outbox, protocol, chat.Time);
         sessions[id] = session;
+        ChatMetrics.Connections.Add(1, LongPoll);
         _ = RunAsync(session, client, cancellationToken);
         await StatusAsync(context.Response, 410, id).ConfigureAwait(false);
     }
@@ -133,6 +136,7 @@ public sealed class PhoenixLongPollEndpoint(
         finally
         {
             sessions.TryRemove(session.Id, out _);
+            ChatMetrics.Connections.Add(-1, LongPoll);
             session.Transport.Abort();
             await client.DisposeAsync().ConfigureAwait(false);
         }
@@ -205,6 +209,8 @@ public sealed class PhoenixLongPollEndpoint(
         public bool TryDeliver(Reply reply) => outbox.TryDeliver(reply);
 
         public void Close(int code, string reason) => outbox.Close(code, reason, drain: false);
+
+        public void Disconnect(string reason) => outbox.Disconnect(reason);
     }
 
     private sealed class LongPollSession(string id, LongPollTransport transport, ConnectionOutbox outbox, PhoenixChannelProtocol protocol, TimeProvider time)

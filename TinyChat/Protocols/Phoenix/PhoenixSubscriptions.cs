@@ -25,6 +25,9 @@ public sealed class PhoenixSubscriptions(IPhoenixLink link, PhoenixEventEncoder 
     private readonly Dictionary<string, RoomTopic> rooms = new(StringComparer.Ordinal);
     private string? userJoinRef;
 
+    /// <inheritdoc />
+    public void Disconnect(string reason) => link.Disconnect(reason);
+
     /// <summary>Whether the socket has joined <c>room:ROOM</c> (or is joining it).</summary>
     public bool HasRoom(string room)
     {

@@ -67,7 +67,19 @@ internal static class PostgresSchema
         INSERT INTO schema_version (version) VALUES (0);
         """,
 
-        // Version 2: private rooms, owners, topics, roles and moderation; room events (edits, deletions,
+        // Version 2: what administrators changed, for every node to apply to its connections (IAdminStore).
+        // Writers lock the table before taking an id, so ids are handed out in commit order and a node that has
+        // applied id N never misses a smaller id committed later.
+        """
+        CREATE TABLE admin_changes (
+            id    bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            kind  text NOT NULL,                -- token_reset, user_deleted or room_deleted
+            name  text COLLATE "C" NOT NULL,    -- the user or the room
+            at_ms bigint NOT NULL
+        );
+        """,
+
+        // Version 3: private rooms, owners, topics, roles and moderation; room events (edits, deletions,
         // moderation) as rows of the room's history. Existing rooms become public rooms without an owner.
         """
         ALTER TABLE rooms ADD COLUMN private boolean NOT NULL DEFAULT false;

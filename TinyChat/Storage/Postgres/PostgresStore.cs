@@ -76,6 +76,9 @@ public sealed class PostgresStore : IDurableStore, IAsyncDisposable
     /// <summary>The pool, for <see cref="PostgresImport"/>.</summary>
     internal NpgsqlDataSource DataSource => dataSource;
 
+    /// <summary>Whether <see cref="OpenAsync"/> has completed (and the store was not closed since).</summary>
+    internal bool IsOpen => open;
+
     /// <summary>The outage tracker (tests wait on its recovery).</summary>
     internal StorageAvailability Availability => availability;
 
@@ -572,7 +575,11 @@ public sealed class PostgresStore : IDurableStore, IAsyncDisposable
         _ => false,
     };
 
-    private async ValueTask<T> RunAsync<T>(Func<NpgsqlConnection, CancellationToken, Task<T>> work, CancellationToken cancellationToken)
+    /// <summary>
+    /// Runs <paramref name="work"/> on a pooled connection; an unreachable database throws a
+    /// <see cref="StoreUnavailableException"/> and starts an outage, during which calls fail fast.
+    /// </summary>
+    internal async ValueTask<T> RunAsync<T>(Func<NpgsqlConnection, CancellationToken, Task<T>> work, CancellationToken cancellationToken)
     {
         if (!open)
         {
@@ -664,7 +671,8 @@ public sealed class PostgresStore : IDurableStore, IAsyncDisposable
         return total;
     }
 
-    private static NpgsqlCommand Command(NpgsqlConnection connection, string sql, object[] values)
+    /// <summary>A command whose parameters are <paramref name="values"/> as $1, $2, ... in order.</summary>
+    internal static NpgsqlCommand Command(NpgsqlConnection connection, string sql, object[] values)
     {
         var command = new NpgsqlCommand(sql, connection);
         foreach (var value in values)
@@ -675,13 +683,15 @@ public sealed class PostgresStore : IDurableStore, IAsyncDisposable
         return command;
     }
 
-    private static async Task<int> ExecuteAsync(NpgsqlConnection connection, string sql, CancellationToken cancellationToken, params object[] values)
+    /// <summary>Runs a statement; returns the rows it changed.</summary>
+    internal static async Task<int> ExecuteAsync(NpgsqlConnection connection, string sql, CancellationToken cancellationToken, params object[] values)
     {
         await using var command = Command(connection, sql, values);
         return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
     }
 
-    private static async Task<object?> ScalarAsync(NpgsqlConnection connection, string sql, CancellationToken cancellationToken, params object[] values)
+    /// <summary>Runs a query; returns the first column of its first row (null when none).</summary>
+    internal static async Task<object?> ScalarAsync(NpgsqlConnection connection, string sql, CancellationToken cancellationToken, params object[] values)
     {
         await using var command = Command(connection, sql, values);
         return await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
@@ -724,7 +734,8 @@ public sealed class PostgresStore : IDurableStore, IAsyncDisposable
 
     private static DateTimeOffset FromMs(long ms) => DateTimeOffset.FromUnixTimeMilliseconds(ms);
 
-    private static string FirstLine(string message)
+    /// <summary>The first line of a (possibly multi-line) server message.</summary>
+    internal static string FirstLine(string message)
     {
         var end = message.IndexOfAny(['\r', '\n']);
         return end < 0 ? message : message[..end];

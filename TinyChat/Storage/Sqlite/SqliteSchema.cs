@@ -63,7 +63,17 @@ internal static class SqliteSchema
         INSERT INTO schema_version (version) VALUES (0);
         """,
 
-        // Version 2: private rooms, owners, topics, roles and moderation; room events (edits, deletions,
+        // Version 2: what administrators changed, for running servers to apply to their connections (IAdminStore).
+        """
+        CREATE TABLE admin_changes (
+            id    INTEGER PRIMARY KEY AUTOINCREMENT,
+            kind  TEXT NOT NULL,                  -- token_reset, user_deleted or room_deleted
+            name  TEXT NOT NULL,                  -- the user or the room
+            at_ms INTEGER NOT NULL
+        );
+        """,
+
+        // Version 3: private rooms, owners, topics, roles and moderation; room events (edits, deletions,
         // moderation) as rows of the room's history. Existing rooms become public rooms without an owner.
         """
         ALTER TABLE rooms ADD COLUMN private INTEGER NOT NULL DEFAULT 0;

@@ -1,6 +1,7 @@
 using System.Threading.Channels;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Logging;
+using TinyChat.Runtime;
 
 namespace TinyChat.Storage.Sqlite;
 
@@ -142,6 +143,7 @@ internal sealed class StorageWriter
     {
         try
         {
+            var started = System.Diagnostics.Stopwatch.GetTimestamp();
             statements.Begin();
             foreach (var write in group)
             {
@@ -150,6 +152,8 @@ internal sealed class StorageWriter
 
             statements.Commit();
             Interlocked.Increment(ref transactions);
+            ChatMetrics.CommitDuration.Record(System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds);
+            ChatMetrics.CommitBatchSize.Record(group.Count);
         }
         catch (Exception ex)
         {

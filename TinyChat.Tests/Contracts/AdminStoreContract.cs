@@ -1,0 +1,230 @@
+using TinyChat.Chat;
+using TinyChat.Storage;
+using TinyChat.Tests.Support;
+
+namespace TinyChat.Tests.Contracts;
+
+/// <summary>
+/// What every <see cref="IAdminStore"/> promises the admin command line and the servers that poll its change record,
+/// checked against the server's own store on the same data. Each provider runs it through a small subclass.
+/// </summary>
+[TestFixture]
+public abstract class AdminStoreContract
+{
+    private static readonly CancellationToken None = CancellationToken.None;
+    private static readonly DateTimeOffset T0 = new(2026, 11, 22, 10, 15, 30, 125, TimeSpan.Zero);
+
+    /// <summary>The clock both stores read.</summary>
+    protected ManualClock Clock { get; } = new(T0);
+
+    /// <summary>An admin view of a store no server has created yet (nothing exists before a call).</summary>
+    protected abstract IAdminStore NewAdminStore();
+
+    /// <summary>A server's store on the same data, opened as a server opens it (closed by <see cref="CloseAsync"/>).</summary>
+    protected abstract Task<IDurableStore> OpenServerStoreAsync();
+
+    /// <summary>Closes what was opened and removes what the test left behind.</summary>
+    protected abstract Task CloseAsync();
+
+    [TearDown]
+    public Task Close() => CloseAsync();
+
+    private async Task<IAdminStore> PreparedAsync()
+    {
+        var admin = NewAdminStore();
+        await admin.PrepareAsync(create: true, None);
+        return admin;
+    }
+
+    [Test]
+    public void Prepare_without_create_refuses_a_store_nobody_created_and_creates_nothing()
+    {
+        var admin = NewAdminStore();
+
+        var first = Assert.ThrowsAsync<StorageException>(() => admin.PrepareAsync(create: false, None));
+        Assert.ThrowsAsync<StorageException>(() => NewAdminStore().PrepareAsync(create: false, None), "still nothing there");
+        Assert.That(first!.Message, Does.Contain("first start"));
+    }
+
+    [Test]
+    public async Task An_added_user_signs_in_on_the_server_store_and_a_taken_name_is_refused()
+    {
+        var admin = await PreparedAsync();
+
+        Assert.That(await admin.CreateUserAsync("alice", "alice-token", None), Is.True);
+        Assert.That(await admin.CreateUserAsync("alice", "other-token", None), Is.False);
+
+        var server = await OpenServerStoreAsync();
+        Assert.That(await server.AuthenticateAsync("alice-token", None), Is.EqualTo("alice"));
+        Assert.That(await server.AuthenticateAsync("other-token", None), Is.Null);
+        Assert.That(await admin.LastChangeAsync(None), Is.Zero, "an added user concerns no open connection");
+    }
+
+    [Test]
+    public async Task Users_are_listed_by_name_with_when_they_were_created_and_how_many_rooms_they_joined()
+    {
+        var admin = await PreparedAsync();
+        await admin.CreateUserAsync("bob", "b", None);
+        Clock.Advance(TimeSpan.FromMinutes(1));
+        await admin.CreateUserAsync("alice", "a", None);
+        var server = await OpenServerStoreAsync();
+        await server.TryCreateAsync("lobby", None);
+        await server.TryCreateAsync("quiet", None);
+        await server.AddMemberAsync("lobby", "bob", None);
+        await server.AddMemberAsync("quiet", "bob", None);
+
+        var users = await admin.ListUsersAsync(None);
+
+        Assert.That(users, Is.EqualTo(new[]
+        {
+            new UserReport("alice", T0.AddMinutes(1), 0),
+            new UserReport("bob", T0, 2),
+        }));
+    }
+
+    [Test]
+    public async Task A_token_reset_replaces_the_token_and_is_recorded_for_running_servers()
+    {
+        var admin = await PreparedAsync();
+        await admin.CreateUserAsync("alice", "old", None);
+        var server = await OpenServerStoreAsync();
+        var before = await admin.LastChangeAsync(None);
+
+        Assert.That(await admin.ResetTokenAsync("alice", "new", None), Is.True);
+        Assert.That(await admin.ResetTokenAsync("nobody", "x", None), Is.False);
+
+        Assert.That(await server.AuthenticateAsync("old", None), Is.Null);
+        Assert.That(await server.AuthenticateAsync("new", None), Is.EqualTo("alice"));
+        var changes = await admin.ChangesAfterAsync(before, 10, None);
+        Assert.That(changes.Select(c => (c.Kind, c.Name)), Is.EqualTo(new[] { (AdminChangeKind.TokenReset, "alice") }), "nothing recorded for a user that does not exist");
+        Assert.That(await admin.LastChangeAsync(None), Is.EqualTo(changes[0].Id));
+    }
+
+    [Test]
+    public async Task A_deleted_user_loses_its_account_and_memberships_but_its_messages_stay()
+    {
+        var admin = await PreparedAsync();
+        await admin.CreateUserAsync("alice", "a", None);
+        var server = await OpenServerStoreAsync();
+        await server.TryCreateAsync("lobby", None);
+        await server.AddMemberAsync("lobby", "alice", None);
+        await server.AppendRoomMessagesAsync("lobby", [new NewRoomMessage("alice", "still here", T0)], None);
+
+        Assert.That(await admin.DeleteUserAsync("alice", None), Is.True);
+        Assert.That(await admin.DeleteUserAsync("alice", None), Is.False);
+
+        Assert.That(await ((IAccountStore)server).ExistsAsync("alice", None), Is.False);
+        Assert.That(await server.AuthenticateAsync("a", None), Is.Null);
+        Assert.That(await server.MembersAsync("lobby", None), Is.Empty);
+        Assert.That((await server.RoomHistoryAsync("lobby", new HistoryQuery(null, 0, 10), None)).Single().Text, Is.EqualTo("still here"));
+        Assert.That((await admin.ChangesAfterAsync(0, 10, None)).Select(c => (c.Kind, c.Name)), Is.EqualTo(new[] { (AdminChangeKind.UserDeleted, "alice") }));
+    }
+
+    [Test]
+    public async Task Rooms_are_listed_with_members_messages_and_last_activity()
+    {
+        var admin = await PreparedAsync();
+        var server = await OpenServerStoreAsync();
+        await server.TryCreateAsync("lobby", None);
+        await server.TryCreateAsync("empty", None);
+        await server.AddMemberAsync("lobby", "alice", None);
+        await server.AddMemberAsync("lobby", "bob", None);
+        await server.AppendRoomMessagesAsync("lobby", [new NewRoomMessage("alice", "one", T0), new NewRoomMessage("bob", "two", T0.AddSeconds(5))], None);
+
+        var rooms = await admin.ListRoomsAsync(None);
+
+        Assert.That(rooms, Is.EqualTo(new[]
+        {
+            new RoomReport("empty", 0, 0, null),
+            new RoomReport("lobby", 2, 2, T0.AddSeconds(5)),
+        }));
+    }
+
+    [Test]
+    public async Task A_deleted_room_loses_its_memberships_and_history_and_is_recorded()
+    {
+        var admin = await PreparedAsync();
+        var server = await OpenServerStoreAsync();
+        await server.TryCreateAsync("lobby", None);
+        await server.TryCreateAsync("doomed", None);
+        await server.AddMemberAsync("doomed", "alice", None);
+        await server.AppendRoomMessagesAsync("doomed", [new NewRoomMessage("alice", "bye", T0)], None);
+
+        Assert.That(await admin.DeleteRoomAsync("doomed", None), Is.True);
+        Assert.That(await admin.DeleteRoomAsync("doomed", None), Is.False);
+
+        Assert.That(await server.ListAsync(None), Is.EqualTo(new[] { "lobby" }));
+        Assert.That(await server.RoomsOfAsync("alice", None), Is.Empty);
+        Assert.That(await server.RoomHistoryAsync("doomed", new HistoryQuery(null, 0, 10), None), Is.Empty);
+        Assert.That(await server.LastRoomIdAsync("doomed", None), Is.Zero);
+        Assert.That((await admin.ChangesAfterAsync(0, 10, None)).Select(c => (c.Kind, c.Name)), Is.EqualTo(new[] { (AdminChangeKind.RoomDeleted, "doomed") }));
+    }
+
+    [Test]
+    public async Task Changes_are_read_oldest_first_in_pages_after_an_id()
+    {
+        var admin = await PreparedAsync();
+        foreach (var user in new[] { "a", "b", "c", "d", "e" })
+        {
+            await admin.CreateUserAsync(user, user, None);
+            await admin.ResetTokenAsync(user, user + "2", None);
+        }
+
+        var all = await admin.ChangesAfterAsync(0, 100, None);
+        var firstPage = await admin.ChangesAfterAsync(0, 2, None);
+        var nextPage = await admin.ChangesAfterAsync(firstPage[^1].Id, 2, None);
+
+        Assert.That(all.Select(c => c.Name), Is.EqualTo(new[] { "a", "b", "c", "d", "e" }));
+        Assert.That(all.Select(c => c.Id), Is.Ordered.Ascending);
+        Assert.That(firstPage.Concat(nextPage), Is.EqualTo(all.Take(4)));
+        Assert.That(await admin.ChangesAfterAsync(all[^1].Id, 10, None), Is.Empty);
+        Assert.That(await admin.LastChangeAsync(None), Is.EqualTo(all[^1].Id));
+    }
+
+    [Test]
+    public async Task A_server_polling_while_administrators_change_things_at_once_misses_no_change()
+    {
+        const int Writers = 4;
+        const int PerWriter = 15;
+        var setup = await PreparedAsync();
+        for (var w = 0; w < Writers; w++)
+        {
+            await setup.CreateUserAsync($"u{w}", "t", None);
+        }
+
+        // Several admin processes at once, and a node polling "after the last id applied" meanwhile: with ids
+        // handed out out of commit order, the poller would step over a change that commits late.
+        var writers = Task.WhenAll(Enumerable.Range(0, Writers).Select(w => Task.Run(async () =>
+        {
+            var admin = await PreparedAsync();
+            for (var i = 0; i < PerWriter; i++)
+            {
+                Assert.That(await admin.ResetTokenAsync($"u{w}", $"t{i}", None), Is.True);
+            }
+        })));
+        var seen = new List<AdminChange>();
+        var poller = await PreparedAsync();
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        async Task<int> PollAsync()
+        {
+            var page = await poller.ChangesAfterAsync(seen.Count == 0 ? 0 : seen[^1].Id, 7, None);
+            seen.AddRange(page);
+            return page.Count;
+        }
+
+        while (!writers.IsCompleted && DateTime.UtcNow < deadline)
+        {
+            await PollAsync();
+        }
+
+        await writers.WaitAsync(TimeSpan.FromSeconds(60));
+        for (var i = 0; i < Writers * PerWriter && await PollAsync() > 0; i++)
+        {
+            // What committed after the last poll above.
+        }
+
+        Assert.That(seen, Has.Count.EqualTo(Writers * PerWriter));
+        Assert.That(seen.Select(c => c.Id), Is.Unique);
+        Assert.That(seen.GroupBy(c => c.Name).Select(g => g.Count()), Is.All.EqualTo(PerWriter));
+    }
+}
