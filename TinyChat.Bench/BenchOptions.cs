@@ -9,10 +9,11 @@ public sealed class BenchOptions
     public static readonly string[] AllScenarios = ["connect", "fanout", "latency", "durable", "durable-rooms", "slow-reader", "cluster-fanout", "cluster-latency"];
 
     /// <summary>
-    /// Every target: TinyChat, the three raw peers, the in-process sink that measures the bench itself, and the cluster
-    /// (PostgreSQL and two TinyChat nodes) that only the cluster scenarios use.
+    /// Every target: TinyChat (over its native JSON door, on PostgreSQL, over its Phoenix Channels door), the three
+    /// raw peers, the in-process sink that measures the bench itself, and the cluster (PostgreSQL and two TinyChat
+    /// nodes) that only the cluster scenarios use.
     /// </summary>
-    public static readonly string[] AllTargets = ["tinychat", "tinychat-pg", "kestrel", "httplistener", "node-ws", "sink", "tinychat-cluster"];
+    public static readonly string[] AllTargets = ["tinychat", "tinychat-pg", "phoenix", "kestrel", "httplistener", "node-ws", "sink", "tinychat-cluster"];
 
     /// <summary>Scenarios to run.</summary>
     public List<string> Scenarios { get; private set; } = [.. AllScenarios];
@@ -93,9 +94,10 @@ public sealed class BenchOptions
           SCENARIOS               connect, fanout, latency, durable, durable-rooms, slow-reader,
                                   cluster-fanout, cluster-latency (comma-separated)
         options:
-          --targets a,b           tinychat,tinychat-pg,kestrel,httplistener,node-ws,sink,tinychat-cluster
-                                  (sink = the bench's own ceiling; tinychat-cluster = PostgreSQL and two nodes,
-                                  for the cluster-* scenarios only)
+          --targets a,b           tinychat,tinychat-pg,phoenix,kestrel,httplistener,node-ws,sink,tinychat-cluster
+                                  (phoenix = TinyChat over its Phoenix Channels door, fan-out only; sink = the
+                                  bench's own ceiling; tinychat-cluster = PostgreSQL and two nodes, for the
+                                  cluster-* scenarios only)
           --runs N                runs per cell, median reported (default 3)
           --seconds S             seconds of traffic per fanout/durable measurement (default 4)
           --warmup-seconds S      unmeasured fanout traffic before a cell's first run (default 2; 0 = none)

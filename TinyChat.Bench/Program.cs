@@ -63,7 +63,7 @@ try
             context.Log($"starting {name}");
             var target = name switch
             {
-                "tinychat" => await Target.StartTinyChatAsync(paths, options.TinyChatArgs, log, stop.Token),
+                "tinychat" or "phoenix" => await Target.StartTinyChatAsync(paths, options.TinyChatArgs, log, stop.Token, name),
                 Target.PostgresName => await Target.StartTinyChatOnPostgresAsync(paths, options.TinyChatArgs, log, stop.Token),
                 "sink" => Target.StartSink(),
                 _ => await Target.StartPeerAsync(name, options.PeersScript ?? paths.PeersScript, log, stop.Token),

@@ -12,6 +12,9 @@ public static class Probe
 {
     private static readonly byte[] Marker = "\"message\":\"m"u8.ToArray();
 
+    // The same text in a Phoenix new_msg payload ({"id","user","body","inserted_at"}).
+    private static readonly byte[] PhoenixMarker = "\"body\":\"m"u8.ToArray();
+
     /// <summary>What a receiver learns from one line.</summary>
     public readonly record struct Reading(int Sender, long Sequence, long Timestamp);
 
@@ -45,6 +48,28 @@ public static class Probe
         return n;
     }
 
+    /// <summary>
+    /// Writes the Phoenix push of the same text, <c>["1",null,"room:R","new_msg",{"body":TEXT}]</c> (vsn 2.0.0, join_ref
+    /// of <see cref="PhoenixJoin"/>, no ref: like the native frames, nobody waits for the reply); the bytes written.
+    /// </summary>
+    public static int WritePhoenixFrame(byte[] frame, string room, int sender, long sequence, long timestamp)
+    {
+        var span = frame.AsSpan();
+        var n = Copy(span, "[\"1\",null,\"room:"u8);
+        n += Encoding.ASCII.GetBytes(room, span[n..]);
+        n += Copy(span[n..], "\",\"new_msg\",{\"body\":\"m"u8);
+        n += Format(span[n..], sender);
+        span[n++] = (byte)'.';
+        n += Format(span[n..], sequence);
+        span[n++] = (byte)'.';
+        n += Format(span[n..], timestamp);
+        n += Copy(span[n..], "\"}]"u8);
+        return n;
+    }
+
+    /// <summary>The Phoenix join of a room's topic (join_ref and ref "1").</summary>
+    public static string PhoenixJoin(string room) => $"[\"1\",\"1\",\"room:{room}\",\"phx_join\",{{}}]";
+
     /// <summary>Bytes a frame needs at most.</summary>
     public static int FrameCapacity(string room, int padding) => 128 + room.Length + padding;
 
@@ -53,12 +78,18 @@ public static class Probe
     {
         reading = default;
         var at = line.IndexOf(Marker);
+        var marker = Marker;
         if (at < 0)
         {
-            return false;
+            at = line.IndexOf(PhoenixMarker);
+            marker = PhoenixMarker;
+            if (at < 0)
+            {
+                return false;
+            }
         }
 
-        var rest = line[(at + Marker.Length)..];
+        var rest = line[(at + marker.Length)..];
         if (!Utf8Parser.TryParse(rest, out int sender, out var used) || used >= rest.Length || rest[used] != '.')
         {
             return false;
@@ -84,7 +115,7 @@ public static class Probe
     public static bool IsAck(ReadOnlySpan<byte> line) => line.StartsWith("{\"ok\":true"u8);
 
     /// <summary>True for an error line.</summary>
-    public static bool IsError(ReadOnlySpan<byte> line) => line.StartsWith("{\"error\""u8);
+    public static bool IsError(ReadOnlySpan<byte> line) => line.StartsWith("{\"error\""u8) || (line.StartsWith("["u8) && line.IndexOf("\"status\":\"error\""u8) >= 0);
 
     private static int Copy(Span<byte> destination, ReadOnlySpan<byte> source)
     {

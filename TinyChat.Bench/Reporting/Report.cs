@@ -5,7 +5,7 @@ namespace TinyChat.Bench.Reporting;
 
 /// <summary>
 /// Collects measurements, writes each as a JSON line (stdout and a file), and renders the table of medians
-/// with the TinyChat/Kestrel and TinyChat/HttpListener ratios.
+/// with the TinyChat/Kestrel, TinyChat/HttpListener and Phoenix/native (TinyChat's two doors) ratios.
 /// </summary>
 public sealed class Report : IDisposable
 {
@@ -161,9 +161,9 @@ public sealed class Report : IDisposable
             text.Append(' ').Append(target == "sink" ? "sink (bench ceiling)" : target).Append(" |");
         }
 
-        text.AppendLine(" TinyChat/Kestrel | TinyChat/HttpListener |");
+        text.AppendLine(" TinyChat/Kestrel | TinyChat/HttpListener | Phoenix/native |");
         text.Append("|---|---|---|");
-        text.Append(string.Concat(Enumerable.Repeat("---:|", targets.Count + 2)));
+        text.Append(string.Concat(Enumerable.Repeat("---:|", targets.Count + 3)));
         text.AppendLine();
 
         foreach (var cell in measurements.Select(m => (m.Scenario, m.Shape)).Distinct())
@@ -188,7 +188,8 @@ public sealed class Report : IDisposable
                 }
 
                 text.Append(' ').Append(Ratio(row, values, "kestrel")).Append(" |");
-                text.Append(' ').Append(Ratio(row, values, "httplistener")).AppendLine(" |");
+                text.Append(' ').Append(Ratio(row, values, "httplistener")).Append(" |");
+                text.Append(' ').Append(Ratio(row, values, "tinychat", ours: "phoenix")).AppendLine(" |");
             }
         }
 
@@ -229,16 +230,17 @@ public sealed class Report : IDisposable
         }
     }
 
-    private static string Ratio(Row row, Dictionary<string, (string Text, double Number)> values, string peer)
+    // ours / peer; the last column is TinyChat's Phoenix door against its native protocol, in the same run.
+    private static string Ratio(Row row, Dictionary<string, (string Text, double Number)> values, string peer, string ours = "tinychat")
     {
         if (row.Aggregate is not (Aggregate.Median or Aggregate.First) || row.Better == Better.None
-            || !values.TryGetValue("tinychat", out var ours) || !values.TryGetValue(peer, out var theirs)
-            || !double.IsFinite(ours.Number) || !double.IsFinite(theirs.Number) || theirs.Number == 0)
+            || !values.TryGetValue(ours, out var oursValue) || !values.TryGetValue(peer, out var theirs)
+            || !double.IsFinite(oursValue.Number) || !double.IsFinite(theirs.Number) || theirs.Number == 0)
         {
             return "–";
         }
 
-        return (ours.Number / theirs.Number).ToString("F2", CultureInfo.InvariantCulture);
+        return (oursValue.Number / theirs.Number).ToString("F2", CultureInfo.InvariantCulture);
     }
 
     private static string Arrow(Better better) => better switch

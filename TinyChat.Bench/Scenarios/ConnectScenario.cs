@@ -25,7 +25,7 @@ public sealed class ConnectScenario : Scenario
     public override IReadOnlyList<string> Shapes(BenchOptions options) => [$"{options.Connections} conns"];
 
     /// <inheritdoc />
-    public override bool AppliesTo(Target target) => !target.IsSink;
+    public override bool AppliesTo(Target target) => !target.IsSink && !target.IsPhoenix;
 
     /// <inheritdoc />
     public override async Task RunAsync(BenchContext context, Target target, string shape, int runs, CancellationToken cancellationToken)

@@ -133,7 +133,7 @@ public sealed class Crowd : IAsyncDisposable
         await target.EnsureUsersAsync(seats[0].User + 1, cancellationToken).ConfigureAwait(false);
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(TimeSpan.FromSeconds(60));
-        await using var socket = await BenchSocket.ConnectAsync(target.ChatUri(seats[0].User), context.Dialer.For(0), 0, timeout.Token).ConfigureAwait(false);
+        await using var socket = await BenchSocket.ConnectAsync(target.NativeChatUri(seats[0].User), context.Dialer.For(0), 0, timeout.Token).ConfigureAwait(false);
         foreach (var room in rooms)
         {
             await socket.RequestAsync($"{{\"command\":\"create\",\"room\":\"{room}\"}}", line => IsReply(line, "\"success\"", "room_exists"), timeout.Token).ConfigureAwait(false);
@@ -155,7 +155,16 @@ public sealed class Crowd : IAsyncDisposable
                 var started = Stopwatch.GetTimestamp();
                 socket = await BenchSocket.ConnectAsync((seat.Node ?? target).ChatUri(seat.User), invoker, index, timeout.Token).ConfigureAwait(false);
                 var opened = Stopwatch.GetTimestamp();
-                await socket.RequestAsync($"{{\"command\":\"join\",\"room\":\"{seat.Room}\"}}", line => IsReply(line, "\"message\":\"welcome", "already_joined"), timeout.Token).ConfigureAwait(false);
+                if (target.IsPhoenix)
+                {
+                    // phoenix.js's join: join_ref and ref "1", the topic of the room; the reply carries them back.
+                    await socket.RequestAsync(Probe.PhoenixJoin(seat.Room), line => IsPhoenixJoinReply(line, seat.Room), timeout.Token).ConfigureAwait(false);
+                }
+                else
+                {
+                    await socket.RequestAsync($"{{\"command\":\"join\",\"room\":\"{seat.Room}\"}}", line => IsReply(line, "\"message\":\"welcome", "already_joined"), timeout.Token).ConfigureAwait(false);
+                }
+
                 Interlocked.Add(ref openTicks, opened - started);
                 Interlocked.Add(ref joinTicks, Stopwatch.GetTimestamp() - opened);
                 Interlocked.Increment(ref joined);
@@ -194,6 +203,16 @@ public sealed class Crowd : IAsyncDisposable
         }
 
         return line.StartsWith("{\"error\"", StringComparison.Ordinal) ? throw new InvalidOperationException($"server said {line}") : false;
+    }
+
+    private static bool IsPhoenixJoinReply(string line, string room)
+    {
+        if (!line.StartsWith($"[\"1\",\"1\",\"room:{room}\",\"phx_reply\"", StringComparison.Ordinal))
+        {
+            return false;
+        }
+
+        return line.Contains("\"status\":\"ok\"", StringComparison.Ordinal) ? true : throw new InvalidOperationException($"server said {line}");
     }
 
     /// <summary>A receive loop's handler: forwards to the member of the current run.</summary>

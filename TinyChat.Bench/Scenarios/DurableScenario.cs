@@ -27,7 +27,7 @@ public sealed class DurableScenario(string name, int rooms, int membersPerRoom) 
     public override IReadOnlyList<string> Shapes(BenchOptions options) => [$"{rooms}x{membersPerRoom}/{membersPerRoom} window {options.Window}"];
 
     /// <inheritdoc />
-    public override bool AppliesTo(Target target) => target.IsTinyChat;
+    public override bool AppliesTo(Target target) => target.IsTinyChat && !target.IsPhoenix;
 
     /// <inheritdoc />
     public override async Task RunAsync(BenchContext context, Target target, string shape, int runs, CancellationToken cancellationToken)

@@ -8,7 +8,8 @@ namespace TinyChat.Bench.Scenarios;
 
 /// <summary>
 /// R rooms of M members; S senders (spread over the rooms) send as fast as their in-flight window allows for
-/// T seconds. Deliveries per second, and every receiver's exactly-once / per-sender-order check.
+/// T seconds. Deliveries per second, and every receiver's exactly-once / per-sender-order check. Against the
+/// <c>phoenix</c> target the same shapes run over TinyChat's Phoenix Channels door (phoenix.js's wire format).
 /// </summary>
 public sealed class FanoutScenario : Scenario
 {
@@ -47,7 +48,7 @@ public sealed class FanoutScenario : Scenario
             await target.SettleAsync(SettleLimit, limit.Token, connectionsClosed: false).ConfigureAwait(false);
             var (traffic, everyone) = NewMembers(seats, roomSenders, fanout.Senders, context.Options.Window);
             crowd.Rebind(everyone);
-            await SendAsync(crowd, seats, traffic, TimeSpan.FromSeconds(context.Options.WarmupSeconds), limit.Token).ConfigureAwait(false);
+            await SendAsync(crowd, seats, traffic, TimeSpan.FromSeconds(context.Options.WarmupSeconds), limit.Token, target.IsPhoenix).ConfigureAwait(false);
         }
 
         for (var run = 1; run <= runs; run++)
@@ -61,7 +62,7 @@ public sealed class FanoutScenario : Scenario
             var cpu = CpuWindow.Start(target);
             var net = NetCounters.Read();
             var start = Stopwatch.GetTimestamp();
-            var lastDelivery = await SendAsync(crowd, seats, traffic, duration, limit.Token).ConfigureAwait(false);
+            var lastDelivery = await SendAsync(crowd, seats, traffic, duration, limit.Token, target.IsPhoenix).ConfigureAwait(false);
             var wire = NetCounters.Read().Since(net);
             var (serverCpu, clientCpu) = cpu.Stop(target);
             var seconds = Stopwatch.GetElapsedTime(start, lastDelivery).TotalSeconds;
@@ -96,15 +97,15 @@ public sealed class FanoutScenario : Scenario
         }
     }
 
-    /// <summary>Every sender sends for the duration, then every delivery is awaited; returns the time of the last one.</summary>
-    public static async Task<long> SendAsync(Crowd crowd, List<Seat> seats, Traffic traffic, TimeSpan duration, CancellationToken cancellationToken)
+    /// <summary>Every sender sends for the duration (in Phoenix frames when <paramref name="phoenix"/>), then every delivery is awaited; returns the time of the last one.</summary>
+    public static async Task<long> SendAsync(Crowd crowd, List<Seat> seats, Traffic traffic, TimeSpan duration, CancellationToken cancellationToken, bool phoenix = false)
     {
         var senders = new List<Task>();
         for (var i = 0; i < seats.Count; i++)
         {
             if (seats[i].Sender >= 0 && crowd.Socket(i) is { } socket)
             {
-                senders.Add(Flow.SendWindowedAsync(socket, traffic, seats[i].Sender, seats[i].Room, duration, withRef: false, cancellationToken));
+                senders.Add(Flow.SendWindowedAsync(socket, traffic, seats[i].Sender, seats[i].Room, duration, withRef: false, cancellationToken, phoenix));
             }
         }
 

@@ -17,7 +17,7 @@ public static class Flow
     /// for <paramref name="duration"/>. Stops at the deadline without cancelling a send in progress (that would abort the socket).
     /// </summary>
     public static async Task SendWindowedAsync(
-        BenchSocket socket, Traffic traffic, int sender, string room, TimeSpan duration, bool withRef, CancellationToken hardStop)
+        BenchSocket socket, Traffic traffic, int sender, string room, TimeSpan duration, bool withRef, CancellationToken hardStop, bool phoenix = false)
     {
         var frame = new byte[Probe.FrameCapacity(room, 0)];
         var clock = Stopwatch.StartNew();
@@ -33,7 +33,7 @@ public static class Flow
 
                 var now = Stopwatch.GetTimestamp();
                 Volatile.Write(ref traffic.SendTimes[sender][Traffic.Slot(sequence)], now);
-                var length = Probe.WriteFrame(frame, room, sender, sequence, now, 0, withRef);
+                var length = phoenix ? Probe.WritePhoenixFrame(frame, room, sender, sequence, now) : Probe.WriteFrame(frame, room, sender, sequence, now, 0, withRef);
                 await socket.SendAsync(frame.AsMemory(0, length), hardStop).ConfigureAwait(false);
                 Volatile.Write(ref traffic.Sent[sender], sequence);
             }

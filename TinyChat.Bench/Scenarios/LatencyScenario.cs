@@ -29,6 +29,9 @@ public sealed class LatencyScenario : Scenario
     public override string Name => "latency";
 
     /// <inheritdoc />
+    public override bool AppliesTo(Target target) => !target.IsPhoenix;
+
+    /// <inheritdoc />
     public override IReadOnlyList<string> Shapes(BenchOptions options) => [$"1x{options.LatencyMembers} @{options.LatencyRate}/s"];
 
     /// <inheritdoc />

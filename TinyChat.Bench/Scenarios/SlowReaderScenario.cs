@@ -19,7 +19,7 @@ public sealed class SlowReaderScenario : Scenario
         [$"1x{options.SlowMembers} @{options.SlowRate}/s {options.SlowPadding} B"];
 
     /// <inheritdoc />
-    public override bool AppliesTo(Target target) => !target.IsSink;
+    public override bool AppliesTo(Target target) => !target.IsSink && !target.IsPhoenix;
 
     /// <inheritdoc />
     public override async Task RunAsync(BenchContext context, Target target, string shape, int runs, CancellationToken cancellationToken)

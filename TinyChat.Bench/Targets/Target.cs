@@ -55,14 +55,17 @@ public sealed class Target : IAsyncDisposable
         };
     }
 
-    /// <summary>tinychat, tinychat-pg (TinyChat on a PostgreSQL of the bench's own), kestrel, httplistener, node-ws or sink.</summary>
+    /// <summary>tinychat, tinychat-pg (TinyChat on a PostgreSQL of the bench's own), phoenix (TinyChat spoken to over Phoenix Channels), kestrel, httplistener, node-ws or sink.</summary>
     public string Name { get; }
 
     /// <summary>The TCP port on 127.0.0.1.</summary>
     public int Port { get; }
 
     /// <summary>True for TinyChat: users are registered, rooms must be created, frames may be batched, acknowledgements exist.</summary>
-    public bool IsTinyChat => Name.StartsWith("tinychat", StringComparison.Ordinal);
+    public bool IsTinyChat => Name.StartsWith("tinychat", StringComparison.Ordinal) || IsPhoenix;
+
+    /// <summary>True for TinyChat spoken to over its Phoenix Channels door (phoenix.js's wire format, vsn 2.0.0).</summary>
+    public bool IsPhoenix => Name == "phoenix";
 
     /// <summary>The name of the TinyChat target that stores in PostgreSQL.</summary>
     public const string PostgresName = "tinychat-pg";
@@ -76,7 +79,10 @@ public sealed class Target : IAsyncDisposable
     /// <summary>What was started, for the report (storage provider, options).</summary>
     public string Note { get; private set; }
 
-    /// <summary>Starts TinyChat from its Release build with a copy of chat.config.json (logging at Warning) in a temp folder.</summary>
+    /// <summary>
+    /// Starts TinyChat from its Release build with a copy of chat.config.json (logging at Warning) in a temp folder,
+    /// as target <paramref name="name"/> (tinychat: native JSON clients; phoenix: Phoenix Channels clients).
+    /// </summary>
     public static async Task<Target> StartTinyChatAsync(RepositoryPaths paths, IReadOnlyList<string> extraArgs, string logPath, CancellationToken cancellationToken, string name = "tinychat")
     {
         if (!File.Exists(paths.TinyChatDll))
@@ -140,8 +146,7 @@ public sealed class Target : IAsyncDisposable
     }
 
     private static Task<Target> LaunchTinyChatAsync(
-        string name,
-        RepositoryPaths paths, string configPath, IReadOnlyList<string> extraArgs, string work, string logPath, CancellationToken cancellationToken)
+        string name, RepositoryPaths paths, string configPath, IReadOnlyList<string> extraArgs, string work, string logPath, CancellationToken cancellationToken)
     {
         var port = FreePort();
         string[] args =
@@ -168,8 +173,13 @@ public sealed class Target : IAsyncDisposable
         return new Target("sink", sink.Port, null, sink, null, null, "in-process trivial broadcast server");
     }
 
-    /// <summary>The WebSocket URI for user <paramref name="user"/> (TinyChat: that user's token and batching).</summary>
-    public Uri ChatUri(int user) => IsTinyChat
+    /// <summary>The WebSocket URI for user <paramref name="user"/> (TinyChat: that user's token and batching; phoenix: the Phoenix socket).</summary>
+    public Uri ChatUri(int user) => IsPhoenix
+        ? new Uri($"ws://127.0.0.1:{Port}/socket/websocket?vsn=2.0.0&token={Uri.EscapeDataString((accounts ?? this).tokens[user])}")
+        : NativeChatUri(user);
+
+    /// <summary>The native protocol's URI (how TinyChat rooms are created, whatever the target's clients speak).</summary>
+    public Uri NativeChatUri(int user) => IsTinyChat
         ? new Uri($"ws://127.0.0.1:{Port}/chat?access_token={Uri.EscapeDataString((accounts ?? this).tokens[user])}&batch=1")
         : new Uri($"ws://127.0.0.1:{Port}/chat?access_token=bench");
 

@@ -111,6 +111,9 @@ public sealed class TimelineTests : BrowserTest
     {
         var foo = await OpenChatAsync("foo_token", "foo");
         var events = foo.Page.Locator("#messages .event-text");
+
+        // "Connected" comes before the page has the room's presence; a diff before it would be no change to show.
+        await Expect(foo.OnlineUsers).ToContainTextAsync(["foo_user"]);
         var sockets = new List<Support.ChatSocket>();
         try
         {

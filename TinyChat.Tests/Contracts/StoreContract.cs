@@ -257,6 +257,25 @@ public abstract class StoreContract
     }
 
     [Test]
+    public async Task A_users_private_messages_after_an_id_span_all_their_conversations_and_the_last_id_is_the_highest_handed_out()
+    {
+        Assert.That(await Messages.LastPrivateIdAsync(None), Is.Zero);
+        Assert.That(await Messages.PrivateMessagesOfAsync("alice", 0, 50, None), Is.Empty);
+        var ab = await Messages.AppendPrivateMessageAsync("alice", "bob", "hi bob", T0, None);
+        var cb = await Messages.AppendPrivateMessageAsync("carol", "bob", "psst bob", T0, None);
+        var ca = await Messages.AppendPrivateMessageAsync("carol", "alice", "hi alice", T0.AddSeconds(1), None);
+        var aa = await Messages.AppendPrivateMessageAsync("alice", "alice", "note to self", T0.AddSeconds(2), None);
+
+        Assert.That(await Messages.LastPrivateIdAsync(None), Is.EqualTo(aa));
+        var alice = await Messages.PrivateMessagesOfAsync("alice", 0, 50, None);
+        Assert.That(alice.Select(m => (m.Id, m.From, m.To, m.Text)), Is.EqualTo(new[] { (ab, "alice", "bob", "hi bob"), (ca, "carol", "alice", "hi alice"), (aa, "alice", "alice", "note to self") }));
+        Assert.That(alice[1].Timestamp, Is.EqualTo(T0.AddSeconds(1)));
+        Assert.That((await Messages.PrivateMessagesOfAsync("alice", ab, 1, None)).Select(m => m.Id), Is.EqualTo(new[] { ca }));
+        Assert.That((await Messages.PrivateMessagesOfAsync("bob", ab, 50, None)).Select(m => m.Id), Is.EqualTo(new[] { cb }));
+        Assert.That(await Messages.PrivateMessagesOfAsync("alice", aa, 50, None), Is.Empty);
+    }
+
+    [Test]
     public async Task Concurrent_private_senders_get_unique_ids_increasing_per_sender()
     {
         var senders = Enumerable.Range(0, 8).Select(s => Task.Run(async () =>

@@ -26,6 +26,11 @@ public sealed class CrashIsolationTests
 
         public ValueTask<IReadOnlyList<PrivateMessage>> PrivateHistoryAsync(string user, string other, HistoryQuery query, CancellationToken cancellationToken) =>
             inner.PrivateHistoryAsync(user, other, query, cancellationToken);
+
+        public ValueTask<long> LastPrivateIdAsync(CancellationToken cancellationToken) => inner.LastPrivateIdAsync(cancellationToken);
+
+        public ValueTask<IReadOnlyList<PrivateMessage>> PrivateMessagesOfAsync(string user, long after, int limit, CancellationToken cancellationToken) =>
+            inner.PrivateMessagesOfAsync(user, after, limit, cancellationToken);
     }
 
     [Test]

@@ -114,7 +114,7 @@ public sealed class EventStreamTests
             Assert.That(Message(pm), Is.EqualTo("private hello"));
             await PostMessageAsync(server.Http, "/api/rooms/ops/messages", "bar_token", "in ops");
             lastId = (await first.ExpectAsync(e => e.Event == "message")).Id!;
-            Assert.That(StreamPosition.TryParse(lastId, out var position) && position.Room == "ops", Is.True, lastId);
+            Assert.That(StreamCursor.TryParse(lastId, out var cursor) && cursor.Rooms.Keys.Order().SequenceEqual(["default", "ops"]), Is.True, lastId);
         }
 
         await PostMessageAsync(server.Http, "/api/rooms/default/messages", "bar_token", "missed in default");
@@ -124,6 +124,97 @@ public sealed class EventStreamTests
         var got = await resumed.TakeAsync("message", 3);
         Assert.That(got.Select(Message), Is.EquivalentTo(new[] { "missed in default", "missed in ops", "live in ops" }));
         Assert.That(Message(got[2]), Is.EqualTo("live in ops"));
+    }
+
+    [Test]
+    public async Task The_user_stream_resumes_exactly_once_across_rooms_and_private_messages_of_one_millisecond()
+    {
+        // The server's clock stands still: every message has the same timestamp, so only an exact cursor can tell.
+        await using var server = await TestServer.StartAsync(
+            new Dictionary<string, string> { ["Limits:MessagesPerSecond"] = "0", ["Limits:FramesPerSecond"] = "0" },
+            services => services.AddSingleton<TimeProvider>(new ManualClock()));
+        await SendAsync(server.Http, HttpMethod.Post, "/api/rooms", "bar_token", """{"room":"ops"}""");
+        foreach (var room in new[] { "default", "ops" })
+        {
+            await SendAsync(server.Http, HttpMethod.Put, $"/api/rooms/{room}/membership", "foo_token");
+            await SendAsync(server.Http, HttpMethod.Put, $"/api/rooms/{room}/membership", "bar_token");
+        }
+
+        string lastId;
+        await using (var first = await SseClient.OpenAsync(server.BaseUri, "/api/events", "foo_token"))
+        {
+            await PostMessageAsync(server.Http, "/api/rooms/default/messages", "bar_token", "seen in default");
+            await PostMessageAsync(server.Http, "/api/rooms/ops/messages", "bar_token", "seen in ops");
+            await PostMessageAsync(server.Http, "/api/users/foo_user/messages", "bar_token", "seen privately");
+            var seen = await TakeMessagesAsync(first, 3);
+            Assert.That(seen.Select(Message), Is.EqualTo(new[] { "seen in default", "seen in ops", "seen privately" }));
+            lastId = seen[^1].Id!;
+        }
+
+        var missed = new[]
+        {
+            ("/api/rooms/default/messages", "bar_token", "missed default 1"),
+            ("/api/rooms/ops/messages", "bar_token", "missed ops 1"),
+            ("/api/users/foo_user/messages", "bar_token", "missed private to foo"),
+            ("/api/rooms/default/messages", "bar_token", "missed default 2"),
+            ("/api/users/bar_user/messages", "foo_token", "missed private from foo (another tab)"),
+            ("/api/rooms/ops/messages", "foo_token", "missed ops 2"),
+        };
+        foreach (var (path, token, text) in missed)
+        {
+            Assert.That((await PostMessageAsync(server.Http, path, token, text)).Status, Is.EqualTo(201));
+        }
+
+        await using var resumed = await SseClient.OpenAsync(server.BaseUri, "/api/events", "foo_token", lastId);
+        Assert.That((int)resumed.Response.StatusCode, Is.EqualTo(200));
+        await PostMessageAsync(server.Http, "/api/rooms/ops/messages", "bar_token", "live in ops");
+        await PostMessageAsync(server.Http, "/api/users/foo_user/messages", "bar_token", "live private");
+        var got = (await TakeMessagesAsync(resumed, missed.Length + 2)).Select(Message).ToList();
+        Assert.That(got.Take(missed.Length), Is.EquivalentTo(missed.Select(m => m.Item3)), "each missed message once");
+        Assert.That(got.Skip(missed.Length), Is.EqualTo(new[] { "live in ops", "live private" }), "then live");
+        foreach (var source in new[] { "default", "ops", "private" })
+        {
+            Assert.That(got.Take(missed.Length).Where(m => m.Contains(source, StringComparison.Ordinal)), Is.EqualTo(missed.Select(m => m.Item3).Where(m => m.Contains(source, StringComparison.Ordinal))), $"{source} in its order");
+        }
+
+        // Nothing doubled behind them: the next event is a new marker.
+        await PostMessageAsync(server.Http, "/api/rooms/default/messages", "bar_token", "marker");
+        Assert.That(Message((await TakeMessagesAsync(resumed, 1))[0]), Is.EqualTo("marker"));
+    }
+
+    [Test]
+    public async Task A_room_joined_since_the_stream_started_is_caught_up_on_resume()
+    {
+        await using var server = await TestServer.StartAsync();
+        await SendAsync(server.Http, HttpMethod.Post, "/api/rooms", "bar_token", """{"room":"later"}""");
+        await SendAsync(server.Http, HttpMethod.Put, "/api/rooms/later/membership", "bar_token");
+        await SendAsync(server.Http, HttpMethod.Put, "/api/rooms/default/membership", "foo_token");
+        await SendAsync(server.Http, HttpMethod.Put, "/api/rooms/default/membership", "bar_token");
+        await PostMessageAsync(server.Http, "/api/rooms/later/messages", "bar_token", "before foo's stream");
+        string lastId;
+        await using (var first = await SseClient.OpenAsync(server.BaseUri, "/api/events", "foo_token"))
+        {
+            await PostMessageAsync(server.Http, "/api/rooms/default/messages", "bar_token", "hello");
+            lastId = (await TakeMessagesAsync(first, 1))[0].Id!;
+        }
+
+        await SendAsync(server.Http, HttpMethod.Put, "/api/rooms/later/membership", "foo_token");
+        await PostMessageAsync(server.Http, "/api/rooms/later/messages", "bar_token", "after foo joined");
+        await using var resumed = await SseClient.OpenAsync(server.BaseUri, "/api/events", "foo_token", lastId);
+        await PostMessageAsync(server.Http, "/api/rooms/default/messages", "bar_token", "marker");
+
+        Assert.That((await TakeMessagesAsync(resumed, 2)).Select(Message), Is.EqualTo(new[] { "after foo joined", "marker" }));
+    }
+
+    private static async Task<List<SseEvent>> TakeMessagesAsync(SseClient stream, int count)
+    {
+        var taken = new List<SseEvent>();
+        while (taken.Count < count)
+        {
+            taken.Add(await stream.ExpectAsync(e => e.Event is "message" or "private_message"));
+        }
+
+        return taken;
     }
 
     [Test]
@@ -190,7 +281,7 @@ public sealed class EventStreamTests
     }
 
     [Test]
-    public async Task A_stream_is_framed_as_chunked_text_event_stream_on_the_wire()
+    public async Task A_stream_is_framed_as_text_event_stream_ending_with_the_connection_on_the_wire()
     {
         await using var server = await TestServer.StartAsync();
         await SendAsync(server.Http, HttpMethod.Put, "/api/rooms/default/membership", "foo_token");
@@ -211,7 +302,8 @@ public sealed class EventStreamTests
         var text = seen.ToString();
         Assert.That(text, Does.StartWith("HTTP/1.1 200"));
         Assert.That(text, Does.Contain("Content-Type: text/event-stream"));
-        Assert.That(text, Does.Contain("Transfer-Encoding: chunked"));
+        Assert.That(text, Does.Contain("Connection: close"), "the body ends with the connection");
+        Assert.That(text, Does.Not.Contain("Transfer-Encoding"));
         Assert.That(text, Does.Contain("Cache-Control: no-store"));
         Assert.That(text, Does.Contain("retry: 3000\n\n"));
     }
@@ -276,5 +368,24 @@ public sealed class SlowEventStreamTests
 
         Assert.That(open.Count, Is.EqualTo(1), $"the unread stream was ended after {sent} messages");
         Assert.That(sent, Is.GreaterThan(16));
+
+        // The server really let the connection go: draining what the kernel buffered, the reader reaches its end.
+        var drained = 0L;
+        var buffer = new byte[64 * 1024];
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        try
+        {
+            int read;
+            while ((read = await slow.ReceiveAsync(buffer, SocketFlags.None, timeout.Token)) > 0)
+            {
+                drained += read;
+            }
+        }
+        catch (SocketException)
+        {
+            // Reset by the server: gone as well.
+        }
+
+        Assert.That(timeout.IsCancellationRequested, Is.False, $"the server still holds the socket after {drained} bytes");
     }
 }

@@ -130,6 +130,39 @@ public sealed class RestEndpointTests
     }
 
     [Test]
+    public async Task A_bot_that_only_uses_the_api_never_appears_online()
+    {
+        var bot = await server.RegisterAsync("rest_only_bot");
+        var watcherToken = await server.RegisterAsync("presence_watcher");
+        await SendAsync(Http, HttpMethod.Post, "/api/rooms", watcherToken, """{"room":"botroom"}""");
+        await using var watcher = await server.ConnectAsync(watcherToken);
+        await watcher.RequestAsync(new() { ["command"] = "join", ["room"] = "botroom" });
+
+        Assert.That((await SendAsync(Http, HttpMethod.Put, "/api/rooms/botroom/membership", bot)).Status, Is.EqualTo(201));
+        Assert.That((await PostMessageAsync(Http, "/api/rooms/botroom/messages", bot, "build green")).Status, Is.EqualTo(201));
+        var (_, presence, _) = await GetAsync(Http, "/api/rooms/botroom/presence", bot);
+        Assert.That(presence.GetProperty("presence_state").EnumerateObject().Select(p => p.Name), Is.EqualTo(new[] { "presence_watcher" }), "the asking request is not online either");
+        Assert.That((await SendAsync(Http, HttpMethod.Delete, "/api/rooms/botroom/membership", bot)).Status, Is.EqualTo(204));
+
+        // Everything the room broadcast up to the watcher's own marker: the bot's message, and no presence of the bot.
+        await watcher.SendAsync(new { room = "botroom", message = "marker" });
+        var seen = new List<System.Text.Json.JsonElement>();
+        for (var i = 0; i < 20; i++)
+        {
+            var frame = await watcher.ReceiveAsync();
+            if (frame.TryGetProperty("message", out var m) && m.GetString() == "marker")
+            {
+                break;
+            }
+
+            seen.Add(frame);
+        }
+
+        Assert.That(seen.Where(f => f.TryGetProperty("message", out _)).Select(f => f.GetProperty("from").GetString()), Is.EqualTo(new[] { "rest_only_bot" }));
+        Assert.That(seen.Where(f => f.TryGetProperty("presence_diff", out _)).Select(f => f.GetRawText()).Where(t => t.Contains("rest_only_bot", StringComparison.Ordinal)), Is.Empty);
+    }
+
+    [Test]
     public async Task Private_messages_post_and_read_both_ways()
     {
         var alice = await server.RegisterAsync("pm_alice");

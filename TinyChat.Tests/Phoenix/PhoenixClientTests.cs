@@ -80,6 +80,61 @@ public sealed class PhoenixClientTests
     }
 
     [Test]
+    public async Task A_second_tab_is_a_presence_diff_join_of_its_meta_and_closing_it_a_leave_of_that_meta()
+    {
+        await using var server = await TestServer.StartAsync();
+        var bazToken = await server.RegisterAsync("baz_user");
+        await using var native = await server.ConnectAsync(bazToken);
+        await native.RequestAsync(new(JoinDefault));
+        await using var observer = PhoenixNodeClient.Start(server.BaseUri, "bar_token");
+        await observer.JoinedAsync();
+        await using var tab1 = PhoenixNodeClient.Start(server.BaseUri, "foo_token");
+        await tab1.JoinedAsync();
+        await observer.PresenceAsync(users => users.GetValueOrDefault("foo_user") == 1);
+        await tab1.PresenceAsync(users => users.GetValueOrDefault("foo_user") == 1 && users.ContainsKey("bar_user"));
+
+        // The second tab opens while everyone is synced: only a presence_diff can tell them. Each wait looks at
+        // syncs after the step only.
+        observer.SkipSeen("presence");
+        tab1.SkipSeen("presence");
+        var tab2 = PhoenixNodeClient.Start(server.BaseUri, "foo_token");
+        try
+        {
+            await tab2.JoinedAsync();
+            await observer.PresenceAsync(users => users.GetValueOrDefault("foo_user") == 2);
+            await tab1.PresenceAsync(users => users.GetValueOrDefault("foo_user") == 2);
+            await tab2.PresenceAsync(users => users.GetValueOrDefault("foo_user") == 2);
+            observer.SkipSeen("presence");
+            tab1.SkipSeen("presence");
+        }
+        finally
+        {
+            await tab2.DisposeAsync();
+        }
+
+        // Closing one tab takes its meta away; the user stays, with the other tab's.
+        await observer.PresenceAsync(users => users.GetValueOrDefault("foo_user") == 1);
+        await tab1.PresenceAsync(users => users.GetValueOrDefault("foo_user") == 1);
+        observer.SkipSeen("presence");
+        await tab1.SendAsync(new { @do = "quit" });
+        await observer.PresenceAsync(users => !users.ContainsKey("foo_user"));
+
+        // The native protocol shows a user once: it saw foo_user come and go, and nothing for the second tab.
+        var diffs = new List<string>();
+        for (var i = 0; i < 50 && !diffs.Contains("leave"); i++)
+        {
+            var frame = await native.ReceiveAsync();
+            if (frame.TryGetProperty("presence_diff", out var diff))
+            {
+                diffs.AddRange(diff.GetProperty("joins").EnumerateObject().Where(p => p.Name == "foo_user").Select(_ => "join"));
+                diffs.AddRange(diff.GetProperty("leaves").EnumerateObject().Where(p => p.Name == "foo_user").Select(_ => "leave"));
+            }
+        }
+
+        Assert.That(diffs, Is.EqualTo(new[] { "join", "leave" }));
+    }
+
+    [Test]
     public async Task Heartbeats_are_answered()
     {
         await using var server = await TestServer.StartAsync();
@@ -250,5 +305,10 @@ public sealed class PhoenixClientTests
 
         public ValueTask<IReadOnlyList<PrivateMessage>> PrivateHistoryAsync(string user, string other, HistoryQuery query, CancellationToken cancellationToken) =>
             inner.PrivateHistoryAsync(user, other, query, cancellationToken);
+
+        public ValueTask<long> LastPrivateIdAsync(CancellationToken cancellationToken) => inner.LastPrivateIdAsync(cancellationToken);
+
+        public ValueTask<IReadOnlyList<PrivateMessage>> PrivateMessagesOfAsync(string user, long after, int limit, CancellationToken cancellationToken) =>
+            inner.PrivateMessagesOfAsync(user, after, limit, cancellationToken);
     }
 }

@@ -38,6 +38,32 @@ public sealed class PhoenixEncodingTests
     }
 
     [Test]
+    public void Named_connections_are_metas_with_their_own_refs_and_a_connection_diff_names_only_its_connection()
+    {
+        var tab1 = new ConnectionPresence("c.1", At);
+        var tab2 = new ConnectionPresence("c.2", At.AddSeconds(9));
+        var state = new PresenceState("default", [new PresenceEntry("foo_user", At, 2) { Named = [tab1, tab2] }]);
+        Assert.That(Text(state.EncodeWith(PhoenixEventEncoder.V2)), Is.EqualTo(
+            """[null,null,"room:default","presence_state",{"foo_user":{"metas":[{"phx_ref":"c.1","online_at":"2026-12-02T10:15:30.125Z"},{"phx_ref":"c.2","online_at":"2026-12-02T10:15:39.125Z"}]}}]"""));
+
+        var opened = new PresenceConnectionDiff("default", "foo_user", [tab2], []);
+        Assert.That(Text(opened.EncodeWith(PhoenixEventEncoder.V2)), Is.EqualTo(
+            """[null,null,"room:default","presence_diff",{"joins":{"foo_user":{"metas":[{"phx_ref":"c.2","online_at":"2026-12-02T10:15:39.125Z"}]}},"leaves":{}}]"""));
+        var closed = new PresenceConnectionDiff("default", "foo_user", [], [tab2]);
+        Assert.That(Text(closed.EncodeWith(PhoenixEventEncoder.V1)), Is.EqualTo(
+            """{"topic":"room:default","event":"presence_diff","payload":{"joins":{},"leaves":{"foo_user":{"metas":[{"phx_ref":"c.2","online_at":"2026-12-02T10:15:39.125Z"}]}}},"ref":null}"""));
+    }
+
+    [Test]
+    public void A_connection_diff_is_nothing_in_the_protocols_that_show_a_user_once()
+    {
+        var diff = new PresenceConnectionDiff("default", "foo_user", [new ConnectionPresence("c.2", At)], []);
+
+        Assert.That(diff.EncodeWith(TinyChat.Protocols.Json.JsonEventEncoder.Instance).IsEmpty, Is.True);
+        Assert.That(diff.EncodeWith(TinyChat.Protocols.Http.SseEventEncoder.UserStream).IsEmpty, Is.True);
+    }
+
+    [Test]
     public void A_private_message_is_two_frames_one_per_users_topic()
     {
         var message = new PrivateMessage("bar_user", "foo_user", "psst", 3, At);

@@ -124,6 +124,21 @@ public sealed class PhoenixNodeClient : IAsyncDisposable
         }
     }
 
+    /// <summary>Marks every line of <paramref name="eventName"/> printed so far as taken: later expectations see only newer ones.</summary>
+    public void SkipSeen(string eventName)
+    {
+        lock (seen)
+        {
+            for (var i = 0; i < seen.Count; i++)
+            {
+                if (seen[i].GetProperty("event").GetString() == eventName)
+                {
+                    taken.Add(i);
+                }
+            }
+        }
+    }
+
     /// <summary>Waits for the join reply of <paramref name="topic"/>.</summary>
     public Task<JsonElement> JoinedAsync(string topic = "room:default") =>
         ExpectAsync("joined", l => l.GetProperty("topic").GetString() == topic);

@@ -35,6 +35,21 @@ public sealed class ConnectionOutboxTests
     }
 
     [Test]
+    public async Task An_event_the_protocol_encodes_to_nothing_is_not_written()
+    {
+        var transport = new RecordingTransport();
+        var outbox = new ConnectionOutbox(transport, new TextFrames(), capacity: 16);
+        outbox.TryDeliver(new TextEvent(""));
+        outbox.TryDeliver(new TextEvent("shown"));
+        outbox.TryDeliver(new TextEvent(""));
+        outbox.Close(1000, "", drain: true);
+
+        await RunAsync(outbox, transport).WaitAsync(Patience);
+
+        Assert.That(transport.Frames, Is.EqualTo(new[] { "shown" }), "no empty frame");
+    }
+
+    [Test]
     public async Task Items_queued_while_a_write_is_in_flight_go_to_the_transport_together()
     {
         var transport = new RecordingTransport(holdWrites: true);

@@ -28,7 +28,16 @@ public sealed class Admission : IAsyncDisposable
     /// room the user has joined is queued in the outbox before the client is returned. Once this returns, the
     /// client owns the slot and gives it back when disposed. Call at most once.
     /// </summary>
-    public async Task<ChatClient> ConnectAsync(IOutbox outbox, CancellationToken cancellationToken)
+    public Task<ChatClient> ConnectAsync(IOutbox outbox, CancellationToken cancellationToken) => ConnectAsync(outbox, present: true, cancellationToken);
+
+    /// <summary>
+    /// Connects a request (one HTTP API call): a client that acts as the user under every rule of the core, but
+    /// does not make the user online, receives no events and is not greeted. Presence is for people (and bots)
+    /// that listen; a bot that only posts never appears, so it cannot make the online list flicker. Call at most once.
+    /// </summary>
+    public Task<ChatClient> ConnectRequestAsync(CancellationToken cancellationToken) => ConnectAsync(new RequestOutbox(), present: false, cancellationToken);
+
+    private async Task<ChatClient> ConnectAsync(IOutbox outbox, bool present, CancellationToken cancellationToken)
     {
         if (Interlocked.CompareExchange(ref state, 1, 0) != 0)
         {
@@ -38,7 +47,7 @@ public sealed class Admission : IAsyncDisposable
         UserSessionProcess session;
         try
         {
-            session = await server.Sessions.AttachAsync(User, outbox, cancellationToken).ConfigureAwait(false);
+            session = await server.Sessions.AttachAsync(User, outbox, cancellationToken, present).ConfigureAwait(false);
         }
         catch
         {
@@ -47,7 +56,11 @@ public sealed class Admission : IAsyncDisposable
         }
 
         var client = new ChatClient(server, session, outbox, IsGuest);
-        await client.GreetAsync(cancellationToken).ConfigureAwait(false);
+        if (present)
+        {
+            await client.GreetAsync(cancellationToken).ConfigureAwait(false);
+        }
+
         return client;
     }
 
@@ -60,6 +73,17 @@ public sealed class Admission : IAsyncDisposable
         }
 
         return ValueTask.CompletedTask;
+    }
+
+    // A request's connection: its identity in the session; nothing is ever delivered to it.
+    private sealed class RequestOutbox : IOutbox
+    {
+        public bool TryDeliver(ChatEvent chatEvent) => true;
+
+        // The request ends within its own handling; the next one is authenticated afresh.
+        public void Disconnect(string reason)
+        {
+        }
     }
 
     private void Release()

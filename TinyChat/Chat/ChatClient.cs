@@ -168,32 +168,67 @@ public sealed class ChatClient : IAsyncDisposable
             return bad;
         }
 
-        long id;
-        var now = server.Time.GetUtcNow();
         try
         {
             if (ChatNames.CheckUserName(to) is not null || !await server.UserExistsAsync(to, cancellationToken).ConfigureAwait(false))
             {
                 return ChatError.UserNotFound(to);
             }
-
-            id = await server.Messages.AppendPrivateMessageAsync(User, to, text, now, cancellationToken).ConfigureAwait(false);
         }
         catch (StoreUnavailableException)
         {
             return ChatError.StoreUnavailable();
         }
 
-        ChatMetrics.MessagesAccepted.Add(1, ChatMetrics.Kind("private"));
-        // Through the users' topics: every connection of the recipient and of the sender, wherever it is.
-        var published = new ChatBusEvent(new PrivateMessage(User, to, text, id, now));
-        server.Bus.Publish(ChatTopic.User(to), published);
-        if (to != User)
+        // Stored and published in both users' turn: each user's topic carries their private messages in id order.
+        using (await server.PrivateOrder.EnterAsync(User, to, cancellationToken).ConfigureAwait(false))
         {
-            server.Bus.Publish(ChatTopic.User(User), published);
-        }
+            long id;
+            var now = server.Time.GetUtcNow();
+            try
+            {
+                id = await server.Messages.AppendPrivateMessageAsync(User, to, text, now, cancellationToken).ConfigureAwait(false);
+            }
+            catch (StoreUnavailableException)
+            {
+                return ChatError.StoreUnavailable();
+            }
 
-        return Outcome<long>.Ok(id);
+            ChatMetrics.MessagesAccepted.Add(1, ChatMetrics.Kind("private"));
+            // Through the users' topics: every connection of the recipient and of the sender, wherever it is.
+            var published = new ChatBusEvent(new PrivateMessage(User, to, text, id, now));
+            server.Bus.Publish(ChatTopic.User(to), published);
+            if (to != User)
+            {
+                server.Bus.Publish(ChatTopic.User(User), published);
+            }
+
+            return Outcome<long>.Ok(id);
+        }
+    }
+
+    /// <summary>
+    /// Where this connection stands in the user's private messages: every one with an id up to the value was
+    /// published before this call, every later one will have a higher id and reach the connection (attached
+    /// already). Taken in the user's turn, so no message of theirs is between stored and published meanwhile.
+    /// </summary>
+    public async Task<long> PrivatePositionAsync(CancellationToken cancellationToken)
+    {
+        using (await server.PrivateOrder.EnterAsync(User, User, cancellationToken).ConfigureAwait(false))
+        {
+            return await server.Messages.LastPrivateIdAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>The user's private messages in all conversations after an id, oldest first (an event stream's catch-up).</summary>
+    public async Task<IReadOnlyList<PrivateMessage>> PrivateMessagesAfterAsync(long after, int limit, CancellationToken cancellationToken) =>
+        await server.Messages.PrivateMessagesOfAsync(User, after, Math.Clamp(limit, 1, MaxHistoryLimit), cancellationToken).ConfigureAwait(false);
+
+    /// <summary>The newest id of a room the user has joined (0 when it has no message), or the reason it cannot be read.</summary>
+    public async Task<Outcome<long>> LastRoomIdAsync(string room, CancellationToken cancellationToken)
+    {
+        var page = await RoomHistoryAsync(room, new HistoryQuery(null, null, 1), cancellationToken).ConfigureAwait(false);
+        return page.Error is { } error ? error : Outcome<long>.Ok(page.Value!.Count == 0 ? 0 : page.Value[0].Id);
     }
 
     /// <summary>Whether the user is a server admin.</summary>

@@ -117,7 +117,27 @@ public sealed class PrivateMessage(string from, string to, string text, long id,
 }
 
 /// <summary>One online user in a room's presence: since when, and over how many connections.</summary>
-public sealed record PresenceEntry(string User, DateTimeOffset OnlineAt, int Connections);
+public sealed record PresenceEntry(string User, DateTimeOffset OnlineAt, int Connections)
+{
+    /// <summary>
+    /// The user's connections this node knows by name: its own open ones (fewer than <see cref="Connections"/> when
+    /// the user is also connected to other nodes), or, in a leave of a user who went offline, the ones that closed.
+    /// Protocols that show each connection (Phoenix metas) name them; the others count.
+    /// </summary>
+    public IReadOnlyList<ConnectionPresence> Named { get; init; } = [];
+}
+
+/// <summary>One open connection of an online user, as presence names it: an id unique among all connections, and when it opened.</summary>
+public sealed record ConnectionPresence(string Id, DateTimeOffset OpenedAt)
+{
+    // Unique across restarts and nodes without coordination: a random prefix per process, a counter within it.
+    private static readonly string Prefix = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(4)) + ".";
+    private static long next;
+
+    /// <summary>A connection opening now, with a fresh id.</summary>
+    public static ConnectionPresence Open(DateTimeOffset at) =>
+        new(Prefix + Interlocked.Increment(ref next).ToString(System.Globalization.CultureInfo.InvariantCulture), at);
+}
 
 /// <summary>Everyone online in a room now (sent on join, on reconnect, on <c>who</c>, and after a room restart).</summary>
 public sealed class PresenceState(string room, IReadOnlyList<PresenceEntry> online) : ChatEvent
@@ -140,6 +160,26 @@ public sealed class PresenceDiff(string room, IReadOnlyList<PresenceEntry> joins
 
     /// <summary>Users no longer present.</summary>
     public IReadOnlyList<PresenceEntry> Leaves { get; } = leaves;
+}
+
+/// <summary>
+/// A connection of a user who stays online in the room opened or closed (a second tab, one of two tabs closing): the
+/// user's presence did not change, only how many connections carry it. Protocols that show one entry per connection
+/// (Phoenix Presence metas) announce it; the ones that show a user once (native JSON, SSE, IRC) encode it to nothing.
+/// </summary>
+public sealed class PresenceConnectionDiff(string room, string user, IReadOnlyList<ConnectionPresence> opened, IReadOnlyList<ConnectionPresence> closed) : ChatEvent
+{
+    /// <summary>Room name.</summary>
+    public string Room { get; } = room;
+
+    /// <summary>The user whose connections changed.</summary>
+    public string User { get; } = user;
+
+    /// <summary>Connections that opened.</summary>
+    public IReadOnlyList<ConnectionPresence> Opened { get; } = opened;
+
+    /// <summary>Connections that closed.</summary>
+    public IReadOnlyList<ConnectionPresence> Closed { get; } = closed;
 }
 
 /// <summary>A user is typing in a room (<see cref="Room"/>) or to one user (<see cref="To"/>). Ephemeral.</summary>

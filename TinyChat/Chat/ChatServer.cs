@@ -93,6 +93,9 @@ public sealed class ChatServer
     /// <summary>Open connections per user.</summary>
     public ConnectionSlots Slots { get; }
 
+    /// <summary>Keeps each user's private messages in id order (see <see cref="PrivateOrder"/>).</summary>
+    internal PrivateOrder PrivateOrder { get; } = new();
+
     /// <summary>Guests online now: users without an account, known only while connected.</summary>
     internal System.Collections.Concurrent.ConcurrentDictionary<string, byte> Guests { get; } = new(StringComparer.Ordinal);
 

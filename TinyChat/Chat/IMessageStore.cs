@@ -63,4 +63,13 @@ public interface IMessageStore
 
     /// <summary>A slice of the private conversation of two users, oldest first.</summary>
     ValueTask<IReadOnlyList<PrivateMessage>> PrivateHistoryAsync(string user, string other, HistoryQuery query, CancellationToken cancellationToken);
+
+    /// <summary>The highest private message id handed out so far, whoever the users (0 when none; never goes back, even after pruning).</summary>
+    ValueTask<long> LastPrivateIdAsync(CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Every private message the user sent or received with an id after <paramref name="after"/>, in all their
+    /// conversations, oldest first, at most <paramref name="limit"/> (an event stream's catch-up).
+    /// </summary>
+    ValueTask<IReadOnlyList<PrivateMessage>> PrivateMessagesOfAsync(string user, long after, int limit, CancellationToken cancellationToken);
 }

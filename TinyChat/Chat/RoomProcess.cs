@@ -15,8 +15,8 @@ public abstract record RoomRequest<T> : RoomCommand, IRequest
     public void Fail(Exception reason) => Reply.Fail(reason);
 }
 
-/// <summary>A user joins the room; the reply is null on success.</summary>
-public sealed record JoinRoom(string User, UserEndpoint Endpoint) : RoomRequest<ChatError?>;
+/// <summary>A user joins the room; the reply is null on success. Without an endpoint the user is offline (joining through an API request): a member who does not appear.</summary>
+public sealed record JoinRoom(string User, UserEndpoint? Endpoint) : RoomRequest<ChatError?>;
 
 /// <summary>A user leaves the room; the reply is null on success.</summary>
 public sealed record LeaveRoom(string User) : RoomRequest<ChatError?>;
@@ -49,8 +49,14 @@ public sealed record TypingInRoom(string User) : RoomCommand;
 /// <summary>A member's user came online: deliver to this endpoint.</summary>
 public sealed record MemberOnline(string User, UserEndpoint Endpoint) : RoomCommand;
 
-/// <summary>A member's user went offline (only if <paramref name="Endpoint"/> is still the one the room knows).</summary>
-public sealed record MemberOffline(string User, UserEndpoint Endpoint) : RoomCommand;
+/// <summary>
+/// A member's user went offline (only if <paramref name="Endpoint"/> is still the one the room knows);
+/// <paramref name="Left"/> is the user as the leave names it (the connections that closed), else the endpoint's presence now.
+/// </summary>
+public sealed record MemberOffline(string User, UserEndpoint Endpoint, PresenceEntry? Left = null) : RoomCommand;
+
+/// <summary>A connection of a member who stays online opened or closed (only if <paramref name="Endpoint"/> is the one the room knows).</summary>
+public sealed record MemberConnections(string User, UserEndpoint Endpoint, IReadOnlyList<ConnectionPresence> Opened, IReadOnlyList<ConnectionPresence> Closed) : RoomCommand;
 
 /// <summary>The user's account was deleted (by an administrator): the user is no longer a member.</summary>
 public sealed record ForgetMember(string User) : RoomCommand;
@@ -213,7 +219,14 @@ public sealed class RoomProcess(
                 if (members.TryGetValue(offline.User, out var known) && ReferenceEquals(known, offline.Endpoint))
                 {
                     SetMember(offline.User, null);
-                    AnnounceChanges([offline.User], offline.Endpoint.Presence);
+                    AnnounceChanges([offline.User], offline.Left ?? offline.Endpoint.Presence);
+                }
+
+                break;
+            case MemberConnections connections:
+                if (members.TryGetValue(connections.User, out var current) && ReferenceEquals(current, connections.Endpoint))
+                {
+                    Broadcast(new PresenceConnectionDiff(Room, connections.User, connections.Opened, connections.Closed));
                 }
 
                 break;
@@ -325,9 +338,11 @@ public sealed class RoomProcess(
         {
             SetMember(join.User, join.Endpoint);
             joined.Add(join.User);
-            if (shown.Add(join.User))
+
+            // A user joining through an API request (no endpoint) appears only if connected on another node.
+            if (IsOnline(join.User, join.Endpoint) && shown.Add(join.User))
             {
-                announced.Add(presence.Find(join.User) ?? join.Endpoint.Presence);
+                announced.Add(Appearing(join.User, join.Endpoint));
             }
         }
 
@@ -428,7 +443,7 @@ public sealed class RoomProcess(
             var online = members.TryGetValue(user, out var endpoint) && IsOnline(user, endpoint);
             if (online && shown.Add(user))
             {
-                (joins ??= []).Add(presence.Find(user) ?? endpoint?.Presence ?? Gone(user));
+                (joins ??= []).Add(Appearing(user, endpoint));
             }
             else if (!online && shown.Remove(user))
             {
@@ -440,6 +455,15 @@ public sealed class RoomProcess(
         {
             Broadcast(new PresenceDiff(Room, joins ?? [], leaves ?? []));
         }
+    }
+
+    // The user as a join names it: the merge over all nodes, with this node's connections named one by one.
+    private PresenceEntry Appearing(string user, UserEndpoint? endpoint)
+    {
+        var here = endpoint?.Presence;
+        return presence.Find(user) is { } merged
+            ? here is null ? merged : merged with { Named = here.Named }
+            : here ?? OnOtherNodes(user) ?? Gone(user);
     }
 
     private bool IsOnline(string user, UserEndpoint? endpoint) =>
@@ -454,7 +478,9 @@ public sealed class RoomProcess(
         {
             if (endpoint is { Connections: > 0 })
             {
-                online.Add(presence.Find(user) ?? endpoint.Presence);
+                // The table's merge (other nodes' connections too), with this node's connections named.
+                var here = endpoint.Presence;
+                online.Add(presence.Find(user) is { } merged ? merged with { Named = here.Named } : here);
             }
             else if (endpoint is null && OnOtherNodes(user) is { } elsewhere)
             {

@@ -24,11 +24,17 @@ public sealed class SessionDirectory(
     /// <summary>The sessions running now (a snapshot). Never blocks.</summary>
     public IReadOnlyList<UserSessionProcess> Live => live.All;
 
-    /// <summary>The endpoint of an online user, or null when the user is offline. Never blocks.</summary>
-    public UserEndpoint? FindOnline(string user) => live.TryLookup(user, out var session) ? session.Endpoint : null;
+    /// <summary>
+    /// The endpoint of an online user, or null when the user is offline (no session, or a session that only serves
+    /// API requests). Never blocks.
+    /// </summary>
+    public UserEndpoint? FindOnline(string user) => live.TryLookup(user, out var session) && session.Endpoint.Connections > 0 ? session.Endpoint : null;
 
-    /// <summary>Attaches a connection to the user's session, starting one if the user was offline.</summary>
-    public async Task<UserSessionProcess> AttachAsync(string user, IOutbox outbox, CancellationToken cancellationToken)
+    /// <summary>
+    /// Attaches a connection to the user's session, starting one if there is none. A <paramref name="present"/>
+    /// connection makes the user online; a request (false) only acts as the user.
+    /// </summary>
+    public async Task<UserSessionProcess> AttachAsync(string user, IOutbox outbox, CancellationToken cancellationToken, bool present = true)
     {
         for (var attempt = 0; attempt < AttachAttempts; attempt++)
         {
@@ -45,7 +51,7 @@ public sealed class SessionDirectory(
                 throw new ProcessStoppedException(session.Name);
             }
 
-            var attach = new AttachConnection(outbox);
+            var attach = new AttachConnection(outbox, present);
             try
             {
                 if (await session.AskAsync(attach, attach.Reply, cancellationToken).ConfigureAwait(false))

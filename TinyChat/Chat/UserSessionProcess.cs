@@ -15,8 +15,12 @@ public abstract record SessionRequest<T> : SessionCommand, IRequest
     public void Fail(Exception reason) => Reply.Fail(reason);
 }
 
-/// <summary>A connection of the user opens; false means this session is ending and a new one must be found.</summary>
-public sealed record AttachConnection(IOutbox Outbox) : SessionRequest<bool>;
+/// <summary>
+/// A connection of the user opens; false means this session is ending and a new one must be found. A connection
+/// that is not <paramref name="Present"/> (one HTTP API request) acts as the user but does not make the user online
+/// and receives nothing.
+/// </summary>
+public sealed record AttachConnection(IOutbox Outbox, bool Present = true) : SessionRequest<bool>;
 
 /// <summary>A connection of the user closed.</summary>
 public sealed record DetachConnection(IOutbox Outbox) : SessionCommand;
@@ -44,13 +48,17 @@ public sealed record JoinedRooms : SessionRequest<IReadOnlyList<string>>;
 
 /// <summary>
 /// One online user: shared by all that user's connections, it owns the user's room membership on the user's
-/// behalf and tells rooms when the user comes online and goes offline. Ends when the last connection closes.
+/// behalf and tells rooms when the user comes online and goes offline, and when a connection opens or closes while
+/// the user stays online. Ends when the last connection closes.
 /// </summary>
 /// <remarks>
 /// The joined-room set is loop state, rebuilt from the store on every start. The <see cref="Endpoint"/>
 /// (the set of open connections) lives on the process object instead, because connections outlive a crashed
 /// loop: a restart keeps delivering to them. The endpoint is the subscriber of the user's topic on the bus
 /// from the first start until the session ends, so private messages and private typing reach it from anywhere.
+/// Presence is decided here, once for every front door: the user is online while at least one connection that is
+/// <see cref="AttachConnection.Present"/> is open. Requests (HTTP API calls) keep the session alive while they run
+/// but never make the user appear, so a bot that only posts is never shown coming and going.
 /// </remarks>
 public sealed class UserSessionProcess(
     string user,
@@ -66,6 +74,7 @@ public sealed class UserSessionProcess(
     private static readonly TimeSpan TypingInterval = TimeSpan.FromSeconds(1);
     private readonly HashSet<string> joined = new(StringComparer.Ordinal);
     private readonly Dictionary<string, long> lastTyping = new(StringComparer.Ordinal);
+    private readonly HashSet<IOutbox> requests = new(ReferenceEqualityComparer.Instance);
     private IDisposable? subscription;
     private bool ending;
 
@@ -91,10 +100,13 @@ public sealed class UserSessionProcess(
         foreach (var room in await StoreUnavailableException.WaitOutAsync(ct => rooms.RoomsOfAsync(User, ct), time, cancellationToken).ConfigureAwait(false))
         {
             joined.Add(room);
-            if (roomDirectory.TryFindLive(room) is { } process)
-            {
-                await process.PostAsync(new MemberOnline(User, Endpoint), cancellationToken).ConfigureAwait(false);
-            }
+        }
+
+        // A first start has no connection yet (the first present one announces the user); a restart keeps its
+        // connections, and rooms that missed a change while the loop was down catch up (the same endpoint is a no-op).
+        if (Endpoint.Connections > 0 && !ending)
+        {
+            await TellRoomsAsync(new MemberOnline(User, Endpoint), cancellationToken).ConfigureAwait(false);
         }
     }
 
@@ -106,26 +118,18 @@ public sealed class UserSessionProcess(
             case AttachConnection attach:
                 if (!ending)
                 {
-                    Endpoint.Attach(attach.Outbox);
+                    await AttachAsync(attach, cancellationToken).ConfigureAwait(false);
                 }
 
                 attach.Reply.Complete(!ending);
                 break;
             case DetachConnection detach:
-                if (Endpoint.Detach(detach.Outbox) && Endpoint.Connections == 0 && !ending)
-                {
-                    await GoOfflineAsync(cancellationToken).ConfigureAwait(false);
-                }
-
+                await DetachAsync(detach.Outbox, cancellationToken).ConfigureAwait(false);
                 break;
             case ForgetGuest forget:
                 // A guest has one connection: detaching it ends the session; its memberships go with it.
-                Endpoint.Detach(forget.Outbox);
                 var rooms = joined.ToList();
-                if (!ending)
-                {
-                    await GoOfflineAsync(cancellationToken).ConfigureAwait(false);
-                }
+                await DetachAsync(forget.Outbox, cancellationToken).ConfigureAwait(false);
 
                 foreach (var room in rooms)
                 {
@@ -174,7 +178,8 @@ public sealed class UserSessionProcess(
                 return ChatError.RoomNotFound(room);
             }
 
-            var join = new JoinRoom(User, Endpoint);
+            // A user with no present connection (an API request) becomes a member without appearing in the room.
+            var join = new JoinRoom(User, Endpoint.Connections > 0 ? Endpoint : null);
             var error = await process.AskAsync(join, join.Reply, cancellationToken).ConfigureAwait(false);
             if (error is null)
             {
@@ -214,22 +219,66 @@ public sealed class UserSessionProcess(
         }
     }
 
-    private async Task GoOfflineAsync(CancellationToken cancellationToken)
+    private async Task AttachAsync(AttachConnection attach, CancellationToken cancellationToken)
     {
-        // Unregister first so a reconnecting tab starts a fresh session; rooms drop this endpoint only if it is
-        // still the one they know, so the two sessions' notices cannot undo each other.
-        ending = true;
-        Unsubscribe();
-        ended(this);
+        if (!attach.Present)
+        {
+            requests.Add(attach.Outbox);
+            return;
+        }
+
+        // Rooms are told before the reply, so the new connection's greeting (asked of the rooms after it) sees it.
+        var opened = Endpoint.Attach(attach.Outbox, time.GetUtcNow());
+        await TellRoomsAsync(
+            Endpoint.Connections == 1 ? new MemberOnline(User, Endpoint) : new MemberConnections(User, Endpoint, [opened], []),
+            cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task DetachAsync(IOutbox outbox, CancellationToken cancellationToken)
+    {
+        if (!Endpoint.Detach(outbox, out var closed))
+        {
+            requests.Remove(outbox);
+        }
+
+        var lastConnection = Endpoint.Connections == 0 && requests.Count == 0;
+        if (ending)
+        {
+            return;
+        }
+
+        if (lastConnection)
+        {
+            // Unregister first so a reconnecting tab starts a fresh session; rooms drop this endpoint only if it is
+            // still the one they know, so the two sessions' notices cannot undo each other.
+            ending = true;
+            Unsubscribe();
+            ended(this);
+        }
+
+        if (closed is not null)
+        {
+            await TellRoomsAsync(
+                Endpoint.Connections == 0 ? new MemberOffline(User, Endpoint, Endpoint.Presence) : new MemberConnections(User, Endpoint, [], [closed]),
+                cancellationToken).ConfigureAwait(false);
+        }
+
+        if (lastConnection)
+        {
+            StopAfterPending();
+        }
+    }
+
+    // The rooms that are running; the others read who is online when they start.
+    private async Task TellRoomsAsync(RoomCommand notice, CancellationToken cancellationToken)
+    {
         foreach (var room in joined)
         {
             if (roomDirectory.TryFindLive(room) is { } process)
             {
-                await process.PostAsync(new MemberOffline(User, Endpoint), cancellationToken).ConfigureAwait(false);
+                await process.PostAsync(notice, cancellationToken).ConfigureAwait(false);
             }
         }
-
-        StopAfterPending();
     }
 
     /// <inheritdoc />

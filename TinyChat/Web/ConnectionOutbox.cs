@@ -221,6 +221,7 @@ public sealed class ConnectionOutbox : IOutbox
     }
 
     // Takes what is queued now, up to the run limit, encoded; shared events are encoded once for all connections.
+    // An event the protocol does not show encodes to nothing and is not written.
     private bool TakeRun(ChannelReader<Outbound> reader)
     {
         run.Clear();
@@ -229,6 +230,11 @@ public sealed class ConnectionOutbox : IOutbox
         while (bytes < MaxRunBytes && reader.TryRead(out var item))
         {
             var encoded = item.Event is { } chatEvent ? chatEvent.EncodeWith(encoder.Events) : item.Bytes;
+            if (encoded.IsEmpty && item.Event is not null)
+            {
+                continue;
+            }
+
             run.Add(encoded);
             bytes += encoded.Length;
         }

@@ -14,8 +14,8 @@ namespace TinyChat.Protocols.Http;
 /// Lets a plain API request act as its user. A request is a short connection: it is admitted like any other
 /// (token, one of the user's connection slots) and gets a <see cref="ChatClient"/> for its duration, so every rule
 /// (membership, quotas, message rate, name and length checks) is decided by the core, the same as for a WebSocket.
-/// Events pushed to that connection are dropped: a request answers only itself. While it runs the user counts as
-/// online, like a page that opened and closed. On top, one user's requests are limited per second (the
+/// A request receives no events and does not make its user online (<see cref="Admission.ConnectRequestAsync"/>):
+/// a bot that only posts never appears in presence. On top, one user's requests are limited per second (the
 /// <c>Limits:FramesPerSecond</c> a WebSocket frame gets), so a flood of cheap reads answers 429 too.
 /// </summary>
 public sealed class ApiCallers(ChatServer chat, IOptions<LimitsOptions> limits, TimeProvider time)
@@ -43,21 +43,10 @@ public sealed class ApiCallers(ChatServer chat, IOptions<LimitsOptions> limits, 
             return ApiResponse.Error(429, "rate_limited", "too many API requests; slow down", retryAfterSeconds: 1);
         }
 
-        var client = await admission.ConnectAsync(new RequestOutbox(), cancellationToken).ConfigureAwait(false);
+        var client = await admission.ConnectRequestAsync(cancellationToken).ConfigureAwait(false);
         await using (client.ConfigureAwait(false))
         {
             return await act(client).ConfigureAwait(false);
-        }
-    }
-
-    // A request's connection: nothing pushed to it goes anywhere.
-    private sealed class RequestOutbox : IOutbox
-    {
-        public bool TryDeliver(ChatEvent chatEvent) => true;
-
-        // The request ends within its own handling; the next one is authenticated afresh.
-        public void Disconnect(string reason)
-        {
         }
     }
 }

@@ -13,6 +13,7 @@ public sealed class EventStream
     private static long nextId;
     private readonly SseTransport transport;
     private readonly ConnectionOutbox outbox;
+    private readonly SseFrameEncoder frames;
     private readonly TimeProvider time;
 
     /// <summary>A stream over <paramref name="context"/>'s response (not yet started) for <paramref name="user"/>.</summary>
@@ -21,7 +22,8 @@ public sealed class EventStream
         this.time = time;
         User = user;
         transport = new SseTransport(context);
-        outbox = new ConnectionOutbox(transport, new SseFrameEncoder(encoder), capacity, time);
+        frames = new SseFrameEncoder(encoder);
+        outbox = new ConnectionOutbox(transport, frames, capacity, time);
         Gate = new StreamGate(outbox, room, capacity);
     }
 
@@ -33,6 +35,16 @@ public sealed class EventStream
 
     /// <summary>Where the user's session delivers.</summary>
     public StreamGate Gate { get; }
+
+    /// <summary>
+    /// A user stream's position (what its message ids say), moved by the writer loop from here on. Set once, before
+    /// any message is queued: the queue hands it over to the writer.
+    /// </summary>
+    public StreamCursor? Cursor
+    {
+        get => frames.Cursor;
+        set => frames.Cursor = value;
+    }
 
     /// <summary>Why the server ended the stream, once it did.</summary>
     public string? CloseReason => outbox.CloseReason;

@@ -44,12 +44,12 @@ public sealed class EventStreamEndpoint(
             return;
         }
 
-        // A room stream's ids are room sequence numbers; the user stream's are stream positions.
+        // A room stream's ids are room sequence numbers; the user stream's are stream cursors.
         var lastEventId = request.Headers["Last-Event-ID"];
         long roomResume = 0;
-        StreamPosition userResume = default;
+        StreamCursor? userResume = null;
         if (lastEventId is not null && !(room is null
-            ? StreamPosition.TryParse(lastEventId, out userResume)
+            ? StreamCursor.TryParse(lastEventId, out userResume)
             : long.TryParse(lastEventId, NumberStyles.None, CultureInfo.InvariantCulture, out roomResume)))
         {
             await ApiResponse.Error(400, "invalid_last_event_id", "Last-Event-ID is not an id this stream sent").WriteAsync(response).ConfigureAwait(false);
@@ -90,7 +90,7 @@ public sealed class EventStreamEndpoint(
 
             response.StatusCode = 200;
             response.ContentType = "text/event-stream; charset=utf-8";
-            response.SendChunked = true;
+            SseTransport.Frame(response);
             response.Headers["Cache-Control"] = "no-store";
             response.Headers["X-Content-Type-Options"] = "nosniff";
 
@@ -101,10 +101,9 @@ public sealed class EventStreamEndpoint(
             var running = stream.RunAsync(TimeSpan.FromSeconds(settings.KeepAliveSeconds));
             using (cancellationToken.Register(() => stream.Close("server shutting down", drain: true)))
             {
-                var complete = lastEventId is null
-                    || await (room is null
-                        ? ReplayAllAsync(client, stream, userResume, settings.OutboxCapacity / 2, cancellationToken)
-                        : ReplayRoomAsync(client, stream, room, roomResume, settings.OutboxCapacity / 2, cancellationToken)).ConfigureAwait(false);
+                var complete = room is null
+                    ? await CatchUpAllAsync(client, stream, userResume, settings.OutboxCapacity / 2, chat.Time.GetUtcNow(), cancellationToken).ConfigureAwait(false)
+                    : lastEventId is null || await ReplayRoomAsync(client, stream, room, roomResume, settings.OutboxCapacity / 2, cancellationToken).ConfigureAwait(false);
                 stream.Gate.GoLive();
                 if (!complete)
                 {
@@ -165,28 +164,57 @@ public sealed class EventStreamEndpoint(
         return false;
     }
 
-    // Every joined room's messages from the last event's millisecond on: its own room strictly after its id,
-    // the others from that millisecond (a message of another room in the very same millisecond may come twice).
-    private static async Task<bool> ReplayAllAsync(ChatClient client, EventStream stream, StreamPosition last, int cap, CancellationToken cancellationToken)
+    // The user stream's start. Fresh: the cursor is where each shown room and the private messages stood when this
+    // connection was attached: what they stand at now (read after the attachment and the greeting, so everything
+    // later reaches it), or just before the first live message held since, if that is earlier. Resumed: every room's messages after its entry (after the stream's first start for a room without
+    // one), and the private messages after the cursor's, in time order, up to the cap; held live events the replay
+    // sent are dropped. Either way the client ends up with each message exactly once.
+    private static async Task<bool> CatchUpAllAsync(ChatClient client, EventStream stream, StreamCursor? resume, int cap, DateTimeOffset now, CancellationToken cancellationToken)
     {
-        var rooms = await client.RoomsAsync(cancellationToken).ConfigureAwait(false);
-        var missed = new List<RoomMessage>();
+        var rooms = (await client.RoomsAsync(cancellationToken).ConfigureAwait(false)).Value?.Joined ?? [];
+        if (resume is null)
+        {
+            var privately = Before(stream.Gate.FirstHeldId(SseEventEncoder.PrivateMark), await client.PrivatePositionAsync(cancellationToken).ConfigureAwait(false));
+            var fresh = new StreamCursor(now.ToUnixTimeMilliseconds(), privately);
+            stream.Gate.SentUpTo(SseEventEncoder.PrivateMark, privately);
+            foreach (var room in rooms)
+            {
+                if ((await client.LastRoomIdAsync(room, cancellationToken).ConfigureAwait(false)).Value is { } last)
+                {
+                    var position = Before(stream.Gate.FirstHeldId(room), last);
+                    fresh.Delivered(room, position);
+                    stream.Gate.SentUpTo(room, position);
+                }
+            }
+
+            stream.Cursor = fresh;
+            return true;
+        }
+
+        resume.KeepOnly(rooms);
+        stream.Cursor = resume;
+        var missed = new List<ChatEvent>();
         var complete = true;
-        foreach (var room in rooms.Value?.Joined ?? [])
+        stream.Gate.SentUpTo(SseEventEncoder.PrivateMark, resume.Private);
+        var privates = await client.PrivateMessagesAfterAsync(resume.Private, cap + 1, cancellationToken).ConfigureAwait(false);
+        complete &= privates.Count <= cap;
+        missed.AddRange(privates.Take(cap));
+        foreach (var room in rooms)
         {
-            complete &= await CollectSinceAsync(client, room, last, cap, missed, cancellationToken).ConfigureAwait(false);
+            if (resume.RoomPosition(room) is { } after)
+            {
+                stream.Gate.SentUpTo(room, after);
+                complete &= await CollectAfterAsync(client, room, after, cap, missed, cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                complete &= await CollectSinceAsync(client, room, DateTimeOffset.FromUnixTimeMilliseconds(resume.StartedAtMs), cap, missed, cancellationToken).ConfigureAwait(false);
+            }
         }
 
-        if (last.Room == StreamPosition.Private)
-        {
-            stream.Gate.SentUpTo(StreamPosition.Private, last.Id);
-        }
-        else
-        {
-            stream.Gate.SentUpTo(last.Room, last.Id);
-        }
-
-        missed.Sort((a, b) => (a.Timestamp, a.Room, a.Id).CompareTo((b.Timestamp, b.Room, b.Id)));
+        // Each room's and the private messages' own order is kept (timestamps never go back within one of them), so
+        // what the cap lets through is a prefix of each, and the cursor stays exact when the stream ends after it.
+        missed.Sort((a, b) => OrderOf(a).CompareTo(OrderOf(b)));
         foreach (var message in missed.Take(cap))
         {
             stream.Gate.Replay(message);
@@ -195,36 +223,55 @@ public sealed class EventStreamEndpoint(
         return complete && missed.Count <= cap;
     }
 
-    private static async Task<bool> CollectSinceAsync(ChatClient client, string room, StreamPosition last, int cap, List<RoomMessage> into, CancellationToken cancellationToken)
+    private static long Before(long? firstHeld, long last) => firstHeld is { } first ? Math.Min(first - 1, last) : last;
+
+    // A total order that keeps ids ascending within each room and within the private messages.
+    private static (DateTimeOffset, string, long) OrderOf(ChatEvent message) =>
+        message is RoomMessage m ? (m.Timestamp, m.Room, m.Id) : (((PrivateMessage)message).Timestamp, SseEventEncoder.PrivateMark, ((PrivateMessage)message).Id);
+
+    private static async Task<bool> CollectAfterAsync(ChatClient client, string room, long after, int cap, List<ChatEvent> into, CancellationToken cancellationToken)
     {
-        var since = DateTimeOffset.FromUnixTimeMilliseconds(last.UnixMs);
-        long? before = null;
         for (var taken = 0; taken < cap;)
         {
-            var page = await client.RoomHistoryAsync(room, new HistoryQuery(before, null, ChatClient.MaxHistoryLimit), cancellationToken).ConfigureAwait(false);
+            var page = await client.RoomHistoryAsync(room, new HistoryQuery(null, after, Math.Min(ChatClient.MaxHistoryLimit, cap - taken)), cancellationToken).ConfigureAwait(false);
             if (page.Value is not { Count: > 0 } messages)
             {
                 return true;
             }
 
-            foreach (var message in messages)
+            into.AddRange(messages);
+            taken += messages.Count;
+            after = messages[^1].Id;
+        }
+
+        return false;
+    }
+
+    // A room joined since the stream first started: its messages from then on (newest pages first, until older).
+    private static async Task<bool> CollectSinceAsync(ChatClient client, string room, DateTimeOffset since, int cap, List<ChatEvent> into, CancellationToken cancellationToken)
+    {
+        long? before = null;
+        var found = new List<RoomMessage>();
+        while (found.Count <= cap)
+        {
+            var page = await client.RoomHistoryAsync(room, new HistoryQuery(before, null, ChatClient.MaxHistoryLimit), cancellationToken).ConfigureAwait(false);
+            if (page.Value is not { Count: > 0 } messages)
             {
-                var after = room == last.Room ? message.Id > last.Id : message.Timestamp >= since;
-                if (after)
-                {
-                    into.Add(message);
-                    taken++;
-                }
+                break;
             }
 
-            if (messages[0].Timestamp < since || (room == last.Room && messages[0].Id <= last.Id) || messages.Count < ChatClient.MaxHistoryLimit)
+            found.AddRange(messages.Where(m => m.Timestamp >= since));
+            if (messages[0].Timestamp < since || messages.Count < ChatClient.MaxHistoryLimit)
             {
-                return true;
+                break;
             }
 
             before = messages[0].Id;
         }
 
-        return false;
+        // Oldest first, and only the oldest cap of them: the rest follow on the next reconnect.
+        found.Sort((a, b) => a.Id.CompareTo(b.Id));
+        into.AddRange(found.Take(cap));
+        return found.Count <= cap;
     }
 }

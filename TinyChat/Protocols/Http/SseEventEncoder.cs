@@ -11,6 +11,13 @@ namespace TinyChat.Protocols.Http;
 /// JSON in one <c>data:</c> line. Two instances, one per kind of stream, because the two differ in their ids; each
 /// event is encoded once per instance for every stream of that kind.
 /// </summary>
+/// <remarks>
+/// On a room stream a message's id is its room sequence number, the same for every reader. On the user stream
+/// the id is the reader's own <see cref="StreamCursor"/>, which no shared encoding can hold: there a message is
+/// encoded once as a <see cref="MessageMark"/> line (its room or <c>@</c>, its id) followed by the event without
+/// its id and closing blank line, and each stream's <see cref="SseFrameEncoder"/> strips the mark and ends the
+/// event with <c>id: CURSOR</c> in its writer loop.
+/// </remarks>
 public sealed class SseEventEncoder : IEventEncoder
 {
     private static readonly byte[] KeepAliveBytes = ": keep-alive\n\n"u8.ToArray();
@@ -21,7 +28,13 @@ public sealed class SseEventEncoder : IEventEncoder
     /// <summary>For <c>/api/rooms/{room}/events</c>: a message's id is its room sequence number.</summary>
     public static SseEventEncoder RoomStream { get; } = new(streamIds: false);
 
-    /// <summary>For <c>/api/events</c>: a message's id is a <see cref="StreamPosition"/>, opaque to clients.</summary>
+    /// <summary>The first byte of a user-stream message's mark line (never the first byte of an SSE field or comment).</summary>
+    public const byte MessageMark = 0;
+
+    /// <summary>The mark's room for private messages (never a room name).</summary>
+    public const string PrivateMark = "@";
+
+    /// <summary>For <c>/api/events</c>: a message's id is the reader's <see cref="StreamCursor"/>, opaque to clients.</summary>
     public static SseEventEncoder UserStream { get; } = new(streamIds: true);
 
     /// <summary>A comment line that keeps proxies and the client's idle timers from ending a quiet stream.</summary>
@@ -33,10 +46,16 @@ public sealed class SseEventEncoder : IEventEncoder
     /// <inheritdoc />
     public ReadOnlyMemory<byte> Encode(ChatEvent chatEvent)
     {
+        if (chatEvent is PresenceConnectionDiff)
+        {
+            // Streams carry the native JSON, which shows a user once however many connections.
+            return ReadOnlyMemory<byte>.Empty;
+        }
+
         var (name, id) = chatEvent switch
         {
-            RoomMessage m => (m.Kind is null ? "message" : "room_event", streamIds ? StreamPosition.Of(m).ToString() : m.Id.ToString(CultureInfo.InvariantCulture)),
-            PrivateMessage m => ("private_message", streamIds ? StreamPosition.Of(m).ToString() : m.Id.ToString(CultureInfo.InvariantCulture)),
+            RoomMessage m => (m.Kind is null ? "message" : "room_event", m.Id.ToString(CultureInfo.InvariantCulture)),
+            PrivateMessage m => ("private_message", m.Id.ToString(CultureInfo.InvariantCulture)),
             PresenceState => ("presence_state", null),
             PresenceDiff => ("presence_diff", null),
             TypingNotice => ("typing", null),
@@ -47,7 +66,16 @@ public sealed class SseEventEncoder : IEventEncoder
         // newline, so one data: line carries it.
         var json = chatEvent.EncodeWith(JsonEventEncoder.Instance).Span;
         var buffer = new ArrayBufferWriter<byte>(json.Length + 64);
-        if (id is not null)
+        var marked = streamIds && id is not null;
+        if (marked)
+        {
+            buffer.Write([MessageMark]);
+            Write(buffer, chatEvent is RoomMessage room ? room.Room : PrivateMark);
+            Write(buffer, " ");
+            Write(buffer, id!);
+            Write(buffer, "\n");
+        }
+        else if (id is not null)
         {
             Write(buffer, "id: ");
             Write(buffer, id);
@@ -58,7 +86,7 @@ public sealed class SseEventEncoder : IEventEncoder
         Write(buffer, name);
         Write(buffer, "\ndata: ");
         buffer.Write(json);
-        Write(buffer, "\n\n");
+        Write(buffer, marked ? "\n" : "\n\n");
         return buffer.WrittenSpan.ToArray();
     }
 
@@ -68,51 +96,4 @@ public sealed class SseEventEncoder : IEventEncoder
         var written = Encoding.ASCII.GetBytes(ascii, span);
         buffer.Advance(written);
     }
-}
-
-/// <summary>
-/// Where a message sits in a user's <c>/api/events</c> stream: its acceptance time (ms), its id, and its room
-/// (<c>@</c> for private messages, a character room names never contain). Written as <c>MS-ID-ROOM</c>.
-/// </summary>
-public readonly record struct StreamPosition(long UnixMs, long Id, string Room)
-{
-    /// <summary>The room-name stand-in for private messages.</summary>
-    public const string Private = "@";
-
-    /// <summary>The position of a room message.</summary>
-    public static StreamPosition Of(RoomMessage m) => new(m.Timestamp.ToUnixTimeMilliseconds(), m.Id, m.Room);
-
-    /// <summary>The position of a private message.</summary>
-    public static StreamPosition Of(PrivateMessage m) => new(m.Timestamp.ToUnixTimeMilliseconds(), m.Id, Private);
-
-    /// <summary>Parses <c>MS-ID-ROOM</c>; false for anything else.</summary>
-    public static bool TryParse(string? text, out StreamPosition position)
-    {
-        position = default;
-        if (text is null)
-        {
-            return false;
-        }
-
-        var first = text.IndexOf('-');
-        var second = first < 0 ? -1 : text.IndexOf('-', first + 1);
-        if (second < 0
-            || !long.TryParse(text.AsSpan(0, first), NumberStyles.None, CultureInfo.InvariantCulture, out var ms)
-            || !long.TryParse(text.AsSpan(first + 1, second - first - 1), NumberStyles.None, CultureInfo.InvariantCulture, out var id))
-        {
-            return false;
-        }
-
-        var room = text[(second + 1)..];
-        if (room != Private && ChatNames.CheckRoomName(room) is not null)
-        {
-            return false;
-        }
-
-        position = new StreamPosition(ms, id, room);
-        return true;
-    }
-
-    /// <inheritdoc />
-    public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"{UnixMs}-{Id}-{Room}");
 }

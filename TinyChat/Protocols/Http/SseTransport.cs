@@ -1,6 +1,4 @@
 using System.Net;
-using System.Net.Sockets;
-using System.Reflection;
 using TinyChat.Web;
 
 namespace TinyChat.Protocols.Http;
@@ -78,10 +76,8 @@ public sealed class SseTransport(HttpListenerContext context) : ITransport
         {
             try
             {
-                // HttpListener's own abort first writes the chunked trailer, synchronously: on a reader that stopped
-                // reading that blocks a thread for as long as the client stays. Shut the socket down first, so the
-                // pending write and the trailer fail at once.
-                SocketOf(context)?.Shutdown(SocketShutdown.Both);
+                // The body is delimited by the connection (see Frame), so HttpListener writes nothing more here: it
+                // shuts the socket down and closes it at once, whatever the reader does.
                 response.Abort();
             }
             catch (Exception ex) when (ex is HttpListenerException or IOException or ObjectDisposedException or InvalidOperationException)
@@ -93,27 +89,21 @@ public sealed class SseTransport(HttpListenerContext context) : ITransport
         ended.TrySetResult();
     }
 
-    // The managed HttpListener keeps the connection's socket private; found once per type by shape, not by name, and
-    // null (plain Abort) where the implementation has none.
-    private static Socket? SocketOf(HttpListenerContext context)
+    /// <summary>
+    /// Sets the framing of an event stream's response, before anything is written: the body ends where the
+    /// connection ends (<c>Connection: close</c>, and a Content-Length no stream reaches, so HttpListener neither
+    /// chunks it nor keeps the connection for another request).
+    /// </summary>
+    /// <remarks>
+    /// Why not chunked: closing a chunked response makes HttpListener (the managed one, on Linux) write the final
+    /// chunk synchronously before it closes the socket, and on a reader that stopped reading with a full send buffer
+    /// that write never returns: the slow reader would keep its socket and a thread for as long as it stays. With
+    /// nothing left to write, <see cref="Abort"/> closes the socket at once. Readers see the end of the body as the
+    /// end of the stream, which is what SSE clients act on (they reconnect with <c>Last-Event-ID</c>).
+    /// </remarks>
+    public static void Frame(HttpListenerResponse response)
     {
-        const BindingFlags Instance = BindingFlags.Instance | BindingFlags.NonPublic | BindingFlags.Public;
-        try
-        {
-            foreach (var field in typeof(HttpListenerContext).GetFields(Instance))
-            {
-                var connection = field.GetValue(context);
-                var socketField = connection?.GetType().GetFields(Instance).FirstOrDefault(f => f.FieldType == typeof(Socket));
-                if (socketField?.GetValue(connection) is Socket socket)
-                {
-                    return socket;
-                }
-            }
-        }
-        catch (Exception ex) when (ex is FieldAccessException or TargetException or NotSupportedException)
-        {
-        }
-
-        return null;
+        response.KeepAlive = false;
+        response.ContentLength64 = long.MaxValue;
     }
 }

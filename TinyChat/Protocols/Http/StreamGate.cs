@@ -60,6 +60,26 @@ public sealed class StreamGate(ConnectionOutbox outbox, string? room, int capaci
         }
     }
 
+    /// <summary>The id of the first held live message of a room (or of the private messages, <see cref="SseEventEncoder.PrivateMark"/>), if any. Before <see cref="GoLive"/> only.</summary>
+    public long? FirstHeldId(string room)
+    {
+        lock (holding)
+        {
+            foreach (var chatEvent in held ?? [])
+            {
+                switch (chatEvent)
+                {
+                    case RoomMessage m when m.Room == room:
+                        return m.Id;
+                    case PrivateMessage p when room == SseEventEncoder.PrivateMark:
+                        return p.Id;
+                }
+            }
+
+            return null;
+        }
+    }
+
     /// <summary>Queues a replayed message ahead of every held live event. Before <see cref="GoLive"/> only.</summary>
     public bool Replay(ChatEvent message)
     {
@@ -69,7 +89,7 @@ public sealed class StreamGate(ConnectionOutbox outbox, string? room, int capaci
                 SentUpTo(m.Room, m.Id);
                 break;
             case PrivateMessage p:
-                SentUpTo(StreamPosition.Private, p.Id);
+                SentUpTo(SseEventEncoder.PrivateMark, p.Id);
                 break;
         }
 
@@ -94,20 +114,20 @@ public sealed class StreamGate(ConnectionOutbox outbox, string? room, int capaci
         }
     }
 
-    private bool Shows(ChatEvent chatEvent) => Room is null || chatEvent switch
+    private bool Shows(ChatEvent chatEvent) => chatEvent is not PresenceConnectionDiff && (Room is null || chatEvent switch
     {
         RoomMessage m => m.Room == Room,
         PresenceState s => s.Room == Room,
         PresenceDiff d => d.Room == Room,
         TypingNotice t => t.Room == Room,
         _ => false,
-    };
+    });
 
     // Read-only once live (written before the volatile flag), so the fan-out path reads it without locking.
     private bool AlreadySent(ChatEvent chatEvent) => chatEvent switch
     {
         RoomMessage m => sentUpTo.TryGetValue(m.Room, out var upTo) && m.Id <= upTo,
-        PrivateMessage p => sentUpTo.TryGetValue(StreamPosition.Private, out var upTo) && p.Id <= upTo,
+        PrivateMessage p => sentUpTo.TryGetValue(SseEventEncoder.PrivateMark, out var upTo) && p.Id <= upTo,
         _ => false,
     };
 }

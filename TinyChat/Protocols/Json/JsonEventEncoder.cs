@@ -50,6 +50,8 @@ public sealed class JsonEventEncoder : IEventEncoder
             w.WriteString("typing", typing.User);
             w.WriteEndObject();
         }),
+        // The native protocol shows a user once, however many connections (docs/protocol.md, Presence).
+        PresenceConnectionDiff => ReadOnlyMemory<byte>.Empty,
         _ => throw new NotSupportedException($"no JSON encoding for {chatEvent.GetType().Name}"),
     };
 

@@ -52,6 +52,15 @@ public sealed class PhoenixEventEncoder : IEventEncoder
             WritePresences(w, diff.Leaves);
             w.WriteEndObject();
         }),
+        PresenceConnectionDiff diff => Message(null, null, PhoenixTopics.Room(diff.Room), "presence_diff", w =>
+        {
+            w.WriteStartObject();
+            w.WritePropertyName("joins");
+            WriteConnections(w, diff.User, diff.Opened);
+            w.WritePropertyName("leaves");
+            WriteConnections(w, diff.User, diff.Closed);
+            w.WriteEndObject();
+        }),
         TypingNotice typing => Message(null, null, typing.Room is { } room ? PhoenixTopics.Room(room) : PhoenixTopics.User(typing.To!), "typing", w =>
         {
             w.WriteStartObject();
@@ -127,9 +136,10 @@ public sealed class PhoenixEventEncoder : IEventEncoder
     }
 
     /// <summary>
-    /// Phoenix.Presence's shape, <c>{USER: {"metas": [{"phx_ref", "online_at"}, ...]}}</c>, one meta per open
-    /// connection. TinyChat announces a user's coming and going, not each connection's, so the metas of one user
-    /// share one <c>phx_ref</c> (the user's session): a leave names that ref once and removes all of them.
+    /// Phoenix.Presence's shape, <c>{USER: {"metas": [{"phx_ref", "online_at"}, ...]}}</c>, one meta per connection
+    /// with the connection's own ref and opening time, as Phoenix.Presence tracks each socket: a second tab is a
+    /// second meta, and a leave names exactly the refs that went (all of them when the user went offline or left).
+    /// Connections on other nodes, which this node only counts, get refs derived from the user's session.
     /// </summary>
     public static void WritePresences(Utf8JsonWriter w, IReadOnlyList<PresenceEntry> entries)
     {
@@ -138,14 +148,16 @@ public sealed class PhoenixEventEncoder : IEventEncoder
         {
             w.WriteStartObject(entry.User);
             w.WriteStartArray("metas");
-            var sessionRef = PresenceRef(entry);
-            var onlineAt = JsonEventEncoder.Timestamp(entry.OnlineAt);
-            for (var i = 0; i < Math.Max(entry.Connections, 1); i++)
+            foreach (var connection in entry.Named)
             {
-                w.WriteStartObject();
-                w.WriteString("phx_ref", sessionRef);
-                w.WriteString("online_at", onlineAt);
-                w.WriteEndObject();
+                WriteMeta(w, connection.Id, connection.OpenedAt);
+            }
+
+            // A leave always names at least one ref; counted-only connections get stable refs from the session.
+            var counted = Math.Max(entry.Connections, entry.Named.Count == 0 ? 1 : 0);
+            for (var i = entry.Named.Count; i < counted; i++)
+            {
+                WriteMeta(w, string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{entry.OnlineAt.UtcTicks:x}.{i}"), entry.OnlineAt);
             }
 
             w.WriteEndArray();
@@ -155,8 +167,33 @@ public sealed class PhoenixEventEncoder : IEventEncoder
         w.WriteEndObject();
     }
 
-    // A new session of the user (after going offline) starts at a later time, so it gets a new ref.
-    private static string PresenceRef(PresenceEntry entry) => entry.OnlineAt.UtcTicks.ToString("x", System.Globalization.CultureInfo.InvariantCulture);
+    // {USER: {"metas": [...]}} for some connections of one user, or {} when there are none.
+    private static void WriteConnections(Utf8JsonWriter w, string user, IReadOnlyList<ConnectionPresence> connections)
+    {
+        w.WriteStartObject();
+        if (connections.Count > 0)
+        {
+            w.WriteStartObject(user);
+            w.WriteStartArray("metas");
+            foreach (var connection in connections)
+            {
+                WriteMeta(w, connection.Id, connection.OpenedAt);
+            }
+
+            w.WriteEndArray();
+            w.WriteEndObject();
+        }
+
+        w.WriteEndObject();
+    }
+
+    private static void WriteMeta(Utf8JsonWriter w, string reference, DateTimeOffset onlineAt)
+    {
+        w.WriteStartObject();
+        w.WriteString("phx_ref", reference);
+        w.WriteString("online_at", JsonEventEncoder.Timestamp(onlineAt));
+        w.WriteEndObject();
+    }
 
     private ReadOnlyMemory<byte> EncodePrivate(PrivateMessage message)
     {

@@ -118,6 +118,7 @@ public sealed class PhoenixSubscriptions(IPhoenixLink link, PhoenixEventEncoder 
         {
             RoomMessage m => m.Room,
             PresenceDiff d => d.Room,
+            PresenceConnectionDiff c => c.Room,
             PresenceState s => s.Room,
             TypingNotice { Room: { } r } => r,
             _ => null,

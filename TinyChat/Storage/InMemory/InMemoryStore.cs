@@ -305,6 +305,25 @@ public sealed class InMemoryStore : IAccountStore, IRoomStore, IMessageStore, IS
         }
     }
 
+    /// <inheritdoc />
+    public ValueTask<long> LastPrivateIdAsync(CancellationToken cancellationToken)
+    {
+        lock (gate)
+        {
+            return ValueTask.FromResult((long)privateHistory.Count);
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask<IReadOnlyList<PrivateMessage>> PrivateMessagesOfAsync(string user, long after, int limit, CancellationToken cancellationToken)
+    {
+        lock (gate)
+        {
+            IReadOnlyList<PrivateMessage> page = [.. privateHistory.Where(m => m.Id > after && (m.From == user || m.To == user)).Take(limit)];
+            return ValueTask.FromResult(page);
+        }
+    }
+
     private static IReadOnlyList<T> Slice<T>(IReadOnlyList<T> ordered, Func<T, long> id, HistoryQuery query)
     {
         if (query.After is { } after)

@@ -560,6 +560,41 @@ public sealed class PostgresStore : IDurableStore, IAsyncDisposable
             },
             cancellationToken);
 
+    /// <inheritdoc />
+    public ValueTask<long> LastPrivateIdAsync(CancellationToken cancellationToken) =>
+        RunAsync(
+            // The identity's sequence, not max(id): it never goes back when the newest rows are pruned. NULL until
+            // it hands out its first id (a fresh table, or an import of none).
+            async (connection, ct) => await ScalarAsync(
+                connection,
+                "SELECT pg_sequence_last_value(pg_get_serial_sequence('private_messages', 'id')::regclass)",
+                ct).ConfigureAwait(false) as long? ?? 0L,
+            cancellationToken);
+
+    /// <inheritdoc />
+    public ValueTask<IReadOnlyList<PrivateMessage>> PrivateMessagesOfAsync(string user, long after, int limit, CancellationToken cancellationToken) =>
+        RunAsync<IReadOnlyList<PrivateMessage>>(
+            async (connection, ct) =>
+            {
+                // A walk of the primary key from the position on: a catch-up reads what came since, not the table.
+                await using var command = new NpgsqlCommand(
+                    "SELECT id, sender, recipient, body, sent_at_ms FROM private_messages " +
+                    "WHERE id > $1 AND (sender = $2 OR recipient = $2) ORDER BY id LIMIT $3",
+                    connection);
+                command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = after });
+                command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = user });
+                command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = limit });
+                var page = new List<PrivateMessage>();
+                await using var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
+                while (await reader.ReadAsync(ct).ConfigureAwait(false))
+                {
+                    page.Add(new PrivateMessage(reader.GetString(1), reader.GetString(2), reader.GetString(3), reader.GetInt64(0), FromMs(reader.GetInt64(4))));
+                }
+
+                return page;
+            },
+            cancellationToken);
+
     /// <summary>Whether a failure means the database cannot be reached (an outage) rather than a bad request.</summary>
     internal static bool IsOutage(Exception ex, CancellationToken cancellationToken) => ex switch
     {

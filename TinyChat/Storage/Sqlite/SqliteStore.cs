@@ -347,6 +347,38 @@ public sealed class SqliteStore : IDurableStore, IDisposable
             },
             cancellationToken);
 
+    /// <inheritdoc />
+    public ValueTask<long> LastPrivateIdAsync(CancellationToken cancellationToken) =>
+        ReadAsync(
+            // AUTOINCREMENT keeps the highest id ever handed out here, so pruning never makes it go back.
+            connection => Scalar(connection, "SELECT seq FROM sqlite_sequence WHERE name = 'private_messages'") as long? ?? 0L,
+            cancellationToken);
+
+    /// <inheritdoc />
+    public ValueTask<IReadOnlyList<PrivateMessage>> PrivateMessagesOfAsync(string user, long after, int limit, CancellationToken cancellationToken) =>
+        ReadAsync<IReadOnlyList<PrivateMessage>>(
+            connection =>
+            {
+                // A walk of the primary key from the position on: a catch-up reads what came since, not the table.
+                using var command = connection.CreateCommand();
+                command.CommandText = """
+                    SELECT id, sender, recipient, body, sent_at_ms FROM private_messages
+                    WHERE id > $after AND (sender = $user OR recipient = $user) ORDER BY id LIMIT $limit
+                    """;
+                command.Parameters.AddWithValue("$after", after);
+                command.Parameters.AddWithValue("$user", user);
+                command.Parameters.AddWithValue("$limit", limit);
+                var page = new List<PrivateMessage>();
+                using var reader = command.ExecuteReader();
+                while (reader.Read())
+                {
+                    page.Add(new PrivateMessage(reader.GetString(1), reader.GetString(2), reader.GetString(3), reader.GetInt64(0), FromMs(reader.GetInt64(4))));
+                }
+
+                return page;
+            },
+            cancellationToken);
+
     /// <summary>The plan SQLite picks for a history read, one line per step (tests pin the indexes with it).</summary>
     internal async Task<string> ExplainHistoryAsync(HistoryQuery query, bool privateConversation, CancellationToken cancellationToken) =>
         await ReadAsync(
