@@ -12,7 +12,7 @@ public sealed class ChatCore : IAsyncDisposable
     private readonly Task rooms;
     private readonly Task sessions;
 
-    private ChatCore(ChatLimits limits, InMemoryStore? store = null, IChatBus? bus = null, IPresence? presence = null)
+    private ChatCore(ChatLimits limits, InMemoryStore? store = null, IChatBus? bus = null, IPresence? presence = null, TimeProvider? time = null)
     {
         Store = store ?? new InMemoryStore();
         var roomSupervisor = new Supervisor("rooms", RestartPolicy.Default, NullLogger.Instance);
@@ -20,7 +20,7 @@ public sealed class ChatCore : IAsyncDisposable
         rooms = roomSupervisor.RunAsync(stop.Token);
         sessions = sessionSupervisor.RunAsync(stop.Token);
         Started = Task.WhenAll(roomSupervisor.Started, sessionSupervisor.Started);
-        Server = new ChatServer(Store, Store, Store, roomSupervisor, sessionSupervisor, limits, TimeProvider.System, bus, presence);
+        Server = new ChatServer(Store, Store, Store, roomSupervisor, sessionSupervisor, limits, time ?? TimeProvider.System, bus, presence);
     }
 
     /// <summary>The store behind the core.</summary>
@@ -32,9 +32,12 @@ public sealed class ChatCore : IAsyncDisposable
     private Task Started { get; }
 
     /// <summary>Starts a core with the default room and the given users (token = name + "_token").</summary>
-    public static async Task<ChatCore> StartAsync(ChatLimits? limits = null, params string[] users)
+    public static Task<ChatCore> StartAsync(ChatLimits? limits = null, params string[] users) => StartAsync(TimeProvider.System, limits, users);
+
+    /// <summary>Starts a core on the given clock with the default room and the given users (token = name + "_token").</summary>
+    public static async Task<ChatCore> StartAsync(TimeProvider time, ChatLimits? limits = null, params string[] users)
     {
-        var core = new ChatCore(limits ?? new ChatLimits(4000, 64, 64));
+        var core = new ChatCore(limits ?? new ChatLimits(4000, 64, 64), time: time);
         await core.Started.WaitAsync(TimeSpan.FromSeconds(10));
         await core.Server.InitializeAsync(CancellationToken.None);
         foreach (var user in users)
@@ -49,9 +52,9 @@ public sealed class ChatCore : IAsyncDisposable
     /// One node of a cluster: a core over a store, a bus and a presence shared with the other nodes (the users
     /// are created by whoever started the first node).
     /// </summary>
-    public static async Task<ChatCore> StartNodeAsync(InMemoryStore store, IChatBus bus, IPresence presence)
+    public static async Task<ChatCore> StartNodeAsync(InMemoryStore store, IChatBus bus, IPresence presence, ChatLimits? limits = null)
     {
-        var core = new ChatCore(new ChatLimits(4000, 64, 64), store, bus, presence);
+        var core = new ChatCore(limits ?? new ChatLimits(4000, 64, 64), store, bus, presence);
         await core.Started.WaitAsync(TimeSpan.FromSeconds(10));
         await core.Server.InitializeAsync(CancellationToken.None);
         return core;

@@ -166,4 +166,62 @@ public sealed class TwoNodeCoreTests
         var left = await aliceBox.NextAsync<PresenceDiff>();
         Assert.That(left.Leaves.Select(e => e.User), Is.EqualTo(new[] { "carol" }));
     }
+
+    [Test]
+    public async Task Moderation_on_one_node_binds_the_room_on_the_other_at_once()
+    {
+        var (alice, _) = await a.ConnectAsync("alice");
+        Assert.That(await alice.CreateAsync("plans", true, CancellationToken.None), Is.Null);
+        Assert.That((await alice.JoinAsync("plans", CancellationToken.None)).Error, Is.Null);
+        var (bob, bobBox) = await b.ConnectAsync("bob");
+        Assert.That((await bob.JoinAsync("plans", CancellationToken.None)).Error?.Code, Is.EqualTo("not_invited"));
+
+        // Node b's process of the room is running (bob asked it): it learns the invitation from the event.
+        Assert.That((await alice.InviteAsync("plans", "bob", CancellationToken.None)).Error, Is.Null);
+        Assert.That((await bob.JoinAsync("plans", CancellationToken.None)).Error, Is.Null);
+        Assert.That((await bob.SendToRoomAsync("plans", "hi", CancellationToken.None)).Error, Is.Null);
+
+        Assert.That((await alice.MuteAsync("plans", "bob", TimeSpan.FromMinutes(5), CancellationToken.None)).Error, Is.Null);
+        await NextKindAsync(bobBox, RoomEventKind.Mute);
+        Assert.That((await bob.SendToRoomAsync("plans", "muted?", CancellationToken.None)).Error?.Code, Is.EqualTo("muted"), "the mute binds bob on node b");
+
+        Assert.That((await alice.BanAsync("plans", "bob", CancellationToken.None)).Error, Is.Null);
+        await NextKindAsync(bobBox, RoomEventKind.Ban);
+        Assert.That((await bob.SendToRoomAsync("plans", "still here", CancellationToken.None)).Error?.Code, Is.EqualTo("not_a_member"));
+        Assert.That((await bob.JoinAsync("plans", CancellationToken.None)).Error?.Code, Is.EqualTo("banned"));
+        Assert.That((await bob.RoomsAsync(CancellationToken.None)).Value!.All, Does.Not.Contain("plans"), "bob's session on node b dropped the room, so it is hidden again");
+
+        Assert.That((await alice.SetTopicAsync("plans", "friday", CancellationToken.None)).Error, Is.Null);
+        var (carol, _) = await b.ConnectAsync("carol");
+        Assert.That((await alice.InviteAsync("plans", "carol", CancellationToken.None)).Error, Is.Null);
+        Assert.That((await carol.JoinAsync("plans", CancellationToken.None)).Error, Is.Null);
+        Assert.That((await carol.DescribeAsync("plans", CancellationToken.None)).Value!.Topic, Is.EqualTo("friday"));
+    }
+
+    [Test]
+    public async Task An_edit_on_one_node_reaches_members_on_the_other_in_the_room_order()
+    {
+        Assert.That(await ((IRoomStore)store).TryCreateAsync("lobby", CancellationToken.None), Is.True);
+        var (alice, _) = await InLobbyAsync(a, "alice");
+        var (_, bobBox) = await InLobbyAsync(b, "bob");
+        var id = (await alice.SendToRoomAsync("lobby", "helo", CancellationToken.None)).Value;
+        var edit = await alice.EditAsync("lobby", id, "hello", CancellationToken.None);
+        Assert.That(edit.Error, Is.Null);
+        var seen = await NextKindAsync(bobBox, RoomEventKind.Edit);
+        Assert.That((seen.Id, seen.RefersTo, seen.Text), Is.EqualTo((edit.Value, (long?)id, "hello")));
+    }
+
+    private static async Task<RoomMessage> NextKindAsync(RecordingOutbox outbox, string kind)
+    {
+        for (var i = 0; i < 100; i++)
+        {
+            var next = await outbox.NextAsync<RoomMessage>();
+            if (next.Kind == kind)
+            {
+                return next;
+            }
+        }
+
+        throw new AssertionException($"no {kind} event");
+    }
 }

@@ -161,6 +161,38 @@ public abstract class AdminStoreContract
     }
 
     [Test]
+    public async Task A_deleted_private_room_loses_its_standings_and_a_deleted_user_its_roles_bans_and_invitations()
+    {
+        var admin = await PreparedAsync();
+        await admin.CreateUserAsync("bob", "b", None);
+        var server = await OpenServerStoreAsync();
+        foreach (var room in new[] { "secret", "club" })
+        {
+            await server.TryCreateAsync(room, "alice", true, None);
+            await server.AddMemberAsync(room, "alice", None);
+            await server.AppendRoomMessagesAsync(
+                room,
+                [
+                    new NewRoomMessage("alice", "", T0) { Kind = RoomEventKind.Invite, Target = "carol" },
+                    new NewRoomMessage("alice", "", T0) { Kind = RoomEventKind.Role, Target = "bob", Text = "moderator" },
+                    new NewRoomMessage("alice", "", T0) { Kind = RoomEventKind.Ban, Target = "dave" },
+                ],
+                None);
+        }
+
+        await server.AppendRoomMessagesAsync("club", [new NewRoomMessage("alice", "", T0) { Kind = RoomEventKind.Invite, Target = "bob" }], None);
+
+        Assert.That(await admin.DeleteRoomAsync("secret", None), Is.True, "its standings go with it");
+        Assert.That(await admin.DeleteUserAsync("bob", None), Is.True);
+
+        Assert.That(await server.AccessAsync("secret", None), Is.Null);
+        var club = (await server.AccessAsync("club", None))!;
+        Assert.That(club.Moderators, Is.Empty, "a later account named bob is someone else");
+        Assert.That(club.Invited, Is.EquivalentTo(new[] { "carol" }));
+        Assert.That(club.Banned, Is.EquivalentTo(new[] { "dave" }));
+    }
+
+    [Test]
     public async Task Changes_are_read_oldest_first_in_pages_after_an_id()
     {
         var admin = await PreparedAsync();

@@ -204,4 +204,23 @@ public sealed class PostgresChatBusContractTests : ChatBusContract
         Assert.Throws<FormatException>(() => BusWire.Decode("{\"o\":1}"));
         Assert.Throws<FormatException>(() => BusWire.Decode("not json"));
     }
+
+    [Test]
+    public void Room_events_and_removals_cross_the_wire_with_every_field()
+    {
+        var at = new DateTimeOffset(2026, 12, 1, 9, 0, 0, 123, TimeSpan.Zero);
+        var batch = new CommittedMessages("lobby",
+        [
+            new RoomMessage("lobby", "alice", "hi", 1, at),
+            new RoomMessage("lobby", "alice", "", 2, at) { Kind = RoomEventKind.Mute, Target = "bob", Until = at.AddMinutes(5) },
+            new RoomMessage("lobby", "alice", "hello", 3, at) { Kind = RoomEventKind.Edit, RefersTo = 1 },
+        ]);
+        var decoded = (CommittedMessages)((InlineNotice)BusWire.Decode(BusWire.Encode("origin", ChatTopic.Room("lobby"), batch).Single())).Message;
+        Assert.That(
+            decoded.Messages.Select(m => (m.Id, m.From, m.Text, m.Timestamp, m.Kind, m.Target, m.RefersTo, m.Until)),
+            Is.EqualTo(batch.Messages.Select(m => (m.Id, m.From, m.Text, m.Timestamp, m.Kind, m.Target, m.RefersTo, m.Until))));
+
+        var removed = (RemovedFromRoom)((InlineNotice)BusWire.Decode(BusWire.Encode("origin", ChatTopic.User("bob"), new RemovedFromRoom("lobby", "bob")).Single())).Message;
+        Assert.That(removed, Is.EqualTo(new RemovedFromRoom("lobby", "bob")));
+    }
 }

@@ -401,4 +401,111 @@ public abstract class StoreContract
         Assert.That(await Rooms.RemoveMemberAsync("lobby", "alice", None), Is.True);
         Assert.That(await second.Rooms.MembersAsync("lobby", None), Is.Empty);
     }
+
+    private static NewRoomMessage Event(string kind, string from, string? target = null, string text = "", long? refersTo = null, DateTimeOffset? until = null, DateTimeOffset? at = null) =>
+        new(from, text, at ?? T0) { Kind = kind, Target = target, RefersTo = refersTo, Until = until };
+
+    [Test]
+    public async Task A_room_is_created_public_or_private_with_its_owner_and_an_old_style_room_is_public_without_one()
+    {
+        Assert.That(await Rooms.TryCreateAsync("secret", "alice", true, None), Is.True);
+        Assert.That(await Rooms.TryCreateAsync("secret", "bob", false, None), Is.False);
+        Assert.That(await Rooms.TryCreateAsync("open", "bob", false, None), Is.True);
+        Assert.That(await Rooms.TryCreateAsync("default", None), Is.True);
+
+        var secret = await Rooms.AccessAsync("secret", None);
+        Assert.That(secret!.IsPrivate, Is.True);
+        Assert.That(secret.Owner, Is.EqualTo("alice"), "the first creator keeps the room");
+        Assert.That(secret.Topic, Is.Null);
+        Assert.That((await Rooms.AccessAsync("open", None))!.IsPrivate, Is.False);
+        var plain = await Rooms.AccessAsync("default", None);
+        Assert.That((plain!.IsPrivate, plain.Owner), Is.EqualTo((false, (string?)null)));
+        Assert.That(await Rooms.AccessAsync("nowhere", None), Is.Null);
+        Assert.That(await Rooms.PrivateRoomsAsync(None), Is.EqualTo(new[] { "secret" }));
+        Assert.That(await Rooms.ListAsync(None), Is.EqualTo(new[] { "default", "open", "secret" }), "the store lists every room; hiding is the core's rule");
+    }
+
+    [Test]
+    public async Task Storing_a_moderation_event_applies_it_in_the_same_append_and_numbers_it_in_the_room_order()
+    {
+        await Rooms.TryCreateAsync("lobby", "alice", true, None);
+        foreach (var user in new[] { "alice", "bob", "carol", "dave" })
+        {
+            await Rooms.AddMemberAsync("lobby", user, None);
+        }
+
+        var until = T0.AddMinutes(5);
+        Assert.That(await Messages.AppendRoomMessagesAsync("lobby", [Message("hello", from: "bob")], None), Is.EqualTo(1));
+        Assert.That(
+            await Messages.AppendRoomMessagesAsync(
+                "lobby",
+                [
+                    Event(RoomEventKind.Invite, "alice", "erin"),
+                    Event(RoomEventKind.Role, "alice", "carol", "moderator"),
+                    Event(RoomEventKind.Mute, "carol", "dave", until: until),
+                    Event(RoomEventKind.Ban, "carol", "bob"),
+                    Event(RoomEventKind.Topic, "carol", text: "plans for friday"),
+                ],
+                None),
+            Is.EqualTo(2));
+
+        var access = (await Rooms.AccessAsync("lobby", None))!;
+        Assert.That(access.Invited, Is.EquivalentTo(new[] { "erin" }));
+        Assert.That(access.Moderators, Is.EquivalentTo(new[] { "carol" }));
+        Assert.That(access.MutedUntil["dave"], Is.EqualTo(until));
+        Assert.That(access.Banned, Is.EquivalentTo(new[] { "bob" }));
+        Assert.That(access.Topic, Is.EqualTo("plans for friday"));
+        Assert.That(await Rooms.MembersAsync("lobby", None), Is.EquivalentTo(new[] { "alice", "carol", "dave" }), "a ban ends the membership");
+
+        await Messages.AppendRoomMessagesAsync(
+            "lobby",
+            [
+                Event(RoomEventKind.Unban, "carol", "bob"),
+                Event(RoomEventKind.Unmute, "carol", "dave"),
+                Event(RoomEventKind.Kick, "alice", "dave"),
+                Event(RoomEventKind.Kick, "alice", "erin"),
+                Event(RoomEventKind.Role, "alice", "carol", "member"),
+                Event(RoomEventKind.Topic, "alice"),
+            ],
+            None);
+        access = (await Rooms.AccessAsync("lobby", None))!;
+        Assert.That(access.Banned, Is.Empty);
+        Assert.That(access.MutedUntil, Is.Empty);
+        Assert.That(access.Invited, Is.Empty, "a kick takes back an invitation");
+        Assert.That(access.Moderators, Is.Empty);
+        Assert.That(access.Topic, Is.Null, "an empty topic clears it");
+        Assert.That(await Rooms.MembersAsync("lobby", None), Is.EquivalentTo(new[] { "alice", "carol" }));
+
+        var history = await WholeRoomAsync("lobby");
+        Assert.That(history.Select(m => m.Id), Is.EqualTo(Enumerable.Range(1, 12).Select(i => (long)i)));
+        Assert.That(history.Select(m => m.Kind), Is.EqualTo(new[] { null, "invite", "role", "mute", "ban", "topic", "unban", "unmute", "kick", "kick", "role", "topic" }));
+        var mute = history[3];
+        Assert.That((mute.From, mute.Target, mute.Until), Is.EqualTo(("carol", (string?)"dave", (DateTimeOffset?)until)));
+        Assert.That(history[2].Text, Is.EqualTo("moderator"));
+        Assert.That(history[0].Kind, Is.Null);
+    }
+
+    [Test]
+    public async Task An_edit_replaces_the_text_with_an_edited_time_and_a_delete_leaves_a_tombstone_without_any_of_its_text()
+    {
+        await Rooms.TryCreateAsync("lobby", None);
+        await Messages.AppendRoomMessagesAsync("lobby", [Message("helo"), Message("second", from: "bar_user")], None);
+        var editedAt = T0.AddSeconds(30);
+        Assert.That(await Messages.AppendRoomMessagesAsync("lobby", [Event(RoomEventKind.Edit, "foo_user", text: "hello", refersTo: 1, at: editedAt)], None), Is.EqualTo(3));
+
+        var first = await Messages.FindRoomMessageAsync("lobby", 1, None);
+        Assert.That((first!.Text, first.EditedAt, first.Deleted, first.From, first.Timestamp), Is.EqualTo(("hello", (DateTimeOffset?)editedAt, false, "foo_user", T0)));
+        var edit = await Messages.FindRoomMessageAsync("lobby", 3, None);
+        Assert.That((edit!.Kind, edit.RefersTo, edit.Text), Is.EqualTo(((string?)"edit", (long?)1, "hello")));
+        Assert.That(await Messages.FindRoomMessageAsync("lobby", 99, None), Is.Null);
+        Assert.That(await Messages.FindRoomMessageAsync("nowhere", 1, None), Is.Null);
+
+        Assert.That(await Messages.AppendRoomMessagesAsync("lobby", [Event(RoomEventKind.Delete, "foo_user", refersTo: 1)], None), Is.EqualTo(4));
+        var history = await WholeRoomAsync("lobby");
+        Assert.That(history.Select(m => m.Id), Is.EqualTo(new long[] { 1, 2, 3, 4 }), "edits and deletions never reorder the room");
+        Assert.That((history[0].Deleted, history[0].Text), Is.EqualTo((true, "")));
+        Assert.That(history[2].Text, Is.Empty, "the edit of a deleted message loses its text too");
+        Assert.That((history[1].Text, history[1].Deleted, history[1].EditedAt), Is.EqualTo(("second", false, (DateTimeOffset?)null)));
+        Assert.That((history[3].Kind, history[3].RefersTo), Is.EqualTo(((string?)"delete", (long?)1)));
+    }
 }

@@ -79,6 +79,36 @@ public sealed class PostgresStoreTests
     }
 
     [Test]
+    public async Task A_database_from_schema_version_1_opens_keeps_every_message_and_membership_and_takes_room_events()
+    {
+        await using (var old = new NpgsqlConnection(connectionString))
+        {
+            await old.OpenAsync();
+            await PostgresSchema.MigrateAsync(old, "test", None, upTo: 1);
+        }
+
+        await QueryAsync(
+            """
+            INSERT INTO rooms (name, last_seq, created_at_ms) VALUES ('lobby', 3, 0);
+            INSERT INTO memberships (room_id, username) SELECT id, u FROM rooms, unnest(ARRAY['foo_user', 'bar_user']) AS u;
+            INSERT INTO room_messages (room_id, seq, sender, body, sent_at_ms) SELECT id, s, 'foo_user', 'message ' || s, s * 1000 FROM rooms, generate_series(1, 3) AS s;
+            """);
+        Assert.That(await QueryAsync("SELECT version FROM schema_version"), Is.EqualTo(1));
+
+        var store = await OpenAsync();
+        Assert.That(await QueryAsync("SELECT version FROM schema_version"), Is.EqualTo(PostgresSchema.CurrentVersion));
+        var history = await store.RoomHistoryAsync("lobby", new HistoryQuery(null, null, 10), None);
+        Assert.That(history.Select(m => (m.Id, m.Text, m.Kind)), Is.EqualTo(new[] { (1L, "message 1", (string?)null), (2L, "message 2", null), (3L, "message 3", null) }));
+        Assert.That(await store.MembersAsync("lobby", None), Is.EquivalentTo(new[] { "foo_user", "bar_user" }));
+        var access = await store.AccessAsync("lobby", None);
+        Assert.That((access!.IsPrivate, access.Owner), Is.EqualTo((false, (string?)null)));
+
+        var ban = new NewRoomMessage("admin", "", T0) { Kind = RoomEventKind.Ban, Target = "bar_user" };
+        Assert.That(await store.AppendRoomMessagesAsync("lobby", [ban], None), Is.EqualTo(4));
+        Assert.That(await store.MembersAsync("lobby", None), Is.EqualTo(new[] { "foo_user" }));
+    }
+
+    [Test]
     public async Task Nodes_starting_together_on_an_empty_database_all_open_it()
     {
         var stores = Enumerable.Range(0, 4).Select(_ => NewStore()).ToList();

@@ -93,6 +93,43 @@ public sealed class SqliteStoreTests
     }
 
     [Test]
+    public async Task A_file_from_schema_version_1_opens_keeps_every_message_and_membership_and_takes_room_events()
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(DatabasePath)!);
+        await using (var old = new SqliteConnection($"Data Source={DatabasePath};Pooling=False"))
+        {
+            await old.OpenAsync();
+            SqliteSchema.Migrate(old, 0, upTo: 1);
+            await using var fill = old.CreateCommand();
+            fill.CommandText =
+                """
+                INSERT INTO rooms (id, name, last_seq, created_at_ms) VALUES (1, 'lobby', 3, 0);
+                INSERT INTO memberships (room_id, username) VALUES (1, 'foo_user'), (1, 'bar_user');
+                INSERT INTO room_messages (room_id, seq, sender, body, sent_at_ms) VALUES (1, 1, 'foo_user', 'one', 1000), (1, 2, 'bar_user', 'two', 2000), (1, 3, 'foo_user', 'three', 3000);
+                INSERT INTO private_messages (sender, recipient, body, sent_at_ms) VALUES ('foo_user', 'bar_user', 'psst', 4000);
+                """;
+            await fill.ExecuteNonQueryAsync();
+        }
+
+        Assert.That(await ReadVersionAsync(DatabasePath), Is.EqualTo(1));
+        var store = await OpenAsync();
+        Assert.That(await ReadVersionAsync(DatabasePath), Is.EqualTo(SqliteSchema.CurrentVersion));
+        var history = await store.RoomHistoryAsync("lobby", new HistoryQuery(null, null, 10), CancellationToken.None);
+        Assert.That(history.Select(m => (m.Id, m.From, m.Text, m.Kind, m.Deleted)), Is.EqualTo(new[]
+        {
+            (1L, "foo_user", "one", (string?)null, false), (2L, "bar_user", "two", null, false), (3L, "foo_user", "three", null, false),
+        }));
+        Assert.That(await store.MembersAsync("lobby", CancellationToken.None), Is.EquivalentTo(new[] { "foo_user", "bar_user" }));
+        Assert.That((await store.PrivateHistoryAsync("bar_user", "foo_user", new HistoryQuery(null, null, 10), CancellationToken.None)).Single().Text, Is.EqualTo("psst"));
+        var access = await store.AccessAsync("lobby", CancellationToken.None);
+        Assert.That((access!.IsPrivate, access.Owner, access.Topic), Is.EqualTo((false, (string?)null, (string?)null)), "an existing room is public and owned by nobody");
+
+        var edit = new NewRoomMessage("foo_user", "ONE", T0) { Kind = RoomEventKind.Edit, RefersTo = 1 };
+        Assert.That(await store.AppendRoomMessagesAsync("lobby", [edit], CancellationToken.None), Is.EqualTo(4));
+        Assert.That((await store.FindRoomMessageAsync("lobby", 1, CancellationToken.None))!.Text, Is.EqualTo("ONE"));
+    }
+
+    [Test]
     public async Task A_file_with_a_newer_schema_version_is_refused_with_a_clear_message()
     {
         await CloseAsync(await OpenAsync());

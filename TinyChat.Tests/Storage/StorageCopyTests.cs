@@ -40,6 +40,53 @@ public sealed class StorageCopyTests
     private PostgresStore NewPostgres() =>
         new(new PostgresStoreSettings(connectionString, RetentionPolicy.Unlimited), TimeProvider.System, NullLogger<PostgresStore>.Instance);
 
+    [Test]
+    public async Task Private_rooms_owners_topics_standings_room_events_edits_and_tombstones_are_copied_as_they_are()
+    {
+        var source = NewSqlite();
+        await source.OpenAsync(None);
+        IRoomStore rooms = source;
+        await rooms.TryCreateAsync("plans", "alice", true, None);
+        await rooms.AddMemberAsync("plans", "alice", None);
+        await rooms.AddMemberAsync("plans", "bob", None);
+        var until = T0.AddHours(1);
+        await source.AppendRoomMessagesAsync("plans", [new NewRoomMessage("bob", "helo", T0), new NewRoomMessage("bob", "spam", T0)], None);
+        await source.AppendRoomMessagesAsync(
+            "plans",
+            [
+                new NewRoomMessage("bob", "hello", T0.AddSeconds(5)) { Kind = RoomEventKind.Edit, RefersTo = 1 },
+                new NewRoomMessage("alice", "", T0) { Kind = RoomEventKind.Delete, RefersTo = 2 },
+                new NewRoomMessage("alice", "moderator", T0) { Kind = RoomEventKind.Role, Target = "bob" },
+                new NewRoomMessage("alice", "", T0) { Kind = RoomEventKind.Invite, Target = "carol" },
+                new NewRoomMessage("alice", "", T0) { Kind = RoomEventKind.Mute, Target = "dave", Until = until },
+                new NewRoomMessage("alice", "", T0) { Kind = RoomEventKind.Ban, Target = "eve" },
+                new NewRoomMessage("alice", "friday", T0) { Kind = RoomEventKind.Topic },
+            ],
+            None);
+        var expected = await source.RoomHistoryAsync("plans", new HistoryQuery(null, 0, 50), None);
+        var expectedAccess = await rooms.AccessAsync("plans", None);
+
+        var target = NewPostgres();
+        await target.OpenAsync(None);
+        await StorageCopy.CopyAsync(new SqliteExport(source), new PostgresImport(target), None);
+        await source.CloseAsync(None);
+
+        var copied = await target.RoomHistoryAsync("plans", new HistoryQuery(null, 0, 50), None);
+        Assert.That(
+            copied.Select(m => (m.Id, m.From, m.Text, m.Kind, m.Target, m.RefersTo, m.Until, m.EditedAt, m.Deleted)),
+            Is.EqualTo(expected.Select(m => (m.Id, m.From, m.Text, m.Kind, m.Target, m.RefersTo, m.Until, m.EditedAt, m.Deleted))));
+        Assert.That(copied[0].EditedAt, Is.EqualTo(T0.AddSeconds(5)));
+        Assert.That(copied[1].Deleted, Is.True);
+        var access = (await ((IRoomStore)target).AccessAsync("plans", None))!;
+        Assert.That((access.IsPrivate, access.Owner, access.Topic), Is.EqualTo((expectedAccess!.IsPrivate, expectedAccess.Owner, expectedAccess.Topic)));
+        Assert.That((access.IsPrivate, access.Owner, access.Topic), Is.EqualTo((true, (string?)"alice", (string?)"friday")));
+        Assert.That(access.Moderators, Is.EquivalentTo(new[] { "bob" }));
+        Assert.That(access.Invited, Is.EquivalentTo(new[] { "carol" }));
+        Assert.That(access.Banned, Is.EquivalentTo(new[] { "eve" }));
+        Assert.That(access.MutedUntil["dave"], Is.EqualTo(until));
+        await target.CloseAsync(None);
+    }
+
     // Two rooms (one pruned, so its last number is past its oldest kept row), memberships, private messages.
     private async Task<(long[] Private, long LastPrivate)> FillSqliteAsync()
     {

@@ -48,8 +48,14 @@ public sealed class ChatClient : IAsyncDisposable
         return error is null ? Outcome<string>.Ok($"welcome to the {room} chat room, {User}!") : error;
     }
 
-    /// <summary>Creates a room (without joining it).</summary>
-    public async Task<ChatError?> CreateAsync(string room, CancellationToken cancellationToken)
+    /// <summary>Creates a public room (without joining it).</summary>
+    public Task<ChatError?> CreateAsync(string room, CancellationToken cancellationToken) => CreateAsync(room, false, cancellationToken);
+
+    /// <summary>
+    /// Creates a room owned by the user (without joining it). A private room is listed only to its members and
+    /// joined only by invitation; its owner may join it at once.
+    /// </summary>
+    public async Task<ChatError?> CreateAsync(string room, bool isPrivate, CancellationToken cancellationToken)
     {
         if (ChatNames.CheckRoomName(room) is { } why)
         {
@@ -64,7 +70,7 @@ public sealed class ChatClient : IAsyncDisposable
 
         try
         {
-            if (!await server.Rooms.CreateAsync(room, cancellationToken).ConfigureAwait(false))
+            if (!await server.Rooms.CreateAsync(room, User, isPrivate, cancellationToken).ConfigureAwait(false))
             {
                 return ChatError.RoomExists(room);
             }
@@ -225,13 +231,18 @@ public sealed class ChatClient : IAsyncDisposable
         return page.Error is { } error ? error : Outcome<long>.Ok(page.Value!.Count == 0 ? 0 : page.Value[0].Id);
     }
 
-    /// <summary>The server's rooms and the user's joined rooms.</summary>
+    /// <summary>Whether the user is a server admin.</summary>
+    public bool IsAdmin => server.Limits.Admins.Contains(User);
+
+    /// <summary>The rooms the user may see (public rooms, and private rooms the user is a member of) and the user's joined rooms.</summary>
     public async Task<Outcome<RoomList>> RoomsAsync(CancellationToken cancellationToken)
     {
         IReadOnlyList<string> all;
+        IReadOnlyList<string> hidden;
         try
         {
             all = await server.Rooms.ListAsync(cancellationToken).ConfigureAwait(false);
+            hidden = IsAdmin ? [] : await server.RoomStore.PrivateRoomsAsync(cancellationToken).ConfigureAwait(false);
         }
         catch (StoreUnavailableException)
         {
@@ -242,6 +253,14 @@ public sealed class ChatClient : IAsyncDisposable
         try
         {
             var joined = await session.AskAsync(list, list.Reply, cancellationToken).ConfigureAwait(false);
+            if (hidden.Count > 0)
+            {
+                // A private room is invisible to everyone but its members.
+                var invisible = new HashSet<string>(hidden, StringComparer.Ordinal);
+                invisible.ExceptWith(joined);
+                all = [.. all.Where(room => !invisible.Contains(room))];
+            }
+
             return Outcome<RoomList>.Ok(new RoomList(all, joined));
         }
         catch (Exception ex) when (IsLoopFailure(ex, cancellationToken))
@@ -261,6 +280,125 @@ public sealed class ChatClient : IAsyncDisposable
         }
 
         return summaries;
+    }
+
+    /// <summary>Longest topic, in characters.</summary>
+    public const int MaxTopicLength = 300;
+
+    /// <summary>Longest mute.</summary>
+    public static readonly TimeSpan MaxMute = TimeSpan.FromDays(366);
+
+    /// <summary>Invites a user into a room (moderators; for a private room, the only way in).</summary>
+    public Task<Outcome<long>> InviteAsync(string room, string user, CancellationToken cancellationToken) =>
+        ActOnUserAsync(room, new RoomAction(RoomEventKind.Invite, user), cancellationToken);
+
+    /// <summary>Ends a member's membership (moderators); a public room may be joined again.</summary>
+    public Task<Outcome<long>> KickAsync(string room, string user, CancellationToken cancellationToken) =>
+        ActOnUserAsync(room, new RoomAction(RoomEventKind.Kick, user), cancellationToken);
+
+    /// <summary>Removes a user and keeps them out until unbanned (moderators).</summary>
+    public Task<Outcome<long>> BanAsync(string room, string user, CancellationToken cancellationToken) =>
+        ActOnUserAsync(room, new RoomAction(RoomEventKind.Ban, user), cancellationToken);
+
+    /// <summary>Lets a banned user join again (moderators).</summary>
+    public Task<Outcome<long>> UnbanAsync(string room, string user, CancellationToken cancellationToken) =>
+        ActOnUserAsync(room, new RoomAction(RoomEventKind.Unban, user), cancellationToken);
+
+    /// <summary>Keeps a member from posting for <paramref name="duration"/> (moderators).</summary>
+    public Task<Outcome<long>> MuteAsync(string room, string user, TimeSpan duration, CancellationToken cancellationToken) =>
+        duration <= TimeSpan.Zero || duration > MaxMute
+            ? Task.FromResult<Outcome<long>>(new ChatError("bad_request", $"a mute lasts from 1 second to {MaxMute.TotalDays:0} days"))
+            : ActOnUserAsync(room, new RoomAction(RoomEventKind.Mute, user, Duration: duration), cancellationToken);
+
+    /// <summary>Ends a mute early (moderators).</summary>
+    public Task<Outcome<long>> UnmuteAsync(string room, string user, CancellationToken cancellationToken) =>
+        ActOnUserAsync(room, new RoomAction(RoomEventKind.Unmute, user), cancellationToken);
+
+    /// <summary>Makes a member a moderator, or a moderator a member again (the owner).</summary>
+    public Task<Outcome<long>> SetRoleAsync(string room, string user, RoomRole role, CancellationToken cancellationToken) =>
+        role is RoomRole.Moderator or RoomRole.Member
+            ? ActOnUserAsync(room, new RoomAction(RoomEventKind.Role, user, role == RoomRole.Moderator ? "moderator" : "member"), cancellationToken)
+            : Task.FromResult<Outcome<long>>(new ChatError("bad_request", "a role is \"moderator\" or \"member\""));
+
+    /// <summary>Sets the room's topic (moderators); empty clears it.</summary>
+    public Task<Outcome<long>> SetTopicAsync(string room, string topic, CancellationToken cancellationToken) =>
+        topic.Length > MaxTopicLength
+            ? Task.FromResult<Outcome<long>>(new ChatError("topic_too_long", $"a topic has at most {MaxTopicLength} characters"))
+            : ActAsync(room, new RoomAction(RoomEventKind.Topic, Text: topic), cancellationToken);
+
+    /// <summary>Replaces the text of one of the user's own messages.</summary>
+    public Task<Outcome<long>> EditAsync(string room, long id, string text, CancellationToken cancellationToken) =>
+        text.Length == 0 ? Task.FromResult<Outcome<long>>(ChatError.EmptyMessage())
+        : text.Length > server.Limits.MaxMessageLength ? Task.FromResult<Outcome<long>>(ChatError.MessageTooLong(server.Limits.MaxMessageLength))
+        : ActAsync(room, new RoomAction(RoomEventKind.Edit, Text: text, RefersTo: id), cancellationToken);
+
+    /// <summary>Deletes one of the user's own messages (moderators: anyone's); a tombstone keeps its place.</summary>
+    public Task<Outcome<long>> DeleteAsync(string room, long id, CancellationToken cancellationToken) =>
+        ActAsync(room, new RoomAction(RoomEventKind.Delete, RefersTo: id), cancellationToken);
+
+    /// <summary>The room's privacy, topic and roles (members and server admins).</summary>
+    public async Task<Outcome<RoomDetails>> DescribeAsync(string room, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var found = await FindRoomAsync(room, cancellationToken).ConfigureAwait(false);
+            if (found.Error is { } error)
+            {
+                return error;
+            }
+
+            var describe = new DescribeRoom(User);
+            return await found.Value!.AskAsync(describe, describe.Reply, cancellationToken).ConfigureAwait(false);
+        }
+        catch (StoreUnavailableException)
+        {
+            return ChatError.StoreUnavailable();
+        }
+        catch (Exception ex) when (IsLoopFailure(ex, cancellationToken))
+        {
+            return ChatError.Unavailable($"room {room}");
+        }
+    }
+
+    private async Task<Outcome<long>> ActOnUserAsync(string room, RoomAction action, CancellationToken cancellationToken)
+    {
+        try
+        {
+            if (ChatNames.CheckUserName(action.Target) is not null || !await server.UserExistsAsync(action.Target!, cancellationToken).ConfigureAwait(false))
+            {
+                return ChatError.UserNotFound(action.Target ?? "");
+            }
+        }
+        catch (StoreUnavailableException)
+        {
+            return ChatError.StoreUnavailable();
+        }
+
+        return await ActAsync(room, action, cancellationToken).ConfigureAwait(false);
+    }
+
+    // Every room action is decided by the room's process, where the room's state lives, whatever the front door.
+    private async Task<Outcome<long>> ActAsync(string room, RoomAction action, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var found = await FindRoomAsync(room, cancellationToken).ConfigureAwait(false);
+            if (found.Error is { } error)
+            {
+                return error;
+            }
+
+            var act = new ActInRoom(User, action);
+            return await found.Value!.AskAsync(act, act.Reply, cancellationToken).ConfigureAwait(false);
+        }
+        catch (StoreUnavailableException)
+        {
+            return ChatError.StoreUnavailable();
+        }
+        catch (Exception ex) when (IsLoopFailure(ex, cancellationToken))
+        {
+            return ChatError.Unavailable($"room {room}");
+        }
     }
 
     /// <summary>Who is online in a room the user has joined.</summary>

@@ -33,6 +33,25 @@ public sealed record ChatError(string Code, string Message)
     /// <summary>The user created as many rooms as allowed.</summary>
     public static ChatError RoomQuota(int max) => new("room_quota", $"you may create at most {max} rooms");
 
+    /// <summary>The user's role in the room does not allow the action.</summary>
+    public static ChatError Forbidden(string what) => new("forbidden", what);
+
+    /// <summary>Joining a private room without an invitation.</summary>
+    public static ChatError NotInvited(string room) => new("not_invited", $"{room} is private: a member must invite you first");
+
+    /// <summary>Joining a room the user is banned from.</summary>
+    public static ChatError Banned(string room) => new("banned", $"you are banned from {room}");
+
+    /// <summary>Posting while muted.</summary>
+    public static ChatError Muted(string room, DateTimeOffset until) =>
+        new("muted", $"you are muted in {room} until {until.UtcDateTime:yyyy-MM-dd'T'HH:mm:ss'Z'}");
+
+    /// <summary>Editing or deleting a message the room does not have (or no longer has).</summary>
+    public static ChatError MessageNotFound(string room, long id) => new("message_not_found", $"{room} has no message {id}");
+
+    /// <summary>An action aimed at a user it cannot apply to (not a member, already banned, the owner).</summary>
+    public static ChatError InvalidTarget(string why) => new("invalid_target", why);
+
     /// <summary>No credential was presented.</summary>
     public static ChatError MissingToken() => new("missing_token", "an access token is required");
 

@@ -77,6 +77,24 @@ public sealed class RoomMessage(string room, string from, string text, long id, 
 
     /// <summary>Server UTC time of acceptance.</summary>
     public DateTimeOffset Timestamp { get; } = timestamp;
+
+    /// <summary>Null for a chat message; otherwise the room event this is (<see cref="RoomEventKind"/>), sent by <see cref="From"/>.</summary>
+    public string? Kind { get; init; }
+
+    /// <summary>The user a moderation event is about (kick, ban, mute, invite, role).</summary>
+    public string? Target { get; init; }
+
+    /// <summary>The message an edit or delete event refers to.</summary>
+    public long? RefersTo { get; init; }
+
+    /// <summary>When a mute ends.</summary>
+    public DateTimeOffset? Until { get; init; }
+
+    /// <summary>When the message was last edited (history only: a live message is never edited yet).</summary>
+    public DateTimeOffset? EditedAt { get; init; }
+
+    /// <summary>Whether the message was deleted: <see cref="Text"/> is empty and only its place remains.</summary>
+    public bool Deleted { get; init; }
 }
 
 /// <summary>A private message, as sender and recipient see it.</summary>

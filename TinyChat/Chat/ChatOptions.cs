@@ -6,6 +6,9 @@ public sealed class ChatOptions
     /// <summary>Longest chat text, in characters.</summary>
     public int MaxMessageLength { get; set; } = 4000;
 
+    /// <summary>Server admins by user name; the first seed user is one too.</summary>
+    public List<string> Admins { get; set; } = [];
+
     /// <summary>Accounts upserted at start.</summary>
     public List<SeedUser> SeedUsers { get; set; } = [];
 }

@@ -18,6 +18,9 @@ public sealed record ChatLimits(int MaxMessageLength, int RoomMailboxCapacity, i
 
     /// <summary>Open connections per user, over every front door.</summary>
     public int MaxConnectionsPerUser { get; init; } = int.MaxValue;
+
+    /// <summary>Server admins: they act in every room as its owner would, and more (<c>Chat:Admins</c> and the first seed user).</summary>
+    public IReadOnlySet<string> Admins { get; init; } = new HashSet<string>(StringComparer.Ordinal);
 }
 
 /// <summary>The chat core as the front doors (protocols, HTTP) see it: accounts, rooms and online users.</summary>
@@ -58,6 +61,7 @@ public sealed class ChatServer
                 : null);
         Rooms = new RoomDirectory(rooms, messages, roomSupervisor, limits.RoomMailboxCapacity, time, Sessions.FindOnline, Bus, Presence);
         Sessions.Rooms = Rooms;
+        Rooms.IsAdmin = limits.Admins.Contains;
         Presence.OthersChanged += Rooms.OthersPresenceChanged;
         Slots = new ConnectionSlots(limits.MaxConnectionsPerUser);
     }

@@ -42,6 +42,12 @@ public sealed record ChatBusEvent(ChatEvent Event) : ChatBusMessage;
 public sealed record MembershipChanged(string Room, IReadOnlyList<string> Joined, IReadOnlyList<string> Left) : ChatBusMessage;
 
 /// <summary>
+/// A moderator removed <paramref name="User"/> from a room (kick or ban; the store has it already): published on
+/// the user's topic so the user's sessions, on whatever node, drop the room from their joined set.
+/// </summary>
+public sealed record RemovedFromRoom(string Room, string User) : ChatBusMessage;
+
+/// <summary>
 /// Said by a bus to every local subscriber when messages from other nodes may have been lost (its connection
 /// to the other nodes was cut and is back): whoever keeps a stream must catch up from the store.
 /// </summary>

@@ -1,7 +1,33 @@
 namespace TinyChat.Chat;
 
-/// <summary>A room message to make durable; the store gives it its sequence number.</summary>
-public sealed record NewRoomMessage(string From, string Text, DateTimeOffset Timestamp);
+/// <summary>
+/// A room message or room event to make durable; the store gives it its sequence number. An event
+/// (<see cref="Kind"/> set, see <see cref="RoomEventKind"/>) is applied in the same transaction that stores it:
+/// an edit replaces its message's text, a delete leaves a tombstone, a ban records the ban and ends the membership.
+/// </summary>
+public sealed record NewRoomMessage(string From, string Text, DateTimeOffset Timestamp)
+{
+    /// <summary>Null for a chat message, else the <see cref="RoomEventKind"/>.</summary>
+    public string? Kind { get; init; }
+
+    /// <summary>The user the event is about.</summary>
+    public string? Target { get; init; }
+
+    /// <summary>The message an edit or delete refers to.</summary>
+    public long? RefersTo { get; init; }
+
+    /// <summary>When a mute ends.</summary>
+    public DateTimeOffset? Until { get; init; }
+
+    /// <summary>The event as the room's members see it once it has its id.</summary>
+    public RoomMessage ToEvent(string room, long id) => new(room, From, Text, id, Timestamp)
+    {
+        Kind = Kind,
+        Target = Target,
+        RefersTo = RefersTo,
+        Until = Until,
+    };
+}
 
 /// <summary>Which slice of a history to read: before or after an id (exclusive), at most <see cref="Limit"/> messages.</summary>
 public sealed record HistoryQuery(long? Before, long? After, int Limit);
@@ -24,7 +50,15 @@ public interface IMessageStore
     /// <summary>Makes a private message durable and returns its id (increasing server-wide).</summary>
     ValueTask<long> AppendPrivateMessageAsync(string from, string to, string text, DateTimeOffset timestamp, CancellationToken cancellationToken);
 
-    /// <summary>A slice of a room's history, oldest first.</summary>
+    /// <summary>One stored message of a room (as history shows it: edited text, or a tombstone), or null.</summary>
+    /// <remarks>The default reads the one-message page before <c>id + 1</c>; stores look it up by key.</remarks>
+    async ValueTask<RoomMessage?> FindRoomMessageAsync(string room, long id, CancellationToken cancellationToken)
+    {
+        var page = await RoomHistoryAsync(room, new HistoryQuery(id + 1, null, 1), cancellationToken).ConfigureAwait(false);
+        return page.Count == 1 && page[0].Id == id ? page[0] : null;
+    }
+
+    /// <summary>A slice of a room's history, oldest first: messages as they read now (edited, or tombstones) and events.</summary>
     ValueTask<IReadOnlyList<RoomMessage>> RoomHistoryAsync(string room, HistoryQuery query, CancellationToken cancellationToken);
 
     /// <summary>A slice of the private conversation of two users, oldest first.</summary>

@@ -6,6 +6,15 @@ public interface IRoomStore
     /// <summary>Creates a room; false when it exists.</summary>
     ValueTask<bool> TryCreateAsync(string room, CancellationToken cancellationToken);
 
+    /// <summary>Creates a room owned by <paramref name="owner"/>, public or private; false when it exists.</summary>
+    ValueTask<bool> TryCreateAsync(string room, string? owner, bool isPrivate, CancellationToken cancellationToken);
+
+    /// <summary>Who may do what in the room (changed by storing room events), or null when the room does not exist.</summary>
+    ValueTask<RoomAccess?> AccessAsync(string room, CancellationToken cancellationToken);
+
+    /// <summary>Names of the private rooms, sorted.</summary>
+    ValueTask<IReadOnlyList<string>> PrivateRoomsAsync(CancellationToken cancellationToken);
+
     /// <summary>Whether a room exists.</summary>
     ValueTask<bool> ExistsAsync(string room, CancellationToken cancellationToken);
 

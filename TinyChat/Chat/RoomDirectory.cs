@@ -15,6 +15,9 @@ public sealed class RoomDirectory(
 {
     private readonly Registry<string, RoomProcess> live = new(StringComparer.Ordinal);
 
+    /// <summary>Whether a user is a server admin; every room started from now on asks it.</summary>
+    public Func<string, bool> IsAdmin { get; set; } = static _ => false;
+
     /// <summary>The rooms running now (a snapshot). Never blocks.</summary>
     public IReadOnlyList<RoomProcess> Live => live.All;
 
@@ -36,7 +39,7 @@ public sealed class RoomDirectory(
 
         process = live.GetOrRegister(
             room,
-            name => new RoomProcess(name, mailboxCapacity, rooms, messages, findOnline, time, bus, presence, stopped => live.Unregister(stopped.Room, stopped)),
+            name => new RoomProcess(name, mailboxCapacity, rooms, messages, findOnline, time, bus, presence, stopped => live.Unregister(stopped.Room, stopped)) { IsAdmin = IsAdmin },
             out var created);
         // Transient: a room's loop ends normally only when the room was deleted; after a fault it is restarted.
         if (created && !supervisor.TryStartChild(process, RestartKind.Transient))
@@ -61,6 +64,10 @@ public sealed class RoomDirectory(
 
     /// <summary>Creates a room; false when it exists.</summary>
     public ValueTask<bool> CreateAsync(string room, CancellationToken cancellationToken) => rooms.TryCreateAsync(room, cancellationToken);
+
+    /// <summary>Creates a room owned by <paramref name="owner"/>, public or private; false when it exists.</summary>
+    public ValueTask<bool> CreateAsync(string room, string owner, bool isPrivate, CancellationToken cancellationToken) =>
+        rooms.TryCreateAsync(room, owner, isPrivate, cancellationToken);
 
     /// <summary>All room names.</summary>
     public ValueTask<IReadOnlyList<string>> ListAsync(CancellationToken cancellationToken) => rooms.ListAsync(cancellationToken);

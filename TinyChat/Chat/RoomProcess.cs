@@ -27,6 +27,22 @@ public sealed record PostToRoom(string User, string Text) : RoomRequest<Outcome<
 /// <summary>Who is online in the room; only members may ask.</summary>
 public sealed record WhoIsHere(string User) : RoomRequest<Outcome<PresenceState>>;
 
+/// <summary>
+/// <paramref name="Actor"/> acts in the room (invite, kick, ban, unban, mute, unmute, role, topic, edit, delete):
+/// the room decides whether the actor's role allows it and, if so, stores the event and announces it; the reply
+/// is the event's id in the room's order.
+/// </summary>
+public sealed record ActInRoom(string Actor, RoomAction Action) : RoomRequest<Outcome<long>>;
+
+/// <summary>
+/// One room action: its <see cref="RoomEventKind"/>, the user it is about, its text (topic, edited text, role
+/// name), the message it refers to (edit, delete) and how long a mute lasts.
+/// </summary>
+public sealed record RoomAction(string Kind, string? Target = null, string? Text = null, long? RefersTo = null, TimeSpan? Duration = null);
+
+/// <summary>What the room is (privacy, topic, roles), for a member or a server admin.</summary>
+public sealed record DescribeRoom(string User) : RoomRequest<Outcome<RoomDetails>>;
+
 /// <summary>A member is typing: tell the other online members (at most once per second per member).</summary>
 public sealed record TypingInRoom(string User) : RoomCommand;
 
@@ -111,10 +127,15 @@ public sealed class RoomProcess(
     private ChatBusMessage? publishing;
     private long lastDelivered;
     private int starts;
+    private RoomAccess access = RoomAccess.Open;
+    private bool accessStale;
     private bool deleted;
 
     /// <summary>The room's name.</summary>
     public string Room { get; } = room;
+
+    /// <summary>Whether a user is a server admin (acts in every room as if it owned it).</summary>
+    public Func<string, bool> IsAdmin { get; init; } = static _ => false;
 
     /// <inheritdoc />
     protected override async ValueTask StartAsync(CancellationToken cancellationToken)
@@ -129,6 +150,8 @@ public sealed class RoomProcess(
         lastTyping.Clear();
         publishing = null;
         lastDelivered = await StoreUnavailableException.WaitOutAsync(ct => messages.LastRoomIdAsync(Room, ct), time, cancellationToken).ConfigureAwait(false);
+        access = await StoreUnavailableException.WaitOutAsync(ct => rooms.AccessAsync(Room, ct), time, cancellationToken).ConfigureAwait(false) ?? RoomAccess.Open;
+        accessStale = false;
         subscription ??= bus.Subscribe(topic, this);
         var state = CurrentPresence();
         shown.Clear();
@@ -154,8 +177,27 @@ public sealed class RoomProcess(
             return;
         }
 
+        if (accessStale && message is PostToRoom or JoinRoom or ActInRoom or DescribeRoom)
+        {
+            await ReloadAccessAsync(cancellationToken).ConfigureAwait(false);
+        }
+
         switch (message)
         {
+            case ActInRoom act:
+                await ActAsync(act, cancellationToken).ConfigureAwait(false);
+                break;
+            case DescribeRoom describe:
+                describe.Reply.Complete(members.ContainsKey(describe.User) || IsAdmin(describe.User)
+                    ? Outcome<RoomDetails>.Ok(new RoomDetails(
+                        Room,
+                        access.IsPrivate,
+                        access.Topic,
+                        access.Owner,
+                        [.. access.Moderators.Order(StringComparer.Ordinal)],
+                        access.RoleOf(describe.User, IsAdmin(describe.User))))
+                    : ChatError.NotAMember(Room));
+                break;
             case PostToRoom post:
                 await PostBatchAsync(post, cancellationToken).ConfigureAwait(false);
                 break;
@@ -248,6 +290,14 @@ public sealed class RoomProcess(
             if (members.ContainsKey(join.User) || !seen.Add(join.User))
             {
                 join.Reply.Complete(ChatError.AlreadyJoined(Room));
+            }
+            else if (!IsAdmin(join.User) && access.Banned.Contains(join.User))
+            {
+                join.Reply.Complete(ChatError.Banned(Room));
+            }
+            else if (access.IsPrivate && !IsAdmin(join.User) && !access.Invited.Contains(join.User) && !string.Equals(access.Owner, join.User, StringComparison.Ordinal))
+            {
+                join.Reply.Complete(ChatError.NotInvited(Room));
             }
             else
             {
@@ -621,6 +671,15 @@ public sealed class RoomProcess(
                 }
 
                 lastDelivered = messages[^1].Id;
+                for (var i = first; i < messages.Count; i++)
+                {
+                    if (RoomEventKind.ChangesAccess(messages[i].Kind))
+                    {
+                        // Another node's (or this loop's) event changed who may do what: read it back before the next decision.
+                        accessStale = true;
+                    }
+                }
+
                 var delivered = 0;
 
                 // Member by member, the whole batch at once: a connection's writer, woken by the first message,
@@ -702,6 +761,12 @@ public sealed class RoomProcess(
                 continue;
             }
 
+            if (access.MutedUntil.Count > 0 && access.MutedAt(post.User, now) is { } until)
+            {
+                post.Reply.Complete(ChatError.Muted(Room, until));
+                continue;
+            }
+
             records.Add(new NewRoomMessage(post.User, post.Text, now));
         }
 
@@ -733,21 +798,8 @@ public sealed class RoomProcess(
             throw;
         }
 
-        if (firstId > lastDelivered + 1)
-        {
-            // Other nodes committed in between and their batches have not come through yet: they go first.
-            await CatchUpAsync(firstId - 1, cancellationToken).ConfigureAwait(false);
-        }
-
-        var events = new RoomMessage[records.Count];
-        for (var i = 0; i < events.Length; i++)
-        {
-            var record = records[i];
-            events[i] = new RoomMessage(Room, record.From, record.Text, firstId + i, record.Timestamp);
-        }
-
-        ChatMetrics.MessagesAccepted.Add(events.Length, ChatMetrics.Kind("room"));
-        Publish(new CommittedMessages(Room, events));
+        ChatMetrics.MessagesAccepted.Add(records.Count, ChatMetrics.Kind("room"));
+        await PublishCommittedAsync(firstId, records, cancellationToken).ConfigureAwait(false);
         var index = 0;
         foreach (var post in batch)
         {
@@ -757,6 +809,194 @@ public sealed class RoomProcess(
             }
         }
     }
+
+    private async ValueTask PublishCommittedAsync(long firstId, IReadOnlyList<NewRoomMessage> committed, CancellationToken cancellationToken)
+    {
+        if (firstId > lastDelivered + 1)
+        {
+            // Other nodes committed in between and their batches have not come through yet: they go first.
+            await CatchUpAsync(firstId - 1, cancellationToken).ConfigureAwait(false);
+        }
+
+        var events = new RoomMessage[committed.Count];
+        for (var i = 0; i < events.Length; i++)
+        {
+            var record = committed[i];
+            events[i] = record.Kind is null
+                ? new RoomMessage(Room, record.From, record.Text, firstId + i, record.Timestamp)
+                : record.ToEvent(Room, firstId + i);
+        }
+
+        Publish(new CommittedMessages(Room, events));
+    }
+
+    private async ValueTask ReloadAccessAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            access = await rooms.AccessAsync(Room, cancellationToken).ConfigureAwait(false) ?? RoomAccess.Open;
+            accessStale = false;
+        }
+        catch (StoreUnavailableException)
+        {
+            // Decide with what is known; the next command tries again.
+        }
+    }
+
+    private async ValueTask ActAsync(ActInRoom act, CancellationToken cancellationToken)
+    {
+        NewRoomMessage record;
+        try
+        {
+            var decided = await DecideAsync(act, cancellationToken).ConfigureAwait(false);
+            if (decided.Error is { } refused)
+            {
+                act.Reply.Complete(refused);
+                return;
+            }
+
+            record = decided.Value!;
+        }
+        catch (StoreUnavailableException ex)
+        {
+            act.Reply.Fail(ex);
+            return;
+        }
+
+        long id;
+        try
+        {
+            id = await messages.AppendRoomMessagesAsync(Room, [record], cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            act.Reply.Fail(ex);
+            if (ex is StoreUnavailableException)
+            {
+                return;
+            }
+
+            throw;
+        }
+
+        // Announced to everyone still in the room, the user it is about included; then applied here.
+        await PublishCommittedAsync(id, [record], cancellationToken).ConfigureAwait(false);
+        if (record.Kind is RoomEventKind.Kick or RoomEventKind.Ban && record.Target is { } removed && members.ContainsKey(removed))
+        {
+            var endpoint = members[removed];
+            if (shown.Remove(removed))
+            {
+                Broadcast(new PresenceDiff(Room, [], [presence.Find(removed) ?? endpoint?.Presence ?? Gone(removed)]));
+            }
+
+            members.Remove(removed);
+            recipients = null;
+            Publish(new MembershipChanged(Room, [], [removed]));
+
+            // The user's sessions, on whatever node, drop the room from the joined set.
+            bus.Publish(ChatTopic.User(removed), new RemovedFromRoom(Room, removed));
+        }
+
+        if (RoomEventKind.ChangesAccess(record.Kind))
+        {
+            await ReloadAccessAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        act.Reply.Complete(Outcome<long>.Ok(id));
+    }
+
+    /// <summary>Whether the actor's role allows the action on its target; the event to store if so.</summary>
+    private async ValueTask<Outcome<NewRoomMessage>> DecideAsync(ActInRoom act, CancellationToken cancellationToken)
+    {
+        var actor = act.Actor;
+        var action = act.Action;
+        var admin = IsAdmin(actor);
+        if (!admin && !members.ContainsKey(actor) && !await MemberInStoreAsync(actor, cancellationToken).ConfigureAwait(false))
+        {
+            return ChatError.NotAMember(Room);
+        }
+
+        var role = access.RoleOf(actor, admin);
+        var now = time.GetUtcNow();
+        var record = new NewRoomMessage(actor, action.Text ?? "", now) { Kind = action.Kind, Target = action.Target, RefersTo = action.RefersTo };
+        switch (action.Kind)
+        {
+            case RoomEventKind.Edit or RoomEventKind.Delete:
+                var original = action.RefersTo is { } id ? await messages.FindRoomMessageAsync(Room, id, cancellationToken).ConfigureAwait(false) : null;
+                if (original is null || original.Kind is not null || original.Deleted)
+                {
+                    return ChatError.MessageNotFound(Room, action.RefersTo ?? 0);
+                }
+
+                var own = string.Equals(original.From, actor, StringComparison.Ordinal);
+                if (action.Kind == RoomEventKind.Edit && !own)
+                {
+                    return ChatError.Forbidden("only its author may edit a message");
+                }
+
+                if (action.Kind == RoomEventKind.Delete && !own && role < RoomRole.Moderator)
+                {
+                    return ChatError.Forbidden($"only its author or a moderator of {Room} may delete a message");
+                }
+
+                return action.Kind == RoomEventKind.Delete ? Ok(record with { Text = "" }) : Ok(record);
+            case RoomEventKind.Topic:
+                return role >= RoomRole.Moderator ? Ok(record) : ChatError.Forbidden($"only moderators of {Room} may set its topic");
+        }
+
+        if (role < RoomRole.Moderator)
+        {
+            return ChatError.Forbidden($"only moderators of {Room} may {action.Kind}");
+        }
+
+        var target = action.Target!;
+        var targetIsMember = members.ContainsKey(target) || await MemberInStoreAsync(target, cancellationToken).ConfigureAwait(false);
+        var targetRole = access.RoleOf(target, IsAdmin(target));
+        switch (action.Kind)
+        {
+            case RoomEventKind.Invite:
+                return targetIsMember ? ChatError.InvalidTarget($"{target} is already a member of {Room}")
+                    : access.Banned.Contains(target) ? ChatError.InvalidTarget($"{target} is banned from {Room}: unban first")
+                    : Ok(record);
+            case RoomEventKind.Unban:
+                return access.Banned.Contains(target) ? Ok(record) : ChatError.InvalidTarget($"{target} is not banned from {Room}");
+            case RoomEventKind.Unmute:
+                return access.MutedAt(target, now) is not null ? Ok(record) : ChatError.InvalidTarget($"{target} is not muted in {Room}");
+            case RoomEventKind.Role:
+                if (role < RoomRole.Owner)
+                {
+                    return ChatError.Forbidden($"only the owner of {Room} may change roles");
+                }
+
+                return !targetIsMember ? ChatError.InvalidTarget($"{target} is not a member of {Room}")
+                    : targetRole >= RoomRole.Owner ? ChatError.InvalidTarget($"the role of {target} cannot be changed")
+                    : Ok(record);
+        }
+
+        // Kick, ban, mute: only someone below the actor.
+        if (targetRole >= role)
+        {
+            return ChatError.Forbidden($"{target} is {Describe(targetRole)} of {Room}: you cannot {action.Kind} them");
+        }
+
+        return action.Kind switch
+        {
+            RoomEventKind.Kick => targetIsMember ? Ok(record) : ChatError.InvalidTarget($"{target} is not a member of {Room}"),
+            RoomEventKind.Ban => access.Banned.Contains(target) ? ChatError.InvalidTarget($"{target} is already banned from {Room}") : Ok(record),
+            RoomEventKind.Mute => targetIsMember ? Ok(record with { Until = now + (action.Duration ?? TimeSpan.FromMinutes(10)) }) : ChatError.InvalidTarget($"{target} is not a member of {Room}"),
+            _ => ChatError.Forbidden($"{action.Kind} is not a room action"),
+        };
+    }
+
+    private static Outcome<NewRoomMessage> Ok(NewRoomMessage record) => Outcome<NewRoomMessage>.Ok(record);
+
+    private static string Describe(RoomRole role) => role switch
+    {
+        RoomRole.Admin => "a server admin",
+        RoomRole.Owner => "the owner",
+        RoomRole.Moderator => "a moderator",
+        _ => "a member",
+    };
 
     /// <inheritdoc />
     protected override void Terminated(Exception? reason)

@@ -68,7 +68,14 @@ public sealed class UserEndpoint(string user, DateTimeOffset onlineAt, IPresence
         {
             ChatMetrics.Deliveries.Add(delivered);
         }
+        else if (message is RemovedFromRoom removed)
+        {
+            Removed?.Invoke(removed.Room);
+        }
     }
+
+    /// <summary>Told when a moderator removed the user from a room (set by the user's session). Must not block.</summary>
+    internal Action<string>? Removed { get; set; }
 
     /// <summary>Adds a connection opened at <paramref name="at"/> (now when omitted: tests); a first connection sets <see cref="OnlineAt"/>.</summary>
     internal ConnectionPresence Attach(IOutbox outbox, DateTimeOffset? at = null)

@@ -37,6 +37,9 @@ public sealed record UserLeaves(string Room) : SessionRequest<ChatError?>;
 /// <summary>The user is typing a private message to <paramref name="To"/> (at most once per second per recipient).</summary>
 public sealed record TypingTo(string To) : SessionCommand;
 
+/// <summary>A moderator removed the user from a room: it is no longer joined.</summary>
+public sealed record RoomLost(string Room) : SessionCommand;
+
 /// <summary>The room was deleted (by an administrator): it is no longer among the user's rooms.</summary>
 public sealed record ForgetRoom(string Room) : SessionCommand;
 
@@ -89,6 +92,7 @@ public sealed class UserSessionProcess(
     {
         if (!ending)
         {
+            Endpoint.Removed ??= lost => TryPost(new RoomLost(lost));
             subscription ??= bus.Subscribe(ChatTopic.User(User), Endpoint);
         }
 
@@ -148,6 +152,9 @@ public sealed class UserSessionProcess(
                     bus.Publish(ChatTopic.User(typing.To), new ChatBusEvent(new TypingNotice(User, null, typing.To)));
                 }
 
+                break;
+            case RoomLost lost:
+                joined.Remove(lost.Room);
                 break;
             case ForgetRoom forget:
                 joined.Remove(forget.Room);

@@ -55,6 +55,15 @@ public static class BusWire
                         w.WriteStringValue(m.From);
                         w.WriteStringValue(m.Text);
                         w.WriteNumberValue(m.Timestamp.UtcTicks);
+                        if (m.Kind is not null)
+                        {
+                            // A room event: kind, target, the message it refers to, when a mute ends.
+                            w.WriteStringValue(m.Kind);
+                            WriteOptionalValue(w, m.Target);
+                            WriteOptionalValue(w, m.RefersTo);
+                            WriteOptionalValue(w, m.Until?.UtcTicks);
+                        }
+
                         w.WriteEndArray();
                     }
 
@@ -87,6 +96,12 @@ public static class BusWire
                     w.WriteString("u", typing.User);
                     WriteOptional(w, "r", typing.Room);
                     WriteOptional(w, "to", typing.To);
+                })];
+            case RemovedFromRoom removed:
+                return [Write(origin, topic, "rm", w =>
+                {
+                    w.WriteString("r", removed.Room);
+                    w.WriteString("u", removed.User);
                 })];
             case MembershipChanged change:
                 var payloads = new List<string>();
@@ -158,8 +173,8 @@ public static class BusWire
             {
                 "m" => new InlineNotice(origin, topic, new CommittedMessages(
                     Text(root, "r"),
-                    [.. root.GetProperty("m").EnumerateArray().Select(m => new RoomMessage(
-                        Text(root, "r"), m[1].GetString()!, m[2].GetString()!, m[0].GetInt64(), Ticks(m[3])))])),
+                    [.. root.GetProperty("m").EnumerateArray().Select(m => ReadRoomMessage(Text(root, "r"), m))])),
+                "rm" => new InlineNotice(origin, topic, new RemovedFromRoom(Text(root, "r"), Text(root, "u"))),
                 "mr" => new RoomBatchReference(origin, topic, Text(root, "r"), root.GetProperty("f").GetInt64(), root.GetProperty("l").GetInt64()),
                 "p" => new InlineNotice(origin, topic, new ChatBusEvent(new PrivateMessage(
                     Text(root, "f"), Text(root, "to"), Text(root, "x"), root.GetProperty("i").GetInt64(), Ticks(root.GetProperty("ts"))))),
@@ -181,6 +196,42 @@ public static class BusWire
         catch (Exception ex) when (ex is JsonException or KeyNotFoundException or InvalidOperationException or IndexOutOfRangeException or ArgumentException)
         {
             throw new FormatException("not a TinyChat bus payload: " + ex.Message, ex);
+        }
+    }
+
+    private static RoomMessage ReadRoomMessage(string room, JsonElement m)
+    {
+        var message = new RoomMessage(room, m[1].GetString()!, m[2].GetString()!, m[0].GetInt64(), Ticks(m[3]));
+        return m.GetArrayLength() <= 4 ? message : new RoomMessage(room, message.From, message.Text, message.Id, message.Timestamp)
+        {
+            Kind = m[4].GetString(),
+            Target = m[5].ValueKind == JsonValueKind.Null ? null : m[5].GetString(),
+            RefersTo = m[6].ValueKind == JsonValueKind.Null ? null : m[6].GetInt64(),
+            Until = m[7].ValueKind == JsonValueKind.Null ? null : Ticks(m[7]),
+        };
+    }
+
+    private static void WriteOptionalValue(Utf8JsonWriter w, string? value)
+    {
+        if (value is null)
+        {
+            w.WriteNullValue();
+        }
+        else
+        {
+            w.WriteStringValue(value);
+        }
+    }
+
+    private static void WriteOptionalValue(Utf8JsonWriter w, long? value)
+    {
+        if (value is { } number)
+        {
+            w.WriteNumberValue(number);
+        }
+        else
+        {
+            w.WriteNullValue();
         }
     }
 

@@ -100,6 +100,14 @@ public sealed class OptionsValidation :
             }
         }
 
+        for (var i = 0; i < o.Admins.Count; i++)
+        {
+            if (ChatNames.CheckUserName(o.Admins[i]) is { } why)
+            {
+                failures.Add($"Chat:Admins:{i} is invalid: {why}");
+            }
+        }
+
         return Collect([.. failures]);
     }
 

@@ -4,13 +4,45 @@ namespace TinyChat.Storage;
 public sealed record CopiedAccount(string Username, byte[] TokenHash, long CreatedAtMs);
 
 /// <summary>A room as stored, with the highest sequence number it ever handed out (which survives pruning).</summary>
-public sealed record CopiedRoom(string Name, long LastSeq, long CreatedAtMs);
+public sealed record CopiedRoom(string Name, long LastSeq, long CreatedAtMs)
+{
+    /// <summary>Whether the room is private.</summary>
+    public bool IsPrivate { get; init; }
+
+    /// <summary>The room's owner (its creator), if any.</summary>
+    public string? Owner { get; init; }
+
+    /// <summary>The room's topic, if any.</summary>
+    public string? Topic { get; init; }
+}
+
+/// <summary>A user's standing in a room (moderator, invited, banned, muted until a time).</summary>
+public sealed record CopiedStanding(string Room, string Username, string Standing, long? UntilMs);
 
 /// <summary>A membership.</summary>
 public sealed record CopiedMembership(string Room, string Username);
 
 /// <summary>A room message with its room's sequence number.</summary>
-public sealed record CopiedRoomMessage(string Room, long Seq, string Sender, string Body, long SentAtMs);
+public sealed record CopiedRoomMessage(string Room, long Seq, string Sender, string Body, long SentAtMs)
+{
+    /// <summary>Null for a chat message, else the room event.</summary>
+    public string? Kind { get; init; }
+
+    /// <summary>The user an event is about.</summary>
+    public string? Target { get; init; }
+
+    /// <summary>The message an edit or delete refers to.</summary>
+    public long? RefersTo { get; init; }
+
+    /// <summary>When a mute ends.</summary>
+    public long? UntilMs { get; init; }
+
+    /// <summary>When the message was last edited.</summary>
+    public long? EditedAtMs { get; init; }
+
+    /// <summary>Whether the message was deleted.</summary>
+    public bool Deleted { get; init; }
+}
 
 /// <summary>A private message with its server-wide id.</summary>
 public sealed record CopiedPrivateMessage(long Id, string Sender, string Recipient, string Body, long SentAtMs);
@@ -29,6 +61,9 @@ public interface IStorageSource
 
     /// <summary>Every membership.</summary>
     IAsyncEnumerable<CopiedMembership> MembershipsAsync(CancellationToken cancellationToken);
+
+    /// <summary>Every user's standing in every room (moderators, invitations, bans, mutes).</summary>
+    IAsyncEnumerable<CopiedStanding> StandingsAsync(CancellationToken cancellationToken);
 
     /// <summary>Every room message, in insertion order.</summary>
     IAsyncEnumerable<CopiedRoomMessage> RoomMessagesAsync(CancellationToken cancellationToken);

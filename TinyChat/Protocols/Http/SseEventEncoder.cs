@@ -54,7 +54,7 @@ public sealed class SseEventEncoder : IEventEncoder
 
         var (name, id) = chatEvent switch
         {
-            RoomMessage m => ("message", m.Id.ToString(CultureInfo.InvariantCulture)),
+            RoomMessage m => (m.Kind is null ? "message" : "room_event", m.Id.ToString(CultureInfo.InvariantCulture)),
             PrivateMessage m => ("private_message", m.Id.ToString(CultureInfo.InvariantCulture)),
             PresenceState => ("presence_state", null),
             PresenceDiff => ("presence_diff", null),

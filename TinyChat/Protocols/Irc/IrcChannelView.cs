@@ -41,6 +41,7 @@ public sealed class IrcChannelView(string nick, IrcEventEncoder encoder, IrcRepl
     /// <summary>Decides what the client sees of an event, updating the view.</summary>
     public IrcRendering Render(ChatEvent chatEvent) => chatEvent switch
     {
+        RoomMessage { Kind: not null } => IrcRendering.AsShared,
         RoomMessage m => m.From == Nick && !Echo ? IrcRendering.Nothing : IrcRendering.AsShared,
         PrivateMessage m => m.From == Nick && m.To != Nick && !Echo ? IrcRendering.Nothing : IrcRendering.AsShared,
         TypingNotice t => MessageTags && t.User != Nick ? IrcRendering.AsShared : IrcRendering.Nothing,

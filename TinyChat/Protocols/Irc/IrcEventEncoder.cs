@@ -19,6 +19,7 @@ public sealed class IrcEventEncoder(IrcUsers users, bool tags) : IEventEncoder
     /// <inheritdoc />
     public ReadOnlyMemory<byte> Encode(ChatEvent chatEvent) => chatEvent switch
     {
+        RoomMessage { Kind: not null } e => Encoding.UTF8.GetBytes(RoomEvent(e)),
         RoomMessage m => Encoding.UTF8.GetBytes(Message(m.From, IrcChannels.ChannelOf(m.Room), m.Text, m.Timestamp, $"{m.Room}:{m.Id}")),
         PrivateMessage m => Encoding.UTF8.GetBytes(Message(m.From, m.To, m.Text, m.Timestamp, $"pm:{m.Id}")),
         PresenceDiff d => Encoding.UTF8.GetBytes(Presence(d)),
@@ -60,6 +61,34 @@ public sealed class IrcEventEncoder(IrcUsers users, bool tags) : IEventEncoder
         return leave.Connections == 0 ? $":{source} QUIT :Quit: {who.QuitReason ?? "offline"}\r\n"
             : who.Parting is { } parting && parting.Room == room ? IrcFormat.Line(source, "PART", IrcChannels.ChannelOf(room), parting.Reason)
             : $":{source} PART {IrcChannels.ChannelOf(room)}\r\n";
+    }
+
+    // Kicks and topics have IRC commands of their own; the rest are told as a NOTICE to the channel.
+    private string RoomEvent(RoomMessage e)
+    {
+        var channel = IrcChannels.ChannelOf(e.Room);
+        var source = users.Source(e.From);
+        var tagPrefix = Tags ? $"@time={IrcFormat.Time(e.Timestamp)};msgid={e.Room}:{e.Id} " : "";
+        var notice = e.Kind switch
+        {
+            RoomEventKind.Kick => null,
+            RoomEventKind.Topic => null,
+            RoomEventKind.Ban => $"{e.From} banned {e.Target}",
+            RoomEventKind.Unban => $"{e.From} unbanned {e.Target}",
+            RoomEventKind.Mute => $"{e.From} muted {e.Target} until {e.Until?.UtcDateTime:yyyy-MM-dd HH:mm:ss} UTC",
+            RoomEventKind.Unmute => $"{e.From} unmuted {e.Target}",
+            RoomEventKind.Invite => $"{e.From} invited {e.Target}",
+            RoomEventKind.Role => $"{e.From} made {e.Target} {e.Text}",
+            RoomEventKind.Edit => $"{e.From} edited message {e.RefersTo}: {e.Text}",
+            RoomEventKind.Delete => $"{e.From} deleted message {e.RefersTo}",
+            _ => $"{e.From}: {e.Kind}",
+        };
+        return e.Kind switch
+        {
+            RoomEventKind.Kick => tagPrefix + IrcFormat.Line(source, "KICK", channel, e.Target ?? "", $"kicked by {e.From}"),
+            RoomEventKind.Topic => tagPrefix + IrcFormat.Line(source, "TOPIC", channel, e.Text),
+            _ => string.Concat(IrcFormat.SplitText($":{source} NOTICE {channel} :", notice!.ReplaceLineEndings(" ")).Select(piece => $"{tagPrefix}:{source} NOTICE {channel} :{piece}\r\n")),
+        };
     }
 
     private string Message(string from, string target, string text, DateTimeOffset at, string id)

@@ -35,6 +35,24 @@ public sealed record ClientFrame
     /// <summary><c>limit</c>: history size.</summary>
     public long? Limit { get; private set; }
 
+    /// <summary><c>private</c>: create a private room.</summary>
+    public bool? Private { get; private set; }
+
+    /// <summary><c>user</c>: whom a room action is about.</summary>
+    public string? User { get; private set; }
+
+    /// <summary><c>id</c>: the message an edit or delete refers to.</summary>
+    public long? Id { get; private set; }
+
+    /// <summary><c>seconds</c>: how long a mute lasts.</summary>
+    public long? Seconds { get; private set; }
+
+    /// <summary><c>topic</c>: a room's new topic.</summary>
+    public string? Topic { get; private set; }
+
+    /// <summary><c>role</c>: <c>moderator</c> or <c>member</c>.</summary>
+    public string? Role { get; private set; }
+
     /// <summary><c>ref</c> as raw JSON (a string or a number), echoed verbatim in replies.</summary>
     public byte[]? Ref { get; private set; }
 
@@ -71,6 +89,12 @@ public sealed record ClientFrame
                     case "after": frame.After = frame.ReadId(ref reader, name); break;
                     case "limit": frame.Limit = frame.ReadId(ref reader, name); break;
                     case "ref": frame.ReadRef(ref reader); break;
+                    case "private": frame.Private = frame.ReadBool(ref reader, name); break;
+                    case "user": frame.User = frame.ReadString(ref reader, name); break;
+                    case "id": frame.Id = frame.ReadId(ref reader, name); break;
+                    case "seconds": frame.Seconds = frame.ReadId(ref reader, name); break;
+                    case "topic": frame.Topic = frame.ReadString(ref reader, name); break;
+                    case "role": frame.Role = frame.ReadString(ref reader, name); break;
                     default: reader.Skip(); break;
                 }
             }
@@ -104,6 +128,22 @@ public sealed record ClientFrame
         if (reader.TokenType != JsonTokenType.Null)
         {
             Error ??= new FrameError("bad_request", $"field \"{field}\" must be a string");
+        }
+
+        reader.Skip();
+        return null;
+    }
+
+    private bool? ReadBool(ref Utf8JsonReader reader, string field)
+    {
+        if (reader.TokenType is JsonTokenType.True or JsonTokenType.False)
+        {
+            return reader.GetBoolean();
+        }
+
+        if (reader.TokenType != JsonTokenType.Null)
+        {
+            Error ??= new FrameError("bad_request", $"field \"{field}\" must be true or false");
         }
 
         reader.Skip();

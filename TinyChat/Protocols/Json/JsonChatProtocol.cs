@@ -114,10 +114,15 @@ public sealed class JsonChatProtocol(ChatClient client, WebSocketConnection conn
         {
             case "join":
                 var joined = await client.JoinAsync(frame.Room, cancellationToken).ConfigureAwait(false);
+                var joinedRoom = joined.IsOk ? (await client.DescribeAsync(frame.Room ?? ChatNames.DefaultRoom, cancellationToken).ConfigureAwait(false)).Value : null;
                 Reply(joined.Error, frame.Ref, w =>
                 {
                     w.WriteString("room", frame.Room ?? ChatNames.DefaultRoom);
                     w.WriteString("message", joined.Value);
+                    if (joinedRoom is not null)
+                    {
+                        WriteDetails(w, joinedRoom, full: false);
+                    }
                 });
                 if (joined.IsOk)
                 {
@@ -145,7 +150,7 @@ public sealed class JsonChatProtocol(ChatClient client, WebSocketConnection conn
             case "create":
                 if (RequireField(frame.Room, "room", frame) is { } createRoom)
                 {
-                    var created = await client.CreateAsync(createRoom, cancellationToken).ConfigureAwait(false);
+                    var created = await client.CreateAsync(createRoom, frame.Private ?? false, cancellationToken).ConfigureAwait(false);
                     Reply(created, frame.Ref, w => w.WriteString("success", $"{createRoom} has been created!"));
                 }
 
@@ -194,6 +199,65 @@ public sealed class JsonChatProtocol(ChatClient client, WebSocketConnection conn
                 break;
             case "history":
                 await HandleHistoryAsync(frame, cancellationToken).ConfigureAwait(false);
+                break;
+            case "info":
+                if (RequireField(frame.Room, "room", frame) is { } infoRoom)
+                {
+                    var details = await client.DescribeAsync(infoRoom, cancellationToken).ConfigureAwait(false);
+                    Reply(details.Error, frame.Ref, w =>
+                    {
+                        w.WriteString("room", infoRoom);
+                        WriteDetails(w, details.Value!, full: true);
+                    });
+                }
+
+                break;
+            case "invite" or "kick" or "ban" or "unban" or "mute" or "unmute" or "role":
+                if (RequireField(frame.Room, "room", frame) is { } actRoom && RequireField(frame.User, "user", frame) is { } user)
+                {
+                    var acted = command switch
+                    {
+                        "invite" => await client.InviteAsync(actRoom, user, cancellationToken).ConfigureAwait(false),
+                        "kick" => await client.KickAsync(actRoom, user, cancellationToken).ConfigureAwait(false),
+                        "ban" => await client.BanAsync(actRoom, user, cancellationToken).ConfigureAwait(false),
+                        "unban" => await client.UnbanAsync(actRoom, user, cancellationToken).ConfigureAwait(false),
+                        "mute" => await client.MuteAsync(actRoom, user, TimeSpan.FromSeconds(Math.Min(frame.Seconds ?? 600, (long)ChatClient.MaxMute.TotalSeconds + 1)), cancellationToken).ConfigureAwait(false),
+                        "unmute" => await client.UnmuteAsync(actRoom, user, cancellationToken).ConfigureAwait(false),
+                        _ => frame.Role switch
+                        {
+                            "moderator" => await client.SetRoleAsync(actRoom, user, RoomRole.Moderator, cancellationToken).ConfigureAwait(false),
+                            "member" => await client.SetRoleAsync(actRoom, user, RoomRole.Member, cancellationToken).ConfigureAwait(false),
+                            _ => new ChatError("bad_request", "command \"role\" needs \"role\": \"moderator\" or \"member\""),
+                        },
+                    };
+                    ReplyDone(acted, actRoom, frame.Ref);
+                }
+
+                break;
+            case "topic":
+                if (RequireField(frame.Room, "room", frame) is { } topicRoom && RequireField(frame.Topic, "topic", frame) is { } topic)
+                {
+                    ReplyDone(await client.SetTopicAsync(topicRoom, topic, cancellationToken).ConfigureAwait(false), topicRoom, frame.Ref);
+                }
+
+                break;
+            case "edit" or "delete":
+                if (RequireField(frame.Room, "room", frame) is { } editRoom)
+                {
+                    if (frame.Id is not { } messageId)
+                    {
+                        SendError("bad_request", $"command \"{command}\" needs a field \"id\": the message's id", frame.Ref);
+                    }
+                    else if (command == "delete")
+                    {
+                        ReplyDone(await client.DeleteAsync(editRoom, messageId, cancellationToken).ConfigureAwait(false), editRoom, frame.Ref);
+                    }
+                    else if (RequireField(frame.Message, "message", frame) is { } newText)
+                    {
+                        ReplyDone(await client.EditAsync(editRoom, messageId, newText, cancellationToken).ConfigureAwait(false), editRoom, frame.Ref);
+                    }
+                }
+
                 break;
             default:
                 SendError("unknown_command", $"unknown command \"{Truncate(command)}\"", frame.Ref);
@@ -268,6 +332,29 @@ public sealed class JsonChatProtocol(ChatClient client, WebSocketConnection conn
         }
 
         connection.TryDeliver(new Reply(JsonEventEncoder.Build(w => JsonEventEncoder.WritePresenceState(w, presence.Value!, echoRef))));
+    }
+
+    private void ReplyDone(Outcome<long> done, string room, byte[]? reference) => Reply(done.Error, reference, w =>
+    {
+        w.WriteBoolean("ok", true);
+        w.WriteString("room", room);
+        w.WriteNumber("id", done.Value);
+    });
+
+    private static void WriteDetails(Utf8JsonWriter w, RoomDetails details, bool full)
+    {
+        w.WriteBoolean("private", details.IsPrivate);
+        w.WriteString("topic", details.Topic ?? "");
+        w.WriteString("role", details.YourRole.ToString().ToLowerInvariant());
+        if (full)
+        {
+            if (details.Owner is { } owner)
+            {
+                w.WriteString("owner", owner);
+            }
+
+            WriteStrings(w, "moderators", details.Moderators);
+        }
     }
 
     private string? RequireField(string? value, string field, ClientFrame frame)

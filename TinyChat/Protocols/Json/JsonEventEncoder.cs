@@ -67,16 +67,69 @@ public sealed class JsonEventEncoder : IEventEncoder
         return buffer.WrittenSpan.ToArray();
     }
 
-    /// <summary><c>{"room","from","message","id","ts"}</c>: live and in history.</summary>
+    /// <summary>
+    /// <c>{"room","from","message","id","ts"}</c>: live and in history (where an edited message adds <c>edited</c>
+    /// and a deleted one is <c>deleted:true</c> without <c>message</c>); a room event adds <c>event</c> and its fields.
+    /// </summary>
     public static void WriteRoomMessage(Utf8JsonWriter w, RoomMessage m)
     {
         w.WriteStartObject();
         w.WriteString("room", m.Room);
-        w.WriteString("from", m.From);
-        w.WriteString("message", m.Text);
+        if (m.Kind is { } kind)
+        {
+            WriteRoomEventFields(w, m, kind);
+        }
+        else
+        {
+            w.WriteString("from", m.From);
+            if (m.Deleted)
+            {
+                w.WriteBoolean("deleted", true);
+            }
+            else
+            {
+                w.WriteString("message", m.Text);
+            }
+
+            if (m.EditedAt is { } edited && !m.Deleted)
+            {
+                w.WriteString("edited", Timestamp(edited));
+            }
+        }
+
         w.WriteNumber("id", m.Id);
         w.WriteString("ts", Timestamp(m.Timestamp));
         w.WriteEndObject();
+    }
+
+    private static void WriteRoomEventFields(Utf8JsonWriter w, RoomMessage m, string kind)
+    {
+        w.WriteString("event", kind);
+        w.WriteString("from", m.From);
+        if (m.Target is { } target)
+        {
+            w.WriteString("user", target);
+        }
+
+        switch (kind)
+        {
+            case RoomEventKind.Edit:
+                w.WriteNumber("message_id", m.RefersTo ?? 0);
+                w.WriteString("message", m.Text);
+                break;
+            case RoomEventKind.Delete:
+                w.WriteNumber("message_id", m.RefersTo ?? 0);
+                break;
+            case RoomEventKind.Mute when m.Until is { } until:
+                w.WriteString("until", Timestamp(until));
+                break;
+            case RoomEventKind.Role:
+                w.WriteString("role", m.Text);
+                break;
+            case RoomEventKind.Topic:
+                w.WriteString("topic", m.Text);
+                break;
+        }
     }
 
     /// <summary><c>{"to","from","message","id","ts"}</c>: live and in history.</summary>

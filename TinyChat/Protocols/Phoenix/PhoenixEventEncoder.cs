@@ -39,6 +39,7 @@ public sealed class PhoenixEventEncoder : IEventEncoder
     /// <inheritdoc />
     public ReadOnlyMemory<byte> Encode(ChatEvent chatEvent) => chatEvent switch
     {
+        RoomMessage { Kind: not null } roomEvent => Message(null, null, PhoenixTopics.Room(roomEvent.Room), "room_event", w => JsonEventEncoder.WriteRoomMessage(w, roomEvent)),
         RoomMessage message => Message(null, null, PhoenixTopics.Room(message.Room), "new_msg", w => WriteRoomMessage(w, message)),
         PrivateMessage message => EncodePrivate(message),
         PresenceState state => Message(null, null, PhoenixTopics.Room(state.Room), "presence_state", w => WritePresences(w, state.Online)),
@@ -105,6 +106,20 @@ public sealed class PhoenixEventEncoder : IEventEncoder
         w.WriteString("user", m.From);
         w.WriteString("body", m.Text);
         w.WriteString("inserted_at", JsonEventEncoder.Timestamp(m.Timestamp));
+        if (m.Kind is not null)
+        {
+            w.WriteString("event", m.Kind);
+        }
+
+        if (m.Deleted)
+        {
+            w.WriteBoolean("deleted", true);
+        }
+        else if (m.EditedAt is { } edited)
+        {
+            w.WriteString("edited_at", JsonEventEncoder.Timestamp(edited));
+        }
+
         w.WriteEndObject();
     }
 

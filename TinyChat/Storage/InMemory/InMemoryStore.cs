@@ -12,6 +12,7 @@ public sealed class InMemoryStore : IAccountStore, IRoomStore, IMessageStore, IS
     private readonly Dictionary<string, List<RoomMessage>> roomHistory = new(StringComparer.Ordinal);
     private readonly Dictionary<string, long> lastIds = new(StringComparer.Ordinal);
     private readonly List<PrivateMessage> privateHistory = [];
+    private readonly Dictionary<string, RoomAccess> access = new(StringComparer.Ordinal);
 
     /// <inheritdoc />
     public StoreHealth Current { get; } = StoreHealth.AlwaysAvailable(StorageOptions.Memory);
@@ -70,11 +71,39 @@ public sealed class InMemoryStore : IAccountStore, IRoomStore, IMessageStore, IS
     }
 
     /// <inheritdoc />
-    ValueTask<bool> IRoomStore.TryCreateAsync(string room, CancellationToken cancellationToken)
+    ValueTask<bool> IRoomStore.TryCreateAsync(string room, CancellationToken cancellationToken) =>
+        ((IRoomStore)this).TryCreateAsync(room, null, false, cancellationToken);
+
+    /// <inheritdoc />
+    ValueTask<bool> IRoomStore.TryCreateAsync(string room, string? owner, bool isPrivate, CancellationToken cancellationToken)
     {
         lock (gate)
         {
-            return ValueTask.FromResult(members.TryAdd(room, new HashSet<string>(StringComparer.Ordinal)));
+            if (!members.TryAdd(room, new HashSet<string>(StringComparer.Ordinal)))
+            {
+                return ValueTask.FromResult(false);
+            }
+
+            access[room] = RoomAccess.Open with { IsPrivate = isPrivate, Owner = owner };
+            return ValueTask.FromResult(true);
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask<RoomAccess?> AccessAsync(string room, CancellationToken cancellationToken)
+    {
+        lock (gate)
+        {
+            return ValueTask.FromResult(access.TryGetValue(room, out var found) ? found : null);
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask<IReadOnlyList<string>> PrivateRoomsAsync(CancellationToken cancellationToken)
+    {
+        lock (gate)
+        {
+            return ValueTask.FromResult<IReadOnlyList<string>>([.. access.Where(a => a.Value.IsPrivate).Select(a => a.Key).Order(StringComparer.Ordinal)]);
         }
     }
 
@@ -159,12 +188,89 @@ public sealed class InMemoryStore : IAccountStore, IRoomStore, IMessageStore, IS
 
             foreach (var m in messages)
             {
-                list.Add(new RoomMessage(room, m.From, m.Text, ++last, m.Timestamp));
+                list.Add(m.ToEvent(room, ++last));
+                if (m.Kind is not null)
+                {
+                    Apply(room, list, m);
+                }
             }
 
             var first = lastIds.GetValueOrDefault(room) + 1;
             lastIds[room] = last;
             return ValueTask.FromResult(first);
+        }
+    }
+
+    // Under the gate, as part of the append: what the event says becomes what the store holds.
+    private void Apply(string room, List<RoomMessage> history, NewRoomMessage e)
+    {
+        var current = access[room];
+        var target = e.Target ?? "";
+        switch (e.Kind)
+        {
+            case RoomEventKind.Edit or RoomEventKind.Delete:
+                for (var i = 0; i < history.Count; i++)
+                {
+                    var m = history[i];
+                    if (m.Kind is null && m.Id == e.RefersTo)
+                    {
+                        history[i] = e.Kind == RoomEventKind.Edit
+                            ? new RoomMessage(room, m.From, e.Text, m.Id, m.Timestamp) { EditedAt = e.Timestamp }
+                            : new RoomMessage(room, m.From, "", m.Id, m.Timestamp) { EditedAt = m.EditedAt, Deleted = true };
+                    }
+                    else if (e.Kind == RoomEventKind.Delete && m.Kind == RoomEventKind.Edit && m.RefersTo == e.RefersTo)
+                    {
+                        history[i] = new RoomMessage(room, m.From, "", m.Id, m.Timestamp) { Kind = m.Kind, RefersTo = m.RefersTo };
+                    }
+                }
+
+                break;
+            case RoomEventKind.Invite:
+                access[room] = current with { Invited = With(current.Invited, target) };
+                break;
+            case RoomEventKind.Kick:
+                members[room].Remove(target);
+                access[room] = current with { Invited = Without(current.Invited, target) };
+                break;
+            case RoomEventKind.Ban:
+                members[room].Remove(target);
+                access[room] = current with { Invited = Without(current.Invited, target), Banned = With(current.Banned, target) };
+                break;
+            case RoomEventKind.Unban:
+                access[room] = current with { Banned = Without(current.Banned, target) };
+                break;
+            case RoomEventKind.Mute:
+                access[room] = current with { MutedUntil = new Dictionary<string, DateTimeOffset>(current.MutedUntil, StringComparer.Ordinal) { [target] = e.Until ?? e.Timestamp } };
+                break;
+            case RoomEventKind.Unmute:
+                var muted = new Dictionary<string, DateTimeOffset>(current.MutedUntil, StringComparer.Ordinal);
+                muted.Remove(target);
+                access[room] = current with { MutedUntil = muted };
+                break;
+            case RoomEventKind.Role:
+                access[room] = current with { Moderators = e.Text == "moderator" ? With(current.Moderators, target) : Without(current.Moderators, target) };
+                break;
+            case RoomEventKind.Topic:
+                access[room] = current with { Topic = e.Text.Length == 0 ? null : e.Text };
+                break;
+        }
+    }
+
+    private static HashSet<string> With(IReadOnlySet<string> set, string user) => new(set, StringComparer.Ordinal) { user };
+
+    private static HashSet<string> Without(IReadOnlySet<string> set, string user)
+    {
+        var copy = new HashSet<string>(set, StringComparer.Ordinal);
+        copy.Remove(user);
+        return copy;
+    }
+
+    /// <inheritdoc />
+    public ValueTask<RoomMessage?> FindRoomMessageAsync(string room, long id, CancellationToken cancellationToken)
+    {
+        lock (gate)
+        {
+            return ValueTask.FromResult(roomHistory.TryGetValue(room, out var list) ? list.Find(m => m.Id == id) : null);
         }
     }
 

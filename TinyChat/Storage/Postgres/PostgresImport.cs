@@ -43,7 +43,7 @@ public sealed class PostgresImport(PostgresStore store) : IStorageTarget
             await copy.CompleteAsync(cancellationToken).ConfigureAwait(false);
         }
 
-        await using (var copy = await connection.BeginBinaryImportAsync("COPY rooms (name, last_seq, created_at_ms) FROM STDIN (FORMAT BINARY)", cancellationToken).ConfigureAwait(false))
+        await using (var copy = await connection.BeginBinaryImportAsync("COPY rooms (name, last_seq, created_at_ms, private, owner, topic) FROM STDIN (FORMAT BINARY)", cancellationToken).ConfigureAwait(false))
         {
             await foreach (var room in source.RoomsAsync(cancellationToken).ConfigureAwait(false))
             {
@@ -51,6 +51,9 @@ public sealed class PostgresImport(PostgresStore store) : IStorageTarget
                 await copy.WriteAsync(room.Name, NpgsqlDbType.Text, cancellationToken).ConfigureAwait(false);
                 await copy.WriteAsync(room.LastSeq, NpgsqlDbType.Bigint, cancellationToken).ConfigureAwait(false);
                 await copy.WriteAsync(room.CreatedAtMs, NpgsqlDbType.Bigint, cancellationToken).ConfigureAwait(false);
+                await copy.WriteAsync(room.IsPrivate, NpgsqlDbType.Boolean, cancellationToken).ConfigureAwait(false);
+                await WriteNullableAsync(copy, room.Owner, cancellationToken).ConfigureAwait(false);
+                await WriteNullableAsync(copy, room.Topic, cancellationToken).ConfigureAwait(false);
                 rooms++;
             }
 
@@ -80,7 +83,21 @@ public sealed class PostgresImport(PostgresStore store) : IStorageTarget
             await copy.CompleteAsync(cancellationToken).ConfigureAwait(false);
         }
 
-        await using (var copy = await connection.BeginBinaryImportAsync("COPY room_messages (room_id, seq, sender, body, sent_at_ms) FROM STDIN (FORMAT BINARY)", cancellationToken).ConfigureAwait(false))
+        await using (var copy = await connection.BeginBinaryImportAsync("COPY room_standings (room_id, username, standing, until_ms) FROM STDIN (FORMAT BINARY)", cancellationToken).ConfigureAwait(false))
+        {
+            await foreach (var standing in source.StandingsAsync(cancellationToken).ConfigureAwait(false))
+            {
+                await copy.StartRowAsync(cancellationToken).ConfigureAwait(false);
+                await copy.WriteAsync(roomIds[standing.Room], NpgsqlDbType.Bigint, cancellationToken).ConfigureAwait(false);
+                await copy.WriteAsync(standing.Username, NpgsqlDbType.Text, cancellationToken).ConfigureAwait(false);
+                await copy.WriteAsync(standing.Standing, NpgsqlDbType.Text, cancellationToken).ConfigureAwait(false);
+                await WriteNullableAsync(copy, standing.UntilMs, cancellationToken).ConfigureAwait(false);
+            }
+
+            await copy.CompleteAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        await using (var copy = await connection.BeginBinaryImportAsync("COPY room_messages (room_id, seq, sender, body, sent_at_ms, kind, target, refers_to, until_ms, edited_at_ms, deleted) FROM STDIN (FORMAT BINARY)", cancellationToken).ConfigureAwait(false))
         {
             await foreach (var message in source.RoomMessagesAsync(cancellationToken).ConfigureAwait(false))
             {
@@ -90,6 +107,12 @@ public sealed class PostgresImport(PostgresStore store) : IStorageTarget
                 await copy.WriteAsync(message.Sender, NpgsqlDbType.Text, cancellationToken).ConfigureAwait(false);
                 await copy.WriteAsync(message.Body, NpgsqlDbType.Text, cancellationToken).ConfigureAwait(false);
                 await copy.WriteAsync(message.SentAtMs, NpgsqlDbType.Bigint, cancellationToken).ConfigureAwait(false);
+                await WriteNullableAsync(copy, message.Kind, cancellationToken).ConfigureAwait(false);
+                await WriteNullableAsync(copy, message.Target, cancellationToken).ConfigureAwait(false);
+                await WriteNullableAsync(copy, message.RefersTo, cancellationToken).ConfigureAwait(false);
+                await WriteNullableAsync(copy, message.UntilMs, cancellationToken).ConfigureAwait(false);
+                await WriteNullableAsync(copy, message.EditedAtMs, cancellationToken).ConfigureAwait(false);
+                await copy.WriteAsync(message.Deleted, NpgsqlDbType.Boolean, cancellationToken).ConfigureAwait(false);
                 roomMessages++;
             }
 
@@ -122,5 +145,29 @@ public sealed class PostgresImport(PostgresStore store) : IStorageTarget
 
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
         return new StorageCopyCounts(users, rooms, memberships, roomMessages, privateMessages);
+    }
+
+    private static async Task WriteNullableAsync(NpgsqlBinaryImporter copy, string? value, CancellationToken cancellationToken)
+    {
+        if (value is null)
+        {
+            await copy.WriteNullAsync(cancellationToken).ConfigureAwait(false);
+        }
+        else
+        {
+            await copy.WriteAsync(value, NpgsqlDbType.Text, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private static async Task WriteNullableAsync(NpgsqlBinaryImporter copy, long? value, CancellationToken cancellationToken)
+    {
+        if (value is { } number)
+        {
+            await copy.WriteAsync(number, NpgsqlDbType.Bigint, cancellationToken).ConfigureAwait(false);
+        }
+        else
+        {
+            await copy.WriteNullAsync(cancellationToken).ConfigureAwait(false);
+        }
     }
 }

@@ -78,6 +78,33 @@ internal static class PostgresSchema
             at_ms bigint NOT NULL
         );
         """,
+
+        // Version 3: private rooms, owners, topics, roles and moderation; room events (edits, deletions,
+        // moderation) as rows of the room's history. Existing rooms become public rooms without an owner.
+        """
+        ALTER TABLE rooms ADD COLUMN private boolean NOT NULL DEFAULT false;
+        ALTER TABLE rooms ADD COLUMN owner text COLLATE "C";
+        ALTER TABLE rooms ADD COLUMN topic text;
+
+        -- Who may do what beyond membership: one row per user and standing (moderator, invited, banned, muted).
+        CREATE TABLE room_standings (
+            room_id  bigint NOT NULL REFERENCES rooms (id),
+            username text COLLATE "C" NOT NULL,
+            standing text NOT NULL,
+            until_ms bigint,                       -- muted: when the mute ends
+            PRIMARY KEY (room_id, username, standing)
+        );
+
+        -- kind is NULL for a chat message, else the event (edit, delete, kick, ban, ...).
+        ALTER TABLE room_messages ADD COLUMN kind text;
+        ALTER TABLE room_messages ADD COLUMN target text COLLATE "C";
+        ALTER TABLE room_messages ADD COLUMN refers_to bigint;
+        ALTER TABLE room_messages ADD COLUMN until_ms bigint;
+        ALTER TABLE room_messages ADD COLUMN edited_at_ms bigint;
+        ALTER TABLE room_messages ADD COLUMN deleted boolean NOT NULL DEFAULT false;
+        -- A deletion blanks the edits of its message too: found through this, never by a scan.
+        CREATE INDEX room_messages_by_reference ON room_messages (room_id, refers_to) WHERE refers_to IS NOT NULL;
+        """,
     ];
 
     /// <summary>The version this code writes and understands.</summary>
@@ -89,7 +116,7 @@ internal static class PostgresSchema
     /// tables but no <c>schema_version</c> (not TinyChat's). Holds an advisory lock meanwhile, so nodes that start
     /// together migrate one after the other.
     /// </summary>
-    public static async Task<int> MigrateAsync(NpgsqlConnection connection, string where, CancellationToken cancellationToken)
+    public static async Task<int> MigrateAsync(NpgsqlConnection connection, string where, CancellationToken cancellationToken, int? upTo = null)
     {
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
         await using (var lockCommand = new NpgsqlCommand("SELECT pg_advisory_xact_lock($1)", connection, transaction))
@@ -105,7 +132,7 @@ internal static class PostgresSchema
                 $"the database {where} has schema version {found}, newer than this TinyChat understands ({CurrentVersion}); run a newer TinyChat. The database was left untouched");
         }
 
-        for (var version = found; version < CurrentVersion; version++)
+        for (var version = found; version < (upTo ?? CurrentVersion); version++)
         {
             await using var migrate = new NpgsqlCommand(Migrations[version], connection, transaction);
             await migrate.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);

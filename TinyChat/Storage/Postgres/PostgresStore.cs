@@ -207,19 +207,80 @@ public sealed class PostgresStore : IDurableStore, IAsyncDisposable
         RunAsync(async (connection, ct) => await ScalarAsync(connection, "SELECT 1 FROM accounts WHERE username = $1", ct, username).ConfigureAwait(false) is not null, cancellationToken);
 
     /// <inheritdoc />
-    ValueTask<bool> IRoomStore.TryCreateAsync(string room, CancellationToken cancellationToken)
+    ValueTask<bool> IRoomStore.TryCreateAsync(string room, CancellationToken cancellationToken) =>
+        ((IRoomStore)this).TryCreateAsync(room, null, false, cancellationToken);
+
+    /// <inheritdoc />
+    ValueTask<bool> IRoomStore.TryCreateAsync(string room, string? owner, bool isPrivate, CancellationToken cancellationToken)
     {
         // The unique name makes a second creator wait for the first one's commit, then insert nothing: one success.
         var now = NowMs();
         return RunAsync(
-            async (connection, ct) => await ExecuteAsync(
-                connection,
-                "INSERT INTO rooms (name, last_seq, created_at_ms) VALUES ($1, 0, $2) ON CONFLICT (name) DO NOTHING",
-                ct,
-                room,
-                now).ConfigureAwait(false) == 1,
+            async (connection, ct) =>
+            {
+                await using var command = new NpgsqlCommand(
+                    "INSERT INTO rooms (name, last_seq, created_at_ms, owner, private) VALUES ($1, 0, $2, $3, $4) ON CONFLICT (name) DO NOTHING",
+                    connection);
+                command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = room });
+                command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = now });
+                command.Parameters.Add(new NpgsqlParameter { Value = (object?)owner ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
+                command.Parameters.Add(new NpgsqlParameter<bool> { TypedValue = isPrivate });
+                return await command.ExecuteNonQueryAsync(ct).ConfigureAwait(false) == 1;
+            },
             cancellationToken);
     }
+
+    /// <inheritdoc />
+    public ValueTask<RoomAccess?> AccessAsync(string room, CancellationToken cancellationToken) =>
+        RunAsync(
+            async (connection, ct) =>
+            {
+                await using var command = new NpgsqlCommand(
+                    """
+                    SELECT r.private, r.owner, r.topic, s.username, s.standing, s.until_ms
+                    FROM rooms r LEFT JOIN room_standings s ON s.room_id = r.id WHERE r.name = $1
+                    """,
+                    connection);
+                command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = room });
+                await using var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
+                var found = false;
+                bool isPrivate = false;
+                string? owner = null, topic = null;
+                var rows = new List<(string, string, long?)>();
+                while (await reader.ReadAsync(ct).ConfigureAwait(false))
+                {
+                    found = true;
+                    isPrivate = reader.GetBoolean(0);
+                    owner = reader.IsDBNull(1) ? null : reader.GetString(1);
+                    topic = reader.IsDBNull(2) ? null : reader.GetString(2);
+                    if (!reader.IsDBNull(3))
+                    {
+                        rows.Add((reader.GetString(3), reader.GetString(4), reader.IsDBNull(5) ? null : reader.GetInt64(5)));
+                    }
+                }
+
+                return found ? RoomStandings.Build(isPrivate, owner, topic, rows) : null;
+            },
+            cancellationToken);
+
+    /// <inheritdoc />
+    public ValueTask<IReadOnlyList<string>> PrivateRoomsAsync(CancellationToken cancellationToken) =>
+        RunAsync((connection, ct) => StringsAsync(connection, "SELECT name FROM rooms WHERE private ORDER BY name", ct), cancellationToken);
+
+    /// <inheritdoc />
+    public ValueTask<RoomMessage?> FindRoomMessageAsync(string room, long id, CancellationToken cancellationToken) =>
+        RunAsync(
+            async (connection, ct) =>
+            {
+                await using var command = new NpgsqlCommand(
+                    $"SELECT {RoomColumns} FROM room_messages WHERE room_id = (SELECT id FROM rooms WHERE name = $1) AND seq = $2",
+                    connection);
+                command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = room });
+                command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = id });
+                await using var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
+                return await reader.ReadAsync(ct).ConfigureAwait(false) ? ReadRoomMessage(room, reader) : null;
+            },
+            cancellationToken);
 
     /// <inheritdoc />
     ValueTask<bool> IRoomStore.ExistsAsync(string room, CancellationToken cancellationToken) =>
@@ -278,6 +339,11 @@ public sealed class PostgresStore : IDurableStore, IAsyncDisposable
     /// <inheritdoc />
     public async ValueTask<long> AppendRoomMessagesAsync(string room, IReadOnlyList<NewRoomMessage> messages, CancellationToken cancellationToken)
     {
+        if (messages.Any(m => m.Kind is not null))
+        {
+            return await AppendEventsAsync(room, messages, cancellationToken).ConfigureAwait(false);
+        }
+
         var senders = new string[messages.Count];
         var bodies = new string[messages.Count];
         var times = new long[messages.Count];
@@ -302,6 +368,132 @@ public sealed class PostgresStore : IDurableStore, IAsyncDisposable
         return first ?? throw new InvalidOperationException($"room {room} does not exist in the store");
     }
 
+    // Rare (a moderator acted, an author edited): one transaction that numbers the rows under the room row's
+    // lock, as the plain append does, and applies each event as it is stored.
+    private async Task<long> AppendEventsAsync(string room, IReadOnlyList<NewRoomMessage> messages, CancellationToken cancellationToken)
+    {
+        var first = await RunAsync(
+            async (connection, ct) =>
+            {
+                await using var transaction = await connection.BeginTransactionAsync(ct).ConfigureAwait(false);
+                long roomId, firstSeq;
+                await using (var number = new NpgsqlCommand("UPDATE rooms SET last_seq = last_seq + $2 WHERE name = $1 RETURNING id, last_seq - $2 + 1", connection, transaction))
+                {
+                    number.Parameters.Add(new NpgsqlParameter<string> { TypedValue = room });
+                    number.Parameters.Add(new NpgsqlParameter<long> { TypedValue = messages.Count });
+                    await using var reader = await number.ExecuteReaderAsync(ct).ConfigureAwait(false);
+                    if (!await reader.ReadAsync(ct).ConfigureAwait(false))
+                    {
+                        return (long?)null;
+                    }
+
+                    roomId = reader.GetInt64(0);
+                    firstSeq = reader.GetInt64(1);
+                }
+
+                for (var i = 0; i < messages.Count; i++)
+                {
+                    await InsertEventAsync(connection, transaction, roomId, firstSeq + i, messages[i], ct).ConfigureAwait(false);
+                }
+
+                await transaction.CommitAsync(ct).ConfigureAwait(false);
+                return firstSeq;
+            },
+            cancellationToken).ConfigureAwait(false);
+        return first ?? throw new InvalidOperationException($"room {room} does not exist in the store");
+    }
+
+    private static async Task InsertEventAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, long roomId, long seq, NewRoomMessage e, CancellationToken cancellationToken)
+    {
+        async Task RunAsync(string sql, params object?[] values)
+        {
+            await using var command = new NpgsqlCommand(sql, connection, transaction);
+            foreach (var value in values)
+            {
+                command.Parameters.Add(value is null ? new NpgsqlParameter { Value = DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text } : new NpgsqlParameter { Value = value });
+            }
+
+            await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        await using (var insert = new NpgsqlCommand(
+            "INSERT INTO room_messages (room_id, seq, sender, body, sent_at_ms, kind, target, refers_to, until_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            connection,
+            transaction))
+        {
+            insert.Parameters.Add(new NpgsqlParameter<long> { TypedValue = roomId });
+            insert.Parameters.Add(new NpgsqlParameter<long> { TypedValue = seq });
+            insert.Parameters.Add(new NpgsqlParameter<string> { TypedValue = e.From });
+            insert.Parameters.Add(new NpgsqlParameter<string> { TypedValue = e.Text });
+            insert.Parameters.Add(new NpgsqlParameter<long> { TypedValue = e.Timestamp.ToUnixTimeMilliseconds() });
+            insert.Parameters.Add(new NpgsqlParameter { Value = (object?)e.Kind ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
+            insert.Parameters.Add(new NpgsqlParameter { Value = (object?)e.Target ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
+            insert.Parameters.Add(new NpgsqlParameter { Value = (object?)e.RefersTo ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Bigint });
+            insert.Parameters.Add(new NpgsqlParameter { Value = (object?)e.Until?.ToUnixTimeMilliseconds() ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Bigint });
+            await insert.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        var refersTo = e.RefersTo ?? 0;
+        switch (e.Kind)
+        {
+            case null:
+                return;
+            case RoomEventKind.Edit:
+                await RunAsync("UPDATE room_messages SET body = $3, edited_at_ms = $4 WHERE room_id = $1 AND seq = $2 AND kind IS NULL", roomId, refersTo, e.Text, e.Timestamp.ToUnixTimeMilliseconds()).ConfigureAwait(false);
+                return;
+            case RoomEventKind.Delete:
+                await RunAsync("UPDATE room_messages SET body = '', deleted = true WHERE room_id = $1 AND seq = $2 AND kind IS NULL", roomId, refersTo).ConfigureAwait(false);
+                await RunAsync("UPDATE room_messages SET body = '' WHERE room_id = $1 AND refers_to = $2 AND kind = 'edit'", roomId, refersTo).ConfigureAwait(false);
+                return;
+            case RoomEventKind.Topic:
+                await RunAsync("UPDATE rooms SET topic = $2 WHERE id = $1", roomId, e.Text.Length == 0 ? null : e.Text).ConfigureAwait(false);
+                return;
+        }
+
+        var (add, until, remove, endsMembership) = RoomStandings.EffectOf(e);
+        var target = e.Target ?? "";
+        if (add is not null)
+        {
+            await using var command = new NpgsqlCommand(
+                "INSERT INTO room_standings (room_id, username, standing, until_ms) VALUES ($1, $2, $3, $4) ON CONFLICT (room_id, username, standing) DO UPDATE SET until_ms = excluded.until_ms",
+                connection,
+                transaction);
+            command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = roomId });
+            command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = target });
+            command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = add });
+            command.Parameters.Add(new NpgsqlParameter { Value = (object?)until ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Bigint });
+            await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        foreach (var standing in remove)
+        {
+            await RunAsync("DELETE FROM room_standings WHERE room_id = $1 AND username = $2 AND standing = $3", roomId, target, standing).ConfigureAwait(false);
+        }
+
+        if (endsMembership)
+        {
+            await RunAsync("DELETE FROM memberships WHERE room_id = $1 AND username = $2", roomId, target).ConfigureAwait(false);
+        }
+    }
+
+    private const string RoomColumns = "seq, sender, body, sent_at_ms, kind, target, refers_to, until_ms, edited_at_ms, deleted";
+
+    private static RoomMessage ReadRoomMessage(string room, NpgsqlDataReader reader) =>
+        reader.IsDBNull(4) && reader.IsDBNull(8) && !reader.GetBoolean(9)
+            ? new RoomMessage(room, reader.GetString(1), reader.GetString(2), reader.GetInt64(0), FromMs(reader.GetInt64(3)))
+            : RoomStandings.Message(
+                room,
+                reader.GetInt64(0),
+                reader.GetString(1),
+                reader.GetString(2),
+                reader.GetInt64(3),
+                reader.IsDBNull(4) ? null : reader.GetString(4),
+                reader.IsDBNull(5) ? null : reader.GetString(5),
+                reader.IsDBNull(6) ? null : reader.GetInt64(6),
+                reader.IsDBNull(7) ? null : reader.GetInt64(7),
+                reader.IsDBNull(8) ? null : reader.GetInt64(8),
+                reader.GetBoolean(9));
+
     /// <inheritdoc />
     public ValueTask<long> AppendPrivateMessageAsync(string from, string to, string text, DateTimeOffset timestamp, CancellationToken cancellationToken)
     {
@@ -325,7 +517,7 @@ public sealed class PostgresStore : IDurableStore, IAsyncDisposable
             {
                 var (where, order) = Page(query, "seq", 2);
                 await using var command = new NpgsqlCommand(
-                    "SELECT seq, sender, body, sent_at_ms FROM room_messages " +
+                    $"SELECT {RoomColumns} FROM room_messages " +
                     $"WHERE room_id = (SELECT id FROM rooms WHERE name = $1) AND {where} ORDER BY seq {order} LIMIT $3",
                     connection);
                 command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = room });
@@ -334,7 +526,7 @@ public sealed class PostgresStore : IDurableStore, IAsyncDisposable
                 await using var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
                 while (await reader.ReadAsync(ct).ConfigureAwait(false))
                 {
-                    page.Add(new RoomMessage(room, reader.GetString(1), reader.GetString(2), reader.GetInt64(0), FromMs(reader.GetInt64(3))));
+                    page.Add(ReadRoomMessage(room, reader));
                 }
 
                 return OldestFirst(page, query);

@@ -128,6 +128,8 @@ public sealed class SqliteAdminStore : IAdminStore
                 }
 
                 Run(connection, "DELETE FROM memberships WHERE username = $a", user);
+                // A later account of the same name is someone else: it inherits no role, invitation, ban or mute.
+                Run(connection, "DELETE FROM room_standings WHERE username = $a", user);
                 Record(connection, "user_deleted", user);
                 return true;
             },
@@ -170,6 +172,7 @@ public sealed class SqliteAdminStore : IAdminStore
 
                 Run(connection, "DELETE FROM room_messages WHERE room_id = $a", id);
                 Run(connection, "DELETE FROM memberships WHERE room_id = $a", id);
+                Run(connection, "DELETE FROM room_standings WHERE room_id = $a", id);
                 Run(connection, "DELETE FROM rooms WHERE id = $a", id);
                 Record(connection, "room_deleted", room);
                 return true;
@@ -291,7 +294,7 @@ public sealed class SqliteAdminStore : IAdminStore
         {
             await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
             var counts = new SortedDictionary<string, long>(StringComparer.Ordinal);
-            foreach (var table in new[] { "accounts", "rooms", "memberships", "room_messages", "private_messages" })
+            foreach (var table in new[] { "accounts", "rooms", "memberships", "room_standings", "room_messages", "private_messages" })
             {
                 counts[table] = (long)Scalar(connection, $"SELECT count(*) FROM {table}")!;
             }

@@ -22,7 +22,22 @@ public sealed class SqliteExport(SqliteStore store) : IStorageSource
 
     /// <inheritdoc />
     public IAsyncEnumerable<CopiedRoom> RoomsAsync(CancellationToken cancellationToken) =>
-        RowsAsync("SELECT name, last_seq, created_at_ms FROM rooms ORDER BY id", r => new CopiedRoom(r.GetString(0), r.GetInt64(1), r.GetInt64(2)), cancellationToken);
+        RowsAsync(
+            "SELECT name, last_seq, created_at_ms, private, owner, topic FROM rooms ORDER BY id",
+            r => new CopiedRoom(r.GetString(0), r.GetInt64(1), r.GetInt64(2))
+            {
+                IsPrivate = r.GetInt64(3) != 0,
+                Owner = r.IsDBNull(4) ? null : r.GetString(4),
+                Topic = r.IsDBNull(5) ? null : r.GetString(5),
+            },
+            cancellationToken);
+
+    /// <inheritdoc />
+    public IAsyncEnumerable<CopiedStanding> StandingsAsync(CancellationToken cancellationToken) =>
+        RowsAsync(
+            "SELECT r.name, s.username, s.standing, s.until_ms FROM room_standings s JOIN rooms r ON r.id = s.room_id ORDER BY r.id, s.username, s.standing",
+            r => new CopiedStanding(r.GetString(0), r.GetString(1), r.GetString(2), r.IsDBNull(3) ? null : r.GetInt64(3)),
+            cancellationToken);
 
     /// <inheritdoc />
     public IAsyncEnumerable<CopiedMembership> MembershipsAsync(CancellationToken cancellationToken) =>
@@ -34,8 +49,16 @@ public sealed class SqliteExport(SqliteStore store) : IStorageSource
     /// <inheritdoc />
     public IAsyncEnumerable<CopiedRoomMessage> RoomMessagesAsync(CancellationToken cancellationToken) =>
         RowsAsync(
-            "SELECT r.name, m.seq, m.sender, m.body, m.sent_at_ms FROM room_messages m JOIN rooms r ON r.id = m.room_id ORDER BY m.id",
-            r => new CopiedRoomMessage(r.GetString(0), r.GetInt64(1), r.GetString(2), r.GetString(3), r.GetInt64(4)),
+            "SELECT r.name, m.seq, m.sender, m.body, m.sent_at_ms, m.kind, m.target, m.refers_to, m.until_ms, m.edited_at_ms, m.deleted FROM room_messages m JOIN rooms r ON r.id = m.room_id ORDER BY m.id",
+            r => new CopiedRoomMessage(r.GetString(0), r.GetInt64(1), r.GetString(2), r.GetString(3), r.GetInt64(4))
+            {
+                Kind = r.IsDBNull(5) ? null : r.GetString(5),
+                Target = r.IsDBNull(6) ? null : r.GetString(6),
+                RefersTo = r.IsDBNull(7) ? null : r.GetInt64(7),
+                UntilMs = r.IsDBNull(8) ? null : r.GetInt64(8),
+                EditedAtMs = r.IsDBNull(9) ? null : r.GetInt64(9),
+                Deleted = r.GetInt64(10) != 0,
+            },
             cancellationToken);
 
     /// <inheritdoc />

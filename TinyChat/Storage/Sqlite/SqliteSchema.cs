@@ -72,6 +72,33 @@ internal static class SqliteSchema
             at_ms INTEGER NOT NULL
         );
         """,
+
+        // Version 3: private rooms, owners, topics, roles and moderation; room events (edits, deletions,
+        // moderation) as rows of the room's history. Existing rooms become public rooms without an owner.
+        """
+        ALTER TABLE rooms ADD COLUMN private INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE rooms ADD COLUMN owner TEXT;
+        ALTER TABLE rooms ADD COLUMN topic TEXT;
+
+        -- Who may do what beyond membership: one row per user and standing (moderator, invited, banned, muted).
+        CREATE TABLE room_standings (
+            room_id  INTEGER NOT NULL REFERENCES rooms (id),
+            username TEXT NOT NULL,
+            standing TEXT NOT NULL,
+            until_ms INTEGER,                      -- muted: when the mute ends
+            PRIMARY KEY (room_id, username, standing)
+        ) WITHOUT ROWID;
+
+        -- kind is NULL for a chat message, else the event (edit, delete, kick, ban, ...).
+        ALTER TABLE room_messages ADD COLUMN kind TEXT;
+        ALTER TABLE room_messages ADD COLUMN target TEXT;
+        ALTER TABLE room_messages ADD COLUMN refers_to INTEGER;
+        ALTER TABLE room_messages ADD COLUMN until_ms INTEGER;
+        ALTER TABLE room_messages ADD COLUMN edited_at_ms INTEGER;
+        ALTER TABLE room_messages ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;
+        -- A deletion blanks the edits of its message too: found through this, never by a scan.
+        CREATE INDEX room_messages_by_reference ON room_messages (room_id, refers_to) WHERE refers_to IS NOT NULL;
+        """,
     ];
 
     /// <summary>The version this code writes and understands.</summary>
@@ -91,10 +118,13 @@ internal static class SqliteSchema
                 $"{path} has schema version {found}, newer than this TinyChat understands ({CurrentVersion}); run a newer TinyChat or restore a backup. The file was left untouched");
     }
 
-    /// <summary>Brings a file at version <paramref name="found"/> (from <see cref="CheckVersion"/>) to <see cref="CurrentVersion"/>.</summary>
-    public static void Migrate(SqliteConnection connection, int found)
+    /// <summary>
+    /// Brings a file at version <paramref name="found"/> (from <see cref="CheckVersion"/>) to <see cref="CurrentVersion"/>
+    /// (or to <paramref name="upTo"/>: tests build a file as an older release left it).
+    /// </summary>
+    public static void Migrate(SqliteConnection connection, int found, int? upTo = null)
     {
-        for (var version = found; version < CurrentVersion; version++)
+        for (var version = found; version < (upTo ?? CurrentVersion); version++)
         {
             Execute(connection, "BEGIN IMMEDIATE");
             try

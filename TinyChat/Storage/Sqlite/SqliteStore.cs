@@ -200,6 +200,71 @@ public sealed class SqliteStore : IDurableStore, IDisposable
     }
 
     /// <inheritdoc />
+    async ValueTask<bool> IRoomStore.TryCreateAsync(string room, string? owner, bool isPrivate, CancellationToken cancellationToken)
+    {
+        var now = NowMs();
+        return await Writer.WriteAsync(s => s.CreateRoom(room, now, owner, isPrivate), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public ValueTask<RoomAccess?> AccessAsync(string room, CancellationToken cancellationToken) =>
+        ReadAsync(
+            connection =>
+            {
+                using var command = connection.CreateCommand();
+                command.CommandText = "SELECT id, private, owner, topic FROM rooms WHERE name = $room";
+                command.Parameters.AddWithValue("$room", room);
+                long id;
+                bool isPrivate;
+                string? owner, topic;
+                using (var reader = command.ExecuteReader())
+                {
+                    if (!reader.Read())
+                    {
+                        return null;
+                    }
+
+                    id = reader.GetInt64(0);
+                    isPrivate = reader.GetInt64(1) != 0;
+                    owner = reader.IsDBNull(2) ? null : reader.GetString(2);
+                    topic = reader.IsDBNull(3) ? null : reader.GetString(3);
+                }
+
+                using var standings = connection.CreateCommand();
+                standings.CommandText = "SELECT username, standing, until_ms FROM room_standings WHERE room_id = $id";
+                standings.Parameters.AddWithValue("$id", id);
+                var rows = new List<(string, string, long?)>();
+                using (var reader = standings.ExecuteReader())
+                {
+                    while (reader.Read())
+                    {
+                        rows.Add((reader.GetString(0), reader.GetString(1), reader.IsDBNull(2) ? null : reader.GetInt64(2)));
+                    }
+                }
+
+                return (RoomAccess?)RoomStandings.Build(isPrivate, owner, topic, rows);
+            },
+            cancellationToken);
+
+    /// <inheritdoc />
+    public ValueTask<IReadOnlyList<string>> PrivateRoomsAsync(CancellationToken cancellationToken) =>
+        ReadAsync(connection => Strings(connection, "SELECT name FROM rooms WHERE private = 1 ORDER BY name"), cancellationToken);
+
+    /// <inheritdoc />
+    public ValueTask<RoomMessage?> FindRoomMessageAsync(string room, long id, CancellationToken cancellationToken) =>
+        ReadAsync(
+            connection =>
+            {
+                using var command = connection.CreateCommand();
+                command.CommandText = $"SELECT {RoomColumns} FROM room_messages WHERE room_id = (SELECT id FROM rooms WHERE name = $room) AND seq = $seq";
+                command.Parameters.AddWithValue("$room", room);
+                command.Parameters.AddWithValue("$seq", id);
+                using var reader = command.ExecuteReader();
+                return reader.Read() ? ReadRoomMessage(room, reader) : null;
+            },
+            cancellationToken);
+
+    /// <inheritdoc />
     ValueTask<bool> IRoomStore.ExistsAsync(string room, CancellationToken cancellationToken) =>
         ReadAsync(connection => Scalar(connection, "SELECT 1 FROM rooms WHERE name = $room", ("$room", room)) is not null, cancellationToken);
 
@@ -258,7 +323,7 @@ public sealed class SqliteStore : IDurableStore, IDisposable
                 using var reader = command.ExecuteReader();
                 while (reader.Read())
                 {
-                    page.Add(new RoomMessage(room, reader.GetString(1), reader.GetString(2), reader.GetInt64(0), FromMs(reader.GetInt64(3))));
+                    page.Add(ReadRoomMessage(room, reader));
                 }
 
                 return OldestFirst(page, query);
@@ -334,12 +399,30 @@ public sealed class SqliteStore : IDurableStore, IDisposable
             },
             cancellationToken).ConfigureAwait(false);
 
+    private const string RoomColumns = "seq, sender, body, sent_at_ms, kind, target, refers_to, until_ms, edited_at_ms, deleted";
+
+    private static RoomMessage ReadRoomMessage(string room, SqliteDataReader reader) =>
+        reader.IsDBNull(4) && reader.IsDBNull(8) && reader.GetInt64(9) == 0
+            ? new RoomMessage(room, reader.GetString(1), reader.GetString(2), reader.GetInt64(0), FromMs(reader.GetInt64(3)))
+            : RoomStandings.Message(
+                room,
+                reader.GetInt64(0),
+                reader.GetString(1),
+                reader.GetString(2),
+                reader.GetInt64(3),
+                reader.IsDBNull(4) ? null : reader.GetString(4),
+                reader.IsDBNull(5) ? null : reader.GetString(5),
+                reader.IsDBNull(6) ? null : reader.GetInt64(6),
+                reader.IsDBNull(7) ? null : reader.GetInt64(7),
+                reader.IsDBNull(8) ? null : reader.GetInt64(8),
+                reader.GetInt64(9) != 0);
+
     private static SqliteCommand RoomHistoryCommand(SqliteConnection connection, string room, HistoryQuery query)
     {
         var command = connection.CreateCommand();
         var (where, order) = Page(query, "seq");
         command.CommandText =
-            "SELECT seq, sender, body, sent_at_ms FROM room_messages " +
+            $"SELECT {RoomColumns} FROM room_messages " +
             $"WHERE room_id = (SELECT id FROM rooms WHERE name = $room) AND {where} ORDER BY seq {order} LIMIT $limit";
         command.Parameters.AddWithValue("$room", room);
         AddPage(command, query);

@@ -37,6 +37,14 @@ internal sealed class WriteStatements : IDisposable
     private readonly SqliteCommand pruneRoomByCount;
     private readonly SqliteCommand pruneRoomMessagesByAge;
     private readonly SqliteCommand prunePrivateMessagesByAge;
+    private readonly SqliteCommand insertRoomEvent;
+    private readonly SqliteCommand editMessage;
+    private readonly SqliteCommand deleteMessage;
+    private readonly SqliteCommand blankEdits;
+    private readonly SqliteCommand addStanding;
+    private readonly SqliteCommand removeStanding;
+    private readonly SqliteCommand endMembership;
+    private readonly SqliteCommand setTopic;
 
     public WriteStatements(SqliteConnection connection)
     {
@@ -54,8 +62,28 @@ internal sealed class WriteStatements : IDisposable
             "INSERT INTO accounts (username, token_hash, created_at_ms) VALUES ($user, $hash, $now) ON CONFLICT (username) DO UPDATE SET token_hash = excluded.token_hash",
             "$user", "$hash", "$now");
         createRoom = Prepare(
-            "INSERT INTO rooms (name, last_seq, created_at_ms) VALUES ($room, 0, $now) ON CONFLICT (name) DO NOTHING",
-            "$room", "$now");
+            "INSERT INTO rooms (name, last_seq, created_at_ms, owner, private) VALUES ($room, 0, $now, $owner, $private) ON CONFLICT (name) DO NOTHING",
+            "$room", "$now", "$owner", "$private");
+        insertRoomEvent = Prepare(
+            "INSERT INTO room_messages (room_id, seq, sender, body, sent_at_ms, kind, target, refers_to, until_ms) VALUES ($room_id, $seq, $sender, $body, $at, $kind, $target, $refers_to, $until)",
+            "$room_id", "$seq", "$sender", "$body", "$at", "$kind", "$target", "$refers_to", "$until");
+        editMessage = Prepare(
+            "UPDATE room_messages SET body = $body, edited_at_ms = $at WHERE room_id = $room_id AND seq = $seq AND kind IS NULL",
+            "$room_id", "$seq", "$body", "$at");
+        deleteMessage = Prepare(
+            "UPDATE room_messages SET body = '', deleted = 1 WHERE room_id = $room_id AND seq = $seq AND kind IS NULL",
+            "$room_id", "$seq");
+        blankEdits = Prepare(
+            "UPDATE room_messages SET body = '' WHERE room_id = $room_id AND refers_to = $seq AND kind = 'edit'",
+            "$room_id", "$seq");
+        addStanding = Prepare(
+            "INSERT INTO room_standings (room_id, username, standing, until_ms) VALUES ($room_id, $user, $standing, $until) ON CONFLICT DO UPDATE SET until_ms = excluded.until_ms",
+            "$room_id", "$user", "$standing", "$until");
+        removeStanding = Prepare(
+            "DELETE FROM room_standings WHERE room_id = $room_id AND username = $user AND standing = $standing",
+            "$room_id", "$user", "$standing");
+        endMembership = Prepare("DELETE FROM memberships WHERE room_id = $room_id AND username = $user", "$room_id", "$user");
+        setTopic = Prepare("UPDATE rooms SET topic = $topic WHERE id = $room_id", "$room_id", "$topic");
         findRoom = Prepare("SELECT id FROM rooms WHERE name = $room", "$room");
         addMember = Prepare(
             "INSERT OR IGNORE INTO memberships (room_id, username) SELECT id, $user FROM rooms WHERE name = $room",
@@ -119,7 +147,8 @@ internal sealed class WriteStatements : IDisposable
     public bool UpsertAccount(string username, byte[] tokenHash, long nowMs) =>
         Run(upsertAccount, username, tokenHash, nowMs) == 1;
 
-    public bool CreateRoom(string room, long nowMs) => Run(createRoom, room, nowMs) == 1;
+    public bool CreateRoom(string room, long nowMs, string? owner = null, bool isPrivate = false) =>
+        Run(createRoom, room, nowMs, (object?)owner ?? DBNull.Value, isPrivate ? 1 : 0) == 1;
 
     public bool AddMember(string room, string user) => Run(addMember, room, user) == 1;
 
@@ -136,6 +165,18 @@ internal sealed class WriteStatements : IDisposable
         var roomId = RoomId(room);
         Bind(lastSeq, roomId);
         var first = (long)lastSeq.ExecuteScalar()! + 1;
+        if (HasEvents(messages))
+        {
+            // Rare (a moderator acted, an author edited): row by row, each applied as it is stored.
+            for (var i = 0; i < messages.Count; i++)
+            {
+                InsertEvent(roomId, first + i, messages[i]);
+            }
+
+            Run(setLastSeq, roomId, first + messages.Count - 1);
+            return first;
+        }
+
         var next = 0;
         for (; next + RowsPerInsert <= messages.Count; next += RowsPerInsert)
         {
@@ -149,6 +190,66 @@ internal sealed class WriteStatements : IDisposable
 
         Run(setLastSeq, roomId, first + messages.Count - 1);
         return first;
+    }
+
+    private static bool HasEvents(IReadOnlyList<NewRoomMessage> messages)
+    {
+        for (var i = 0; i < messages.Count; i++)
+        {
+            if (messages[i].Kind is not null)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private void InsertEvent(long roomId, long seq, NewRoomMessage e)
+    {
+        Run(
+            insertRoomEvent,
+            roomId,
+            seq,
+            e.From,
+            e.Text,
+            e.Timestamp.ToUnixTimeMilliseconds(),
+            (object?)e.Kind ?? DBNull.Value,
+            (object?)e.Target ?? DBNull.Value,
+            (object?)e.RefersTo ?? DBNull.Value,
+            (object?)e.Until?.ToUnixTimeMilliseconds() ?? DBNull.Value);
+        switch (e.Kind)
+        {
+            case null:
+                return;
+            case RoomEventKind.Edit:
+                Run(editMessage, roomId, e.RefersTo ?? 0, e.Text, e.Timestamp.ToUnixTimeMilliseconds());
+                return;
+            case RoomEventKind.Delete:
+                Run(deleteMessage, roomId, e.RefersTo ?? 0);
+                Run(blankEdits, roomId, e.RefersTo ?? 0);
+                return;
+            case RoomEventKind.Topic:
+                Run(setTopic, roomId, e.Text.Length == 0 ? DBNull.Value : e.Text);
+                return;
+        }
+
+        var (add, until, remove, endsMembership) = RoomStandings.EffectOf(e);
+        var target = e.Target ?? "";
+        if (add is not null)
+        {
+            Run(addStanding, roomId, target, add, (object?)until ?? DBNull.Value);
+        }
+
+        foreach (var standing in remove)
+        {
+            Run(removeStanding, roomId, target, standing);
+        }
+
+        if (endsMembership)
+        {
+            Run(endMembership, roomId, target);
+        }
     }
 
     public long AppendPrivateMessage(string from, string to, string text, long atMs)
