@@ -126,7 +126,7 @@ public sealed class ChatClient : IAsyncDisposable
             var post = new PostToRoom(User, text);
             if (await found.Value!.PostAsync(post, cancellationToken).ConfigureAwait(false) != PostResult.Accepted)
             {
-                return ChatError.Unavailable($"room {room}");
+                return await GoneOrUnavailableAsync(room, cancellationToken).ConfigureAwait(false);
             }
 
             return Outcome<Task<Outcome<long>>>.Ok(CompletionOf(post, room, cancellationToken));
@@ -148,13 +148,26 @@ public sealed class ChatClient : IAsyncDisposable
         return process is null ? ChatError.RoomNotFound(room) : Outcome<RoomProcess>.Ok(process);
     }
 
-    private static async Task<Outcome<long>> CompletionOf(PostToRoom post, string room, CancellationToken cancellationToken)
+    private async Task<Outcome<long>> CompletionOf(PostToRoom post, string room, CancellationToken cancellationToken)
     {
         try
         {
             return await post.Reply.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (IsLoopFailure(ex, cancellationToken))
+        {
+            return await GoneOrUnavailableAsync(room, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    // A room loop that stopped under a post is either a deleted room (its loop ends for good: say so) or a fault.
+    private async Task<ChatError> GoneOrUnavailableAsync(string room, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return (await FindRoomAsync(room, cancellationToken).ConfigureAwait(false)).Error ?? ChatError.Unavailable($"room {room}");
+        }
+        catch (Exception ex) when (IsLoopFailure(ex, cancellationToken) || ex is StoreUnavailableException)
         {
             return ChatError.Unavailable($"room {room}");
         }
