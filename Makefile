@@ -22,7 +22,9 @@ cluster: postgres
 # cluster tests, Debian's nginx for the TLS deployment test), checks formatting, then runs every test.
 test: browser irc-deps node postgres nginx
 	$(DOTNET) format TinyChat.sln --verify-no-changes
-	$(DOTNET) test TinyChat.sln -c Debug --logger "console;verbosity=normal"
+	@log=$$(mktemp); set -o pipefail; \
+	$(DOTNET) test TinyChat.sln -c Debug --logger "console;verbosity=normal" 2>&1 | tee "$$log"; rc=$$?; \
+	if [ $$rc -ne 0 ]; then ./scripts/failed-tests.sh "$$log"; fi; rm -f "$$log"; exit $$rc
 	@if [ -z "$(CHECKOUT_DIRTY_BEFORE_TEST)" ] && [ -n "$$(git status --porcelain 2>/dev/null)" ]; then \
 	  echo "make test left the checkout dirty (tests may write only to temporary or ignored paths):"; \
 	  git status --porcelain; exit 1; \
