@@ -18,7 +18,7 @@ namespace TinyChat.Protocols.Http;
 /// a bot that only posts never appears in presence. On top, one user's requests are limited per second (the
 /// <c>Limits:FramesPerSecond</c> a WebSocket frame gets), so a flood of cheap reads answers 429 too.
 /// </summary>
-public sealed class ApiCallers(ChatServer chat, IOptions<LimitsOptions> limits, TimeProvider time)
+public sealed class ApiCallers(SignIns signIns, ClientAddresses addresses, IOptions<LimitsOptions> limits, TimeProvider time)
 {
     // One bucket per user who called; bounded by the accounts.
     private readonly ConcurrentDictionary<string, TokenBucket> requestBudgets = new(StringComparer.Ordinal);
@@ -26,7 +26,7 @@ public sealed class ApiCallers(ChatServer chat, IOptions<LimitsOptions> limits, 
     /// <summary>Runs <paramref name="act"/> as the request's user, or answers why the request may not act.</summary>
     public async Task<ApiResponse> ActAsync(HttpListenerRequest request, Func<ChatClient, Task<ApiResponse>> act, CancellationToken cancellationToken)
     {
-        var admitted = await chat.AdmitAsync(Credentials.AccessToken(request), cancellationToken).ConfigureAwait(false);
+        var admitted = await signIns.AdmitAsync(addresses.Of(request), Credentials.AccessToken(request), cancellationToken).ConfigureAwait(false);
         if (admitted.Error is { } error)
         {
             return error.Code == "missing_token"

@@ -37,6 +37,7 @@ public sealed record ApiResponse(int Status, byte[] Body, string? Location = nul
     {
         "missing_token" or "invalid_token" => Error(401, error.Code, error.Message),
         "too_many_connections" or "rate_limited" => Error(429, error.Code, error.Message, retryAfterSeconds: 1),
+        "too_many_failed_sign_ins" => Error(429, error.Code, error.Message, retryAfterSeconds: 60),
         "unavailable" => Error(503, error.Code, error.Message, retryAfterSeconds: 1),
         "room_not_found" or "user_not_found" => Error(404, error.Code, error.Message),
         "message_not_found" => Error(404, error.Code, error.Message),
