@@ -59,6 +59,7 @@ public sealed class ConnectionOutbox : IOutbox
     private readonly List<ReadOnlyMemory<byte>> frames = [];
     private int closing;
     private volatile bool discardPending;
+    private volatile bool closeSent;
     private int closeCode = 1000;
     private string closeReason = "";
 
@@ -206,6 +207,7 @@ public sealed class ConnectionOutbox : IOutbox
             try
             {
                 await transport.CloseAsync(closeCode, closeReason, CancellationToken.None).ConfigureAwait(false);
+                closeSent = true;
             }
             catch (Exception ex) when (IsLostConnection(ex))
             {
@@ -248,6 +250,12 @@ public sealed class ConnectionOutbox : IOutbox
     {
         // A slow reader's transport may never drain enough to carry the goodbye, and a peer may never answer it.
         await Task.WhenAny(closed.Task, Task.Delay(grace, time)).ConfigureAwait(false);
+        if (!closed.Task.IsCompleted && closeSent && LingeringClose.MaxTime > grace)
+        {
+            // Our goodbye is out and the peer may still be sending (the rest of an oversized message): closing now
+            // would reset the connection and lose the goodbye, so wait for its answer up to the lingering time.
+            await Task.WhenAny(closed.Task, Task.Delay(LingeringClose.MaxTime - grace, time)).ConfigureAwait(false);
+        }
 
         // Asked of the task, not of which one won: an end that just happened must win over the timer.
         if (!closed.Task.IsCompleted)

@@ -132,6 +132,7 @@ public sealed class HttpServer(
         await Task.Yield();
         var request = context.Request;
         var response = context.Response;
+        LingeringClose.Track(context, time);
         try
         {
             if (!accepting)

@@ -112,12 +112,32 @@ public sealed class WebSocketConnection : IOutbox
     {
         var buffer = ArrayPool<byte>.Shared.Rent(limits.ReceiveBufferBytes);
         var length = 0;
+        long lingered = 0;
         try
         {
             // Keep reading after our close frame went out (CloseSent) until the peer's close arrives: closing a
             // socket with unread input makes the kernel send a reset, and the peer would lose our close frame.
             while (socket.State is WebSocketState.Open or WebSocketState.CloseSent)
             {
+                if (outbox.IsClosing)
+                {
+                    // Closing (for example the rest of an oversized message is still coming): input is discarded,
+                    // up to a bound, and the outbox's grace bounds the time (LingeringClose).
+                    var discarded = await socket.ReceiveAsync(buffer.AsMemory(), CancellationToken.None).ConfigureAwait(false);
+                    if (discarded.MessageType == WebSocketMessageType.Close)
+                    {
+                        return;
+                    }
+
+                    lingered += discarded.Count;
+                    if (lingered > LingeringClose.MaxBytes)
+                    {
+                        return;
+                    }
+
+                    continue;
+                }
+
                 if (length == buffer.Length)
                 {
                     // Grow on demand, up to the limit + 1 so an oversize message is detected, not truncated.
@@ -140,8 +160,10 @@ public sealed class WebSocketConnection : IOutbox
                 length += result.Count;
                 if (length > limits.MaxMessageBytes)
                 {
+                    // Not a return: the rest of the message is read and discarded until the client answers the close.
                     Close(WebSocketCloseStatus.MessageTooBig, $"message exceeds {limits.MaxMessageBytes} bytes", drain: false);
-                    return;
+                    length = 0;
+                    continue;
                 }
 
                 if (!result.EndOfMessage)
@@ -153,7 +175,7 @@ public sealed class WebSocketConnection : IOutbox
                 length = 0;
                 if (outbox.IsClosing)
                 {
-                    // Closing: frames that arrive now are not accepted (their senders get no acknowledgement).
+                    // Closed while this message was arriving: it is not accepted (its sender gets no acknowledgement).
                     continue;
                 }
 
@@ -164,7 +186,7 @@ public sealed class WebSocketConnection : IOutbox
                 else if (!Utf8.IsValid(message.Span))
                 {
                     Close(WebSocketCloseStatus.InvalidPayloadData, "text frame is not valid UTF-8", drain: false);
-                    return;
+                    continue;
                 }
                 else
                 {
