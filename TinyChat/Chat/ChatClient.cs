@@ -75,9 +75,9 @@ public sealed class ChatClient : IAsyncDisposable
                 return ChatError.RoomExists(room);
             }
         }
-        catch (StoreUnavailableException)
+        catch (StoreUnavailableException ex)
         {
-            return ChatError.StoreUnavailable();
+            return ChatError.StoreUnavailable(ex.Cause);
         }
 
         server.RoomsCreated.AddOrUpdate(User, 1, (_, n) => n + 1);
@@ -154,6 +154,11 @@ public sealed class ChatClient : IAsyncDisposable
         {
             return await post.Reply.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
+        catch (StoreUnavailableException ex)
+        {
+            // The room is fine, its batch was not stored: the poster hears why, not that the room went away.
+            return ChatError.StoreUnavailable(ex.Cause);
+        }
         catch (Exception ex) when (IsLoopFailure(ex, cancellationToken))
         {
             return await GoneOrUnavailableAsync(room, cancellationToken).ConfigureAwait(false);
@@ -188,9 +193,9 @@ public sealed class ChatClient : IAsyncDisposable
                 return ChatError.UserNotFound(to);
             }
         }
-        catch (StoreUnavailableException)
+        catch (StoreUnavailableException ex)
         {
-            return ChatError.StoreUnavailable();
+            return ChatError.StoreUnavailable(ex.Cause);
         }
 
         // Stored and published in both users' turn: each user's topic carries their private messages in id order.
@@ -202,9 +207,9 @@ public sealed class ChatClient : IAsyncDisposable
             {
                 id = await server.Messages.AppendPrivateMessageAsync(User, to, text, now, cancellationToken).ConfigureAwait(false);
             }
-            catch (StoreUnavailableException)
+            catch (StoreUnavailableException ex)
             {
-                return ChatError.StoreUnavailable();
+                return ChatError.StoreUnavailable(ex.Cause);
             }
 
             ChatMetrics.MessagesAccepted.Add(1, ChatMetrics.Kind("private"));
@@ -257,9 +262,9 @@ public sealed class ChatClient : IAsyncDisposable
             all = await server.Rooms.ListAsync(cancellationToken).ConfigureAwait(false);
             hidden = IsAdmin ? [] : await server.RoomStore.PrivateRoomsAsync(cancellationToken).ConfigureAwait(false);
         }
-        catch (StoreUnavailableException)
+        catch (StoreUnavailableException ex)
         {
-            return ChatError.StoreUnavailable();
+            return ChatError.StoreUnavailable(ex.Cause);
         }
 
         var list = new JoinedRooms();
@@ -349,6 +354,49 @@ public sealed class ChatClient : IAsyncDisposable
     public Task<Outcome<long>> DeleteAsync(string room, long id, CancellationToken cancellationToken) =>
         ActAsync(room, new RoomAction(RoomEventKind.Delete, RefersTo: id), cancellationToken);
 
+    /// <summary>
+    /// Deletes a room with its memberships and history (server admins only; never the default room). Recorded in
+    /// the admin store like the admin command line's deletion, so every node applies it; this node at once.
+    /// </summary>
+    public async Task<ChatError?> DeleteRoomAsync(string room, CancellationToken cancellationToken)
+    {
+        if (ChatNames.CheckRoomName(room) is { } why)
+        {
+            return ChatError.InvalidRoomName(why);
+        }
+
+        if (!IsAdmin)
+        {
+            return ChatError.Forbidden("only a server admin may delete a room");
+        }
+
+        if (room == ChatNames.DefaultRoom)
+        {
+            return ChatError.InvalidTarget("the default room cannot be deleted");
+        }
+
+        if (server.AdminStore is not { } store)
+        {
+            return new ChatError("not_supported", "this server's storage cannot delete rooms");
+        }
+
+        try
+        {
+            if (!await store.DeleteRoomAsync(room, cancellationToken).ConfigureAwait(false))
+            {
+                return ChatError.RoomNotFound(room);
+            }
+        }
+        catch (StoreUnavailableException)
+        {
+            return ChatError.StoreUnavailable();
+        }
+
+        // The change watch applies it too, later: forgetting a room twice is harmless.
+        await server.ApplyAsync(new AdminChange(0, AdminChangeKind.RoomDeleted, room), cancellationToken).ConfigureAwait(false);
+        return null;
+    }
+
     /// <summary>The room's privacy, topic and roles (members and server admins).</summary>
     public async Task<Outcome<RoomDetails>> DescribeAsync(string room, CancellationToken cancellationToken)
     {
@@ -363,9 +411,9 @@ public sealed class ChatClient : IAsyncDisposable
             var describe = new DescribeRoom(User);
             return await found.Value!.AskAsync(describe, describe.Reply, cancellationToken).ConfigureAwait(false);
         }
-        catch (StoreUnavailableException)
+        catch (StoreUnavailableException ex)
         {
-            return ChatError.StoreUnavailable();
+            return ChatError.StoreUnavailable(ex.Cause);
         }
         catch (Exception ex) when (IsLoopFailure(ex, cancellationToken))
         {
@@ -382,9 +430,9 @@ public sealed class ChatClient : IAsyncDisposable
                 return ChatError.UserNotFound(action.Target ?? "");
             }
         }
-        catch (StoreUnavailableException)
+        catch (StoreUnavailableException ex)
         {
-            return ChatError.StoreUnavailable();
+            return ChatError.StoreUnavailable(ex.Cause);
         }
 
         return await ActAsync(room, action, cancellationToken).ConfigureAwait(false);
@@ -404,9 +452,9 @@ public sealed class ChatClient : IAsyncDisposable
             var act = new ActInRoom(User, action);
             return await found.Value!.AskAsync(act, act.Reply, cancellationToken).ConfigureAwait(false);
         }
-        catch (StoreUnavailableException)
+        catch (StoreUnavailableException ex)
         {
-            return ChatError.StoreUnavailable();
+            return ChatError.StoreUnavailable(ex.Cause);
         }
         catch (Exception ex) when (IsLoopFailure(ex, cancellationToken))
         {
@@ -443,9 +491,9 @@ public sealed class ChatClient : IAsyncDisposable
             found.Value?.TryPost(new TypingInRoom(User));
             return found.Error;
         }
-        catch (StoreUnavailableException)
+        catch (StoreUnavailableException ex)
         {
-            return ChatError.StoreUnavailable();
+            return ChatError.StoreUnavailable(ex.Cause);
         }
     }
 
@@ -487,9 +535,9 @@ public sealed class ChatClient : IAsyncDisposable
         {
             return Outcome<IReadOnlyList<RoomMessage>>.Ok(await server.Messages.RoomHistoryAsync(room, query, cancellationToken).ConfigureAwait(false));
         }
-        catch (StoreUnavailableException)
+        catch (StoreUnavailableException ex)
         {
-            return ChatError.StoreUnavailable();
+            return ChatError.StoreUnavailable(ex.Cause);
         }
     }
 
@@ -505,9 +553,9 @@ public sealed class ChatClient : IAsyncDisposable
 
             return Outcome<IReadOnlyList<PrivateMessage>>.Ok(await server.Messages.PrivateHistoryAsync(User, other, query, cancellationToken).ConfigureAwait(false));
         }
-        catch (StoreUnavailableException)
+        catch (StoreUnavailableException ex)
         {
-            return ChatError.StoreUnavailable();
+            return ChatError.StoreUnavailable(ex.Cause);
         }
     }
 

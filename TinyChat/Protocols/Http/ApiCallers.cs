@@ -54,6 +54,83 @@ public sealed class ApiCallers(SignIns signIns, ClientAddresses addresses, IOpti
 /// <summary>Reads one text field from a request body: JSON (<c>{"message": "..."}</c>) or an HTML form post.</summary>
 public static class ApiBody
 {
+    /// <summary>
+    /// Every top-level field of the body as text (JSON strings as they are, numbers and booleans as JSON writes
+    /// them; nested values are refused), or the answer that refuses the body (413, 415, 400, 422).
+    /// </summary>
+    public static async Task<(IReadOnlyDictionary<string, string>? Fields, ApiResponse? Refusal)> ReadFieldsAsync(HttpListenerRequest request, int limit, CancellationToken cancellationToken)
+    {
+        var mediaType = request.ContentType?.Split(';')[0].Trim().ToLowerInvariant();
+        if (mediaType is not ("application/json" or "application/x-www-form-urlencoded"))
+        {
+            return (null, ApiResponse.Error(415, "unsupported_media_type", "send application/json or application/x-www-form-urlencoded"));
+        }
+
+        var body = await RequestBody.ReadAsync(request, limit, cancellationToken).ConfigureAwait(false);
+        if (body is null)
+        {
+            return (null, ApiResponse.Error(413, "body_too_large", $"request body exceeds {limit} bytes"));
+        }
+
+        var fields = new Dictionary<string, string>(StringComparer.Ordinal);
+        if (mediaType == "application/x-www-form-urlencoded")
+        {
+            string form;
+            try
+            {
+                form = new UTF8Encoding(false, throwOnInvalidBytes: true).GetString(body);
+            }
+            catch (DecoderFallbackException)
+            {
+                return (null, ApiResponse.Error(400, "bad_request", "the form is not valid UTF-8"));
+            }
+
+            var parsed = HttpUtility.ParseQueryString(form);
+            foreach (var key in parsed.AllKeys)
+            {
+                if (key is not null && parsed[key] is { } value)
+                {
+                    fields[key] = value;
+                }
+            }
+
+            return (fields, null);
+        }
+
+        try
+        {
+            using var document = JsonDocument.Parse(body);
+            var root = document.RootElement;
+            if (root.ValueKind != JsonValueKind.Object)
+            {
+                return (null, ApiResponse.Error(422, "invalid_field", "expected a JSON object"));
+            }
+
+            foreach (var property in root.EnumerateObject())
+            {
+                switch (property.Value.ValueKind)
+                {
+                    case JsonValueKind.String:
+                        fields[property.Name] = property.Value.GetString()!;
+                        break;
+                    case JsonValueKind.Number or JsonValueKind.True or JsonValueKind.False:
+                        fields[property.Name] = property.Value.GetRawText();
+                        break;
+                    case JsonValueKind.Null:
+                        break;
+                    default:
+                        return (null, ApiResponse.Error(422, "invalid_field", $"\"{property.Name}\" must be a string, a number or a boolean"));
+                }
+            }
+
+            return (fields, null);
+        }
+        catch (JsonException)
+        {
+            return (null, ApiResponse.Error(400, "invalid_json", "request body is not valid JSON"));
+        }
+    }
+
     /// <summary>The field's text, or the answer that refuses the body (413, 415, 400, 422). Never reads past <paramref name="limit"/>+1 bytes.</summary>
     public static async Task<(string? Value, ApiResponse? Refusal)> ReadFieldAsync(HttpListenerRequest request, string field, int limit, CancellationToken cancellationToken)
     {
