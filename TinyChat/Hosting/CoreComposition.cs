@@ -41,7 +41,10 @@ public static class CoreComposition
                 },
                 sp.GetRequiredService<TimeProvider>(),
                 sp.GetRequiredService<IChatBus>(),
-                sp.GetRequiredService<IPresence>());
+                sp.GetRequiredService<IPresence>())
+            {
+                AdminStore = sp.GetService<IAdminStore>(),
+            };
         });
         services.AddHostedService<ChatStartup>();
 
