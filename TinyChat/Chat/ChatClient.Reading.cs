@@ -54,9 +54,9 @@ public sealed partial class ChatClient
             server.Bus.Publish(ChatTopic.User(User), new ChatBusEvent(marker));
             return Outcome<ReadMarker>.Ok(marker);
         }
-        catch (StoreUnavailableException)
+        catch (StoreUnavailableException ex)
         {
-            return ChatError.StoreUnavailable();
+            return ChatError.StoreUnavailable(ex.Cause);
         }
     }
 
@@ -86,9 +86,9 @@ public sealed partial class ChatClient
             server.Bus.Publish(ChatTopic.User(User), new ChatBusEvent(marker));
             return Outcome<ReadMarker>.Ok(marker);
         }
-        catch (StoreUnavailableException)
+        catch (StoreUnavailableException ex)
         {
-            return ChatError.StoreUnavailable();
+            return ChatError.StoreUnavailable(ex.Cause);
         }
     }
 
@@ -124,9 +124,9 @@ public sealed partial class ChatClient
             return Outcome<IReadOnlyList<ConversationState>>.Ok(
                 await reading.ConversationsAsync(User, Math.Clamp(limit, 1, MaxConversations), cancellationToken).ConfigureAwait(false));
         }
-        catch (StoreUnavailableException)
+        catch (StoreUnavailableException ex)
         {
-            return ChatError.StoreUnavailable();
+            return ChatError.StoreUnavailable(ex.Cause);
         }
     }
 
@@ -183,9 +183,9 @@ public sealed partial class ChatClient
             var privateHits = room is not null || below.Private <= 0 ? [] : await reading.SearchPrivateAsync(User, query, below.Private, limit, cancellationToken).ConfigureAwait(false);
             return Outcome<SearchPage>.Ok(Merge(query, roomHits, privateHits, below, limit, room is not null));
         }
-        catch (StoreUnavailableException)
+        catch (StoreUnavailableException ex)
         {
-            return ChatError.StoreUnavailable();
+            return ChatError.StoreUnavailable(ex.Cause);
         }
     }
 
