@@ -109,12 +109,12 @@ public sealed class PostgresStoreTests
     }
 
     [Test]
-    public async Task A_database_from_schema_version_3_opens_with_its_messages_searchable_and_its_conversations_listed_as_read()
+    public async Task A_database_from_schema_version_4_opens_with_its_messages_searchable_and_its_conversations_listed_as_read()
     {
         await using (var old = new NpgsqlConnection(connectionString))
         {
             await old.OpenAsync();
-            await PostgresSchema.MigrateAsync(old, "test", None, upTo: 3);
+            await PostgresSchema.MigrateAsync(old, "test", None, upTo: 4);
         }
 
         await QueryAsync(

@@ -130,13 +130,13 @@ public sealed class SqliteStoreTests
     }
 
     [Test]
-    public async Task A_file_from_schema_version_3_opens_with_every_message_searchable_and_its_conversations_listed_as_read()
+    public async Task A_file_from_schema_version_4_opens_with_every_message_searchable_and_its_conversations_listed_as_read()
     {
         Directory.CreateDirectory(Path.GetDirectoryName(DatabasePath)!);
         await using (var old = new SqliteConnection($"Data Source={DatabasePath};Pooling=False"))
         {
             await old.OpenAsync();
-            SqliteSchema.Migrate(old, 0, upTo: 3);
+            SqliteSchema.Migrate(old, 0, upTo: 4);
             await using var fill = old.CreateCommand();
             fill.CommandText =
                 """

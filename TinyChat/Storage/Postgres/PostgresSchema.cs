@@ -106,7 +106,21 @@ internal static class PostgresSchema
         CREATE INDEX room_messages_by_reference ON room_messages (room_id, refers_to) WHERE refers_to IS NOT NULL;
         """,
 
-        // Version 4: reading state and search, as in SQLite. Mentions and read positions are written by the core's
+        // Version 4: invite codes (Chat:Registration = invite). A registration takes one use in the transaction that
+        // creates the account (the row lock makes racing registrations for a last use take turns); revoking deletes.
+        """
+        CREATE TABLE invites (
+            id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            code_hash     bytea NOT NULL UNIQUE,  -- SHA-256 of the code; the code itself is never stored
+            hint          text NOT NULL,          -- the code's first characters, for listings
+            uses          integer NOT NULL,
+            uses_left     integer NOT NULL,
+            expires_at_ms bigint NOT NULL,
+            created_at_ms bigint NOT NULL
+        );
+        """,
+
+        // Version 5: reading state and search, as in SQLite. Mentions and read positions are written by the core's
         // decisions; conversations are kept by a trigger; the text search vectors are generated columns (so an
         // edit re-indexes, a deletion un-indexes) under GIN indexes. Words are runs of letters and digits, as the
         // core parses queries: punctuation becomes a space before the 'simple' configuration (no stemming) reads it.

@@ -100,7 +100,21 @@ internal static class SqliteSchema
         CREATE INDEX room_messages_by_reference ON room_messages (room_id, refers_to) WHERE refers_to IS NOT NULL;
         """,
 
-        // Version 4: reading state and search. Mentions and read positions are rows the core's decisions write;
+        // Version 4: invite codes (Chat:Registration = invite). A registration takes one use in the transaction that
+        // creates the account; revoking deletes the row.
+        """
+        CREATE TABLE invites (
+            id            INTEGER PRIMARY KEY AUTOINCREMENT,
+            code_hash     BLOB NOT NULL UNIQUE,   -- SHA-256 of the code; the code itself is never stored
+            hint          TEXT NOT NULL,          -- the code's first characters, for listings
+            uses          INTEGER NOT NULL,
+            uses_left     INTEGER NOT NULL,
+            expires_at_ms INTEGER NOT NULL,
+            created_at_ms INTEGER NOT NULL
+        );
+        """,
+
+        // Version 5: reading state and search. Mentions and read positions are rows the core's decisions write;
         // conversations and the full-text indexes are kept in step by triggers, so no writer can forget them.
         // Existing data: conversations and the indexes are filled from the messages, and every existing private
         // conversation counts as read (a room without a read position counts as read up to its newest message).
