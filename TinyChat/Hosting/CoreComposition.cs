@@ -37,6 +37,7 @@ public static class CoreComposition
                     MessageBurst = limits.MessageBurst,
                     MaxRoomsCreatedPerUser = limits.MaxRoomsCreatedPerUser,
                     MaxConnectionsPerUser = limits.MaxConnectionsPerUser,
+                    IdleRoomAfter = TimeSpan.FromSeconds(runtime.IdleRoomSeconds),
                     Admins = new HashSet<string>(chat.SeedUsers.Take(1).Select(seed => seed.Username).Concat(chat.Admins), StringComparer.Ordinal),
                 },
                 sp.GetRequiredService<TimeProvider>(),
@@ -44,6 +45,7 @@ public static class CoreComposition
                 sp.GetRequiredService<IPresence>());
         });
         services.AddHostedService<ChatStartup>();
+        services.AddHostedService<IdleSweep>();
 
         // Only stores an administrator can change from outside (SQLite, PostgreSQL) register an IAdminStore.
         if (services.Any(d => d.ServiceType == typeof(IAdminStore)))
