@@ -15,6 +15,9 @@ public sealed class BenchOptions
     /// </summary>
     public static readonly string[] AllTargets = ["tinychat", "tinychat-pg", "phoenix", "kestrel", "httplistener", "node-ws", "sink", "tinychat-cluster"];
 
+    /// <summary>Targets measured only when named in --targets (they answer one question, not the comparison with peers).</summary>
+    public static readonly string[] OnRequestTargets = ["tinychat-nometrics"];
+
     /// <summary>Scenarios to run.</summary>
     public List<string> Scenarios { get; private set; } = [.. AllScenarios];
 
@@ -94,7 +97,9 @@ public sealed class BenchOptions
           SCENARIOS               connect, fanout, latency, durable, durable-rooms, slow-reader,
                                   cluster-fanout, cluster-latency (comma-separated)
         options:
-          --targets a,b           tinychat,tinychat-pg,phoenix,kestrel,httplistener,node-ws,sink,tinychat-cluster
+          --targets a,b           tinychat,tinychat-pg,phoenix,kestrel,httplistener,node-ws,sink,tinychat-cluster;
+                                  on request only: tinychat-nometrics (TinyChat with Metrics:Enabled false, for the
+                                  "metrics on/off" column: what the instruments cost, paired in the same run)
                                   (phoenix = TinyChat over its Phoenix Channels door, fan-out only; sink = the
                                   bench's own ceiling; tinychat-cluster = PostgreSQL and two nodes, for the
                                   cluster-* scenarios only)
@@ -147,7 +152,7 @@ public sealed class BenchOptions
             switch (name)
             {
                 case "--targets":
-                    options.Targets = Names(value, AllTargets, "target");
+                    options.Targets = Names(value, [.. AllTargets, .. OnRequestTargets], "target");
                     break;
                 case "--runs":
                     options.Runs = Number(name, value, 1, 50);

@@ -65,6 +65,7 @@ try
             {
                 "tinychat" or "phoenix" => await Target.StartTinyChatAsync(paths, options.TinyChatArgs, log, stop.Token, name),
                 Target.PostgresName => await Target.StartTinyChatOnPostgresAsync(paths, options.TinyChatArgs, log, stop.Token),
+                Target.MetricsOffName => await Target.StartTinyChatAsync(paths, [.. options.TinyChatArgs, "--Metrics:Enabled", "false"], log, stop.Token, name),
                 "sink" => Target.StartSink(),
                 _ => await Target.StartPeerAsync(name, options.PeersScript ?? paths.PeersScript, log, stop.Token),
             };

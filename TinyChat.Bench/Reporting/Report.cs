@@ -161,9 +161,12 @@ public sealed class Report : IDisposable
             text.Append(' ').Append(target == "sink" ? "sink (bench ceiling)" : target).Append(" |");
         }
 
-        text.AppendLine(" TinyChat/Kestrel | TinyChat/HttpListener | Phoenix/native |");
+        // The metrics column only when its target ran: it answers one question (what the instruments cost).
+        var metricsPair = targets.Contains("tinychat-nometrics");
+        text.Append(" TinyChat/Kestrel | TinyChat/HttpListener | Phoenix/native |");
+        text.AppendLine(metricsPair ? " metrics on/off |" : "");
         text.Append("|---|---|---|");
-        text.Append(string.Concat(Enumerable.Repeat("---:|", targets.Count + 3)));
+        text.Append(string.Concat(Enumerable.Repeat("---:|", targets.Count + (metricsPair ? 4 : 3))));
         text.AppendLine();
 
         foreach (var cell in measurements.Select(m => (m.Scenario, m.Shape)).Distinct())
@@ -189,7 +192,8 @@ public sealed class Report : IDisposable
 
                 text.Append(' ').Append(Ratio(row, values, "kestrel")).Append(" |");
                 text.Append(' ').Append(Ratio(row, values, "httplistener")).Append(" |");
-                text.Append(' ').Append(Ratio(row, values, "tinychat", ours: "phoenix")).AppendLine(" |");
+                text.Append(' ').Append(Ratio(row, values, "tinychat", ours: "phoenix")).Append(" |");
+                text.AppendLine(metricsPair ? $" {Ratio(row, values, "tinychat-nometrics")} |" : "");
             }
         }
 

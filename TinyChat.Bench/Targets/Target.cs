@@ -67,6 +67,9 @@ public sealed class Target : IAsyncDisposable
     /// <summary>True for TinyChat spoken to over its Phoenix Channels door (phoenix.js's wire format, vsn 2.0.0).</summary>
     public bool IsPhoenix => Name == "phoenix";
 
+    /// <summary>The name of the TinyChat target started with <c>Metrics:Enabled false</c>.</summary>
+    public const string MetricsOffName = "tinychat-nometrics";
+
     /// <summary>The name of the TinyChat target that stores in PostgreSQL.</summary>
     public const string PostgresName = "tinychat-pg";
 

@@ -179,4 +179,23 @@ public sealed class RoomStoriesTests
         Assert.That(topic.GetProperty("ok").GetBoolean(), Is.True);
         Assert.That((await EventAsync(bar, "topic")).GetProperty("from").GetString(), Is.EqualTo("foo_user"));
     }
+
+    [Test]
+    public async Task A_server_admin_deletes_a_room_and_its_online_members_lose_it_while_nobody_else_can()
+    {
+        await using var foo = await server.ConnectAsync("foo_token");
+        await using var bar = await server.ConnectAsync("bar_token");
+        await bar.RequestAsync(Frame(("command", "create"), ("room", "gone")));
+        await bar.RequestAsync(Frame(("command", "join"), ("room", "gone")));
+        Assert.That(Code(await bar.RequestAsync(Frame(("command", "delete_room"), ("room", "gone")))), Is.EqualTo("forbidden"), "the owner is not a server admin");
+        Assert.That(Code(await foo.RequestAsync(Frame(("command", "delete_room"), ("room", "default")))), Is.EqualTo("invalid_target"));
+        Assert.That(Code(await foo.RequestAsync(Frame(("command", "delete_room")))), Is.EqualTo("bad_request"));
+
+        var deleted = await foo.RequestAsync(Frame(("command", "delete_room"), ("room", "gone")));
+        Assert.That((deleted.GetProperty("ok").GetBoolean(), deleted.GetProperty("room").GetString()), Is.EqualTo((true, "gone")));
+        var rooms = await bar.RequestAsync(Frame(("command", "rooms")));
+        Assert.That(rooms.GetProperty("rooms").EnumerateArray().Select(r => r.GetString()), Does.Not.Contain("gone"));
+        Assert.That(rooms.GetProperty("joined").EnumerateArray().Select(r => r.GetString()), Does.Not.Contain("gone"));
+        Assert.That(Code(await foo.RequestAsync(Frame(("command", "delete_room"), ("room", "gone")))), Is.EqualTo("room_not_found"));
+    }
 }

@@ -369,6 +369,49 @@ public sealed class ChatClient : IAsyncDisposable
     public Task<Outcome<long>> DeleteAsync(string room, long id, CancellationToken cancellationToken) =>
         ActAsync(room, new RoomAction(RoomEventKind.Delete, RefersTo: id), cancellationToken);
 
+    /// <summary>
+    /// Deletes a room with its memberships and history (server admins only; never the default room). Recorded in
+    /// the admin store like the admin command line's deletion, so every node applies it; this node at once.
+    /// </summary>
+    public async Task<ChatError?> DeleteRoomAsync(string room, CancellationToken cancellationToken)
+    {
+        if (ChatNames.CheckRoomName(room) is { } why)
+        {
+            return ChatError.InvalidRoomName(why);
+        }
+
+        if (!IsAdmin)
+        {
+            return ChatError.Forbidden("only a server admin may delete a room");
+        }
+
+        if (room == ChatNames.DefaultRoom)
+        {
+            return ChatError.InvalidTarget("the default room cannot be deleted");
+        }
+
+        if (server.AdminStore is not { } store)
+        {
+            return new ChatError("not_supported", "this server's storage cannot delete rooms");
+        }
+
+        try
+        {
+            if (!await store.DeleteRoomAsync(room, cancellationToken).ConfigureAwait(false))
+            {
+                return ChatError.RoomNotFound(room);
+            }
+        }
+        catch (StoreUnavailableException)
+        {
+            return ChatError.StoreUnavailable();
+        }
+
+        // The change watch applies it too, later: forgetting a room twice is harmless.
+        await server.ApplyAsync(new AdminChange(0, AdminChangeKind.RoomDeleted, room), cancellationToken).ConfigureAwait(false);
+        return null;
+    }
+
     /// <summary>The room's privacy, topic and roles (members and server admins).</summary>
     public async Task<Outcome<RoomDetails>> DescribeAsync(string room, CancellationToken cancellationToken)
     {

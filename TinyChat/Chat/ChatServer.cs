@@ -106,6 +106,12 @@ public sealed class ChatServer
     /// <summary>Rooms created per user since start (a quota, not history).</summary>
     internal System.Collections.Concurrent.ConcurrentDictionary<string, int> RoomsCreated { get; } = new(StringComparer.Ordinal);
 
+    /// <summary>
+    /// Where a server admin's room deletion is recorded, so every node applies it (null: a store nobody can change
+    /// from outside, such as the in-memory one, where rooms cannot be deleted).
+    /// </summary>
+    public IAdminStore? AdminStore { get; init; }
+
     /// <summary>The clock for timestamps.</summary>
     public TimeProvider Time { get; }
 

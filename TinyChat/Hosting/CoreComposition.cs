@@ -42,7 +42,10 @@ public static class CoreComposition
                 },
                 sp.GetRequiredService<TimeProvider>(),
                 sp.GetRequiredService<IChatBus>(),
-                sp.GetRequiredService<IPresence>());
+                sp.GetRequiredService<IPresence>())
+            {
+                AdminStore = sp.GetService<IAdminStore>(),
+            };
         });
         services.AddHostedService<ChatStartup>();
         services.AddHostedService<IdleSweep>();

@@ -18,6 +18,7 @@ public static class IrcComposition
             var limits = sp.GetRequiredService<IOptions<LimitsOptions>>().Value;
             return new IrcFrontDoor(
                 sp.GetRequiredService<ChatServer>(),
+                sp.GetRequiredService<SignIns>(),
                 sp.GetRequiredService<IOptions<IrcOptions>>().Value,
                 new IrcLineLimits(limits.FramesPerSecond, limits.FrameBurst, limits.FloodDisconnectAfter),
                 sp.GetRequiredService<TimeProvider>());

@@ -50,6 +50,7 @@ public sealed class OptionsValidation :
         AtLeast("Limits:MaxRoomsCreatedPerUser", o.MaxRoomsCreatedPerUser, 0),
         NonNegative("Limits:RegistrationsPerMinutePerAddress", o.RegistrationsPerMinutePerAddress),
         NonNegative("Limits:ConnectionsPerMinutePerAddress", o.ConnectionsPerMinutePerAddress),
+        AtLeast("Limits:FailedSignInsPerMinutePerAddress", o.FailedSignInsPerMinutePerAddress, 0),
         o.AllowedOrigins.FirstOrDefault(origin => !Uri.TryCreate(origin, UriKind.Absolute, out _)) is { } bad ? $"Limits:AllowedOrigins: '{bad}' is not an absolute origin like https://chat.example.com" : null,
         AtLeast("Limits:MaxUrlBytes", o.MaxUrlBytes, 256),
         AtLeast("Limits:MaxHeaderBytes", o.MaxHeaderBytes, 1024));

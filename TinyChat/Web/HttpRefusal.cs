@@ -10,7 +10,7 @@ public sealed record HttpRefusal(int Status, string Code, string Message)
     public static HttpRefusal From(ChatError error) => error.Code switch
     {
         "missing_token" or "invalid_token" => new(401, error.Code, error.Message),
-        "too_many_connections" or "rate_limited" => new(429, error.Code, error.Message),
+        "too_many_connections" or "rate_limited" or "too_many_failed_sign_ins" => new(429, error.Code, error.Message),
         "unavailable" => new(503, error.Code, error.Message),
         _ => new(400, error.Code, error.Message),
     };
@@ -25,6 +25,11 @@ public sealed record HttpRefusal(int Status, string Code, string Message)
         if (endConnection)
         {
             response.KeepAlive = false;
+        }
+
+        if (Code == SignIns.Code)
+        {
+            response.Headers["Retry-After"] = "60";
         }
 
         return HttpReply.ErrorAsync(response, Status, Code, Message);

@@ -27,6 +27,9 @@ public sealed class LimitsOptions
     /// <summary>Registrations (<c>POST /api/users</c>) per client address per minute.</summary>
     public double RegistrationsPerMinutePerAddress { get; set; } = 10;
 
+    /// <summary>Invalid access tokens one client address may present per minute before its sign-ins are refused for the rest of that minute (0 = unlimited).</summary>
+    public int FailedSignInsPerMinutePerAddress { get; set; } = 10;
+
     /// <summary>New WebSocket connections per client address per minute.</summary>
     public double ConnectionsPerMinutePerAddress { get; set; } = 120;
 

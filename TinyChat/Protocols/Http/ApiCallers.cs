@@ -18,7 +18,7 @@ namespace TinyChat.Protocols.Http;
 /// a bot that only posts never appears in presence. On top, one user's requests are limited per second (the
 /// <c>Limits:FramesPerSecond</c> a WebSocket frame gets), so a flood of cheap reads answers 429 too.
 /// </summary>
-public sealed class ApiCallers(ChatServer chat, IOptions<LimitsOptions> limits, TimeProvider time)
+public sealed class ApiCallers(SignIns signIns, ClientAddresses addresses, IOptions<LimitsOptions> limits, TimeProvider time)
 {
     // One bucket per user who called; bounded by the accounts.
     private readonly ConcurrentDictionary<string, TokenBucket> requestBudgets = new(StringComparer.Ordinal);
@@ -26,7 +26,7 @@ public sealed class ApiCallers(ChatServer chat, IOptions<LimitsOptions> limits, 
     /// <summary>Runs <paramref name="act"/> as the request's user, or answers why the request may not act.</summary>
     public async Task<ApiResponse> ActAsync(HttpListenerRequest request, Func<ChatClient, Task<ApiResponse>> act, CancellationToken cancellationToken)
     {
-        var admitted = await chat.AdmitAsync(Credentials.AccessToken(request), cancellationToken).ConfigureAwait(false);
+        var admitted = await signIns.AdmitAsync(addresses.Of(request), Credentials.AccessToken(request), cancellationToken).ConfigureAwait(false);
         if (admitted.Error is { } error)
         {
             return error.Code == "missing_token"
@@ -54,6 +54,83 @@ public sealed class ApiCallers(ChatServer chat, IOptions<LimitsOptions> limits, 
 /// <summary>Reads one text field from a request body: JSON (<c>{"message": "..."}</c>) or an HTML form post.</summary>
 public static class ApiBody
 {
+    /// <summary>
+    /// Every top-level field of the body as text (JSON strings as they are, numbers and booleans as JSON writes
+    /// them; nested values are refused), or the answer that refuses the body (413, 415, 400, 422).
+    /// </summary>
+    public static async Task<(IReadOnlyDictionary<string, string>? Fields, ApiResponse? Refusal)> ReadFieldsAsync(HttpListenerRequest request, int limit, CancellationToken cancellationToken)
+    {
+        var mediaType = request.ContentType?.Split(';')[0].Trim().ToLowerInvariant();
+        if (mediaType is not ("application/json" or "application/x-www-form-urlencoded"))
+        {
+            return (null, ApiResponse.Error(415, "unsupported_media_type", "send application/json or application/x-www-form-urlencoded"));
+        }
+
+        var body = await RequestBody.ReadAsync(request, limit, cancellationToken).ConfigureAwait(false);
+        if (body is null)
+        {
+            return (null, ApiResponse.Error(413, "body_too_large", $"request body exceeds {limit} bytes"));
+        }
+
+        var fields = new Dictionary<string, string>(StringComparer.Ordinal);
+        if (mediaType == "application/x-www-form-urlencoded")
+        {
+            string form;
+            try
+            {
+                form = new UTF8Encoding(false, throwOnInvalidBytes: true).GetString(body);
+            }
+            catch (DecoderFallbackException)
+            {
+                return (null, ApiResponse.Error(400, "bad_request", "the form is not valid UTF-8"));
+            }
+
+            var parsed = HttpUtility.ParseQueryString(form);
+            foreach (var key in parsed.AllKeys)
+            {
+                if (key is not null && parsed[key] is { } value)
+                {
+                    fields[key] = value;
+                }
+            }
+
+            return (fields, null);
+        }
+
+        try
+        {
+            using var document = JsonDocument.Parse(body);
+            var root = document.RootElement;
+            if (root.ValueKind != JsonValueKind.Object)
+            {
+                return (null, ApiResponse.Error(422, "invalid_field", "expected a JSON object"));
+            }
+
+            foreach (var property in root.EnumerateObject())
+            {
+                switch (property.Value.ValueKind)
+                {
+                    case JsonValueKind.String:
+                        fields[property.Name] = property.Value.GetString()!;
+                        break;
+                    case JsonValueKind.Number or JsonValueKind.True or JsonValueKind.False:
+                        fields[property.Name] = property.Value.GetRawText();
+                        break;
+                    case JsonValueKind.Null:
+                        break;
+                    default:
+                        return (null, ApiResponse.Error(422, "invalid_field", $"\"{property.Name}\" must be a string, a number or a boolean"));
+                }
+            }
+
+            return (fields, null);
+        }
+        catch (JsonException)
+        {
+            return (null, ApiResponse.Error(400, "invalid_json", "request body is not valid JSON"));
+        }
+    }
+
     /// <summary>The field's text, or the answer that refuses the body (413, 415, 400, 422). Never reads past <paramref name="limit"/>+1 bytes.</summary>
     public static async Task<(string? Value, ApiResponse? Refusal)> ReadFieldAsync(HttpListenerRequest request, string field, int limit, CancellationToken cancellationToken)
     {

@@ -37,11 +37,13 @@ public sealed record ApiResponse(int Status, byte[] Body, string? Location = nul
     {
         "missing_token" or "invalid_token" => Error(401, error.Code, error.Message),
         "too_many_connections" or "rate_limited" => Error(429, error.Code, error.Message, retryAfterSeconds: 1),
+        "too_many_failed_sign_ins" => Error(429, error.Code, error.Message, retryAfterSeconds: 60),
         "unavailable" => Error(503, error.Code, error.Message, retryAfterSeconds: 1),
         "room_not_found" or "user_not_found" => Error(404, error.Code, error.Message),
-        "not_a_member" or "room_quota" => Error(403, error.Code, error.Message),
-        "room_exists" or "already_joined" => Error(409, error.Code, error.Message),
-        "invalid_room_name" or "invalid_username" or "message_too_long" or "empty_message" => Error(422, error.Code, error.Message),
+        "message_not_found" => Error(404, error.Code, error.Message),
+        "not_a_member" or "room_quota" or "forbidden" or "not_invited" or "banned" or "muted" => Error(403, error.Code, error.Message),
+        "room_exists" or "already_joined" or "invalid_target" => Error(409, error.Code, error.Message),
+        "invalid_room_name" or "invalid_username" or "message_too_long" or "empty_message" or "topic_too_long" => Error(422, error.Code, error.Message),
         _ => Error(400, error.Code, error.Message),
     };
 

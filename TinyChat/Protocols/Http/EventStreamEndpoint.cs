@@ -21,6 +21,8 @@ namespace TinyChat.Protocols.Http;
 public sealed class EventStreamEndpoint(
     ChatServer chat,
     ConnectionGate gate,
+    SignIns signIns,
+    ClientAddresses addresses,
     OpenEventStreams open,
     IOptions<SseOptions> options,
     ILogger<EventStreamEndpoint> logger)
@@ -62,7 +64,7 @@ public sealed class EventStreamEndpoint(
             return;
         }
 
-        var admitted = await chat.AdmitAsync(Credentials.AccessToken(request), cancellationToken).ConfigureAwait(false);
+        var admitted = await signIns.AdmitAsync(addresses.Of(request), Credentials.AccessToken(request), cancellationToken).ConfigureAwait(false);
         if (admitted.Error is { } error)
         {
             await ApiResponse.From(error).WriteAsync(response).ConfigureAwait(false);

@@ -41,13 +41,24 @@ public sealed class HttpApiEndpoints(ChatServer chat, ApiCallers callers, Idempo
         {
             return AnswerAsync(context, "POST", cancellationToken, async client =>
             {
-                var (room, refusal) = await ApiBody.ReadFieldAsync(context.Request, "room", server.Value.MaxRequestBodyBytes, cancellationToken).ConfigureAwait(false);
+                var (fields, refusal) = await ApiBody.ReadFieldsAsync(context.Request, server.Value.MaxRequestBodyBytes, cancellationToken).ConfigureAwait(false);
                 if (refusal is not null)
                 {
                     return refusal;
                 }
 
-                var error = await client.CreateAsync(room!, cancellationToken).ConfigureAwait(false);
+                if (!fields!.TryGetValue("room", out var room))
+                {
+                    return ApiResponse.Error(422, "invalid_field", "expected a string field \"room\"");
+                }
+
+                var isPrivate = fields.GetValueOrDefault("private");
+                if (isPrivate is not (null or "true" or "false"))
+                {
+                    return ApiResponse.Error(422, "invalid_field", "\"private\" is true or false");
+                }
+
+                var error = await client.CreateAsync(room, isPrivate == "true", cancellationToken).ConfigureAwait(false);
                 return error is not null
                     ? ApiResponse.From(error)
                     : ApiResponse.Json(201, w => WriteRoom(w, room!, joined: false), RoomPath(room!));
@@ -72,7 +83,15 @@ public sealed class HttpApiEndpoints(ChatServer chat, ApiCallers callers, Idempo
     {
         return Segments(context.Request, RoomsPrefix) switch
         {
-            [var room] => AnswerAsync(context, "GET", cancellationToken, client => RoomAsync(client, room, cancellationToken)),
+            [var room] => context.Request.HttpMethod == "DELETE"
+                ? AnswerAsync(context, "DELETE", cancellationToken, client => DeleteRoomAsync(client, room, cancellationToken))
+                : AnswerAsync(context, "GET", cancellationToken, client => RoomAsync(client, room, cancellationToken), allow: "GET, DELETE"),
+            [var room, "topic"] => AnswerAsync(context, "PUT", cancellationToken, client => SetTopicAsync(context.Request, client, room, cancellationToken), readsBody: true),
+            [var room, ("invite" or "kick" or "ban" or "unban" or "mute" or "unmute" or "role") and var action] =>
+                AnswerAsync(context, "POST", cancellationToken, client => ActOnUserAsync(context.Request, client, room, action, cancellationToken), readsBody: true),
+            [var room, "messages", var id] => context.Request.HttpMethod == "DELETE"
+                ? AnswerAsync(context, "DELETE", cancellationToken, client => DeleteMessageAsync(client, room, id, cancellationToken))
+                : AnswerAsync(context, "PATCH", cancellationToken, client => EditMessageAsync(context.Request, client, room, id, cancellationToken), readsBody: true, allow: "PATCH, DELETE"),
             [var room, "membership"] => context.Request.HttpMethod switch
             {
                 "PUT" => AnswerAsync(context, "PUT", cancellationToken, client => JoinAsync(client, room, cancellationToken)),
@@ -105,10 +124,103 @@ public sealed class HttpApiEndpoints(ChatServer chat, ApiCallers callers, Idempo
             return ApiResponse.From(error);
         }
 
-        return rooms.Value!.All.Contains(room)
-            ? ApiResponse.Json(200, w => WriteRoom(w, room, rooms.Value.Joined.Contains(room)))
-            : ApiResponse.From(ChatError.RoomNotFound(room));
+        if (!rooms.Value!.All.Contains(room))
+        {
+            return ApiResponse.From(ChatError.RoomNotFound(room));
+        }
+
+        var joined = rooms.Value.Joined.Contains(room);
+        var details = joined || client.IsAdmin ? (await client.DescribeAsync(room, cancellationToken).ConfigureAwait(false)).Value : null;
+        return ApiResponse.Json(200, w =>
+        {
+            w.WriteStartObject();
+            w.WriteString("room", room);
+            w.WriteBoolean("joined", joined);
+            if (details is not null)
+            {
+                JsonEventEncoder.WriteRoomDetails(w, details, full: true);
+            }
+
+            w.WriteEndObject();
+        });
     }
+
+    private static async Task<ApiResponse> DeleteRoomAsync(ChatClient client, string room, CancellationToken cancellationToken)
+    {
+        var error = await client.DeleteRoomAsync(room, cancellationToken).ConfigureAwait(false);
+        return error is null ? new ApiResponse(204, []) : ApiResponse.From(error);
+    }
+
+    private async Task<ApiResponse> SetTopicAsync(HttpListenerRequest request, ChatClient client, string room, CancellationToken cancellationToken)
+    {
+        var (topic, refusal) = await ApiBody.ReadFieldAsync(request, "topic", server.Value.MaxRequestBodyBytes, cancellationToken).ConfigureAwait(false);
+        return refusal ?? Done(room, await client.SetTopicAsync(room, topic!, cancellationToken).ConfigureAwait(false));
+    }
+
+    private async Task<ApiResponse> ActOnUserAsync(HttpListenerRequest request, ChatClient client, string room, string action, CancellationToken cancellationToken)
+    {
+        var (fields, refusal) = await ApiBody.ReadFieldsAsync(request, server.Value.MaxRequestBodyBytes, cancellationToken).ConfigureAwait(false);
+        if (refusal is not null)
+        {
+            return refusal;
+        }
+
+        if (!fields!.TryGetValue("user", out var user))
+        {
+            return ApiResponse.Error(422, "invalid_field", "expected a string field \"user\"");
+        }
+
+        var seconds = fields.TryGetValue("seconds", out var secondsText) ? Number(secondsText) : 600;
+        if (seconds is not > 0 || (secondsText is not null && action != "mute"))
+        {
+            return ApiResponse.Error(422, "invalid_field", "\"seconds\" is a whole number of seconds, 1 or more (mute only)");
+        }
+
+        var role = fields.GetValueOrDefault("role");
+        if (action == "role" ? role is not ("moderator" or "member") : role is not null)
+        {
+            return ApiResponse.Error(422, "invalid_field", "\"role\" is \"moderator\" or \"member\" (role only)");
+        }
+
+        var acted = action switch
+        {
+            "invite" => await client.InviteAsync(room, user, cancellationToken).ConfigureAwait(false),
+            "kick" => await client.KickAsync(room, user, cancellationToken).ConfigureAwait(false),
+            "ban" => await client.BanAsync(room, user, cancellationToken).ConfigureAwait(false),
+            "unban" => await client.UnbanAsync(room, user, cancellationToken).ConfigureAwait(false),
+            "mute" => await client.MuteAsync(room, user, TimeSpan.FromSeconds(Math.Min(seconds.Value, (long)ChatClient.MaxMute.TotalSeconds + 1)), cancellationToken).ConfigureAwait(false),
+            "unmute" => await client.UnmuteAsync(room, user, cancellationToken).ConfigureAwait(false),
+            _ => await client.SetRoleAsync(room, user, role == "moderator" ? RoomRole.Moderator : RoomRole.Member, cancellationToken).ConfigureAwait(false),
+        };
+        return Done(room, acted);
+    }
+
+    private async Task<ApiResponse> EditMessageAsync(HttpListenerRequest request, ChatClient client, string room, string id, CancellationToken cancellationToken)
+    {
+        if (Number(id) is not (>= 0 and var messageId))
+        {
+            return ApiResponse.Error(404, "message_not_found", $"{room} has no message {id}");
+        }
+
+        var (text, refusal) = await ApiBody.ReadFieldAsync(request, "message", server.Value.MaxRequestBodyBytes, cancellationToken).ConfigureAwait(false);
+        return refusal ?? Done(room, await client.EditAsync(room, messageId, text!, cancellationToken).ConfigureAwait(false));
+    }
+
+    private static async Task<ApiResponse> DeleteMessageAsync(ChatClient client, string room, string id, CancellationToken cancellationToken) =>
+        Number(id) is not (>= 0 and var messageId)
+            ? ApiResponse.Error(404, "message_not_found", $"{room} has no message {id}")
+            : Done(room, await client.DeleteAsync(room, messageId, cancellationToken).ConfigureAwait(false));
+
+    // A room action's answer: the id of the event it stored, in the room's order (as the native protocol's reply).
+    private static ApiResponse Done(string room, Outcome<long> acted) =>
+        acted.Error is { } error ? ApiResponse.From(error) : ApiResponse.Json(200, w =>
+        {
+            w.WriteStartObject();
+            w.WriteBoolean("ok", true);
+            w.WriteString("room", room);
+            w.WriteNumber("id", acted.Value);
+            w.WriteEndObject();
+        });
 
     private static async Task<ApiResponse> JoinAsync(ChatClient client, string room, CancellationToken cancellationToken)
     {

@@ -26,8 +26,13 @@ public sealed class IrcConnection : IOutbox
         this.socket = socket;
         frames = new IrcFrameEncoder(events);
         outbox = new ConnectionOutbox(new TcpLineTransport(socket, time), frames, outboxCapacity, time);
-        Address = (socket.RemoteEndPoint as System.Net.IPEndPoint)?.Address.ToString() ?? "unknown";
+        var peer = (socket.RemoteEndPoint as System.Net.IPEndPoint)?.Address;
+        Peer = peer is { IsIPv4MappedToIPv6: true } ? peer.MapToIPv4() : peer;
+        Address = peer?.ToString() ?? "unknown";
     }
+
+    /// <summary>The TCP peer's address (IPv4-mapped addresses as IPv4), for per-address limits; null when unknown.</summary>
+    public System.Net.IPAddress? Peer { get; }
 
     /// <summary>The client's address.</summary>
     public string Address { get; }

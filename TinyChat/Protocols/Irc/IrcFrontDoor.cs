@@ -1,4 +1,5 @@
 using TinyChat.Chat;
+using TinyChat.Web;
 
 namespace TinyChat.Protocols.Irc;
 
@@ -9,9 +10,10 @@ public sealed record IrcLineLimits(double LinesPerSecond, double LineBurst, int 
 public sealed class IrcFrontDoor
 {
     /// <summary>Shares the core and options between connections.</summary>
-    public IrcFrontDoor(ChatServer chat, IrcOptions options, IrcLineLimits limits, TimeProvider time)
+    public IrcFrontDoor(ChatServer chat, SignIns signIns, IrcOptions options, IrcLineLimits limits, TimeProvider time)
     {
         Chat = chat;
+        SignIns = signIns;
         Options = options;
         Limits = limits;
         Time = time;
@@ -23,6 +25,9 @@ public sealed class IrcFrontDoor
 
     /// <summary>The chat core.</summary>
     public ChatServer Chat { get; }
+
+    /// <summary>Signs users in (PASS, SASL) under the per-address limit on failed attempts.</summary>
+    public SignIns SignIns { get; }
 
     /// <summary>The <c>Irc</c> options.</summary>
     public IrcOptions Options { get; }

@@ -1,5 +1,6 @@
 using System.Text;
 using TinyChat.Chat;
+using TinyChat.Web;
 
 namespace TinyChat.Protocols.Irc;
 
@@ -201,7 +202,14 @@ public sealed partial class IrcSession
             return;
         }
 
-        var admitted = await door.Chat.AdmitAsync(parts[2], cancellationToken).ConfigureAwait(false);
+        var admitted = await door.SignIns.AdmitAsync(connection.Peer, parts[2], cancellationToken).ConfigureAwait(false);
+        if (admitted.Error is { Code: SignIns.Code } limited)
+        {
+            Send(replies.Numeric(IrcNumerics.SaslFail, "SASL authentication failed"));
+            connection.Close($"Closing link: {limited.Message}", drain: true);
+            return;
+        }
+
         if (admitted.Value is not { } ok || (parts[1].Length > 0 && parts[1] != ok.User) || (parts[0].Length > 0 && parts[0] != ok.User))
         {
             if (admitted.Value is { } wrongUser)
@@ -255,7 +263,7 @@ public sealed partial class IrcSession
             Outcome<Admission> admitted;
             if (password is not null)
             {
-                admitted = await door.Chat.AdmitAsync(password, cancellationToken).ConfigureAwait(false);
+                admitted = await door.SignIns.AdmitAsync(connection.Peer, password, cancellationToken).ConfigureAwait(false);
             }
             else if (door.Options.AllowGuests)
             {

@@ -11,6 +11,8 @@ public sealed class ChatEndpoint(
     ChatServer chat,
     OpenConnections connections,
     ConnectionGate gate,
+    SignIns signIns,
+    ClientAddresses addresses,
     IOptions<WebSocketOptions> options,
     IOptions<LimitsOptions> limitOptions,
     ILogger<ChatEndpoint> logger)
@@ -37,7 +39,7 @@ public sealed class ChatEndpoint(
             return;
         }
 
-        var admitted = await chat.AdmitAsync(Credentials.AccessToken(request), cancellationToken).ConfigureAwait(false);
+        var admitted = await signIns.AdmitAsync(addresses.Of(request), Credentials.AccessToken(request), cancellationToken).ConfigureAwait(false);
         if (admitted.Error is { } error)
         {
             var refused = error.Code == "missing_token"

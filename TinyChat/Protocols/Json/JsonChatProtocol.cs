@@ -121,7 +121,7 @@ public sealed class JsonChatProtocol(ChatClient client, WebSocketConnection conn
                     w.WriteString("message", joined.Value);
                     if (joinedRoom is not null)
                     {
-                        WriteDetails(w, joinedRoom, full: false);
+                        JsonEventEncoder.WriteRoomDetails(w, joinedRoom, full: false);
                     }
                 });
                 if (joined.IsOk)
@@ -207,7 +207,7 @@ public sealed class JsonChatProtocol(ChatClient client, WebSocketConnection conn
                     Reply(details.Error, frame.Ref, w =>
                     {
                         w.WriteString("room", infoRoom);
-                        WriteDetails(w, details.Value!, full: true);
+                        JsonEventEncoder.WriteRoomDetails(w, details.Value!, full: true);
                     });
                 }
 
@@ -238,6 +238,18 @@ public sealed class JsonChatProtocol(ChatClient client, WebSocketConnection conn
                 if (RequireField(frame.Room, "room", frame) is { } topicRoom && RequireField(frame.Topic, "topic", frame) is { } topic)
                 {
                     ReplyDone(await client.SetTopicAsync(topicRoom, topic, cancellationToken).ConfigureAwait(false), topicRoom, frame.Ref);
+                }
+
+                break;
+            case "delete_room":
+                if (RequireField(frame.Room, "room", frame) is { } doomed)
+                {
+                    var deleted = await client.DeleteRoomAsync(doomed, cancellationToken).ConfigureAwait(false);
+                    Reply(deleted, frame.Ref, w =>
+                    {
+                        w.WriteBoolean("ok", true);
+                        w.WriteString("room", doomed);
+                    });
                 }
 
                 break;
@@ -340,22 +352,6 @@ public sealed class JsonChatProtocol(ChatClient client, WebSocketConnection conn
         w.WriteString("room", room);
         w.WriteNumber("id", done.Value);
     });
-
-    private static void WriteDetails(Utf8JsonWriter w, RoomDetails details, bool full)
-    {
-        w.WriteBoolean("private", details.IsPrivate);
-        w.WriteString("topic", details.Topic ?? "");
-        w.WriteString("role", details.YourRole.ToString().ToLowerInvariant());
-        if (full)
-        {
-            if (details.Owner is { } owner)
-            {
-                w.WriteString("owner", owner);
-            }
-
-            WriteStrings(w, "moderators", details.Moderators);
-        }
-    }
 
     private string? RequireField(string? value, string field, ClientFrame frame)
     {

@@ -176,4 +176,27 @@ public sealed class JsonEventEncoder : IEventEncoder
     /// <summary>ISO-8601 UTC with milliseconds, e.g. <c>2026-11-22T10:15:30.125Z</c>.</summary>
     public static string Timestamp(DateTimeOffset ts) =>
         ts.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture);
+
+    /// <summary>A room's privacy, topic and the caller's role; <paramref name="full"/> adds the owner and moderators.</summary>
+    public static void WriteRoomDetails(Utf8JsonWriter w, RoomDetails details, bool full)
+    {
+        w.WriteBoolean("private", details.IsPrivate);
+        w.WriteString("topic", details.Topic ?? "");
+        w.WriteString("role", details.YourRole.ToString().ToLowerInvariant());
+        if (full)
+        {
+            if (details.Owner is { } owner)
+            {
+                w.WriteString("owner", owner);
+            }
+
+            w.WriteStartArray("moderators");
+            foreach (var moderator in details.Moderators)
+            {
+                w.WriteStringValue(moderator);
+            }
+
+            w.WriteEndArray();
+        }
+    }
 }

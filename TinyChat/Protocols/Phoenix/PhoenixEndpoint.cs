@@ -19,6 +19,8 @@ public sealed class PhoenixEndpoint(
     ChatServer chat,
     OpenConnections connections,
     ConnectionGate gate,
+    SignIns signIns,
+    ClientAddresses addresses,
     IOptions<WebSocketOptions> options,
     IOptions<LimitsOptions> limitOptions,
     ILogger<PhoenixEndpoint> logger)
@@ -58,7 +60,7 @@ public sealed class PhoenixEndpoint(
         }
 
         var offered = OfferedSubprotocols(request);
-        var admitted = await chat.AdmitAsync(Token(request, offered), cancellationToken).ConfigureAwait(false);
+        var admitted = await signIns.AdmitAsync(addresses.Of(request), Token(request, offered), cancellationToken).ConfigureAwait(false);
         if (admitted.Error is { } error)
         {
             var refused = error.Code == "missing_token"

@@ -15,11 +15,14 @@ namespace TinyChat.Protocols.Phoenix;
 /// session opens one (answered <c>{"status":410,"token"}</c>); a GET with the session token waits for messages
 /// (<c>200</c> with <c>messages</c>, or <c>204</c> when the window passed); a POST carries pushes as NDJSON.
 /// A refused connection answers <c>403</c> (phoenix.js then stops retrying); an unknown or ended session <c>410</c>.
-/// Every answer is HTTP 200 with the status in the JSON body, as phoenix.js reads it.
+/// Every answer is HTTP 200 with the status in the JSON body, as phoenix.js reads it, except a sign-in refused for
+/// too many failed attempts from the address: HTTP 429 (for proxies and logs), the body still <c>{"status":403}</c>.
 /// </summary>
 public sealed class PhoenixLongPollEndpoint(
     ChatServer chat,
     ConnectionGate gate,
+    SignIns signIns,
+    ClientAddresses addresses,
     IOptions<WebSocketOptions> options,
     IOptions<LimitsOptions> limitOptions,
     ILogger<PhoenixLongPollEndpoint> logger)
@@ -86,11 +89,16 @@ public sealed class PhoenixLongPollEndpoint(
         }
 
         var token = request.Headers["X-Phoenix-AuthToken"] is { Length: > 0 } header ? header : tokenParam ?? Credentials.AccessToken(request);
-        var admitted = await chat.AdmitAsync(token, cancellationToken).ConfigureAwait(false);
+        var admitted = await signIns.AdmitAsync(addresses.Of(request), token, cancellationToken).ConfigureAwait(false);
         if (admitted.Error is { } error)
         {
             logger.LogInformation("Long-poll connection refused: {Code}", error.Code);
-            await StatusAsync(context.Response, 403, null).ConfigureAwait(false);
+            if (error.Code == SignIns.Code)
+            {
+                context.Response.Headers["Retry-After"] = "60";
+            }
+
+            await StatusAsync(context.Response, 403, null, error.Code == SignIns.Code ? 429 : 200).ConfigureAwait(false);
             return;
         }
 
@@ -189,8 +197,8 @@ public sealed class PhoenixLongPollEndpoint(
         await StatusAsync(context.Response, 200, session.Id).ConfigureAwait(false);
     }
 
-    private static Task StatusAsync(HttpListenerResponse response, int status, string? token) =>
-        HttpReply.JsonAsync(response, 200, w =>
+    private static Task StatusAsync(HttpListenerResponse response, int status, string? token, int httpStatus = 200) =>
+        HttpReply.JsonAsync(response, httpStatus, w =>
         {
             w.WriteStartObject();
             w.WriteNumber("status", status);
