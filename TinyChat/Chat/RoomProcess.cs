@@ -179,6 +179,7 @@ public sealed class RoomProcess(
         // Subscribed before the newest id is read: a batch committed in between comes through the mailbox and is
         // skipped or delivered by id, instead of falling between the read and the subscription.
         subscription ??= bus.Subscribe(topic, this);
+        CrashPoints.Pass("room-start:" + Room);
         members.Clear();
         foreach (var user in await StoreUnavailableException.WaitOutAsync(ct => rooms.MembersAsync(Room, ct), time, cancellationToken).ConfigureAwait(false))
         {
