@@ -75,9 +75,9 @@ public sealed class ChatClient : IAsyncDisposable
                 return ChatError.RoomExists(room);
             }
         }
-        catch (StoreUnavailableException)
+        catch (StoreUnavailableException ex)
         {
-            return ChatError.StoreUnavailable();
+            return ChatError.StoreUnavailable(ex.Cause);
         }
 
         server.RoomsCreated.AddOrUpdate(User, 1, (_, n) => n + 1);
@@ -174,6 +174,11 @@ public sealed class ChatClient : IAsyncDisposable
         {
             return await post.Reply.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
+        catch (StoreUnavailableException ex)
+        {
+            // The room is fine, its batch was not stored: the poster hears why, not that the room went away.
+            return ChatError.StoreUnavailable(ex.Cause);
+        }
         catch (Exception ex) when (IsLoopFailure(ex, cancellationToken))
         {
             return await GoneOrUnavailableAsync(room, cancellationToken).ConfigureAwait(false);
@@ -208,9 +213,9 @@ public sealed class ChatClient : IAsyncDisposable
                 return ChatError.UserNotFound(to);
             }
         }
-        catch (StoreUnavailableException)
+        catch (StoreUnavailableException ex)
         {
-            return ChatError.StoreUnavailable();
+            return ChatError.StoreUnavailable(ex.Cause);
         }
 
         // Stored and published in both users' turn: each user's topic carries their private messages in id order.
@@ -222,9 +227,9 @@ public sealed class ChatClient : IAsyncDisposable
             {
                 id = await server.Messages.AppendPrivateMessageAsync(User, to, text, now, cancellationToken).ConfigureAwait(false);
             }
-            catch (StoreUnavailableException)
+            catch (StoreUnavailableException ex)
             {
-                return ChatError.StoreUnavailable();
+                return ChatError.StoreUnavailable(ex.Cause);
             }
 
             ChatMetrics.MessagesAccepted.Add(1, ChatMetrics.Kind("private"));
@@ -277,9 +282,9 @@ public sealed class ChatClient : IAsyncDisposable
             all = await server.Rooms.ListAsync(cancellationToken).ConfigureAwait(false);
             hidden = IsAdmin ? [] : await server.RoomStore.PrivateRoomsAsync(cancellationToken).ConfigureAwait(false);
         }
-        catch (StoreUnavailableException)
+        catch (StoreUnavailableException ex)
         {
-            return ChatError.StoreUnavailable();
+            return ChatError.StoreUnavailable(ex.Cause);
         }
 
         var list = new JoinedRooms();
@@ -419,9 +424,9 @@ public sealed class ChatClient : IAsyncDisposable
         {
             return await AskRoomAsync(room, new DescribeRoom(User), cancellationToken).ConfigureAwait(false);
         }
-        catch (StoreUnavailableException)
+        catch (StoreUnavailableException ex)
         {
-            return ChatError.StoreUnavailable();
+            return ChatError.StoreUnavailable(ex.Cause);
         }
         catch (Exception ex) when (IsLoopFailure(ex, cancellationToken))
         {
@@ -438,9 +443,9 @@ public sealed class ChatClient : IAsyncDisposable
                 return ChatError.UserNotFound(action.Target ?? "");
             }
         }
-        catch (StoreUnavailableException)
+        catch (StoreUnavailableException ex)
         {
-            return ChatError.StoreUnavailable();
+            return ChatError.StoreUnavailable(ex.Cause);
         }
 
         return await ActAsync(room, action, cancellationToken).ConfigureAwait(false);
@@ -453,9 +458,9 @@ public sealed class ChatClient : IAsyncDisposable
         {
             return await AskRoomAsync(room, new ActInRoom(User, action), cancellationToken).ConfigureAwait(false);
         }
-        catch (StoreUnavailableException)
+        catch (StoreUnavailableException ex)
         {
-            return ChatError.StoreUnavailable();
+            return ChatError.StoreUnavailable(ex.Cause);
         }
         catch (Exception ex) when (IsLoopFailure(ex, cancellationToken))
         {
@@ -485,9 +490,9 @@ public sealed class ChatClient : IAsyncDisposable
             found.Value?.TryPost(new TypingInRoom(User));
             return found.Error;
         }
-        catch (StoreUnavailableException)
+        catch (StoreUnavailableException ex)
         {
-            return ChatError.StoreUnavailable();
+            return ChatError.StoreUnavailable(ex.Cause);
         }
     }
 
@@ -529,9 +534,9 @@ public sealed class ChatClient : IAsyncDisposable
         {
             return Outcome<IReadOnlyList<RoomMessage>>.Ok(await server.Messages.RoomHistoryAsync(room, query, cancellationToken).ConfigureAwait(false));
         }
-        catch (StoreUnavailableException)
+        catch (StoreUnavailableException ex)
         {
-            return ChatError.StoreUnavailable();
+            return ChatError.StoreUnavailable(ex.Cause);
         }
     }
 
@@ -547,9 +552,9 @@ public sealed class ChatClient : IAsyncDisposable
 
             return Outcome<IReadOnlyList<PrivateMessage>>.Ok(await server.Messages.PrivateHistoryAsync(User, other, query, cancellationToken).ConfigureAwait(false));
         }
-        catch (StoreUnavailableException)
+        catch (StoreUnavailableException ex)
         {
-            return ChatError.StoreUnavailable();
+            return ChatError.StoreUnavailable(ex.Cause);
         }
     }
 

@@ -187,9 +187,9 @@ public sealed class UserSessionProcess(
 
             return error;
         }
-        catch (StoreUnavailableException)
+        catch (StoreUnavailableException ex)
         {
-            return ChatError.StoreUnavailable();
+            return ChatError.StoreUnavailable(ex.Cause);
         }
     }
 
@@ -211,9 +211,9 @@ public sealed class UserSessionProcess(
 
             return error;
         }
-        catch (StoreUnavailableException)
+        catch (StoreUnavailableException ex)
         {
-            return ChatError.StoreUnavailable();
+            return ChatError.StoreUnavailable(ex.Cause);
         }
     }
 
