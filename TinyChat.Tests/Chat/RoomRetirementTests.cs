@@ -274,6 +274,46 @@ public sealed class RoomRetirementTests
         Assert.That(stored.Select(m => m.Id), Is.EqualTo(Enumerable.Range(1, total).Select(i => (long)i)), "every acknowledged post is stored");
     }
 
+    [Test]
+    public async Task A_member_who_joins_while_the_room_retires_keeps_hearing_it_from_a_successor_started_at_once()
+    {
+        var owner = await AsAsync("owner");
+        Ok(await owner.JoinAsync(null, None));
+        var (listener, box) = await core.ConnectAsync("member");
+        clients.Add(listener);
+        var holder = new LoopHolder();
+        using var subscription = core.Server.Bus.Subscribe(ChatTopic.Room(ChatNames.DefaultRoom), holder);
+        holder.Arm();
+        var first = await QueuedAsync(owner, "first");
+        await holder.Entered.WaitAsync(Timeout);
+        var retiring = Rooms.TryFindLive(ChatNames.DefaultRoom)!;
+        clock.Advance(Idle + TimeSpan.FromSeconds(1));
+        Assert.That(core.Server.ForgetIdle(), Is.EqualTo(1));
+
+        // Queued behind the retirement: the retiring loop takes the member in (online here), then ends.
+        var join = listener.JoinAsync(null, None);
+        using (var limit = new CancellationTokenSource(Timeout))
+        {
+            while (retiring.MailboxDepth < 2)
+            {
+                await Task.Delay(5, limit.Token);
+            }
+        }
+
+        holder.Release();
+        Ok(await join.WaitAsync(Timeout));
+        await retiring.Ended.WaitAsync(Timeout);
+        var successor = Rooms.TryFindLive(ChatNames.DefaultRoom);
+        Assert.That(successor, Is.Not.Null.And.Not.SameAs(retiring), "a successor runs at once for the member online here");
+        Assert.That(Rooms.Retired, Is.EqualTo(1));
+
+        Assert.That((await first.WaitAsync(Timeout)).Value, Is.EqualTo(1));
+        var second = await owner.SendToRoomAsync(ChatNames.DefaultRoom, "second", None);
+        var heard = await box.NextAsync<RoomMessage>();
+        Assert.That((heard.Id, heard.Text), Is.EqualTo((second.Value, "second")));
+        Assert.That(second.Value, Is.EqualTo(2));
+    }
+
     private static async Task<Task<Outcome<long>>> QueuedAsync(ChatClient client, string text)
     {
         var queued = await client.QueueToRoomAsync(ChatNames.DefaultRoom, text, None);

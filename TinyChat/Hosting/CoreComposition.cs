@@ -38,6 +38,7 @@ public static class CoreComposition
                     MaxRoomsCreatedPerUser = limits.MaxRoomsCreatedPerUser,
                     MaxConnectionsPerUser = limits.MaxConnectionsPerUser,
                     IdleRoomAfter = TimeSpan.FromSeconds(runtime.IdleRoomSeconds),
+                    Registration = Enum.Parse<RegistrationMode>(chat.Registration, ignoreCase: true),
                     Admins = new HashSet<string>(chat.SeedUsers.Take(1).Select(seed => seed.Username).Concat(chat.Admins), StringComparer.Ordinal),
                 },
                 sp.GetRequiredService<TimeProvider>(),
