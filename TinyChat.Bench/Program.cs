@@ -6,6 +6,12 @@ using TinyChat.Bench.Reporting;
 using TinyChat.Bench.Scenarios;
 using TinyChat.Bench.Targets;
 
+if (args is ["growth", .. var growthArgs])
+{
+    using var growthStop = new CancellationTokenSource(TimeSpan.FromMinutes(30));
+    return await TinyChat.Bench.Growth.GrowthRun.RunAsync(growthArgs, growthStop.Token);
+}
+
 BenchOptions options;
 try
 {

@@ -85,7 +85,9 @@ public sealed class OptionsValidation :
         AtLeast("Runtime:RoomMailboxCapacity", o.RoomMailboxCapacity, 1),
         AtLeast("Runtime:SessionMailboxCapacity", o.SessionMailboxCapacity, 1),
         AtLeast("Runtime:MaxRestarts", o.MaxRestarts, 0),
-        Positive("Runtime:RestartWindowSeconds", o.RestartWindowSeconds));
+        Positive("Runtime:RestartWindowSeconds", o.RestartWindowSeconds),
+        NotNegative("Runtime:IdleRoomSeconds", o.IdleRoomSeconds),
+        AtLeast("Runtime:CompactAfterRetiring", o.CompactAfterRetiring, 0));
 
     /// <inheritdoc />
     public ValidateOptionsResult Validate(string? name, ChatOptions o)
@@ -135,6 +137,9 @@ public sealed class OptionsValidation :
 
     private static string? Positive(string key, double value) =>
         value > 0 && !double.IsNaN(value) && !double.IsInfinity(value) ? null : $"{key} must be a positive number, got {value}";
+
+    private static string? NotNegative(string key, double value) =>
+        value >= 0 && !double.IsInfinity(value) ? null : $"{key} must be a number >= 0, got {value}";
 
     private static string? AtLeast(string key, int value, int min) =>
         value >= min ? null : $"{key} must be >= {min}, got {value}";
