@@ -311,4 +311,56 @@ public sealed class PhoenixClientTests
         public ValueTask<IReadOnlyList<PrivateMessage>> PrivateMessagesOfAsync(string user, long after, int limit, CancellationToken cancellationToken) =>
             inner.PrivateMessagesOfAsync(user, after, limit, cancellationToken);
     }
+
+    [Test]
+    public async Task Phoenix_clients_invite_moderate_and_edit_in_a_private_room()
+    {
+        await using var server = await TestServer.StartAsync();
+        var bossToken = await server.RegisterAsync("crew_boss");
+        await using (var native = await server.ConnectAsync(bossToken))
+        {
+            await native.RequestAsync(new() { ["command"] = "create", ["room"] = "crew", ["private"] = true });
+        }
+
+        await using var boss = PhoenixNodeClient.Start(server.BaseUri, bossToken, new Dictionary<string, string> { ["TOPICS"] = "room:crew" });
+        var bossJoin = (await boss.JoinedAsync("room:crew")).GetProperty("response");
+        Assert.That((bossJoin.GetProperty("private").GetBoolean(), bossJoin.GetProperty("topic").GetString(), bossJoin.GetProperty("role").GetString()), Is.EqualTo((true, "", "owner")));
+
+        // Not invited: refused (phoenix.js keeps retrying the join with its backoff, which the invitation then lets in).
+        await using var bar = PhoenixNodeClient.Start(server.BaseUri, "bar_token", new Dictionary<string, string> { ["TOPICS"] = "room:crew" });
+        var refused = await bar.ExpectAsync("joined", l => l.GetProperty("topic").GetString() == "room:crew");
+        Assert.That((refused.GetProperty("status").GetString(), refused.GetProperty("response").GetProperty("reason").GetString()), Is.EqualTo(("error", "not_invited")));
+        var invited = await boss.PushAsync("room:crew", "invite", new { user = "bar_user" });
+        Assert.That(invited.GetProperty("status").GetString(), Is.EqualTo("ok"));
+        Assert.That(invited.GetProperty("response").GetProperty("id").GetInt64(), Is.GreaterThan(0));
+        var barJoin = await bar.ExpectAsync("joined", l => l.GetProperty("topic").GetString() == "room:crew" && l.GetProperty("status").GetString() == "ok");
+        Assert.That(barJoin.GetProperty("response").GetProperty("role").GetString(), Is.EqualTo("member"));
+
+        // A member may not moderate; bad payloads are refused; none of it reaches the room.
+        Assert.That((await bar.PushAsync("room:crew", "kick", new { user = "crew_boss" })).GetProperty("response").GetProperty("reason").GetString(), Is.EqualTo("forbidden"));
+        Assert.That((await bar.PushAsync("room:crew", "topic", new { topic = "mine" })).GetProperty("response").GetProperty("reason").GetString(), Is.EqualTo("forbidden"));
+        Assert.That((await boss.PushAsync("room:crew", "role", new { user = "bar_user", role = "king" })).GetProperty("response").GetProperty("reason").GetString(), Is.EqualTo("bad_request"));
+        Assert.That((await boss.PushAsync("room:crew", "mute", new { })).GetProperty("response").GetProperty("reason").GetString(), Is.EqualTo("bad_request"));
+        Assert.That((await boss.PushAsync("room:crew", "delete", new { id = "x" })).GetProperty("response").GetProperty("reason").GetString(), Is.EqualTo("bad_request"));
+
+        Assert.That((await boss.PushAsync("room:crew", "topic", new { topic = "ship it" })).GetProperty("status").GetString(), Is.EqualTo("ok"));
+        var topic = (await bar.ExpectAsync("room_event", l => l.GetProperty("payload").GetProperty("event").GetString() == "topic")).GetProperty("payload");
+        Assert.That((topic.GetProperty("topic").GetString(), topic.GetProperty("from").GetString()), Is.EqualTo(("ship it", "crew_boss")));
+
+        var posted = await bar.PushAsync("room:crew", "new_msg", new { body = "tpyo" });
+        var id = posted.GetProperty("response").GetProperty("id").GetInt64();
+        Assert.That((await boss.PushAsync("room:crew", "edit", new { id, body = "hijack" })).GetProperty("response").GetProperty("reason").GetString(), Is.EqualTo("forbidden"));
+        Assert.That((await bar.PushAsync("room:crew", "edit", new { id, body = "typo" })).GetProperty("status").GetString(), Is.EqualTo("ok"));
+        var edit = (await boss.ExpectAsync("room_event", l => l.GetProperty("payload").GetProperty("event").GetString() == "edit")).GetProperty("payload");
+        Assert.That((edit.GetProperty("message_id").GetInt64(), edit.GetProperty("message").GetString()), Is.EqualTo((id, "typo")));
+        Assert.That((await boss.PushAsync("room:crew", "delete", new { id })).GetProperty("status").GetString(), Is.EqualTo("ok"));
+        Assert.That((await bar.ExpectAsync("room_event", l => l.GetProperty("payload").GetProperty("event").GetString() == "delete")).GetProperty("payload").GetProperty("message_id").GetInt64(), Is.EqualTo(id));
+        var history = (await bar.PushAsync("room:crew", "history", new { })).GetProperty("response").GetProperty("messages");
+        Assert.That(history.EnumerateArray().Single(m => m.GetProperty("id").GetInt64() == id).GetProperty("deleted").GetBoolean(), Is.True);
+
+        Assert.That((await boss.PushAsync("room:crew", "mute", new { user = "bar_user", seconds = 60 })).GetProperty("status").GetString(), Is.EqualTo("ok"));
+        Assert.That((await bar.PushAsync("room:crew", "new_msg", new { body = "let me talk" })).GetProperty("response").GetProperty("reason").GetString(), Is.EqualTo("muted"));
+        Assert.That((await boss.PushAsync("room:crew", "kick", new { user = "bar_user" })).GetProperty("status").GetString(), Is.EqualTo("ok"));
+        Assert.That((await bar.ExpectAsync("room_event", l => l.GetProperty("payload").GetProperty("event").GetString() == "kick")).GetProperty("payload").GetProperty("user").GetString(), Is.EqualTo("bar_user"));
+    }
 }

@@ -36,13 +36,25 @@ public sealed class PhoenixWireTests
         await using var socket = await ConnectAsync(server);
 
         var reply = await RequestAsync(socket, "1", "1", "room:default", "phx_join", new { });
-        Assert.That(reply.GetRawText(), Is.EqualTo("""["1","1","room:default","phx_reply",{"status":"ok","response":{}}]"""));
+        Assert.That(reply.GetRawText(), Is.EqualTo("""["1","1","room:default","phx_reply",{"status":"ok","response":{"private":false,"topic":"","role":"admin"}}]"""));
         var state = await socket.ReceiveAsync();
         Assert.That(state[0].ValueKind, Is.EqualTo(JsonValueKind.Null));
         Assert.That(state[3].GetString(), Is.EqualTo("presence_state"));
         var metas = state[4].GetProperty("foo_user").GetProperty("metas");
         Assert.That(metas.GetArrayLength(), Is.EqualTo(1));
         Assert.That(metas[0].GetProperty("phx_ref").GetString(), Is.Not.Empty);
+    }
+
+    [Test]
+    public async Task A_join_with_create_and_private_creates_a_private_room_and_says_so()
+    {
+        await using var server = await TestServer.StartAsync();
+        await using var socket = await ConnectAsync(server);
+
+        var reply = await RequestAsync(socket, "1", "1", "room:secret", "phx_join", new { create = true, @private = true });
+        Assert.That(reply.GetRawText(), Is.EqualTo("""["1","1","room:secret","phx_reply",{"status":"ok","response":{"private":true,"topic":"","role":"admin"}}]"""));
+        await using var bar = await ConnectAsync(server, "token=bar_token&vsn=2.0.0");
+        Assert.That(Reason(await RequestAsync(bar, "1", "1", "room:secret", "phx_join", new { })), Is.EqualTo("not_invited"));
     }
 
     [Test]
@@ -84,7 +96,7 @@ public sealed class PhoenixWireTests
 
         await socket.SendTextAsync("""{"topic":"room:default","event":"phx_join","payload":{},"ref":"1","join_ref":"1"}""");
         var reply = await socket.ReceiveAsync();
-        Assert.That(reply.GetRawText(), Is.EqualTo("""{"topic":"room:default","event":"phx_reply","payload":{"status":"ok","response":{}},"ref":"1"}"""));
+        Assert.That(reply.GetRawText(), Is.EqualTo("""{"topic":"room:default","event":"phx_reply","payload":{"status":"ok","response":{"private":false,"topic":"","role":"admin"}},"ref":"1"}"""));
         Assert.That((await socket.ReceiveAsync()).GetProperty("event").GetString(), Is.EqualTo("presence_state"));
 
         await socket.SendTextAsync("""{"topic":"room:default","event":"new_msg","payload":{"body":"hi"},"ref":"2","join_ref":"1"}""");

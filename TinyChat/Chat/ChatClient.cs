@@ -75,9 +75,9 @@ public sealed class ChatClient : IAsyncDisposable
                 return ChatError.RoomExists(room);
             }
         }
-        catch (StoreUnavailableException)
+        catch (StoreUnavailableException ex)
         {
-            return ChatError.StoreUnavailable();
+            return ChatError.StoreUnavailable(ex.Cause);
         }
 
         server.RoomsCreated.AddOrUpdate(User, 1, (_, n) => n + 1);
@@ -154,6 +154,11 @@ public sealed class ChatClient : IAsyncDisposable
         {
             return await post.Reply.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
+        catch (StoreUnavailableException ex)
+        {
+            // The room is fine, its batch was not stored: the poster hears why, not that the room went away.
+            return ChatError.StoreUnavailable(ex.Cause);
+        }
         catch (Exception ex) when (IsLoopFailure(ex, cancellationToken))
         {
             return await GoneOrUnavailableAsync(room, cancellationToken).ConfigureAwait(false);
@@ -188,9 +193,9 @@ public sealed class ChatClient : IAsyncDisposable
                 return ChatError.UserNotFound(to);
             }
         }
-        catch (StoreUnavailableException)
+        catch (StoreUnavailableException ex)
         {
-            return ChatError.StoreUnavailable();
+            return ChatError.StoreUnavailable(ex.Cause);
         }
 
         // Stored and published in both users' turn: each user's topic carries their private messages in id order.
@@ -202,9 +207,9 @@ public sealed class ChatClient : IAsyncDisposable
             {
                 id = await server.Messages.AppendPrivateMessageAsync(User, to, text, now, cancellationToken).ConfigureAwait(false);
             }
-            catch (StoreUnavailableException)
+            catch (StoreUnavailableException ex)
             {
-                return ChatError.StoreUnavailable();
+                return ChatError.StoreUnavailable(ex.Cause);
             }
 
             ChatMetrics.MessagesAccepted.Add(1, ChatMetrics.Kind("private"));
@@ -257,9 +262,9 @@ public sealed class ChatClient : IAsyncDisposable
             all = await server.Rooms.ListAsync(cancellationToken).ConfigureAwait(false);
             hidden = IsAdmin ? [] : await server.RoomStore.PrivateRoomsAsync(cancellationToken).ConfigureAwait(false);
         }
-        catch (StoreUnavailableException)
+        catch (StoreUnavailableException ex)
         {
-            return ChatError.StoreUnavailable();
+            return ChatError.StoreUnavailable(ex.Cause);
         }
 
         var list = new JoinedRooms();
@@ -406,9 +411,9 @@ public sealed class ChatClient : IAsyncDisposable
             var describe = new DescribeRoom(User);
             return await found.Value!.AskAsync(describe, describe.Reply, cancellationToken).ConfigureAwait(false);
         }
-        catch (StoreUnavailableException)
+        catch (StoreUnavailableException ex)
         {
-            return ChatError.StoreUnavailable();
+            return ChatError.StoreUnavailable(ex.Cause);
         }
         catch (Exception ex) when (IsLoopFailure(ex, cancellationToken))
         {
@@ -425,9 +430,9 @@ public sealed class ChatClient : IAsyncDisposable
                 return ChatError.UserNotFound(action.Target ?? "");
             }
         }
-        catch (StoreUnavailableException)
+        catch (StoreUnavailableException ex)
         {
-            return ChatError.StoreUnavailable();
+            return ChatError.StoreUnavailable(ex.Cause);
         }
 
         return await ActAsync(room, action, cancellationToken).ConfigureAwait(false);
@@ -447,9 +452,9 @@ public sealed class ChatClient : IAsyncDisposable
             var act = new ActInRoom(User, action);
             return await found.Value!.AskAsync(act, act.Reply, cancellationToken).ConfigureAwait(false);
         }
-        catch (StoreUnavailableException)
+        catch (StoreUnavailableException ex)
         {
-            return ChatError.StoreUnavailable();
+            return ChatError.StoreUnavailable(ex.Cause);
         }
         catch (Exception ex) when (IsLoopFailure(ex, cancellationToken))
         {
@@ -486,9 +491,9 @@ public sealed class ChatClient : IAsyncDisposable
             found.Value?.TryPost(new TypingInRoom(User));
             return found.Error;
         }
-        catch (StoreUnavailableException)
+        catch (StoreUnavailableException ex)
         {
-            return ChatError.StoreUnavailable();
+            return ChatError.StoreUnavailable(ex.Cause);
         }
     }
 
@@ -530,9 +535,9 @@ public sealed class ChatClient : IAsyncDisposable
         {
             return Outcome<IReadOnlyList<RoomMessage>>.Ok(await server.Messages.RoomHistoryAsync(room, query, cancellationToken).ConfigureAwait(false));
         }
-        catch (StoreUnavailableException)
+        catch (StoreUnavailableException ex)
         {
-            return ChatError.StoreUnavailable();
+            return ChatError.StoreUnavailable(ex.Cause);
         }
     }
 
@@ -548,9 +553,9 @@ public sealed class ChatClient : IAsyncDisposable
 
             return Outcome<IReadOnlyList<PrivateMessage>>.Ok(await server.Messages.PrivateHistoryAsync(User, other, query, cancellationToken).ConfigureAwait(false));
         }
-        catch (StoreUnavailableException)
+        catch (StoreUnavailableException ex)
         {
-            return ChatError.StoreUnavailable();
+            return ChatError.StoreUnavailable(ex.Cause);
         }
     }
 

@@ -188,9 +188,9 @@ public sealed class UserSessionProcess(
 
             return error;
         }
-        catch (StoreUnavailableException)
+        catch (StoreUnavailableException ex)
         {
-            return ChatError.StoreUnavailable();
+            return ChatError.StoreUnavailable(ex.Cause);
         }
     }
 
@@ -213,9 +213,9 @@ public sealed class UserSessionProcess(
 
             return error;
         }
-        catch (StoreUnavailableException)
+        catch (StoreUnavailableException ex)
         {
-            return ChatError.StoreUnavailable();
+            return ChatError.StoreUnavailable(ex.Cause);
         }
     }
 

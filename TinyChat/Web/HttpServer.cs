@@ -177,7 +177,7 @@ public sealed class HttpServer(
             logger.LogDebug("Request {Method} {Path} refused: {Reason}", request.HttpMethod, request.Url?.AbsolutePath, ex.Message);
             try
             {
-                await HttpRefusal.From(ChatError.StoreUnavailable()).WriteAsync(response).ConfigureAwait(false);
+                await HttpRefusal.From(ChatError.StoreUnavailable(ex.Cause)).WriteAsync(response).ConfigureAwait(false);
             }
             catch (Exception)
             {

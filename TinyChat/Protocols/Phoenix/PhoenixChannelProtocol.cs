@@ -134,6 +134,30 @@ public sealed class PhoenixChannelProtocol(ChatClient client, PhoenixSubscriptio
                 }
 
                 break;
+            case "topic":
+                if (RequireString(push, "topic") is { } topic)
+                {
+                    ReplyActed(push, await client.SetTopicAsync(room, topic, cancellationToken).ConfigureAwait(false));
+                }
+
+                break;
+            case "invite" or "kick" or "ban" or "unban" or "mute" or "unmute" or "role":
+                await ActOnUserAsync(push, room, cancellationToken).ConfigureAwait(false);
+                break;
+            case "edit":
+                if (RequireMessageId(push) is { } edited && RequireString(push, "body") is { } text)
+                {
+                    ReplyActed(push, await client.EditAsync(room, edited, text, cancellationToken).ConfigureAwait(false));
+                }
+
+                break;
+            case "delete":
+                if (RequireMessageId(push) is { } deleted)
+                {
+                    ReplyActed(push, await client.DeleteAsync(room, deleted, cancellationToken).ConfigureAwait(false));
+                }
+
+                break;
             case "leave":
                 // Leaving for good: the user stops being a member; phoenix.js then leaves the channel.
                 var left = await client.LeaveAsync(room, cancellationToken).ConfigureAwait(false);
@@ -150,6 +174,60 @@ public sealed class PhoenixChannelProtocol(ChatClient client, PhoenixSubscriptio
         }
     }
 
+    private async Task ActOnUserAsync(PhoenixPush push, string room, CancellationToken cancellationToken)
+    {
+        if (RequireString(push, "user") is not { } user)
+        {
+            return;
+        }
+
+        var seconds = push.PayloadNumber("seconds");
+        if (push.Has("seconds") && (push.Event != "mute" || seconds is not > 0))
+        {
+            ReplyError(push, "bad_request", "seconds is a whole number >= 1, for mute only");
+            return;
+        }
+
+        var role = push.PayloadString("role");
+        if (push.Event == "role" ? role is not ("moderator" or "member") : push.Has("role"))
+        {
+            ReplyError(push, "bad_request", "role is \"moderator\" or \"member\", for role only");
+            return;
+        }
+
+        var acted = push.Event switch
+        {
+            "invite" => await client.InviteAsync(room, user, cancellationToken).ConfigureAwait(false),
+            "kick" => await client.KickAsync(room, user, cancellationToken).ConfigureAwait(false),
+            "ban" => await client.BanAsync(room, user, cancellationToken).ConfigureAwait(false),
+            "unban" => await client.UnbanAsync(room, user, cancellationToken).ConfigureAwait(false),
+            "mute" => await client.MuteAsync(room, user, TimeSpan.FromSeconds(Math.Min(seconds ?? 600, (long)ChatClient.MaxMute.TotalSeconds + 1)), cancellationToken).ConfigureAwait(false),
+            "unmute" => await client.UnmuteAsync(room, user, cancellationToken).ConfigureAwait(false),
+            _ => await client.SetRoleAsync(room, user, role == "moderator" ? RoomRole.Moderator : RoomRole.Member, cancellationToken).ConfigureAwait(false),
+        };
+        ReplyActed(push, acted);
+    }
+
+    private long? RequireMessageId(PhoenixPush push)
+    {
+        var id = push.PayloadNumber("id");
+        if (id is not >= 0)
+        {
+            ReplyError(push, "bad_request", $"{push.Event} needs \"id\": the message's id");
+            return null;
+        }
+
+        return id;
+    }
+
+    // A room action's reply: the stored event's id in the room's order (the event itself arrives as room_event).
+    private void ReplyActed(PhoenixPush push, Outcome<long> acted) => Reply(push, acted.Error, w =>
+    {
+        w.WriteStartObject();
+        w.WriteNumber("id", acted.Value);
+        w.WriteEndObject();
+    });
+
     private async Task JoinRoomAsync(PhoenixPush push, string room, CancellationToken cancellationToken)
     {
         var lastId = push.PayloadNumber("last_id");
@@ -164,7 +242,7 @@ public sealed class PhoenixChannelProtocol(ChatClient client, PhoenixSubscriptio
         var joined = await client.JoinAsync(room, cancellationToken).ConfigureAwait(false);
         if (joined.Error is { Code: "room_not_found" } && push.PayloadFlag("create"))
         {
-            var created = await client.CreateAsync(room, cancellationToken).ConfigureAwait(false);
+            var created = await client.CreateAsync(room, push.PayloadFlag("private"), cancellationToken).ConfigureAwait(false);
             joined = created is null or { Code: "room_exists" } ? await client.JoinAsync(room, cancellationToken).ConfigureAwait(false) : created;
         }
 
@@ -175,7 +253,18 @@ public sealed class PhoenixChannelProtocol(ChatClient client, PhoenixSubscriptio
             return;
         }
 
-        ReplyOk(push, Empty);
+        // The room as the joiner sees it: private or not, its topic and the joiner's role.
+        var details = (await client.DescribeAsync(room, cancellationToken).ConfigureAwait(false)).Value;
+        ReplyOk(push, w =>
+        {
+            w.WriteStartObject();
+            if (details is not null)
+            {
+                JsonEventEncoder.WriteRoomDetails(w, details, full: false);
+            }
+
+            w.WriteEndObject();
+        });
         var presence = await client.WhoAsync(room, cancellationToken).ConfigureAwait(false);
         if (presence.Value is { } state)
         {

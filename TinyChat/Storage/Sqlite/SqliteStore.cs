@@ -9,6 +9,13 @@ namespace TinyChat.Storage.Sqlite;
 /// <see cref="StorageWriter"/> (one connection, group commit); reads use pooled read-only connections, which WAL
 /// lets run beside the writer. Thread-safe once <see cref="OpenAsync"/> has completed.
 /// </summary>
+/// <remarks>
+/// When the file cannot be written (disk full, I/O error, read-only) writes fail with a
+/// <see cref="StoreUnavailableException"/> and the store is in an outage (<see cref="StorageAvailability"/>,
+/// <see cref="StorageOutageKind.Unwritable"/>): logged once, shown by <c>/healthz</c>, reads unaffected. Every write
+/// is still tried (a refused one costs SQLite next to nothing), so posts go through again as soon as they fit; the
+/// outage ends when a probe can grow the file (at most a second later).
+/// </remarks>
 public sealed class SqliteStore : IDurableStore, IDisposable
 {
     // Rows one prune transaction may delete: keeps the writer's pause for pruning to a few milliseconds.
@@ -19,6 +26,7 @@ public sealed class SqliteStore : IDurableStore, IDisposable
     private readonly ILogger<SqliteStore> logger;
     private readonly string writeConnectionString;
     private readonly string readConnectionString;
+    private readonly StorageAvailability availability;
     private StorageWriter? writer;
     private FileStream? lockFile;
     private bool closed;
@@ -43,6 +51,7 @@ public sealed class SqliteStore : IDurableStore, IDisposable
             Mode = SqliteOpenMode.ReadOnly,
             Pooling = true,
         }.ToString();
+        availability = new StorageAvailability(StorageOptions.Sqlite, settings.DatabasePath, ProbeAsync, time, logger, StorageOutageKind.Unwritable);
     }
 
     /// <summary>The database file.</summary>
@@ -52,7 +61,10 @@ public sealed class SqliteStore : IDurableStore, IDisposable
     public string Location => settings.DatabasePath;
 
     /// <inheritdoc />
-    public StoreHealth Current { get; } = StoreHealth.AlwaysAvailable(StorageOptions.Sqlite);
+    public StoreHealth Current => availability.Current;
+
+    /// <summary>Whether the file can be written (tests wait for recovery with it).</summary>
+    internal StorageAvailability Availability => availability;
 
     /// <summary>Transactions the writer committed since the store opened.</summary>
     internal long CommittedTransactions => writer?.Transactions ?? 0;
@@ -89,7 +101,7 @@ public sealed class SqliteStore : IDurableStore, IDisposable
                 logger.LogInformation("Migrated {Path} from schema version {From} to {To}", path, found, SqliteSchema.CurrentVersion);
             }
 
-            writer = new StorageWriter(connection, logger);
+            writer = new StorageWriter(connection, logger, availability);
             logger.LogInformation("Opened {Path} (schema version {Version}, synchronous={Synchronous})", path, SqliteSchema.CurrentVersion, settings.Synchronous);
         }
         catch (SqliteException ex)
@@ -120,6 +132,7 @@ public sealed class SqliteStore : IDurableStore, IDisposable
             SqliteConnection.ClearPool(readers);
         }
 
+        await availability.DisposeAsync().ConfigureAwait(false);
         await writer.CloseAsync(cancellationToken).ConfigureAwait(false);
         lockFile?.Dispose();
         lockFile = null;
@@ -136,9 +149,20 @@ public sealed class SqliteStore : IDurableStore, IDisposable
         }
 
         var file = lockFile;
+        availability.Stop();
         writer.Complete();
         writer.Completion.ContinueWith(_ => file?.Dispose(), CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
     }
+
+    /// <summary>
+    /// Caps the file at <paramref name="pages"/> pages, or at its size now when smaller, as a full disk would cap it
+    /// (tests provoke a full disk with it); returns the cap in force.
+    /// </summary>
+    internal Task<long> LimitPagesAsync(long pages, CancellationToken cancellationToken) =>
+        Writer.WriteAsync(s => s.LimitPages(pages), cancellationToken);
+
+    /// <summary>Pages the file has now.</summary>
+    internal Task<long> PageCountAsync(CancellationToken cancellationToken) => Writer.WriteAsync(s => s.PageCount(), cancellationToken);
 
     /// <summary>Deletes what the retention policy no longer keeps, in small transactions; returns how many messages.</summary>
     public async Task<int> PruneAsync(DateTimeOffset now, CancellationToken cancellationToken)
@@ -446,6 +470,13 @@ public sealed class SqliteStore : IDurableStore, IDisposable
     }
 
     private StorageWriter Writer => writer ?? throw new InvalidOperationException("the store is not open");
+
+    /// <summary>
+    /// Whether the file can take a write now, as the outage's probe asks it: through the writer like any write, so
+    /// it meets what a post would meet; its commit ends the outage.
+    /// </summary>
+    internal Task ProbeAsync(CancellationToken cancellationToken) =>
+        Writer.WriteAsync(s => { s.Probe(); return true; }, cancellationToken, isProbe: true);
 
     private long NowMs() => time.GetUtcNow().ToUnixTimeMilliseconds();
 

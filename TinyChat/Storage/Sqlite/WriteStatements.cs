@@ -129,6 +129,46 @@ internal sealed class WriteStatements : IDisposable
 
     public void Begin() => begin.ExecuteNonQuery();
 
+    /// <summary>
+    /// Whether the file can grow again after a write failed for want of space: stores a row big enough to need new
+    /// pages and deletes it in the same transaction, which then commits. A full disk or page limit fails it as it
+    /// would fail a post; nothing of it is ever visible (readers see committed states only, and the row is gone by
+    /// then). The freed pages stay in the file for the next posts. The empty name is never a user's (names have 1 to
+    /// 32 characters), and the indexed blob makes the table and its index both need pages.
+    /// </summary>
+    public void Probe()
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = """
+            INSERT INTO accounts (username, token_hash, created_at_ms) VALUES ('', zeroblob($bytes), 0);
+            DELETE FROM accounts WHERE username = '';
+            """;
+        command.Parameters.AddWithValue("$bytes", ProbeBytes);
+        command.ExecuteNonQuery();
+    }
+
+    /// <summary>
+    /// Caps the file at <paramref name="pages"/> pages (never below its size now), as a full disk would; returns the
+    /// cap in force. Tests provoke a full disk with it; it lasts until changed or the store closes.
+    /// </summary>
+    public long LimitPages(long pages)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = $"PRAGMA max_page_count = {pages}";
+        return (long)command.ExecuteScalar()!;
+    }
+
+    /// <summary>Pages the file has now.</summary>
+    public long PageCount()
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = "PRAGMA page_count";
+        return (long)command.ExecuteScalar()!;
+    }
+
+    // Two pages and a half: more than any single chat message needs, so space for the probe is space for posts.
+    private const int ProbeBytes = 10_000;
+
     public void Commit() => commit.ExecuteNonQuery();
 
     /// <summary>Rolls back the open transaction, if any, and forgets cached ids.</summary>
