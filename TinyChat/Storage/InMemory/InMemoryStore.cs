@@ -3,9 +3,12 @@ using TinyChat.Chat;
 namespace TinyChat.Storage.InMemory;
 
 /// <summary>Accounts, rooms and history in memory: for tests and for <c>Storage:Provider = memory</c>. Thread-safe.</summary>
-public sealed class InMemoryStore : IAccountStore, IRoomStore, IMessageStore, IStoreHealth
+public sealed class InMemoryStore(TimeProvider? time = null) : IAccountStore, IRoomStore, IMessageStore, IStoreHealth, IInviteStore
 {
+    private readonly TimeProvider time = time ?? TimeProvider.System;
     private readonly object gate = new();
+    private readonly List<(byte[] Hash, InviteReport Report)> invites = [];
+    private long lastInviteId;
     private readonly Dictionary<string, byte[]> tokenHashes = new(StringComparer.Ordinal);
     private readonly Dictionary<string, string> usersByHash = new(StringComparer.Ordinal);
     private readonly Dictionary<string, HashSet<string>> members = new(StringComparer.Ordinal);
@@ -26,6 +29,70 @@ public sealed class InMemoryStore : IAccountStore, IRoomStore, IMessageStore, IS
         {
             return ValueTask.FromResult(
                 usersByHash.TryGetValue(Convert.ToHexString(presented), out var user) && TokenHash.Matches(tokenHashes[user], presented) ? user : null);
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask<InvitedSignUp> TryCreateWithInviteAsync(string username, string token, string invite, CancellationToken cancellationToken)
+    {
+        var presented = TokenHash.Of(invite);
+        lock (gate)
+        {
+            if (tokenHashes.ContainsKey(username))
+            {
+                return ValueTask.FromResult(InvitedSignUp.NameTaken);
+            }
+
+            var now = time.GetUtcNow();
+            var index = invites.FindIndex(i => TokenHash.Matches(i.Hash, presented) && i.Report.UsesLeft > 0 && i.Report.ExpiresAt > now);
+            if (index < 0)
+            {
+                return ValueTask.FromResult(InvitedSignUp.InvalidInvite);
+            }
+
+            invites[index] = invites[index] with { Report = invites[index].Report with { UsesLeft = invites[index].Report.UsesLeft - 1 } };
+            tokenHashes[username] = TokenHash.Of(token);
+            usersByHash[Convert.ToHexString(tokenHashes[username])] = username;
+            return ValueTask.FromResult(InvitedSignUp.Created);
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask<InviteReport> CreateInviteAsync(string code, int uses, DateTimeOffset expiresAt, CancellationToken cancellationToken)
+    {
+        lock (gate)
+        {
+            var report = new InviteReport(++lastInviteId, InviteCodes.Hint(code), uses, uses, expiresAt, time.GetUtcNow());
+            invites.Add((TokenHash.Of(code), report));
+            return ValueTask.FromResult(report);
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask<IReadOnlyList<InviteReport>> ListInvitesAsync(CancellationToken cancellationToken)
+    {
+        lock (gate)
+        {
+            return ValueTask.FromResult<IReadOnlyList<InviteReport>>([.. invites.Select(i => i.Report)]);
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask<bool> RevokeInviteAsync(string code, CancellationToken cancellationToken)
+    {
+        var hash = TokenHash.Of(code);
+        lock (gate)
+        {
+            return ValueTask.FromResult(invites.RemoveAll(i => TokenHash.Matches(i.Hash, hash)) > 0);
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask<bool> RevokeInviteAsync(long id, CancellationToken cancellationToken)
+    {
+        lock (gate)
+        {
+            return ValueTask.FromResult(invites.RemoveAll(i => i.Report.Id == id) > 0);
         }
     }
 

@@ -105,6 +105,20 @@ internal static class PostgresSchema
         -- A deletion blanks the edits of its message too: found through this, never by a scan.
         CREATE INDEX room_messages_by_reference ON room_messages (room_id, refers_to) WHERE refers_to IS NOT NULL;
         """,
+
+        // Version 4: invite codes (Chat:Registration = invite). A registration takes one use in the transaction that
+        // creates the account (the row lock makes racing registrations for a last use take turns); revoking deletes.
+        """
+        CREATE TABLE invites (
+            id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            code_hash     bytea NOT NULL UNIQUE,  -- SHA-256 of the code; the code itself is never stored
+            hint          text NOT NULL,          -- the code's first characters, for listings
+            uses          integer NOT NULL,
+            uses_left     integer NOT NULL,
+            expires_at_ms bigint NOT NULL,
+            created_at_ms bigint NOT NULL
+        );
+        """,
     ];
 
     /// <summary>The version this code writes and understands.</summary>

@@ -187,6 +187,46 @@ public sealed class PostgresStore : IDurableStore, IAsyncDisposable
     }
 
     /// <inheritdoc />
+    public ValueTask<InvitedSignUp> TryCreateWithInviteAsync(string username, string token, string invite, CancellationToken cancellationToken)
+    {
+        var hash = TokenHash.Of(token);
+        var inviteHash = TokenHash.Of(invite);
+        var now = NowMs();
+        return RunAsync(
+            async (connection, ct) =>
+            {
+                // Name first, as every store decides it. The UPDATE locks the code's row: a racing registration for the same
+                // code waits for it, then sees the use taken.
+                await using var transaction = await connection.BeginTransactionAsync(ct).ConfigureAwait(false);
+                await using (var create = new NpgsqlCommand("INSERT INTO accounts (username, token_hash, created_at_ms) VALUES ($1, $2, $3) ON CONFLICT (username) DO NOTHING", connection, transaction))
+                {
+                    create.Parameters.Add(new NpgsqlParameter<string> { TypedValue = username });
+                    create.Parameters.Add(new NpgsqlParameter<byte[]> { TypedValue = hash });
+                    create.Parameters.Add(new NpgsqlParameter<long> { TypedValue = now });
+                    if (await create.ExecuteNonQueryAsync(ct).ConfigureAwait(false) != 1)
+                    {
+                        return InvitedSignUp.NameTaken;
+                    }
+                }
+
+                await using (var use = new NpgsqlCommand("UPDATE invites SET uses_left = uses_left - 1 WHERE code_hash = $1 AND uses_left > 0 AND expires_at_ms > $2", connection, transaction))
+                {
+                    use.Parameters.Add(new NpgsqlParameter<byte[]> { TypedValue = inviteHash });
+                    use.Parameters.Add(new NpgsqlParameter<long> { TypedValue = now });
+                    if (await use.ExecuteNonQueryAsync(ct).ConfigureAwait(false) != 1)
+                    {
+                        // Rolled back on dispose: no account.
+                        return InvitedSignUp.InvalidInvite;
+                    }
+                }
+
+                await transaction.CommitAsync(ct).ConfigureAwait(false);
+                return InvitedSignUp.Created;
+            },
+            cancellationToken);
+    }
+
+    /// <inheritdoc />
     public async ValueTask UpsertAsync(string username, string token, CancellationToken cancellationToken)
     {
         var hash = TokenHash.Of(token);

@@ -99,6 +99,20 @@ internal static class SqliteSchema
         -- A deletion blanks the edits of its message too: found through this, never by a scan.
         CREATE INDEX room_messages_by_reference ON room_messages (room_id, refers_to) WHERE refers_to IS NOT NULL;
         """,
+
+        // Version 4: invite codes (Chat:Registration = invite). A registration takes one use in the transaction that
+        // creates the account; revoking deletes the row.
+        """
+        CREATE TABLE invites (
+            id            INTEGER PRIMARY KEY AUTOINCREMENT,
+            code_hash     BLOB NOT NULL UNIQUE,   -- SHA-256 of the code; the code itself is never stored
+            hint          TEXT NOT NULL,          -- the code's first characters, for listings
+            uses          INTEGER NOT NULL,
+            uses_left     INTEGER NOT NULL,
+            expires_at_ms INTEGER NOT NULL,
+            created_at_ms INTEGER NOT NULL
+        );
+        """,
     ];
 
     /// <summary>The version this code writes and understands.</summary>

@@ -205,6 +205,15 @@ public sealed class SqliteStore : IDurableStore, IDisposable
     }
 
     /// <inheritdoc />
+    public async ValueTask<InvitedSignUp> TryCreateWithInviteAsync(string username, string token, string invite, CancellationToken cancellationToken)
+    {
+        var hash = TokenHash.Of(token);
+        var inviteHash = TokenHash.Of(invite);
+        var now = NowMs();
+        return await Writer.WriteAsync(s => s.CreateAccountWithInvite(username, hash, inviteHash, now), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
     public async ValueTask UpsertAsync(string username, string token, CancellationToken cancellationToken)
     {
         var hash = TokenHash.Of(token);

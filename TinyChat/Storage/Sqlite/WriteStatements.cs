@@ -24,6 +24,8 @@ internal sealed class WriteStatements : IDisposable
     private readonly SqliteCommand rollback;
     private readonly SqliteCommand createAccount;
     private readonly SqliteCommand upsertAccount;
+    private readonly SqliteCommand useInvite;
+    private readonly SqliteCommand deleteAccount;
     private readonly SqliteCommand createRoom;
     private readonly SqliteCommand findRoom;
     private readonly SqliteCommand addMember;
@@ -61,6 +63,10 @@ internal sealed class WriteStatements : IDisposable
         upsertAccount = Prepare(
             "INSERT INTO accounts (username, token_hash, created_at_ms) VALUES ($user, $hash, $now) ON CONFLICT (username) DO UPDATE SET token_hash = excluded.token_hash",
             "$user", "$hash", "$now");
+        useInvite = Prepare(
+            "UPDATE invites SET uses_left = uses_left - 1 WHERE code_hash = $hash AND uses_left > 0 AND expires_at_ms > $now",
+            "$hash", "$now");
+        deleteAccount = Prepare("DELETE FROM accounts WHERE username = $user", "$user");
         createRoom = Prepare(
             "INSERT INTO rooms (name, last_seq, created_at_ms, owner, private) VALUES ($room, 0, $now, $owner, $private) ON CONFLICT (name) DO NOTHING",
             "$room", "$now", "$owner", "$private");
@@ -183,6 +189,26 @@ internal sealed class WriteStatements : IDisposable
 
     public bool CreateAccount(string username, byte[] tokenHash, long nowMs) =>
         Run(createAccount, username, tokenHash, nowMs) == 1;
+
+    /// <summary>
+    /// Creates the account and takes one use of the invite, or neither. The writer is the only one writing, so the
+    /// account row it just inserted is its own to take back when the code turns out not to be usable.
+    /// </summary>
+    public InvitedSignUp CreateAccountWithInvite(string username, byte[] tokenHash, byte[] inviteHash, long nowMs)
+    {
+        if (Run(createAccount, username, tokenHash, nowMs) != 1)
+        {
+            return InvitedSignUp.NameTaken;
+        }
+
+        if (Run(useInvite, inviteHash, nowMs) == 1)
+        {
+            return InvitedSignUp.Created;
+        }
+
+        Run(deleteAccount, username);
+        return InvitedSignUp.InvalidInvite;
+    }
 
     public bool UpsertAccount(string username, byte[] tokenHash, long nowMs) =>
         Run(upsertAccount, username, tokenHash, nowMs) == 1;
