@@ -22,6 +22,14 @@ public interface IFrameEncoder : IDisposable
     /// the outbox's writer loop calls this, one call at a time.
     /// </summary>
     void Frame(IReadOnlyList<ReadOnlyMemory<byte>> items, List<ReadOnlyMemory<byte>> frames);
+
+    /// <summary>
+    /// The frames of the last <see cref="Frame"/> call are written and nothing more is queued: gives back any buffer
+    /// held for them, so that an idle connection holds none. Only the outbox's writer loop calls this.
+    /// </summary>
+    void Release()
+    {
+    }
 }
 
 /// <summary>
@@ -198,6 +206,8 @@ public sealed class ConnectionOutbox : IOutbox
                     }
                 }
 
+                // Drained: an idle connection keeps no framing buffer (thousands of idle connections would).
+                encoder.Release();
                 if (discardPending)
                 {
                     break;
