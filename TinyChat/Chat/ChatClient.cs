@@ -12,7 +12,7 @@ public sealed record RoomSummary(string Room, int Members, int Online);
 /// One connection's handle on the chat core: every command a protocol can express, answered with a value or a
 /// <see cref="ChatError"/>. Pushed events arrive in the connection's <see cref="IOutbox"/>.
 /// </summary>
-public sealed class ChatClient : IAsyncDisposable
+public sealed partial class ChatClient : IAsyncDisposable
 {
     private readonly ChatServer server;
     private readonly UserSessionProcess session;
@@ -75,9 +75,9 @@ public sealed class ChatClient : IAsyncDisposable
                 return ChatError.RoomExists(room);
             }
         }
-        catch (StoreUnavailableException)
+        catch (StoreUnavailableException ex)
         {
-            return ChatError.StoreUnavailable();
+            return ChatError.StoreUnavailable(ex.Cause);
         }
 
         server.RoomsCreated.AddOrUpdate(User, 1, (_, n) => n + 1);
@@ -115,26 +115,46 @@ public sealed class ChatClient : IAsyncDisposable
             return bad;
         }
 
+        if (ChatNames.CheckRoomName(room) is { } why)
+        {
+            return ChatError.InvalidRoomName(why);
+        }
+
         try
         {
-            var found = await FindRoomAsync(room, cancellationToken).ConfigureAwait(false);
-            if (found.Error is { } error)
-            {
-                return error;
-            }
-
             var post = new PostToRoom(User, text);
-            if (await found.Value!.PostAsync(post, cancellationToken).ConfigureAwait(false) != PostResult.Accepted)
+            RoomProcess? taken;
+            try
+            {
+                taken = await server.Rooms.PostAsync(room, post, cancellationToken).ConfigureAwait(false);
+            }
+            catch (ProcessStoppedException)
             {
                 return await GoneOrUnavailableAsync(room, cancellationToken).ConfigureAwait(false);
             }
 
-            return Outcome<Task<Outcome<long>>>.Ok(CompletionOf(post, room, cancellationToken));
+            return taken is null ? ChatError.RoomNotFound(room) : Outcome<Task<Outcome<long>>>.Ok(CompletionOf(post, room, cancellationToken));
         }
         catch (Exception ex) when (IsLoopFailure(ex, cancellationToken))
         {
             return ChatError.Unavailable($"room {room}");
         }
+    }
+
+    // The room's loop decides; one that retires under the request hands it to its successor (never lost).
+    private async Task<Outcome<T>> AskRoomAsync<T>(string room, RoomRequest<Outcome<T>> request, CancellationToken cancellationToken)
+    {
+        if (ChatNames.CheckRoomName(room) is { } why)
+        {
+            return ChatError.InvalidRoomName(why);
+        }
+
+        if (await server.Rooms.PostAsync(room, request, cancellationToken).ConfigureAwait(false) is null)
+        {
+            return ChatError.RoomNotFound(room);
+        }
+
+        return await request.Reply.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
     }
 
     private async Task<Outcome<RoomProcess>> FindRoomAsync(string room, CancellationToken cancellationToken)
@@ -153,6 +173,11 @@ public sealed class ChatClient : IAsyncDisposable
         try
         {
             return await post.Reply.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (StoreUnavailableException ex)
+        {
+            // The room is fine, its batch was not stored: the poster hears why, not that the room went away.
+            return ChatError.StoreUnavailable(ex.Cause);
         }
         catch (Exception ex) when (IsLoopFailure(ex, cancellationToken))
         {
@@ -188,9 +213,9 @@ public sealed class ChatClient : IAsyncDisposable
                 return ChatError.UserNotFound(to);
             }
         }
-        catch (StoreUnavailableException)
+        catch (StoreUnavailableException ex)
         {
-            return ChatError.StoreUnavailable();
+            return ChatError.StoreUnavailable(ex.Cause);
         }
 
         // Stored and published in both users' turn: each user's topic carries their private messages in id order.
@@ -202,9 +227,9 @@ public sealed class ChatClient : IAsyncDisposable
             {
                 id = await server.Messages.AppendPrivateMessageAsync(User, to, text, now, cancellationToken).ConfigureAwait(false);
             }
-            catch (StoreUnavailableException)
+            catch (StoreUnavailableException ex)
             {
-                return ChatError.StoreUnavailable();
+                return ChatError.StoreUnavailable(ex.Cause);
             }
 
             ChatMetrics.MessagesAccepted.Add(1, ChatMetrics.Kind("private"));
@@ -257,9 +282,9 @@ public sealed class ChatClient : IAsyncDisposable
             all = await server.Rooms.ListAsync(cancellationToken).ConfigureAwait(false);
             hidden = IsAdmin ? [] : await server.RoomStore.PrivateRoomsAsync(cancellationToken).ConfigureAwait(false);
         }
-        catch (StoreUnavailableException)
+        catch (StoreUnavailableException ex)
         {
-            return ChatError.StoreUnavailable();
+            return ChatError.StoreUnavailable(ex.Cause);
         }
 
         var list = new JoinedRooms();
@@ -397,18 +422,11 @@ public sealed class ChatClient : IAsyncDisposable
     {
         try
         {
-            var found = await FindRoomAsync(room, cancellationToken).ConfigureAwait(false);
-            if (found.Error is { } error)
-            {
-                return error;
-            }
-
-            var describe = new DescribeRoom(User);
-            return await found.Value!.AskAsync(describe, describe.Reply, cancellationToken).ConfigureAwait(false);
+            return await AskRoomAsync(room, new DescribeRoom(User), cancellationToken).ConfigureAwait(false);
         }
-        catch (StoreUnavailableException)
+        catch (StoreUnavailableException ex)
         {
-            return ChatError.StoreUnavailable();
+            return ChatError.StoreUnavailable(ex.Cause);
         }
         catch (Exception ex) when (IsLoopFailure(ex, cancellationToken))
         {
@@ -425,9 +443,9 @@ public sealed class ChatClient : IAsyncDisposable
                 return ChatError.UserNotFound(action.Target ?? "");
             }
         }
-        catch (StoreUnavailableException)
+        catch (StoreUnavailableException ex)
         {
-            return ChatError.StoreUnavailable();
+            return ChatError.StoreUnavailable(ex.Cause);
         }
 
         return await ActAsync(room, action, cancellationToken).ConfigureAwait(false);
@@ -438,18 +456,11 @@ public sealed class ChatClient : IAsyncDisposable
     {
         try
         {
-            var found = await FindRoomAsync(room, cancellationToken).ConfigureAwait(false);
-            if (found.Error is { } error)
-            {
-                return error;
-            }
-
-            var act = new ActInRoom(User, action);
-            return await found.Value!.AskAsync(act, act.Reply, cancellationToken).ConfigureAwait(false);
+            return await AskRoomAsync(room, new ActInRoom(User, action), cancellationToken).ConfigureAwait(false);
         }
-        catch (StoreUnavailableException)
+        catch (StoreUnavailableException ex)
         {
-            return ChatError.StoreUnavailable();
+            return ChatError.StoreUnavailable(ex.Cause);
         }
         catch (Exception ex) when (IsLoopFailure(ex, cancellationToken))
         {
@@ -462,14 +473,7 @@ public sealed class ChatClient : IAsyncDisposable
     {
         try
         {
-            var found = await FindRoomAsync(room, cancellationToken).ConfigureAwait(false);
-            if (found.Error is { } error)
-            {
-                return error;
-            }
-
-            var who = new WhoIsHere(User);
-            return await found.Value!.AskAsync(who, who.Reply, cancellationToken).ConfigureAwait(false);
+            return await AskRoomAsync(room, new WhoIsHere(User), cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (IsLoopFailure(ex, cancellationToken))
         {
@@ -486,9 +490,9 @@ public sealed class ChatClient : IAsyncDisposable
             found.Value?.TryPost(new TypingInRoom(User));
             return found.Error;
         }
-        catch (StoreUnavailableException)
+        catch (StoreUnavailableException ex)
         {
-            return ChatError.StoreUnavailable();
+            return ChatError.StoreUnavailable(ex.Cause);
         }
     }
 
@@ -530,9 +534,9 @@ public sealed class ChatClient : IAsyncDisposable
         {
             return Outcome<IReadOnlyList<RoomMessage>>.Ok(await server.Messages.RoomHistoryAsync(room, query, cancellationToken).ConfigureAwait(false));
         }
-        catch (StoreUnavailableException)
+        catch (StoreUnavailableException ex)
         {
-            return ChatError.StoreUnavailable();
+            return ChatError.StoreUnavailable(ex.Cause);
         }
     }
 
@@ -548,9 +552,9 @@ public sealed class ChatClient : IAsyncDisposable
 
             return Outcome<IReadOnlyList<PrivateMessage>>.Ok(await server.Messages.PrivateHistoryAsync(User, other, query, cancellationToken).ConfigureAwait(false));
         }
-        catch (StoreUnavailableException)
+        catch (StoreUnavailableException ex)
         {
-            return ChatError.StoreUnavailable();
+            return ChatError.StoreUnavailable(ex.Cause);
         }
     }
 

@@ -64,8 +64,12 @@ public sealed record ChatError(string Code, string Message)
     /// <summary>The core could not serve the command now (a loop is restarting or overloaded); retrying is safe.</summary>
     public static ChatError Unavailable(string what) => new("unavailable", $"{what} is unavailable right now, try again");
 
-    /// <summary>The store cannot be reached (a database outage): nothing was confirmed; retrying later is safe.</summary>
-    public static ChatError StoreUnavailable() => Unavailable("storage");
+    /// <summary>
+    /// The store cannot take the request (the database unreachable, the disk full): nothing was confirmed; retrying
+    /// later is safe. <paramref name="cause"/> is the kind of trouble, when known.
+    /// </summary>
+    public static ChatError StoreUnavailable(string? cause = null) =>
+        cause is null ? Unavailable("storage") : new("unavailable", $"storage is unavailable right now ({cause}), try again");
 }
 
 /// <summary>A value or the reason there is none.</summary>

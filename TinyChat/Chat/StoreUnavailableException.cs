@@ -5,8 +5,14 @@ namespace TinyChat.Chat;
 /// confirmed: the core answers <c>unavailable</c>, never an acknowledgement, and keeps the connection; retrying
 /// later is safe. The message says what is unreachable, never how to log in to it.
 /// </summary>
-public sealed class StoreUnavailableException(string message, Exception? inner = null) : Exception(message, inner)
+/// <param name="message">For the log: what is unavailable and why.</param>
+/// <param name="inner">What the store met.</param>
+/// <param name="cause">For clients: the kind of trouble (the disk is full, the database is unreachable), never where the data lives.</param>
+public sealed class StoreUnavailableException(string message, Exception? inner = null, string? cause = null) : Exception(message, inner)
 {
+    /// <summary>What a client may be told about the trouble; null when unknown.</summary>
+    public string? Cause { get; } = cause;
+
     // The store itself probes the database with backoff; a loop only polls the store's (cheap) verdict.
     private static readonly TimeSpan RetryPause = TimeSpan.FromMilliseconds(250);
 

@@ -24,12 +24,14 @@ public static class WebComposition
         services.AddSingleton<ClientAddressLimits>();
         services.AddSingleton<ClientAddresses>();
         services.AddSingleton<ConnectionGate>();
+        services.AddSingleton<PendingConnections>();
         services.AddSingleton<SignIns>();
         services.AddSingleton<ServerAddress>();
         services.AddSingleton<HealthEndpoint>();
         services.AddSingleton<RegistrationEndpoint>();
         services.AddSingleton(sp => new Route("/healthz", sp.GetRequiredService<HealthEndpoint>().HandleAsync));
         services.AddSingleton(sp => new Route("/api/users", sp.GetRequiredService<RegistrationEndpoint>().HandleAsync));
+        services.AddSingleton(sp => new Route("/api/registration", sp.GetRequiredService<RegistrationEndpoint>().HandleModeAsync));
         services.AddSingleton(sp => new RouteTable(sp.GetServices<Route>()));
         services.AddHostedService<HttpServer>();
         return services;

@@ -9,6 +9,13 @@ namespace TinyChat.Storage.Sqlite;
 /// <see cref="StorageWriter"/> (one connection, group commit); reads use pooled read-only connections, which WAL
 /// lets run beside the writer. Thread-safe once <see cref="OpenAsync"/> has completed.
 /// </summary>
+/// <remarks>
+/// When the file cannot be written (disk full, I/O error, read-only) writes fail with a
+/// <see cref="StoreUnavailableException"/> and the store is in an outage (<see cref="StorageAvailability"/>,
+/// <see cref="StorageOutageKind.Unwritable"/>): logged once, shown by <c>/healthz</c>, reads unaffected. Every write
+/// is still tried (a refused one costs SQLite next to nothing), so posts go through again as soon as they fit; the
+/// outage ends when a probe can grow the file (at most a second later).
+/// </remarks>
 public sealed class SqliteStore : IDurableStore, IDisposable
 {
     // Rows one prune transaction may delete: keeps the writer's pause for pruning to a few milliseconds.
@@ -19,6 +26,7 @@ public sealed class SqliteStore : IDurableStore, IDisposable
     private readonly ILogger<SqliteStore> logger;
     private readonly string writeConnectionString;
     private readonly string readConnectionString;
+    private readonly StorageAvailability availability;
     private StorageWriter? writer;
     private FileStream? lockFile;
     private bool closed;
@@ -43,6 +51,7 @@ public sealed class SqliteStore : IDurableStore, IDisposable
             Mode = SqliteOpenMode.ReadOnly,
             Pooling = true,
         }.ToString();
+        availability = new StorageAvailability(StorageOptions.Sqlite, settings.DatabasePath, ProbeAsync, time, logger, StorageOutageKind.Unwritable);
     }
 
     /// <summary>The database file.</summary>
@@ -52,7 +61,10 @@ public sealed class SqliteStore : IDurableStore, IDisposable
     public string Location => settings.DatabasePath;
 
     /// <inheritdoc />
-    public StoreHealth Current { get; } = StoreHealth.AlwaysAvailable(StorageOptions.Sqlite);
+    public StoreHealth Current => availability.Current;
+
+    /// <summary>Whether the file can be written (tests wait for recovery with it).</summary>
+    internal StorageAvailability Availability => availability;
 
     /// <summary>Transactions the writer committed since the store opened.</summary>
     internal long CommittedTransactions => writer?.Transactions ?? 0;
@@ -89,7 +101,7 @@ public sealed class SqliteStore : IDurableStore, IDisposable
                 logger.LogInformation("Migrated {Path} from schema version {From} to {To}", path, found, SqliteSchema.CurrentVersion);
             }
 
-            writer = new StorageWriter(connection, logger);
+            writer = new StorageWriter(connection, logger, availability);
             logger.LogInformation("Opened {Path} (schema version {Version}, synchronous={Synchronous})", path, SqliteSchema.CurrentVersion, settings.Synchronous);
         }
         catch (SqliteException ex)
@@ -120,6 +132,7 @@ public sealed class SqliteStore : IDurableStore, IDisposable
             SqliteConnection.ClearPool(readers);
         }
 
+        await availability.DisposeAsync().ConfigureAwait(false);
         await writer.CloseAsync(cancellationToken).ConfigureAwait(false);
         lockFile?.Dispose();
         lockFile = null;
@@ -136,9 +149,20 @@ public sealed class SqliteStore : IDurableStore, IDisposable
         }
 
         var file = lockFile;
+        availability.Stop();
         writer.Complete();
         writer.Completion.ContinueWith(_ => file?.Dispose(), CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
     }
+
+    /// <summary>
+    /// Caps the file at <paramref name="pages"/> pages, or at its size now when smaller, as a full disk would cap it
+    /// (tests provoke a full disk with it); returns the cap in force.
+    /// </summary>
+    internal Task<long> LimitPagesAsync(long pages, CancellationToken cancellationToken) =>
+        Writer.WriteAsync(s => s.LimitPages(pages), cancellationToken);
+
+    /// <summary>Pages the file has now.</summary>
+    internal Task<long> PageCountAsync(CancellationToken cancellationToken) => Writer.WriteAsync(s => s.PageCount(), cancellationToken);
 
     /// <summary>Deletes what the retention policy no longer keeps, in small transactions; returns how many messages.</summary>
     public async Task<int> PruneAsync(DateTimeOffset now, CancellationToken cancellationToken)
@@ -178,6 +202,15 @@ public sealed class SqliteStore : IDurableStore, IDisposable
         var hash = TokenHash.Of(token);
         var now = NowMs();
         return await Writer.WriteAsync(s => s.CreateAccount(username, hash, now), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<InvitedSignUp> TryCreateWithInviteAsync(string username, string token, string invite, CancellationToken cancellationToken)
+    {
+        var hash = TokenHash.Of(token);
+        var inviteHash = TokenHash.Of(invite);
+        var now = NowMs();
+        return await Writer.WriteAsync(s => s.CreateAccountWithInvite(username, hash, inviteHash, now), cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc />
@@ -379,6 +412,208 @@ public sealed class SqliteStore : IDurableStore, IDisposable
             },
             cancellationToken);
 
+    /// <inheritdoc />
+    public async ValueTask<long> MarkRoomReadAsync(string user, string room, long id, CancellationToken cancellationToken) =>
+        await Writer.WriteAsync(s => s.MarkRoomRead(user, room, id), cancellationToken).ConfigureAwait(false);
+
+    /// <inheritdoc />
+    public async ValueTask<long> MarkPrivateReadAsync(string user, string other, long id, CancellationToken cancellationToken) =>
+        await Writer.WriteAsync(s => s.MarkPrivateRead(user, other, id), cancellationToken).ConfigureAwait(false);
+
+    /// <inheritdoc />
+    public ValueTask<IReadOnlyList<RoomReadState>> RoomReadStatesAsync(string user, IReadOnlyList<string> rooms, CancellationToken cancellationToken) =>
+        ReadAsync<IReadOnlyList<RoomReadState>>(
+            connection =>
+            {
+                // Per room: the position (a member without one has read up to the newest message), then two counts
+                // that stop at the cap, each a range of an index from the position on.
+                using var command = connection.CreateCommand();
+                command.CommandText = $"""
+                    SELECT coalesce(rr.seq, r.last_seq),
+                        (SELECT count(*) FROM (SELECT 1 FROM room_messages m
+                            WHERE m.room_id = r.id AND m.seq > coalesce(rr.seq, r.last_seq) AND m.kind IS NULL AND m.deleted = 0 AND m.sender <> $user
+                            LIMIT {IReadingStore.CountCap})),
+                        (SELECT count(*) FROM (SELECT 1 FROM mentions mn JOIN room_messages m ON m.room_id = mn.room_id AND m.seq = mn.seq
+                            WHERE mn.username = $user AND mn.room_id = r.id AND mn.seq > coalesce(rr.seq, r.last_seq) AND m.deleted = 0
+                            LIMIT {IReadingStore.CountCap}))
+                    FROM rooms r LEFT JOIN room_reads rr ON rr.username = $user AND rr.room_id = r.id
+                    WHERE r.name = $room
+                    """;
+                var userParameter = command.Parameters.AddWithValue("$user", user);
+                var roomParameter = command.Parameters.AddWithValue("$room", "");
+                var states = new List<RoomReadState>(rooms.Count);
+                foreach (var room in rooms)
+                {
+                    roomParameter.Value = room;
+                    using var reader = command.ExecuteReader();
+                    if (reader.Read())
+                    {
+                        states.Add(new RoomReadState(room, reader.GetInt64(0), reader.GetInt32(1), reader.GetInt32(2)));
+                    }
+                }
+
+                return states;
+            },
+            cancellationToken);
+
+    /// <inheritdoc />
+    public ValueTask<IReadOnlyList<ConversationState>> ConversationsAsync(string user, int limit, CancellationToken cancellationToken) =>
+        ReadAsync<IReadOnlyList<ConversationState>>(
+            connection =>
+            {
+                using var command = connection.CreateCommand();
+                command.CommandText = """
+                    SELECT c.other, c.last_id, c.last_at_ms, coalesce(pr.id, 0) FROM conversations c
+                    LEFT JOIN private_reads pr ON pr.username = c.username AND pr.other = c.other
+                    WHERE c.username = $user ORDER BY c.last_id DESC LIMIT $limit
+                    """;
+                command.Parameters.AddWithValue("$user", user);
+                command.Parameters.AddWithValue("$limit", limit);
+                var rows = new List<(string Other, long LastId, long At, long Read)>();
+                using (var reader = command.ExecuteReader())
+                {
+                    while (reader.Read())
+                    {
+                        rows.Add((reader.GetString(0), reader.GetInt64(1), reader.GetInt64(2), reader.GetInt64(3)));
+                    }
+                }
+
+                return [.. rows.Select(r => new ConversationState(r.Other, r.LastId, FromMs(r.At), r.Read, PrivateUnread(connection, user, r.Other, r.Read)))];
+            },
+            cancellationToken);
+
+    /// <inheritdoc />
+    public ValueTask<ConversationState> ConversationAsync(string user, string other, CancellationToken cancellationToken) =>
+        ReadAsync(
+            connection =>
+            {
+                using var command = connection.CreateCommand();
+                command.CommandText = """
+                    SELECT c.last_id, c.last_at_ms, (SELECT id FROM private_reads WHERE username = $user AND other = $other)
+                    FROM (SELECT $user AS username, $other AS other) k LEFT JOIN conversations c ON c.username = k.username AND c.other = k.other
+                    """;
+                command.Parameters.AddWithValue("$user", user);
+                command.Parameters.AddWithValue("$other", other);
+                using var reader = command.ExecuteReader();
+                reader.Read();
+                var lastId = reader.IsDBNull(0) ? 0 : reader.GetInt64(0);
+                var at = reader.IsDBNull(1) ? 0 : reader.GetInt64(1);
+                var read = reader.IsDBNull(2) ? 0 : reader.GetInt64(2);
+                return new ConversationState(other, lastId, FromMs(at), read, PrivateUnread(connection, user, other, read));
+            },
+            cancellationToken);
+
+    // Messages from the other user after the position: a range of the conversation's index, stopping at the cap.
+    private static int PrivateUnread(SqliteConnection connection, string user, string other, long after)
+    {
+        if (user == other)
+        {
+            return 0;
+        }
+
+        using var command = connection.CreateCommand();
+        command.CommandText = $"""
+            SELECT count(*) FROM (SELECT 1 FROM private_messages
+                WHERE min(sender, recipient) = $low AND max(sender, recipient) = $high AND id > $after AND sender = $other
+                LIMIT {IReadingStore.CountCap})
+            """;
+        var userFirst = string.CompareOrdinal(user, other) <= 0;
+        command.Parameters.AddWithValue("$low", userFirst ? user : other);
+        command.Parameters.AddWithValue("$high", userFirst ? other : user);
+        command.Parameters.AddWithValue("$after", after);
+        command.Parameters.AddWithValue("$other", other);
+        return Convert.ToInt32(command.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    /// <inheritdoc />
+    public ValueTask<IReadOnlyList<RoomSearchHit>> SearchRoomsAsync(IReadOnlyList<string> rooms, SearchQuery query, long below, int limit, CancellationToken cancellationToken) =>
+        ReadAsync<IReadOnlyList<RoomSearchHit>>(
+            connection =>
+            {
+                using var command = RoomSearchCommand(connection, rooms, query, below, limit);
+                var hits = new List<RoomSearchHit>();
+                using var reader = command.ExecuteReader();
+                while (reader.Read())
+                {
+                    var message = new RoomMessage(reader.GetString(1), reader.GetString(3), reader.GetString(4), reader.GetInt64(2), FromMs(reader.GetInt64(5)))
+                    {
+                        EditedAt = reader.IsDBNull(6) ? null : FromMs(reader.GetInt64(6)),
+                    };
+                    hits.Add(new RoomSearchHit(reader.GetInt64(0), message));
+                }
+
+                return hits;
+            },
+            cancellationToken);
+
+    /// <inheritdoc />
+    public ValueTask<IReadOnlyList<PrivateSearchHit>> SearchPrivateAsync(string user, SearchQuery query, long below, int limit, CancellationToken cancellationToken) =>
+        ReadAsync<IReadOnlyList<PrivateSearchHit>>(
+            connection =>
+            {
+                using var command = connection.CreateCommand();
+                command.CommandText = """
+                    SELECT p.id, p.sender, p.recipient, p.body, p.sent_at_ms
+                    FROM private_messages_search s JOIN private_messages p ON p.id = s.rowid
+                    WHERE private_messages_search MATCH $query AND s.rowid < $below AND (p.sender = $user OR p.recipient = $user)
+                    ORDER BY s.rowid DESC LIMIT $limit
+                    """;
+                command.Parameters.AddWithValue("$query", MatchExpression(query));
+                command.Parameters.AddWithValue("$below", below);
+                command.Parameters.AddWithValue("$user", user);
+                command.Parameters.AddWithValue("$limit", limit);
+                var hits = new List<PrivateSearchHit>();
+                using var reader = command.ExecuteReader();
+                while (reader.Read())
+                {
+                    hits.Add(new PrivateSearchHit(new PrivateMessage(reader.GetString(1), reader.GetString(2), reader.GetString(3), reader.GetInt64(0), FromMs(reader.GetInt64(4)))));
+                }
+
+                return hits;
+            },
+            cancellationToken);
+
+    /// <summary>The plan SQLite picks for a room search (tests pin that it starts from the full-text index).</summary>
+    internal async Task<string> ExplainSearchAsync(SearchQuery query, CancellationToken cancellationToken) =>
+        await ReadAsync(
+            connection =>
+            {
+                using var command = RoomSearchCommand(connection, ["lobby"], query, long.MaxValue, 20);
+                command.CommandText = "EXPLAIN QUERY PLAN " + command.CommandText;
+                var lines = new List<string>();
+                using var reader = command.ExecuteReader();
+                while (reader.Read())
+                {
+                    lines.Add(reader.GetString(3));
+                }
+
+                return string.Join("\n", lines);
+            },
+            cancellationToken).ConfigureAwait(false);
+
+    private static SqliteCommand RoomSearchCommand(SqliteConnection connection, IReadOnlyList<string> rooms, SearchQuery query, long below, int limit)
+    {
+        // From the full-text index, newest match first; each match is looked up by key and kept if its room is one
+        // the core allowed. The rooms travel as one JSON array parameter.
+        var command = connection.CreateCommand();
+        command.CommandText = """
+            SELECT s.rowid, r.name, m.seq, m.sender, m.body, m.sent_at_ms, m.edited_at_ms
+            FROM room_messages_search s JOIN room_messages m ON m.id = s.rowid JOIN rooms r ON r.id = m.room_id
+            WHERE room_messages_search MATCH $query AND s.rowid < $below AND r.name IN (SELECT value FROM json_each($rooms))
+            ORDER BY s.rowid DESC LIMIT $limit
+            """;
+        command.Parameters.AddWithValue("$query", MatchExpression(query));
+        command.Parameters.AddWithValue("$below", below);
+        command.Parameters.AddWithValue("$rooms", System.Text.Json.JsonSerializer.Serialize(rooms));
+        command.Parameters.AddWithValue("$limit", limit);
+        return command;
+    }
+
+    // FTS5 syntax from the core's parsed terms: each a quoted phrase of letters and digits (nothing to escape),
+    // a prefix marked with *; terms side by side must all match.
+    private static string MatchExpression(SearchQuery query) =>
+        string.Join(" ", query.Terms.Select(t => "\"" + string.Join(" ", t.Words) + "\"" + (t.Prefix ? "*" : "")));
+
     /// <summary>The plan SQLite picks for a history read, one line per step (tests pin the indexes with it).</summary>
     internal async Task<string> ExplainHistoryAsync(HistoryQuery query, bool privateConversation, CancellationToken cancellationToken) =>
         await ReadAsync(
@@ -446,6 +681,13 @@ public sealed class SqliteStore : IDurableStore, IDisposable
     }
 
     private StorageWriter Writer => writer ?? throw new InvalidOperationException("the store is not open");
+
+    /// <summary>
+    /// Whether the file can take a write now, as the outage's probe asks it: through the writer like any write, so
+    /// it meets what a post would meet; its commit ends the outage.
+    /// </summary>
+    internal Task ProbeAsync(CancellationToken cancellationToken) =>
+        Writer.WriteAsync(s => { s.Probe(); return true; }, cancellationToken, isProbe: true);
 
     private long NowMs() => time.GetUtcNow().ToUnixTimeMilliseconds();
 

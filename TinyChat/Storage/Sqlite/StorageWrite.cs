@@ -4,8 +4,11 @@ namespace TinyChat.Storage.Sqlite;
 /// One write request in the <see cref="StorageWriter"/>'s queue. It is applied inside a group transaction and
 /// its task completes only after that transaction committed (or fails when it did not).
 /// </summary>
-internal abstract class StorageWrite(CancellationToken cancellationToken)
+internal abstract class StorageWrite(CancellationToken cancellationToken, bool isProbe = false)
 {
+    /// <summary>The store's own test of the file during an outage, not a request anyone is refused.</summary>
+    public bool IsProbe => isProbe;
+
     /// <summary>A caller that gave up before the writer reached the request; it is then skipped, never half-applied.</summary>
     public bool IsAbandoned => cancellationToken.IsCancellationRequested;
 
@@ -23,7 +26,7 @@ internal abstract class StorageWrite(CancellationToken cancellationToken)
 }
 
 /// <summary>A write that produces a <typeparamref name="T"/>.</summary>
-internal sealed class StorageWrite<T>(Func<WriteStatements, T> apply, CancellationToken cancellationToken) : StorageWrite(cancellationToken)
+internal sealed class StorageWrite<T>(Func<WriteStatements, T> apply, CancellationToken cancellationToken, bool isProbe = false) : StorageWrite(cancellationToken, isProbe)
 {
     // Asynchronous continuations: the writer loop must never run a caller's code inline.
     private readonly TaskCompletionSource<T> done = new(TaskCreationOptions.RunContinuationsAsynchronously);

@@ -13,6 +13,9 @@ namespace TinyChat.Storage.Sqlite;
 /// <remarks>
 /// A request that fails inside a group must not fail its neighbours: the group is rolled back and each request
 /// is retried in a transaction of its own. That path is for bugs and constraint violations, never the hot path.
+/// A failure of the file itself (disk full, I/O error: <see cref="SqliteFaults"/>) would fail every request alike,
+/// so the whole group fails at once with a <see cref="Chat.StoreUnavailableException"/> and the store's
+/// <see cref="StorageAvailability"/> logs the outage once; its probe ends it when the file can grow again.
 /// </remarks>
 internal sealed class StorageWriter
 {
@@ -33,15 +36,17 @@ internal sealed class StorageWriter
     private readonly SqliteConnection connection;
     private readonly WriteStatements statements;
     private readonly ILogger logger;
+    private readonly StorageAvailability availability;
     private readonly CancellationTokenSource abort = new();
     private readonly Task loop;
     private long transactions;
 
     /// <summary>Takes ownership of <paramref name="connection"/> (closed when the loop ends) and starts the loop.</summary>
-    public StorageWriter(SqliteConnection connection, ILogger logger)
+    public StorageWriter(SqliteConnection connection, ILogger logger, StorageAvailability availability)
     {
         this.connection = connection;
         this.logger = logger;
+        this.availability = availability;
         statements = new WriteStatements(connection);
         loop = Task.Run(() => RunAsync(abort.Token));
     }
@@ -57,9 +62,9 @@ internal sealed class StorageWriter
     /// Once queued, a write is not abandoned half-way: cancellation only skips it if the writer has not reached it
     /// yet, so when this returns or throws, the write has either committed or never will.
     /// </remarks>
-    public async Task<T> WriteAsync<T>(Func<WriteStatements, T> apply, CancellationToken cancellationToken)
+    public async Task<T> WriteAsync<T>(Func<WriteStatements, T> apply, CancellationToken cancellationToken, bool isProbe = false)
     {
-        var write = new StorageWrite<T>(apply, cancellationToken);
+        var write = new StorageWrite<T>(apply, cancellationToken, isProbe);
         if (!queue.Writer.TryWrite(write))
         {
             try
@@ -155,6 +160,11 @@ internal sealed class StorageWriter
             ChatMetrics.CommitDuration.Record(System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds);
             ChatMetrics.CommitBatchSize.Record(group.Count);
         }
+        catch (Exception ex) when (SqliteFaults.IsOutage(ex))
+        {
+            FailAll(group, ex);
+            return;
+        }
         catch (Exception ex)
         {
             RollBack(ex);
@@ -178,6 +188,26 @@ internal sealed class StorageWriter
         }
     }
 
+    // The file refused the transaction: every request of it would meet the same, so none is retried alone (a
+    // thousand failing transactions, a thousand log lines); they fail together and the outage is logged once.
+    private void FailAll(List<StorageWrite> group, Exception reason)
+    {
+        try
+        {
+            statements.Rollback();
+        }
+        catch (SqliteException ex)
+        {
+            logger.LogDebug("Rollback after a refused write failed too: {Reason}", ex.Message);
+        }
+
+        var refused = availability.Lost(reason, group.Count(w => !w.IsProbe), SqliteFaults.Cause(reason));
+        foreach (var write in group)
+        {
+            write.Fail(refused);
+        }
+    }
+
     private void CommitAlone(StorageWrite write)
     {
         try
@@ -186,6 +216,11 @@ internal sealed class StorageWriter
             write.Apply(statements);
             statements.Commit();
             Interlocked.Increment(ref transactions);
+        }
+        catch (Exception ex) when (SqliteFaults.IsOutage(ex))
+        {
+            FailAll([write], ex);
+            return;
         }
         catch (Exception ex)
         {

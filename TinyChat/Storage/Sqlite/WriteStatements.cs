@@ -1,5 +1,6 @@
 using Microsoft.Data.Sqlite;
 using TinyChat.Chat;
+using TinyChat.Runtime;
 
 namespace TinyChat.Storage.Sqlite;
 
@@ -24,6 +25,8 @@ internal sealed class WriteStatements : IDisposable
     private readonly SqliteCommand rollback;
     private readonly SqliteCommand createAccount;
     private readonly SqliteCommand upsertAccount;
+    private readonly SqliteCommand useInvite;
+    private readonly SqliteCommand deleteAccount;
     private readonly SqliteCommand createRoom;
     private readonly SqliteCommand findRoom;
     private readonly SqliteCommand addMember;
@@ -45,6 +48,10 @@ internal sealed class WriteStatements : IDisposable
     private readonly SqliteCommand removeStanding;
     private readonly SqliteCommand endMembership;
     private readonly SqliteCommand setTopic;
+    private readonly SqliteCommand insertMention;
+    private readonly SqliteCommand readAtJoin;
+    private readonly SqliteCommand markRoomRead;
+    private readonly SqliteCommand markPrivateRead;
 
     public WriteStatements(SqliteConnection connection)
     {
@@ -61,6 +68,10 @@ internal sealed class WriteStatements : IDisposable
         upsertAccount = Prepare(
             "INSERT INTO accounts (username, token_hash, created_at_ms) VALUES ($user, $hash, $now) ON CONFLICT (username) DO UPDATE SET token_hash = excluded.token_hash",
             "$user", "$hash", "$now");
+        useInvite = Prepare(
+            "UPDATE invites SET uses_left = uses_left - 1 WHERE code_hash = $hash AND uses_left > 0 AND expires_at_ms > $now",
+            "$hash", "$now");
+        deleteAccount = Prepare("DELETE FROM accounts WHERE username = $user", "$user");
         createRoom = Prepare(
             "INSERT INTO rooms (name, last_seq, created_at_ms, owner, private) VALUES ($room, 0, $now, $owner, $private) ON CONFLICT (name) DO NOTHING",
             "$room", "$now", "$owner", "$private");
@@ -85,6 +96,27 @@ internal sealed class WriteStatements : IDisposable
         endMembership = Prepare("DELETE FROM memberships WHERE room_id = $room_id AND username = $user", "$room_id", "$user");
         setTopic = Prepare("UPDATE rooms SET topic = $topic WHERE id = $room_id", "$room_id", "$topic");
         findRoom = Prepare("SELECT id FROM rooms WHERE name = $room", "$room");
+        insertMention = Prepare("INSERT OR IGNORE INTO mentions (username, room_id, seq) VALUES ($user, $room_id, $seq)", "$user", "$room_id", "$seq");
+
+        // A member starts having read everything before the join: what came before is not news to count.
+        readAtJoin = Prepare(
+            """
+            INSERT INTO room_reads (username, room_id, seq) SELECT $user, id, last_seq FROM rooms WHERE name = $room
+            ON CONFLICT DO UPDATE SET seq = max(seq, excluded.seq)
+            """,
+            "$room", "$user");
+        markRoomRead = Prepare(
+            """
+            INSERT INTO room_reads (username, room_id, seq) SELECT $user, id, $seq FROM rooms WHERE name = $room
+            ON CONFLICT DO UPDATE SET seq = max(seq, excluded.seq) RETURNING seq
+            """,
+            "$room", "$user", "$seq");
+        markPrivateRead = Prepare(
+            """
+            INSERT INTO private_reads (username, other, id) VALUES ($user, $other, $id)
+            ON CONFLICT DO UPDATE SET id = max(id, excluded.id) RETURNING id
+            """,
+            "$user", "$other", "$id");
         addMember = Prepare(
             "INSERT OR IGNORE INTO memberships (room_id, username) SELECT id, $user FROM rooms WHERE name = $room",
             "$room", "$user");
@@ -129,6 +161,46 @@ internal sealed class WriteStatements : IDisposable
 
     public void Begin() => begin.ExecuteNonQuery();
 
+    /// <summary>
+    /// Whether the file can grow again after a write failed for want of space: stores a row big enough to need new
+    /// pages and deletes it in the same transaction, which then commits. A full disk or page limit fails it as it
+    /// would fail a post; nothing of it is ever visible (readers see committed states only, and the row is gone by
+    /// then). The freed pages stay in the file for the next posts. The empty name is never a user's (names have 1 to
+    /// 32 characters), and the indexed blob makes the table and its index both need pages.
+    /// </summary>
+    public void Probe()
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = """
+            INSERT INTO accounts (username, token_hash, created_at_ms) VALUES ('', zeroblob($bytes), 0);
+            DELETE FROM accounts WHERE username = '';
+            """;
+        command.Parameters.AddWithValue("$bytes", ProbeBytes);
+        command.ExecuteNonQuery();
+    }
+
+    /// <summary>
+    /// Caps the file at <paramref name="pages"/> pages (never below its size now), as a full disk would; returns the
+    /// cap in force. Tests provoke a full disk with it; it lasts until changed or the store closes.
+    /// </summary>
+    public long LimitPages(long pages)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = $"PRAGMA max_page_count = {pages}";
+        return (long)command.ExecuteScalar()!;
+    }
+
+    /// <summary>Pages the file has now.</summary>
+    public long PageCount()
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = "PRAGMA page_count";
+        return (long)command.ExecuteScalar()!;
+    }
+
+    // Two pages and a half: more than any single chat message needs, so space for the probe is space for posts.
+    private const int ProbeBytes = 10_000;
+
     public void Commit() => commit.ExecuteNonQuery();
 
     /// <summary>Rolls back the open transaction, if any, and forgets cached ids.</summary>
@@ -144,13 +216,56 @@ internal sealed class WriteStatements : IDisposable
     public bool CreateAccount(string username, byte[] tokenHash, long nowMs) =>
         Run(createAccount, username, tokenHash, nowMs) == 1;
 
+    /// <summary>
+    /// Creates the account and takes one use of the invite, or neither. The writer is the only one writing, so the
+    /// account row it just inserted is its own to take back when the code turns out not to be usable.
+    /// </summary>
+    public InvitedSignUp CreateAccountWithInvite(string username, byte[] tokenHash, byte[] inviteHash, long nowMs)
+    {
+        if (Run(createAccount, username, tokenHash, nowMs) != 1)
+        {
+            return InvitedSignUp.NameTaken;
+        }
+
+        if (Run(useInvite, inviteHash, nowMs) == 1)
+        {
+            return InvitedSignUp.Created;
+        }
+
+        Run(deleteAccount, username);
+        return InvitedSignUp.InvalidInvite;
+    }
+
     public bool UpsertAccount(string username, byte[] tokenHash, long nowMs) =>
         Run(upsertAccount, username, tokenHash, nowMs) == 1;
 
     public bool CreateRoom(string room, long nowMs, string? owner = null, bool isPrivate = false) =>
         Run(createRoom, room, nowMs, (object?)owner ?? DBNull.Value, isPrivate ? 1 : 0) == 1;
 
-    public bool AddMember(string room, string user) => Run(addMember, room, user) == 1;
+    public bool AddMember(string room, string user)
+    {
+        if (Run(addMember, room, user) != 1)
+        {
+            return false;
+        }
+
+        Run(readAtJoin, room, user);
+        return true;
+    }
+
+    /// <summary>Moves the user's read position in the room forward (never back); the position afterwards (0: no such room).</summary>
+    public long MarkRoomRead(string user, string room, long seq)
+    {
+        Bind(markRoomRead, room, user, seq);
+        return markRoomRead.ExecuteScalar() as long? ?? 0L;
+    }
+
+    /// <summary>Moves the user's read position in a private conversation forward; the position afterwards.</summary>
+    public long MarkPrivateRead(string user, string other, long id)
+    {
+        Bind(markPrivateRead, user, other, id);
+        return (long)markPrivateRead.ExecuteScalar()!;
+    }
 
     public bool RemoveMember(string room, string user) => Run(removeMember, room, user) == 1;
 
@@ -174,6 +289,7 @@ internal sealed class WriteStatements : IDisposable
             }
 
             Run(setLastSeq, roomId, first + messages.Count - 1);
+            InsertMentions(roomId, first, messages);
             return first;
         }
 
@@ -189,7 +305,20 @@ internal sealed class WriteStatements : IDisposable
         }
 
         Run(setLastSeq, roomId, first + messages.Count - 1);
+        InsertMentions(roomId, first, messages);
         return first;
+    }
+
+    // In the transaction that stores the messages: a mention is counted exactly when its message exists.
+    private void InsertMentions(long roomId, long first, IReadOnlyList<NewRoomMessage> messages)
+    {
+        for (var i = 0; i < messages.Count; i++)
+        {
+            foreach (var user in messages[i].Mentions)
+            {
+                Run(insertMention, user, roomId, first + i);
+            }
+        }
     }
 
     private static bool HasEvents(IReadOnlyList<NewRoomMessage> messages)
@@ -292,6 +421,12 @@ internal sealed class WriteStatements : IDisposable
                     break;
                 }
             }
+        }
+
+        if (deleted > 0)
+        {
+            // Inside the transaction, rows deleted and not committed.
+            CrashPoints.Pass("prune");
         }
 
         return deleted;
