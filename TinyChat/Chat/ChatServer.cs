@@ -50,6 +50,7 @@ public sealed class ChatServer
         RoomStore = rooms;
         Accounts = accounts;
         Messages = messages;
+        Reading = messages as IReadingStore;
         Limits = limits;
         Time = time;
         Sessions = new SessionDirectory(
@@ -74,6 +75,9 @@ public sealed class ChatServer
 
     /// <summary>Message history.</summary>
     public IMessageStore Messages { get; }
+
+    /// <summary>Read positions, unread and mention counts, conversations and search; null when the message store keeps none.</summary>
+    public IReadingStore? Reading { get; }
 
     /// <summary>Carries room batches, private messages and typing notices to their deliverers.</summary>
     public IChatBus Bus { get; }

@@ -147,6 +147,11 @@ public sealed class PostgresAdminStore(PostgresStore store, TimeProvider time) :
                 await PostgresStore.ExecuteAsync(connection, "DELETE FROM memberships WHERE username = $1", ct, user).ConfigureAwait(false);
                 // A later account of the same name is someone else: it inherits no role, invitation, ban or mute.
                 await PostgresStore.ExecuteAsync(connection, "DELETE FROM room_standings WHERE username = $1", ct, user).ConfigureAwait(false);
+                foreach (var table in new[] { "mentions", "room_reads", "private_reads", "conversations" })
+                {
+                    await PostgresStore.ExecuteAsync(connection, $"DELETE FROM {table} WHERE username = $1", ct, user).ConfigureAwait(false);
+                }
+
                 return true;
             },
             cancellationToken);
@@ -193,6 +198,8 @@ public sealed class PostgresAdminStore(PostgresStore store, TimeProvider time) :
                 await PostgresStore.ExecuteAsync(connection, "DELETE FROM room_messages WHERE room_id = $1", ct, id).ConfigureAwait(false);
                 await PostgresStore.ExecuteAsync(connection, "DELETE FROM memberships WHERE room_id = $1", ct, id).ConfigureAwait(false);
                 await PostgresStore.ExecuteAsync(connection, "DELETE FROM room_standings WHERE room_id = $1", ct, id).ConfigureAwait(false);
+                await PostgresStore.ExecuteAsync(connection, "DELETE FROM mentions WHERE room_id = $1", ct, id).ConfigureAwait(false);
+                await PostgresStore.ExecuteAsync(connection, "DELETE FROM room_reads WHERE room_id = $1", ct, id).ConfigureAwait(false);
                 await PostgresStore.ExecuteAsync(connection, "DELETE FROM rooms WHERE id = $1", ct, id).ConfigureAwait(false);
                 return true;
             },

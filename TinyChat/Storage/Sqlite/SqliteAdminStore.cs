@@ -178,6 +178,11 @@ public sealed class SqliteAdminStore : IAdminStore
                 Run(connection, "DELETE FROM memberships WHERE username = $a", user);
                 // A later account of the same name is someone else: it inherits no role, invitation, ban or mute.
                 Run(connection, "DELETE FROM room_standings WHERE username = $a", user);
+                foreach (var table in new[] { "mentions", "room_reads", "private_reads", "conversations" })
+                {
+                    Run(connection, $"DELETE FROM {table} WHERE username = $a", user);
+                }
+
                 Record(connection, "user_deleted", user);
                 return true;
             },
@@ -221,6 +226,8 @@ public sealed class SqliteAdminStore : IAdminStore
                 Run(connection, "DELETE FROM room_messages WHERE room_id = $a", id);
                 Run(connection, "DELETE FROM memberships WHERE room_id = $a", id);
                 Run(connection, "DELETE FROM room_standings WHERE room_id = $a", id);
+                Run(connection, "DELETE FROM mentions WHERE room_id = $a", id);
+                Run(connection, "DELETE FROM room_reads WHERE room_id = $a", id);
                 Run(connection, "DELETE FROM rooms WHERE id = $a", id);
                 Record(connection, "room_deleted", room);
                 return true;
