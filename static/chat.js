@@ -65,15 +65,38 @@ function showSignIn(error, filled = '') {
   showSignInError(error);
   $('token-input').value = filled;
   $('token-input').focus();
+  void showRegistrationMode();
 }
 
-async function register(username) {
+/**
+ * Shows what registering takes on this server (Chat:Registration): a name (open), a name and an invite code
+ * (invite), or nothing but a note (closed). Unknown while the server is unreachable: the form stays as it is and
+ * the server's answer says what applies.
+ */
+async function showRegistrationMode() {
+  let mode;
+  try {
+    const response = await fetch('/api/registration', { cache: 'no-store' });
+    mode = response.ok ? (await response.json()).mode : undefined;
+  } catch {
+    return;
+  }
+  if (!['open', 'invite', 'closed'].includes(mode)) return;
+  const closed = mode === 'closed';
+  $('register-form').hidden = closed;
+  $('signin-or').hidden = closed;
+  $('registration-closed').hidden = !closed;
+  $('invite-field').hidden = mode !== 'invite';
+  $('invite-input').required = mode === 'invite';
+}
+
+async function register(username, invite) {
   let response;
   try {
     response = await fetch('/api/users', {
       method: 'POST',
       headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ username }),
+      body: JSON.stringify(invite ? { username, invite } : { username }),
     });
   } catch {
     showSignInError('Cannot reach the server. Try again in a moment.');
@@ -642,7 +665,7 @@ function wireStaticControls() {
   });
   $('register-form').addEventListener('submit', (event) => {
     event.preventDefault();
-    void register($('username-input').value.trim());
+    void register($('username-input').value.trim(), $('invite-field').hidden ? '' : $('invite-input').value.trim());
   });
   $('signout').addEventListener('click', () => signOut());
   $('retry').addEventListener('click', () => connection?.retryNow());

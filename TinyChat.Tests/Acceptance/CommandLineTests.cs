@@ -41,6 +41,8 @@ public sealed class CommandLineTests
     [TestCase(new[] { "--frobnicate" }, "unknown option '--frobnicate'")]
     [TestCase(new[] { "--Server:Port", "abc" }, "Server:Port must be a whole number, got 'abc'")]
     [TestCase(new[] { "--static", "/nonexistent/static" }, "--static PATH")]
+    [TestCase(new[] { "--Chat:Registration", "maybe" }, "Chat:Registration must be \"open\", \"invite\" or \"closed\", got \"maybe\"")]
+    [TestCase(new[] { "--Limits:FailedSignInsPerMinutePerAddress", "-1" }, "Limits:FailedSignInsPerMinutePerAddress must be >= 0, got -1")]
     public async Task A_bad_argument_stops_start_up_with_exit_2_and_one_line_saying_what_to_do(string[] args, string expected)
     {
         using var config = new TempConfig();

@@ -259,4 +259,81 @@ public abstract class AdminStoreContract
         Assert.That(seen.Select(c => c.Id), Is.Unique);
         Assert.That(seen.GroupBy(c => c.Name).Select(g => g.Count()), Is.All.EqualTo(PerWriter));
     }
+
+    [Test]
+    public async Task An_invite_registers_as_many_accounts_as_it_has_uses_on_the_server_store_and_is_listed_with_what_is_left()
+    {
+        var admin = await PreparedAsync();
+        var now = Clock.GetUtcNow();
+        var created = await admin.CreateInviteAsync("code-one-abcdef", 2, now.AddDays(7), None);
+        var server = await OpenServerStoreAsync();
+
+        Assert.That(await server.TryCreateWithInviteAsync("alice", "alice-token", "code-one-abcdef", None), Is.EqualTo(InvitedSignUp.Created));
+        Assert.That(await server.TryCreateWithInviteAsync("alice", "again-token", "code-one-abcdef", None), Is.EqualTo(InvitedSignUp.NameTaken), "a taken name uses nothing");
+        Assert.That(await server.TryCreateWithInviteAsync("bob", "bob-token", "not-a-code", None), Is.EqualTo(InvitedSignUp.InvalidInvite));
+        Assert.That(await server.AuthenticateAsync("bob-token", None), Is.Null, "no account without a valid code");
+        Assert.That(await server.TryCreateWithInviteAsync("bob", "bob-token", "code-one-abcdef", None), Is.EqualTo(InvitedSignUp.Created));
+        Assert.That(await server.TryCreateWithInviteAsync("carol", "carol-token", "code-one-abcdef", None), Is.EqualTo(InvitedSignUp.InvalidInvite), "used up");
+
+        Assert.That(await server.AuthenticateAsync("alice-token", None), Is.EqualTo("alice"));
+        Assert.That(await server.AuthenticateAsync("bob-token", None), Is.EqualTo("bob"));
+        Assert.That(await ((IAccountStore)server).ExistsAsync("carol", None), Is.False);
+        Assert.That(await admin.ListInvitesAsync(None), Is.EqualTo(new[] { created with { UsesLeft = 0 } }));
+        Assert.That(created.Hint, Is.EqualTo("code"));
+        Assert.That(created.ExpiresAt, Is.EqualTo(now.AddDays(7)));
+        Assert.That(created.CreatedAt, Is.EqualTo(now));
+    }
+
+    [Test]
+    public async Task An_expired_or_revoked_invite_registers_nobody()
+    {
+        // The fixture's clock only moves forward and other tests read it: expiry is tested with a code born expired.
+        var admin = await PreparedAsync();
+        var now = Clock.GetUtcNow();
+        await admin.CreateInviteAsync("valid-for-a-moment", 5, now.AddMilliseconds(1), None);
+        await admin.CreateInviteAsync("expired-a-moment-ago", 5, now, None);
+        var byId = await admin.CreateInviteAsync("revoked-by-id", 5, now.AddDays(1), None);
+        await admin.CreateInviteAsync("revoked-by-code", 5, now.AddDays(1), None);
+        var server = await OpenServerStoreAsync();
+
+        Assert.That(await admin.RevokeInviteAsync(byId.Id, None), Is.True);
+        Assert.That(await admin.RevokeInviteAsync("revoked-by-code", None), Is.True);
+        Assert.That(await admin.RevokeInviteAsync("revoked-by-code", None), Is.False, "gone already");
+        Assert.That(await admin.RevokeInviteAsync(byId.Id + 100, None), Is.False);
+        Assert.That(await server.TryCreateWithInviteAsync("a", "a", "revoked-by-id", None), Is.EqualTo(InvitedSignUp.InvalidInvite));
+        Assert.That(await server.TryCreateWithInviteAsync("b", "b", "revoked-by-code", None), Is.EqualTo(InvitedSignUp.InvalidInvite));
+        Assert.That(await server.TryCreateWithInviteAsync("c", "c", "valid-for-a-moment", None), Is.EqualTo(InvitedSignUp.Created));
+        Assert.That(await server.TryCreateWithInviteAsync("d", "d", "expired-a-moment-ago", None), Is.EqualTo(InvitedSignUp.InvalidInvite), "expired");
+        Assert.That((await admin.ListInvitesAsync(None)).Select(i => (i.Hint, i.UsesLeft)), Is.EqualTo(new[] { ("vali", 4), ("expi", 5) }));
+    }
+
+    [TestCase(1)]
+    [TestCase(3)]
+    public async Task Registrations_racing_for_an_invite_take_exactly_its_uses(int uses)
+    {
+        const int Racers = 16;
+        var admin = await PreparedAsync();
+        await admin.CreateInviteAsync("contested", uses, Clock.GetUtcNow().AddDays(1), None);
+        var server = await OpenServerStoreAsync();
+
+        using var start = new SemaphoreSlim(0);
+        var racers = Enumerable.Range(0, Racers).Select(i => Task.Run(async () =>
+        {
+            await start.WaitAsync(TimeSpan.FromSeconds(10));
+            return await server.TryCreateWithInviteAsync($"racer{i}", $"racer{i}-token", "contested", None);
+        })).ToList();
+        start.Release(Racers);
+        var outcomes = await Task.WhenAll(racers).WaitAsync(TimeSpan.FromSeconds(60));
+
+        Assert.That(outcomes.Count(o => o == InvitedSignUp.Created), Is.EqualTo(uses));
+        Assert.That(outcomes.Count(o => o == InvitedSignUp.InvalidInvite), Is.EqualTo(Racers - uses));
+        var accounts = 0;
+        for (var i = 0; i < Racers; i++)
+        {
+            accounts += await ((IAccountStore)server).ExistsAsync($"racer{i}", None) ? 1 : 0;
+        }
+
+        Assert.That(accounts, Is.EqualTo(uses));
+        Assert.That((await admin.ListInvitesAsync(None)).Single().UsesLeft, Is.Zero);
+    }
 }

@@ -61,6 +61,23 @@ public sealed class PostgresChatBusContractTests : ChatBusContract
     }
 
     [Test]
+    public async Task Mentions_and_read_positions_cross_to_the_other_nodes_connections_of_the_user()
+    {
+        var (a, b) = await TwoNodesAsync();
+        var bob = new Recorder();
+        b.Subscribe(ChatTopic.User("bob"), bob);
+
+        a.Publish(ChatTopic.User("bob"), new ChatBusEvent(new MentionNotice("bob", "lobby", "alice", 12, T0, "hey @bob \"look\"")));
+        a.Publish(ChatTopic.User("bob"), new ChatBusEvent(new ReadMarker("bob", "lobby", null, 12, 3, 1)));
+        a.Publish(ChatTopic.User("bob"), new ChatBusEvent(new ReadMarker("bob", null, "alice", 40, 0, 0)));
+
+        var events = (await bob.TakeAsync(3)).Select(g => ((ChatBusEvent)g.Message).Event).ToList();
+        Assert.That(events[0] is MentionNotice { User: "bob", Room: "lobby", From: "alice", Id: 12, Excerpt: "hey @bob \"look\"" } m && m.Timestamp == T0, Is.True);
+        Assert.That(events[1] is ReadMarker { User: "bob", Room: "lobby", With: null, Position: 12, Unread: 3, Mentions: 1 }, Is.True);
+        Assert.That(events[2] is ReadMarker { User: "bob", Room: null, With: "alice", Position: 40, Unread: 0 }, Is.True);
+    }
+
+    [Test]
     public async Task Every_kind_of_message_crosses_to_the_other_node_in_publish_order()
     {
         var (a, b) = await TwoNodesAsync();

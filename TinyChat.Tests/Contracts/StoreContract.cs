@@ -508,4 +508,131 @@ public abstract class StoreContract
         Assert.That((history[1].Text, history[1].Deleted, history[1].EditedAt), Is.EqualTo(("second", false, (DateTimeOffset?)null)));
         Assert.That((history[3].Kind, history[3].RefersTo), Is.EqualTo(((string?)"delete", (long?)1)));
     }
+
+    private IReadingStore Reading => (IReadingStore)stores.Messages;
+
+    private static SearchQuery Query(string text) => SearchQuery.Parse(text).Value!;
+
+    [Test]
+    public async Task Read_positions_only_move_forward_and_start_at_the_newest_message_when_a_member_joins()
+    {
+        await Rooms.TryCreateAsync("lobby", None);
+        await Messages.AppendRoomMessagesAsync("lobby", [Message("one"), Message("two")], None);
+        Assert.That(await Rooms.AddMemberAsync("lobby", "bar_user", None), Is.True);
+        var joined = await Reading.RoomReadStatesAsync("bar_user", ["lobby"], None);
+        Assert.That(joined.Single(), Is.EqualTo(new RoomReadState("lobby", 2, 0, 0)), "what came before the join is not unread");
+
+        await Messages.AppendRoomMessagesAsync("lobby", [Message("three"), Message("four"), Message("mine", from: "bar_user")], None);
+        Assert.That((await Reading.RoomReadStatesAsync("bar_user", ["lobby"], None)).Single().Unread, Is.EqualTo(2), "the reader's own messages are not unread");
+        Assert.That(await Reading.MarkRoomReadAsync("bar_user", "lobby", 4, None), Is.EqualTo(4));
+        Assert.That(await Reading.MarkRoomReadAsync("bar_user", "lobby", 3, None), Is.EqualTo(4), "a position never goes back");
+        Assert.That((await Reading.RoomReadStatesAsync("bar_user", ["lobby"], None)).Single(), Is.EqualTo(new RoomReadState("lobby", 4, 0, 0)));
+        Assert.That(await Reading.MarkRoomReadAsync("bar_user", "nowhere", 3, None), Is.Zero);
+        Assert.That(await Reading.RoomReadStatesAsync("bar_user", ["nowhere"], None), Is.Empty);
+    }
+
+    [Test]
+    public async Task Mentions_are_stored_with_their_message_and_counted_until_read_and_not_once_deleted()
+    {
+        await Rooms.TryCreateAsync("lobby", None);
+        await Rooms.AddMemberAsync("lobby", "bar_user", None);
+        await Messages.AppendRoomMessagesAsync("lobby", [
+            Message("hi @bar_user") with { Mentions = ["bar_user"] },
+            Message("plain"),
+            Message("again @bar_user") with { Mentions = ["bar_user"] },
+        ], None);
+        Assert.That((await Reading.RoomReadStatesAsync("bar_user", ["lobby"], None)).Single(), Is.EqualTo(new RoomReadState("lobby", 0, 3, 2)));
+
+        await Messages.AppendRoomMessagesAsync("lobby", [Event(RoomEventKind.Delete, "foo_user", refersTo: 3)], None);
+        Assert.That((await Reading.RoomReadStatesAsync("bar_user", ["lobby"], None)).Single(), Is.EqualTo(new RoomReadState("lobby", 0, 2, 1)), "a deleted message and the event are not unread");
+        await Reading.MarkRoomReadAsync("bar_user", "lobby", 1, None);
+        Assert.That((await Reading.RoomReadStatesAsync("bar_user", ["lobby"], None)).Single(), Is.EqualTo(new RoomReadState("lobby", 1, 1, 0)));
+    }
+
+    [Test]
+    public async Task Unread_counts_stop_at_the_cap()
+    {
+        await Rooms.TryCreateAsync("lobby", None);
+        await Rooms.AddMemberAsync("lobby", "bar_user", None);
+        var many = Enumerable.Range(0, IReadingStore.CountCap + 5).Select(i => Message($"m{i}") with { Mentions = ["bar_user"] }).ToList();
+        await Messages.AppendRoomMessagesAsync("lobby", many, None);
+        var state = (await Reading.RoomReadStatesAsync("bar_user", ["lobby"], None)).Single();
+        Assert.That((state.Unread, state.Mentions), Is.EqualTo((IReadingStore.CountCap, IReadingStore.CountCap)));
+    }
+
+    [Test]
+    public async Task Conversations_are_listed_newest_first_with_unread_counts_and_a_monotonic_read_position()
+    {
+        await Messages.AppendPrivateMessageAsync("bar_user", "foo_user", "one", T0, None);
+        await Messages.AppendPrivateMessageAsync("carol", "foo_user", "two", T0.AddSeconds(1), None);
+        var three = await Messages.AppendPrivateMessageAsync("bar_user", "foo_user", "three", T0.AddSeconds(2), None);
+        await Messages.AppendPrivateMessageAsync("foo_user", "bar_user", "four", T0.AddSeconds(3), None);
+
+        var list = await Reading.ConversationsAsync("foo_user", 10, None);
+        Assert.That(list.Select(c => (c.With, c.Unread)), Is.EqualTo(new[] { ("bar_user", 2), ("carol", 1) }), "newest first; my own messages are not unread");
+        Assert.That(list[0].LastAt, Is.EqualTo(T0.AddSeconds(3)));
+        Assert.That((await Reading.ConversationsAsync("foo_user", 1, None)).Count, Is.EqualTo(1));
+
+        Assert.That(await Reading.MarkPrivateReadAsync("foo_user", "bar_user", three, None), Is.EqualTo(three));
+        Assert.That(await Reading.MarkPrivateReadAsync("foo_user", "bar_user", 1, None), Is.EqualTo(three), "a position never goes back");
+        var bar = await Reading.ConversationAsync("foo_user", "bar_user", None);
+        Assert.That((bar.LastRead, bar.Unread, bar.LastId), Is.EqualTo((three, 0, three + 1)));
+        Assert.That((await Reading.ConversationAsync("bar_user", "foo_user", None)).Unread, Is.EqualTo(1), "each user has their own position");
+        Assert.That((await Reading.ConversationAsync("foo_user", "nobody", None)).LastId, Is.Zero);
+        Assert.That(await Reading.ConversationsAsync("nobody", 10, None), Is.Empty);
+    }
+
+    [Test]
+    public async Task Search_finds_words_phrases_and_prefixes_in_the_given_rooms_newest_first_and_pages_below_a_key()
+    {
+        await Rooms.TryCreateAsync("lobby", None);
+        await Rooms.TryCreateAsync("secret", None);
+        await Messages.AppendRoomMessagesAsync("lobby", [Message("the release is on Friday"), Message("nothing here"), Message("Release notes: see example.com")], None);
+        await Messages.AppendRoomMessagesAsync("secret", [Message("secret release plans")], None);
+
+        var hits = await Reading.SearchRoomsAsync(["lobby"], Query("release"), long.MaxValue, 10, None);
+        Assert.That(hits.Select(h => (h.Message.Room, h.Message.Id, h.Message.Text)), Is.EqualTo(new[]
+        {
+            ("lobby", 3L, "Release notes: see example.com"), ("lobby", 1L, "the release is on Friday"),
+        }), "only the rooms asked for, newest first, without case");
+        Assert.That((await Reading.SearchRoomsAsync(["lobby", "secret"], Query("release"), long.MaxValue, 10, None)).Count, Is.EqualTo(3));
+        Assert.That((await Reading.SearchRoomsAsync(["lobby"], Query("\"example com\""), long.MaxValue, 10, None)).Single().Message.Id, Is.EqualTo(3));
+        Assert.That((await Reading.SearchRoomsAsync(["lobby"], Query("example.com"), long.MaxValue, 10, None)).Single().Message.Id, Is.EqualTo(3));
+        Assert.That((await Reading.SearchRoomsAsync(["lobby"], Query("fri*"), long.MaxValue, 10, None)).Single().Message.Id, Is.EqualTo(1));
+        Assert.That(await Reading.SearchRoomsAsync(["lobby"], Query("release plans"), long.MaxValue, 10, None), Is.Empty, "every word must match in one message");
+        Assert.That(await Reading.SearchRoomsAsync([], Query("release"), long.MaxValue, 10, None), Is.Empty);
+
+        var first = await Reading.SearchRoomsAsync(["lobby"], Query("release"), long.MaxValue, 1, None);
+        var second = await Reading.SearchRoomsAsync(["lobby"], Query("release"), first.Single().Key, 1, None);
+        Assert.That(second.Single().Message.Id, Is.EqualTo(1), "the next page starts below the last key");
+        Assert.That(await Reading.SearchRoomsAsync(["lobby"], Query("release"), second.Single().Key, 1, None), Is.Empty);
+    }
+
+    [Test]
+    public async Task Search_finds_an_edited_message_by_its_new_text_and_never_a_deleted_one_or_an_event()
+    {
+        await Rooms.TryCreateAsync("lobby", None);
+        await Messages.AppendRoomMessagesAsync("lobby", [Message("helo wrld"), Message("to be removed")], None);
+        await Messages.AppendRoomMessagesAsync("lobby", [Event(RoomEventKind.Edit, "foo_user", text: "hello world", refersTo: 1)], None);
+        await Messages.AppendRoomMessagesAsync("lobby", [Event(RoomEventKind.Delete, "foo_user", refersTo: 2)], None);
+        await Messages.AppendRoomMessagesAsync("lobby", [Event(RoomEventKind.Topic, "foo_user", text: "world news")], None);
+
+        Assert.That(await Reading.SearchRoomsAsync(["lobby"], Query("helo"), long.MaxValue, 10, None), Is.Empty, "the old text is gone from the index");
+        var edited = (await Reading.SearchRoomsAsync(["lobby"], Query("world"), long.MaxValue, 10, None)).Single().Message;
+        Assert.That((edited.Id, edited.Text, edited.EditedAt is not null), Is.EqualTo((1L, "hello world", true)), "found by the new text, as history shows it; the topic event is not a message");
+        Assert.That(await Reading.SearchRoomsAsync(["lobby"], Query("removed"), long.MaxValue, 10, None), Is.Empty);
+    }
+
+    [Test]
+    public async Task Search_of_private_messages_finds_only_the_users_own_conversations()
+    {
+        await Messages.AppendPrivateMessageAsync("foo_user", "bar_user", "the password is swordfish", T0, None);
+        await Messages.AppendPrivateMessageAsync("carol", "dave", "swordfish too", T0, None);
+        var three = await Messages.AppendPrivateMessageAsync("bar_user", "foo_user", "Swordfish? really", T0, None);
+
+        var hits = await Reading.SearchPrivateAsync("foo_user", Query("swordfish"), long.MaxValue, 10, None);
+        Assert.That(hits.Select(h => h.Message.Text), Is.EqualTo(new[] { "Swordfish? really", "the password is swordfish" }));
+        Assert.That((await Reading.SearchPrivateAsync("foo_user", Query("swordfish"), three, 10, None)).Single().Message.Text, Is.EqualTo("the password is swordfish"));
+        Assert.That((await Reading.SearchPrivateAsync("dave", Query("swordfish"), long.MaxValue, 10, None)).Single().Message.From, Is.EqualTo("carol"));
+    }
 }

@@ -109,6 +109,63 @@ public sealed class PostgresStoreTests
     }
 
     [Test]
+    public async Task A_database_from_schema_version_4_opens_with_its_messages_searchable_and_its_conversations_listed_as_read()
+    {
+        await using (var old = new NpgsqlConnection(connectionString))
+        {
+            await old.OpenAsync();
+            await PostgresSchema.MigrateAsync(old, "test", None, upTo: 4);
+        }
+
+        await QueryAsync(
+            """
+            INSERT INTO rooms (name, last_seq, created_at_ms) VALUES ('lobby', 3, 0);
+            INSERT INTO memberships (room_id, username) SELECT id, 'bar_user' FROM rooms;
+            INSERT INTO room_messages (room_id, seq, sender, body, sent_at_ms) SELECT id, s, 'foo_user', 'deploy number ' || s, s * 1000 FROM rooms, generate_series(1, 2) AS s;
+            INSERT INTO room_messages (room_id, seq, sender, body, sent_at_ms, deleted) SELECT id, 3, 'foo_user', '', 3000, true FROM rooms;
+            INSERT INTO private_messages (sender, recipient, body, sent_at_ms) VALUES ('foo_user', 'bar_user', 'deploy tonight?', 4000), ('bar_user', 'foo_user', 'yes', 5000);
+            """);
+
+        var store = await OpenAsync();
+        Assert.That(await QueryAsync("SELECT version FROM schema_version"), Is.EqualTo(PostgresSchema.CurrentVersion));
+        var deploy = SearchQuery.Parse("deploy").Value!;
+        Assert.That((await store.SearchRoomsAsync(["lobby"], deploy, long.MaxValue, 10, None)).Select(h => h.Message.Id), Is.EqualTo(new[] { 2L, 1L }), "existing messages are indexed");
+        Assert.That((await store.SearchPrivateAsync("bar_user", deploy, long.MaxValue, 10, None)).Single().Message.Text, Is.EqualTo("deploy tonight?"));
+        var conversations = await store.ConversationsAsync("foo_user", 10, None);
+        Assert.That(conversations.Select(c => (c.With, c.LastId, c.Unread)), Is.EqualTo(new[] { ("bar_user", 2L, 0) }), "existing conversations count as read");
+        Assert.That((await store.RoomReadStatesAsync("bar_user", ["lobby"], None)).Single(), Is.EqualTo(new RoomReadState("lobby", 3, 0, 0)));
+        Assert.That(await store.AppendPrivateMessageAsync("bar_user", "foo_user", "new", T0, None), Is.EqualTo(3));
+        Assert.That((await store.ConversationAsync("foo_user", "bar_user", None)).Unread, Is.EqualTo(1), "the trigger keeps the conversation current");
+    }
+
+    [Test]
+    public async Task A_search_reads_the_text_index_not_the_table()
+    {
+        var store = await OpenAsync();
+        await ((IRoomStore)store).TryCreateAsync("lobby", None);
+        // Big enough that reading the table would cost more than the index (a tiny table is read whole, rightly).
+        await QueryAsync("INSERT INTO room_messages (room_id, seq, sender, body, sent_at_ms) SELECT id, s, 'foo_user', 'filler text ' || s, 0 FROM rooms, generate_series(1, 20000) AS s");
+        await QueryAsync("VACUUM ANALYZE room_messages");
+        await using var connection = new NpgsqlConnection(connectionString);
+        await connection.OpenAsync();
+        await using var explain = new NpgsqlCommand(
+            "EXPLAIN SELECT m.id FROM room_messages m WHERE m.search @@ to_tsquery('simple', 'needle') AND m.id < 9223372036854775807 ORDER BY m.id + 0 DESC LIMIT 20",
+            connection);
+        var lines = new List<string>();
+        await using (var reader = await explain.ExecuteReaderAsync())
+        {
+            while (await reader.ReadAsync())
+            {
+                lines.Add(reader.GetString(0));
+            }
+        }
+
+        var plan = string.Join("\n", lines);
+        Assert.That(plan, Does.Contain("Bitmap Index Scan on room_messages_search"), plan);
+        Assert.That(plan, Does.Not.Contain("Seq Scan"), plan);
+    }
+
+    [Test]
     public async Task Nodes_starting_together_on_an_empty_database_all_open_it()
     {
         var stores = Enumerable.Range(0, 4).Select(_ => NewStore()).ToList();

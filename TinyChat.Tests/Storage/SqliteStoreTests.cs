@@ -130,6 +130,50 @@ public sealed class SqliteStoreTests
     }
 
     [Test]
+    public async Task A_file_from_schema_version_4_opens_with_every_message_searchable_and_its_conversations_listed_as_read()
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(DatabasePath)!);
+        await using (var old = new SqliteConnection($"Data Source={DatabasePath};Pooling=False"))
+        {
+            await old.OpenAsync();
+            SqliteSchema.Migrate(old, 0, upTo: 4);
+            await using var fill = old.CreateCommand();
+            fill.CommandText =
+                """
+                INSERT INTO rooms (id, name, last_seq, created_at_ms) VALUES (1, 'lobby', 4, 0);
+                INSERT INTO memberships (room_id, username) VALUES (1, 'foo_user'), (1, 'bar_user');
+                INSERT INTO room_messages (room_id, seq, sender, body, sent_at_ms) VALUES (1, 1, 'foo_user', 'deploy one', 1000), (1, 2, 'bar_user', 'deploy two', 2000);
+                INSERT INTO room_messages (room_id, seq, sender, body, sent_at_ms, deleted) VALUES (1, 3, 'foo_user', '', 3000, 1);
+                INSERT INTO room_messages (room_id, seq, sender, body, sent_at_ms, kind, refers_to) VALUES (1, 4, 'foo_user', 'deploy edit', 3500, 'edit', 1);
+                INSERT INTO private_messages (sender, recipient, body, sent_at_ms) VALUES ('foo_user', 'bar_user', 'deploy tonight?', 4000), ('bar_user', 'foo_user', 'yes', 5000);
+                """;
+            await fill.ExecuteNonQueryAsync();
+        }
+
+        var store = await OpenAsync();
+        Assert.That(await ReadVersionAsync(DatabasePath), Is.EqualTo(SqliteSchema.CurrentVersion));
+        Assert.That((await store.RoomHistoryAsync("lobby", new HistoryQuery(null, null, 10), CancellationToken.None)).Count, Is.EqualTo(4), "every row is kept");
+        var deploy = SearchQuery.Parse("deploy").Value!;
+        Assert.That((await store.SearchRoomsAsync(["lobby"], deploy, long.MaxValue, 10, CancellationToken.None)).Select(h => h.Message.Id), Is.EqualTo(new[] { 2L, 1L }), "the index was filled with the chat messages (not events)");
+        Assert.That((await store.SearchPrivateAsync("bar_user", deploy, long.MaxValue, 10, CancellationToken.None)).Single().Message.Text, Is.EqualTo("deploy tonight?"));
+        var conversations = await store.ConversationsAsync("foo_user", 10, CancellationToken.None);
+        Assert.That(conversations.Select(c => (c.With, c.LastId, c.Unread)), Is.EqualTo(new[] { ("bar_user", 2L, 0) }), "existing conversations count as read");
+        Assert.That((await store.RoomReadStatesAsync("bar_user", ["lobby"], CancellationToken.None)).Single(), Is.EqualTo(new RoomReadState("lobby", 4, 0, 0)));
+        await store.AppendPrivateMessageAsync("bar_user", "foo_user", "new", T0, CancellationToken.None);
+        Assert.That((await store.ConversationAsync("foo_user", "bar_user", CancellationToken.None)).Unread, Is.EqualTo(1), "the trigger keeps the conversation current");
+    }
+
+    [Test]
+    public async Task A_search_starts_from_the_full_text_index_and_looks_messages_up_by_key()
+    {
+        var store = await OpenAsync();
+        var plan = await store.ExplainSearchAsync(SearchQuery.Parse("deploy").Value!, CancellationToken.None);
+        Assert.That(plan, Does.Contain("SCAN s VIRTUAL TABLE INDEX"), plan);
+        Assert.That(plan, Does.Contain("SEARCH m USING INTEGER PRIMARY KEY"), plan);
+        Assert.That(plan, Does.Not.Contain("SCAN m").And.Not.Contain("SCAN room_messages"), plan);
+    }
+
+    [Test]
     public async Task A_file_with_a_newer_schema_version_is_refused_with_a_clear_message()
     {
         await CloseAsync(await OpenAsync());

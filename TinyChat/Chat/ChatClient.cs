@@ -12,7 +12,7 @@ public sealed record RoomSummary(string Room, int Members, int Online);
 /// One connection's handle on the chat core: every command a protocol can express, answered with a value or a
 /// <see cref="ChatError"/>. Pushed events arrive in the connection's <see cref="IOutbox"/>.
 /// </summary>
-public sealed class ChatClient : IAsyncDisposable
+public sealed partial class ChatClient : IAsyncDisposable
 {
     private readonly ChatServer server;
     private readonly UserSessionProcess session;

@@ -194,3 +194,60 @@ public sealed class TypingNotice(string user, string? room, string? to) : ChatEv
     /// <summary>The recipient, for private typing.</summary>
     public string? To { get; } = to;
 }
+
+/// <summary>
+/// <see cref="User"/> was mentioned (<c>@user</c>) in a room message: sent to every connection of that user,
+/// whichever room they are looking at. Carries the start of the text, not all of it (the message is in the room).
+/// </summary>
+public sealed class MentionNotice(string user, string room, string from, long id, DateTimeOffset timestamp, string excerpt) : ChatEvent
+{
+    /// <summary>Longest excerpt, in characters.</summary>
+    public const int ExcerptLength = 200;
+
+    /// <summary>Who was mentioned.</summary>
+    public string User { get; } = user;
+
+    /// <summary>The room of the message.</summary>
+    public string Room { get; } = room;
+
+    /// <summary>Who wrote it.</summary>
+    public string From { get; } = from;
+
+    /// <summary>The message's id in the room.</summary>
+    public long Id { get; } = id;
+
+    /// <summary>When it was accepted.</summary>
+    public DateTimeOffset Timestamp { get; } = timestamp;
+
+    /// <summary>The first <see cref="ExcerptLength"/> characters of the text.</summary>
+    public string Excerpt { get; } = excerpt;
+
+    /// <summary>The excerpt of a text.</summary>
+    public static string ExcerptOf(string text) => text.Length <= ExcerptLength ? text : text[..ExcerptLength];
+}
+
+/// <summary>
+/// <see cref="User"/> read a room (<see cref="Room"/>) or a private conversation (<see cref="With"/>) up to
+/// <see cref="Position"/>: sent to every connection of the user, so the other devices clear their badges. The counts
+/// are what is left unread after the position (capped, see <see cref="IReadingStore.CountCap"/>).
+/// </summary>
+public sealed class ReadMarker(string user, string? room, string? with, long position, int unread, int mentions) : ChatEvent
+{
+    /// <summary>Who read.</summary>
+    public string User { get; } = user;
+
+    /// <summary>The room, or null for a private conversation.</summary>
+    public string? Room { get; } = room;
+
+    /// <summary>The other user of the private conversation, or null for a room.</summary>
+    public string? With { get; } = with;
+
+    /// <summary>The read position now (it never goes back).</summary>
+    public long Position { get; } = position;
+
+    /// <summary>Messages still unread after the position.</summary>
+    public int Unread { get; } = unread;
+
+    /// <summary>Mentions of the user still unread (rooms only).</summary>
+    public int Mentions { get; } = mentions;
+}

@@ -19,6 +19,9 @@ public sealed record ChatLimits(int MaxMessageLength, int RoomMailboxCapacity, i
     /// <summary>Open connections per user, over every front door.</summary>
     public int MaxConnectionsPerUser { get; init; } = int.MaxValue;
 
+    /// <summary>Who may register through a front door.</summary>
+    public RegistrationMode Registration { get; init; } = RegistrationMode.Open;
+
     /// <summary>Server admins: they act in every room as its owner would, and more (<c>Chat:Admins</c> and the first seed user).</summary>
     public IReadOnlySet<string> Admins { get; init; } = new HashSet<string>(StringComparer.Ordinal);
 }
@@ -47,6 +50,7 @@ public sealed class ChatServer
         RoomStore = rooms;
         Accounts = accounts;
         Messages = messages;
+        Reading = messages as IReadingStore;
         Limits = limits;
         Time = time;
         Sessions = new SessionDirectory(
@@ -71,6 +75,9 @@ public sealed class ChatServer
 
     /// <summary>Message history.</summary>
     public IMessageStore Messages { get; }
+
+    /// <summary>Read positions, unread and mention counts, conversations and search; null when the message store keeps none.</summary>
+    public IReadingStore? Reading { get; }
 
     /// <summary>Carries room batches, private messages and typing notices to their deliverers.</summary>
     public IChatBus Bus { get; }
@@ -155,12 +162,28 @@ public sealed class ChatServer
         }
     }
 
-    /// <summary>Registers a user and returns a fresh access token (256 random bits, URL-safe).</summary>
-    public async Task<Outcome<string>> RegisterAsync(string? username, CancellationToken cancellationToken)
+    /// <summary>
+    /// Registers a user and returns a fresh access token (256 random bits, URL-safe), as <see cref="ChatLimits.Registration"/>
+    /// allows: anyone (<c>open</c>; an invite code is ignored), whoever presents a valid <paramref name="invite"/> code
+    /// (<c>invite</c>; the code loses one use), nobody (<c>closed</c>). Errors: <c>registration_closed</c>,
+    /// <c>invalid_username</c>, <c>invite_required</c>, <c>username_taken</c>, <c>invalid_invite</c>.
+    /// </summary>
+    public async Task<Outcome<string>> RegisterAsync(string? username, string? invite, CancellationToken cancellationToken)
     {
+        var mode = Limits.Registration;
+        if (mode == RegistrationMode.Closed)
+        {
+            return new ChatError("registration_closed", "this server takes no registrations: an administrator creates accounts");
+        }
+
         if (ChatNames.CheckUserName(username) is { } why)
         {
             return new ChatError("invalid_username", why);
+        }
+
+        if (mode == RegistrationMode.Invite && string.IsNullOrEmpty(invite))
+        {
+            return new ChatError("invite_required", "this server registers by invitation: an invite code is required");
         }
 
         if (Guests.ContainsKey(username!))
@@ -169,9 +192,19 @@ public sealed class ChatServer
         }
 
         var token = NewAccessToken();
-        return await Accounts.TryCreateAsync(username!, token, cancellationToken).ConfigureAwait(false)
-            ? Outcome<string>.Ok(token)
-            : new ChatError("username_taken", $"user name {username} is taken");
+        if (mode == RegistrationMode.Open)
+        {
+            return await Accounts.TryCreateAsync(username!, token, cancellationToken).ConfigureAwait(false)
+                ? Outcome<string>.Ok(token)
+                : new ChatError("username_taken", $"user name {username} is taken");
+        }
+
+        return await Accounts.TryCreateWithInviteAsync(username!, token, invite!, cancellationToken).ConfigureAwait(false) switch
+        {
+            InvitedSignUp.Created => Outcome<string>.Ok(token),
+            InvitedSignUp.NameTaken => new ChatError("username_taken", $"user name {username} is taken"),
+            _ => new ChatError("invalid_invite", "the invite code is unknown, expired or used up"),
+        };
     }
 
     /// <summary>

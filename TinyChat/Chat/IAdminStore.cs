@@ -27,7 +27,7 @@ public sealed record AdminChange(long Id, AdminChangeKind Kind, string Name);
 /// must feel is recorded in the same transaction as an <see cref="AdminChange"/>; each server polls the record
 /// (<see cref="ChangesAfterAsync"/>) and applies it, which works the same for one process or many nodes on one store.
 /// </summary>
-public interface IAdminStore
+public interface IAdminStore : IInviteStore
 {
     /// <summary>
     /// Brings the store to the current schema as a server's start would, creating it first when <paramref name="create"/>;

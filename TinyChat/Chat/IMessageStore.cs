@@ -19,6 +19,9 @@ public sealed record NewRoomMessage(string From, string Text, DateTimeOffset Tim
     /// <summary>When a mute ends.</summary>
     public DateTimeOffset? Until { get; init; }
 
+    /// <summary>Users a chat message mentions who may read the room (decided by the room); stored with the message.</summary>
+    public IReadOnlyList<string> Mentions { get; init; } = [];
+
     /// <summary>The event as the room's members see it once it has its id.</summary>
     public RoomMessage ToEvent(string room, long id) => new(room, From, Text, id, Timestamp)
     {

@@ -767,7 +767,7 @@ public sealed class RoomProcess(
                 continue;
             }
 
-            records.Add(new NewRoomMessage(post.User, post.Text, now));
+            records.Add(new NewRoomMessage(post.User, post.Text, now) { Mentions = MentionedReaders(post.User, post.Text) });
         }
 
         if (records.Count == 0)
@@ -800,6 +800,16 @@ public sealed class RoomProcess(
 
         ChatMetrics.MessagesAccepted.Add(records.Count, ChatMetrics.Kind("room"));
         await PublishCommittedAsync(firstId, records, cancellationToken).ConfigureAwait(false);
+        for (var i = 0; i < records.Count; i++)
+        {
+            // After the message itself: every connection of the mentioned user, on whatever node, in whatever room.
+            foreach (var user in records[i].Mentions)
+            {
+                var record = records[i];
+                bus.Publish(ChatTopic.User(user), new ChatBusEvent(new MentionNotice(user, Room, record.From, firstId + i, record.Timestamp, MentionNotice.ExcerptOf(record.Text))));
+            }
+        }
+
         var index = 0;
         foreach (var post in batch)
         {
@@ -808,6 +818,27 @@ public sealed class RoomProcess(
                 post.Reply.Complete(Outcome<long>.Ok(firstId + index++));
             }
         }
+    }
+
+    // Only members may read the room, so only they are notified; nobody is notified of their own words.
+    private IReadOnlyList<string> MentionedReaders(string author, string text)
+    {
+        var named = Mentions.In(text);
+        if (named.Count == 0)
+        {
+            return named;
+        }
+
+        List<string>? readers = null;
+        foreach (var user in named)
+        {
+            if (members.ContainsKey(user) && !string.Equals(user, author, StringComparison.Ordinal))
+            {
+                (readers ??= []).Add(user);
+            }
+        }
+
+        return readers ?? (IReadOnlyList<string>)[];
     }
 
     private async ValueTask PublishCommittedAsync(long firstId, IReadOnlyList<NewRoomMessage> committed, CancellationToken cancellationToken)

@@ -97,6 +97,26 @@ public static class BusWire
                     WriteOptional(w, "r", typing.Room);
                     WriteOptional(w, "to", typing.To);
                 })];
+            case ChatBusEvent { Event: MentionNotice mention }:
+                return [Write(origin, topic, "mn", w =>
+                {
+                    w.WriteString("u", mention.User);
+                    w.WriteString("r", mention.Room);
+                    w.WriteString("f", mention.From);
+                    w.WriteNumber("i", mention.Id);
+                    w.WriteNumber("ts", mention.Timestamp.UtcTicks);
+                    w.WriteString("x", mention.Excerpt);
+                })];
+            case ChatBusEvent { Event: ReadMarker read }:
+                return [Write(origin, topic, "rd", w =>
+                {
+                    w.WriteString("u", read.User);
+                    WriteOptional(w, "r", read.Room);
+                    WriteOptional(w, "w", read.With);
+                    w.WriteNumber("i", read.Position);
+                    w.WriteNumber("un", read.Unread);
+                    w.WriteNumber("mn", read.Mentions);
+                })];
             case RemovedFromRoom removed:
                 return [Write(origin, topic, "rm", w =>
                 {
@@ -180,6 +200,10 @@ public static class BusWire
                     Text(root, "f"), Text(root, "to"), Text(root, "x"), root.GetProperty("i").GetInt64(), Ticks(root.GetProperty("ts"))))),
                 "pr" => new PrivateMessageReference(origin, topic, Text(root, "f"), Text(root, "to"), root.GetProperty("i").GetInt64()),
                 "ty" => new InlineNotice(origin, topic, new ChatBusEvent(new TypingNotice(Text(root, "u"), Optional(root, "r"), Optional(root, "to")))),
+                "mn" => new InlineNotice(origin, topic, new ChatBusEvent(new MentionNotice(
+                    Text(root, "u"), Text(root, "r"), Text(root, "f"), root.GetProperty("i").GetInt64(), Ticks(root.GetProperty("ts")), Text(root, "x")))),
+                "rd" => new InlineNotice(origin, topic, new ChatBusEvent(new ReadMarker(
+                    Text(root, "u"), Optional(root, "r"), Optional(root, "w"), root.GetProperty("i").GetInt64(), root.GetProperty("un").GetInt32(), root.GetProperty("mn").GetInt32()))),
                 "mc" => new InlineNotice(origin, topic, new MembershipChanged(Text(root, "r"), Names(root, "j"), Names(root, "l"))),
                 "pw" => new InlineNotice(origin, topic, new PresenceRows(
                     Text(root, "nd"),

@@ -117,6 +117,7 @@ public static class AdminCommandLine
         });
         root.Subcommands.Add(Users(output));
         root.Subcommands.Add(Rooms(output));
+        root.Subcommands.Add(Invites(output));
         root.Subcommands.Add(Backup(output));
         root.Subcommands.Add(Check(output));
         root.Subcommands.Add(MigrateStorageCommand.Build(output));
@@ -222,6 +223,64 @@ public static class AdminCommandLine
         rooms.Subcommands.Add(list);
         rooms.Subcommands.Add(delete);
         return rooms;
+    }
+
+    private static Command Invites(TextWriter output)
+    {
+        var invites = new Command("invites", "invite codes for Chat:Registration = invite: create, list, revoke");
+
+        var uses = new Option<int>("--uses") { Description = "registrations the code allows", DefaultValueFactory = _ => 1, HelpName = "N" };
+        var expiresIn = new Option<string>("--expires-in") { Description = "how long the code is valid: 30m, 12h, 7d", DefaultValueFactory = _ => "7d", HelpName = "LIFETIME" };
+        var create = new Command("create", "create an invite code and print it (shown only this once; only its first characters are kept in clear)") { uses, expiresIn };
+        create.SetAction((parse, ct) => WithStoreAsync(parse, create: true, async store =>
+        {
+            var count = parse.GetValue(uses);
+            if (count is < 1 or > InviteCodes.MaxUses)
+            {
+                throw new AdminUsageException($"--uses must be 1..{InviteCodes.MaxUses}, got {count}");
+            }
+
+            var lifetime = InviteCodes.ParseLifetime(parse.GetValue(expiresIn), out var why) ?? throw new AdminUsageException($"--expires-in: {why}");
+            var code = InviteCodes.New();
+            await store.CreateInviteAsync(code, count, TimeProvider.System.GetUtcNow() + lifetime, ct).ConfigureAwait(false);
+            await output.WriteLineAsync(code).ConfigureAwait(false);
+        }, ct));
+
+        var list = new Command("list", "every invite code: id, first characters, uses left, expiry (UTC), state");
+        list.SetAction((parse, ct) => WithStoreAsync(parse, create: false, async store =>
+        {
+            var now = TimeProvider.System.GetUtcNow();
+            var all = await store.ListInvitesAsync(ct).ConfigureAwait(false);
+            await WriteTableAsync(
+                output,
+                ["ID", "CODE", "USES LEFT", "EXPIRES", "CREATED", "STATE"],
+                all.Select(i => new[]
+                {
+                    Number(i.Id), i.Hint + "…", $"{Number(i.UsesLeft)}/{Number(i.Uses)}", Time(i.ExpiresAt), Time(i.CreatedAt),
+                    i.UsesLeft == 0 ? "used up" : i.ExpiresAt <= now ? "expired" : "valid",
+                })).ConfigureAwait(false);
+        }, ct));
+
+        var which = new Argument<string>("CODE") { Description = "the code, or its id as listed" };
+        var revoke = new Command("revoke", "delete an invite code: it registers nobody any more (accounts it created stay)") { which };
+        revoke.SetAction((parse, ct) => WithStoreAsync(parse, create: false, async store =>
+        {
+            var code = parse.GetRequiredValue(which);
+            var revoked = long.TryParse(code, NumberStyles.None, CultureInfo.InvariantCulture, out var id)
+                ? await store.RevokeInviteAsync(id, ct).ConfigureAwait(false)
+                : await store.RevokeInviteAsync(code, ct).ConfigureAwait(false);
+            if (!revoked)
+            {
+                throw new AdminCommandException($"no invite code {code}");
+            }
+
+            await output.WriteLineAsync($"revoked invite {code}").ConfigureAwait(false);
+        }, ct));
+
+        invites.Subcommands.Add(create);
+        invites.Subcommands.Add(list);
+        invites.Subcommands.Add(revoke);
+        return invites;
     }
 
     private static Command Backup(TextWriter output)

@@ -86,7 +86,11 @@ public sealed class OptionsValidation :
     /// <inheritdoc />
     public ValidateOptionsResult Validate(string? name, ChatOptions o)
     {
-        var failures = new List<string?> { AtLeast("Chat:MaxMessageLength", o.MaxMessageLength, 1) };
+        var failures = new List<string?>
+        {
+            AtLeast("Chat:MaxMessageLength", o.MaxMessageLength, 1),
+            o.Registration is "open" or "invite" or "closed" ? null : $"Chat:Registration must be \"open\", \"invite\" or \"closed\", got \"{o.Registration}\"",
+        };
         for (var i = 0; i < o.SeedUsers.Count; i++)
         {
             var user = o.SeedUsers[i];

@@ -25,6 +25,7 @@ public static class StorageComposition
             services.AddSingleton<IRoomStore>(sp => sp.GetRequiredService<InMemoryStore>());
             services.AddSingleton<IMessageStore>(sp => sp.GetRequiredService<InMemoryStore>());
             services.AddSingleton<IStoreHealth>(sp => sp.GetRequiredService<InMemoryStore>());
+            services.AddSingleton<IInviteStore>(sp => sp.GetRequiredService<InMemoryStore>());
             return services;
         }
 
@@ -56,6 +57,7 @@ public static class StorageComposition
                 sp.GetRequiredService<TimeProvider>()));
         }
 
+        services.AddSingleton<IInviteStore>(sp => sp.GetRequiredService<IAdminStore>());
         services.AddSingleton<IAccountStore>(sp => sp.GetRequiredService<IDurableStore>());
         services.AddSingleton<IRoomStore>(sp => sp.GetRequiredService<IDurableStore>());
         services.AddSingleton<IMessageStore>(sp => sp.GetRequiredService<IDurableStore>());

@@ -30,6 +30,7 @@ public static class WebComposition
         services.AddSingleton<RegistrationEndpoint>();
         services.AddSingleton(sp => new Route("/healthz", sp.GetRequiredService<HealthEndpoint>().HandleAsync));
         services.AddSingleton(sp => new Route("/api/users", sp.GetRequiredService<RegistrationEndpoint>().HandleAsync));
+        services.AddSingleton(sp => new Route("/api/registration", sp.GetRequiredService<RegistrationEndpoint>().HandleModeAsync));
         services.AddSingleton(sp => new RouteTable(sp.GetServices<Route>()));
         services.AddHostedService<HttpServer>();
         return services;

@@ -6,7 +6,7 @@ namespace TinyChat.Storage;
 /// A store that keeps its data outside the process (a SQLite file, a PostgreSQL database): opened and migrated
 /// before the chat starts, closed after it stopped, pruned in the background by the <see cref="RetentionLoop"/>.
 /// </summary>
-public interface IDurableStore : IAccountStore, IRoomStore, IMessageStore, IStoreHealth
+public interface IDurableStore : IAccountStore, IRoomStore, IMessageStore, IReadingStore, IStoreHealth
 {
     /// <summary>Where the data is, safe to log: a file path, or host, port and database (never credentials).</summary>
     string Location { get; }

@@ -6,9 +6,32 @@ using TinyChat.Chat;
 
 namespace TinyChat.Web;
 
-/// <summary><c>POST /api/users</c>: registers a user name and answers its access token.</summary>
+/// <summary>
+/// <c>POST /api/users</c>: registers a user name (with an invite code when <c>Chat:Registration</c> is <c>invite</c>)
+/// and answers its access token. <c>GET /api/registration</c>: who may register, for the sign-in screen.
+/// </summary>
 public sealed class RegistrationEndpoint(ChatServer chat, IOptions<ServerOptions> options, ClientAddressLimits addressLimits, ClientAddresses addresses, ILogger<RegistrationEndpoint> logger)
 {
+    /// <summary>The mode as the wire names it: <c>open</c>, <c>invite</c> or <c>closed</c>.</summary>
+    public string Mode => chat.Limits.Registration.ToString().ToLowerInvariant();
+
+    /// <summary><c>GET /api/registration</c>: <c>{"mode":"open"|"invite"|"closed"}</c>, no token needed.</summary>
+    public async Task HandleModeAsync(HttpListenerContext context, CancellationToken cancellationToken)
+    {
+        if (context.Request.HttpMethod != "GET")
+        {
+            await HttpReply.MethodNotAllowedAsync(context.Response, "GET").ConfigureAwait(false);
+            return;
+        }
+
+        await HttpReply.JsonAsync(context.Response, 200, w =>
+        {
+            w.WriteStartObject();
+            w.WriteString("mode", Mode);
+            w.WriteEndObject();
+        }).ConfigureAwait(false);
+    }
+
     /// <summary>Handles one request.</summary>
     public async Task HandleAsync(HttpListenerContext context, CancellationToken cancellationToken)
     {
@@ -34,6 +57,7 @@ public sealed class RegistrationEndpoint(ChatServer chat, IOptions<ServerOptions
         }
 
         string? username;
+        string? invite = null;
         try
         {
             using var document = JsonDocument.Parse(body);
@@ -45,7 +69,14 @@ public sealed class RegistrationEndpoint(ChatServer chat, IOptions<ServerOptions
                 return;
             }
 
+            if (document.RootElement.TryGetProperty("invite", out var code) && code.ValueKind is not (JsonValueKind.String or JsonValueKind.Null))
+            {
+                await HttpReply.ErrorAsync(response, 400, "bad_request", "\"invite\" must be a string (the invite code)").ConfigureAwait(false);
+                return;
+            }
+
             username = name.GetString();
+            invite = code.ValueKind == JsonValueKind.String ? code.GetString()?.Trim() : null;
         }
         catch (JsonException)
         {
@@ -53,15 +84,20 @@ public sealed class RegistrationEndpoint(ChatServer chat, IOptions<ServerOptions
             return;
         }
 
-        var outcome = await chat.RegisterAsync(username, cancellationToken).ConfigureAwait(false);
+        var outcome = await chat.RegisterAsync(username, invite, cancellationToken).ConfigureAwait(false);
         if (outcome.Error is { } error)
         {
-            var status = error.Code == "username_taken" ? 409 : 400;
+            var status = error.Code switch
+            {
+                "username_taken" => 409,
+                "registration_closed" or "invite_required" or "invalid_invite" => 403,
+                _ => 400,
+            };
             await HttpReply.ErrorAsync(response, status, error.Code, error.Message).ConfigureAwait(false);
             return;
         }
 
-        logger.LogInformation("Registered user {User}", username);
+        logger.LogInformation("Registered user {User} ({Registration})", username, Mode);
         await HttpReply.JsonAsync(response, 201, w =>
         {
             w.WriteStartObject();

@@ -59,6 +59,8 @@ public sealed class SseEventEncoder : IEventEncoder
             PresenceState => ("presence_state", null),
             PresenceDiff => ("presence_diff", null),
             TypingNotice => ("typing", null),
+            MentionNotice => ("mention", null),
+            ReadMarker => ("read", null),
             _ => throw new NotSupportedException($"no SSE encoding for {chatEvent.GetType().Name}"),
         };
 

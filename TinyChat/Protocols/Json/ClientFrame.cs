@@ -53,6 +53,12 @@ public sealed record ClientFrame
     /// <summary><c>role</c>: <c>moderator</c> or <c>member</c>.</summary>
     public string? Role { get; private set; }
 
+    /// <summary><c>query</c>: what to search for.</summary>
+    public string? Query { get; private set; }
+
+    /// <summary><c>next</c>: the cursor of a search's next page.</summary>
+    public string? Next { get; private set; }
+
     /// <summary><c>ref</c> as raw JSON (a string or a number), echoed verbatim in replies.</summary>
     public byte[]? Ref { get; private set; }
 
@@ -95,6 +101,8 @@ public sealed record ClientFrame
                     case "seconds": frame.Seconds = frame.ReadId(ref reader, name); break;
                     case "topic": frame.Topic = frame.ReadString(ref reader, name); break;
                     case "role": frame.Role = frame.ReadString(ref reader, name); break;
+                    case "query": frame.Query = frame.ReadString(ref reader, name); break;
+                    case "next": frame.Next = frame.ReadString(ref reader, name); break;
                     default: reader.Skip(); break;
                 }
             }

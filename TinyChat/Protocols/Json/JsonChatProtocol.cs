@@ -170,6 +170,8 @@ public sealed class JsonChatProtocol(ChatClient client, WebSocketConnection conn
             case "rooms":
                 var rooms = await client.RoomsAsync(cancellationToken).ConfigureAwait(false);
                 var summaries = rooms.Value is { } list ? await client.RoomSummariesAsync(list.All, cancellationToken).ConfigureAwait(false) : [];
+                var reading = rooms.Value is { } joinedList ? await client.ReadStatesAsync(joinedList.Joined, cancellationToken).ConfigureAwait(false) : [];
+                var readingByRoom = reading.ToDictionary(r => r.Room, StringComparer.Ordinal);
                 Reply(rooms.Error, frame.Ref, w =>
                 {
                     WriteStrings(w, "rooms", rooms.Value!.All);
@@ -181,6 +183,13 @@ public sealed class JsonChatProtocol(ChatClient client, WebSocketConnection conn
                         w.WriteString("room", summary.Room);
                         w.WriteNumber("members", summary.Members);
                         w.WriteNumber("online", summary.Online);
+                        if (readingByRoom.TryGetValue(summary.Room, out var state))
+                        {
+                            w.WriteNumber("last_read", state.LastRead);
+                            w.WriteNumber("unread", state.Unread);
+                            w.WriteNumber("mentions", state.Mentions);
+                        }
+
                         w.WriteEndObject();
                     }
 
@@ -271,6 +280,31 @@ public sealed class JsonChatProtocol(ChatClient client, WebSocketConnection conn
                 }
 
                 break;
+            case "read":
+                await HandleReadAsync(frame, cancellationToken).ConfigureAwait(false);
+                break;
+            case "conversations":
+                var conversations = await client.ConversationsAsync((int)Math.Min(frame.Limit ?? 50, ChatClient.MaxConversations), cancellationToken).ConfigureAwait(false);
+                Reply(conversations.Error, frame.Ref, w =>
+                {
+                    w.WriteStartArray("conversations");
+                    foreach (var conversation in conversations.Value!)
+                    {
+                        w.WriteStartObject();
+                        w.WriteString("with", conversation.With);
+                        w.WriteNumber("last_id", conversation.LastId);
+                        w.WriteString("ts", JsonEventEncoder.Timestamp(conversation.LastAt));
+                        w.WriteNumber("last_read", conversation.LastRead);
+                        w.WriteNumber("unread", conversation.Unread);
+                        w.WriteEndObject();
+                    }
+
+                    w.WriteEndArray();
+                });
+                break;
+            case "search":
+                await HandleSearchAsync(frame, cancellationToken).ConfigureAwait(false);
+                break;
             default:
                 SendError("unknown_command", $"unknown command \"{Truncate(command)}\"", frame.Ref);
                 break;
@@ -326,6 +360,76 @@ public sealed class JsonChatProtocol(ChatClient client, WebSocketConnection conn
         {
             SendError("bad_request", "history needs \"room\" or \"with\"", frame.Ref);
         }
+    }
+
+    private async Task HandleReadAsync(ClientFrame frame, CancellationToken cancellationToken)
+    {
+        if (frame.Id is not { } id)
+        {
+            SendError("bad_request", "command \"read\" needs a field \"id\": the last message read", frame.Ref);
+            return;
+        }
+
+        var marked = frame.Room is { } room ? await client.MarkRoomReadAsync(room, id, cancellationToken).ConfigureAwait(false)
+            : frame.With is { } with ? await client.MarkPrivateReadAsync(with, id, cancellationToken).ConfigureAwait(false)
+            : new ChatError("bad_request", "read needs \"room\" or \"with\"");
+        Reply(marked.Error, frame.Ref, w =>
+        {
+            w.WritePropertyName("read");
+            JsonEventEncoder.WriteRead(w, marked.Value!);
+        });
+    }
+
+    private async Task HandleSearchAsync(ClientFrame frame, CancellationToken cancellationToken)
+    {
+        if (frame.Limit is 0)
+        {
+            SendError("bad_request", "field \"limit\" must be at least 1", frame.Ref);
+            return;
+        }
+
+        var found = await client.SearchAsync(frame.Query, frame.Room, frame.Next, (int)Math.Min(frame.Limit ?? 20, ChatClient.MaxSearchLimit), cancellationToken).ConfigureAwait(false);
+        Reply(found.Error, frame.Ref, w =>
+        {
+            w.WriteString("query", frame.Query);
+            w.WriteStartArray("results");
+            foreach (var hit in found.Value!.Hits)
+            {
+                // The message in exactly the shape history has, then where the words are in its text.
+                w.WriteStartObject();
+                w.WritePropertyName("message");
+                if (hit.Room is { } roomMessage)
+                {
+                    JsonEventEncoder.WriteRoomMessage(w, roomMessage);
+                }
+                else
+                {
+                    JsonEventEncoder.WritePrivateMessage(w, hit.Private!);
+                }
+
+                w.WriteStartArray("marks");
+                foreach (var (start, length) in hit.Marks)
+                {
+                    w.WriteStartArray();
+                    w.WriteNumberValue(start);
+                    w.WriteNumberValue(length);
+                    w.WriteEndArray();
+                }
+
+                w.WriteEndArray();
+                w.WriteEndObject();
+            }
+
+            w.WriteEndArray();
+            if (found.Value.Next is { } next)
+            {
+                w.WriteString("next", next);
+            }
+            else
+            {
+                w.WriteNull("next");
+            }
+        });
     }
 
     // reference: null = pushed after a join or connect (no ref); otherwise the frame's ref (empty = none given).

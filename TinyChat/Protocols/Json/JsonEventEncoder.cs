@@ -50,6 +50,21 @@ public sealed class JsonEventEncoder : IEventEncoder
             w.WriteString("typing", typing.User);
             w.WriteEndObject();
         }),
+        MentionNotice mention => Build(w =>
+        {
+            w.WriteStartObject();
+            w.WritePropertyName("mention");
+            WriteMention(w, mention);
+            w.WriteEndObject();
+        }),
+        ReadMarker read => Build(w =>
+        {
+            w.WriteStartObject();
+            w.WritePropertyName("read");
+            WriteRead(w, read);
+            w.WriteEndObject();
+        }),
+
         // The native protocol shows a user once, however many connections (docs/protocol.md, Presence).
         PresenceConnectionDiff => ReadOnlyMemory<byte>.Empty,
         _ => throw new NotSupportedException($"no JSON encoding for {chatEvent.GetType().Name}"),
@@ -130,6 +145,41 @@ public sealed class JsonEventEncoder : IEventEncoder
                 w.WriteString("topic", m.Text);
                 break;
         }
+    }
+
+    /// <summary><c>{"room","from","id","ts","message"}</c>: a mention, with the start of the message's text.</summary>
+    public static void WriteMention(Utf8JsonWriter w, MentionNotice m)
+    {
+        w.WriteStartObject();
+        w.WriteString("room", m.Room);
+        w.WriteString("from", m.From);
+        w.WriteNumber("id", m.Id);
+        w.WriteString("ts", Timestamp(m.Timestamp));
+        w.WriteString("message", m.Excerpt);
+        w.WriteEndObject();
+    }
+
+    /// <summary><c>{"room","id","unread","mentions"}</c> or <c>{"with","id","unread"}</c>: where the user stands now.</summary>
+    public static void WriteRead(Utf8JsonWriter w, ReadMarker m)
+    {
+        w.WriteStartObject();
+        if (m.Room is { } room)
+        {
+            w.WriteString("room", room);
+        }
+        else
+        {
+            w.WriteString("with", m.With);
+        }
+
+        w.WriteNumber("id", m.Position);
+        w.WriteNumber("unread", m.Unread);
+        if (m.Room is not null)
+        {
+            w.WriteNumber("mentions", m.Mentions);
+        }
+
+        w.WriteEndObject();
     }
 
     /// <summary><c>{"to","from","message","id","ts"}</c>: live and in history.</summary>

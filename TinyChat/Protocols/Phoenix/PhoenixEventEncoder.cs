@@ -72,6 +72,8 @@ public sealed class PhoenixEventEncoder : IEventEncoder
 
             w.WriteEndObject();
         }),
+        MentionNotice mention => Message(null, null, PhoenixTopics.User(mention.User), "mention", w => JsonEventEncoder.WriteMention(w, mention)),
+        ReadMarker read => Message(null, null, PhoenixTopics.User(read.User), "read", w => JsonEventEncoder.WriteRead(w, read)),
         _ => throw new NotSupportedException($"no Phoenix encoding for {chatEvent.GetType().Name}"),
     };
 

@@ -3,9 +3,12 @@ using TinyChat.Chat;
 namespace TinyChat.Storage.InMemory;
 
 /// <summary>Accounts, rooms and history in memory: for tests and for <c>Storage:Provider = memory</c>. Thread-safe.</summary>
-public sealed class InMemoryStore : IAccountStore, IRoomStore, IMessageStore, IStoreHealth
+public sealed class InMemoryStore(TimeProvider? time = null) : IAccountStore, IRoomStore, IMessageStore, IReadingStore, IStoreHealth, IInviteStore
 {
+    private readonly TimeProvider time = time ?? TimeProvider.System;
     private readonly object gate = new();
+    private readonly List<(byte[] Hash, InviteReport Report)> invites = [];
+    private long lastInviteId;
     private readonly Dictionary<string, byte[]> tokenHashes = new(StringComparer.Ordinal);
     private readonly Dictionary<string, string> usersByHash = new(StringComparer.Ordinal);
     private readonly Dictionary<string, HashSet<string>> members = new(StringComparer.Ordinal);
@@ -13,6 +16,12 @@ public sealed class InMemoryStore : IAccountStore, IRoomStore, IMessageStore, IS
     private readonly Dictionary<string, long> lastIds = new(StringComparer.Ordinal);
     private readonly List<PrivateMessage> privateHistory = [];
     private readonly Dictionary<string, RoomAccess> access = new(StringComparer.Ordinal);
+    private readonly HashSet<(string User, string Room, long Id)> mentions = [];
+    private readonly Dictionary<(string User, string Room), long> roomReads = [];
+    private readonly Dictionary<(string User, string Other), long> privateReads = [];
+
+    // Insertion order over all rooms, as a database's row id: orders and pages search hits.
+    private readonly Dictionary<(string Room, long Id), long> rowIds = [];
 
     /// <inheritdoc />
     public StoreHealth Current { get; } = StoreHealth.AlwaysAvailable(StorageOptions.Memory);
@@ -26,6 +35,70 @@ public sealed class InMemoryStore : IAccountStore, IRoomStore, IMessageStore, IS
         {
             return ValueTask.FromResult(
                 usersByHash.TryGetValue(Convert.ToHexString(presented), out var user) && TokenHash.Matches(tokenHashes[user], presented) ? user : null);
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask<InvitedSignUp> TryCreateWithInviteAsync(string username, string token, string invite, CancellationToken cancellationToken)
+    {
+        var presented = TokenHash.Of(invite);
+        lock (gate)
+        {
+            if (tokenHashes.ContainsKey(username))
+            {
+                return ValueTask.FromResult(InvitedSignUp.NameTaken);
+            }
+
+            var now = time.GetUtcNow();
+            var index = invites.FindIndex(i => TokenHash.Matches(i.Hash, presented) && i.Report.UsesLeft > 0 && i.Report.ExpiresAt > now);
+            if (index < 0)
+            {
+                return ValueTask.FromResult(InvitedSignUp.InvalidInvite);
+            }
+
+            invites[index] = invites[index] with { Report = invites[index].Report with { UsesLeft = invites[index].Report.UsesLeft - 1 } };
+            tokenHashes[username] = TokenHash.Of(token);
+            usersByHash[Convert.ToHexString(tokenHashes[username])] = username;
+            return ValueTask.FromResult(InvitedSignUp.Created);
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask<InviteReport> CreateInviteAsync(string code, int uses, DateTimeOffset expiresAt, CancellationToken cancellationToken)
+    {
+        lock (gate)
+        {
+            var report = new InviteReport(++lastInviteId, InviteCodes.Hint(code), uses, uses, expiresAt, time.GetUtcNow());
+            invites.Add((TokenHash.Of(code), report));
+            return ValueTask.FromResult(report);
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask<IReadOnlyList<InviteReport>> ListInvitesAsync(CancellationToken cancellationToken)
+    {
+        lock (gate)
+        {
+            return ValueTask.FromResult<IReadOnlyList<InviteReport>>([.. invites.Select(i => i.Report)]);
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask<bool> RevokeInviteAsync(string code, CancellationToken cancellationToken)
+    {
+        var hash = TokenHash.Of(code);
+        lock (gate)
+        {
+            return ValueTask.FromResult(invites.RemoveAll(i => TokenHash.Matches(i.Hash, hash)) > 0);
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask<bool> RevokeInviteAsync(long id, CancellationToken cancellationToken)
+    {
+        lock (gate)
+        {
+            return ValueTask.FromResult(invites.RemoveAll(i => i.Report.Id == id) > 0);
         }
     }
 
@@ -130,7 +203,13 @@ public sealed class InMemoryStore : IAccountStore, IRoomStore, IMessageStore, IS
     {
         lock (gate)
         {
-            return ValueTask.FromResult(members.TryGetValue(room, out var set) && set.Add(user));
+            if (!members.TryGetValue(room, out var set) || !set.Add(user))
+            {
+                return ValueTask.FromResult(false);
+            }
+
+            roomReads[(user, room)] = Math.Max(roomReads.GetValueOrDefault((user, room)), lastIds.GetValueOrDefault(room));
+            return ValueTask.FromResult(true);
         }
     }
 
@@ -189,6 +268,11 @@ public sealed class InMemoryStore : IAccountStore, IRoomStore, IMessageStore, IS
             foreach (var m in messages)
             {
                 list.Add(m.ToEvent(room, ++last));
+                rowIds[(room, last)] = rowIds.Count + 1;
+                foreach (var user in m.Mentions)
+                {
+                    mentions.Add((user, room, last));
+                }
                 if (m.Kind is not null)
                 {
                     Apply(room, list, m);
@@ -321,6 +405,121 @@ public sealed class InMemoryStore : IAccountStore, IRoomStore, IMessageStore, IS
         {
             IReadOnlyList<PrivateMessage> page = [.. privateHistory.Where(m => m.Id > after && (m.From == user || m.To == user)).Take(limit)];
             return ValueTask.FromResult(page);
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask<long> MarkRoomReadAsync(string user, string room, long id, CancellationToken cancellationToken)
+    {
+        lock (gate)
+        {
+            if (!members.ContainsKey(room))
+            {
+                return ValueTask.FromResult(0L);
+            }
+
+            var position = Math.Max(roomReads.GetValueOrDefault((user, room)), id);
+            roomReads[(user, room)] = position;
+            return ValueTask.FromResult(position);
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask<long> MarkPrivateReadAsync(string user, string other, long id, CancellationToken cancellationToken)
+    {
+        lock (gate)
+        {
+            var position = Math.Max(privateReads.GetValueOrDefault((user, other)), id);
+            privateReads[(user, other)] = position;
+            return ValueTask.FromResult(position);
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask<IReadOnlyList<RoomReadState>> RoomReadStatesAsync(string user, IReadOnlyList<string> rooms, CancellationToken cancellationToken)
+    {
+        lock (gate)
+        {
+            var states = new List<RoomReadState>();
+            foreach (var room in rooms)
+            {
+                if (!members.ContainsKey(room))
+                {
+                    continue;
+                }
+
+                var position = roomReads.TryGetValue((user, room), out var read) ? read : lastIds.GetValueOrDefault(room);
+                var after = (roomHistory.TryGetValue(room, out var list) ? list : []).Where(m => m.Id > position && m.Kind is null && !m.Deleted).ToList();
+                var unread = after.Count(m => m.From != user);
+                var mentioned = after.Count(m => mentions.Contains((user, room, m.Id)));
+                states.Add(new RoomReadState(room, position, Math.Min(unread, IReadingStore.CountCap), Math.Min(mentioned, IReadingStore.CountCap)));
+            }
+
+            return ValueTask.FromResult<IReadOnlyList<RoomReadState>>(states);
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask<IReadOnlyList<ConversationState>> ConversationsAsync(string user, int limit, CancellationToken cancellationToken)
+    {
+        lock (gate)
+        {
+            var others = privateHistory
+                .Where(m => m.From == user || m.To == user)
+                .GroupBy(m => m.From == user ? m.To : m.From, StringComparer.Ordinal)
+                .Select(g => g.Key)
+                .ToList();
+            IReadOnlyList<ConversationState> list = [.. others.Select(other => Conversation(user, other)).OrderByDescending(c => c.LastId).Take(limit)];
+            return ValueTask.FromResult(list);
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask<ConversationState> ConversationAsync(string user, string other, CancellationToken cancellationToken)
+    {
+        lock (gate)
+        {
+            return ValueTask.FromResult(Conversation(user, other));
+        }
+    }
+
+    private ConversationState Conversation(string user, string other)
+    {
+        var messages = privateHistory.Where(m => (m.From == user && m.To == other) || (m.From == other && m.To == user)).ToList();
+        var read = privateReads.GetValueOrDefault((user, other));
+        var unread = user == other ? 0 : messages.Count(m => m.Id > read && m.From == other);
+        return messages.Count == 0
+            ? new ConversationState(other, 0, DateTimeOffset.UnixEpoch, read, 0)
+            : new ConversationState(other, messages[^1].Id, messages[^1].Timestamp, read, Math.Min(unread, IReadingStore.CountCap));
+    }
+
+    /// <inheritdoc />
+    public ValueTask<IReadOnlyList<RoomSearchHit>> SearchRoomsAsync(IReadOnlyList<string> rooms, SearchQuery query, long below, int limit, CancellationToken cancellationToken)
+    {
+        lock (gate)
+        {
+            // No index here: a scan, fine for tests and demos. The key orders hits across rooms as a row id would.
+            var hits = new List<RoomSearchHit>();
+            foreach (var room in rooms)
+            {
+                if (roomHistory.TryGetValue(room, out var list))
+                {
+                    hits.AddRange(list.Where(m => m.Kind is null && !m.Deleted && query.IsFoundIn(m.Text)).Select(m => new RoomSearchHit(rowIds[(room, m.Id)], m)));
+                }
+            }
+
+            return ValueTask.FromResult<IReadOnlyList<RoomSearchHit>>([.. hits.Where(h => h.Key < below).OrderByDescending(h => h.Key).Take(limit)]);
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask<IReadOnlyList<PrivateSearchHit>> SearchPrivateAsync(string user, SearchQuery query, long below, int limit, CancellationToken cancellationToken)
+    {
+        lock (gate)
+        {
+            return ValueTask.FromResult<IReadOnlyList<PrivateSearchHit>>([..
+                privateHistory.Where(m => m.Id < below && (m.From == user || m.To == user) && query.IsFoundIn(m.Text))
+                    .OrderByDescending(m => m.Id).Take(limit).Select(m => new PrivateSearchHit(m))]);
         }
     }
 

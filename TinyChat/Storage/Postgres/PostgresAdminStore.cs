@@ -44,6 +44,64 @@ public sealed class PostgresAdminStore(PostgresStore store, TimeProvider time) :
     }
 
     /// <inheritdoc />
+    public ValueTask<InviteReport> CreateInviteAsync(string code, int uses, DateTimeOffset expiresAt, CancellationToken cancellationToken)
+    {
+        var hash = TokenHash.Of(code);
+        var hint = InviteCodes.Hint(code);
+        var now = NowMs();
+        var expires = expiresAt.ToUnixTimeMilliseconds();
+        return store.RunAsync(
+            async (connection, ct) => new InviteReport(
+                (long)(await PostgresStore.ScalarAsync(
+                    connection,
+                    "INSERT INTO invites (code_hash, hint, uses, uses_left, expires_at_ms, created_at_ms) VALUES ($1, $2, $3, $3, $4, $5) RETURNING id",
+                    ct,
+                    hash,
+                    hint,
+                    uses,
+                    expires,
+                    now).ConfigureAwait(false))!,
+                hint,
+                uses,
+                uses,
+                FromMs(expires),
+                FromMs(now)),
+            cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public ValueTask<IReadOnlyList<InviteReport>> ListInvitesAsync(CancellationToken cancellationToken) =>
+        store.RunAsync<IReadOnlyList<InviteReport>>(
+            async (connection, ct) =>
+            {
+                await using var command = new NpgsqlCommand("SELECT id, hint, uses, uses_left, expires_at_ms, created_at_ms FROM invites ORDER BY id", connection);
+                await using var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
+                var invites = new List<InviteReport>();
+                while (await reader.ReadAsync(ct).ConfigureAwait(false))
+                {
+                    invites.Add(new InviteReport(reader.GetInt64(0), reader.GetString(1), reader.GetInt32(2), reader.GetInt32(3), FromMs(reader.GetInt64(4)), FromMs(reader.GetInt64(5))));
+                }
+
+                return invites;
+            },
+            cancellationToken);
+
+    /// <inheritdoc />
+    public ValueTask<bool> RevokeInviteAsync(string code, CancellationToken cancellationToken)
+    {
+        var hash = TokenHash.Of(code);
+        return store.RunAsync(
+            async (connection, ct) => await PostgresStore.ExecuteAsync(connection, "DELETE FROM invites WHERE code_hash = $1", ct, hash).ConfigureAwait(false) == 1,
+            cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public ValueTask<bool> RevokeInviteAsync(long id, CancellationToken cancellationToken) =>
+        store.RunAsync(
+            async (connection, ct) => await PostgresStore.ExecuteAsync(connection, "DELETE FROM invites WHERE id = $1", ct, id).ConfigureAwait(false) == 1,
+            cancellationToken);
+
+    /// <inheritdoc />
     public ValueTask<IReadOnlyList<UserReport>> ListUsersAsync(CancellationToken cancellationToken) =>
         store.RunAsync<IReadOnlyList<UserReport>>(
             async (connection, ct) =>
@@ -89,6 +147,11 @@ public sealed class PostgresAdminStore(PostgresStore store, TimeProvider time) :
                 await PostgresStore.ExecuteAsync(connection, "DELETE FROM memberships WHERE username = $1", ct, user).ConfigureAwait(false);
                 // A later account of the same name is someone else: it inherits no role, invitation, ban or mute.
                 await PostgresStore.ExecuteAsync(connection, "DELETE FROM room_standings WHERE username = $1", ct, user).ConfigureAwait(false);
+                foreach (var table in new[] { "mentions", "room_reads", "private_reads", "conversations" })
+                {
+                    await PostgresStore.ExecuteAsync(connection, $"DELETE FROM {table} WHERE username = $1", ct, user).ConfigureAwait(false);
+                }
+
                 return true;
             },
             cancellationToken);
@@ -135,6 +198,8 @@ public sealed class PostgresAdminStore(PostgresStore store, TimeProvider time) :
                 await PostgresStore.ExecuteAsync(connection, "DELETE FROM room_messages WHERE room_id = $1", ct, id).ConfigureAwait(false);
                 await PostgresStore.ExecuteAsync(connection, "DELETE FROM memberships WHERE room_id = $1", ct, id).ConfigureAwait(false);
                 await PostgresStore.ExecuteAsync(connection, "DELETE FROM room_standings WHERE room_id = $1", ct, id).ConfigureAwait(false);
+                await PostgresStore.ExecuteAsync(connection, "DELETE FROM mentions WHERE room_id = $1", ct, id).ConfigureAwait(false);
+                await PostgresStore.ExecuteAsync(connection, "DELETE FROM room_reads WHERE room_id = $1", ct, id).ConfigureAwait(false);
                 await PostgresStore.ExecuteAsync(connection, "DELETE FROM rooms WHERE id = $1", ct, id).ConfigureAwait(false);
                 return true;
             },

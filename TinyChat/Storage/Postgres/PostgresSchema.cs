@@ -105,6 +105,82 @@ internal static class PostgresSchema
         -- A deletion blanks the edits of its message too: found through this, never by a scan.
         CREATE INDEX room_messages_by_reference ON room_messages (room_id, refers_to) WHERE refers_to IS NOT NULL;
         """,
+
+        // Version 4: invite codes (Chat:Registration = invite). A registration takes one use in the transaction that
+        // creates the account (the row lock makes racing registrations for a last use take turns); revoking deletes.
+        """
+        CREATE TABLE invites (
+            id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            code_hash     bytea NOT NULL UNIQUE,  -- SHA-256 of the code; the code itself is never stored
+            hint          text NOT NULL,          -- the code's first characters, for listings
+            uses          integer NOT NULL,
+            uses_left     integer NOT NULL,
+            expires_at_ms bigint NOT NULL,
+            created_at_ms bigint NOT NULL
+        );
+        """,
+
+        // Version 5: reading state and search, as in SQLite. Mentions and read positions are written by the core's
+        // decisions; conversations are kept by a trigger; the text search vectors are generated columns (so an
+        // edit re-indexes, a deletion un-indexes) under GIN indexes. Words are runs of letters and digits, as the
+        // core parses queries: punctuation becomes a space before the 'simple' configuration (no stemming) reads it.
+        """
+        CREATE TABLE mentions (
+            username text COLLATE "C" NOT NULL,
+            room_id  bigint NOT NULL,
+            seq      bigint NOT NULL,
+            PRIMARY KEY (username, room_id, seq)
+        );
+
+        CREATE TABLE room_reads (
+            username text COLLATE "C" NOT NULL,
+            room_id  bigint NOT NULL,
+            seq      bigint NOT NULL,
+            PRIMARY KEY (username, room_id)
+        );
+
+        CREATE TABLE private_reads (
+            username text COLLATE "C" NOT NULL,
+            other    text COLLATE "C" NOT NULL,
+            id       bigint NOT NULL,
+            PRIMARY KEY (username, other)
+        );
+
+        CREATE TABLE conversations (
+            username   text COLLATE "C" NOT NULL,
+            other      text COLLATE "C" NOT NULL,
+            last_id    bigint NOT NULL,
+            last_at_ms bigint NOT NULL,
+            PRIMARY KEY (username, other)
+        );
+        CREATE INDEX conversations_by_recency ON conversations (username, last_id);
+
+        CREATE FUNCTION private_messages_conversations() RETURNS trigger LANGUAGE plpgsql AS $body$
+        BEGIN
+            INSERT INTO conversations AS c (username, other, last_id, last_at_ms) VALUES (NEW.sender, NEW.recipient, NEW.id, NEW.sent_at_ms)
+                ON CONFLICT (username, other) DO UPDATE SET last_id = excluded.last_id, last_at_ms = excluded.last_at_ms WHERE excluded.last_id > c.last_id;
+            INSERT INTO conversations AS c (username, other, last_id, last_at_ms) VALUES (NEW.recipient, NEW.sender, NEW.id, NEW.sent_at_ms)
+                ON CONFLICT (username, other) DO UPDATE SET last_id = excluded.last_id, last_at_ms = excluded.last_at_ms WHERE excluded.last_id > c.last_id;
+            RETURN NULL;
+        END
+        $body$;
+        CREATE TRIGGER private_messages_conversations AFTER INSERT ON private_messages FOR EACH ROW EXECUTE FUNCTION private_messages_conversations();
+
+        INSERT INTO conversations (username, other, last_id, last_at_ms)
+            SELECT DISTINCT ON (u, o) u, o, id, at FROM (
+                SELECT sender AS u, recipient AS o, id, sent_at_ms AS at FROM private_messages
+                UNION ALL
+                SELECT recipient, sender, id, sent_at_ms FROM private_messages) pairs
+            ORDER BY u, o, id DESC;
+        INSERT INTO private_reads (username, other, id) SELECT username, other, last_id FROM conversations;
+
+        ALTER TABLE room_messages ADD COLUMN search tsvector GENERATED ALWAYS AS (
+            CASE WHEN kind IS NULL AND NOT deleted THEN to_tsvector('simple'::regconfig, regexp_replace(body, '[[:space:][:punct:]]+', ' ', 'g')) END) STORED;
+        CREATE INDEX room_messages_search ON room_messages USING gin (search);
+        ALTER TABLE private_messages ADD COLUMN search tsvector GENERATED ALWAYS AS (
+            to_tsvector('simple'::regconfig, regexp_replace(body, '[[:space:][:punct:]]+', ' ', 'g'))) STORED;
+        CREATE INDEX private_messages_search ON private_messages USING gin (search);
+        """,
     ];
 
     /// <summary>The version this code writes and understands.</summary>

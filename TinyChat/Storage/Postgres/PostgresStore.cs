@@ -32,7 +32,11 @@ public sealed class PostgresStore : IDurableStore, IAsyncDisposable
         stored AS (
             INSERT INTO room_messages (room_id, seq, sender, body, sent_at_ms)
             SELECT room.id, room.base + m.n, m.sender, m.body, m.at
-            FROM room, unnest($2::text[], $3::text[], $4::bigint[]) WITH ORDINALITY AS m (sender, body, at, n))
+            FROM room, unnest($2::text[], $3::text[], $4::bigint[]) WITH ORDINALITY AS m (sender, body, at, n)),
+        mentioned AS (
+            INSERT INTO mentions (username, room_id, seq)
+            SELECT x.username, room.id, room.base + x.n FROM room, unnest($5::text[], $6::bigint[]) AS x (username, n)
+            ON CONFLICT DO NOTHING)
         SELECT base + 1 FROM room
         """;
 
@@ -187,6 +191,46 @@ public sealed class PostgresStore : IDurableStore, IAsyncDisposable
     }
 
     /// <inheritdoc />
+    public ValueTask<InvitedSignUp> TryCreateWithInviteAsync(string username, string token, string invite, CancellationToken cancellationToken)
+    {
+        var hash = TokenHash.Of(token);
+        var inviteHash = TokenHash.Of(invite);
+        var now = NowMs();
+        return RunAsync(
+            async (connection, ct) =>
+            {
+                // Name first, as every store decides it. The UPDATE locks the code's row: a racing registration for the same
+                // code waits for it, then sees the use taken.
+                await using var transaction = await connection.BeginTransactionAsync(ct).ConfigureAwait(false);
+                await using (var create = new NpgsqlCommand("INSERT INTO accounts (username, token_hash, created_at_ms) VALUES ($1, $2, $3) ON CONFLICT (username) DO NOTHING", connection, transaction))
+                {
+                    create.Parameters.Add(new NpgsqlParameter<string> { TypedValue = username });
+                    create.Parameters.Add(new NpgsqlParameter<byte[]> { TypedValue = hash });
+                    create.Parameters.Add(new NpgsqlParameter<long> { TypedValue = now });
+                    if (await create.ExecuteNonQueryAsync(ct).ConfigureAwait(false) != 1)
+                    {
+                        return InvitedSignUp.NameTaken;
+                    }
+                }
+
+                await using (var use = new NpgsqlCommand("UPDATE invites SET uses_left = uses_left - 1 WHERE code_hash = $1 AND uses_left > 0 AND expires_at_ms > $2", connection, transaction))
+                {
+                    use.Parameters.Add(new NpgsqlParameter<byte[]> { TypedValue = inviteHash });
+                    use.Parameters.Add(new NpgsqlParameter<long> { TypedValue = now });
+                    if (await use.ExecuteNonQueryAsync(ct).ConfigureAwait(false) != 1)
+                    {
+                        // Rolled back on dispose: no account.
+                        return InvitedSignUp.InvalidInvite;
+                    }
+                }
+
+                await transaction.CommitAsync(ct).ConfigureAwait(false);
+                return InvitedSignUp.Created;
+            },
+            cancellationToken);
+    }
+
+    /// <inheritdoc />
     public async ValueTask UpsertAsync(string username, string token, CancellationToken cancellationToken)
     {
         var hash = TokenHash.Of(token);
@@ -293,12 +337,20 @@ public sealed class PostgresStore : IDurableStore, IAsyncDisposable
     /// <inheritdoc />
     public ValueTask<bool> AddMemberAsync(string room, string user, CancellationToken cancellationToken) =>
         RunAsync(
-            async (connection, ct) => await ExecuteAsync(
+            // A member starts having read everything before the join, in the statement that records the membership.
+            async (connection, ct) => await ScalarAsync(
                 connection,
-                "INSERT INTO memberships (room_id, username) SELECT id, $2 FROM rooms WHERE name = $1 ON CONFLICT DO NOTHING",
+                """
+                WITH member AS (
+                    INSERT INTO memberships (room_id, username) SELECT id, $2 FROM rooms WHERE name = $1 ON CONFLICT DO NOTHING RETURNING room_id),
+                position AS (
+                    INSERT INTO room_reads (username, room_id, seq) SELECT $2, r.id, r.last_seq FROM member JOIN rooms r ON r.id = member.room_id
+                    ON CONFLICT (username, room_id) DO UPDATE SET seq = GREATEST(room_reads.seq, excluded.seq))
+                SELECT count(*) FROM member
+                """,
                 ct,
                 room,
-                user).ConfigureAwait(false) == 1,
+                user).ConfigureAwait(false) is 1L,
             cancellationToken);
 
     /// <inheritdoc />
@@ -347,11 +399,18 @@ public sealed class PostgresStore : IDurableStore, IAsyncDisposable
         var senders = new string[messages.Count];
         var bodies = new string[messages.Count];
         var times = new long[messages.Count];
+        var mentioned = new List<string>();
+        var mentionedAt = new List<long>();
         for (var i = 0; i < messages.Count; i++)
         {
             senders[i] = messages[i].From;
             bodies[i] = messages[i].Text;
             times[i] = messages[i].Timestamp.ToUnixTimeMilliseconds();
+            foreach (var user in messages[i].Mentions)
+            {
+                mentioned.Add(user);
+                mentionedAt.Add(i + 1);
+            }
         }
 
         var first = await RunAsync(
@@ -362,6 +421,8 @@ public sealed class PostgresStore : IDurableStore, IAsyncDisposable
                 command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = senders, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
                 command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = bodies, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
                 command.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = times, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bigint });
+                command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = [.. mentioned], NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
+                command.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = [.. mentionedAt], NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bigint });
                 return await command.ExecuteScalarAsync(ct).ConfigureAwait(false) as long?;
             },
             cancellationToken).ConfigureAwait(false);
@@ -394,6 +455,14 @@ public sealed class PostgresStore : IDurableStore, IAsyncDisposable
                 for (var i = 0; i < messages.Count; i++)
                 {
                     await InsertEventAsync(connection, transaction, roomId, firstSeq + i, messages[i], ct).ConfigureAwait(false);
+                    foreach (var user in messages[i].Mentions)
+                    {
+                        await using var mention = new NpgsqlCommand("INSERT INTO mentions (username, room_id, seq) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING", connection, transaction);
+                        mention.Parameters.Add(new NpgsqlParameter<string> { TypedValue = user });
+                        mention.Parameters.Add(new NpgsqlParameter<long> { TypedValue = roomId });
+                        mention.Parameters.Add(new NpgsqlParameter<long> { TypedValue = firstSeq + i });
+                        await mention.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+                    }
                 }
 
                 await transaction.CommitAsync(ct).ConfigureAwait(false);
@@ -592,6 +661,194 @@ public sealed class PostgresStore : IDurableStore, IAsyncDisposable
                 }
 
                 return page;
+            },
+            cancellationToken);
+
+    /// <inheritdoc />
+    public ValueTask<long> MarkRoomReadAsync(string user, string room, long id, CancellationToken cancellationToken) =>
+        RunAsync(
+            async (connection, ct) => await ScalarAsync(
+                connection,
+                """
+                INSERT INTO room_reads (username, room_id, seq) SELECT $1, id, $3 FROM rooms WHERE name = $2
+                ON CONFLICT (username, room_id) DO UPDATE SET seq = GREATEST(room_reads.seq, excluded.seq) RETURNING seq
+                """,
+                ct,
+                user,
+                room,
+                id).ConfigureAwait(false) as long? ?? 0L,
+            cancellationToken);
+
+    /// <inheritdoc />
+    public ValueTask<long> MarkPrivateReadAsync(string user, string other, long id, CancellationToken cancellationToken) =>
+        RunAsync(
+            async (connection, ct) => (long)(await ScalarAsync(
+                connection,
+                """
+                INSERT INTO private_reads (username, other, id) VALUES ($1, $2, $3)
+                ON CONFLICT (username, other) DO UPDATE SET id = GREATEST(private_reads.id, excluded.id) RETURNING id
+                """,
+                ct,
+                user,
+                other,
+                id).ConfigureAwait(false))!,
+            cancellationToken);
+
+    /// <inheritdoc />
+    public ValueTask<IReadOnlyList<RoomReadState>> RoomReadStatesAsync(string user, IReadOnlyList<string> rooms, CancellationToken cancellationToken) =>
+        RunAsync<IReadOnlyList<RoomReadState>>(
+            async (connection, ct) =>
+            {
+                // Per room: the position (a member without one has read up to the newest message), then two counts that
+                // stop at the cap, each a range of an index from the position on. One statement for all the rooms.
+                await using var command = new NpgsqlCommand(
+                    $"""
+                    SELECT r.name, p.seq,
+                        (SELECT count(*) FROM (SELECT 1 FROM room_messages m
+                            WHERE m.room_id = r.id AND m.seq > p.seq AND m.kind IS NULL AND NOT m.deleted AND m.sender <> $1
+                            LIMIT {IReadingStore.CountCap}) u),
+                        (SELECT count(*) FROM (SELECT 1 FROM mentions mn JOIN room_messages m ON m.room_id = mn.room_id AND m.seq = mn.seq
+                            WHERE mn.username = $1 AND mn.room_id = r.id AND mn.seq > p.seq AND NOT m.deleted
+                            LIMIT {IReadingStore.CountCap}) x)
+                    FROM rooms r
+                    LEFT JOIN room_reads rr ON rr.username = $1 AND rr.room_id = r.id
+                    CROSS JOIN LATERAL (SELECT coalesce(rr.seq, r.last_seq) AS seq) p
+                    WHERE r.name = ANY($2)
+                    """,
+                    connection);
+                command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = user });
+                command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = [.. rooms], NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
+                var found = new Dictionary<string, RoomReadState>(StringComparer.Ordinal);
+                await using var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
+                while (await reader.ReadAsync(ct).ConfigureAwait(false))
+                {
+                    var name = reader.GetString(0);
+                    found[name] = new RoomReadState(name, reader.GetInt64(1), (int)reader.GetInt64(2), (int)reader.GetInt64(3));
+                }
+
+                return [.. rooms.Where(found.ContainsKey).Select(room => found[room])];
+            },
+            cancellationToken);
+
+    private static readonly string ConversationSql =
+        $"""
+        SELECT c.other, c.last_id, c.last_at_ms, p.id,
+            CASE WHEN c.other = c.username THEN 0 ELSE (SELECT count(*) FROM (SELECT 1 FROM private_messages m
+                WHERE least(m.sender, m.recipient) = least(c.username, c.other) AND greatest(m.sender, m.recipient) = greatest(c.username, c.other)
+                    AND m.id > p.id AND m.sender = c.other
+                LIMIT {IReadingStore.CountCap}) u) END
+        FROM conversations c
+        LEFT JOIN private_reads pr ON pr.username = c.username AND pr.other = c.other
+        CROSS JOIN LATERAL (SELECT coalesce(pr.id, 0) AS id) p
+        """;
+
+    /// <inheritdoc />
+    public ValueTask<IReadOnlyList<ConversationState>> ConversationsAsync(string user, int limit, CancellationToken cancellationToken) =>
+        RunAsync<IReadOnlyList<ConversationState>>(
+            async (connection, ct) =>
+            {
+                await using var command = new NpgsqlCommand(ConversationSql + " WHERE c.username = $1 ORDER BY c.last_id DESC LIMIT $2", connection);
+                command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = user });
+                command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = limit });
+                var list = new List<ConversationState>();
+                await using var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
+                while (await reader.ReadAsync(ct).ConfigureAwait(false))
+                {
+                    list.Add(ReadConversation(reader));
+                }
+
+                return list;
+            },
+            cancellationToken);
+
+    /// <inheritdoc />
+    public ValueTask<ConversationState> ConversationAsync(string user, string other, CancellationToken cancellationToken) =>
+        RunAsync(
+            async (connection, ct) =>
+            {
+                await using var command = new NpgsqlCommand(ConversationSql + " WHERE c.username = $1 AND c.other = $2", connection);
+                command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = user });
+                command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = other });
+                await using (var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false))
+                {
+                    if (await reader.ReadAsync(ct).ConfigureAwait(false))
+                    {
+                        return ReadConversation(reader);
+                    }
+                }
+
+                var read = await ScalarAsync(connection, "SELECT id FROM private_reads WHERE username = $1 AND other = $2", ct, user, other).ConfigureAwait(false) as long? ?? 0L;
+                return new ConversationState(other, 0, DateTimeOffset.UnixEpoch, read, 0);
+            },
+            cancellationToken);
+
+    private static ConversationState ReadConversation(NpgsqlDataReader reader) =>
+        new(reader.GetString(0), reader.GetInt64(1), FromMs(reader.GetInt64(2)), reader.GetInt64(3), (int)reader.GetInt64(4));
+
+    /// <summary>The tsquery text of the core's parsed terms: words of letters and digits only, so nothing needs escaping.</summary>
+    internal static string TsQuery(SearchQuery query) =>
+        string.Join(" & ", query.Terms.Select(t =>
+            t.Words.Count == 1 ? t.Words[0] + (t.Prefix ? ":*" : "") : "(" + string.Join(" <-> ", t.Words) + ")"));
+
+    /// <inheritdoc />
+    public ValueTask<IReadOnlyList<RoomSearchHit>> SearchRoomsAsync(IReadOnlyList<string> rooms, SearchQuery query, long below, int limit, CancellationToken cancellationToken) =>
+        RunAsync<IReadOnlyList<RoomSearchHit>>(
+            async (connection, ct) =>
+            {
+                // The GIN index finds the matches; the core's rooms filter them; the matches are sorted newest first.
+                // "id + 0": ordered by the key itself, the planner may walk the primary key backwards hoping to meet
+                // enough matches early, which reads the whole table when there are few; this way it never can.
+                await using var command = new NpgsqlCommand(
+                    """
+                    SELECT m.id, r.name, m.seq, m.sender, m.body, m.sent_at_ms, m.edited_at_ms
+                    FROM room_messages m JOIN rooms r ON r.id = m.room_id
+                    WHERE m.search @@ to_tsquery('simple', $1) AND r.name = ANY($2) AND m.id < $3
+                    ORDER BY m.id + 0 DESC LIMIT $4
+                    """,
+                    connection);
+                command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = TsQuery(query) });
+                command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = [.. rooms], NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
+                command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = below });
+                command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = limit });
+                var hits = new List<RoomSearchHit>();
+                await using var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
+                while (await reader.ReadAsync(ct).ConfigureAwait(false))
+                {
+                    var message = new RoomMessage(reader.GetString(1), reader.GetString(3), reader.GetString(4), reader.GetInt64(2), FromMs(reader.GetInt64(5)))
+                    {
+                        EditedAt = reader.IsDBNull(6) ? null : FromMs(reader.GetInt64(6)),
+                    };
+                    hits.Add(new RoomSearchHit(reader.GetInt64(0), message));
+                }
+
+                return hits;
+            },
+            cancellationToken);
+
+    /// <inheritdoc />
+    public ValueTask<IReadOnlyList<PrivateSearchHit>> SearchPrivateAsync(string user, SearchQuery query, long below, int limit, CancellationToken cancellationToken) =>
+        RunAsync<IReadOnlyList<PrivateSearchHit>>(
+            async (connection, ct) =>
+            {
+                await using var command = new NpgsqlCommand(
+                    """
+                    SELECT id, sender, recipient, body, sent_at_ms FROM private_messages
+                    WHERE search @@ to_tsquery('simple', $1) AND (sender = $2 OR recipient = $2) AND id < $3
+                    ORDER BY id + 0 DESC LIMIT $4
+                    """,
+                    connection);
+                command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = TsQuery(query) });
+                command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = user });
+                command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = below });
+                command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = limit });
+                var hits = new List<PrivateSearchHit>();
+                await using var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
+                while (await reader.ReadAsync(ct).ConfigureAwait(false))
+                {
+                    hits.Add(new PrivateSearchHit(new PrivateMessage(reader.GetString(1), reader.GetString(2), reader.GetString(3), reader.GetInt64(0), FromMs(reader.GetInt64(4)))));
+                }
+
+                return hits;
             },
             cancellationToken);
 

@@ -83,6 +83,54 @@ public sealed class SqliteAdminStore : IAdminStore
             cancellationToken);
 
     /// <inheritdoc />
+    public ValueTask<InviteReport> CreateInviteAsync(string code, int uses, DateTimeOffset expiresAt, CancellationToken cancellationToken)
+    {
+        var now = NowMs();
+        return WriteAsync(
+            connection => new InviteReport(
+                (long)Scalar(
+                    connection,
+                    "INSERT INTO invites (code_hash, hint, uses, uses_left, expires_at_ms, created_at_ms) VALUES ($a, $b, $c, $c, $d, $e) RETURNING id",
+                    TokenHash.Of(code),
+                    InviteCodes.Hint(code),
+                    uses,
+                    expiresAt.ToUnixTimeMilliseconds(),
+                    now)!,
+                InviteCodes.Hint(code),
+                uses,
+                uses,
+                FromMs(expiresAt.ToUnixTimeMilliseconds()),
+                FromMs(now)),
+            cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public ValueTask<IReadOnlyList<InviteReport>> ListInvitesAsync(CancellationToken cancellationToken) =>
+        ReadAsync<IReadOnlyList<InviteReport>>(
+            connection =>
+            {
+                using var command = connection.CreateCommand();
+                command.CommandText = "SELECT id, hint, uses, uses_left, expires_at_ms, created_at_ms FROM invites ORDER BY id";
+                using var reader = command.ExecuteReader();
+                var invites = new List<InviteReport>();
+                while (reader.Read())
+                {
+                    invites.Add(new InviteReport(reader.GetInt64(0), reader.GetString(1), reader.GetInt32(2), reader.GetInt32(3), FromMs(reader.GetInt64(4)), FromMs(reader.GetInt64(5))));
+                }
+
+                return invites;
+            },
+            cancellationToken);
+
+    /// <inheritdoc />
+    public ValueTask<bool> RevokeInviteAsync(string code, CancellationToken cancellationToken) =>
+        WriteAsync(connection => Run(connection, "DELETE FROM invites WHERE code_hash = $a", TokenHash.Of(code)) == 1, cancellationToken);
+
+    /// <inheritdoc />
+    public ValueTask<bool> RevokeInviteAsync(long id, CancellationToken cancellationToken) =>
+        WriteAsync(connection => Run(connection, "DELETE FROM invites WHERE id = $a", id) == 1, cancellationToken);
+
+    /// <inheritdoc />
     public ValueTask<IReadOnlyList<UserReport>> ListUsersAsync(CancellationToken cancellationToken) =>
         ReadAsync<IReadOnlyList<UserReport>>(
             connection =>
@@ -130,6 +178,11 @@ public sealed class SqliteAdminStore : IAdminStore
                 Run(connection, "DELETE FROM memberships WHERE username = $a", user);
                 // A later account of the same name is someone else: it inherits no role, invitation, ban or mute.
                 Run(connection, "DELETE FROM room_standings WHERE username = $a", user);
+                foreach (var table in new[] { "mentions", "room_reads", "private_reads", "conversations" })
+                {
+                    Run(connection, $"DELETE FROM {table} WHERE username = $a", user);
+                }
+
                 Record(connection, "user_deleted", user);
                 return true;
             },
@@ -173,6 +226,8 @@ public sealed class SqliteAdminStore : IAdminStore
                 Run(connection, "DELETE FROM room_messages WHERE room_id = $a", id);
                 Run(connection, "DELETE FROM memberships WHERE room_id = $a", id);
                 Run(connection, "DELETE FROM room_standings WHERE room_id = $a", id);
+                Run(connection, "DELETE FROM mentions WHERE room_id = $a", id);
+                Run(connection, "DELETE FROM room_reads WHERE room_id = $a", id);
                 Run(connection, "DELETE FROM rooms WHERE id = $a", id);
                 Record(connection, "room_deleted", room);
                 return true;

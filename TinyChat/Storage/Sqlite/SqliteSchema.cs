@@ -99,6 +99,99 @@ internal static class SqliteSchema
         -- A deletion blanks the edits of its message too: found through this, never by a scan.
         CREATE INDEX room_messages_by_reference ON room_messages (room_id, refers_to) WHERE refers_to IS NOT NULL;
         """,
+
+        // Version 4: invite codes (Chat:Registration = invite). A registration takes one use in the transaction that
+        // creates the account; revoking deletes the row.
+        """
+        CREATE TABLE invites (
+            id            INTEGER PRIMARY KEY AUTOINCREMENT,
+            code_hash     BLOB NOT NULL UNIQUE,   -- SHA-256 of the code; the code itself is never stored
+            hint          TEXT NOT NULL,          -- the code's first characters, for listings
+            uses          INTEGER NOT NULL,
+            uses_left     INTEGER NOT NULL,
+            expires_at_ms INTEGER NOT NULL,
+            created_at_ms INTEGER NOT NULL
+        );
+        """,
+
+        // Version 5: reading state and search. Mentions and read positions are rows the core's decisions write;
+        // conversations and the full-text indexes are kept in step by triggers, so no writer can forget them.
+        // Existing data: conversations and the indexes are filled from the messages, and every existing private
+        // conversation counts as read (a room without a read position counts as read up to its newest message).
+        """
+        CREATE TABLE mentions (
+            username TEXT NOT NULL,
+            room_id  INTEGER NOT NULL,
+            seq      INTEGER NOT NULL,
+            PRIMARY KEY (username, room_id, seq)
+        ) WITHOUT ROWID;
+
+        -- Read positions only move forward (upserts keep the larger one).
+        CREATE TABLE room_reads (
+            username TEXT NOT NULL,
+            room_id  INTEGER NOT NULL,
+            seq      INTEGER NOT NULL,
+            PRIMARY KEY (username, room_id)
+        ) WITHOUT ROWID;
+
+        CREATE TABLE private_reads (
+            username TEXT NOT NULL,
+            other    TEXT NOT NULL,
+            id       INTEGER NOT NULL,
+            PRIMARY KEY (username, other)
+        ) WITHOUT ROWID;
+
+        -- One row per user and conversation partner: the newest message, for "my conversations, newest first".
+        CREATE TABLE conversations (
+            username   TEXT NOT NULL,
+            other      TEXT NOT NULL,
+            last_id    INTEGER NOT NULL,
+            last_at_ms INTEGER NOT NULL,
+            PRIMARY KEY (username, other)
+        ) WITHOUT ROWID;
+        CREATE INDEX conversations_by_recency ON conversations (username, last_id);
+
+        CREATE TRIGGER private_messages_conversations AFTER INSERT ON private_messages BEGIN
+            INSERT INTO conversations (username, other, last_id, last_at_ms) VALUES (new.sender, new.recipient, new.id, new.sent_at_ms)
+                ON CONFLICT DO UPDATE SET last_id = excluded.last_id, last_at_ms = excluded.last_at_ms WHERE excluded.last_id > last_id;
+            INSERT INTO conversations (username, other, last_id, last_at_ms) VALUES (new.recipient, new.sender, new.id, new.sent_at_ms)
+                ON CONFLICT DO UPDATE SET last_id = excluded.last_id, last_at_ms = excluded.last_at_ms WHERE excluded.last_id > last_id;
+        END;
+
+        INSERT INTO conversations (username, other, last_id, last_at_ms)
+            SELECT u, o, max(id), at FROM (
+                SELECT sender AS u, recipient AS o, id, sent_at_ms AS at FROM private_messages
+                UNION ALL
+                SELECT recipient, sender, id, sent_at_ms FROM private_messages)
+            GROUP BY u, o;
+        INSERT INTO private_reads (username, other, id) SELECT username, other, last_id FROM conversations;
+
+        -- Full-text indexes over the messages' text (external content: the text is stored once). Only chat
+        -- messages that are not deleted are indexed; an edit re-indexes the new text.
+        CREATE VIRTUAL TABLE room_messages_search USING fts5 (
+            body, content = 'room_messages', content_rowid = 'id', tokenize = 'unicode61 remove_diacritics 0');
+        CREATE TRIGGER room_messages_search_insert AFTER INSERT ON room_messages WHEN new.kind IS NULL AND new.deleted = 0 BEGIN
+            INSERT INTO room_messages_search (rowid, body) VALUES (new.id, new.body);
+        END;
+        CREATE TRIGGER room_messages_search_update AFTER UPDATE OF body, deleted ON room_messages WHEN old.kind IS NULL BEGIN
+            INSERT INTO room_messages_search (room_messages_search, rowid, body) SELECT 'delete', old.id, old.body WHERE old.deleted = 0;
+            INSERT INTO room_messages_search (rowid, body) SELECT new.id, new.body WHERE new.deleted = 0;
+        END;
+        CREATE TRIGGER room_messages_search_delete AFTER DELETE ON room_messages WHEN old.kind IS NULL AND old.deleted = 0 BEGIN
+            INSERT INTO room_messages_search (room_messages_search, rowid, body) VALUES ('delete', old.id, old.body);
+        END;
+        INSERT INTO room_messages_search (rowid, body) SELECT id, body FROM room_messages WHERE kind IS NULL AND deleted = 0;
+
+        CREATE VIRTUAL TABLE private_messages_search USING fts5 (
+            body, content = 'private_messages', content_rowid = 'id', tokenize = 'unicode61 remove_diacritics 0');
+        CREATE TRIGGER private_messages_search_insert AFTER INSERT ON private_messages BEGIN
+            INSERT INTO private_messages_search (rowid, body) VALUES (new.id, new.body);
+        END;
+        CREATE TRIGGER private_messages_search_delete AFTER DELETE ON private_messages BEGIN
+            INSERT INTO private_messages_search (private_messages_search, rowid, body) VALUES ('delete', old.id, old.body);
+        END;
+        INSERT INTO private_messages_search (rowid, body) SELECT id, body FROM private_messages;
+        """,
     ];
 
     /// <summary>The version this code writes and understands.</summary>

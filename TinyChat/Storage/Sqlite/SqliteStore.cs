@@ -205,6 +205,15 @@ public sealed class SqliteStore : IDurableStore, IDisposable
     }
 
     /// <inheritdoc />
+    public async ValueTask<InvitedSignUp> TryCreateWithInviteAsync(string username, string token, string invite, CancellationToken cancellationToken)
+    {
+        var hash = TokenHash.Of(token);
+        var inviteHash = TokenHash.Of(invite);
+        var now = NowMs();
+        return await Writer.WriteAsync(s => s.CreateAccountWithInvite(username, hash, inviteHash, now), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
     public async ValueTask UpsertAsync(string username, string token, CancellationToken cancellationToken)
     {
         var hash = TokenHash.Of(token);
@@ -402,6 +411,208 @@ public sealed class SqliteStore : IDurableStore, IDisposable
                 return page;
             },
             cancellationToken);
+
+    /// <inheritdoc />
+    public async ValueTask<long> MarkRoomReadAsync(string user, string room, long id, CancellationToken cancellationToken) =>
+        await Writer.WriteAsync(s => s.MarkRoomRead(user, room, id), cancellationToken).ConfigureAwait(false);
+
+    /// <inheritdoc />
+    public async ValueTask<long> MarkPrivateReadAsync(string user, string other, long id, CancellationToken cancellationToken) =>
+        await Writer.WriteAsync(s => s.MarkPrivateRead(user, other, id), cancellationToken).ConfigureAwait(false);
+
+    /// <inheritdoc />
+    public ValueTask<IReadOnlyList<RoomReadState>> RoomReadStatesAsync(string user, IReadOnlyList<string> rooms, CancellationToken cancellationToken) =>
+        ReadAsync<IReadOnlyList<RoomReadState>>(
+            connection =>
+            {
+                // Per room: the position (a member without one has read up to the newest message), then two counts
+                // that stop at the cap, each a range of an index from the position on.
+                using var command = connection.CreateCommand();
+                command.CommandText = $"""
+                    SELECT coalesce(rr.seq, r.last_seq),
+                        (SELECT count(*) FROM (SELECT 1 FROM room_messages m
+                            WHERE m.room_id = r.id AND m.seq > coalesce(rr.seq, r.last_seq) AND m.kind IS NULL AND m.deleted = 0 AND m.sender <> $user
+                            LIMIT {IReadingStore.CountCap})),
+                        (SELECT count(*) FROM (SELECT 1 FROM mentions mn JOIN room_messages m ON m.room_id = mn.room_id AND m.seq = mn.seq
+                            WHERE mn.username = $user AND mn.room_id = r.id AND mn.seq > coalesce(rr.seq, r.last_seq) AND m.deleted = 0
+                            LIMIT {IReadingStore.CountCap}))
+                    FROM rooms r LEFT JOIN room_reads rr ON rr.username = $user AND rr.room_id = r.id
+                    WHERE r.name = $room
+                    """;
+                var userParameter = command.Parameters.AddWithValue("$user", user);
+                var roomParameter = command.Parameters.AddWithValue("$room", "");
+                var states = new List<RoomReadState>(rooms.Count);
+                foreach (var room in rooms)
+                {
+                    roomParameter.Value = room;
+                    using var reader = command.ExecuteReader();
+                    if (reader.Read())
+                    {
+                        states.Add(new RoomReadState(room, reader.GetInt64(0), reader.GetInt32(1), reader.GetInt32(2)));
+                    }
+                }
+
+                return states;
+            },
+            cancellationToken);
+
+    /// <inheritdoc />
+    public ValueTask<IReadOnlyList<ConversationState>> ConversationsAsync(string user, int limit, CancellationToken cancellationToken) =>
+        ReadAsync<IReadOnlyList<ConversationState>>(
+            connection =>
+            {
+                using var command = connection.CreateCommand();
+                command.CommandText = """
+                    SELECT c.other, c.last_id, c.last_at_ms, coalesce(pr.id, 0) FROM conversations c
+                    LEFT JOIN private_reads pr ON pr.username = c.username AND pr.other = c.other
+                    WHERE c.username = $user ORDER BY c.last_id DESC LIMIT $limit
+                    """;
+                command.Parameters.AddWithValue("$user", user);
+                command.Parameters.AddWithValue("$limit", limit);
+                var rows = new List<(string Other, long LastId, long At, long Read)>();
+                using (var reader = command.ExecuteReader())
+                {
+                    while (reader.Read())
+                    {
+                        rows.Add((reader.GetString(0), reader.GetInt64(1), reader.GetInt64(2), reader.GetInt64(3)));
+                    }
+                }
+
+                return [.. rows.Select(r => new ConversationState(r.Other, r.LastId, FromMs(r.At), r.Read, PrivateUnread(connection, user, r.Other, r.Read)))];
+            },
+            cancellationToken);
+
+    /// <inheritdoc />
+    public ValueTask<ConversationState> ConversationAsync(string user, string other, CancellationToken cancellationToken) =>
+        ReadAsync(
+            connection =>
+            {
+                using var command = connection.CreateCommand();
+                command.CommandText = """
+                    SELECT c.last_id, c.last_at_ms, (SELECT id FROM private_reads WHERE username = $user AND other = $other)
+                    FROM (SELECT $user AS username, $other AS other) k LEFT JOIN conversations c ON c.username = k.username AND c.other = k.other
+                    """;
+                command.Parameters.AddWithValue("$user", user);
+                command.Parameters.AddWithValue("$other", other);
+                using var reader = command.ExecuteReader();
+                reader.Read();
+                var lastId = reader.IsDBNull(0) ? 0 : reader.GetInt64(0);
+                var at = reader.IsDBNull(1) ? 0 : reader.GetInt64(1);
+                var read = reader.IsDBNull(2) ? 0 : reader.GetInt64(2);
+                return new ConversationState(other, lastId, FromMs(at), read, PrivateUnread(connection, user, other, read));
+            },
+            cancellationToken);
+
+    // Messages from the other user after the position: a range of the conversation's index, stopping at the cap.
+    private static int PrivateUnread(SqliteConnection connection, string user, string other, long after)
+    {
+        if (user == other)
+        {
+            return 0;
+        }
+
+        using var command = connection.CreateCommand();
+        command.CommandText = $"""
+            SELECT count(*) FROM (SELECT 1 FROM private_messages
+                WHERE min(sender, recipient) = $low AND max(sender, recipient) = $high AND id > $after AND sender = $other
+                LIMIT {IReadingStore.CountCap})
+            """;
+        var userFirst = string.CompareOrdinal(user, other) <= 0;
+        command.Parameters.AddWithValue("$low", userFirst ? user : other);
+        command.Parameters.AddWithValue("$high", userFirst ? other : user);
+        command.Parameters.AddWithValue("$after", after);
+        command.Parameters.AddWithValue("$other", other);
+        return Convert.ToInt32(command.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    /// <inheritdoc />
+    public ValueTask<IReadOnlyList<RoomSearchHit>> SearchRoomsAsync(IReadOnlyList<string> rooms, SearchQuery query, long below, int limit, CancellationToken cancellationToken) =>
+        ReadAsync<IReadOnlyList<RoomSearchHit>>(
+            connection =>
+            {
+                using var command = RoomSearchCommand(connection, rooms, query, below, limit);
+                var hits = new List<RoomSearchHit>();
+                using var reader = command.ExecuteReader();
+                while (reader.Read())
+                {
+                    var message = new RoomMessage(reader.GetString(1), reader.GetString(3), reader.GetString(4), reader.GetInt64(2), FromMs(reader.GetInt64(5)))
+                    {
+                        EditedAt = reader.IsDBNull(6) ? null : FromMs(reader.GetInt64(6)),
+                    };
+                    hits.Add(new RoomSearchHit(reader.GetInt64(0), message));
+                }
+
+                return hits;
+            },
+            cancellationToken);
+
+    /// <inheritdoc />
+    public ValueTask<IReadOnlyList<PrivateSearchHit>> SearchPrivateAsync(string user, SearchQuery query, long below, int limit, CancellationToken cancellationToken) =>
+        ReadAsync<IReadOnlyList<PrivateSearchHit>>(
+            connection =>
+            {
+                using var command = connection.CreateCommand();
+                command.CommandText = """
+                    SELECT p.id, p.sender, p.recipient, p.body, p.sent_at_ms
+                    FROM private_messages_search s JOIN private_messages p ON p.id = s.rowid
+                    WHERE private_messages_search MATCH $query AND s.rowid < $below AND (p.sender = $user OR p.recipient = $user)
+                    ORDER BY s.rowid DESC LIMIT $limit
+                    """;
+                command.Parameters.AddWithValue("$query", MatchExpression(query));
+                command.Parameters.AddWithValue("$below", below);
+                command.Parameters.AddWithValue("$user", user);
+                command.Parameters.AddWithValue("$limit", limit);
+                var hits = new List<PrivateSearchHit>();
+                using var reader = command.ExecuteReader();
+                while (reader.Read())
+                {
+                    hits.Add(new PrivateSearchHit(new PrivateMessage(reader.GetString(1), reader.GetString(2), reader.GetString(3), reader.GetInt64(0), FromMs(reader.GetInt64(4)))));
+                }
+
+                return hits;
+            },
+            cancellationToken);
+
+    /// <summary>The plan SQLite picks for a room search (tests pin that it starts from the full-text index).</summary>
+    internal async Task<string> ExplainSearchAsync(SearchQuery query, CancellationToken cancellationToken) =>
+        await ReadAsync(
+            connection =>
+            {
+                using var command = RoomSearchCommand(connection, ["lobby"], query, long.MaxValue, 20);
+                command.CommandText = "EXPLAIN QUERY PLAN " + command.CommandText;
+                var lines = new List<string>();
+                using var reader = command.ExecuteReader();
+                while (reader.Read())
+                {
+                    lines.Add(reader.GetString(3));
+                }
+
+                return string.Join("\n", lines);
+            },
+            cancellationToken).ConfigureAwait(false);
+
+    private static SqliteCommand RoomSearchCommand(SqliteConnection connection, IReadOnlyList<string> rooms, SearchQuery query, long below, int limit)
+    {
+        // From the full-text index, newest match first; each match is looked up by key and kept if its room is one
+        // the core allowed. The rooms travel as one JSON array parameter.
+        var command = connection.CreateCommand();
+        command.CommandText = """
+            SELECT s.rowid, r.name, m.seq, m.sender, m.body, m.sent_at_ms, m.edited_at_ms
+            FROM room_messages_search s JOIN room_messages m ON m.id = s.rowid JOIN rooms r ON r.id = m.room_id
+            WHERE room_messages_search MATCH $query AND s.rowid < $below AND r.name IN (SELECT value FROM json_each($rooms))
+            ORDER BY s.rowid DESC LIMIT $limit
+            """;
+        command.Parameters.AddWithValue("$query", MatchExpression(query));
+        command.Parameters.AddWithValue("$below", below);
+        command.Parameters.AddWithValue("$rooms", System.Text.Json.JsonSerializer.Serialize(rooms));
+        command.Parameters.AddWithValue("$limit", limit);
+        return command;
+    }
+
+    // FTS5 syntax from the core's parsed terms: each a quoted phrase of letters and digits (nothing to escape),
+    // a prefix marked with *; terms side by side must all match.
+    private static string MatchExpression(SearchQuery query) =>
+        string.Join(" ", query.Terms.Select(t => "\"" + string.Join(" ", t.Words) + "\"" + (t.Prefix ? "*" : "")));
 
     /// <summary>The plan SQLite picks for a history read, one line per step (tests pin the indexes with it).</summary>
     internal async Task<string> ExplainHistoryAsync(HistoryQuery query, bool privateConversation, CancellationToken cancellationToken) =>

@@ -24,6 +24,8 @@ internal sealed class WriteStatements : IDisposable
     private readonly SqliteCommand rollback;
     private readonly SqliteCommand createAccount;
     private readonly SqliteCommand upsertAccount;
+    private readonly SqliteCommand useInvite;
+    private readonly SqliteCommand deleteAccount;
     private readonly SqliteCommand createRoom;
     private readonly SqliteCommand findRoom;
     private readonly SqliteCommand addMember;
@@ -45,6 +47,10 @@ internal sealed class WriteStatements : IDisposable
     private readonly SqliteCommand removeStanding;
     private readonly SqliteCommand endMembership;
     private readonly SqliteCommand setTopic;
+    private readonly SqliteCommand insertMention;
+    private readonly SqliteCommand readAtJoin;
+    private readonly SqliteCommand markRoomRead;
+    private readonly SqliteCommand markPrivateRead;
 
     public WriteStatements(SqliteConnection connection)
     {
@@ -61,6 +67,10 @@ internal sealed class WriteStatements : IDisposable
         upsertAccount = Prepare(
             "INSERT INTO accounts (username, token_hash, created_at_ms) VALUES ($user, $hash, $now) ON CONFLICT (username) DO UPDATE SET token_hash = excluded.token_hash",
             "$user", "$hash", "$now");
+        useInvite = Prepare(
+            "UPDATE invites SET uses_left = uses_left - 1 WHERE code_hash = $hash AND uses_left > 0 AND expires_at_ms > $now",
+            "$hash", "$now");
+        deleteAccount = Prepare("DELETE FROM accounts WHERE username = $user", "$user");
         createRoom = Prepare(
             "INSERT INTO rooms (name, last_seq, created_at_ms, owner, private) VALUES ($room, 0, $now, $owner, $private) ON CONFLICT (name) DO NOTHING",
             "$room", "$now", "$owner", "$private");
@@ -85,6 +95,27 @@ internal sealed class WriteStatements : IDisposable
         endMembership = Prepare("DELETE FROM memberships WHERE room_id = $room_id AND username = $user", "$room_id", "$user");
         setTopic = Prepare("UPDATE rooms SET topic = $topic WHERE id = $room_id", "$room_id", "$topic");
         findRoom = Prepare("SELECT id FROM rooms WHERE name = $room", "$room");
+        insertMention = Prepare("INSERT OR IGNORE INTO mentions (username, room_id, seq) VALUES ($user, $room_id, $seq)", "$user", "$room_id", "$seq");
+
+        // A member starts having read everything before the join: what came before is not news to count.
+        readAtJoin = Prepare(
+            """
+            INSERT INTO room_reads (username, room_id, seq) SELECT $user, id, last_seq FROM rooms WHERE name = $room
+            ON CONFLICT DO UPDATE SET seq = max(seq, excluded.seq)
+            """,
+            "$room", "$user");
+        markRoomRead = Prepare(
+            """
+            INSERT INTO room_reads (username, room_id, seq) SELECT $user, id, $seq FROM rooms WHERE name = $room
+            ON CONFLICT DO UPDATE SET seq = max(seq, excluded.seq) RETURNING seq
+            """,
+            "$room", "$user", "$seq");
+        markPrivateRead = Prepare(
+            """
+            INSERT INTO private_reads (username, other, id) VALUES ($user, $other, $id)
+            ON CONFLICT DO UPDATE SET id = max(id, excluded.id) RETURNING id
+            """,
+            "$user", "$other", "$id");
         addMember = Prepare(
             "INSERT OR IGNORE INTO memberships (room_id, username) SELECT id, $user FROM rooms WHERE name = $room",
             "$room", "$user");
@@ -184,13 +215,56 @@ internal sealed class WriteStatements : IDisposable
     public bool CreateAccount(string username, byte[] tokenHash, long nowMs) =>
         Run(createAccount, username, tokenHash, nowMs) == 1;
 
+    /// <summary>
+    /// Creates the account and takes one use of the invite, or neither. The writer is the only one writing, so the
+    /// account row it just inserted is its own to take back when the code turns out not to be usable.
+    /// </summary>
+    public InvitedSignUp CreateAccountWithInvite(string username, byte[] tokenHash, byte[] inviteHash, long nowMs)
+    {
+        if (Run(createAccount, username, tokenHash, nowMs) != 1)
+        {
+            return InvitedSignUp.NameTaken;
+        }
+
+        if (Run(useInvite, inviteHash, nowMs) == 1)
+        {
+            return InvitedSignUp.Created;
+        }
+
+        Run(deleteAccount, username);
+        return InvitedSignUp.InvalidInvite;
+    }
+
     public bool UpsertAccount(string username, byte[] tokenHash, long nowMs) =>
         Run(upsertAccount, username, tokenHash, nowMs) == 1;
 
     public bool CreateRoom(string room, long nowMs, string? owner = null, bool isPrivate = false) =>
         Run(createRoom, room, nowMs, (object?)owner ?? DBNull.Value, isPrivate ? 1 : 0) == 1;
 
-    public bool AddMember(string room, string user) => Run(addMember, room, user) == 1;
+    public bool AddMember(string room, string user)
+    {
+        if (Run(addMember, room, user) != 1)
+        {
+            return false;
+        }
+
+        Run(readAtJoin, room, user);
+        return true;
+    }
+
+    /// <summary>Moves the user's read position in the room forward (never back); the position afterwards (0: no such room).</summary>
+    public long MarkRoomRead(string user, string room, long seq)
+    {
+        Bind(markRoomRead, room, user, seq);
+        return markRoomRead.ExecuteScalar() as long? ?? 0L;
+    }
+
+    /// <summary>Moves the user's read position in a private conversation forward; the position afterwards.</summary>
+    public long MarkPrivateRead(string user, string other, long id)
+    {
+        Bind(markPrivateRead, user, other, id);
+        return (long)markPrivateRead.ExecuteScalar()!;
+    }
 
     public bool RemoveMember(string room, string user) => Run(removeMember, room, user) == 1;
 
@@ -214,6 +288,7 @@ internal sealed class WriteStatements : IDisposable
             }
 
             Run(setLastSeq, roomId, first + messages.Count - 1);
+            InsertMentions(roomId, first, messages);
             return first;
         }
 
@@ -229,7 +304,20 @@ internal sealed class WriteStatements : IDisposable
         }
 
         Run(setLastSeq, roomId, first + messages.Count - 1);
+        InsertMentions(roomId, first, messages);
         return first;
+    }
+
+    // In the transaction that stores the messages: a mention is counted exactly when its message exists.
+    private void InsertMentions(long roomId, long first, IReadOnlyList<NewRoomMessage> messages)
+    {
+        for (var i = 0; i < messages.Count; i++)
+        {
+            foreach (var user in messages[i].Mentions)
+            {
+                Run(insertMention, user, roomId, first + i);
+            }
+        }
     }
 
     private static bool HasEvents(IReadOnlyList<NewRoomMessage> messages)
