@@ -12,6 +12,18 @@ if (args is ["growth", .. var growthArgs])
     return await TinyChat.Bench.Growth.GrowthRun.RunAsync(growthArgs, growthStop.Token);
 }
 
+if (args.Length > 0 && args[0] == "soak")
+{
+    // A mode of its own: one server under mixed traffic for minutes, reported per interval (docs/performance.md).
+    using var soakStop = new CancellationTokenSource(TimeSpan.FromMinutes(90));
+    Console.CancelKeyPress += (_, e) =>
+    {
+        e.Cancel = true;
+        soakStop.Cancel();
+    };
+    return await TinyChat.Bench.Soak.SoakRun.RunAsync(args[1..], soakStop.Token);
+}
+
 BenchOptions options;
 try
 {

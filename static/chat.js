@@ -1,6 +1,7 @@
 // The TinyChat web client: sign-in, then one WebSocket session driving the state and the views.
 import { Connection, DISCONNECTED } from './connection.js';
 import { ChatState, pmKey, roomKey } from './state.js';
+import { Reading } from './reading.js';
 import { RoomTools } from './rooms.js';
 import {
   MessageView, errorText, h, notify, renderHeader, renderMe, renderOnline, renderRoomBrowser, renderSidebar,
@@ -21,13 +22,22 @@ const $ = (id) => document.getElementById(id);
 let state = null;
 let connection = null;
 let view = null;
-let rooms = null; // private rooms, roles, moderation, topic, edits (rooms.js)
+let roomTools = null; // private rooms, roles, moderation, topic, edits (rooms.js)
 let typingSupported = true;
 let lastTypingSent = 0;
 let typingTick = null;
 let token = null; // this tab's
 // Tells the other tabs of this browser profile who signed out, so that user's tabs follow and no one else's.
 const tabs = typeof BroadcastChannel === 'function' ? new BroadcastChannel('tinychat') : null;
+
+// Mentions, read positions, server-listed conversations and search (reading.js), through these hooks.
+const reading = new Reading({
+  state: () => state,
+  connection: () => connection,
+  select: (key) => select(key),
+  receive: (conversation, messages, options) => receive(conversation, messages, options),
+  render: () => state && renderSidebar(state, select),
+});
 
 // ---------------------------------------------------------------- sign-in
 
@@ -192,7 +202,7 @@ async function explainRefusal(refused) {
   }
   if (token !== refused) return; // signed in again meanwhile
   showSignIn(reachable
-    ? 'Wrong access token: the server does not know this token. Check it and sign in again, or register a new user.'
+    ? 'Wrong access token: the server does not know this token (after too many wrong ones it refuses every sign-in from your address for a minute). Check it and sign in again, or register a new user.'
     : 'Cannot reach the server: it may be down or your network offline. Your token was kept; try again in a moment.', refused);
 }
 
@@ -246,6 +256,7 @@ async function synchronise(reconnected) {
     showCurrent();
     await Promise.all([...session.conversations.values()].map((c) =>
       from.has(c.key) ? catchUp(c, from.get(c.key)) : loadNewest(c)));
+    await reading.onSynchronised(session, rooms.details);
     fillView();
   } catch (error) {
     if (error !== DISCONNECTED) notify(errorText(error));
@@ -325,7 +336,7 @@ async function fillView() {
 // ---------------------------------------------------------------- incoming frames
 
 function onFrame(frame) {
-  if (!state) return;
+  if (!state || reading.onFrame(frame)) return;
   if ('error' in frame) {
     notify(errorText(frame));
   } else if ('presence_state' in frame) {
@@ -340,7 +351,7 @@ function onFrame(frame) {
   } else if (typeof frame.event === 'string' && typeof frame.room === 'string') {
     // A room event: in a room we are in it is part of its timeline; otherwise an invitation for us, perhaps.
     if (state.conversations.has(roomKey(frame.room))) receive(state.conversationOf(frame), [frame], { live: true });
-    else rooms.onOutsideEvent(frame);
+    else roomTools.onOutsideEvent(frame);
   } else if ('from' in frame && 'message' in frame && 'id' in frame) {
     receive(state.conversationOf(frame), [frame], { live: true });
   }
@@ -356,8 +367,9 @@ function receive(conversation, messages, { live }) {
   if (live && fromOthers > 0 && !(conversation === state.current && isReading())) conversation.unread += fromOthers;
   if (conversation.kind === 'pm') rememberPrivates();
   view.add(conversation, added);
-  rooms.applied(conversation, added, { live });
+  roomTools.applied(conversation, added, { live });
   renderTyping(state.current);
+  reading.onReceived(conversation);
   renderSidebar(state, select);
 }
 
@@ -423,7 +435,7 @@ function adoptRoom(room, { askWho = false } = {}) {
 
 function renderPresence() {
   renderOnline(state, openPrivate);
-  rooms.render();
+  roomTools.render();
   renderSidebar(state, select);
 }
 
@@ -450,6 +462,7 @@ function select(key) {
 function showCurrent() {
   const conversation = state.current;
   if (conversation) conversation.unread = 0;
+  reading.onShown(conversation);
   view.show(conversation, state.me);
   renderAll();
 }
@@ -459,7 +472,7 @@ function renderAll() {
   renderSidebar(state, select);
   renderHeader(state);
   renderOnline(state, openPrivate);
-  rooms.render();
+  roomTools.render();
   renderTyping(state.current);
 }
 
@@ -487,7 +500,7 @@ async function joinRoom(room, { create, isPrivate = false }) {
       const created = await connection.request({ command: 'create', room, ...(isPrivate ? { private: true } : {}) });
       notify(created.success, { kind: 'info' });
     }
-    rooms.noteJoined(room, await connection.request({ command: 'join', room }));
+    roomTools.noteJoined(room, await connection.request({ command: 'join', room }));
   } catch (error) {
     notify(errorText(error));
     if (error.code !== 'already_joined') return;
@@ -582,7 +595,7 @@ function closeMenu() {
   $('conv-menu-toggle').setAttribute('aria-expanded', 'false');
   $('leave-confirm').hidden = true;
   $('leave').hidden = false;
-  rooms?.menuClosed();
+  roomTools?.menuClosed();
 }
 
 function toggleMenu() {
@@ -665,7 +678,7 @@ function togglePanel(className, toggle) {
 
 function wireStaticControls() {
   view = new MessageView(openPrivate);
-  rooms = new RoomTools({
+  roomTools = new RoomTools({
     state: () => state,
     connection: () => connection,
     view,
@@ -738,7 +751,7 @@ function wireStaticControls() {
     if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
       event.preventDefault();
       void sendMessage();
-    } else if (event.key === 'ArrowUp' && input.value === '' && rooms.editLast()) {
+    } else if (event.key === 'ArrowUp' && input.value === '' && roomTools.editLast()) {
       event.preventDefault(); // ↑ in an empty box edits the last message we sent here
     }
   });
@@ -766,6 +779,7 @@ function wireStaticControls() {
     if (!event.target.closest('.menu-anchor')) closeMenu();
   });
   document.addEventListener('visibilitychange', () => {
+    if (isReading() && state?.current) reading.onShown(state.current);
     if (isReading() && state?.current && state.current.unread > 0) {
       state.current.unread = 0;
       renderSidebar(state, select);
