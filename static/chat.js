@@ -200,7 +200,7 @@ async function explainRefusal(refused) {
   }
   if (token !== refused) return; // signed in again meanwhile
   showSignIn(reachable
-    ? 'Wrong access token: the server does not know this token. Check it and sign in again, or register a new user.'
+    ? 'Wrong access token: the server does not know this token (after too many wrong ones it refuses every sign-in from your address for a minute). Check it and sign in again, or register a new user.'
     : 'Cannot reach the server: it may be down or your network offline. Your token was kept; try again in a moment.', refused);
 }
 

@@ -52,9 +52,9 @@ public sealed class ChatCore : IAsyncDisposable
     /// One node of a cluster: a core over a store, a bus and a presence shared with the other nodes (the users
     /// are created by whoever started the first node).
     /// </summary>
-    public static async Task<ChatCore> StartNodeAsync(InMemoryStore store, IChatBus bus, IPresence presence, ChatLimits? limits = null)
+    public static async Task<ChatCore> StartNodeAsync(InMemoryStore store, IChatBus bus, IPresence presence, ChatLimits? limits = null, TimeProvider? time = null)
     {
-        var core = new ChatCore(limits ?? new ChatLimits(4000, 64, 64), store, bus, presence);
+        var core = new ChatCore(limits ?? new ChatLimits(4000, 64, 64), store, bus, presence, time);
         await core.Started.WaitAsync(TimeSpan.FromSeconds(10));
         await core.Server.InitializeAsync(CancellationToken.None);
         return core;

@@ -53,7 +53,10 @@ public sealed class ServerProcess : IAsyncDisposable
     }
 
     /// <summary>Starts <c>dotnet tinychat.dll</c> with the arguments; does not wait for it to listen.</summary>
-    public static ServerProcess Launch(int port, params string[] args)
+    public static ServerProcess Launch(int port, params string[] args) => Launch(port, new Dictionary<string, string>(), args);
+
+    /// <summary>Starts <c>dotnet tinychat.dll</c> with the arguments and extra environment variables; does not wait for it to listen.</summary>
+    public static ServerProcess Launch(int port, IReadOnlyDictionary<string, string> environment, params string[] args)
     {
         var info = new ProcessStartInfo("dotnet")
         {
@@ -65,6 +68,11 @@ public sealed class ServerProcess : IAsyncDisposable
 
         // IRC on a free port too, so servers started in parallel never race for 6667.
         info.Environment["TINYCHAT__Irc__Port"] = "0";
+        foreach (var (name, value) in environment)
+        {
+            info.Environment[name] = value;
+        }
+
         foreach (var arg in args)
         {
             info.ArgumentList.Add(arg);
@@ -81,10 +89,12 @@ public sealed class ServerProcess : IAsyncDisposable
     }
 
     /// <summary>Starts the server with a config file on 127.0.0.1:<paramref name="port"/> and waits until it listens.</summary>
-    public static async Task<ServerProcess> StartAsync(string configPath, int port, params string[] extra)
+    public static Task<ServerProcess> StartAsync(string configPath, int port, params string[] extra) => StartAsync(configPath, port, new Dictionary<string, string>(), extra);
+
+    /// <summary>Starts the server with a config file and extra environment variables on 127.0.0.1:<paramref name="port"/> and waits until it listens.</summary>
+    public static async Task<ServerProcess> StartAsync(string configPath, int port, IReadOnlyDictionary<string, string> environment, params string[] extra)
     {
-        string[] args = ["--config", configPath, "--static", Path.Combine(AppContext.BaseDirectory, "static"), "--host", "127.0.0.1", "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture), .. extra];
-        var server = Launch(port, args);
+        var server = Launch(port, environment, Arguments(configPath, port, extra));
         var started = await Task.WhenAny(server.listening.Task, server.process.WaitForExitAsync(), Task.Delay(TimeSpan.FromSeconds(30)));
         if (started != server.listening.Task)
         {
@@ -93,6 +103,10 @@ public sealed class ServerProcess : IAsyncDisposable
 
         return server;
     }
+
+    /// <summary>The command line of a server on a config file and 127.0.0.1:<paramref name="port"/>.</summary>
+    public static string[] Arguments(string configPath, int port, params string[] extra) =>
+        ["--config", configPath, "--static", Path.Combine(AppContext.BaseDirectory, "static"), "--host", "127.0.0.1", "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture), .. extra];
 
     /// <summary>Completes when the server has printed a line containing <paramref name="text"/> (or already had); fails after <paramref name="timeout"/>.</summary>
     public async Task WaitForOutputAsync(string text, TimeSpan timeout)

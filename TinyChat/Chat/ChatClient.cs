@@ -115,26 +115,46 @@ public sealed partial class ChatClient : IAsyncDisposable
             return bad;
         }
 
+        if (ChatNames.CheckRoomName(room) is { } why)
+        {
+            return ChatError.InvalidRoomName(why);
+        }
+
         try
         {
-            var found = await FindRoomAsync(room, cancellationToken).ConfigureAwait(false);
-            if (found.Error is { } error)
-            {
-                return error;
-            }
-
             var post = new PostToRoom(User, text);
-            if (await found.Value!.PostAsync(post, cancellationToken).ConfigureAwait(false) != PostResult.Accepted)
+            RoomProcess? taken;
+            try
+            {
+                taken = await server.Rooms.PostAsync(room, post, cancellationToken).ConfigureAwait(false);
+            }
+            catch (ProcessStoppedException)
             {
                 return await GoneOrUnavailableAsync(room, cancellationToken).ConfigureAwait(false);
             }
 
-            return Outcome<Task<Outcome<long>>>.Ok(CompletionOf(post, room, cancellationToken));
+            return taken is null ? ChatError.RoomNotFound(room) : Outcome<Task<Outcome<long>>>.Ok(CompletionOf(post, room, cancellationToken));
         }
         catch (Exception ex) when (IsLoopFailure(ex, cancellationToken))
         {
             return ChatError.Unavailable($"room {room}");
         }
+    }
+
+    // The room's loop decides; one that retires under the request hands it to its successor (never lost).
+    private async Task<Outcome<T>> AskRoomAsync<T>(string room, RoomRequest<Outcome<T>> request, CancellationToken cancellationToken)
+    {
+        if (ChatNames.CheckRoomName(room) is { } why)
+        {
+            return ChatError.InvalidRoomName(why);
+        }
+
+        if (await server.Rooms.PostAsync(room, request, cancellationToken).ConfigureAwait(false) is null)
+        {
+            return ChatError.RoomNotFound(room);
+        }
+
+        return await request.Reply.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
     }
 
     private async Task<Outcome<RoomProcess>> FindRoomAsync(string room, CancellationToken cancellationToken)
@@ -402,14 +422,7 @@ public sealed partial class ChatClient : IAsyncDisposable
     {
         try
         {
-            var found = await FindRoomAsync(room, cancellationToken).ConfigureAwait(false);
-            if (found.Error is { } error)
-            {
-                return error;
-            }
-
-            var describe = new DescribeRoom(User);
-            return await found.Value!.AskAsync(describe, describe.Reply, cancellationToken).ConfigureAwait(false);
+            return await AskRoomAsync(room, new DescribeRoom(User), cancellationToken).ConfigureAwait(false);
         }
         catch (StoreUnavailableException ex)
         {
@@ -443,14 +456,7 @@ public sealed partial class ChatClient : IAsyncDisposable
     {
         try
         {
-            var found = await FindRoomAsync(room, cancellationToken).ConfigureAwait(false);
-            if (found.Error is { } error)
-            {
-                return error;
-            }
-
-            var act = new ActInRoom(User, action);
-            return await found.Value!.AskAsync(act, act.Reply, cancellationToken).ConfigureAwait(false);
+            return await AskRoomAsync(room, new ActInRoom(User, action), cancellationToken).ConfigureAwait(false);
         }
         catch (StoreUnavailableException ex)
         {
@@ -467,14 +473,7 @@ public sealed partial class ChatClient : IAsyncDisposable
     {
         try
         {
-            var found = await FindRoomAsync(room, cancellationToken).ConfigureAwait(false);
-            if (found.Error is { } error)
-            {
-                return error;
-            }
-
-            var who = new WhoIsHere(User);
-            return await found.Value!.AskAsync(who, who.Reply, cancellationToken).ConfigureAwait(false);
+            return await AskRoomAsync(room, new WhoIsHere(User), cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (IsLoopFailure(ex, cancellationToken))
         {

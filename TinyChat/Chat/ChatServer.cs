@@ -19,6 +19,9 @@ public sealed record ChatLimits(int MaxMessageLength, int RoomMailboxCapacity, i
     /// <summary>Open connections per user, over every front door.</summary>
     public int MaxConnectionsPerUser { get; init; } = int.MaxValue;
 
+    /// <summary>A room's loop with no member online here and no command for this long retires (zero: never).</summary>
+    public TimeSpan IdleRoomAfter { get; init; }
+
     /// <summary>Who may register through a front door.</summary>
     public RegistrationMode Registration { get; init; } = RegistrationMode.Open;
 
@@ -66,6 +69,7 @@ public sealed class ChatServer
         Rooms = new RoomDirectory(rooms, messages, roomSupervisor, limits.RoomMailboxCapacity, time, Sessions.FindOnline, Bus, Presence);
         Sessions.Rooms = Rooms;
         Rooms.IsAdmin = limits.Admins.Contains;
+        Rooms.IdleAfter = limits.IdleRoomAfter;
         Presence.OthersChanged += Rooms.OthersPresenceChanged;
         Slots = new ConnectionSlots(limits.MaxConnectionsPerUser);
     }
@@ -117,6 +121,28 @@ public sealed class ChatServer
 
     /// <summary>The clock for timestamps.</summary>
     public TimeProvider Time { get; }
+
+    /// <summary>
+    /// Lets go of what idle users and rooms hold: asks idle rooms to retire (<see cref="RoomDirectory.RetireIdle"/>)
+    /// and forgets the message budget of every user without a session whose budget has refilled (a fresh bucket is
+    /// the same). Never blocks; returns how many rooms were asked to retire.
+    /// </summary>
+    public int ForgetIdle()
+    {
+        var asked = Rooms.RetireIdle();
+        foreach (var (user, budget) in messageBudgets)
+        {
+            if (budget.IsFull && !Sessions.IsRunning(user))
+            {
+                messageBudgets.TryRemove(new KeyValuePair<string, TokenBucket>(user, budget));
+            }
+        }
+
+        return asked;
+    }
+
+    /// <summary>Users whose message budget is kept now (tests watch it shrink).</summary>
+    internal int BudgetsKept => messageBudgets.Count;
 
     /// <summary>Makes sure the default room exists.</summary>
     public async Task InitializeAsync(CancellationToken cancellationToken) =>

@@ -71,6 +71,12 @@ public sealed record FromBus(ChatBusMessage Message) : RoomCommand;
 public sealed record OthersPresenceChanged(IReadOnlyList<string> Users) : RoomCommand;
 
 /// <summary>
+/// The room retires if no member is online here and no command reached it for <paramref name="After"/>: its loop
+/// handles what is already queued and ends; the next use starts a new one from the store.
+/// </summary>
+public sealed record RetireIfIdle(TimeSpan After) : RoomCommand;
+
+/// <summary>
 /// One chat room on this node: owns its member set, the order in which its posts reach the store and the
 /// delivery of the room's events to its members here. Every message is durable before any member sees it;
 /// posts that queue up while one batch is being written are written and published as the next batch (group commit).
@@ -127,9 +133,12 @@ public sealed class RoomProcess(
     private ChatBusMessage? publishing;
     private long lastDelivered;
     private int starts;
+    private readonly TaskCompletionSource ended = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private RoomAccess access = RoomAccess.Open;
     private bool accessStale;
-    private bool deleted;
+    private volatile bool deleted;
+    private volatile bool retiring;
+    private long lastActive = time.GetTimestamp();
 
     /// <summary>The room's name.</summary>
     public string Room { get; } = room;
@@ -137,9 +146,40 @@ public sealed class RoomProcess(
     /// <summary>Whether a user is a server admin (acts in every room as if it owned it).</summary>
     public Func<string, bool> IsAdmin { get; init; } = static _ => false;
 
+    /// <summary>
+    /// The last id a retired predecessor delivered, when it ended with members online here: this loop delivers
+    /// what was committed since instead of starting from the store's newest id.
+    /// </summary>
+    public long? ResumeAfter { get; init; }
+
+    /// <summary>
+    /// The loop is ending for good (retired or deleted): it still handles what was queued before, refuses later
+    /// posts, and its successor may start only once <see cref="Ended"/> completes.
+    /// </summary>
+    public bool IsEnding => retiring || deleted;
+
+    /// <summary>The loop retired because the room was idle (not deleted).</summary>
+    public bool IsRetiring => retiring;
+
+    /// <summary>Completes once the loop has ended for good, left the bus and given up its name.</summary>
+    public Task Ended => ended.Task;
+
+    /// <summary>When the loop last handled a command from this node (a <see cref="TimeProvider"/> timestamp).</summary>
+    public long LastActive => Volatile.Read(ref lastActive);
+
+    /// <summary>After the loop ended: whether members were online here (they joined or came online while it retired).</summary>
+    public bool EndedWithListeners { get; private set; }
+
+    /// <summary>After the loop ended: the last id it delivered.</summary>
+    public long LastDelivered => lastDelivered;
+
     /// <inheritdoc />
     protected override async ValueTask StartAsync(CancellationToken cancellationToken)
     {
+        // Subscribed before the newest id is read: a batch committed in between comes through the mailbox and is
+        // skipped or delivered by id, instead of falling between the read and the subscription.
+        subscription ??= bus.Subscribe(topic, this);
+        CrashPoints.Pass("room-start:" + Room);
         members.Clear();
         foreach (var user in await StoreUnavailableException.WaitOutAsync(ct => rooms.MembersAsync(Room, ct), time, cancellationToken).ConfigureAwait(false))
         {
@@ -149,10 +189,10 @@ public sealed class RoomProcess(
         recipients = null;
         lastTyping.Clear();
         publishing = null;
-        lastDelivered = await StoreUnavailableException.WaitOutAsync(ct => messages.LastRoomIdAsync(Room, ct), time, cancellationToken).ConfigureAwait(false);
+        var resume = starts == 0 ? ResumeAfter : null;
+        lastDelivered = resume ?? await StoreUnavailableException.WaitOutAsync(ct => messages.LastRoomIdAsync(Room, ct), time, cancellationToken).ConfigureAwait(false);
         access = await StoreUnavailableException.WaitOutAsync(ct => rooms.AccessAsync(Room, ct), time, cancellationToken).ConfigureAwait(false) ?? RoomAccess.Open;
         accessStale = false;
-        subscription ??= bus.Subscribe(topic, this);
         var state = CurrentPresence();
         shown.Clear();
         foreach (var entry in state.Online)
@@ -165,6 +205,18 @@ public sealed class RoomProcess(
             // Presence changes that died with the previous loop were never announced: resynchronise everyone.
             Broadcast(state);
         }
+
+        if (resume is not null)
+        {
+            // What other nodes committed between the predecessor's last delivery and this subscription.
+            await CatchUpAsync(long.MaxValue, cancellationToken).ConfigureAwait(false);
+        }
+
+        if (retiring)
+        {
+            // Restarted after a fault while retiring: finish what was queued and end; a successor takes over.
+            StopAfterPending();
+        }
     }
 
     /// <inheritdoc />
@@ -175,6 +227,19 @@ public sealed class RoomProcess(
             // Queued behind the deletion: the room is gone, so nothing may reach the store in its name.
             (message as IRequest)?.Fail(new ProcessStoppedException(Name));
             return;
+        }
+
+        if (message is RetireIfIdle idle)
+        {
+            RetireIfIdle(idle.After);
+            return;
+        }
+
+        if (message is not (FromBus or OthersPresenceChanged))
+        {
+            // Only this node's own use keeps the room: what other nodes publish here concerns members online here,
+            // and while there are any the room does not retire anyway.
+            Volatile.Write(ref lastActive, time.GetTimestamp());
         }
 
         if (accessStale && message is PostToRoom or JoinRoom or ActInRoom or DescribeRoom)
@@ -270,6 +335,20 @@ public sealed class RoomProcess(
             default:
                 throw new InvalidOperationException($"room {Room} cannot handle {message.GetType().Name}");
         }
+    }
+
+    private void RetireIfIdle(TimeSpan after)
+    {
+        if (retiring || Recipients().Length > 0 || time.GetElapsedTime(LastActive) < after)
+        {
+            return;
+        }
+
+        // Commands queued before the mailbox closes are still handled by this loop, which is still the room's
+        // only one (its name is released only when it ends); later posts are refused and the directory sends
+        // them to the successor it starts once this loop has ended.
+        retiring = true;
+        StopAfterPending();
     }
 
     private async ValueTask JoinBatchAsync(JoinRoom first, CancellationToken cancellationToken)
@@ -1033,6 +1112,8 @@ public sealed class RoomProcess(
     protected override void Terminated(Exception? reason)
     {
         Interlocked.Exchange(ref subscription, null)?.Dispose();
+        EndedWithListeners = retiring && !deleted && Recipients().Length > 0;
         terminated?.Invoke(this);
+        ended.TrySetResult();
     }
 }

@@ -18,6 +18,9 @@ public sealed class SessionDirectory(
     /// <summary>Users online now.</summary>
     public int OnlineUsers => live.Count;
 
+    /// <summary>Whether the user has a session now (online, or serving a request). Never blocks.</summary>
+    public bool IsRunning(string user) => live.TryLookup(user, out _);
+
     /// <summary>Set once, before any session starts (rooms and sessions need each other).</summary>
     public RoomDirectory? Rooms { get; set; }
 

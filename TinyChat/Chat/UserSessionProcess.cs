@@ -172,15 +172,14 @@ public sealed class UserSessionProcess(
     {
         try
         {
-            var process = await roomDirectory.FindAsync(room, cancellationToken).ConfigureAwait(false);
-            if (process is null)
+            // A user with no present connection (an API request) becomes a member without appearing in the room.
+            var join = new JoinRoom(User, Endpoint.Connections > 0 ? Endpoint : null);
+            if (await roomDirectory.PostAsync(room, join, cancellationToken).ConfigureAwait(false) is null)
             {
                 return ChatError.RoomNotFound(room);
             }
 
-            // A user with no present connection (an API request) becomes a member without appearing in the room.
-            var join = new JoinRoom(User, Endpoint.Connections > 0 ? Endpoint : null);
-            var error = await process.AskAsync(join, join.Reply, cancellationToken).ConfigureAwait(false);
+            var error = await join.Reply.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
             if (error is null)
             {
                 joined.Add(room);
@@ -198,14 +197,13 @@ public sealed class UserSessionProcess(
     {
         try
         {
-            var process = await roomDirectory.FindAsync(room, cancellationToken).ConfigureAwait(false);
-            if (process is null)
+            var leave = new LeaveRoom(User);
+            if (await roomDirectory.PostAsync(room, leave, cancellationToken).ConfigureAwait(false) is null)
             {
                 return ChatError.RoomNotFound(room);
             }
 
-            var leave = new LeaveRoom(User);
-            var error = await process.AskAsync(leave, leave.Reply, cancellationToken).ConfigureAwait(false);
+            var error = await leave.Reply.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
             if (error is null)
             {
                 joined.Remove(room);

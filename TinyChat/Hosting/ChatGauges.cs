@@ -16,7 +16,10 @@ public sealed class ChatGauges : IDisposable
     public ChatGauges(IMeterFactory meters, ChatServer chat)
     {
         meter = meters.Create(ChatMetrics.MeterName);
-        meter.CreateObservableGauge("tinychat.rooms", () => chat.Rooms.Live.Count, "{room}", "Rooms whose loop runs now");
+        meter.CreateObservableGauge("tinychat.rooms", () => chat.Rooms.Running, "{room}", "Rooms whose loop runs now");
+        meter.CreateObservableCounter("tinychat.rooms.retired", () => chat.Rooms.Retired, "{room}", "Room loops retired after Runtime:IdleRoomSeconds without use");
+        meter.CreateObservableGauge("tinychat.memory.heap", () => GC.GetTotalMemory(false), "By", "Managed heap in use (bytes)");
+        meter.CreateObservableGauge("tinychat.memory.resident", () => Environment.WorkingSet, "By", "Resident set of the process (bytes)");
         meter.CreateObservableGauge("tinychat.users.online", () => chat.Sessions.OnlineUsers, "{user}", "Users with at least one open connection");
         meter.CreateObservableGauge("tinychat.mailbox.depth.max", () => MaxDepth(chat), "{message}", "Deepest room mailbox now (messages waiting)");
     }
@@ -27,7 +30,7 @@ public sealed class ChatGauges : IDisposable
     private static int MaxDepth(ChatServer chat)
     {
         var max = 0;
-        foreach (var room in chat.Rooms.Live)
+        foreach (var room in chat.Rooms.Enumerate())
         {
             max = Math.Max(max, room.MailboxDepth);
         }

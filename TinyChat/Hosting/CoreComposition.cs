@@ -37,6 +37,7 @@ public static class CoreComposition
                     MessageBurst = limits.MessageBurst,
                     MaxRoomsCreatedPerUser = limits.MaxRoomsCreatedPerUser,
                     MaxConnectionsPerUser = limits.MaxConnectionsPerUser,
+                    IdleRoomAfter = TimeSpan.FromSeconds(runtime.IdleRoomSeconds),
                     Registration = Enum.Parse<RegistrationMode>(chat.Registration, ignoreCase: true),
                     Admins = new HashSet<string>(chat.SeedUsers.Take(1).Select(seed => seed.Username).Concat(chat.Admins), StringComparer.Ordinal),
                 },
@@ -48,6 +49,7 @@ public static class CoreComposition
             };
         });
         services.AddHostedService<ChatStartup>();
+        services.AddHostedService<IdleSweep>();
 
         // Only stores an administrator can change from outside (SQLite, PostgreSQL) register an IAdminStore.
         if (services.Any(d => d.ServiceType == typeof(IAdminStore)))

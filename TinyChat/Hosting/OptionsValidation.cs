@@ -65,6 +65,10 @@ public sealed class OptionsValidation :
         string.IsNullOrWhiteSpace(o.StaticRoot) ? "Server:StaticRoot must not be empty" : null,
         Positive("Server:ShutdownGraceSeconds", o.ShutdownGraceSeconds),
         AtLeast("Server:MaxRequestBodyBytes", o.MaxRequestBodyBytes, 64),
+        Positive("Server:RequestHeadersTimeoutSeconds", o.RequestHeadersTimeoutSeconds),
+        AtLeast("Server:MaxPendingConnections", o.MaxPendingConnections, 1),
+        o.MaxPendingConnectionsPerAddress < 1 || o.MaxPendingConnectionsPerAddress > o.MaxPendingConnections
+            ? $"Server:MaxPendingConnectionsPerAddress must be 1..Server:MaxPendingConnections ({o.MaxPendingConnections}), got {o.MaxPendingConnectionsPerAddress}" : null,
         o.TrustedProxies.FirstOrDefault(p => ClientAddresses.TryParse(p) is null) is { } proxy
             ? $"Server:TrustedProxies: '{proxy}' is not an address or a CIDR range like 10.0.0.0/8" : null);
 
@@ -81,7 +85,9 @@ public sealed class OptionsValidation :
         AtLeast("Runtime:RoomMailboxCapacity", o.RoomMailboxCapacity, 1),
         AtLeast("Runtime:SessionMailboxCapacity", o.SessionMailboxCapacity, 1),
         AtLeast("Runtime:MaxRestarts", o.MaxRestarts, 0),
-        Positive("Runtime:RestartWindowSeconds", o.RestartWindowSeconds));
+        Positive("Runtime:RestartWindowSeconds", o.RestartWindowSeconds),
+        NotNegative("Runtime:IdleRoomSeconds", o.IdleRoomSeconds),
+        AtLeast("Runtime:CompactAfterRetiring", o.CompactAfterRetiring, 0));
 
     /// <inheritdoc />
     public ValidateOptionsResult Validate(string? name, ChatOptions o)
@@ -131,6 +137,9 @@ public sealed class OptionsValidation :
 
     private static string? Positive(string key, double value) =>
         value > 0 && !double.IsNaN(value) && !double.IsInfinity(value) ? null : $"{key} must be a positive number, got {value}";
+
+    private static string? NotNegative(string key, double value) =>
+        value >= 0 && !double.IsInfinity(value) ? null : $"{key} must be a number >= 0, got {value}";
 
     private static string? AtLeast(string key, int value, int min) =>
         value >= min ? null : $"{key} must be >= {min}, got {value}";

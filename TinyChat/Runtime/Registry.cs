@@ -15,6 +15,15 @@ public sealed class Registry<TKey, TProcess>(IEqualityComparer<TKey>? comparer =
     /// <summary>The processes registered now (a snapshot). Never blocks.</summary>
     public IReadOnlyList<TProcess> All => [.. entries.Values];
 
+    /// <summary>The processes registered now, enumerated without copying (concurrent changes may or may not be seen). Never blocks.</summary>
+    public IEnumerable<TProcess> Enumerate()
+    {
+        foreach (var entry in entries)
+        {
+            yield return entry.Value;
+        }
+    }
+
     /// <summary>Looks a name up. Never blocks.</summary>
     public bool TryLookup(TKey name, out TProcess process) => entries.TryGetValue(name, out process!);
 
@@ -36,6 +45,9 @@ public sealed class Registry<TKey, TProcess>(IEqualityComparer<TKey>? comparer =
         created = ReferenceEquals(winner, candidate);
         return winner;
     }
+
+    /// <summary>Hands a name from <paramref name="process"/> to <paramref name="successor"/> in one step; false when it no longer belongs to <paramref name="process"/>.</summary>
+    public bool TryReplace(TKey name, TProcess process, TProcess successor) => entries.TryUpdate(name, successor, process);
 
     /// <summary>Releases a name, but only if it still belongs to <paramref name="process"/> (a successor keeps its name).</summary>
     public bool Unregister(TKey name, TProcess process) =>

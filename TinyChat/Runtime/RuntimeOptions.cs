@@ -14,4 +14,10 @@ public sealed class RuntimeOptions
 
     /// <summary>... within this many seconds, else the supervisor escalates.</summary>
     public double RestartWindowSeconds { get; set; } = 10;
+
+    /// <summary>A room's loop with no member online on this node and no command for this long retires; the next use starts it again from the store (0 = never).</summary>
+    public double IdleRoomSeconds { get; set; } = 300;
+
+    /// <summary>After a sweep retires at least this many rooms, the server compacts the managed heap and gives the memory back to the system (0 = never).</summary>
+    public int CompactAfterRetiring { get; set; } = 1000;
 }

@@ -23,6 +23,18 @@ public sealed class TokenBucket
     /// <summary>When the bucket was last touched (for pruning idle buckets).</summary>
     public long LastUsed => Volatile.Read(ref lastRefill);
 
+    /// <summary>Whether the bucket has refilled to its burst: it is then the same as a fresh one.</summary>
+    public bool IsFull
+    {
+        get
+        {
+            lock (gate)
+            {
+                return perSecond <= 0 || tokens + (time.GetElapsedTime(lastRefill).TotalSeconds * perSecond) >= burst;
+            }
+        }
+    }
+
     /// <summary>Takes one token; false when the bucket is empty.</summary>
     public bool TryTake()
     {

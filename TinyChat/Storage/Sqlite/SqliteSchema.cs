@@ -1,4 +1,5 @@
 using Microsoft.Data.Sqlite;
+using TinyChat.Runtime;
 
 namespace TinyChat.Storage.Sqlite;
 
@@ -223,6 +224,7 @@ internal static class SqliteSchema
             try
             {
                 Execute(connection, Migrations[version]);
+                CrashPoints.Pass($"migration-{version + 1}");
                 Execute(connection, $"UPDATE schema_version SET version = {version + 1}");
                 Execute(connection, "COMMIT");
             }

@@ -1,5 +1,6 @@
 using Microsoft.Data.Sqlite;
 using TinyChat.Chat;
+using TinyChat.Runtime;
 
 namespace TinyChat.Storage.Sqlite;
 
@@ -420,6 +421,12 @@ internal sealed class WriteStatements : IDisposable
                     break;
                 }
             }
+        }
+
+        if (deleted > 0)
+        {
+            // Inside the transaction, rows deleted and not committed.
+            CrashPoints.Pass("prune");
         }
 
         return deleted;

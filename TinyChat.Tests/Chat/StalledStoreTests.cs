@@ -1,0 +1,111 @@
+using Microsoft.Extensions.Logging.Abstractions;
+using NSubstitute;
+using TinyChat.Chat;
+using TinyChat.Runtime;
+using TinyChat.Storage.InMemory;
+
+namespace TinyChat.Tests.Chat;
+
+/// <summary>
+/// A disk that stalls (a store whose appends never return, until released): posters wait at the room's bounded
+/// mailbox (back-pressure) instead of queueing without end, and nothing is lost when the disk comes back.
+/// </summary>
+public sealed class StalledStoreTests
+{
+    private const int Capacity = 64;
+    private static readonly CancellationToken None = CancellationToken.None;
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(10);
+
+    [Test]
+    public async Task Posting_far_more_than_the_mailbox_holds_to_a_stalled_store_waits_at_the_bound_and_loses_nothing()
+    {
+        const int Posts = 50 * Capacity;
+        var accounts = new InMemoryStore();
+        await accounts.UpsertAsync("alice", "alice_token", None);
+        var disk = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var appends = 0;
+        var firstBatch = 0;
+        var stored = 0L;
+        var messages = Substitute.For<IMessageStore>();
+        messages.AppendRoomMessagesAsync(Arg.Any<string>(), Arg.Any<IReadOnlyList<NewRoomMessage>>(), Arg.Any<CancellationToken>())
+            .Returns(call => Stalled(call.ArgAt<IReadOnlyList<NewRoomMessage>>(1).Count));
+
+        async ValueTask<long> Stalled(int count)
+        {
+            if (Interlocked.Increment(ref appends) == 1)
+            {
+                firstBatch = count;
+            }
+
+            await disk.Task;
+            return Interlocked.Add(ref stored, count) - count + 1;
+        }
+
+        using var stop = new CancellationTokenSource();
+        var roomSupervisor = new Supervisor("rooms", RestartPolicy.Default, NullLogger.Instance);
+        var sessionSupervisor = new Supervisor("sessions", RestartPolicy.Default, NullLogger.Instance);
+        var running = Task.WhenAll(roomSupervisor.RunAsync(stop.Token), sessionSupervisor.RunAsync(stop.Token));
+        await Task.WhenAll(roomSupervisor.Started, sessionSupervisor.Started).WaitAsync(Timeout);
+        var server = new ChatServer(accounts, accounts, messages, roomSupervisor, sessionSupervisor, new ChatLimits(4000, Capacity, Capacity), TimeProvider.System);
+        await server.InitializeAsync(None);
+        var alice = await (await server.AdmitAsync("alice_token", None)).Value!.ConnectRequestAsync(None);
+        Assert.That((await alice.JoinAsync(null, None)).Error, Is.Null);
+
+        // One pipelining poster (what a connection's receive loop is): each post returns once it is queued.
+        var queued = new List<Task<Outcome<long>>>();
+        var before = GC.GetTotalMemory(forceFullCollection: true);
+        Task<Outcome<Task<Outcome<long>>>>? waiting = null;
+        for (var i = 0; i < Posts; i++)
+        {
+            var post = alice.QueueToRoomAsync(ChatNames.DefaultRoom, $"m{i}", None);
+            if (!post.IsCompleted)
+            {
+                // Let the loop take what it can; a post that still waits after that is held at the bound.
+                await SpinUntilAsync(() => post.IsCompleted || Volatile.Read(ref appends) == 1 && server.Rooms.TryFindLive(ChatNames.DefaultRoom)!.MailboxDepth == Capacity);
+                if (!post.IsCompleted)
+                {
+                    waiting = post;
+                    break;
+                }
+            }
+
+            queued.Add((await post).Value!);
+        }
+
+        var room = server.Rooms.TryFindLive(ChatNames.DefaultRoom)!;
+        Assert.That(waiting, Is.Not.Null, "the poster waits once the mailbox is full");
+        Assert.That((room.MailboxDepth, queued.Count, Volatile.Read(ref appends)), Is.EqualTo((Capacity, firstBatch + Capacity, 1)), "the bound: one batch at the store, a full mailbox, nothing more");
+        Assert.That(queued.Any(p => p.IsCompleted), Is.False, "nothing is acknowledged that was not stored");
+        var held = GC.GetTotalMemory(forceFullCollection: true) - before;
+        TestContext.Out.WriteLine($"held while stalled: {held} bytes for {queued.Count + 1} posts");
+        Assert.That(held, Is.LessThan(1024 * 1024), "memory stays flat while the poster waits");
+
+        // The disk comes back: the waiting post goes in, then the rest, every one in order.
+        disk.SetResult();
+        queued.Add((await waiting!.WaitAsync(Timeout)).Value!);
+        for (var i = queued.Count; i < Posts; i++)
+        {
+            queued.Add((await alice.QueueToRoomAsync(ChatNames.DefaultRoom, $"m{i}", None).WaitAsync(Timeout)).Value!);
+        }
+
+        var ids = new List<long>();
+        foreach (var post in queued)
+        {
+            ids.Add((await post.WaitAsync(Timeout)).Value);
+        }
+
+        Assert.That(ids, Is.EqualTo(Enumerable.Range(1, Posts).Select(i => (long)i)));
+        await alice.DisposeAsync();
+        await stop.CancelAsync();
+        await running.WaitAsync(Timeout);
+    }
+
+    private static async Task SpinUntilAsync(Func<bool> condition)
+    {
+        using var limit = new CancellationTokenSource(Timeout);
+        while (!condition())
+        {
+            await Task.Delay(5, limit.Token);
+        }
+    }
+}
