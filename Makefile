@@ -3,7 +3,7 @@ SHELL := /bin/bash
 DOTNET ?= dotnet
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test test-fast build format publish bench bench-quick bench-storage bench-cluster growth browser clean irctest irc-deps node postgres nginx cluster
+.PHONY: run test test-fast build format publish bench bench-quick bench-storage bench-cluster growth soak browser clean irctest irc-deps node postgres nginx cluster
 
 # From the repository's own chat.config.json and static/, so data lands in ./data (next to the config file).
 run:
@@ -119,6 +119,12 @@ bench-cluster: postgres
 # 100,000 users and rooms touched once, then idle: does memory come back? (GROWTH_ARGS: --users N --idle S --compact-after N --sample N)
 growth:
 	$(DOTNET) run --project TinyChat.Bench -c Release -- growth $(GROWTH_ARGS)
+
+# One TinyChat (Release, SQLite, rate limits on) under mixed traffic for 10 minutes (SOAK_SECONDS to change it): memory,
+# descriptors, GC pauses and p99 latency per minute, the slopes over the last 5 minutes and a verdict (docs/performance.md).
+SOAK_SECONDS ?= 600
+soak:
+	ulimit -n $$(ulimit -Hn); SOAK_SECONDS=$(SOAK_SECONDS) $(DOTNET) run --project TinyChat.Bench -c Release -- soak
 
 # Build output only: dist/ is an installation, so its data/ (the published server's database) and its
 # chat.config.json survive; so does ./data.

@@ -6,7 +6,7 @@ namespace TinyChat.Bench;
 public sealed class BenchOptions
 {
     /// <summary>Every scenario, in the order they run.</summary>
-    public static readonly string[] AllScenarios = ["connect", "fanout", "latency", "durable", "durable-rooms", "slow-reader", "cluster-fanout", "cluster-latency"];
+    public static readonly string[] AllScenarios = ["connect", "fanout", "latency", "durable", "durable-rooms", "slow-reader", "held", "cluster-fanout", "cluster-latency"];
 
     /// <summary>
     /// Every target: TinyChat (over its native JSON door, on PostgreSQL, over its Phoenix Channels door), the three
@@ -41,6 +41,12 @@ public sealed class BenchOptions
 
     /// <summary>Connections opened by the connect scenario.</summary>
     public int Connections { get; private set; } = 10_000;
+
+    /// <summary>Held scenario: connections opened, joined and held (the latency room's members among them).</summary>
+    public int HeldConnections { get; private set; } = 19_000;
+
+    /// <summary>Held scenario: seconds the connections are held while the latency room's traffic is measured.</summary>
+    public double HoldSeconds { get; private set; } = 60;
 
     /// <summary>Fanout shapes: rooms x members, senders in all.</summary>
     public List<FanoutShape> Shapes { get; private set; } =
@@ -94,7 +100,7 @@ public sealed class BenchOptions
         usage: tinychat-bench [all|quick|SCENARIO[,SCENARIO...]] [options]
           all                     every scenario against every target (default)
           quick                   every scenario, 1 run, short durations, smaller shapes (a smoke run of ~4 minutes)
-          SCENARIOS               connect, fanout, latency, durable, durable-rooms, slow-reader,
+          SCENARIOS               connect, fanout, latency, durable, durable-rooms, slow-reader, held,
                                   cluster-fanout, cluster-latency (comma-separated)
         options:
           --targets a,b           tinychat,tinychat-pg,phoenix,kestrel,httplistener,node-ws,sink,tinychat-cluster;
@@ -108,6 +114,8 @@ public sealed class BenchOptions
           --warmup-seconds S      unmeasured fanout traffic before a cell's first run (default 2; 0 = none)
           --latency-seconds S     seconds of fixed-rate traffic per latency/slow-reader measurement (default 4)
           --connections N         connections of the connect scenario (default 10000)
+          --held-connections N    connections of the held scenario, latency room included (default 19000)
+          --hold-seconds S        seconds the held scenario holds them under the latency traffic (default 60)
           --shapes RxM/S,...      fanout shapes, e.g. 1x1000/10,10x100/10,10x1000/10
           --window N              in-flight messages per fanout sender (default 16)
           --latency-members N     members of the latency room (default 1000)
@@ -168,6 +176,12 @@ public sealed class BenchOptions
                     break;
                 case "--connections":
                     options.Connections = Number(name, value, 1, 19_000);
+                    break;
+                case "--held-connections":
+                    options.HeldConnections = Number(name, value, 1, 19_000);
+                    break;
+                case "--hold-seconds":
+                    options.HoldSeconds = PositiveSeconds(name, value);
                     break;
                 case "--shapes":
                     options.Shapes = [.. value.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(FanoutShape.Parse)];
@@ -231,6 +245,8 @@ public sealed class BenchOptions
                 WarmupSeconds = 1;
                 LatencySeconds = 2;
                 Connections = 2000;
+                HeldConnections = 2000;
+                HoldSeconds = 5;
                 Shapes = [new(1, 200, 10), new(10, 100, 10)];
                 LatencyMembers = 200;
                 LatencyRate = 100;

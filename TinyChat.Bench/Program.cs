@@ -12,6 +12,18 @@ if (args is ["growth", .. var growthArgs])
     return await TinyChat.Bench.Growth.GrowthRun.RunAsync(growthArgs, growthStop.Token);
 }
 
+if (args.Length > 0 && args[0] == "soak")
+{
+    // A mode of its own: one server under mixed traffic for minutes, reported per interval (docs/performance.md).
+    using var soakStop = new CancellationTokenSource(TimeSpan.FromMinutes(90));
+    Console.CancelKeyPress += (_, e) =>
+    {
+        e.Cancel = true;
+        soakStop.Cancel();
+    };
+    return await TinyChat.Bench.Soak.SoakRun.RunAsync(args[1..], soakStop.Token);
+}
+
 BenchOptions options;
 try
 {
@@ -86,7 +98,7 @@ try
 
     // Every target measures a cell in turn (the order rotating from cell to cell), all runs of a cell on the same
     // connections where set-up dominates: targets measured side by side suffer the same machine.
-    Scenario[] scenarios = [new ConnectScenario(), new FanoutScenario(), new LatencyScenario(), new DurableScenario("durable", 1, 10), new DurableScenario("durable-rooms", 32, 2), new SlowReaderScenario()];
+    Scenario[] scenarios = [new ConnectScenario(), new FanoutScenario(), new LatencyScenario(), new DurableScenario("durable", 1, 10), new DurableScenario("durable-rooms", 32, 2), new SlowReaderScenario(), new HeldScenario()];
     var cell = 0;
     foreach (var scenario in scenarios.Where(s => options.Scenarios.Contains(s.Name)))
     {

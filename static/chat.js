@@ -1,6 +1,7 @@
 // The TinyChat web client: sign-in, then one WebSocket session driving the state and the views.
 import { Connection, DISCONNECTED } from './connection.js';
 import { ChatState, pmKey, roomKey } from './state.js';
+import { Reading } from './reading.js';
 import {
   MessageView, errorText, h, notify, renderHeader, renderMe, renderOnline, renderRoomBrowser, renderSidebar,
   renderStatus, renderTyping, showScreen, showSignInError,
@@ -26,6 +27,15 @@ let typingTick = null;
 let token = null; // this tab's
 // Tells the other tabs of this browser profile who signed out, so that user's tabs follow and no one else's.
 const tabs = typeof BroadcastChannel === 'function' ? new BroadcastChannel('tinychat') : null;
+
+// Mentions, read positions, server-listed conversations and search (reading.js), through these hooks.
+const reading = new Reading({
+  state: () => state,
+  connection: () => connection,
+  select: (key) => select(key),
+  receive: (conversation, messages, options) => receive(conversation, messages, options),
+  render: () => state && renderSidebar(state, select),
+});
 
 // ---------------------------------------------------------------- sign-in
 
@@ -190,7 +200,7 @@ async function explainRefusal(refused) {
   }
   if (token !== refused) return; // signed in again meanwhile
   showSignIn(reachable
-    ? 'Wrong access token: the server does not know this token. Check it and sign in again, or register a new user.'
+    ? 'Wrong access token: the server does not know this token (after too many wrong ones it refuses every sign-in from your address for a minute). Check it and sign in again, or register a new user.'
     : 'Cannot reach the server: it may be down or your network offline. Your token was kept; try again in a moment.', refused);
 }
 
@@ -244,6 +254,7 @@ async function synchronise(reconnected) {
     showCurrent();
     await Promise.all([...session.conversations.values()].map((c) =>
       from.has(c.key) ? catchUp(c, from.get(c.key)) : loadNewest(c)));
+    await reading.onSynchronised(session, rooms.details);
     fillView();
   } catch (error) {
     if (error !== DISCONNECTED) notify(errorText(error));
@@ -323,7 +334,7 @@ async function fillView() {
 // ---------------------------------------------------------------- incoming frames
 
 function onFrame(frame) {
-  if (!state) return;
+  if (!state || reading.onFrame(frame)) return;
   if ('error' in frame) {
     notify(errorText(frame));
   } else if ('presence_state' in frame) {
@@ -351,6 +362,7 @@ function receive(conversation, messages, { live }) {
   if (conversation.kind === 'pm') rememberPrivates();
   view.add(conversation, added);
   renderTyping(state.current);
+  reading.onReceived(conversation);
   renderSidebar(state, select);
 }
 
@@ -442,6 +454,7 @@ function select(key) {
 function showCurrent() {
   const conversation = state.current;
   if (conversation) conversation.unread = 0;
+  reading.onShown(conversation);
   view.show(conversation, state.me);
   renderAll();
 }
@@ -743,6 +756,7 @@ function wireStaticControls() {
     if (!event.target.closest('.menu-anchor')) closeMenu();
   });
   document.addEventListener('visibilitychange', () => {
+    if (isReading() && state?.current) reading.onShown(state.current);
     if (isReading() && state?.current && state.current.unread > 0) {
       state.current.unread = 0;
       renderSidebar(state, select);

@@ -85,14 +85,18 @@ export function errorText(frame) {
  */
 export function renderSidebar(state, onSelect) {
   const fill = (button, conversation) => {
+    // The server counts up to 1,000 (docs/protocol.md, Reading).
     const badge = conversation.unread > 0
-      ? h('span', { class: 'badge', 'aria-label': `${conversation.unread} unread` }, String(conversation.unread))
+      ? h('span', { class: 'badge', 'aria-label': `${conversation.unread} unread` }, conversation.unread >= 1000 ? '999+' : String(conversation.unread))
+      : null;
+    const mentioned = conversation.mentions > 0
+      ? h('span', { class: 'mention-badge', 'aria-label': `${conversation.mentions} mentioning you` }, `@${conversation.mentions >= 1000 ? '999+' : conversation.mentions}`)
       : null;
     const dot = conversation.kind === 'pm'
       ? h('span', { class: state.isOnline(conversation.name) ? 'dot online' : 'dot', 'aria-hidden': 'true' })
       : null;
     // Long names are cut with an ellipsis; the tooltip tells the whole name.
-    button.replaceChildren(...[dot, h('span', { class: 'conv-name', title: conversation.label }, conversation.label), badge].filter(Boolean));
+    button.replaceChildren(...[dot, h('span', { class: 'conv-name', title: conversation.label }, conversation.label), mentioned, badge].filter(Boolean));
     if (conversation.key === state.currentKey) button.setAttribute('aria-current', 'true');
     else button.removeAttribute('aria-current');
     button.parentElement.classList.toggle('unread', conversation.unread > 0);

@@ -29,6 +29,9 @@ public sealed class BenchSocket : IAsyncDisposable
     /// <summary>Connection number within its measurement.</summary>
     public int Index { get; }
 
+    /// <summary>Whether the WebSocket is still open (neither side closed or aborted it).</summary>
+    public bool IsOpen => socket.State == WebSocketState.Open;
+
     /// <summary>The close status the server sent, once it closed.</summary>
     public WebSocketCloseStatus? CloseStatus { get; private set; }
 

@@ -85,6 +85,17 @@ public sealed class Report : IDisposable
             new("node_b_cpu", "node B CPU (cores)", Better.None),
             new("postgres_cpu", "PostgreSQL CPU (cores)", Better.None),
         ],
+        ["held"] =
+        [
+            new("failed", "failed connections (max)", Better.Lower, Aggregate.Max),
+            new("dropped", "connections lost during the hold (max)", Better.Lower, Aggregate.Max),
+            new("setup_s", "s to connect and join everyone", Better.Lower),
+            new("p50_ms", "p50 ms", Better.Lower),
+            new("p99_ms", "p99 ms", Better.Lower),
+            new("p999_ms", "p99.9 ms", Better.Lower),
+            new("integrity", "lost/dup/reordered (max)", Better.Lower, Aggregate.Integrity),
+            new("server_cpu", "server CPU (cores)", Better.None),
+        ],
         ["slow-reader"] =
         [
             new("p99_without_ms", "others' p99 ms, no slow reader", Better.Lower),

@@ -91,14 +91,15 @@ public sealed class LatencyScenario : Scenario
 
     /// <summary>
     /// Waits for the server to be idle, then sends <paramref name="rate"/> messages/s for the warm-up plus the measured
-    /// seconds into the crowd's room, waits for deliveries to drain, and returns the latencies.
+    /// seconds (<paramref name="measuredFor"/>, or the latency seconds of the options) into the crowd's room, waits for
+    /// deliveries to drain, and returns the latencies.
     /// </summary>
-    public static async Task<Paced> MeasureAsync(BenchContext context, Target target, Crowd crowd, int rate, int padding, CancellationToken cancellationToken)
+    public static async Task<Paced> MeasureAsync(BenchContext context, Target target, Crowd crowd, int rate, int padding, CancellationToken cancellationToken, TimeSpan? measuredFor = null)
     {
         // Joining pushes presence to every member: let the server finish that (or the previous run) before measuring.
         await target.SettleAsync(SettleLimit, cancellationToken, connectionsClosed: false).ConfigureAwait(false);
         var seats = crowd.Seats;
-        var measured = TimeSpan.FromSeconds(context.Options.LatencySeconds);
+        var measured = measuredFor ?? TimeSpan.FromSeconds(context.Options.LatencySeconds);
         var senders = seats.Count(s => s.Sender >= 0);
         var traffic = new Traffic(senders, window: 1, releaseOnAck: false) { Latency = new LatencyHistogram() };
         crowd.Rebind(NewMembers(seats, traffic));

@@ -25,9 +25,14 @@ public sealed class RegistrationModeTests
         }
     }
 
-    private async Task<TestServer> StartAsync(string? mode)
+    private async Task<TestServer> StartAsync(string? mode, string? provider = null)
     {
         var overrides = new Dictionary<string, string>();
+        if (provider is not null)
+        {
+            overrides["Storage:Provider"] = provider;
+        }
+
         if (mode is not null)
         {
             overrides["Chat:Registration"] = mode;
@@ -168,5 +173,63 @@ public sealed class RegistrationModeTests
         Assert.That(run.Error.Trim().Split('\n'), Has.Length.EqualTo(1));
         Assert.That(run.Error, Does.Contain(expected));
         Assert.That((await Admin("invites", "list")).Lines, Has.Length.EqualTo(1), "nothing was created");
+    }
+
+    [TestCase("sqlite")]
+    [TestCase("memory")]
+    public async Task A_server_admin_creates_lists_and_revokes_invite_codes_over_HTTP_and_nobody_else_may(string provider)
+    {
+        await StartAsync("invite", provider);
+
+        async Task<(HttpStatusCode Status, string Body, Uri? Location)> CallAsync(HttpMethod method, string path, string? token, string? json = null)
+        {
+            using var request = new HttpRequestMessage(method, path);
+            if (token is not null)
+            {
+                request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
+            }
+
+            if (json is not null)
+            {
+                request.Content = new StringContent(json, Encoding.UTF8, "application/json");
+            }
+
+            using var response = await server!.Http.SendAsync(request);
+            return (response.StatusCode, await response.Content.ReadAsStringAsync(), response.Headers.Location);
+        }
+
+        Assert.That((await CallAsync(HttpMethod.Post, "/api/invites", null, "{}")).Status, Is.EqualTo(HttpStatusCode.Unauthorized));
+        var notAdmin = await CallAsync(HttpMethod.Post, "/api/invites", "bar_token", "{}");
+        Assert.That((notAdmin.Status, notAdmin.Body), Is.EqualTo((HttpStatusCode.Forbidden, """{"error":"only server admins manage invite codes","code":"forbidden"}""")));
+        Assert.That((await CallAsync(HttpMethod.Get, "/api/invites", "bar_token")).Status, Is.EqualTo(HttpStatusCode.Forbidden));
+        Assert.That((await CallAsync(HttpMethod.Post, "/api/invites", "foo_token", """{"uses":0}""")).Status, Is.EqualTo((HttpStatusCode)422));
+        Assert.That((await CallAsync(HttpMethod.Post, "/api/invites", "foo_token", """{"expires_in":"soon"}""")).Status, Is.EqualTo((HttpStatusCode)422));
+        Assert.That((await CallAsync(HttpMethod.Put, "/api/invites", "foo_token")).Status, Is.EqualTo(HttpStatusCode.MethodNotAllowed));
+
+        var created = await CallAsync(HttpMethod.Post, "/api/invites", "foo_token", """{"uses":2,"expires_in":"1h"}""");
+        Assert.That(created.Status, Is.EqualTo(HttpStatusCode.Created), created.Body);
+        using var invite = JsonDocument.Parse(created.Body);
+        var code = invite.RootElement.GetProperty("code").GetString()!;
+        var id = invite.RootElement.GetProperty("id").GetInt64();
+        Assert.That(created.Location?.OriginalString, Is.EqualTo($"/api/invites/{id}"));
+        Assert.That(invite.RootElement.GetProperty("uses_left").GetInt32(), Is.EqualTo(2));
+        Assert.That(DateTimeOffset.Parse(invite.RootElement.GetProperty("expires_at").GetString()!, System.Globalization.CultureInfo.InvariantCulture) - DateTimeOffset.UtcNow, Is.InRange(TimeSpan.FromMinutes(59), TimeSpan.FromMinutes(61)));
+
+        Assert.That((await SignUpAsync($$"""{"username":"alice","invite":"{{code}}"}""")).Status, Is.EqualTo(HttpStatusCode.Created));
+        var listed = await CallAsync(HttpMethod.Get, "/api/invites", "foo_token");
+        using (var list = JsonDocument.Parse(listed.Body))
+        {
+            var only = list.RootElement.GetProperty("invites").EnumerateArray().Single();
+            Assert.That((only.GetProperty("id").GetInt64(), only.GetProperty("hint").GetString(), only.GetProperty("uses_left").GetInt32()), Is.EqualTo((id, code[..4], 1)));
+            Assert.That(only.TryGetProperty("code", out _), Is.False, "a code is shown only when created");
+        }
+
+        Assert.That((await CallAsync(HttpMethod.Delete, $"/api/invites/{id}", "bar_token")).Status, Is.EqualTo(HttpStatusCode.Forbidden));
+        Assert.That((await CallAsync(HttpMethod.Delete, $"/api/invites/{id}", "foo_token")).Status, Is.EqualTo(HttpStatusCode.NoContent));
+        var gone = await CallAsync(HttpMethod.Delete, $"/api/invites/{id}", "foo_token");
+        Assert.That(gone.Status, Is.EqualTo(HttpStatusCode.NotFound));
+        Assert.That(gone.Body, Does.Contain("invite_not_found"));
+        Assert.That((await CallAsync(HttpMethod.Delete, "/api/invites/abc", "foo_token")).Status, Is.EqualTo(HttpStatusCode.NotFound));
+        Assert.That((await SignUpAsync($$"""{"username":"bob","invite":"{{code}}"}""")).Status, Is.EqualTo(HttpStatusCode.Forbidden), "revoked");
     }
 }

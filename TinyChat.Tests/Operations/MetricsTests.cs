@@ -61,6 +61,11 @@ public sealed class MetricsTests
         Assert.That(Value(samples, "tinychat_store_commit_batch_size_count"), Is.EqualTo(Value(samples, "tinychat_store_commit_duration_seconds_count")));
         Assert.That(Value(samples, "tinychat_mailbox_depth_max"), Is.GreaterThanOrEqualTo(0), "a gauge of the moment: present");
         Assert.That(samples.Any(s => s.Name == "tinychat_process_restarts_total"), Is.False, "nothing restarted");
+
+        // The runtime's own meter, which the soak (TinyChat.Bench soak) reads GC heap and pauses from.
+        Assert.That(Value(samples, "dotnet_gc_last_collection_heap_size_bytes"), Is.GreaterThan(0));
+        Assert.That(Value(samples, "dotnet_gc_pause_time_seconds_total"), Is.GreaterThanOrEqualTo(0));
+        Assert.That(Value(samples, "dotnet_process_memory_working_set_bytes"), Is.GreaterThan(0));
     }
 
     [Test]

@@ -71,6 +71,33 @@ public sealed class ConnectionOutboxTests
     }
 
     [Test]
+    public async Task The_frame_encoder_gives_its_buffers_back_once_the_queue_is_drained_not_between_the_runs_of_a_burst()
+    {
+        var transport = new RecordingTransport(holdWrites: true);
+        var frames = new TextFrames();
+        var outbox = new ConnectionOutbox(transport, frames, capacity: 16);
+        var running = RunAsync(outbox, transport);
+        outbox.TryDeliver(new TextEvent("a"));
+        Assert.That(await transport.NextWriteAsync(), Is.EqualTo(new[] { "a" }));
+        outbox.TryDeliver(new TextEvent("b"));
+        outbox.TryDeliver(new TextEvent("c"));
+        transport.Release();
+        Assert.That(await transport.NextWriteAsync(), Is.EqualTo(new[] { "b", "c" }));
+        transport.Release();
+
+        using var timeout = new CancellationTokenSource(Patience);
+        var calls = new List<string>();
+        for (var i = 0; i < 3; i++)
+        {
+            calls.Add(await frames.Calls.Reader.ReadAsync(timeout.Token));
+        }
+
+        Assert.That(calls, Is.EqualTo(new[] { "frame 1", "frame 2", "release" }));
+        outbox.Close(1000, "", drain: true);
+        await running.WaitAsync(Patience);
+    }
+
+    [Test]
     public async Task A_full_outbox_closes_its_slow_reader_with_the_reason_drops_the_rest_and_never_blocks_the_deliverer()
     {
         var transport = new RecordingTransport(holdWrites: true);

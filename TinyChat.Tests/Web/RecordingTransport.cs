@@ -129,7 +129,16 @@ public sealed class TextFrames : IFrameEncoder, IEventEncoder
         return Encoding.UTF8.GetBytes(((TextEvent)chatEvent).Text);
     }
 
-    public void Frame(IReadOnlyList<ReadOnlyMemory<byte>> items, List<ReadOnlyMemory<byte>> frames) => frames.AddRange(items);
+    /// <summary>What the outbox asked of the encoder, in order: "frame N" (items in the run), "release".</summary>
+    public Channel<string> Calls { get; } = Channel.CreateUnbounded<string>();
+
+    public void Frame(IReadOnlyList<ReadOnlyMemory<byte>> items, List<ReadOnlyMemory<byte>> frames)
+    {
+        Calls.Writer.TryWrite($"frame {items.Count}");
+        frames.AddRange(items);
+    }
+
+    public void Release() => Calls.Writer.TryWrite("release");
 
     public void Dispose() => Disposed = true;
 }

@@ -114,6 +114,56 @@ public sealed class WebSocketConnectionTests
         await running.WaitAsync(Patience);
     }
 
+    [Test]
+    public async Task A_waiting_connection_holds_no_receive_buffer_and_messages_of_every_shape_still_arrive_whole()
+    {
+        var (server, client, sockets) = await PairAsync();
+        using var _ = sockets;
+        var connection = new WebSocketConnection(server, new JsonFrameEncoder(batch: false), new ConnectionLimits(8192, 16, 256), "bar");
+        var handler = new Received();
+        var running = connection.RunAsync(handler, CancellationToken.None);
+        Assert.That(connection.ReceiveBufferBytesHeld, Is.Zero, "waiting for the first frame with a zero-byte read");
+
+        await client.SendAsync(Array.Empty<byte>(), WebSocketMessageType.Text, true, CancellationToken.None);
+        Assert.That(await handler.NextAsync(), Is.EqualTo(""), "an empty message");
+
+        await client.SendAsync("{\"com"u8.ToArray(), WebSocketMessageType.Text, false, CancellationToken.None);
+        await client.SendAsync(Array.Empty<byte>(), WebSocketMessageType.Text, false, CancellationToken.None);
+        await client.SendAsync("mand\":\"ping\"}"u8.ToArray(), WebSocketMessageType.Text, true, CancellationToken.None);
+        Assert.That(await handler.NextAsync(), Is.EqualTo("{\"command\":\"ping\"}"), "fragments, one of them empty, reassembled");
+
+        var big = new string('x', 3000);
+        await client.SendAsync(Encoding.UTF8.GetBytes(big), WebSocketMessageType.Text, true, CancellationToken.None);
+        Assert.That(await handler.NextAsync(), Is.EqualTo(big), "larger than the initial receive buffer");
+
+        await client.SendAsync("é"u8.ToArray(), WebSocketMessageType.Text, true, CancellationToken.None);
+        Assert.That(await handler.NextAsync(), Is.EqualTo("é"));
+        Assert.That(SpinWait.SpinUntil(() => connection.ReceiveBufferBytesHeld == 0, Patience), Is.True, "the buffer goes back once the message is handled");
+
+        await client.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, "", CancellationToken.None);
+        Assert.That(await ReceiveTextAsync(client), Is.EqualTo("close 1000 "));
+        await running.WaitAsync(Patience);
+        Assert.That(connection.ReceiveBufferBytesHeld, Is.Zero);
+    }
+
+    [Test]
+    public async Task A_batching_connection_gives_its_joining_buffer_back_once_its_outbox_is_drained()
+    {
+        var (server, client, sockets) = await PairAsync();
+        using var _ = sockets;
+        var frames = new JsonFrameEncoder(batch: true);
+        var connection = new WebSocketConnection(server, frames, new ConnectionLimits(4096, 16, 1024), "bar");
+        Assert.That(connection.TryDeliver(Message(1)), Is.True);
+        Assert.That(connection.TryDeliver(Message(2)), Is.True);
+        var running = connection.RunAsync(new Received(), CancellationToken.None);
+
+        Assert.That((await ReceiveTextAsync(client)).Split('\n'), Has.Length.EqualTo(2), "the two went out joined");
+        Assert.That(SpinWait.SpinUntil(() => frames.HeldBytes == 0, Patience), Is.True, "nothing queued: the buffer went back to the pool");
+
+        await client.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, "", CancellationToken.None);
+        await running.WaitAsync(Patience);
+    }
+
     private sealed class Received : IFrameHandler
     {
         private readonly Channel<string> texts = Channel.CreateUnbounded<string>();

@@ -28,6 +28,7 @@ public static class HttpApiComposition
         services.AddSingleton<OpenEventStreams>();
         services.AddSingleton<EventStreamEndpoint>();
         services.AddSingleton<HttpApiEndpoints>();
+        services.AddSingleton<InviteEndpoints>();
 
         // Registered after the HTTP server, so stopped before it: streams end while the listener still carries them.
         services.AddHostedService(sp => sp.GetRequiredService<OpenEventStreams>());
@@ -36,6 +37,8 @@ public static class HttpApiComposition
         services.AddSingleton(sp => new Route("/api/rooms/", sp.GetRequiredService<HttpApiEndpoints>().HandleRoomAsync, MatchesPrefix: true));
         services.AddSingleton(sp => new Route("/api/users/", sp.GetRequiredService<HttpApiEndpoints>().HandleUserAsync, MatchesPrefix: true));
         services.AddSingleton(sp => new Route("/api/events", sp.GetRequiredService<EventStreamEndpoint>().HandleAllAsync));
+        services.AddSingleton(sp => new Route("/api/invites", sp.GetRequiredService<InviteEndpoints>().HandleAllAsync));
+        services.AddSingleton(sp => new Route("/api/invites/", sp.GetRequiredService<InviteEndpoints>().HandleOneAsync, MatchesPrefix: true));
         return services;
     }
 

@@ -44,7 +44,10 @@ public sealed class MetricsService(
         var version = typeof(MetricsService).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion;
         var builder = Sdk.CreateMeterProviderBuilder()
             .ConfigureResource(resource => resource.AddService("tinychat", serviceVersion: version))
-            .AddMeter(ChatMetrics.MeterName);
+            .AddMeter(ChatMetrics.MeterName)
+
+            // The runtime's own instruments (GC heap and pauses, working set, thread pool): what a leak or a stall shows in first.
+            .AddMeter("System.Runtime");
         if (metrics.Enabled)
         {
             var host = serverOptions.Value.Host is "*" or "+" or "0.0.0.0" ? "+" : serverOptions.Value.Host;

@@ -65,6 +65,10 @@ public sealed class OptionsValidation :
         string.IsNullOrWhiteSpace(o.StaticRoot) ? "Server:StaticRoot must not be empty" : null,
         Positive("Server:ShutdownGraceSeconds", o.ShutdownGraceSeconds),
         AtLeast("Server:MaxRequestBodyBytes", o.MaxRequestBodyBytes, 64),
+        Positive("Server:RequestHeadersTimeoutSeconds", o.RequestHeadersTimeoutSeconds),
+        AtLeast("Server:MaxPendingConnections", o.MaxPendingConnections, 1),
+        o.MaxPendingConnectionsPerAddress < 1 || o.MaxPendingConnectionsPerAddress > o.MaxPendingConnections
+            ? $"Server:MaxPendingConnectionsPerAddress must be 1..Server:MaxPendingConnections ({o.MaxPendingConnections}), got {o.MaxPendingConnectionsPerAddress}" : null,
         o.TrustedProxies.FirstOrDefault(p => ClientAddresses.TryParse(p) is null) is { } proxy
             ? $"Server:TrustedProxies: '{proxy}' is not an address or a CIDR range like 10.0.0.0/8" : null);
 

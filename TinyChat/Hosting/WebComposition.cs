@@ -24,6 +24,7 @@ public static class WebComposition
         services.AddSingleton<ClientAddressLimits>();
         services.AddSingleton<ClientAddresses>();
         services.AddSingleton<ConnectionGate>();
+        services.AddSingleton<PendingConnections>();
         services.AddSingleton<SignIns>();
         services.AddSingleton<ServerAddress>();
         services.AddSingleton<HealthEndpoint>();

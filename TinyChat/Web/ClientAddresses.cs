@@ -64,7 +64,8 @@ public sealed class ClientAddresses
         return client;
     }
 
-    private bool IsTrusted(IPAddress address)
+    /// <summary>Whether <paramref name="address"/> is one of <c>Server:TrustedProxies</c>.</summary>
+    public bool IsTrusted(IPAddress address)
     {
         var normal = Normal(address);
         foreach (var network in trusted)

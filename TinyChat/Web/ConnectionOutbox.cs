@@ -22,6 +22,14 @@ public interface IFrameEncoder : IDisposable
     /// the outbox's writer loop calls this, one call at a time.
     /// </summary>
     void Frame(IReadOnlyList<ReadOnlyMemory<byte>> items, List<ReadOnlyMemory<byte>> frames);
+
+    /// <summary>
+    /// The frames of the last <see cref="Frame"/> call are written and nothing more is queued: gives back any buffer
+    /// held for them, so that an idle connection holds none. Only the outbox's writer loop calls this.
+    /// </summary>
+    void Release()
+    {
+    }
 }
 
 /// <summary>
@@ -59,6 +67,7 @@ public sealed class ConnectionOutbox : IOutbox
     private readonly List<ReadOnlyMemory<byte>> frames = [];
     private int closing;
     private volatile bool discardPending;
+    private volatile bool closeSent;
     private int closeCode = 1000;
     private string closeReason = "";
 
@@ -197,6 +206,8 @@ public sealed class ConnectionOutbox : IOutbox
                     }
                 }
 
+                // Drained: an idle connection keeps no framing buffer (thousands of idle connections would).
+                encoder.Release();
                 if (discardPending)
                 {
                     break;
@@ -206,6 +217,7 @@ public sealed class ConnectionOutbox : IOutbox
             try
             {
                 await transport.CloseAsync(closeCode, closeReason, CancellationToken.None).ConfigureAwait(false);
+                closeSent = true;
             }
             catch (Exception ex) when (IsLostConnection(ex))
             {
@@ -248,6 +260,12 @@ public sealed class ConnectionOutbox : IOutbox
     {
         // A slow reader's transport may never drain enough to carry the goodbye, and a peer may never answer it.
         await Task.WhenAny(closed.Task, Task.Delay(grace, time)).ConfigureAwait(false);
+        if (!closed.Task.IsCompleted && closeSent && LingeringClose.MaxTime > grace)
+        {
+            // Our goodbye is out and the peer may still be sending (the rest of an oversized message): closing now
+            // would reset the connection and lose the goodbye, so wait for its answer up to the lingering time.
+            await Task.WhenAny(closed.Task, Task.Delay(LingeringClose.MaxTime - grace, time)).ConfigureAwait(false);
+        }
 
         // Asked of the task, not of which one won: an end that just happened must win over the timer.
         if (!closed.Task.IsCompleted)

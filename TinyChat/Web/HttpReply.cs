@@ -19,10 +19,21 @@ public static class HttpReply
         response.ContentType = "application/json; charset=utf-8";
         response.Headers["Cache-Control"] = "no-store";
         response.Headers["X-Content-Type-Options"] = "nosniff";
+        await SendAsync(response, body.GetBuffer().AsMemory(0, (int)body.Length)).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Writes <paramref name="body"/> as the whole response body (status and headers already set) and ends the
+    /// response; an error answer to a request with a body lingers first (<see cref="LingeringClose"/>).
+    /// </summary>
+    public static async Task SendAsync(HttpListenerResponse response, ReadOnlyMemory<byte> body)
+    {
+        var lingering = LingeringClose.Prepare(response);
         response.ContentLength64 = body.Length;
         try
         {
-            await response.OutputStream.WriteAsync(body.GetBuffer().AsMemory(0, (int)body.Length)).ConfigureAwait(false);
+            await response.OutputStream.WriteAsync(body).ConfigureAwait(false);
+            await LingeringClose.EndAsync(lingering).ConfigureAwait(false);
         }
         finally
         {

@@ -26,20 +26,23 @@ public sealed class HttpServer(
     RouteTable routes,
     OpenConnections connections,
     ClientAddressLimits addressLimits,
+    PendingConnections pending,
     IOptions<LimitsOptions> limits,
     ServerAddress address,
     TimeProvider time,
     ILogger<HttpServer> logger) : IHostedService
 {
     private const int BindAttempts = 10;
+    private static readonly TimeSpan ProbeTimeout = TimeSpan.FromSeconds(5);
     private readonly CancellationTokenSource stopping = new();
     private HttpListener? listener;
     private Task? acceptLoop;
     private Task? idleSweep;
+    private Task? pendingSweep;
     private volatile bool accepting;
 
     /// <inheritdoc />
-    public Task StartAsync(CancellationToken cancellationToken)
+    public async Task StartAsync(CancellationToken cancellationToken)
     {
         var options = serverOptions.Value;
         for (var attempt = 1; ; attempt++)
@@ -75,9 +78,19 @@ public sealed class HttpServer(
 
         accepting = true;
         acceptLoop = AcceptLoopAsync(listener);
+        try
+        {
+            var internals = await ProbeAsync(listener, options, cancellationToken).ConfigureAwait(false);
+            pendingSweep = internals is null ? Task.CompletedTask : SweepPendingAsync(listener, internals, stopping.Token);
+        }
+        catch
+        {
+            listener.Close();
+            throw;
+        }
+
         idleSweep = SweepIdleAsync(stopping.Token);
         logger.LogInformation("TinyChat listening on {Address} (static files from {StaticRoot})", address.BaseUri, staticFiles.Root);
-        return Task.CompletedTask;
     }
 
     /// <inheritdoc />
@@ -98,6 +111,74 @@ public sealed class HttpServer(
         if (idleSweep is not null)
         {
             await idleSweep.ConfigureAwait(false);
+        }
+
+        if (pendingSweep is not null)
+        {
+            await pendingSweep.ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Binds <see cref="ListenerInternals"/> and proves it sees this listener's connections: a probe connection
+    /// that sends half a request line must show up as waiting. Fails the start loudly if the runtime changed.
+    /// Null on Windows, where http.sys times requests out itself.
+    /// </summary>
+    private async Task<ListenerInternals?> ProbeAsync(HttpListener httpListener, ServerOptions options, CancellationToken cancellationToken)
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            return null;
+        }
+
+        var internals = ListenerInternals.Bind();
+        var host = address.BaseUri!.Host;
+        var target = host == "localhost" || options.Host is "*" or "+" or "0.0.0.0"
+            ? IPAddress.Loopback
+            : IPAddress.TryParse(host, out var ip) ? ip : (await Dns.GetHostAddressesAsync(host, cancellationToken).ConfigureAwait(false))[0];
+        using var probe = new Socket(target.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        await probe.ConnectAsync(new IPEndPoint(target, address.BaseUri.Port), cancellationToken).ConfigureAwait(false);
+        await probe.SendAsync("GET /probe HTTP/1."u8.ToArray(), cancellationToken).ConfigureAwait(false);
+        var probePort = ((IPEndPoint)probe.LocalEndPoint!).Port;
+        var started = time.GetTimestamp();
+        while (time.GetElapsedTime(started) < ProbeTimeout)
+        {
+            foreach (var waiting in internals.Waiting(httpListener))
+            {
+                if (waiting.Socket.RemoteEndPoint is IPEndPoint peer && peer.Port == probePort)
+                {
+                    waiting.Socket.Close();
+                    return internals;
+                }
+            }
+
+            // The listener registers an accepted connection on its own thread: look again shortly.
+            await Task.Delay(TimeSpan.FromMilliseconds(5), time, cancellationToken).ConfigureAwait(false);
+        }
+
+        throw ListenerInternals.Changed($"a connection sending half a request was not found among the listener's waiting connections within {ProbeTimeout.TotalSeconds} s");
+    }
+
+    private async Task SweepPendingAsync(HttpListener httpListener, ListenerInternals internals, CancellationToken cancellationToken)
+    {
+        using var timer = new PeriodicTimer(pending.Period, time);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(cancellationToken).ConfigureAwait(false))
+            {
+                try
+                {
+                    pending.Sweep(internals.Waiting(httpListener));
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    // One bad sweep must not end the defence: the next tick tries again.
+                    logger.LogError(ex, "Sweeping connections that wait for request headers failed");
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
         }
     }
 
@@ -132,6 +213,7 @@ public sealed class HttpServer(
         await Task.Yield();
         var request = context.Request;
         var response = context.Response;
+        LingeringClose.Track(context, time);
         try
         {
             if (!accepting)

@@ -19,6 +19,18 @@ public sealed class ServerOptions
     public int MaxRequestBodyBytes { get; set; } = 4096;
 
     /// <summary>
+    /// A connection whose request line and headers are not complete this long after it started waiting for them
+    /// (opened, or finished its previous request) is closed. Established WebSockets and streams are never affected.
+    /// </summary>
+    public double RequestHeadersTimeoutSeconds { get; set; } = 10;
+
+    /// <summary>Connections waiting for their request headers, server-wide; past it the oldest waiting ones are closed.</summary>
+    public int MaxPendingConnections { get; set; } = 2000;
+
+    /// <summary>Connections waiting for their request headers from one address (trusted proxies excepted); past it that address's oldest are closed.</summary>
+    public int MaxPendingConnectionsPerAddress { get; set; } = 256;
+
+    /// <summary>
     /// Reverse proxies (addresses or CIDR ranges) whose <c>X-Forwarded-For</c> names the client, for per-address
     /// limits and logs; from anyone else the header is ignored. Empty: the TCP peer is the client.
     /// </summary>

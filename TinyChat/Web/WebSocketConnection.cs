@@ -32,6 +32,9 @@ public sealed class WebSocketConnection : IOutbox
     private readonly TaskCompletionSource closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private long lastActivity;
 
+    // Rented only while a message is being read; null while the connection waits (see ReceiveLoopAsync).
+    private byte[]? buffer;
+
     /// <summary>
     /// Wraps an accepted socket; <paramref name="encoder"/> (owned by the connection) decides how queued items become
     /// frames; <paramref name="abortTransport"/> cuts the underlying connection when the socket alone cannot.
@@ -54,6 +57,9 @@ public sealed class WebSocketConnection : IOutbox
 
     /// <summary>The connection's <see cref="TimeProvider.GetTimestamp"/> when the last frame arrived (or it opened).</summary>
     public long LastActivity => Volatile.Read(ref lastActivity);
+
+    /// <summary>Bytes of receive buffer the connection holds now: none while it waits for a message.</summary>
+    internal int ReceiveBufferBytesHeld => Volatile.Read(ref buffer)?.Length ?? 0;
 
     /// <summary>Why the server closed the connection, once it did.</summary>
     public string? ServerCloseReason => outbox.CloseReason;
@@ -110,15 +116,38 @@ public sealed class WebSocketConnection : IOutbox
 
     private async Task ReceiveLoopAsync(IFrameHandler handler, CancellationToken cancellationToken)
     {
-        var buffer = ArrayPool<byte>.Shared.Rent(limits.ReceiveBufferBytes);
+        // No buffer while waiting: an idle connection waits with a zero-byte read, which returns once a frame has
+        // begun to arrive, and a buffer is rented only while a message is being read (thousands of idle connections
+        // would otherwise each hold one).
         var length = 0;
+        long lingered = 0;
         try
         {
             // Keep reading after our close frame went out (CloseSent) until the peer's close arrives: closing a
             // socket with unread input makes the kernel send a reset, and the peer would lose our close frame.
             while (socket.State is WebSocketState.Open or WebSocketState.CloseSent)
             {
-                if (length == buffer.Length)
+                if (outbox.IsClosing)
+                {
+                    // Closing (for example the rest of an oversized message is still coming): input is discarded,
+                    // up to a bound, and the outbox's grace bounds the time (LingeringClose).
+                    buffer ??= ArrayPool<byte>.Shared.Rent(limits.ReceiveBufferBytes);
+                    var discarded = await socket.ReceiveAsync(buffer.AsMemory(), CancellationToken.None).ConfigureAwait(false);
+                    if (discarded.MessageType == WebSocketMessageType.Close)
+                    {
+                        return;
+                    }
+
+                    lingered += discarded.Count;
+                    if (lingered > LingeringClose.MaxBytes)
+                    {
+                        return;
+                    }
+
+                    continue;
+                }
+
+                if (buffer is not null && length == buffer.Length)
                 {
                     // Grow on demand, up to the limit + 1 so an oversize message is detected, not truncated.
                     var bigger = ArrayPool<byte>.Shared.Rent(Math.Min(buffer.Length * 2, limits.MaxMessageBytes + 1));
@@ -129,7 +158,8 @@ public sealed class WebSocketConnection : IOutbox
 
                 // Not cancellable on purpose: cancelling a WebSocket receive aborts the socket, and shutdown must
                 // close with 1001 instead. Close() ends this loop through the close handshake (or Abort after a grace).
-                var result = await socket.ReceiveAsync(buffer.AsMemory(length), CancellationToken.None).ConfigureAwait(false);
+                var into = buffer is null ? Memory<byte>.Empty : buffer.AsMemory(length);
+                var result = await socket.ReceiveAsync(into, CancellationToken.None).ConfigureAwait(false);
                 Volatile.Write(ref lastActivity, time.GetTimestamp());
                 if (result.MessageType == WebSocketMessageType.Close)
                 {
@@ -140,20 +170,23 @@ public sealed class WebSocketConnection : IOutbox
                 length += result.Count;
                 if (length > limits.MaxMessageBytes)
                 {
+                    // Not a return: the rest of the message is read and discarded until the client answers the close.
                     Close(WebSocketCloseStatus.MessageTooBig, $"message exceeds {limits.MaxMessageBytes} bytes", drain: false);
-                    return;
+                    length = 0;
+                    continue;
                 }
 
                 if (!result.EndOfMessage)
                 {
+                    buffer ??= ArrayPool<byte>.Shared.Rent(limits.ReceiveBufferBytes);
                     continue;
                 }
 
-                var message = buffer.AsMemory(0, length);
+                var message = buffer is null ? ReadOnlyMemory<byte>.Empty : buffer.AsMemory(0, length);
                 length = 0;
                 if (outbox.IsClosing)
                 {
-                    // Closing: frames that arrive now are not accepted (their senders get no acknowledgement).
+                    // Closed while this message was arriving: it is not accepted (its sender gets no acknowledgement).
                     continue;
                 }
 
@@ -164,24 +197,28 @@ public sealed class WebSocketConnection : IOutbox
                 else if (!Utf8.IsValid(message.Span))
                 {
                     Close(WebSocketCloseStatus.InvalidPayloadData, "text frame is not valid UTF-8", drain: false);
-                    return;
+                    continue;
                 }
                 else
                 {
                     await handler.OnTextAsync(message, cancellationToken).ConfigureAwait(false);
                 }
 
-                if (buffer.Length > limits.ReceiveBufferBytes * 4)
+                if (buffer is not null)
                 {
-                    // A big message passed: give its buffer back so an idle connection stays small.
+                    // The message is handled: back to waiting without a buffer.
                     ArrayPool<byte>.Shared.Return(buffer);
-                    buffer = ArrayPool<byte>.Shared.Rent(limits.ReceiveBufferBytes);
+                    buffer = null;
                 }
             }
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(buffer);
+            if (buffer is not null)
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+                buffer = null;
+            }
         }
     }
 }

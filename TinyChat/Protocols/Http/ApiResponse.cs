@@ -3,6 +3,7 @@ using System.Net;
 using System.Text.Json;
 using TinyChat.Chat;
 using TinyChat.Protocols.Json;
+using TinyChat.Web;
 
 namespace TinyChat.Protocols.Http;
 
@@ -64,12 +65,6 @@ public sealed record ApiResponse(int Status, byte[] Body, string? Location = nul
             response.Headers["Retry-After"] = seconds.ToString(CultureInfo.InvariantCulture);
         }
 
-        if (Status == 413)
-        {
-            // The rest of the body is never read: the connection ends with the answer instead of being drained.
-            response.KeepAlive = false;
-        }
-
         if (Status == 401)
         {
             response.Headers["WWW-Authenticate"] = "Bearer";
@@ -80,14 +75,7 @@ public sealed record ApiResponse(int Status, byte[] Body, string? Location = nul
             response.Headers["Idempotent-Replayed"] = "true";
         }
 
-        response.ContentLength64 = Body.Length;
-        try
-        {
-            await response.OutputStream.WriteAsync(Body).ConfigureAwait(false);
-        }
-        finally
-        {
-            response.Close();
-        }
+        // An error answer to a request with a body ends the connection after a lingering close (HttpReply).
+        await HttpReply.SendAsync(response, Body).ConfigureAwait(false);
     }
 }

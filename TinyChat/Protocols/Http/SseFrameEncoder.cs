@@ -78,6 +78,9 @@ public sealed class SseFrameEncoder(SseEventEncoder events) : IFrameEncoder
     }
 
     /// <inheritdoc />
+    public void Release() => ReturnBuffer();
+
+    /// <inheritdoc />
     public void Dispose() => ReturnBuffer();
 
     // The mark is "ROOM ID" or "@ ID" in ASCII, written by SseEventEncoder; read without allocating.

@@ -54,6 +54,7 @@ public sealed class ChatEndpoint(
         var settings = options.Value;
         var keepAlive = settings.KeepAliveSeconds > 0 ? TimeSpan.FromSeconds(settings.KeepAliveSeconds) : TimeSpan.Zero;
         var accepted = await context.AcceptWebSocketAsync(null, settings.ReceiveBufferBytes, keepAlive).ConfigureAwait(false);
+        ListenerBuffers.ReleaseRequestBuffer(context);
         var limits = new ConnectionLimits(settings.MaxMessageBytes, settings.OutboxCapacity, settings.ReceiveBufferBytes);
         var batch = request.QueryString["batch"] == "1";
         var connection = new WebSocketConnection(accepted.WebSocket, new JsonFrameEncoder(batch), limits, user, chat.Time, context.Response.Abort);

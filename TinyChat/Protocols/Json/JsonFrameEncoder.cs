@@ -16,6 +16,9 @@ public sealed class JsonFrameEncoder(bool batch) : IFrameEncoder
 
     private byte[]? joined;
 
+    /// <summary>Bytes of joining buffer held now (none once released).</summary>
+    internal int HeldBytes => joined?.Length ?? 0;
+
     /// <inheritdoc />
     public IEventEncoder Events => JsonEventEncoder.Instance;
 
@@ -68,6 +71,9 @@ public sealed class JsonFrameEncoder(bool batch) : IFrameEncoder
 
         frames.Add(joined.AsMemory(start, length - start));
     }
+
+    /// <inheritdoc />
+    public void Release() => ReturnBuffer();
 
     /// <inheritdoc />
     public void Dispose() => ReturnBuffer();

@@ -76,6 +76,7 @@ public sealed class PhoenixEndpoint(
         var keepAlive = settings.KeepAliveSeconds > 0 ? TimeSpan.FromSeconds(settings.KeepAliveSeconds) : TimeSpan.Zero;
         var subprotocol = offered.Contains(Subprotocol) ? Subprotocol : null;
         var accepted = await context.AcceptWebSocketAsync(subprotocol, settings.ReceiveBufferBytes, keepAlive).ConfigureAwait(false);
+        ListenerBuffers.ReleaseRequestBuffer(context);
         var limits = new ConnectionLimits(settings.MaxMessageBytes, settings.OutboxCapacity, settings.ReceiveBufferBytes);
         var connection = new WebSocketConnection(accepted.WebSocket, new PhoenixFrameEncoder(version), limits, user, chat.Time, context.Response.Abort);
         var link = new WebSocketLink(connection);
