@@ -193,7 +193,18 @@ public static class GrowthRun
 
     private static async Task<Sample> SampleAsync(HttpClient http, int pid, CancellationToken cancellationToken)
     {
-        var metrics = await http.GetStringAsync("/metrics", cancellationToken).ConfigureAwait(false);
+        // The exporter may answer its first scrapes before the gauges are collected: ask again, a bounded number of times.
+        var metrics = "";
+        for (var attempt = 0; attempt < 20 && !metrics.Contains("tinychat_memory_heap", StringComparison.Ordinal); attempt++)
+        {
+            if (attempt > 0)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(500), cancellationToken).ConfigureAwait(false);
+            }
+
+            metrics = await http.GetStringAsync("/metrics", cancellationToken).ConfigureAwait(false);
+        }
+
         var status = await File.ReadAllLinesAsync($"/proc/{pid}/status", cancellationToken).ConfigureAwait(false);
         var rss = long.Parse(status.First(l => l.StartsWith("VmRSS:", StringComparison.Ordinal)).Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) * 1024;
         return new Sample(rss, (long)Metric(metrics, "tinychat_memory_heap"), (long)Metric(metrics, "tinychat_rooms"), (long)Metric(metrics, "tinychat_rooms_retired"));
