@@ -2,6 +2,7 @@
 import { Connection, DISCONNECTED } from './connection.js';
 import { ChatState, pmKey, roomKey } from './state.js';
 import { Reading } from './reading.js';
+import { RoomTools } from './rooms.js';
 import {
   MessageView, errorText, h, notify, renderHeader, renderMe, renderOnline, renderRoomBrowser, renderSidebar,
   renderStatus, renderTyping, showScreen, showSignInError,
@@ -21,6 +22,7 @@ const $ = (id) => document.getElementById(id);
 let state = null;
 let connection = null;
 let view = null;
+let roomTools = null; // private rooms, roles, moderation, topic, edits (rooms.js)
 let typingSupported = true;
 let lastTypingSent = 0;
 let typingTick = null;
@@ -346,6 +348,10 @@ function onFrame(frame) {
     onPresenceDiff(frame.room, frame.presence_diff);
   } else if ('typing' in frame) {
     onTyping(frame);
+  } else if (typeof frame.event === 'string' && typeof frame.room === 'string') {
+    // A room event: in a room we are in it is part of its timeline; otherwise an invitation for us, perhaps.
+    if (state.conversations.has(roomKey(frame.room))) receive(state.conversationOf(frame), [frame], { live: true });
+    else roomTools.onOutsideEvent(frame);
   } else if ('from' in frame && 'message' in frame && 'id' in frame) {
     receive(state.conversationOf(frame), [frame], { live: true });
   }
@@ -357,10 +363,11 @@ function receive(conversation, messages, { live }) {
   const added = conversation.add(messages);
   if (added.length === 0) return;
   for (const message of added) conversation.clearTyping(message.from);
-  const fromOthers = added.filter((m) => m.from !== state.me).length;
+  const fromOthers = added.filter((m) => m.from !== state.me && !('event' in m)).length;
   if (live && fromOthers > 0 && !(conversation === state.current && isReading())) conversation.unread += fromOthers;
   if (conversation.kind === 'pm') rememberPrivates();
   view.add(conversation, added);
+  roomTools.applied(conversation, added, { live });
   renderTyping(state.current);
   reading.onReceived(conversation);
   renderSidebar(state, select);
@@ -428,6 +435,7 @@ function adoptRoom(room, { askWho = false } = {}) {
 
 function renderPresence() {
   renderOnline(state, openPrivate);
+  roomTools.render();
   renderSidebar(state, select);
 }
 
@@ -464,6 +472,7 @@ function renderAll() {
   renderSidebar(state, select);
   renderHeader(state);
   renderOnline(state, openPrivate);
+  roomTools.render();
   renderTyping(state.current);
 }
 
@@ -485,13 +494,13 @@ function closeConversation(conversation) {
   showCurrent();
 }
 
-async function joinRoom(room, { create }) {
+async function joinRoom(room, { create, isPrivate = false }) {
   try {
     if (create) {
-      const created = await connection.request({ command: 'create', room });
+      const created = await connection.request({ command: 'create', room, ...(isPrivate ? { private: true } : {}) });
       notify(created.success, { kind: 'info' });
     }
-    await connection.request({ command: 'join', room });
+    roomTools.noteJoined(room, await connection.request({ command: 'join', room }));
   } catch (error) {
     notify(errorText(error));
     if (error.code !== 'already_joined') return;
@@ -586,6 +595,7 @@ function closeMenu() {
   $('conv-menu-toggle').setAttribute('aria-expanded', 'false');
   $('leave-confirm').hidden = true;
   $('leave').hidden = false;
+  roomTools?.menuClosed();
 }
 
 function toggleMenu() {
@@ -668,6 +678,15 @@ function togglePanel(className, toggle) {
 
 function wireStaticControls() {
   view = new MessageView(openPrivate);
+  roomTools = new RoomTools({
+    state: () => state,
+    connection: () => connection,
+    view,
+    rerender: () => { if (state) renderAll(); },
+    closeMenu,
+    joinRoom: (room) => void joinRoom(room, { create: false }),
+    closeConversation,
+  });
 
   $('token-form').addEventListener('submit', (event) => {
     event.preventDefault();
@@ -697,9 +716,11 @@ function wireStaticControls() {
   const submitRoom = (create) => {
     if (!roomForm.reportValidity()) return;
     const room = $('room-name').value.trim();
+    const isPrivate = $('room-private').checked;
     $('room-name').value = '';
+    $('room-private').checked = false;
     toggleForm($('room-form-toggle'), roomForm);
-    void joinRoom(room, { create });
+    void joinRoom(room, { create, isPrivate });
   };
   roomForm.addEventListener('submit', (event) => {
     event.preventDefault();
@@ -730,6 +751,8 @@ function wireStaticControls() {
     if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
       event.preventDefault();
       void sendMessage();
+    } else if (event.key === 'ArrowUp' && input.value === '' && roomTools.editLast()) {
+      event.preventDefault(); // ↑ in an empty box edits the last message we sent here
     }
   });
   input.addEventListener('input', () => {

@@ -1,5 +1,6 @@
 // Turns state into DOM. Every piece of user text goes in through textContent or text nodes, never as HTML.
 import { dayLabel, formatMessage, hueClass, initials } from './format.js';
+import { describeRoomEvent, isRoomEvent, isSilentEvent } from './roomevents.js';
 
 const GROUP_WINDOW_MS = 5 * 60_000;
 const NEAR_BOTTOM_PX = 80;
@@ -202,6 +203,8 @@ export class MessageView {
   #conversation = null;
   #me = null;
   #onSender;
+  /** Adds controls to a message's row once built (rooms.js: the edit and delete menu); (row, message) => void. */
+  decorate = null;
 
   constructor(onSender) {
     this.#onSender = onSender;
@@ -276,6 +279,16 @@ export class MessageView {
     if (wasAtBottom) this.scrollToBottom();
   }
 
+  /** Renders a held message again after it changed (edited, deleted), if it is shown. */
+  refresh(conversation, message) {
+    if (conversation !== this.#conversation) return;
+    const old = this.#list.querySelector(`li[data-id="${message.id}"]`);
+    if (!old) return;
+    const row = this.#row(message);
+    old.replaceWith(row);
+    this.#group(row);
+  }
+
   /** The top of the list: a button to load older messages, or the start of the conversation. */
   renderEdge() {
     const conversation = this.#conversation;
@@ -340,8 +353,17 @@ export class MessageView {
       this.#divider(), h('p', { class: 'event-text', title: everyone }, parts.join(' · ')));
   }
 
+  // A moderation or topic event is a system line; an edit or deletion only changes its message (an empty row keeps
+  // its place in the order).
+  #roomEventRow(event) {
+    const silent = isSilentEvent(event);
+    return h('li', { class: silent ? 'event room-event silent' : 'event room-event', 'data-id': event.id, 'data-from': '', 'data-time': new Date(event.ts).getTime(), hidden: silent },
+      this.#divider(), h('p', { class: 'event-text' }, silent ? '' : describeRoomEvent(event, this.#me)));
+  }
+
   #row(message) {
     if (message.joined) return this.#eventRow(message);
+    if (isRoomEvent(message)) return this.#roomEventRow(message);
     const date = new Date(message.ts);
     const mine = message.from === this.#me;
     let sender;
@@ -352,7 +374,13 @@ export class MessageView {
       sender.addEventListener('click', () => this.#onSender(message.from));
     }
     const time = h('time', { datetime: message.ts, title: fullFormat.format(date) }, localTime(date));
-    return h('li', {
+    const edited = message.edited && !message.deleted
+      ? h('span', { class: 'edited', title: `edited ${fullFormat.format(new Date(message.edited))}` }, '(edited)')
+      : null;
+    const text = message.deleted
+      ? h('div', { class: 'msg-text deleted' }, 'message deleted')
+      : h('div', { class: 'msg-text' }, ...formatMessage(String(message.message)));
+    const row = h('li', {
       class: mine ? 'msg mine' : 'msg',
       'data-id': message.id,
       'data-from': message.from,
@@ -360,7 +388,9 @@ export class MessageView {
     }, this.#divider(),
     h('span', { class: `avatar ${hueClass(message.from)}`, 'aria-hidden': 'true' }, initials(message.from)),
     h('div', { class: 'msg-body' },
-      h('div', { class: 'msg-head' }, sender, ' ', time),
-      h('div', { class: 'msg-text' }, ...formatMessage(String(message.message)))));
+      h('div', { class: 'msg-head' }, sender, ' ', time, edited),
+      text));
+    this.decorate?.(row, message);
+    return row;
   }
 }

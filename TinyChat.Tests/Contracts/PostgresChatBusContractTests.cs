@@ -239,5 +239,10 @@ public sealed class PostgresChatBusContractTests : ChatBusContract
 
         var removed = (RemovedFromRoom)((InlineNotice)BusWire.Decode(BusWire.Encode("origin", ChatTopic.User("bob"), new RemovedFromRoom("lobby", "bob")).Single())).Message;
         Assert.That(removed, Is.EqualTo(new RemovedFromRoom("lobby", "bob")));
+
+        // An invitation travels to the invited user's topic (they are no member yet, so no room batch reaches them).
+        var invite = new RoomMessage("lobby", "alice", "", 4, at) { Kind = RoomEventKind.Invite, Target = "carol" };
+        var invited = (RoomMessage)((ChatBusEvent)((InlineNotice)BusWire.Decode(BusWire.Encode("origin", ChatTopic.User("carol"), new ChatBusEvent(invite)).Single())).Message).Event;
+        Assert.That((invited.Room, invited.From, invited.Id, invited.Timestamp, invited.Kind, invited.Target), Is.EqualTo((invite.Room, invite.From, invite.Id, invite.Timestamp, invite.Kind, invite.Target)));
     }
 }

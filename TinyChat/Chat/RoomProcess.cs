@@ -991,6 +991,13 @@ public sealed class RoomProcess(
 
         // Announced to everyone still in the room, the user it is about included; then applied here.
         await PublishCommittedAsync(id, [record], cancellationToken).ConfigureAwait(false);
+        if (record.Kind == RoomEventKind.Invite && record.Target is { } invited && !members.ContainsKey(invited))
+        {
+            // The invited user is not a member, so not among the room's recipients: told on their own topic,
+            // wherever their connections are, so a client can offer to join.
+            bus.Publish(ChatTopic.User(invited), new ChatBusEvent(record.ToEvent(Room, id)));
+        }
+
         if (record.Kind is RoomEventKind.Kick or RoomEventKind.Ban && record.Target is { } removed && members.ContainsKey(removed))
         {
             var endpoint = members[removed];

@@ -90,6 +90,15 @@ public static class BusWire
                     w.WriteString("to", pm.To);
                     w.WriteNumber("i", pm.Id);
                 })];
+            case ChatBusEvent { Event: RoomMessage { Kind: RoomEventKind.Invite } invite }:
+                return [Write(origin, topic, "iv", w =>
+                {
+                    w.WriteString("r", invite.Room);
+                    w.WriteString("f", invite.From);
+                    w.WriteString("u", invite.Target);
+                    w.WriteNumber("i", invite.Id);
+                    w.WriteNumber("ts", invite.Timestamp.UtcTicks);
+                })];
             case ChatBusEvent { Event: TypingNotice typing }:
                 return [Write(origin, topic, "ty", w =>
                 {
@@ -200,6 +209,11 @@ public static class BusWire
                     Text(root, "f"), Text(root, "to"), Text(root, "x"), root.GetProperty("i").GetInt64(), Ticks(root.GetProperty("ts"))))),
                 "pr" => new PrivateMessageReference(origin, topic, Text(root, "f"), Text(root, "to"), root.GetProperty("i").GetInt64()),
                 "ty" => new InlineNotice(origin, topic, new ChatBusEvent(new TypingNotice(Text(root, "u"), Optional(root, "r"), Optional(root, "to")))),
+                "iv" => new InlineNotice(origin, topic, new ChatBusEvent(new RoomMessage(Text(root, "r"), Text(root, "f"), "", root.GetProperty("i").GetInt64(), Ticks(root.GetProperty("ts")))
+                {
+                    Kind = RoomEventKind.Invite,
+                    Target = Text(root, "u"),
+                })),
                 "mn" => new InlineNotice(origin, topic, new ChatBusEvent(new MentionNotice(
                     Text(root, "u"), Text(root, "r"), Text(root, "f"), root.GetProperty("i").GetInt64(), Ticks(root.GetProperty("ts")), Text(root, "x")))),
                 "rd" => new InlineNotice(origin, topic, new ChatBusEvent(new ReadMarker(

@@ -4,7 +4,7 @@ namespace TinyChat.Protocols.Irc;
 public sealed class IrcCapabilities
 {
     /// <summary>Everything advertised in <c>CAP LS</c>, in order.</summary>
-    public static readonly IReadOnlyList<string> Supported = ["batch", "draft/chathistory", "echo-message", "message-tags", "multi-prefix", "sasl", "server-time", "userhost-in-names"];
+    public static readonly IReadOnlyList<string> Supported = ["batch", "draft/chathistory", "draft/message-redaction", "echo-message", "message-tags", "multi-prefix", "sasl", "server-time", "userhost-in-names"];
 
     private readonly HashSet<string> enabled = new(StringComparer.Ordinal);
 

@@ -29,6 +29,9 @@ public sealed class IrcChannelView(string nick, IrcEventEncoder encoder, IrcRepl
     /// <summary>Whether the client sees its own messages (echo-message).</summary>
     public bool Echo { get; set; }
 
+    /// <summary>Whether the client negotiated draft/message-redaction (deletions as REDACT).</summary>
+    public bool Redaction { get; set; }
+
     /// <summary>Whether the client negotiated message-tags (typing notices).</summary>
     public bool MessageTags { get; set; }
 
@@ -41,7 +44,7 @@ public sealed class IrcChannelView(string nick, IrcEventEncoder encoder, IrcRepl
     /// <summary>Decides what the client sees of an event, updating the view.</summary>
     public IrcRendering Render(ChatEvent chatEvent) => chatEvent switch
     {
-        RoomMessage { Kind: not null } => IrcRendering.AsShared,
+        RoomMessage { Kind: not null } e => RoomEvent(e),
         RoomMessage m => m.From == Nick && !Echo ? IrcRendering.Nothing : IrcRendering.AsShared,
         PrivateMessage m => m.From == Nick && m.To != Nick && !Echo ? IrcRendering.Nothing : IrcRendering.AsShared,
         TypingNotice t => MessageTags && t.User != Nick ? IrcRendering.AsShared : IrcRendering.Nothing,
@@ -49,6 +52,28 @@ public sealed class IrcChannelView(string nick, IrcEventEncoder encoder, IrcRepl
         PresenceState s => new IrcRendering(false, State(s, announce: true)),
         _ => IrcRendering.Nothing,
     };
+
+    // An invitation for this user (not a member yet) is an INVITE to them; a deletion is a REDACT for clients that
+    // asked for it; a role change moves the @. Everything else is the shared line.
+    private IrcRendering RoomEvent(RoomMessage e)
+    {
+        if (e.Kind == RoomEventKind.Role)
+        {
+            replies.Operators.Apply(e);
+        }
+
+        if (e.Kind == RoomEventKind.Invite && e.Target == Nick && !channels.ContainsKey(e.Room))
+        {
+            return new IrcRendering(false, encoder.InviteLine(e));
+        }
+
+        if (e.Kind == RoomEventKind.Delete && Redaction)
+        {
+            return new IrcRendering(false, encoder.RedactLine(e));
+        }
+
+        return channels.ContainsKey(e.Room) ? IrcRendering.AsShared : IrcRendering.Nothing;
+    }
 
     /// <summary>The answer to this connection's own JOIN: the room's members become the channel's, and NAMES follows.</summary>
     public string Joined(PresenceState presence) => State(presence, announce: false);

@@ -55,6 +55,15 @@ public sealed partial class IrcSession
             case "TOPIC":
                 await TopicAsync(line, chat, cancellationToken).ConfigureAwait(false);
                 break;
+            case "KICK":
+                await KickAsync(line, chat, cancellationToken).ConfigureAwait(false);
+                break;
+            case "INVITE":
+                await InviteAsync(line, chat, cancellationToken).ConfigureAwait(false);
+                break;
+            case "REDACT":
+                await RedactAsync(line, chat, cancellationToken).ConfigureAwait(false);
+                break;
             case "LIST":
                 await ListAsync(chat, cancellationToken).ConfigureAwait(false);
                 break;
@@ -155,13 +164,13 @@ public sealed partial class IrcSession
                 continue;
             }
 
+            await DescribeAsync(chat, room, cancellationToken).ConfigureAwait(false);
             var presence = await chat.WhoAsync(room, cancellationToken).ConfigureAwait(false);
             if (presence.Value is { } state)
             {
                 if (state.Online.All(p => p.User == replies.Nick))
                 {
-                    // IRC's convention: who enters an empty channel is its operator.
-                    door.Operators[room] = replies.Nick;
+                    door.Operators.Opened(room, replies.Nick);
                 }
 
                 connection.WithView(v => connection.Send(v.Joined(state)), false);
@@ -303,6 +312,7 @@ public sealed partial class IrcSession
             var presence = room is null ? default : await chat.WhoAsync(room, cancellationToken).ConfigureAwait(false);
             if (presence.Value is { } state)
             {
+                await DescribeAsync(chat, room!, cancellationToken).ConfigureAwait(false);
                 lines.Append(replies.NameLines(room!, state.Online.Select(p => p.User)));
             }
         }
@@ -319,6 +329,11 @@ public sealed partial class IrcSession
         {
             var room = IrcChannels.RoomOf(mask) is { } wanted ? await ResolveRoomAsync(wanted, cancellationToken).ConfigureAwait(false) : null;
             var presence = room is null ? default : await chat.WhoAsync(room, cancellationToken).ConfigureAwait(false);
+            if (presence.IsOk && room is not null)
+            {
+                await DescribeAsync(chat, room, cancellationToken).ConfigureAwait(false);
+            }
+
             foreach (var entry in presence.Value?.Online ?? [])
             {
                 lines.Append(WhoLine(room!, entry.User));
@@ -410,12 +425,146 @@ public sealed partial class IrcSession
         }
         else if (line.Parameters.Count > 1)
         {
-            Send(replies.Numeric(IrcNumerics.ChanOpPrivsNeeded, channel, "TinyChat rooms have no topic"));
+            // Set by the room: its TOPIC event reaches every member, this connection included.
+            var set = await chat.SetTopicAsync(room, line[1] ?? "", cancellationToken).ConfigureAwait(false);
+            if (set.Error is { } error)
+            {
+                Send(replies.Error(error, channel));
+            }
+        }
+        else if ((await DescribeAsync(chat, room, cancellationToken).ConfigureAwait(false))?.Topic is { Length: > 0 } topic)
+        {
+            Send(replies.Numeric(IrcNumerics.Topic, IrcChannels.ChannelOf(room), topic));
         }
         else
         {
             Send(replies.Numeric(IrcNumerics.NoTopic, channel, "No topic is set"));
         }
+    }
+
+    // KICK #room nick[,nick] [:reason]: the room decides (owners and moderators, on members of a lower role); the
+    // reason is not kept (room events carry none).
+    private async ValueTask KickAsync(IrcLine line, ChatClient chat, CancellationToken cancellationToken)
+    {
+        if (line[0] is not { } channel || line[1] is not { Length: > 0 } nicks)
+        {
+            Send(replies.Numeric(IrcNumerics.NeedMoreParams, "KICK", "Not enough parameters"));
+            return;
+        }
+
+        if (await ChannelRoomAsync(channel, cancellationToken).ConfigureAwait(false) is not { } room)
+        {
+            return;
+        }
+
+        foreach (var given in nicks.Split(',', StringSplitOptions.RemoveEmptyEntries).Take(4))
+        {
+            var nick = door.Users.Canonical(given);
+            var kicked = await chat.KickAsync(room, nick, cancellationToken).ConfigureAwait(false);
+            if (kicked.Error is { Code: "invalid_target" })
+            {
+                Send(replies.Numeric(IrcNumerics.UserNotInChannel, given, channel, "They aren't on that channel"));
+            }
+            else if (kicked.Error is { } error)
+            {
+                Send(replies.Error(error, error.Code == "user_not_found" ? given : channel));
+            }
+        }
+    }
+
+    // INVITE nick #room: answered 341; the invited user's IRC connections get an INVITE line.
+    private async ValueTask InviteAsync(IrcLine line, ChatClient chat, CancellationToken cancellationToken)
+    {
+        if (line[0] is not { Length: > 0 } given || line[1] is not { } channel)
+        {
+            Send(replies.Numeric(IrcNumerics.NeedMoreParams, "INVITE", "Not enough parameters"));
+            return;
+        }
+
+        if (await ChannelRoomAsync(channel, cancellationToken).ConfigureAwait(false) is not { } room)
+        {
+            return;
+        }
+
+        var nick = door.Users.Canonical(given);
+        var invited = await chat.InviteAsync(room, nick, cancellationToken).ConfigureAwait(false);
+        if (invited.IsOk)
+        {
+            Send(replies.Numeric(IrcNumerics.Inviting, nick, IrcChannels.ChannelOf(room)));
+        }
+        else if (invited.Error is { Code: "invalid_target" } refused && refused.Message.Contains("already a member", StringComparison.Ordinal))
+        {
+            Send(replies.Numeric(IrcNumerics.UserOnChannel, given, channel, "is already on channel"));
+        }
+        else
+        {
+            Send(replies.Error(invited.Error!, invited.Error!.Code == "user_not_found" ? given : channel));
+        }
+    }
+
+    // REDACT #room msgid [:reason] (IRCv3 draft/message-redaction): deletes the message; FAIL REDACT when refused.
+    private async ValueTask RedactAsync(IrcLine line, ChatClient chat, CancellationToken cancellationToken)
+    {
+        if (line[0] is not { } channel || line[1] is not { Length: > 0 } msgid)
+        {
+            Send(replies.Numeric(IrcNumerics.NeedMoreParams, "REDACT", "Not enough parameters"));
+            return;
+        }
+
+        var room = IrcChannels.RoomOf(channel) is { } wanted ? await ResolveRoomAsync(wanted, cancellationToken).ConfigureAwait(false) : null;
+        if (room is null)
+        {
+            Send(IrcFormat.Line(replies.ServerName, "FAIL", "REDACT", "INVALID_TARGET", channel, "No such channel"));
+            return;
+        }
+
+        var separator = msgid.LastIndexOf(':');
+        if (separator <= 0 || !IrcChannels.SameName(msgid[..separator], room) || !long.TryParse(msgid[(separator + 1)..], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var id))
+        {
+            Send(IrcFormat.Line(replies.ServerName, "FAIL", "REDACT", "UNKNOWN_MSGID", channel, msgid, "This message does not exist in that channel"));
+            return;
+        }
+
+        var deleted = await chat.DeleteAsync(room, id, cancellationToken).ConfigureAwait(false);
+        switch (deleted.Error)
+        {
+            case null:
+                break;
+            case { Code: "message_not_found" }:
+                Send(IrcFormat.Line(replies.ServerName, "FAIL", "REDACT", "UNKNOWN_MSGID", channel, msgid, "This message does not exist or was deleted"));
+                break;
+            case { Code: "forbidden" or "not_a_member" } refused:
+                Send(IrcFormat.Line(replies.ServerName, "FAIL", "REDACT", "REDACT_FORBIDDEN", channel, msgid, refused.Message));
+                break;
+            case var other:
+                Send(replies.Error(other, channel));
+                break;
+        }
+    }
+
+    // A channel's room for a moderation command: null (and 403 sent) when there is none.
+    private async ValueTask<string?> ChannelRoomAsync(string channel, CancellationToken cancellationToken)
+    {
+        var room = IrcChannels.RoomOf(channel) is { } wanted ? await ResolveRoomAsync(wanted, cancellationToken).ConfigureAwait(false) : null;
+        if (room is null)
+        {
+            Send(replies.Numeric(IrcNumerics.NoSuchChannel, channel, "No such channel"));
+        }
+
+        return room;
+    }
+
+    // The room's privacy, topic and roles (null when the user may not see them); refreshes who shows as operator.
+    private async ValueTask<RoomDetails?> DescribeAsync(ChatClient chat, string room, CancellationToken cancellationToken)
+    {
+        var details = (await chat.DescribeAsync(room, cancellationToken).ConfigureAwait(false)).Value;
+        if (details is not null)
+        {
+            var ownerHasAccount = details.Owner is { } owner && await door.Chat.Accounts.ExistsAsync(owner, cancellationToken).ConfigureAwait(false);
+            door.Operators.Describe(details, ownerHasAccount);
+        }
+
+        return details;
     }
 
     private async ValueTask ListAsync(ChatClient chat, CancellationToken cancellationToken)
@@ -482,16 +631,66 @@ public sealed partial class IrcSession
         }
         else if (line.Parameters.Count == 1)
         {
-            Send(replies.Numeric(IrcNumerics.ChannelModeIs, target, "+"));
+            // +i: a private room, joined by invitation only.
+            var details = await DescribeAsync(chat, room, cancellationToken).ConfigureAwait(false);
+            Send(replies.Numeric(IrcNumerics.ChannelModeIs, target, details?.IsPrivate == true ? "+i" : "+"));
         }
-        else if (line[1]!.TrimStart('+') == "b")
+        else if (line.Parameters.Count == 2 && line[1]!.TrimStart('+') is "b" or "q")
         {
+            // The ban and quiet lists are not listed over IRC.
             Send(replies.Numeric(IrcNumerics.EndOfBanList, target, "End of channel ban list"));
         }
         else
         {
-            var presence = await chat.WhoAsync(room, cancellationToken).ConfigureAwait(false);
-            Send(presence.Error is { } error ? replies.Error(error, target) : replies.Numeric(IrcNumerics.ChanOpPrivsNeeded, target, "TinyChat rooms have no modes"));
+            await ChangeModesAsync(line, chat, room, target, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    // MODE #room +o/-o nick (moderator), +b/-b mask (ban), +q/-q mask (mute for the chat's default 600 s): each
+    // change is one room action, announced back as a MODE line when the room accepts it. A mask names a nick
+    // (nick, or nick!*@*). Other modes are refused with 472.
+    private async ValueTask ChangeModesAsync(IrcLine line, ChatClient chat, string room, string channel, CancellationToken cancellationToken)
+    {
+        var adding = true;
+        var next = 2;
+        foreach (var mode in line[1]!)
+        {
+            switch (mode)
+            {
+                case '+' or '-':
+                    adding = mode == '+';
+                    continue;
+                case 'o' or 'b' or 'q':
+                    if (line[next++] is not { Length: > 0 } parameter)
+                    {
+                        Send(replies.Numeric(IrcNumerics.NeedMoreParams, "MODE", "Not enough parameters"));
+                        return;
+                    }
+
+                    var nick = door.Users.Canonical(parameter.Split('!')[0]);
+                    var acted = (mode, adding) switch
+                    {
+                        ('o', true) => await chat.SetRoleAsync(room, nick, RoomRole.Moderator, cancellationToken).ConfigureAwait(false),
+                        ('o', false) => await chat.SetRoleAsync(room, nick, RoomRole.Member, cancellationToken).ConfigureAwait(false),
+                        ('b', true) => await chat.BanAsync(room, nick, cancellationToken).ConfigureAwait(false),
+                        ('b', false) => await chat.UnbanAsync(room, nick, cancellationToken).ConfigureAwait(false),
+                        ('q', true) => await chat.MuteAsync(room, nick, TimeSpan.FromMinutes(10), cancellationToken).ConfigureAwait(false),
+                        _ => await chat.UnmuteAsync(room, nick, cancellationToken).ConfigureAwait(false),
+                    };
+                    if (acted.Error is { Code: "invalid_target" } refused && mode == 'o')
+                    {
+                        Send(replies.Numeric(IrcNumerics.UserNotInChannel, parameter, channel, refused.Message));
+                    }
+                    else if (acted.Error is { } error)
+                    {
+                        Send(error.Code is "user_not_found" ? replies.Error(error, parameter) : error.Code is "invalid_target" ? IrcFormat.Line(replies.ServerName, "NOTICE", replies.Nick, $"{channel}: {error.Message}") : replies.Error(error, channel));
+                    }
+
+                    break;
+                default:
+                    Send(replies.Numeric(IrcNumerics.UnknownMode, mode.ToString(), $"is unknown mode char to me for {channel}: TinyChat maps only +o, +b and +q"));
+                    break;
+            }
         }
     }
 

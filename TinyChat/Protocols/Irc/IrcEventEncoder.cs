@@ -63,32 +63,48 @@ public sealed class IrcEventEncoder(IrcUsers users, bool tags) : IEventEncoder
             : $":{source} PART {IrcChannels.ChannelOf(room)}\r\n";
     }
 
-    // Kicks and topics have IRC commands of their own; the rest are told as a NOTICE to the channel.
+    /// <summary>An invitation as the invited user sees it: <c>:inviter INVITE nick #room</c>.</summary>
+    public string InviteLine(RoomMessage invite) =>
+        TagPrefix(invite) + IrcFormat.Line(users.Source(invite.From), "INVITE", invite.Target ?? "", IrcChannels.ChannelOf(invite.Room));
+
+    /// <summary>A deletion for a client that negotiated draft/message-redaction: <c>REDACT #room msgid</c>.</summary>
+    public string RedactLine(RoomMessage deletion) =>
+        TagPrefix(deletion) + $":{users.Source(deletion.From)} REDACT {IrcChannels.ChannelOf(deletion.Room)} {deletion.Room}:{deletion.RefersTo}\r\n";
+
+    private string TagPrefix(RoomMessage e) => Tags ? $"@time={IrcFormat.Time(e.Timestamp)};msgid={e.Room}:{e.Id} " : "";
+
+    // Kicks, topics, roles, bans and mutes have IRC commands or modes of their own (a mute is the quiet mode +q, as
+    // on charybdis and solanum); the rest are told as a NOTICE to the channel. A ban mask names the nick only.
     private string RoomEvent(RoomMessage e)
     {
         var channel = IrcChannels.ChannelOf(e.Room);
         var source = users.Source(e.From);
-        var tagPrefix = Tags ? $"@time={IrcFormat.Time(e.Timestamp)};msgid={e.Room}:{e.Id} " : "";
+        var tagPrefix = TagPrefix(e);
+        var mask = $"{e.Target}!*@*";
+        var line = e.Kind switch
+        {
+            RoomEventKind.Kick => IrcFormat.Line(source, "KICK", channel, e.Target ?? "", $"kicked by {e.From}"),
+            RoomEventKind.Topic => IrcFormat.Line(source, "TOPIC", channel, e.Text),
+            RoomEventKind.Role => $":{source} MODE {channel} {(e.Text == "moderator" ? "+o" : "-o")} {e.Target}\r\n",
+            RoomEventKind.Ban => $":{source} MODE {channel} +b {mask}\r\n",
+            RoomEventKind.Unban => $":{source} MODE {channel} -b {mask}\r\n",
+            RoomEventKind.Mute => $":{source} MODE {channel} +q {mask}\r\n",
+            RoomEventKind.Unmute => $":{source} MODE {channel} -q {mask}\r\n",
+            _ => null,
+        };
+        if (line is not null)
+        {
+            return tagPrefix + line;
+        }
+
         var notice = e.Kind switch
         {
-            RoomEventKind.Kick => null,
-            RoomEventKind.Topic => null,
-            RoomEventKind.Ban => $"{e.From} banned {e.Target}",
-            RoomEventKind.Unban => $"{e.From} unbanned {e.Target}",
-            RoomEventKind.Mute => $"{e.From} muted {e.Target} until {e.Until?.UtcDateTime:yyyy-MM-dd HH:mm:ss} UTC",
-            RoomEventKind.Unmute => $"{e.From} unmuted {e.Target}",
             RoomEventKind.Invite => $"{e.From} invited {e.Target}",
-            RoomEventKind.Role => $"{e.From} made {e.Target} {e.Text}",
             RoomEventKind.Edit => $"{e.From} edited message {e.RefersTo}: {e.Text}",
             RoomEventKind.Delete => $"{e.From} deleted message {e.RefersTo}",
             _ => $"{e.From}: {e.Kind}",
         };
-        return e.Kind switch
-        {
-            RoomEventKind.Kick => tagPrefix + IrcFormat.Line(source, "KICK", channel, e.Target ?? "", $"kicked by {e.From}"),
-            RoomEventKind.Topic => tagPrefix + IrcFormat.Line(source, "TOPIC", channel, e.Text),
-            _ => string.Concat(IrcFormat.SplitText($":{source} NOTICE {channel} :", notice!.ReplaceLineEndings(" ")).Select(piece => $"{tagPrefix}:{source} NOTICE {channel} :{piece}\r\n")),
-        };
+        return string.Concat(IrcFormat.SplitText($":{source} NOTICE {channel} :", notice.ReplaceLineEndings(" ")).Select(piece => $"{tagPrefix}:{source} NOTICE {channel} :{piece}\r\n"));
     }
 
     private string Message(string from, string target, string text, DateTimeOffset at, string id)

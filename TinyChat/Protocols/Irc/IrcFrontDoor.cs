@@ -47,11 +47,8 @@ public sealed class IrcFrontDoor
     /// <summary>The encoder for clients that negotiated server-time or message-tags.</summary>
     public IrcEventEncoder Tagged { get; }
 
-    /// <summary>
-    /// Who last joined each room over IRC while nobody was online in it: shown as the channel's operator (<c>@</c>), as
-    /// IRC clients expect of whoever opens a channel. It confers no privilege: TinyChat rooms have no operators.
-    /// </summary>
-    public System.Collections.Concurrent.ConcurrentDictionary<string, string> Operators { get; } = new(StringComparer.Ordinal);
+    /// <summary>Each room's owner and moderators, shown as its channel operators (<c>@</c>).</summary>
+    public IrcChannelOperators Operators { get; } = new();
 
     /// <summary>The encoder for clients without tags.</summary>
     public IrcEventEncoder Plain { get; }

@@ -32,6 +32,8 @@ public static class IrcNumerics
     public const string CreationTime = "329";
     public const string WhoisAccount = "330";
     public const string NoTopic = "331";
+    public const string Topic = "332";
+    public const string Inviting = "341";
     public const string WhoReply = "352";
     public const string NameReply = "353";
     public const string EndOfNames = "366";
@@ -54,12 +56,16 @@ public static class IrcNumerics
     public const string NoNicknameGiven = "431";
     public const string ErroneousNickname = "432";
     public const string NicknameInUse = "433";
+    public const string UserNotInChannel = "441";
     public const string NotOnChannel = "442";
+    public const string UserOnChannel = "443";
     public const string NotRegistered = "451";
     public const string NeedMoreParams = "461";
     public const string AlreadyRegistered = "462";
     public const string PasswordMismatch = "464";
     public const string UnknownMode = "472";
+    public const string InviteOnlyChan = "473";
+    public const string BannedFromChan = "474";
     public const string BadChanMask = "476";
     public const string ChanOpPrivsNeeded = "482";
     public const string UModeUnknownFlag = "501";

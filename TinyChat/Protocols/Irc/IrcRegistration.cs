@@ -122,6 +122,7 @@ public sealed partial class IrcSession
                         v =>
                         {
                             v.Echo = capabilities.Has("echo-message");
+                            v.Redaction = capabilities.Has("draft/message-redaction");
                             v.MessageTags = capabilities.Has("message-tags");
                             return true;
                         },
@@ -310,6 +311,7 @@ public sealed partial class IrcSession
         view = new IrcChannelView(user, door.Plain, replies)
         {
             Echo = capabilities.Has("echo-message"),
+            Redaction = capabilities.Has("draft/message-redaction"),
             MessageTags = capabilities.Has("message-tags"),
         };
         connection.Attach(view, capabilities.WantsTags ? door.Tagged : door.Plain);
@@ -334,12 +336,12 @@ public sealed partial class IrcSession
             .Append(replies.Numeric(IrcNumerics.Welcome, $"Welcome to the TinyChat IRC network {Source}"))
             .Append(replies.Numeric(IrcNumerics.YourHost, $"Your host is {name}, running TinyChat"))
             .Append(replies.Numeric(IrcNumerics.Created, $"This server was created {door.StartedAt:yyyy-MM-dd HH:mm:ss} UTC"))
-            .Append(IrcFormat.Line(name, IrcNumerics.MyInfo, replies.Nick, name, "tinychat-1", "i", "b"));
+            .Append(IrcFormat.Line(name, IrcNumerics.MyInfo, replies.Nick, name, "tinychat-1", "i", "biqo"));
         var tokens = new[]
         {
-            "AWAYLEN=200", "CASEMAPPING=ascii", "CHATHISTORY=200", "CHANLIMIT=#:", "CHANMODES=b,,,", "CHANNELLEN=65", "CHANTYPES=#",
+            "AWAYLEN=200", "CASEMAPPING=ascii", "CHATHISTORY=200", "CHANLIMIT=#:", "CHANMODES=bq,,,i", "CHANNELLEN=65", "CHANTYPES=#",
             "ELIST=", "MAXTARGETS=4", "MSGREFTYPES=msgid", $"NETWORK=TinyChat", "NICKLEN=32", "PREFIX=(ov)@+", "STATUSMSG=",
-            $"TARGMAX=JOIN:,PART:,PRIVMSG:4,NOTICE:4,NAMES:,WHOIS:1,TAGMSG:4", "TOPICLEN=0", "USERLEN=10",
+            $"TARGMAX=JOIN:,PART:,PRIVMSG:4,NOTICE:4,NAMES:,WHOIS:1,TAGMSG:4", "TOPICLEN=300", "USERLEN=10",
         };
         for (var i = 0; i < tokens.Length; i += 12)
         {

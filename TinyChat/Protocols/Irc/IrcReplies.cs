@@ -4,13 +4,16 @@ using TinyChat.Chat;
 namespace TinyChat.Protocols.Irc;
 
 /// <summary>Numeric replies to one client: <c>:server NNN nick params</c>, the nick being <c>*</c> until it is known.</summary>
-public sealed class IrcReplies(string serverName, IrcUsers users, IReadOnlyDictionary<string, string> operators)
+public sealed class IrcReplies(string serverName, IrcUsers users, IrcChannelOperators operators)
 {
     /// <summary>Whether NAMES shows <c>nick!user@host</c> (userhost-in-names).</summary>
     public bool UserHostInNames { get; set; }
 
-    /// <summary>A member as NAMES and WHO show it: <c>@</c> for the room's operator.</summary>
-    public string Prefix(string room, string nick) => operators.TryGetValue(room, out var op) && op == nick ? "@" : "";
+    /// <summary>A member as NAMES and WHO show it: <c>@</c> for the room's owner and moderators.</summary>
+    public string Prefix(string room, string nick) => operators.IsOperator(room, nick) ? "@" : "";
+
+    /// <summary>The room owners and moderators shown as operators (followed as role events arrive).</summary>
+    public IrcChannelOperators Operators => operators;
 
     /// <summary>The server name used as the source of replies.</summary>
     public string ServerName { get; } = serverName;
@@ -28,8 +31,8 @@ public sealed class IrcReplies(string serverName, IrcUsers users, IReadOnlyDicti
     }
 
     /// <summary>
-    /// The NAMES reply for a room: 353 lines (as many as the nicks need) and 366. Every member shows without prefix:
-    /// TinyChat rooms have no operators.
+    /// The NAMES reply for a room: 353 lines (as many as the nicks need) and 366; owners and moderators show as
+    /// operators (<c>@</c>).
     /// </summary>
     public string Names(string room, IEnumerable<string> nicks) =>
         NameLines(room, nicks) + Numeric(IrcNumerics.EndOfNames, IrcChannels.ChannelOf(room), "End of /NAMES list");
@@ -65,6 +68,10 @@ public sealed class IrcReplies(string serverName, IrcUsers users, IReadOnlyDicti
     public string Error(ChatError error, string target) => error.Code switch
     {
         "room_not_found" or "invalid_room_name" => Numeric(IrcNumerics.NoSuchChannel, target, "No such channel"),
+        "forbidden" => Numeric(IrcNumerics.ChanOpPrivsNeeded, target, $"You're not a channel operator: {error.Message}"),
+        "not_invited" => Numeric(IrcNumerics.InviteOnlyChan, target, "Cannot join channel (+i): you need an invitation"),
+        "banned" => Numeric(IrcNumerics.BannedFromChan, target, "Cannot join channel (+b): you are banned"),
+        "muted" => Numeric(IrcNumerics.CannotSendToChan, target, $"Cannot send to channel (+q): {error.Message}"),
         "not_a_member" => Numeric(IrcNumerics.NotOnChannel, target, "You're not on that channel"),
         "user_not_found" => Numeric(IrcNumerics.NoSuchNick, target, "No such nick/channel"),
         "empty_message" => Numeric(IrcNumerics.NoTextToSend, "No text to send"),
