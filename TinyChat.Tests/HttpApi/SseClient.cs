@@ -145,7 +145,7 @@ public sealed class SseClient : IAsyncDisposable
                 }
             }
         }
-        catch (Exception ex) when (ex is IOException or OperationCanceledException or HttpRequestException)
+        catch (Exception ex) when (ex is IOException or OperationCanceledException or HttpRequestException or ObjectDisposedException)
         {
         }
         finally
@@ -156,16 +156,18 @@ public sealed class SseClient : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        // Cancel, let the reader end, and only then dispose the response under it: disposing first made the
+        // reader's pending read fail inside HttpClient (a NullReferenceException once, under load).
         await stop.CancelAsync();
-        Response.Dispose();
         try
         {
             await reading.WaitAsync(DefaultTimeout);
         }
-        catch (Exception ex) when (ex is IOException or OperationCanceledException or HttpRequestException)
+        catch (Exception ex) when (ex is IOException or OperationCanceledException or HttpRequestException or ObjectDisposedException or TimeoutException)
         {
         }
 
+        Response.Dispose();
         http.Dispose();
         stop.Dispose();
     }
