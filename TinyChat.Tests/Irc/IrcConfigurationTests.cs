@@ -11,6 +11,7 @@ public sealed class IrcConfigurationTests
     [TestCase("Irc:ServerName", "")]
     [TestCase("Irc:RegistrationTimeoutSeconds", "0")]
     [TestCase("Irc:OutboxCapacity", "1")]
+    [TestCase("Irc:MaxUnregisteredConnections", "0")]
     public void An_invalid_irc_option_stops_start_up_with_one_line_naming_the_key(string key, string value)
     {
         var ex = Assert.CatchAsync(() => TestServer.StartAsync(new Dictionary<string, string> { [key] = value, ["Storage:Provider"] = "memory" }));

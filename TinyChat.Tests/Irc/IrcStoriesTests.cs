@@ -325,4 +325,22 @@ public sealed class IrcStoriesTests
         await irc.SendAsync("NICK slow");
         Assert.That(await irc.ReadToCloseAsync(), Is.EqualTo(new[] { "ERROR :Closing link: registration timed out" }));
     }
+
+    [Test]
+    public async Task Past_the_cap_on_connections_still_registering_the_oldest_is_closed_and_a_newcomer_registers()
+    {
+        await using var capped = await TestServer.StartAsync(new Dictionary<string, string> { ["Irc:MaxUnregisteredConnections"] = "2", ["Storage:Provider"] = "memory" });
+        await using var oldest = await IrcTestClient.ConnectAsync(capped);
+        await oldest.SendAsync("NICK slow1");
+        await using var second = await IrcTestClient.ConnectAsync(capped);
+        await second.SendAsync("NICK slow2");
+        await using var third = await IrcTestClient.ConnectAsync(capped);
+        Assert.That(await oldest.ReadToCloseAsync(), Is.EqualTo(new[] { "ERROR :Closing link: too many connections waiting to register" }));
+
+        // A newcomer pushes out the oldest still waiting and registers; once registered it no longer counts.
+        await using var bar = await IrcTestClient.RegisterAsync(capped, "bar_user", "bar_token");
+        Assert.That(await second.ReadToCloseAsync(), Is.EqualTo(new[] { "ERROR :Closing link: too many connections waiting to register" }));
+        await using var fourth = await IrcTestClient.ConnectAsync(capped);
+        Assert.That(await bar.SyncAsync(), Is.Not.Null, "the registered client is not affected");
+    }
 }

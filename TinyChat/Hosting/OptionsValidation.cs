@@ -37,6 +37,7 @@ public sealed class OptionsValidation :
             ? $"Irc:ServerName must be a name without spaces, ':', '!' or '@', got \"{o.ServerName}\"" : null,
         o.Motd.Split('\n').Any(line => line.Length > 350) ? "Irc:Motd: each line has at most 350 characters" : null,
         Positive("Irc:RegistrationTimeoutSeconds", o.RegistrationTimeoutSeconds),
+        AtLeast("Irc:MaxUnregisteredConnections", o.MaxUnregisteredConnections, 1),
         AtLeast("Irc:OutboxCapacity", o.OutboxCapacity, 16));
 
     /// <inheritdoc />

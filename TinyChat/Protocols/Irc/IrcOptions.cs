@@ -24,6 +24,9 @@ public sealed class IrcOptions
     /// <summary>A connection that has not registered within this many seconds is closed.</summary>
     public double RegistrationTimeoutSeconds { get; set; } = 30;
 
+    /// <summary>Connections that have not registered yet, at most; past it the oldest of them is closed.</summary>
+    public int MaxUnregisteredConnections { get; set; } = 1000;
+
     /// <summary>Outbound lines queued per connection before it counts as a slow reader and is closed.</summary>
     public int OutboxCapacity { get; set; } = 1024;
 }

@@ -17,6 +17,9 @@ public sealed class IrcServer(IrcFrontDoor door, string host, ILogger<IrcServer>
     private readonly CancellationTokenSource stopping = new();
     private static readonly KeyValuePair<string, object?> Irc = ChatMetrics.Protocol("irc");
     private readonly ConcurrentDictionary<IrcConnection, Task> open = new();
+
+    // Accepted sessions in arrival order, for the cap on those still registering; only the accept loop touches it.
+    private readonly LinkedList<IrcSession> registering = new();
     private TcpListener? listener;
     private Task? acceptLoop;
 
@@ -91,15 +94,60 @@ public sealed class IrcServer(IrcFrontDoor door, string host, ILogger<IrcServer>
 
             socket.NoDelay = true;
             var connection = new IrcConnection(socket, door.Plain, door.Options.OutboxCapacity, door.Time);
+            var session = new IrcSession(door, connection);
             ChatMetrics.Connections.Add(1, Irc);
-            open[connection] = ServeAsync(connection, cancellationToken);
+            open[connection] = ServeAsync(connection, session, cancellationToken);
+            CapRegistering(session);
         }
     }
 
-    private async Task ServeAsync(IrcConnection connection, CancellationToken cancellationToken)
+    /// <summary>
+    /// Keeps at most <c>Irc:MaxUnregisteredConnections</c> connections registering: past it the oldest one is
+    /// closed, so connections that never register (slowloris) cannot crowd out a client that does.
+    /// </summary>
+    private void CapRegistering(IrcSession newcomer)
+    {
+        registering.AddLast(newcomer);
+        while (registering.First is { Value: var oldest } && (oldest.IsRegistered || oldest.IsClosed))
+        {
+            registering.RemoveFirst();
+        }
+
+        if (registering.Count <= door.Options.MaxUnregisteredConnections)
+        {
+            return;
+        }
+
+        // Over the cap only by the list's count: drop those that registered or left since, then the oldest waiting.
+        for (var node = registering.First; node is not null;)
+        {
+            var next = node.Next;
+            if (node.Value.IsRegistered || node.Value.IsClosed)
+            {
+                registering.Remove(node);
+            }
+
+            node = next;
+        }
+
+        var dropped = 0;
+        while (registering.Count > door.Options.MaxUnregisteredConnections && registering.First is { Value: var oldest })
+        {
+            registering.RemoveFirst();
+            oldest.TooManyRegistering();
+            dropped++;
+        }
+
+        if (dropped > 0)
+        {
+            ChatMetrics.Disconnects.Add(dropped, ChatMetrics.Reason("pending_cap"));
+            logger.LogWarning("Closed {Count} IRC connections over Irc:MaxUnregisteredConnections ({Max}) that had not registered", dropped, door.Options.MaxUnregisteredConnections);
+        }
+    }
+
+    private async Task ServeAsync(IrcConnection connection, IrcSession session, CancellationToken cancellationToken)
     {
         await Task.Yield();
-        var session = new IrcSession(door, connection);
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(door.Options.RegistrationTimeoutSeconds), door.Time);
         using var registration = timeout.Token.Register(session.RegistrationTimedOut);
         try

@@ -20,6 +20,7 @@ public sealed partial class IrcSession : IAsyncDisposable
     private IrcChannelView? view;
     private IrcIdentity? identity;
     private int refusedInARow;
+    private bool closed;
 
     /// <summary>A session for a freshly accepted connection.</summary>
     public IrcSession(IrcFrontDoor door, IrcConnection connection)
@@ -58,6 +59,18 @@ public sealed partial class IrcSession : IAsyncDisposable
         }
     }
 
+    /// <summary>Whether the session has ended (its connection is gone).</summary>
+    public bool IsClosed => Volatile.Read(ref closed);
+
+    /// <summary>Closes the connection of a client still registering because too many are (the oldest goes first).</summary>
+    public void TooManyRegistering()
+    {
+        if (client is null)
+        {
+            connection.Close("Closing link: too many connections waiting to register", drain: true);
+        }
+    }
+
     /// <summary>Closes the connection of a client that did not register in time.</summary>
     public void RegistrationTimedOut()
     {
@@ -70,6 +83,7 @@ public sealed partial class IrcSession : IAsyncDisposable
     /// <summary>Ends the session: the user goes offline over this connection (a guest is forgotten). Idempotent.</summary>
     public async ValueTask DisposeAsync()
     {
+        Volatile.Write(ref closed, true);
         var ending = Interlocked.Exchange(ref client, null);
         await DisposeAdmissionAsync().ConfigureAwait(false);
         if (ending is not null)
