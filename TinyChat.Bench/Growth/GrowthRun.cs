@@ -193,7 +193,8 @@ public static class GrowthRun
 
     private static async Task<Sample> SampleAsync(HttpClient http, int pid, CancellationToken cancellationToken)
     {
-        // The exporter may answer its first scrapes before the gauges are collected: ask again, a bounded number of times.
+        // The route may not exist yet and the exporter may answer its first scrapes before the gauges are collected:
+        // ask again, a bounded number of times.
         var metrics = "";
         for (var attempt = 0; attempt < 20 && !metrics.Contains("tinychat_memory_heap", StringComparison.Ordinal); attempt++)
         {
@@ -202,7 +203,14 @@ public static class GrowthRun
                 await Task.Delay(TimeSpan.FromMilliseconds(500), cancellationToken).ConfigureAwait(false);
             }
 
-            metrics = await http.GetStringAsync("/metrics", cancellationToken).ConfigureAwait(false);
+            try
+            {
+                metrics = await http.GetStringAsync("/metrics", cancellationToken).ConfigureAwait(false);
+            }
+            catch (HttpRequestException ex) when (ex.StatusCode == System.Net.HttpStatusCode.NotFound)
+            {
+                // The metrics route is added a moment after the listener opens (MetricsService starts after it).
+            }
         }
 
         var status = await File.ReadAllLinesAsync($"/proc/{pid}/status", cancellationToken).ConfigureAwait(false);
