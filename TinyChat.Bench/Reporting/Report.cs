@@ -47,6 +47,10 @@ public sealed class Report : IDisposable
             new("ack_p50_ms", "ack p50 ms", Better.Lower),
             new("ack_p99_ms", "ack p99 ms", Better.Lower),
             new("integrity", "lost/dup/reordered (max)", Better.Lower, Aggregate.Integrity),
+            new("closed_by_server", "members closed as slow readers (max)", Better.Lower, Aggregate.Max),
+            new("deliveries_per_s", "deliveries/s", Better.None),
+            new("server_cpu", "server CPU (cores)", Better.None),
+            new("client_cpu", "bench CPU (cores)", Better.None),
         ],
         ["durable-rooms"] =
         [
