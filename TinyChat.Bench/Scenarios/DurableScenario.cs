@@ -74,6 +74,7 @@ public sealed class DurableScenario(string name, int rooms, int membersPerRoom, 
             var commitsAfter = await CommitsAsync(target, stop.Token).ConfigureAwait(false);
             var transactions = commitsAfter.Transactions - commitsBefore.Transactions;
             var writes = commitsAfter.Writes - commitsBefore.Writes;
+            var committing = commitsAfter.Seconds - commitsBefore.Seconds;
             var integrity = Flow.Check(members);
             var acks = members.Sum(m => m?.Acks ?? 0);
             var databases = target.WorkFiles(".db");
@@ -103,6 +104,10 @@ public sealed class DurableScenario(string name, int rooms, int membersPerRoom, 
                 ["commits_per_s"] = transactions / seconds,
                 ["writes_per_commit"] = transactions > 0 ? writes / transactions : 0,
                 ["messages_per_write"] = writes > 0 ? acks / writes : 0,
+
+                // The share of the time the store's writer spent committing (near 1: the writer is the limit).
+                ["writer_busy"] = committing / seconds,
+                ["commit_ms"] = transactions > 0 ? committing * 1000 / transactions : 0,
             };
             var notes = new List<string>
             {
@@ -129,18 +134,18 @@ public sealed class DurableScenario(string name, int rooms, int membersPerRoom, 
     }
 
     // One room keeps the original single-room scenario's name, so results stay comparable across versions.
-    // Store transactions and the writes they held so far (0, 0 when the server has no /metrics).
-    private static async Task<(double Transactions, double Writes)> CommitsAsync(Target target, CancellationToken cancellationToken)
+    // Store transactions, the writes they held and the time spent committing so far (zeros without /metrics).
+    private static async Task<(double Transactions, double Writes, double Seconds)> CommitsAsync(Target target, CancellationToken cancellationToken)
     {
         try
         {
             using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{target.Port}/"), Timeout = TimeSpan.FromSeconds(10) };
             var text = await http.GetStringAsync("metrics", cancellationToken).ConfigureAwait(false);
-            return (Exposition.Sum(text, "tinychat_store_commit_batch_size_count"), Exposition.Sum(text, "tinychat_store_commit_batch_size_sum"));
+            return (Exposition.Sum(text, "tinychat_store_commit_batch_size_count"), Exposition.Sum(text, "tinychat_store_commit_batch_size_sum"), Exposition.Sum(text, "tinychat_store_commit_duration_seconds_sum"));
         }
         catch (HttpRequestException)
         {
-            return (0, 0);
+            return (0, 0, 0);
         }
     }
 
