@@ -93,6 +93,20 @@ public abstract class StoreContract
     }
 
     [Test]
+    public async Task A_users_owned_rooms_are_counted_and_rooms_without_owner_count_for_nobody()
+    {
+        Assert.That(await Rooms.CountOwnedAsync("alice", None), Is.Zero);
+        await Rooms.TryCreateAsync("den", "alice", true, None);
+        await Rooms.TryCreateAsync("ops", "alice", false, None);
+        await Rooms.TryCreateAsync("ops", "bob", false, None);
+        await Rooms.TryCreateAsync("lobby", None);
+
+        Assert.That(await Rooms.CountOwnedAsync("alice", None), Is.EqualTo(2));
+        Assert.That(await Rooms.CountOwnedAsync("bob", None), Is.Zero, "creating a room that exists takes nothing");
+        Assert.That(await Rooms.CountOwnedAsync("Alice", None), Is.Zero, "names are exact");
+    }
+
+    [Test]
     public async Task Memberships_are_recorded_once_removed_once_and_read_from_both_sides()
     {
         await Rooms.TryCreateAsync("lobby", None);

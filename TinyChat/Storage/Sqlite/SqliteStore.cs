@@ -298,6 +298,10 @@ public sealed class SqliteStore : IDurableStore, IDisposable
             cancellationToken);
 
     /// <inheritdoc />
+    public ValueTask<int> CountOwnedAsync(string owner, CancellationToken cancellationToken) =>
+        ReadAsync(connection => Convert.ToInt32(Scalar(connection, "SELECT count(*) FROM rooms WHERE owner = $owner", ("$owner", owner)), System.Globalization.CultureInfo.InvariantCulture), cancellationToken);
+
+    /// <inheritdoc />
     ValueTask<bool> IRoomStore.ExistsAsync(string room, CancellationToken cancellationToken) =>
         ReadAsync(connection => Scalar(connection, "SELECT 1 FROM rooms WHERE name = $room", ("$room", room)) is not null, cancellationToken);
 
