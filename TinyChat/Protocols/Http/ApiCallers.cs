@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Net;
 using System.Text;
 using System.Text.Json;
@@ -18,10 +17,16 @@ namespace TinyChat.Protocols.Http;
 /// a bot that only posts never appears in presence. On top, one user's requests are limited per second (the
 /// <c>Limits:FramesPerSecond</c> a WebSocket frame gets), so a flood of cheap reads answers 429 too.
 /// </summary>
-public sealed class ApiCallers(SignIns signIns, ClientAddresses addresses, IOptions<LimitsOptions> limits, TimeProvider time)
+public sealed class ApiCallers(SignIns signIns, ClientAddresses addresses, IOptions<LimitsOptions> limits, TimeProvider time) : IForgetsIdle
 {
-    // One bucket per user who called; bounded by the accounts.
-    private readonly ConcurrentDictionary<string, TokenBucket> requestBudgets = new(StringComparer.Ordinal);
+    // One bucket per user who called lately: a refilled one is forgotten by the idle sweep (a fresh one is the same).
+    private readonly TokenBuckets<string> requestBudgets = new(limits.Value.FramesPerSecond, limits.Value.FrameBurst, time, StringComparer.Ordinal);
+
+    /// <summary>Users whose request budget is kept now (tests watch it shrink).</summary>
+    public int BudgetsKept => requestBudgets.Count;
+
+    /// <summary>Forgets every request budget that has refilled.</summary>
+    public int ForgetIdle() => requestBudgets.ForgetFull();
 
     /// <summary>Runs <paramref name="act"/> as the request's user, or answers why the request may not act.</summary>
     public async Task<ApiResponse> ActAsync(HttpListenerRequest request, Func<ChatClient, Task<ApiResponse>> act, CancellationToken cancellationToken)
@@ -35,9 +40,7 @@ public sealed class ApiCallers(SignIns signIns, ClientAddresses addresses, IOpti
         }
 
         await using var admission = admitted.Value!;
-        var settings = limits.Value;
-        var budget = requestBudgets.GetOrAdd(admission.User, _ => new TokenBucket(settings.FramesPerSecond, settings.FrameBurst, time));
-        if (!budget.TryTake())
+        if (!requestBudgets.TryTake(admission.User))
         {
             ChatMetrics.RateLimitedFrames.Add(1, ChatMetrics.Protocol("http"));
             return ApiResponse.Error(429, "rate_limited", "too many API requests; slow down", retryAfterSeconds: 1);
