@@ -233,13 +233,13 @@ public sealed class PresenceTickTests
         var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var messages = Substitute.For<IMessageStore>();
         messages.LastRoomIdAsync(default!, default).ReturnsForAnyArgs(ValueTask.FromResult(0L));
-        async ValueTask<long> AppendLateAsync(string lobby, IReadOnlyList<NewRoomMessage> batch)
+        async ValueTask<Task<long>> QueueLateAsync(string lobby, IReadOnlyList<NewRoomMessage> batch)
         {
             await release.Task;
-            return await store.AppendRoomMessagesAsync(lobby, batch, CancellationToken.None);
+            return Task.FromResult(await store.AppendRoomMessagesAsync(lobby, batch, CancellationToken.None));
         }
 
-        messages.AppendRoomMessagesAsync(default!, default!, default).ReturnsForAnyArgs(call => AppendLateAsync(call.ArgAt<string>(0), call.ArgAt<IReadOnlyList<NewRoomMessage>>(1)));
+        messages.QueueRoomMessagesAsync(default!, default!, default, default).ReturnsForAnyArgs(call => QueueLateAsync(call.ArgAt<string>(0), call.ArgAt<IReadOnlyList<NewRoomMessage>>(1)));
         await supervisor.Started.WaitAsync(Timeout);
         await ((IRoomStore)store).TryCreateAsync("lobby", CancellationToken.None);
         var room = new RoomProcess("lobby", 8, store, messages, _ => null, clock, new InProcessChatBus(), presence) { PresenceTick = Tick };
