@@ -6,7 +6,7 @@ namespace TinyChat.Bench;
 public sealed class BenchOptions
 {
     /// <summary>Every scenario, in the order they run.</summary>
-    public static readonly string[] AllScenarios = ["connect", "fanout", "latency", "durable", "durable-rooms", "slow-reader", "held", "cluster-fanout", "cluster-latency"];
+    public static readonly string[] AllScenarios = ["connect", "join-storm", "fanout", "latency", "durable", "durable-rooms", "slow-reader", "held", "cluster-fanout", "cluster-latency"];
 
     /// <summary>
     /// Every target: TinyChat (over its native JSON door, on PostgreSQL, over its Phoenix Channels door), the three
@@ -41,6 +41,12 @@ public sealed class BenchOptions
 
     /// <summary>Connections opened by the connect scenario.</summary>
     public int Connections { get; private set; } = 10_000;
+
+    /// <summary>Join-storm scenario: connections that each join the one room.</summary>
+    public int StormConnections { get; private set; } = 10_000;
+
+    /// <summary>Join-storm scenario: connections connecting and joining at a time (the independent generator's 200).</summary>
+    public int StormParallelism { get; private set; } = 200;
 
     /// <summary>Held scenario: connections opened, joined and held (the latency room's members among them).</summary>
     public int HeldConnections { get; private set; } = 19_000;
@@ -100,7 +106,7 @@ public sealed class BenchOptions
         usage: tinychat-bench [all|quick|SCENARIO[,SCENARIO...]] [options]
           all                     every scenario against every target (default)
           quick                   every scenario, 1 run, short durations, smaller shapes (a smoke run of ~4 minutes)
-          SCENARIOS               connect, fanout, latency, durable, durable-rooms, slow-reader, held,
+          SCENARIOS               connect, join-storm, fanout, latency, durable, durable-rooms, slow-reader, held,
                                   cluster-fanout, cluster-latency (comma-separated)
         options:
           --targets a,b           tinychat,tinychat-pg,phoenix,kestrel,httplistener,node-ws,sink,tinychat-cluster;
@@ -114,6 +120,8 @@ public sealed class BenchOptions
           --warmup-seconds S      unmeasured fanout traffic before a cell's first run (default 2; 0 = none)
           --latency-seconds S     seconds of fixed-rate traffic per latency/slow-reader measurement (default 4)
           --connections N         connections of the connect scenario (default 10000)
+          --storm-connections N   connections of the join-storm scenario, all into one room (default 10000)
+          --storm-parallel N      join-storm connections connecting and joining at a time (default 200)
           --held-connections N    connections of the held scenario, latency room included (default 19000)
           --hold-seconds S        seconds the held scenario holds them under the latency traffic (default 60)
           --shapes RxM/S,...      fanout shapes, e.g. 1x1000/10,10x100/10,10x1000/10
@@ -176,6 +184,12 @@ public sealed class BenchOptions
                     break;
                 case "--connections":
                     options.Connections = Number(name, value, 1, 19_000);
+                    break;
+                case "--storm-connections":
+                    options.StormConnections = Number(name, value, 1, 19_000);
+                    break;
+                case "--storm-parallel":
+                    options.StormParallelism = Number(name, value, 1, 1000);
                     break;
                 case "--held-connections":
                     options.HeldConnections = Number(name, value, 1, 19_000);
@@ -245,6 +259,7 @@ public sealed class BenchOptions
                 WarmupSeconds = 1;
                 LatencySeconds = 2;
                 Connections = 2000;
+                StormConnections = 2000;
                 HeldConnections = 2000;
                 HoldSeconds = 5;
                 Shapes = [new(1, 200, 10), new(10, 100, 10)];

@@ -21,6 +21,17 @@ public sealed class Report : IDisposable
             new("server_cpu", "server CPU (cores)", Better.None),
             new("client_cpu", "bench CPU (cores)", Better.None),
         ],
+        ["join-storm"] =
+        [
+            new("joins_per_s", "joins/s (connect + upgrade + join + welcome)", Better.Higher),
+            new("view_s", "s until every client's presence view is the server's", Better.Lower),
+            new("view_after_last_join_s", "of which after the last join", Better.Lower),
+            new("rss_kb_per_conn_at_last_join", "server RSS KiB/connection at the last join", Better.Lower),
+            new("presence_kb_per_conn", "presence KiB received per connection", Better.Lower),
+            new("failed", "failed connections (max)", Better.Lower, Aggregate.Max),
+            new("server_cpu", "server CPU (cores)", Better.None),
+            new("client_cpu", "bench CPU (cores)", Better.None),
+        ],
         ["fanout"] =
         [
             new("deliveries_per_s", "deliveries/s", Better.Higher),

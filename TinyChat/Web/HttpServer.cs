@@ -213,6 +213,16 @@ public sealed class HttpServer(
         await Task.Yield();
         var request = context.Request;
         var response = context.Response;
+        if (response.StatusCode != 200)
+        {
+            // The managed listener answered this request itself while parsing it (411 Length Required for a POST or
+            // PUT with neither Content-Length nor a chunked body, 501 for another Transfer-Encoding), set the status
+            // and is closing the connection, yet hands the request over anyway. Acting on it would do what the client
+            // was told failed, and the connection is gone (its peer address throws).
+            logger.LogDebug("Request {Method} {Path} was already answered {Status} by HttpListener", request.HttpMethod, request.Url?.AbsolutePath, response.StatusCode);
+            return;
+        }
+
         LingeringClose.Track(context, time);
         try
         {
