@@ -92,6 +92,26 @@ public sealed class RoomRetirementTests
     }
 
     [Test]
+    public async Task The_rooms_created_quota_holds_across_retirement_with_nothing_kept_per_user_in_memory()
+    {
+        await using var quota = await ChatCore.StartAsync(clock, new ChatLimits(4000, 64, 64) { IdleRoomAfter = Idle, MaxRoomsCreatedPerUser = 2 }, "owner");
+        var admitted = await quota.Server.AdmitAsync("owner_token", None);
+        await using var owner = await admitted.Value!.ConnectRequestAsync(None);
+        Assert.That(await owner.CreateAsync("one", None), Is.Null);
+        Assert.That(await owner.CreateAsync("two", None), Is.Null);
+        Ok(await owner.JoinAsync("one", None));
+        Ok(await owner.SendToRoomAsync("one", "hi", None));
+        var running = quota.Server.Rooms.TryFindLive("one")!;
+
+        clock.Advance(Idle + TimeSpan.FromSeconds(1));
+        quota.Server.ForgetIdle();
+        await running.Ended.WaitAsync(Timeout);
+
+        Assert.That(quota.Server.Rooms.Running, Is.Zero);
+        Assert.That((await owner.CreateAsync("three", None))?.Code, Is.EqualTo("room_quota"));
+    }
+
+    [Test]
     public async Task A_retired_private_room_stays_private_and_keeps_its_invitations()
     {
         var owner = await AsAsync("owner");

@@ -161,6 +161,24 @@ public abstract class AdminStoreContract
     }
 
     [Test]
+    public async Task A_room_deleted_under_a_running_server_and_created_again_takes_posts_from_one()
+    {
+        var admin = await PreparedAsync();
+        var server = await OpenServerStoreAsync();
+        await server.TryCreateAsync("phoenix", None);
+        await server.TryCreateAsync("lobby", None);
+        await server.AppendRoomMessagesAsync("phoenix", [new NewRoomMessage("alice", "first life", T0)], None);
+        await server.AppendRoomMessagesAsync("phoenix", [new NewRoomMessage("alice", "still first", T0)], None);
+
+        Assert.That(await admin.DeleteRoomAsync("phoenix", None), Is.True);
+        Assert.That(await server.TryCreateAsync("phoenix", None), Is.True, "under a new row id: lobby's came after the old one");
+        var first = await server.AppendRoomMessagesAsync("phoenix", [new NewRoomMessage("bob", "second life", T0)], None);
+
+        Assert.That(first, Is.EqualTo(1), "the new room's numbers start again: nothing of the deleted room is remembered");
+        Assert.That((await server.RoomHistoryAsync("phoenix", new HistoryQuery(null, 0, 10), None)).Select(m => m.Text), Is.EqualTo(new[] { "second life" }));
+    }
+
+    [Test]
     public async Task A_deleted_private_room_loses_its_standings_and_a_deleted_user_its_roles_bans_and_invitations()
     {
         var admin = await PreparedAsync();

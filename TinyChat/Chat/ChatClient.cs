@@ -63,13 +63,14 @@ public sealed partial class ChatClient : IAsyncDisposable
         }
 
         var quota = server.Limits.MaxRoomsCreatedPerUser;
-        if (server.RoomsCreated.GetValueOrDefault(User) >= quota)
-        {
-            return ChatError.RoomQuota(quota);
-        }
-
         try
         {
+            // Counted in the store, not kept per user here: a table of every user who ever created a room only grows.
+            if (await server.RoomStore.CountOwnedAsync(User, cancellationToken).ConfigureAwait(false) >= quota)
+            {
+                return ChatError.RoomQuota(quota);
+            }
+
             if (!await server.Rooms.CreateAsync(room, User, isPrivate, cancellationToken).ConfigureAwait(false))
             {
                 return ChatError.RoomExists(room);
@@ -80,7 +81,6 @@ public sealed partial class ChatClient : IAsyncDisposable
             return ChatError.StoreUnavailable(ex.Cause);
         }
 
-        server.RoomsCreated.AddOrUpdate(User, 1, (_, n) => n + 1);
         return null;
     }
 

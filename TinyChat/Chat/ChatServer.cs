@@ -13,7 +13,7 @@ public sealed record ChatLimits(int MaxMessageLength, int RoomMailboxCapacity, i
     /// <summary>Chat messages per user in a burst.</summary>
     public double MessageBurst { get; init; } = 1;
 
-    /// <summary>Rooms one user may create since the server started (0 forbids creating rooms).</summary>
+    /// <summary>Rooms one user may own: rooms they created that still exist (0 forbids creating rooms).</summary>
     public int MaxRoomsCreatedPerUser { get; init; } = int.MaxValue;
 
     /// <summary>Open connections per user, over every front door.</summary>
@@ -109,9 +109,6 @@ public sealed class ChatServer
 
     /// <summary>Guests online now: users without an account, known only while connected.</summary>
     internal System.Collections.Concurrent.ConcurrentDictionary<string, byte> Guests { get; } = new(StringComparer.Ordinal);
-
-    /// <summary>Rooms created per user since start (a quota, not history).</summary>
-    internal System.Collections.Concurrent.ConcurrentDictionary<string, int> RoomsCreated { get; } = new(StringComparer.Ordinal);
 
     /// <summary>
     /// Where a server admin's room deletion is recorded, so every node applies it (null: a store nobody can change

@@ -15,6 +15,9 @@ public interface IRoomStore
     /// <summary>Names of the private rooms, sorted.</summary>
     ValueTask<IReadOnlyList<string>> PrivateRoomsAsync(CancellationToken cancellationToken);
 
+    /// <summary>How many rooms <paramref name="owner"/> owns: the rooms they created that still exist.</summary>
+    ValueTask<int> CountOwnedAsync(string owner, CancellationToken cancellationToken);
+
     /// <summary>Whether a room exists.</summary>
     ValueTask<bool> ExistsAsync(string room, CancellationToken cancellationToken);
 

@@ -2,6 +2,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 using TinyChat.Protocols.Http;
+using TinyChat.Runtime;
 using TinyChat.Web;
 
 namespace TinyChat.Hosting;
@@ -24,6 +25,7 @@ public static class HttpApiComposition
             .ValidateOnStart();
         services.AddSingleton<IValidateOptions<SseOptions>, SseOptionsValidation>();
         services.AddSingleton<ApiCallers>();
+        services.AddSingleton<IForgetsIdle>(sp => sp.GetRequiredService<ApiCallers>());
         services.AddSingleton(sp => new IdempotencyKeys(sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton<OpenEventStreams>();
         services.AddSingleton<EventStreamEndpoint>();

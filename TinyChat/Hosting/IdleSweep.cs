@@ -8,13 +8,16 @@ using TinyChat.Runtime;
 namespace TinyChat.Hosting;
 
 /// <summary>
-/// Lets go of idle rooms and users (<see cref="ChatServer.ForgetIdle"/>) every <see cref="Interval"/> of
-/// <c>Runtime:IdleRoomSeconds</c>, so a room retires between one and one and a quarter idle periods after its last
-/// use. After a wave of at least <c>Runtime:CompactAfterRetiring</c> retirements it compacts the managed heap once:
+/// Lets go of idle rooms and users (<see cref="ChatServer.ForgetIdle"/>, and every <see cref="IForgetsIdle"/>: the
+/// HTTP API's request budgets) every <see cref="Interval"/> of <c>Runtime:IdleRoomSeconds</c> (every minute when rooms
+/// never retire), so a room retires between one and one and a quarter idle periods after its last use. After a wave of at least <c>Runtime:CompactAfterRetiring</c> retirements it compacts the managed heap once:
 /// the collector would otherwise keep the emptied segments and the process would not shrink.
 /// </summary>
-public sealed class IdleSweep(ChatServer chat, IOptions<RuntimeOptions> options, TimeProvider time, ILogger<IdleSweep> logger) : BackgroundService
+public sealed class IdleSweep(ChatServer chat, IEnumerable<IForgetsIdle> others, IOptions<RuntimeOptions> options, TimeProvider time, ILogger<IdleSweep> logger) : BackgroundService
 {
+    // With rooms that never retire the sweep still forgets refilled budgets, at this period.
+    private static readonly TimeSpan BudgetsOnly = TimeSpan.FromSeconds(60);
+
     /// <summary>The sweep's period for an idle time: a quarter of it, between 1 and 60 seconds.</summary>
     public static TimeSpan Interval(TimeSpan idle) => TimeSpan.FromSeconds(Math.Clamp(idle.TotalSeconds / 4, 1, 60));
 
@@ -22,12 +25,7 @@ public sealed class IdleSweep(ChatServer chat, IOptions<RuntimeOptions> options,
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var idle = TimeSpan.FromSeconds(options.Value.IdleRoomSeconds);
-        if (idle <= TimeSpan.Zero)
-        {
-            return;
-        }
-
-        using var timer = new PeriodicTimer(Interval(idle), time);
+        using var timer = new PeriodicTimer(idle > TimeSpan.Zero ? Interval(idle) : BudgetsOnly, time);
         var retiredBefore = chat.Rooms.Retired;
         long wave = 0;
         try
@@ -35,6 +33,11 @@ public sealed class IdleSweep(ChatServer chat, IOptions<RuntimeOptions> options,
             while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
             {
                 var asked = chat.ForgetIdle();
+                foreach (var other in others)
+                {
+                    other.ForgetIdle();
+                }
+
                 var retired = chat.Rooms.Retired;
                 wave += retired - retiredBefore;
                 retiredBefore = retired;

@@ -9,6 +9,7 @@ public sealed class TokenBucket
     private readonly object gate = new();
     private double tokens;
     private long lastRefill;
+    private bool retired;
 
     /// <summary>A full bucket. A rate of 0 means unlimited.</summary>
     public TokenBucket(double perSecond, double burst, TimeProvider? time = null)
@@ -35,7 +36,38 @@ public sealed class TokenBucket
         }
     }
 
-    /// <summary>Takes one token; false when the bucket is empty.</summary>
+    /// <summary>Whether <see cref="TryRetireIfFull"/> retired the bucket: it gives no more tokens.</summary>
+    public bool IsRetired
+    {
+        get
+        {
+            lock (gate)
+            {
+                return retired;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Retires the bucket if it has refilled to its burst, so its owner may drop it: a fresh bucket starts full,
+    /// and a taker that still holds this one is refused and sees <see cref="IsRetired"/>, so it cannot spend the
+    /// same burst twice. False when the bucket still counts something.
+    /// </summary>
+    public bool TryRetireIfFull()
+    {
+        lock (gate)
+        {
+            if (retired || perSecond <= 0 || tokens + (time.GetElapsedTime(lastRefill).TotalSeconds * perSecond) >= burst)
+            {
+                retired = true;
+                return true;
+            }
+
+            return false;
+        }
+    }
+
+    /// <summary>Takes one token; false when the bucket is empty or retired.</summary>
     public bool TryTake()
     {
         if (perSecond <= 0)
@@ -45,6 +77,11 @@ public sealed class TokenBucket
 
         lock (gate)
         {
+            if (retired)
+            {
+                return false;
+            }
+
             var now = time.GetTimestamp();
             tokens = Math.Min(burst, tokens + (time.GetElapsedTime(lastRefill, now).TotalSeconds * perSecond));
             lastRefill = now;

@@ -181,6 +181,15 @@ public sealed class InMemoryStore(TimeProvider? time = null) : IAccountStore, IR
     }
 
     /// <inheritdoc />
+    public ValueTask<int> CountOwnedAsync(string owner, CancellationToken cancellationToken)
+    {
+        lock (gate)
+        {
+            return ValueTask.FromResult(access.Values.Count(a => string.Equals(a.Owner, owner, StringComparison.Ordinal)));
+        }
+    }
+
+    /// <inheritdoc />
     ValueTask<bool> IRoomStore.ExistsAsync(string room, CancellationToken cancellationToken)
     {
         lock (gate)

@@ -181,6 +181,11 @@ internal static class PostgresSchema
             to_tsvector('simple'::regconfig, regexp_replace(body, '[[:space:][:punct:]]+', ' ', 'g'))) STORED;
         CREATE INDEX private_messages_search ON private_messages USING gin (search);
         """,
+
+        // Version 6: rooms by owner, as in SQLite (the rooms-created quota is counted in the store).
+        """
+        CREATE INDEX rooms_by_owner ON rooms (owner) WHERE owner IS NOT NULL;
+        """,
     ];
 
     /// <summary>The version this code writes and understands.</summary>

@@ -327,6 +327,10 @@ public sealed class PostgresStore : IDurableStore, IAsyncDisposable
             cancellationToken);
 
     /// <inheritdoc />
+    public ValueTask<int> CountOwnedAsync(string owner, CancellationToken cancellationToken) =>
+        RunAsync(async (connection, ct) => Convert.ToInt32(await ScalarAsync(connection, "SELECT count(*) FROM rooms WHERE owner = $1", ct, owner).ConfigureAwait(false), System.Globalization.CultureInfo.InvariantCulture), cancellationToken);
+
+    /// <inheritdoc />
     ValueTask<bool> IRoomStore.ExistsAsync(string room, CancellationToken cancellationToken) =>
         RunAsync(async (connection, ct) => await ScalarAsync(connection, "SELECT 1 FROM rooms WHERE name = $1", ct, room).ConfigureAwait(false) is not null, cancellationToken);
 

@@ -193,6 +193,12 @@ internal static class SqliteSchema
         END;
         INSERT INTO private_messages_search (rowid, body) SELECT id, body FROM private_messages;
         """,
+
+        // Version 6: rooms by owner, so the rooms-created quota counts a user's rooms in the store instead of a table
+        // in memory that grew with every user who ever created a room.
+        """
+        CREATE INDEX rooms_by_owner ON rooms (owner) WHERE owner IS NOT NULL;
+        """,
     ];
 
     /// <summary>The version this code writes and understands.</summary>

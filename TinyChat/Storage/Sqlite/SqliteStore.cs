@@ -298,6 +298,10 @@ public sealed class SqliteStore : IDurableStore, IDisposable
             cancellationToken);
 
     /// <inheritdoc />
+    public ValueTask<int> CountOwnedAsync(string owner, CancellationToken cancellationToken) =>
+        ReadAsync(connection => Convert.ToInt32(Scalar(connection, "SELECT count(*) FROM rooms WHERE owner = $owner", ("$owner", owner)), System.Globalization.CultureInfo.InvariantCulture), cancellationToken);
+
+    /// <inheritdoc />
     ValueTask<bool> IRoomStore.ExistsAsync(string room, CancellationToken cancellationToken) =>
         ReadAsync(connection => Scalar(connection, "SELECT 1 FROM rooms WHERE name = $room", ("$room", room)) is not null, cancellationToken);
 
@@ -338,6 +342,15 @@ public sealed class SqliteStore : IDurableStore, IDisposable
     /// <inheritdoc />
     public async ValueTask<long> AppendRoomMessagesAsync(string room, IReadOnlyList<NewRoomMessage> messages, CancellationToken cancellationToken) =>
         await Writer.WriteAsync(s => s.AppendRoomMessages(room, messages), cancellationToken).ConfigureAwait(false);
+
+    /// <inheritdoc />
+    /// <remarks>
+    /// The batch goes into the writer's queue at once, behind <paramref name="after"/>: the one writer applies
+    /// requests in queue order, so the two commit in order (in one group, or the second in a later one), and the
+    /// writer refuses a request whose predecessor failed (<see cref="StorageWriter"/>).
+    /// </remarks>
+    public async ValueTask<Task<long>> QueueRoomMessagesAsync(string room, IReadOnlyList<NewRoomMessage> messages, Task<long>? after, CancellationToken cancellationToken) =>
+        await Writer.QueueAsync(s => s.AppendRoomMessages(room, messages), after, cancellationToken).ConfigureAwait(false);
 
     /// <inheritdoc />
     public async ValueTask<long> AppendPrivateMessageAsync(string from, string to, string text, DateTimeOffset timestamp, CancellationToken cancellationToken)

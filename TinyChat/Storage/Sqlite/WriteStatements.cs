@@ -16,10 +16,6 @@ internal sealed class WriteStatements : IDisposable
     private readonly SqliteConnection connection;
     private readonly List<SqliteCommand> all = [];
 
-    // Room name -> rooms.id. Rooms are never deleted, so an id read from a committed row stays valid;
-    // Rollback() drops everything, in case an id was read from a row that the rollback undid.
-    private readonly Dictionary<string, long> roomIds = new(StringComparer.Ordinal);
-
     private readonly SqliteCommand begin;
     private readonly SqliteCommand commit;
     private readonly SqliteCommand rollback;
@@ -28,7 +24,6 @@ internal sealed class WriteStatements : IDisposable
     private readonly SqliteCommand useInvite;
     private readonly SqliteCommand deleteAccount;
     private readonly SqliteCommand createRoom;
-    private readonly SqliteCommand findRoom;
     private readonly SqliteCommand addMember;
     private readonly SqliteCommand removeMember;
     private readonly SqliteCommand insertRoomMessage;
@@ -95,7 +90,6 @@ internal sealed class WriteStatements : IDisposable
             "$room_id", "$user", "$standing");
         endMembership = Prepare("DELETE FROM memberships WHERE room_id = $room_id AND username = $user", "$room_id", "$user");
         setTopic = Prepare("UPDATE rooms SET topic = $topic WHERE id = $room_id", "$room_id", "$topic");
-        findRoom = Prepare("SELECT id FROM rooms WHERE name = $room", "$room");
         insertMention = Prepare("INSERT OR IGNORE INTO mentions (username, room_id, seq) VALUES ($user, $room_id, $seq)", "$user", "$room_id", "$seq");
 
         // A member starts having read everything before the join: what came before is not news to count.
@@ -125,7 +119,9 @@ internal sealed class WriteStatements : IDisposable
             "$room", "$user");
         insertRoomMessage = PrepareRoomMessageInsert(1);
         insertRoomMessages = PrepareRoomMessageInsert(RowsPerInsert);
-        lastSeq = Prepare("SELECT last_seq FROM rooms WHERE id = $room_id", "$room_id");
+        // The room's id and newest number in one lookup by name, read again for every batch: no table of ids that
+        // grows with every room ever written (make growth), and none that could outlive a room deleted by an admin.
+        lastSeq = Prepare("SELECT id, last_seq FROM rooms WHERE name = $room", "$room");
         setLastSeq = Prepare("UPDATE rooms SET last_seq = $seq WHERE id = $room_id", "$room_id", "$seq");
         insertPrivateMessage = Prepare(
             "INSERT INTO private_messages (sender, recipient, body, sent_at_ms) VALUES ($sender, $recipient, $body, $at) RETURNING id",
@@ -203,10 +199,9 @@ internal sealed class WriteStatements : IDisposable
 
     public void Commit() => commit.ExecuteNonQuery();
 
-    /// <summary>Rolls back the open transaction, if any, and forgets cached ids.</summary>
+    /// <summary>Rolls back the open transaction, if any.</summary>
     public void Rollback()
     {
-        roomIds.Clear();
         if (!connection.Handle!.IsInvalid && SQLitePCL.raw.sqlite3_get_autocommit(connection.Handle) == 0)
         {
             rollback.ExecuteNonQuery();
@@ -277,9 +272,8 @@ internal sealed class WriteStatements : IDisposable
     /// </summary>
     public long AppendRoomMessages(string room, IReadOnlyList<NewRoomMessage> messages)
     {
-        var roomId = RoomId(room);
-        Bind(lastSeq, roomId);
-        var first = (long)lastSeq.ExecuteScalar()! + 1;
+        var (roomId, newest) = RoomAndNewest(room);
+        var first = newest + 1;
         if (HasEvents(messages))
         {
             // Rare (a moderator acted, an author edited): row by row, each applied as it is stored.
@@ -440,17 +434,13 @@ internal sealed class WriteStatements : IDisposable
         }
     }
 
-    private long RoomId(string room)
+    private (long RoomId, long Newest) RoomAndNewest(string room)
     {
-        if (roomIds.TryGetValue(room, out var id))
-        {
-            return id;
-        }
-
-        Bind(findRoom, room);
-        id = findRoom.ExecuteScalar() is long found ? found : throw new InvalidOperationException($"room {room} does not exist in the store");
-        roomIds[room] = id;
-        return id;
+        Bind(lastSeq, room);
+        using var reader = lastSeq.ExecuteReader();
+        return reader.Read()
+            ? (reader.GetInt64(0), reader.GetInt64(1))
+            : throw new InvalidOperationException($"room {room} does not exist in the store");
     }
 
     private SqliteCommand PrepareRoomMessageInsert(int rows)
