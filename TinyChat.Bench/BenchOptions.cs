@@ -65,6 +65,9 @@ public sealed class BenchOptions
     /// <summary>Messages each fanout sender may have in flight (sent, own echo not yet received).</summary>
     public int Window { get; private set; } = 16;
 
+    /// <summary>Durable scenario: members of its one room, every one of them sending; one cell per size.</summary>
+    public List<int> DurableMembers { get; private set; } = [10, 100];
+
     /// <summary>Latency scenario: members of its one room.</summary>
     public int LatencyMembers { get; private set; } = 1000;
 
@@ -126,6 +129,7 @@ public sealed class BenchOptions
           --hold-seconds S        seconds the held scenario holds them under the latency traffic (default 60)
           --shapes RxM/S,...      fanout shapes, e.g. 1x1000/10,10x100/10,10x1000/10
           --window N              in-flight messages per fanout sender (default 16)
+          --durable-members N,... members of the durable scenario's one room, all sending (default 10,100)
           --latency-members N     members of the latency room (default 1000)
           --latency-rate N        messages/s into the latency room (default 100)
           --slow-members N        members of the slow-reader room (default 30)
@@ -202,6 +206,9 @@ public sealed class BenchOptions
                     break;
                 case "--window":
                     options.Window = Number(name, value, 1, 1000);
+                    break;
+                case "--durable-members":
+                    options.DurableMembers = [.. value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(m => Number(name, m, 1, 5_000))];
                     break;
                 case "--latency-members":
                     options.LatencyMembers = Number(name, value, 2, 19_000);

@@ -98,7 +98,7 @@ try
 
     // Every target measures a cell in turn (the order rotating from cell to cell), all runs of a cell on the same
     // connections where set-up dominates: targets measured side by side suffer the same machine.
-    Scenario[] scenarios = [new ConnectScenario(), new JoinStormScenario(), new FanoutScenario(), new LatencyScenario(), new DurableScenario("durable", 1, 10), new DurableScenario("durable-rooms", 32, 2), new SlowReaderScenario(), new HeldScenario()];
+    Scenario[] scenarios = [new ConnectScenario(), new JoinStormScenario(), new FanoutScenario(), new LatencyScenario(), new DurableScenario("durable", 1, 10, sizedByOptions: true), new DurableScenario("durable-rooms", 32, 2), new SlowReaderScenario(), new HeldScenario()];
     var cell = 0;
     foreach (var scenario in scenarios.Where(s => options.Scenarios.Contains(s.Name)))
     {

@@ -58,6 +58,15 @@ public sealed class Report : IDisposable
             new("ack_p50_ms", "ack p50 ms", Better.Lower),
             new("ack_p99_ms", "ack p99 ms", Better.Lower),
             new("integrity", "lost/dup/reordered (max)", Better.Lower, Aggregate.Integrity),
+            new("closed_by_server", "members closed as slow readers (max)", Better.Lower, Aggregate.Max),
+            new("commits_per_s", "store commits (fsyncs)/s", Better.None),
+            new("messages_per_write", "messages per room batch", Better.None),
+            new("writes_per_commit", "room batches per commit", Better.None),
+            new("commit_ms", "ms per commit", Better.None),
+            new("writer_busy", "store writer busy (share of time)", Better.None),
+            new("deliveries_per_s", "deliveries/s", Better.None),
+            new("server_cpu", "server CPU (cores)", Better.None),
+            new("client_cpu", "bench CPU (cores)", Better.None),
         ],
         ["durable-rooms"] =
         [

@@ -9,12 +9,13 @@ namespace TinyChat.Bench.Scenarios;
 /// <summary>
 /// TinyChat only: messages persisted per second. Every message carries a <c>ref</c>; TinyChat acknowledges it
 /// (<c>{"ok":true,...}</c>) once it is durable and broadcast, and a sender's window opens only on acknowledgements.
-/// Every member of every room sends. <c>durable</c> is one busy room (1 x 10); <c>durable-rooms</c> spreads the same
+/// Every member of every room sends. <c>durable</c> is one busy room, one cell per size in <c>--durable-members</c>
+/// (1 x 10 and 1 x 100 by default; no size given: the one the scenario was made with); <c>durable-rooms</c> spreads the same
 /// kind of load over 32 rooms of 2, where each room commits its batches on its own (PostgreSQL commits rooms in
 /// parallel, SQLite through its one writer), and runs on each storage provider (tinychat = SQLite, tinychat-pg =
 /// PostgreSQL) in the same run.
 /// </summary>
-public sealed class DurableScenario(string name, int rooms, int membersPerRoom) : Scenario
+public sealed class DurableScenario(string name, int rooms, int membersPerRoom, bool sizedByOptions = false) : Scenario
 {
     private static readonly TimeSpan GatherLimit = TimeSpan.FromMinutes(2);
     private static readonly TimeSpan SettleLimit = TimeSpan.FromSeconds(30);
@@ -24,7 +25,8 @@ public sealed class DurableScenario(string name, int rooms, int membersPerRoom) 
     public override string Name => name;
 
     /// <inheritdoc />
-    public override IReadOnlyList<string> Shapes(BenchOptions options) => [$"{rooms}x{membersPerRoom}/{membersPerRoom} window {options.Window}"];
+    public override IReadOnlyList<string> Shapes(BenchOptions options) =>
+        [.. (sizedByOptions ? options.DurableMembers : [membersPerRoom]).Select(members => $"{rooms}x{members}/{members} window {options.Window}")];
 
     /// <inheritdoc />
     public override bool AppliesTo(Target target) => target.IsTinyChat && !target.IsPhoenix;
@@ -33,20 +35,22 @@ public sealed class DurableScenario(string name, int rooms, int membersPerRoom) 
     public override async Task RunAsync(BenchContext context, Target target, string shape, int runs, CancellationToken cancellationToken)
     {
         var duration = TimeSpan.FromSeconds(context.Options.Seconds);
-        var firstUser = context.Users(Name, rooms * membersPerRoom);
-        var seats = Enumerable.Range(0, rooms * membersPerRoom).Select(i => new Seat(firstUser + i, RoomOf(i), i)).ToList();
+        var size = MembersOf(shape);
+        var firstUser = context.Users(Name, rooms * size);
+        var seats = Enumerable.Range(0, rooms * size).Select(i => new Seat(firstUser + i, RoomOf(i, size), i)).ToList();
         var limit = GatherLimit + (runs * (SettleLimit + duration + DrainLimit));
 
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         stop.CancelAfter(limit);
-        await using var crowd = await Crowd.GatherAsync(context, target, seats, NewMembers(seats, context.Options.Window).Members, limit, stop.Token).ConfigureAwait(false);
+        await using var crowd = await Crowd.GatherAsync(context, target, seats, NewMembers(seats, size, context.Options.Window).Members, limit, stop.Token).ConfigureAwait(false);
         for (var run = 1; run <= runs; run++)
         {
             await target.SettleAsync(SettleLimit, stop.Token, connectionsClosed: false).ConfigureAwait(false);
-            var (traffic, everyone) = NewMembers(seats, context.Options.Window);
+            var (traffic, everyone) = NewMembers(seats, size, context.Options.Window);
             crowd.Rebind(everyone);
             var members = crowd.JoinedMembers();
 
+            var commitsBefore = await CommitsAsync(target, stop.Token).ConfigureAwait(false);
             var cpu = CpuWindow.Start(target);
             var start = Stopwatch.GetTimestamp();
             var senders = new List<Task>();
@@ -59,9 +63,18 @@ public sealed class DurableScenario(string name, int rooms, int membersPerRoom) 
             }
 
             await Task.WhenAll(senders).ConfigureAwait(false);
+
+            // The rate is what was acknowledged while everyone sent: a member closed as a slow reader never drains,
+            // and the wait for it must not count as time the server took.
+            var sendSeconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
+            var acksWhileSending = members.Sum(m => m?.Acks ?? 0);
             await Flow.DrainAsync(members, DrainLimit, stop.Token).ConfigureAwait(false);
             var seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
             var (serverCpu, clientCpu) = cpu.Stop(target);
+            var commitsAfter = await CommitsAsync(target, stop.Token).ConfigureAwait(false);
+            var transactions = commitsAfter.Transactions - commitsBefore.Transactions;
+            var writes = commitsAfter.Writes - commitsBefore.Writes;
+            var committing = commitsAfter.Seconds - commitsBefore.Seconds;
             var integrity = Flow.Check(members);
             var acks = members.Sum(m => m?.Acks ?? 0);
             var databases = target.WorkFiles(".db");
@@ -69,7 +82,8 @@ public sealed class DurableScenario(string name, int rooms, int membersPerRoom) 
 
             var metrics = new Dictionary<string, double>
             {
-                ["acks_per_s"] = acks / seconds,
+                ["acks_per_s"] = acksWhileSending / sendSeconds,
+                ["acks_per_s_with_drain"] = acks / seconds,
                 ["acks"] = acks,
                 ["sent"] = traffic.Sent.Sum(),
                 ["ack_p50_ms"] = traffic.AckLatency!.QuantileMilliseconds(0.50),
@@ -84,6 +98,16 @@ public sealed class DurableScenario(string name, int rooms, int membersPerRoom) 
                 ["server_threads"] = cpu.ServerThreads,
                 ["sqlite_files"] = databases.Count,
                 ["closed_by_server"] = closed,
+
+                // The store's side, from the server's /metrics: group commits (one fsync each with Synchronous = Full)
+                // per second, writes (room batches) per commit, messages per room batch.
+                ["commits_per_s"] = transactions / seconds,
+                ["writes_per_commit"] = transactions > 0 ? writes / transactions : 0,
+                ["messages_per_write"] = writes > 0 ? acks / writes : 0,
+
+                // The share of the time the store's writer spent committing (near 1: the writer is the limit).
+                ["writer_busy"] = committing / seconds,
+                ["commit_ms"] = transactions > 0 ? committing * 1000 / transactions : 0,
             };
             var notes = new List<string>
             {
@@ -110,9 +134,27 @@ public sealed class DurableScenario(string name, int rooms, int membersPerRoom) 
     }
 
     // One room keeps the original single-room scenario's name, so results stay comparable across versions.
-    private string RoomOf(int seat) => rooms == 1 ? "durable" : $"durable-{seat / membersPerRoom}";
+    // Store transactions, the writes they held and the time spent committing so far (zeros without /metrics).
+    private static async Task<(double Transactions, double Writes, double Seconds)> CommitsAsync(Target target, CancellationToken cancellationToken)
+    {
+        try
+        {
+            using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{target.Port}/"), Timeout = TimeSpan.FromSeconds(10) };
+            var text = await http.GetStringAsync("metrics", cancellationToken).ConfigureAwait(false);
+            return (Exposition.Sum(text, "tinychat_store_commit_batch_size_count"), Exposition.Sum(text, "tinychat_store_commit_batch_size_sum"), Exposition.Sum(text, "tinychat_store_commit_duration_seconds_sum"));
+        }
+        catch (HttpRequestException)
+        {
+            return (0, 0, 0);
+        }
+    }
 
-    private (Traffic Traffic, Member[] Members) NewMembers(List<Seat> seats, int window)
+    // Each size of the one-room scenario has a room (and users) of its own.
+    private string RoomOf(int seat, int members) => rooms == 1 ? (members == 10 ? "durable" : $"durable{members}") : $"durable-{seat / members}";
+
+    private static int MembersOf(string shape) => int.Parse(shape[(shape.IndexOf('x') + 1)..shape.IndexOf('/')], System.Globalization.CultureInfo.InvariantCulture);
+
+    private static (Traffic Traffic, Member[] Members) NewMembers(List<Seat> seats, int membersPerRoom, int window)
     {
         var traffic = new Traffic(seats.Count, window, releaseOnAck: true) { AckLatency = new LatencyHistogram() };
         return (traffic, [.. seats.Select(seat =>

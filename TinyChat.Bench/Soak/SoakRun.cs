@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.RegularExpressions;
 using TinyChat.Bench.Client;
+using TinyChat.Bench.Measuring;
 using TinyChat.Bench.Targets;
 
 namespace TinyChat.Bench.Soak;
@@ -185,28 +186,10 @@ public static partial class SoakRun
 
     // The runtime's own meter (System.Runtime) as TinyChat's /metrics exposes it.
     private static async Task<double> GcPauseSecondsAsync(HttpClient metrics, CancellationToken cancellationToken) =>
-        Sum(await metrics.GetStringAsync("metrics", cancellationToken).ConfigureAwait(false), "dotnet_gc_pause_time_seconds_total");
+        Exposition.Sum(await metrics.GetStringAsync("metrics", cancellationToken).ConfigureAwait(false), "dotnet_gc_pause_time_seconds_total");
 
     private static async Task<double> GcHeapBytesAsync(HttpClient metrics, CancellationToken cancellationToken) =>
-        Sum(await metrics.GetStringAsync("metrics", cancellationToken).ConfigureAwait(false), "dotnet_gc_last_collection_heap_size_bytes");
-
-    private static double Sum(string exposition, string name)
-    {
-        double total = 0;
-        foreach (var line in exposition.Split('\n'))
-        {
-            if (line.StartsWith(name, StringComparison.Ordinal) && line.Length > name.Length && line[name.Length] is '{' or ' ')
-            {
-                var value = line[(line.LastIndexOf(' ') + 1)..];
-                if (double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var v))
-                {
-                    total += v;
-                }
-            }
-        }
-
-        return total;
-    }
+        Exposition.Sum(await metrics.GetStringAsync("metrics", cancellationToken).ConfigureAwait(false), "dotnet_gc_last_collection_heap_size_bytes");
 
     [GeneratedRegex("\"id\":(\\d+)")]
     private static partial Regex Ids();

@@ -70,7 +70,7 @@ public sealed class RoomProcessTests
     public async Task A_store_outage_refuses_the_batch_and_the_room_carries_on_without_a_restart()
     {
         var store = new InMemoryStore();
-        var messages = Substitute.For<IMessageStore>();
+        var messages = Substitute.For<IMessageStore>().QueuingThroughAppend();
         var outage = true;
         messages.AppendRoomMessagesAsync(default!, default!, default).ReturnsForAnyArgs(call => outage
             ? throw new StoreUnavailableException("the database is unreachable")
@@ -171,7 +171,7 @@ public sealed class RoomProcessTests
     public async Task A_failed_write_fails_the_batch_broadcasts_nothing_and_the_restarted_room_takes_its_ids_from_the_store()
     {
         var store = new InMemoryStore();
-        var messages = Substitute.For<IMessageStore>();
+        var messages = Substitute.For<IMessageStore>().QueuingThroughAppend();
         messages.AppendRoomMessagesAsync("lobby", Arg.Any<IReadOnlyList<NewRoomMessage>>(), Arg.Any<CancellationToken>())
             .Returns(ValueTask.FromException<long>(new IOException("disk full")), ValueTask.FromResult(42L));
         var box = new RecordingOutbox();
@@ -197,7 +197,7 @@ public sealed class RoomProcessTests
         var store = new InMemoryStore();
         var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var batches = new List<int>();
-        var messages = Substitute.For<IMessageStore>();
+        var messages = Substitute.For<IMessageStore>().QueuingThroughAppend();
         messages.AppendRoomMessagesAsync("lobby", Arg.Any<IReadOnlyList<NewRoomMessage>>(), Arg.Any<CancellationToken>())
             .Returns(call =>
             {
@@ -273,7 +273,7 @@ public sealed class RoomProcessTests
         var firstAppend = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var appends = 0;
         var next = 1L;
-        var messages = Substitute.For<IMessageStore>();
+        var messages = Substitute.For<IMessageStore>().QueuingThroughAppend();
         messages.AppendRoomMessagesAsync("lobby", Arg.Any<IReadOnlyList<NewRoomMessage>>(), Arg.Any<CancellationToken>())
             .Returns(call =>
             {

@@ -185,6 +185,67 @@ public abstract class StoreContract
     }
 
     [Test]
+    public async Task Batches_queued_one_behind_the_other_commit_in_queue_order_beside_other_appenders()
+    {
+        // A room with two batches in flight (the second queued before the first commits), while another appender
+        // (another node) shares the room.
+        const int chained = 30;
+        await Rooms.TryCreateAsync("shared", None);
+        var other = Task.Run(async () =>
+        {
+            for (var i = 0; i < chained; i++)
+            {
+                await Messages.AppendRoomMessagesAsync("shared", [Message($"other {i}")], None);
+            }
+        });
+
+        var queued = new List<(Task<long> Stored, string[] Texts)>();
+        Task<long>? previous = null;
+        for (var b = 0; b < chained; b++)
+        {
+            string[] texts = [.. Enumerable.Range(0, 1 + (b % 3)).Select(i => $"chain b{b} m{i}")];
+            previous = await Messages.QueueRoomMessagesAsync("shared", [.. texts.Select(t => Message(t))], previous, None);
+            queued.Add((previous, texts));
+        }
+
+        await other.WaitAsync(Timeout);
+        var firsts = new List<long>();
+        foreach (var batch in queued)
+        {
+            firsts.Add(await batch.Stored.WaitAsync(Timeout));
+        }
+
+        for (var b = 1; b < chained; b++)
+        {
+            Assert.That(firsts[b], Is.GreaterThanOrEqualTo(firsts[b - 1] + queued[b - 1].Texts.Length), $"batch {b} numbered after the batch it was queued behind");
+        }
+
+        var stored = (await WholeRoomAsync("shared")).ToDictionary(m => m.Id, m => m.Text);
+        for (var b = 0; b < chained; b++)
+        {
+            var texts = queued[b].Texts;
+            Assert.That(Enumerable.Range(0, texts.Length).Select(i => stored[firsts[b] + i]), Is.EqualTo(texts), $"batch {b} stored whole under the numbers it was told");
+        }
+
+        Assert.That(stored.Keys.Order(), Is.EqualTo(Enumerable.Range(1, stored.Count).Select(i => (long)i)), "no gap");
+    }
+
+    [Test]
+    public async Task A_batch_queued_behind_one_that_fails_is_not_stored_and_fails_the_same_way()
+    {
+        await Rooms.TryCreateAsync("a", None);
+        var failing = await Messages.QueueRoomMessagesAsync("nowhere", [Message("refused")], null, None);
+        var behind = await Messages.QueueRoomMessagesAsync("a", [Message("queued behind it")], failing, None);
+
+        var reason = Assert.CatchAsync<Exception>(async () => await failing.WaitAsync(Timeout));
+        var refused = Assert.CatchAsync<Exception>(async () => await behind.WaitAsync(Timeout));
+        Assert.That(refused, Is.SameAs(reason), "it fails as the batch before it did");
+        Assert.That(await Messages.LastRoomIdAsync("a", None), Is.Zero, "nothing of it was stored");
+        Assert.That(await WholeRoomAsync("a"), Is.Empty);
+        Assert.That(await Messages.AppendRoomMessagesAsync("a", [Message("next")], None), Is.EqualTo(1), "and it took no number");
+    }
+
+    [Test]
     public async Task Concurrent_appenders_to_one_room_get_disjoint_consecutive_numbers_with_no_gap()
     {
         // Several writers sharing a room: room loops on several nodes, in a cluster.

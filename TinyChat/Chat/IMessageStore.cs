@@ -50,6 +50,32 @@ public interface IMessageStore
     /// <remarks>Implementations may commit concurrent batches in one transaction (group commit).</remarks>
     ValueTask<long> AppendRoomMessagesAsync(string room, IReadOnlyList<NewRoomMessage> messages, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Hands a room's batch to the store behind <paramref name="after"/> — the task this store returned for the same
+    /// room's previous batch, which may still be being written — and returns once the batch has its place; the
+    /// returned task then completes as <see cref="AppendRoomMessagesAsync"/> would. The batch commits only after
+    /// <paramref name="after"/> did, so its numbers are higher, and only if <paramref name="after"/> committed:
+    /// when that failed, this batch is never stored and fails with the same exception. This is what lets a room
+    /// form its next batch while the previous one is written without giving up its order.
+    /// </summary>
+    /// <remarks>
+    /// The default waits for <paramref name="after"/>, then appends: right for any store, with no overlap of the two
+    /// writes. A store that writes through one ordered queue (SQLite's writer) queues the batch at once instead.
+    /// </remarks>
+    ValueTask<Task<long>> QueueRoomMessagesAsync(string room, IReadOnlyList<NewRoomMessage> messages, Task<long>? after, CancellationToken cancellationToken) =>
+        ValueTask.FromResult(AppendAfterAsync(this, room, messages, after, cancellationToken));
+
+    private static async Task<long> AppendAfterAsync(IMessageStore store, string room, IReadOnlyList<NewRoomMessage> messages, Task<long>? after, CancellationToken cancellationToken)
+    {
+        if (after is not null)
+        {
+            // Rethrows the previous batch's failure: nothing of this one is stored.
+            await after.ConfigureAwait(false);
+        }
+
+        return await store.AppendRoomMessagesAsync(room, messages, cancellationToken).ConfigureAwait(false);
+    }
+
     /// <summary>Makes a private message durable and returns its id (increasing server-wide).</summary>
     ValueTask<long> AppendPrivateMessageAsync(string from, string to, string text, DateTimeOffset timestamp, CancellationToken cancellationToken);
 

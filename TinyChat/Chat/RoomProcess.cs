@@ -79,7 +79,8 @@ public sealed record RetireIfIdle(TimeSpan After) : RoomCommand;
 /// <summary>
 /// One chat room on this node: owns its member set, the order in which its posts reach the store and the
 /// delivery of the room's events to its members here. Every message is durable before any member sees it;
-/// posts that queue up while one batch is being written are written and published as the next batch (group commit).
+/// posts that queue up while one batch is being written form the next batch, which goes to the store behind it at
+/// once (two batches in flight at most) and is published only after it.
 /// </summary>
 /// <remarks>
 /// <para>
@@ -117,6 +118,10 @@ public sealed class RoomProcess(
     : Process<RoomCommand>("room:" + room, mailboxCapacity), IChatBusSubscriber
 {
     private const int MaxBatch = 512;
+
+    // Batches handed to the store and not yet published: while one is written the next forms and waits behind it
+    // in the store, so a room's rate is no longer one batch per commit round trip. Two keep the store busy.
+    private const int MaxStoring = 2;
     private const int CatchUpPage = 512;
     private static readonly TimeSpan TypingInterval = TimeSpan.FromSeconds(1);
     private readonly Dictionary<string, long> lastTyping = new(StringComparer.Ordinal);
@@ -124,9 +129,8 @@ public sealed class RoomProcess(
 
     // Members this room's local members were last told are online (presence_state, then diffs).
     private readonly HashSet<string> shown = new(StringComparer.Ordinal);
-    private readonly List<PostToRoom> batch = [];
     private readonly List<JoinRoom> joins = [];
-    private readonly List<NewRoomMessage> records = [];
+    private readonly Queue<StoringBatch> storing = new(MaxStoring);
     private readonly ChatTopic topic = ChatTopic.Room(room);
     private UserEndpoint[]? recipients;
     private IDisposable? subscription;
@@ -824,16 +828,70 @@ public sealed class RoomProcess(
 
     private async ValueTask PostBatchAsync(PostToRoom first, CancellationToken cancellationToken)
     {
-        batch.Clear();
-        records.Clear();
-        batch.Add(first);
-        while (batch.Count < MaxBatch && TryTakeNext(out PostToRoom next))
+        try
         {
-            batch.Add(next);
+            await HandOverAsync(first, cancellationToken).ConfigureAwait(false);
+            while (storing.Count > 0)
+            {
+                if (storing.Count < MaxStoring && TryTakeNext(out PostToRoom next))
+                {
+                    // The next batch forms and goes to the store while the previous one is being written.
+                    await HandOverAsync(next, cancellationToken).ConfigureAwait(false);
+                    continue;
+                }
+
+                if (storing.Count < MaxStoring && MailboxDepth == 0 && !storing.Peek().Stored.IsCompleted)
+                {
+                    // Whichever comes first: the batch being written, or posts to form the next one from.
+                    var mail = WaitForMailAsync(cancellationToken).AsTask();
+                    if (await Task.WhenAny(storing.Peek().Stored, mail).ConfigureAwait(false) == mail && await mail.ConfigureAwait(false))
+                    {
+                        continue;
+                    }
+                }
+
+                // Anything but a post (a join, another node's batch, an action) is handled with nothing in flight.
+                await PublishOldestAsync(cancellationToken).ConfigureAwait(false);
+            }
+        }
+        catch (Exception ex) when (storing.Count > 0)
+        {
+            // A fault, or the loop being stopped, with batches still at the store: each is settled before the loop
+            // goes (published if it was stored, failed if not), so none is stored without being shown.
+            try
+            {
+                while (storing.Count > 0)
+                {
+                    await PublishOldestAsync(cancellationToken).ConfigureAwait(false);
+                }
+            }
+            catch (Exception)
+            {
+                while (storing.TryDequeue(out var left))
+                {
+                    left.Fail(ex);
+                }
+            }
+
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Forms a batch from <paramref name="first"/> and the posts queued behind it and hands it to the store behind
+    /// the batch still being written, if any.
+    /// </summary>
+    private async ValueTask HandOverAsync(PostToRoom first, CancellationToken cancellationToken)
+    {
+        var posts = new List<PostToRoom> { first };
+        while (posts.Count < MaxBatch && TryTakeNext(out PostToRoom next))
+        {
+            posts.Add(next);
         }
 
+        var records = new List<NewRoomMessage>(posts.Count);
         var now = time.GetUtcNow();
-        foreach (var post in batch)
+        foreach (var post in posts)
         {
             if (!members.ContainsKey(post.User) && !await PostingMemberAsync(post, cancellationToken).ConfigureAwait(false))
             {
@@ -854,17 +912,64 @@ public sealed class RoomProcess(
             return;
         }
 
+        Task<long> stored;
+        try
+        {
+            stored = await messages.QueueRoomMessagesAsync(Room, records, storing.Count > 0 ? storing.Last().Stored : null, cancellationToken).ConfigureAwait(false);
+        }
+        catch (StoreUnavailableException ex)
+        {
+            // Never stored; the batch still being written (if any) is not affected, and the next one queues behind it.
+            foreach (var post in posts)
+            {
+                post.Reply.Fail(ex);
+            }
+
+            return;
+        }
+        catch (Exception ex)
+        {
+            foreach (var post in posts)
+            {
+                post.Reply.Fail(ex);
+            }
+
+            throw;
+        }
+
+        storing.Enqueue(new StoringBatch(posts, records, stored));
+    }
+
+    /// <summary>
+    /// Waits for the oldest batch at the store and publishes it, then acknowledges its posts. If the store refused
+    /// it, it and every batch queued behind it fail, in order, and nothing of them is published.
+    /// </summary>
+    private async ValueTask PublishOldestAsync(CancellationToken cancellationToken)
+    {
+        var batch = storing.Dequeue();
         long firstId;
         try
         {
-            firstId = await messages.AppendRoomMessagesAsync(Room, records, cancellationToken).ConfigureAwait(false);
+            firstId = await batch.Stored.ConfigureAwait(false);
         }
         catch (Exception ex)
         {
             // Nothing of the batch was published; its posters learn it failed (never acknowledged).
-            foreach (var post in batch)
+            batch.Fail(ex);
+            while (storing.TryDequeue(out var behind))
             {
-                post.Reply.Fail(ex);
+                // The store refuses what was queued behind a failed batch; wait for that before answering, so a
+                // retry cannot overtake it.
+                try
+                {
+                    await behind.Stored.ConfigureAwait(false);
+                }
+                catch (Exception)
+                {
+                    // Expected: it failed the same way.
+                }
+
+                behind.Fail(ex);
             }
 
             // An outage is no fault of the loop, and restarting it would not help: it keeps its state and
@@ -877,6 +982,7 @@ public sealed class RoomProcess(
             throw;
         }
 
+        var records = batch.Records;
         ChatMetrics.MessagesAccepted.Add(records.Count, ChatMetrics.Kind("room"));
         await PublishCommittedAsync(firstId, records, cancellationToken).ConfigureAwait(false);
         for (var i = 0; i < records.Count; i++)
@@ -890,11 +996,23 @@ public sealed class RoomProcess(
         }
 
         var index = 0;
-        foreach (var post in batch)
+        foreach (var post in batch.Posts)
         {
             if (!post.Reply.Task.IsCompleted)
             {
                 post.Reply.Complete(Outcome<long>.Ok(firstId + index++));
+            }
+        }
+    }
+
+    // A batch handed to the store: its posts (those refused before the store are answered already) and its records.
+    private sealed record StoringBatch(List<PostToRoom> Posts, List<NewRoomMessage> Records, Task<long> Stored)
+    {
+        public void Fail(Exception reason)
+        {
+            foreach (var post in Posts)
+            {
+                post.Reply.Fail(reason);
             }
         }
     }

@@ -148,6 +148,12 @@ public abstract class Process<TMessage> : IProcess
         return false;
     }
 
+    /// <summary>
+    /// Completes when a message is waiting (true) or the mailbox is closed and empty (false), without taking it: a
+    /// handler that waits for something else too (a write in progress) can take up new messages as they come.
+    /// </summary>
+    protected ValueTask<bool> WaitForMailAsync(CancellationToken cancellationToken) => mailbox.Reader.WaitToReadAsync(cancellationToken);
+
     /// <summary>Messages waiting in the mailbox now (a gauge reads it; never blocks).</summary>
     public int MailboxDepth => mailbox.Reader.Count;
 

@@ -344,6 +344,15 @@ public sealed class SqliteStore : IDurableStore, IDisposable
         await Writer.WriteAsync(s => s.AppendRoomMessages(room, messages), cancellationToken).ConfigureAwait(false);
 
     /// <inheritdoc />
+    /// <remarks>
+    /// The batch goes into the writer's queue at once, behind <paramref name="after"/>: the one writer applies
+    /// requests in queue order, so the two commit in order (in one group, or the second in a later one), and the
+    /// writer refuses a request whose predecessor failed (<see cref="StorageWriter"/>).
+    /// </remarks>
+    public async ValueTask<Task<long>> QueueRoomMessagesAsync(string room, IReadOnlyList<NewRoomMessage> messages, Task<long>? after, CancellationToken cancellationToken) =>
+        await Writer.QueueAsync(s => s.AppendRoomMessages(room, messages), after, cancellationToken).ConfigureAwait(false);
+
+    /// <inheritdoc />
     public async ValueTask<long> AppendPrivateMessageAsync(string from, string to, string text, DateTimeOffset timestamp, CancellationToken cancellationToken)
     {
         var at = timestamp.ToUnixTimeMilliseconds();

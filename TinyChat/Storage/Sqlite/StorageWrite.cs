@@ -4,8 +4,19 @@ namespace TinyChat.Storage.Sqlite;
 /// One write request in the <see cref="StorageWriter"/>'s queue. It is applied inside a group transaction and
 /// its task completes only after that transaction committed (or fails when it did not).
 /// </summary>
-internal abstract class StorageWrite(CancellationToken cancellationToken, bool isProbe = false)
+internal abstract class StorageWrite(CancellationToken cancellationToken, bool isProbe = false, Task? after = null)
 {
+    /// <summary>
+    /// A request queued earlier that must commit for this one to be applied (a room's previous batch); null when
+    /// none. It is either settled or in the same group when the writer reaches this one (queue order).
+    /// </summary>
+    public Task? After => after;
+
+    /// <summary>Why this request may not be applied: its predecessor was not committed (null while it may).</summary>
+    public Exception? Refusal => after is { IsCompleted: true, IsCompletedSuccessfully: false }
+        ? after.Exception?.InnerException ?? new OperationCanceledException("the batch before it was given up")
+        : null;
+
     /// <summary>The store's own test of the file during an outage, not a request anyone is refused.</summary>
     public bool IsProbe => isProbe;
 
@@ -26,7 +37,7 @@ internal abstract class StorageWrite(CancellationToken cancellationToken, bool i
 }
 
 /// <summary>A write that produces a <typeparamref name="T"/>.</summary>
-internal sealed class StorageWrite<T>(Func<WriteStatements, T> apply, CancellationToken cancellationToken, bool isProbe = false) : StorageWrite(cancellationToken, isProbe)
+internal sealed class StorageWrite<T>(Func<WriteStatements, T> apply, CancellationToken cancellationToken, bool isProbe = false, Task? after = null) : StorageWrite(cancellationToken, isProbe, after)
 {
     // Asynchronous continuations: the writer loop must never run a caller's code inline.
     private readonly TaskCompletionSource<T> done = new(TaskCreationOptions.RunContinuationsAsynchronously);

@@ -65,6 +65,24 @@ internal sealed class StorageWriter
     public async Task<T> WriteAsync<T>(Func<WriteStatements, T> apply, CancellationToken cancellationToken, bool isProbe = false)
     {
         var write = new StorageWrite<T>(apply, cancellationToken, isProbe);
+        await EnqueueAsync(write, cancellationToken).ConfigureAwait(false);
+        return await write.Task.ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Queues a write that may be applied only once <paramref name="after"/> (a write queued earlier through this
+    /// writer) has committed, and returns its task as soon as it is queued; if <paramref name="after"/> fails, the
+    /// write is never applied and fails the same way.
+    /// </summary>
+    public async Task<Task<T>> QueueAsync<T>(Func<WriteStatements, T> apply, Task? after, CancellationToken cancellationToken)
+    {
+        var write = new StorageWrite<T>(apply, cancellationToken, after: after);
+        await EnqueueAsync(write, cancellationToken).ConfigureAwait(false);
+        return write.Task;
+    }
+
+    private async ValueTask EnqueueAsync(StorageWrite write, CancellationToken cancellationToken)
+    {
         if (!queue.Writer.TryWrite(write))
         {
             try
@@ -76,8 +94,6 @@ internal sealed class StorageWriter
                 throw new ObjectDisposedException(nameof(StorageWriter), "the store is closed");
             }
         }
-
-        return await write.Task.ConfigureAwait(false);
     }
 
     /// <summary>Stops taking requests; the loop commits what is queued, then closes the connection.</summary>
@@ -112,6 +128,11 @@ internal sealed class StorageWriter
                     if (write.IsAbandoned)
                     {
                         write.Abandon();
+                    }
+                    else if (write.Refusal is { } refusal)
+                    {
+                        // Its predecessor failed in an earlier group: applying it would store a batch out of order.
+                        write.Fail(refusal);
                     }
                     else
                     {
@@ -210,6 +231,13 @@ internal sealed class StorageWriter
 
     private void CommitAlone(StorageWrite write)
     {
+        if (write.Refusal is { } refusal)
+        {
+            // Its predecessor was in the same group and failed alone just before.
+            write.Fail(refusal);
+            return;
+        }
+
         try
         {
             statements.Begin();

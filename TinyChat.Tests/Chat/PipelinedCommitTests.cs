@@ -1,0 +1,221 @@
+using System.Threading.Channels;
+using Microsoft.Extensions.Logging.Abstractions;
+using NSubstitute;
+using TinyChat.Chat;
+using TinyChat.Runtime;
+using TinyChat.Storage.InMemory;
+
+namespace TinyChat.Tests.Chat;
+
+/// <summary>
+/// A room hands its next batch to the store while the previous one is being written, and still shows nothing before
+/// it is durable and nothing out of order. The store double completes each handed batch by hand.
+/// </summary>
+public sealed class PipelinedCommitTests
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(10);
+    private static readonly DateTimeOffset T0 = new(2026, 12, 3, 9, 0, 0, TimeSpan.Zero);
+    private readonly Channel<Handed> handed = Channel.CreateUnbounded<Handed>();
+    private CancellationTokenSource stop = null!;
+    private Supervisor supervisor = null!;
+    private Task running = null!;
+    private InProcessChatBus bus = null!;
+    private InProcessPresence presence = null!;
+    private RecordingSubscriber published = null!;
+
+    /// <summary>A batch the room handed to the store, the batch it was queued behind, and its commit (by hand).</summary>
+    private sealed record Handed(IReadOnlyList<NewRoomMessage> Records, Task<long>? After, TaskCompletionSource<long> Commit);
+
+    [SetUp]
+    public void StartSupervisor()
+    {
+        bus = new InProcessChatBus();
+        presence = new InProcessPresence();
+        published = new RecordingSubscriber();
+        bus.Subscribe(ChatTopic.Room("lobby"), published);
+        stop = new CancellationTokenSource();
+        supervisor = new Supervisor("rooms", RestartPolicy.Default, NullLogger.Instance);
+        running = supervisor.RunAsync(stop.Token);
+    }
+
+    [TearDown]
+    public async Task StopSupervisor()
+    {
+        await stop.CancelAsync();
+        await running.WaitAsync(Timeout);
+        stop.Dispose();
+    }
+
+    private async Task<RoomProcess> StartRoomAsync(UserEndpoint alice)
+    {
+        var store = new InMemoryStore();
+        var messages = Substitute.For<IMessageStore>();
+        messages.QueueRoomMessagesAsync(default!, default!, default, default).ReturnsForAnyArgs(call =>
+        {
+            var batch = new Handed([.. call.ArgAt<IReadOnlyList<NewRoomMessage>>(1)], call.ArgAt<Task<long>?>(2), new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously));
+            handed.Writer.TryWrite(batch);
+            return ValueTask.FromResult(batch.Commit.Task);
+        });
+        await supervisor.Started.WaitAsync(Timeout);
+        await ((IRoomStore)store).TryCreateAsync("lobby", CancellationToken.None);
+        var room = new RoomProcess("lobby", 64, store, messages, user => user == "alice" ? alice : null, TimeProvider.System, bus, presence);
+        Assert.That(supervisor.TryStartChild(room, RestartKind.Permanent), Is.True);
+        var join = new JoinRoom("alice", alice);
+        Assert.That(await room.AskAsync(join, join.Reply, CancellationToken.None).WaitAsync(Timeout), Is.Null);
+        return room;
+    }
+
+    private UserEndpoint Online(IOutbox outbox)
+    {
+        var endpoint = new UserEndpoint("alice", T0, presence);
+        endpoint.Attach(outbox);
+        return endpoint;
+    }
+
+    private async Task<Handed> NextHandedAsync() => await handed.Reader.ReadAsync().AsTask().WaitAsync(Timeout);
+
+    private static PostToRoom Post(RoomProcess room, string text)
+    {
+        var post = new PostToRoom("alice", text);
+        Assert.That(room.TryPost(post), Is.EqualTo(PostResult.Accepted));
+        return post;
+    }
+
+    [Test]
+    public async Task The_next_batch_goes_to_the_store_while_the_first_is_written_and_is_shown_and_acknowledged_only_after_it()
+    {
+        PostToRoom? one = null;
+        PostToRoom? two = null;
+        var seen = new List<string>();
+        var box = new WatchingOutbox(e =>
+        {
+            if (e is RoomMessage m)
+            {
+                seen.Add($"{m.Text} delivered; one acknowledged: {one!.Reply.Task.IsCompleted}, two acknowledged: {two!.Reply.Task.IsCompleted}");
+            }
+        });
+        var room = await StartRoomAsync(Online(box));
+
+        one = Post(room, "one");
+        var first = await NextHandedAsync();
+        two = Post(room, "two");
+        var second = await NextHandedAsync();
+
+        Assert.That(first.Records.Select(r => r.Text), Is.EqualTo(new[] { "one" }));
+        Assert.That(second.Records.Select(r => r.Text), Is.EqualTo(new[] { "two" }));
+        Assert.That(first.Commit.Task.IsCompleted, Is.False, "the second batch was handed over while the first was still being written");
+        Assert.That(second.After, Is.SameAs(first.Commit.Task), "queued behind the first, so the store commits them in order");
+
+        // The store finishes the second batch first (a store would not; the room must not care): nothing of it shows.
+        second.Commit.SetResult(2);
+        var third = Post(room, "three");
+        Assert.That(box.Delivered, Is.Empty);
+        Assert.That((one.Reply.Task.IsCompleted, two.Reply.Task.IsCompleted, third.Reply.Task.IsCompleted), Is.EqualTo((false, false, false)));
+        Assert.That(published.Received.OfType<CommittedMessages>(), Is.Empty, "durable before visible");
+
+        first.Commit.SetResult(1);
+        Assert.That((await one.Reply.Task.WaitAsync(Timeout)).Value, Is.EqualTo(1));
+        Assert.That((await two.Reply.Task.WaitAsync(Timeout)).Value, Is.EqualTo(2));
+        Assert.That(seen, Is.EqualTo(new[]
+        {
+            "one delivered; one acknowledged: False, two acknowledged: False",
+            "two delivered; one acknowledged: True, two acknowledged: False",
+        }));
+        Assert.That(published.Received.OfType<CommittedMessages>().Select(b => b.Messages[0].Id), Is.EqualTo(new[] { 1L, 2L }), "published in id order, once each");
+
+        // The third post, which waited while two batches were at the store, goes behind the second.
+        var last = await NextHandedAsync();
+        Assert.That(last.Records.Select(r => r.Text), Is.EqualTo(new[] { "three" }));
+        last.Commit.SetResult(3);
+        Assert.That((await third.Reply.Task.WaitAsync(Timeout)).Value, Is.EqualTo(3));
+        Assert.That(box.Delivered.Select(m => m.Id), Is.EqualTo(new[] { 1L, 2L, 3L }));
+    }
+
+    [Test]
+    public async Task A_batch_that_fails_fails_the_one_queued_behind_it_in_order_and_neither_is_shown()
+    {
+        var box = new WatchingOutbox(_ => { });
+        var room = await StartRoomAsync(Online(box));
+        var one = Post(room, "one");
+        var first = await NextHandedAsync();
+        var two = Post(room, "two");
+        var second = await NextHandedAsync();
+        Assert.That(second.After, Is.SameAs(first.Commit.Task));
+
+        // The disk fails the first batch; the store refuses what was queued behind it the same way.
+        var outage = new StoreUnavailableException("the disk is full", cause: "the disk is full");
+        var behindFailed = two.Reply.Task.ContinueWith(_ => one.Reply.Task.IsFaulted, TaskScheduler.Default);
+        first.Commit.SetException(outage);
+        second.Commit.SetException(outage);
+
+        Assert.That(Assert.CatchAsync<StoreUnavailableException>(async () => await one.Reply.Task.WaitAsync(Timeout)), Is.SameAs(outage));
+        Assert.That(Assert.CatchAsync<StoreUnavailableException>(async () => await two.Reply.Task.WaitAsync(Timeout)), Is.SameAs(outage));
+        Assert.That(await behindFailed.WaitAsync(Timeout), Is.True, "the first batch's posters were answered first");
+        Assert.That(box.Delivered, Is.Empty, "nothing of either batch was shown");
+        Assert.That(published.Received.OfType<CommittedMessages>(), Is.Empty);
+
+        // The room carries on without a restart, and the next batch queues behind nothing.
+        var three = Post(room, "three");
+        var next = await NextHandedAsync();
+        Assert.That(next.After, Is.Null);
+        next.Commit.SetResult(1);
+        Assert.That((await three.Reply.Task.WaitAsync(Timeout)).Value, Is.EqualTo(1));
+        Assert.That(box.Delivered.Select(m => (m.Id, m.Text)), Is.EqualTo(new[] { (1L, "three") }));
+        Assert.That(supervisor.Statistics.TotalRestarts, Is.Zero, "an outage is no fault of the loop");
+    }
+
+    [Test]
+    public async Task A_batch_queued_behind_a_failed_one_is_not_shown_even_if_the_store_says_it_was_stored()
+    {
+        var box = new WatchingOutbox(_ => { });
+        var room = await StartRoomAsync(Online(box));
+        var one = Post(room, "one");
+        var first = await NextHandedAsync();
+        var two = Post(room, "two");
+        var second = await NextHandedAsync();
+
+        var outage = new StoreUnavailableException("the database is unreachable");
+        first.Commit.SetException(outage);
+        second.Commit.SetResult(1);
+
+        Assert.That(Assert.CatchAsync<StoreUnavailableException>(async () => await one.Reply.Task.WaitAsync(Timeout)), Is.SameAs(outage));
+        Assert.That(Assert.CatchAsync<StoreUnavailableException>(async () => await two.Reply.Task.WaitAsync(Timeout)), Is.SameAs(outage));
+        Assert.That(box.Delivered, Is.Empty);
+        Assert.That(published.Received.OfType<CommittedMessages>(), Is.Empty);
+    }
+
+    /// <summary>An outbox that tells the test what it is given, at the moment it is given it.</summary>
+    private sealed class WatchingOutbox(Action<ChatEvent> watch) : IOutbox
+    {
+        private readonly List<RoomMessage> delivered = [];
+
+        public IReadOnlyList<RoomMessage> Delivered
+        {
+            get
+            {
+                lock (delivered)
+                {
+                    return [.. delivered];
+                }
+            }
+        }
+
+        public bool TryDeliver(ChatEvent chatEvent)
+        {
+            watch(chatEvent);
+            if (chatEvent is RoomMessage message)
+            {
+                lock (delivered)
+                {
+                    delivered.Add(message);
+                }
+            }
+
+            return true;
+        }
+
+        public void Disconnect(string reason)
+        {
+        }
+    }
+}
