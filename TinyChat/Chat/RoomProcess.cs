@@ -119,8 +119,8 @@ public sealed class RoomProcess(
 {
     private const int MaxBatch = 512;
 
-    // Batches handed to the store and not yet published: while one is written the next forms and waits behind it
-    // in the store, so a room's rate is no longer one batch per commit round trip. Two keep the store busy.
+    // At most this many batches at the store (CommitsInFlight): while one is written the next forms and waits behind
+    // it there, so a room's rate is not one batch per commit round trip. Two keep the store busy.
     private const int MaxStoring = 2;
     private const int CatchUpPage = 512;
     private static readonly TimeSpan TypingInterval = TimeSpan.FromSeconds(1);
@@ -143,6 +143,12 @@ public sealed class RoomProcess(
     private volatile bool deleted;
     private volatile bool retiring;
     private long lastActive = time.GetTimestamp();
+
+    /// <summary>
+    /// Batches the room may have at the store at once: 1 waits for each commit before forming the next, so batches
+    /// are as large as possible; 2 (at most) hands the next batch over while the previous one is written.
+    /// </summary>
+    public int CommitsInFlight { get; init; } = 1;
 
     /// <summary>The room's name.</summary>
     public string Room { get; } = room;
@@ -833,14 +839,14 @@ public sealed class RoomProcess(
             await HandOverAsync(first, cancellationToken).ConfigureAwait(false);
             while (storing.Count > 0)
             {
-                if (storing.Count < MaxStoring && TryTakeNext(out PostToRoom next))
+                if (storing.Count < CommitsInFlight && TryTakeNext(out PostToRoom next))
                 {
                     // The next batch forms and goes to the store while the previous one is being written.
                     await HandOverAsync(next, cancellationToken).ConfigureAwait(false);
                     continue;
                 }
 
-                if (storing.Count < MaxStoring && MailboxDepth == 0 && !storing.Peek().Stored.IsCompleted)
+                if (storing.Count < CommitsInFlight && MailboxDepth == 0 && !storing.Peek().Stored.IsCompleted)
                 {
                     // Whichever comes first: the batch being written, or posts to form the next one from.
                     var mail = WaitForMailAsync(cancellationToken).AsTask();
