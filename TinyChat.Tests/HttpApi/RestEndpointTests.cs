@@ -220,6 +220,24 @@ public sealed class RestEndpointTests
     }
 
     [Test]
+    public async Task A_one_field_body_names_the_field_it_misses_and_ignores_the_others()
+    {
+        // A seeded user: this fixture's registrations are near the per-address limit already.
+        const string token = "bar_token";
+        await SendAsync(Http, HttpMethod.Put, "/api/rooms/default/membership", token);
+        foreach (var body in new[] { """{"message":42}""", """{"message":null}""", """{"message":["hi"]}""", """["hi"]""", """{"text":"hi"}""" })
+        {
+            var (status, refusal, _) = await SendAsync(Http, HttpMethod.Post, "/api/rooms/default/messages", token, body);
+            Assert.That((status, refusal.GetProperty("error").GetString()), Is.EqualTo((422, "expected a JSON object with a string field \"message\"")), body);
+        }
+
+        var (formStatus, formRefusal, _) = await SendAsync(Http, HttpMethod.Post, "/api/rooms/default/messages", token, "text=hi", "application/x-www-form-urlencoded");
+        Assert.That((formStatus, formRefusal.GetProperty("error").GetString()), Is.EqualTo((422, "the form needs a field \"message\"")));
+        Assert.That((await SendAsync(Http, HttpMethod.Post, "/api/rooms/default/messages", token, """{"message":"hi","meta":{"client":"bot"}}""")).Status, Is.EqualTo(201), "other fields are not looked at");
+        Assert.That((await SendAsync(Http, HttpMethod.Put, "/api/rooms/default/topic", token, """{"topic":7}""")).Body.GetProperty("error").GetString(), Is.EqualTo("expected a JSON object with a string field \"topic\""));
+    }
+
+    [Test]
     public async Task An_oversized_body_answers_413_without_the_server_reading_it()
     {
         using var tcp = new TcpClient();

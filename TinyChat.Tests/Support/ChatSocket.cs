@@ -112,15 +112,17 @@ public sealed class ChatSocket : IAsyncDisposable
         {
             if (Socket.State == WebSocketState.Open)
             {
+                // Only our close frame: CloseAsync would also receive until the server's close, beside the receive
+                // loop, and the two would split a message between them (a frame starting mid-text).
                 using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(2));
-                await Socket.CloseAsync(WebSocketCloseStatus.NormalClosure, "bye", timeout.Token);
+                await Socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, "bye", timeout.Token);
             }
         }
         catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or InvalidOperationException)
         {
         }
 
-        // Let the receive loop finish its side of the close handshake before the socket goes away under it.
+        // The receive loop reads on until the server's close frame ends the handshake; then the socket may go.
         await Task.WhenAny(receiving, Task.Delay(TimeSpan.FromSeconds(5)));
         Socket.Dispose();
         await receiving.WaitAsync(TimeSpan.FromSeconds(5));

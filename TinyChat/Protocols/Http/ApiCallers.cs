@@ -54,16 +54,17 @@ public sealed class ApiCallers(SignIns signIns, ClientAddresses addresses, IOpti
     }
 }
 
-/// <summary>Reads one text field from a request body: JSON (<c>{"message": "..."}</c>) or an HTML form post.</summary>
+/// <summary>Reads the text fields of a request body: JSON (<c>{"message": "..."}</c>) or an HTML form post.</summary>
 public static class ApiBody
 {
     /// <summary>
     /// Every top-level field of the body as text (JSON strings as they are, numbers and booleans as JSON writes
-    /// them; nested values are refused), or the answer that refuses the body (413, 415, 400, 422).
+    /// them; nested values are refused), or the answer that refuses the body (413, 415, 400, 422). Given
+    /// <paramref name="only"/>, just that field is read, and in JSON it must be a string.
     /// </summary>
-    public static async Task<(IReadOnlyDictionary<string, string>? Fields, ApiResponse? Refusal)> ReadFieldsAsync(HttpListenerRequest request, int limit, CancellationToken cancellationToken)
+    public static async Task<(IReadOnlyDictionary<string, string>? Fields, ApiResponse? Refusal)> ReadFieldsAsync(HttpListenerRequest request, int limit, CancellationToken cancellationToken, string? only = null)
     {
-        var mediaType = request.ContentType?.Split(';')[0].Trim().ToLowerInvariant();
+        var mediaType = MediaType(request);
         if (mediaType is not ("application/json" or "application/x-www-form-urlencoded"))
         {
             return (null, ApiResponse.Error(415, "unsupported_media_type", "send application/json or application/x-www-form-urlencoded"));
@@ -91,7 +92,7 @@ public static class ApiBody
             var parsed = HttpUtility.ParseQueryString(form);
             foreach (var key in parsed.AllKeys)
             {
-                if (key is not null && parsed[key] is { } value)
+                if (key is not null && (only is null || key == only) && parsed[key] is { } value)
                 {
                     fields[key] = value;
                 }
@@ -106,16 +107,23 @@ public static class ApiBody
             var root = document.RootElement;
             if (root.ValueKind != JsonValueKind.Object)
             {
-                return (null, ApiResponse.Error(422, "invalid_field", "expected a JSON object"));
+                return (null, only is null ? ApiResponse.Error(422, "invalid_field", "expected a JSON object") : ExpectedText(only));
             }
 
             foreach (var property in root.EnumerateObject())
             {
+                if (only is not null && property.Name != only)
+                {
+                    continue;
+                }
+
                 switch (property.Value.ValueKind)
                 {
                     case JsonValueKind.String:
                         fields[property.Name] = property.Value.GetString()!;
                         break;
+                    case not JsonValueKind.String when only is not null:
+                        return (null, ExpectedText(only));
                     case JsonValueKind.Number or JsonValueKind.True or JsonValueKind.False:
                         fields[property.Name] = property.Value.GetRawText();
                         break;
@@ -137,49 +145,23 @@ public static class ApiBody
     /// <summary>The field's text, or the answer that refuses the body (413, 415, 400, 422). Never reads past <paramref name="limit"/>+1 bytes.</summary>
     public static async Task<(string? Value, ApiResponse? Refusal)> ReadFieldAsync(HttpListenerRequest request, string field, int limit, CancellationToken cancellationToken)
     {
-        var mediaType = request.ContentType?.Split(';')[0].Trim().ToLowerInvariant();
-        if (mediaType is not ("application/json" or "application/x-www-form-urlencoded"))
+        var (fields, refusal) = await ReadFieldsAsync(request, limit, cancellationToken, only: field).ConfigureAwait(false);
+        if (refusal is not null)
         {
-            return (null, ApiResponse.Error(415, "unsupported_media_type", "send application/json or application/x-www-form-urlencoded"));
+            return (null, refusal);
         }
 
-        var body = await RequestBody.ReadAsync(request, limit, cancellationToken).ConfigureAwait(false);
-        if (body is null)
+        if (fields!.TryGetValue(field, out var value))
         {
-            return (null, ApiResponse.Error(413, "body_too_large", $"request body exceeds {limit} bytes"));
+            return (value, null);
         }
 
-        if (mediaType == "application/x-www-form-urlencoded")
-        {
-            string form;
-            try
-            {
-                form = new UTF8Encoding(false, throwOnInvalidBytes: true).GetString(body);
-            }
-            catch (DecoderFallbackException)
-            {
-                return (null, ApiResponse.Error(400, "bad_request", "the form is not valid UTF-8"));
-            }
-
-            return HttpUtility.ParseQueryString(form)[field] is { } value
-                ? (value, null)
-                : (null, ApiResponse.Error(422, "invalid_field", $"the form needs a field \"{field}\""));
-        }
-
-        try
-        {
-            using var document = JsonDocument.Parse(body);
-            var root = document.RootElement;
-            if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty(field, out var value) || value.ValueKind != JsonValueKind.String)
-            {
-                return (null, ApiResponse.Error(422, "invalid_field", $"expected a JSON object with a string field \"{field}\""));
-            }
-
-            return (value.GetString(), null);
-        }
-        catch (JsonException)
-        {
-            return (null, ApiResponse.Error(400, "invalid_json", "request body is not valid JSON"));
-        }
+        return (null, MediaType(request) == "application/json"
+            ? ExpectedText(field)
+            : ApiResponse.Error(422, "invalid_field", $"the form needs a field \"{field}\""));
     }
+
+    private static string? MediaType(HttpListenerRequest request) => request.ContentType?.Split(';')[0].Trim().ToLowerInvariant();
+
+    private static ApiResponse ExpectedText(string field) => ApiResponse.Error(422, "invalid_field", $"expected a JSON object with a string field \"{field}\"");
 }
