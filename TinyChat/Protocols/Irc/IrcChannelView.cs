@@ -48,6 +48,9 @@ public sealed class IrcChannelView(string nick, IrcEventEncoder encoder, IrcRepl
         RoomMessage m => m.From == Nick && !Echo ? IrcRendering.Nothing : IrcRendering.AsShared,
         PrivateMessage m => m.From == Nick && m.To != Nick && !Echo ? IrcRendering.Nothing : IrcRendering.AsShared,
         TypingNotice t => MessageTags && t.User != Nick ? IrcRendering.AsShared : IrcRendering.Nothing,
+        // A room too big to list (Presence:FullStateMaxMembers) shows no one coming and going, as a big channel in
+        // auditorium mode does: its count has no IRC form, and NAMES lists everyone on request.
+        PresenceDiff { Relisting: true } or PresenceCount => IrcRendering.Nothing,
         PresenceDiff d => Diff(d),
         PresenceState s => new IrcRendering(false, State(s, announce: true)),
         _ => IrcRendering.Nothing,
@@ -83,6 +86,10 @@ public sealed class IrcChannelView(string nick, IrcEventEncoder encoder, IrcRepl
         var known = channels.ContainsKey(presence.Room);
         var members = new HashSet<string>(presence.Online.Select(p => p.User), StringComparer.Ordinal) { Nick };
         channels[presence.Room] = members;
+        if (!known)
+        {
+            replies.Operators.Shown(presence.Room);
+        }
         if (known && announce)
         {
             // A resynchronisation (a restarted room, a greeting after a JOIN): the channel is already on screen.
@@ -95,7 +102,55 @@ public sealed class IrcChannelView(string nick, IrcEventEncoder encoder, IrcRepl
             lines.Append(encoder.JoinLine(Nick, presence.Room));
         }
 
-        return lines.Append(replies.Names(presence.Room, members.Order(StringComparer.Ordinal))).ToString();
+        lines.Append(replies.Names(presence.Room, members.Order(StringComparer.Ordinal)));
+        if (presence.Counted || presence.Next is not null)
+        {
+            lines.Append(BigRoomNotice(presence));
+        }
+
+        return lines.ToString();
+    }
+
+    private string BigRoomNotice(PresenceState presence)
+    {
+        var channel = IrcChannels.ChannelOf(presence.Room);
+        return IrcFormat.Line(
+            replies.ServerName,
+            "NOTICE",
+            [Nick, $"{channel} has {presence.Total} users online, too many to show who joins and leaves; NAMES {channel} lists everyone"]);
+    }
+
+    /// <summary>The connection is closing: it shows no channel any more.</summary>
+    public void Close()
+    {
+        foreach (var room in channels.Keys)
+        {
+            replies.Operators.Hidden(room);
+        }
+
+        channels.Clear();
+    }
+
+    private bool ShowChannel(string room)
+    {
+        if (!channels.TryAdd(room, new HashSet<string>(StringComparer.Ordinal) { Nick }))
+        {
+            return false;
+        }
+
+        replies.Operators.Shown(room);
+        return true;
+    }
+
+    private bool HideChannel(string room)
+    {
+        if (!channels.Remove(room))
+        {
+            return false;
+        }
+
+        replies.Operators.Hidden(room);
+        return true;
     }
 
     private IrcRendering Diff(PresenceDiff diff)
@@ -109,7 +164,7 @@ public sealed class IrcChannelView(string nick, IrcEventEncoder encoder, IrcRepl
                 continue;
             }
 
-            var shown = join.User == Nick ? channels.TryAdd(diff.Room, new HashSet<string>(StringComparer.Ordinal) { Nick })
+            var shown = join.User == Nick ? ShowChannel(diff.Room)
                 : channels.TryGetValue(diff.Room, out var members) && members.Add(join.User);
             all &= shown;
             if (shown)
@@ -128,7 +183,7 @@ public sealed class IrcChannelView(string nick, IrcEventEncoder encoder, IrcRepl
             bool shown;
             if (leave.User == Nick)
             {
-                shown = channels.Remove(diff.Room);
+                shown = HideChannel(diff.Room);
             }
             else if (leave.Connections == 0)
             {
