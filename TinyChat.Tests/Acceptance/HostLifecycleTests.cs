@@ -27,6 +27,33 @@ public sealed class HostLifecycleTests
         Assert.That(DateTime.UtcNow - started, Is.LessThan(TimeSpan.FromSeconds(5)));
     }
 
+    [Test]
+    public async Task Clients_connecting_while_the_server_starts_do_not_stop_it_and_it_serves()
+    {
+        using var config = new TempConfig();
+        var port = ServerProcess.FreePortOutsideEphemeralRange();
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        // Like a readiness probe or browsers reconnecting after a restart, only more so: connect and hang up, all the time.
+        var clients = ConnectStorm.Start(port, 2, stop.Token);
+        try
+        {
+            await using var server = await ServerProcess.StartAsync(config.Path, port);
+            using var http = new HttpClient { BaseAddress = server.BaseUri, Timeout = TimeSpan.FromSeconds(30) };
+            using var health = await http.GetAsync("/healthz");
+            Assert.That((int)health.StatusCode, Is.EqualTo(200), server.Output);
+            await stop.CancelAsync();
+            await clients;
+            using var again = await http.GetAsync("/healthz");
+            Assert.That((int)again.StatusCode, Is.EqualTo(200), server.Output);
+            Assert.That(server.Output, Does.Not.Contain("Unhandled exception"));
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            await clients;
+        }
+    }
+
     [TestCase("\"Port\": 4000", "\"Port\": \"many\"", "Server:Port")]
     [TestCase("\"Port\": 4000", "\"Port\": 70000", "Server:Port")]
     [TestCase("\"IdleTimeoutSeconds\": 600", "\"IdleTimeoutSeconds\": -1", "WebSocket:IdleTimeoutSeconds")]

@@ -52,6 +52,31 @@ public sealed class ServerProcess : IAsyncDisposable
         return ((IPEndPoint)probe.LocalEndpoint).Port;
     }
 
+    /// <summary>
+    /// A TCP port free right now on 127.0.0.1 and below the kernel's ephemeral range, for tests that connect to a port
+    /// before anything listens there: a client given that very port as its own would connect to itself and hold it.
+    /// </summary>
+    public static int FreePortOutsideEphemeralRange()
+    {
+        const string Range = "/proc/sys/net/ipv4/ip_local_port_range";
+        var ephemeralFrom = File.Exists(Range) ? int.Parse(File.ReadAllText(Range).Split('\t', ' ')[0], System.Globalization.CultureInfo.InvariantCulture) : 32768;
+        for (var attempt = 0; attempt < 100; attempt++)
+        {
+            var port = Random.Shared.Next(Math.Max(1024, ephemeralFrom - 12000), ephemeralFrom);
+            try
+            {
+                using var probe = new TcpListener(IPAddress.Loopback, port);
+                probe.Start();
+                return port;
+            }
+            catch (SocketException)
+            {
+            }
+        }
+
+        throw new InvalidOperationException("no free port below the ephemeral range");
+    }
+
     /// <summary>Starts <c>dotnet tinychat.dll</c> with the arguments; does not wait for it to listen.</summary>
     public static ServerProcess Launch(int port, params string[] args) => Launch(port, new Dictionary<string, string>(), args);
 

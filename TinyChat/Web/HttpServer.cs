@@ -45,6 +45,9 @@ public sealed class HttpServer(
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         var options = serverOptions.Value;
+
+        // Linux's managed listener can crash when a client connects while it starts: ListenerStart opens it safely.
+        var start = OperatingSystem.IsWindows() ? null : ListenerStart.Bind();
         for (var attempt = 1; ; attempt++)
         {
             var port = options.Port == 0 ? FreePort() : options.Port;
@@ -59,7 +62,15 @@ public sealed class HttpServer(
             }
             try
             {
-                candidate.Start();
+                if (start is null)
+                {
+                    candidate.Start();
+                }
+                else
+                {
+                    start.Start(candidate);
+                }
+
                 listener = candidate;
                 address.BaseUri = new Uri($"http://{(host == "+" ? "localhost" : host)}:{port}/");
                 break;
