@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using TinyChat.Chat;
 using TinyChat.Protocols.Irc;
+using TinyChat.Runtime;
 using TinyChat.Web;
 
 namespace TinyChat.Hosting;
@@ -32,6 +33,7 @@ public static class IrcComposition
         if (enabled)
         {
             services.AddHostedService(sp => sp.GetRequiredService<IrcServer>());
+            services.AddSingleton<IForgetsIdle>(sp => sp.GetRequiredService<IrcFrontDoor>().Operators);
         }
 
         return services;

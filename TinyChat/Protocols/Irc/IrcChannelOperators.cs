@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Collections.Immutable;
 using TinyChat.Chat;
+using TinyChat.Runtime;
 
 namespace TinyChat.Protocols.Irc;
 
@@ -9,13 +10,76 @@ namespace TinyChat.Protocols.Irc;
 /// last described them to any IRC connection, kept current by the room's role events. A room without an owner who
 /// has an account (the default room, rooms older than roles, rooms an IRC guest created) also keeps IRC's
 /// convention that whoever opens an empty channel is its operator: shown only, it confers nothing. Shared by every
-/// IRC connection.
+/// IRC connection. A room is kept only while an IRC connection shows its channel: when the last one leaves, the
+/// channel is empty to IRC (its opener is no operator any more) and the next JOIN describes the room afresh.
 /// </summary>
-public sealed class IrcChannelOperators
+public sealed class IrcChannelOperators : IForgetsIdle
 {
     private readonly ConcurrentDictionary<string, ImmutableHashSet<string>> operators = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, string> openers = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, bool> ownerless = new(StringComparer.Ordinal);
+
+    // How many IRC connections show each channel now.
+    private readonly Dictionary<string, int> shownBy = new(StringComparer.Ordinal);
+    private readonly Lock gate = new();
+
+    /// <summary>Rooms with anything kept here (tests watch it empty).</summary>
+    public int RoomsKept => operators.Keys.Union(openers.Keys).Union(ownerless.Keys).Count();
+
+    /// <summary>An IRC connection shows the room's channel now (it joined, or was greeted with it).</summary>
+    public void Shown(string room)
+    {
+        lock (gate)
+        {
+            shownBy[room] = shownBy.GetValueOrDefault(room) + 1;
+        }
+    }
+
+    /// <summary>An IRC connection stopped showing the room's channel (it parted, was removed, or closed); the last one forgets the room.</summary>
+    public void Hidden(string room)
+    {
+        lock (gate)
+        {
+            if (!shownBy.TryGetValue(room, out var count))
+            {
+                return;
+            }
+
+            if (count > 1)
+            {
+                shownBy[room] = count - 1;
+                return;
+            }
+
+            shownBy.Remove(room);
+            Forget(room);
+        }
+    }
+
+    /// <summary>
+    /// Forgets the rooms no IRC connection shows: those described for a command about a channel its user is not in
+    /// (MODE, NAMES or WHO from outside). Returns how many.
+    /// </summary>
+    public int ForgetIdle()
+    {
+        lock (gate)
+        {
+            var unshown = operators.Keys.Union(openers.Keys).Union(ownerless.Keys).Where(room => !shownBy.ContainsKey(room)).ToList();
+            foreach (var room in unshown)
+            {
+                Forget(room);
+            }
+
+            return unshown.Count;
+        }
+    }
+
+    private void Forget(string room)
+    {
+        operators.TryRemove(room, out _);
+        openers.TryRemove(room, out _);
+        ownerless.TryRemove(room, out _);
+    }
 
     /// <summary>Whether <paramref name="nick"/> shows as an operator of <paramref name="room"/>.</summary>
     public bool IsOperator(string room, string nick) =>

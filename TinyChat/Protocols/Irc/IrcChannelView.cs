@@ -86,6 +86,10 @@ public sealed class IrcChannelView(string nick, IrcEventEncoder encoder, IrcRepl
         var known = channels.ContainsKey(presence.Room);
         var members = new HashSet<string>(presence.Online.Select(p => p.User), StringComparer.Ordinal) { Nick };
         channels[presence.Room] = members;
+        if (!known)
+        {
+            replies.Operators.Shown(presence.Room);
+        }
         if (known && announce)
         {
             // A resynchronisation (a restarted room, a greeting after a JOIN): the channel is already on screen.
@@ -116,6 +120,39 @@ public sealed class IrcChannelView(string nick, IrcEventEncoder encoder, IrcRepl
             [Nick, $"{channel} has {presence.Total} users online, too many to show who joins and leaves; NAMES {channel} lists everyone"]);
     }
 
+    /// <summary>The connection is closing: it shows no channel any more.</summary>
+    public void Close()
+    {
+        foreach (var room in channels.Keys)
+        {
+            replies.Operators.Hidden(room);
+        }
+
+        channels.Clear();
+    }
+
+    private bool ShowChannel(string room)
+    {
+        if (!channels.TryAdd(room, new HashSet<string>(StringComparer.Ordinal) { Nick }))
+        {
+            return false;
+        }
+
+        replies.Operators.Shown(room);
+        return true;
+    }
+
+    private bool HideChannel(string room)
+    {
+        if (!channels.Remove(room))
+        {
+            return false;
+        }
+
+        replies.Operators.Hidden(room);
+        return true;
+    }
+
     private IrcRendering Diff(PresenceDiff diff)
     {
         var all = true;
@@ -127,7 +164,7 @@ public sealed class IrcChannelView(string nick, IrcEventEncoder encoder, IrcRepl
                 continue;
             }
 
-            var shown = join.User == Nick ? channels.TryAdd(diff.Room, new HashSet<string>(StringComparer.Ordinal) { Nick })
+            var shown = join.User == Nick ? ShowChannel(diff.Room)
                 : channels.TryGetValue(diff.Room, out var members) && members.Add(join.User);
             all &= shown;
             if (shown)
@@ -146,7 +183,7 @@ public sealed class IrcChannelView(string nick, IrcEventEncoder encoder, IrcRepl
             bool shown;
             if (leave.User == Nick)
             {
-                shown = channels.Remove(diff.Room);
+                shown = HideChannel(diff.Room);
             }
             else if (leave.Connections == 0)
             {

@@ -123,6 +123,11 @@ public sealed class IrcConnection : IOutbox
         finally
         {
             socket.Dispose();
+            lock (gate)
+            {
+                view?.Close();
+                view = null;
+            }
         }
     }
 
