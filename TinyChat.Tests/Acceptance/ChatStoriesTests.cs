@@ -270,6 +270,9 @@ public sealed class ChatStoriesTests
         await foo.RequestAsync(Frame(("command", "create"), ("room", "quiet")));
         await foo.RequestAsync(Frame(("command", "join"), ("room", "quiet")));
         await bar.RequestAsync(Frame(("command", "join"), ("room", "quiet")));
+
+        // Seen arriving first: someone who comes and goes within one presence tick is never announced at all.
+        await foo.ExpectAsync(f => f.TryGetProperty("presence_diff", out var diff) && diff.GetProperty("joins").TryGetProperty("bar_user", out _));
         await bar.DisposeAsync();
         await foo.ExpectAsync(f => f.TryGetProperty("presence_diff", out var diff) && diff.GetProperty("leaves").TryGetProperty("bar_user", out _));
 

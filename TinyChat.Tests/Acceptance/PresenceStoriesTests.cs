@@ -90,6 +90,9 @@ public sealed class PresenceStoriesTests
     {
         await using var foo = await JoinedAsync("foo_token");
         await using var bar = await JoinedAsync("bar_token");
+
+        // Seen arriving first: someone who comes and goes within one presence tick is never announced at all.
+        await foo.ExpectAsync(f => IsDiff(f, "joins", "bar_user"));
         await bar.RequestAsync(new() { ["command"] = "leave", ["room"] = "default" });
         await foo.ExpectAsync(f => IsDiff(f, "leaves", "bar_user"));
         var who = await foo.RequestAsync(new() { ["command"] = "who", ["room"] = "default" });
@@ -156,6 +159,9 @@ public sealed class PresenceStoriesTests
         await foo.RequestAsync(new() { ["command"] = "join" });
         await using var bar = await quick.ConnectAsync("bar_token");
         await bar.RequestAsync(new() { ["command"] = "join" });
+
+        // bar's arrival follows foo's within the presence tick (Presence:TickMilliseconds): announced when it ends.
+        clock.Advance(TimeSpan.FromMilliseconds(200));
         await foo.ExpectAsync(f => IsDiff(f, "joins", "bar_user"));
 
         // foo talks after 1.5 s; bar stays silent; at 2.5 s only bar has been idle for more than 2 s.

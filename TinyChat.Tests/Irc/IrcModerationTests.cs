@@ -61,6 +61,9 @@ public sealed class IrcModerationTests
         await bar.ExpectAsync(l => IsCommand(l, "366"));
         await carol.SendAsync("JOIN #ops");
         await carol.ExpectAsync(l => IsCommand(l, "366"));
+
+        // Announced on the room's presence tick, so before anything below is asked.
+        await bar.ExpectAsync(l => IsCommand(l, "JOIN") && l.StartsWith(":carol!", StringComparison.Ordinal));
         Assert.That((await NamesAsync(bar, "#ops")).Split(' '), Is.EquivalentTo(new[] { "@boss", "bar_user", "carol" }), "the creator owns the room");
 
         // A member: every action refused with 482, nothing changes.

@@ -50,6 +50,45 @@ public sealed class PhoenixClientTests
     }
 
     [Test]
+    public async Task In_a_big_room_phoenix_gets_an_empty_presence_and_the_count_and_pages_with_who()
+    {
+        await using var server = await TestServer.StartAsync(new Dictionary<string, string>
+        {
+            ["Presence:FullStateMaxMembers"] = "2",
+            ["Presence:TickMilliseconds"] = "50",
+        });
+        await using var phoenix = PhoenixNodeClient.Start(server.BaseUri, "foo_token");
+        await phoenix.JoinedAsync();
+        await phoenix.PresenceAsync(users => users.Count == 1);
+        await using var bar = await server.ConnectAsync("bar_token");
+        await bar.RequestAsync(new(JoinDefault));
+        await phoenix.PresenceAsync(users => users.Count == 2);
+
+        // A third online: phoenix.js's list empties (everyone listed leaves) and the count takes over.
+        await using var carol = await server.ConnectAsync(await server.RegisterAsync("carol"));
+        await carol.RequestAsync(new(JoinDefault));
+        var count = await phoenix.ExpectAsync("presence_count", l => l.GetProperty("payload").GetProperty("online").GetInt32() == 3);
+        Assert.That(count.GetProperty("topic").GetString(), Is.EqualTo("room:default"));
+        await phoenix.PresenceAsync(users => users.Count == 0);
+
+        var page = await phoenix.PushAsync("room:default", "who", new { limit = 2 });
+        Assert.That(page.GetProperty("status").GetString(), Is.EqualTo("ok"), page.ToString());
+        var response = page.GetProperty("response");
+        Assert.That(response.GetProperty("presences").EnumerateObject().Select(p => p.Name), Is.EqualTo(new[] { "bar_user", "carol" }));
+        Assert.That(response.GetProperty("presences").GetProperty("carol").GetProperty("metas").GetArrayLength(), Is.EqualTo(1));
+        Assert.That(response.GetProperty("online").GetInt32(), Is.EqualTo(3));
+        Assert.That(response.GetProperty("next").GetString(), Is.EqualTo("carol"));
+        var bad = await phoenix.PushAsync("room:default", "who", new { limit = 0 });
+        Assert.That(bad.GetProperty("status").GetString(), Is.EqualTo("error"));
+
+        // A phoenix client joining the big room: an empty presence_state (Presence syncs) and the count.
+        await using var late = PhoenixNodeClient.Start(server.BaseUri, await server.RegisterAsync("dave"));
+        await late.JoinedAsync();
+        await late.PresenceAsync(users => users.Count == 0);
+        await late.ExpectAsync("presence_count", l => l.GetProperty("payload").GetProperty("online").GetInt32() == 4);
+    }
+
+    [Test]
     public async Task Presence_lists_both_users_and_drops_one_that_disconnects()
     {
         await using var server = await TestServer.StartAsync();

@@ -468,12 +468,39 @@ public sealed partial class ChatClient : IAsyncDisposable
         }
     }
 
-    /// <summary>Who is online in a room the user has joined.</summary>
-    public async Task<Outcome<PresenceState>> WhoAsync(string room, CancellationToken cancellationToken)
+    /// <summary>
+    /// Who is online in a room the user has joined: everyone by name, or, in a room with more online than
+    /// <see cref="ChatLimits.FullPresenceMaxMembers"/>, the first page (<see cref="PresenceState.Paged"/>).
+    /// </summary>
+    public Task<Outcome<PresenceState>> WhoAsync(string room, CancellationToken cancellationToken) =>
+        AskWhoAsync(room, new WhoIsHere(User), cancellationToken);
+
+    /// <summary>
+    /// One page of who is online in a room the user has joined: at most <paramref name="limit"/> names (default and
+    /// most: <see cref="RoomProcess.MaxWhoPage"/>, or fewer) in ordinal order after <paramref name="after"/>.
+    /// </summary>
+    public Task<Outcome<PresenceState>> WhoAsync(string room, string? after, int? limit, CancellationToken cancellationToken) =>
+        AskWhoAsync(room, new WhoIsHere(User, After: after, Limit: limit ?? RoomProcess.MaxWhoPage), cancellationToken);
+
+    /// <summary>
+    /// What a client that joins a room (or connects) is shown of its presence: everyone by name, or only how many
+    /// (<see cref="PresenceState.Counted"/>) in a room too big to list.
+    /// </summary>
+    public Task<Outcome<PresenceState>> GreetingAsync(string room, CancellationToken cancellationToken) =>
+        AskWhoAsync(room, new WhoIsHere(User, Greeting: true), cancellationToken);
+
+    /// <summary>
+    /// Queues <see cref="GreetingAsync"/>'s answer on this connection from inside the room's loop, so that no
+    /// presence change announced after it can overtake it; the value is what was queued.
+    /// </summary>
+    public Task<Outcome<PresenceState>> PushGreetingAsync(string room, CancellationToken cancellationToken) =>
+        AskWhoAsync(room, new WhoIsHere(User, Greeting: true, PushTo: outbox), cancellationToken);
+
+    private async Task<Outcome<PresenceState>> AskWhoAsync(string room, WhoIsHere who, CancellationToken cancellationToken)
     {
         try
         {
-            return await AskRoomAsync(room, new WhoIsHere(User), cancellationToken).ConfigureAwait(false);
+            return await AskRoomAsync(room, who, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (IsLoopFailure(ex, cancellationToken))
         {
@@ -600,10 +627,7 @@ public sealed partial class ChatClient : IAsyncDisposable
         var rooms = await RoomsAsync(cancellationToken).ConfigureAwait(false);
         foreach (var room in rooms.Value?.Joined ?? [])
         {
-            if ((await WhoAsync(room, cancellationToken).ConfigureAwait(false)).Value is { } presence)
-            {
-                outbox.TryDeliver(presence);
-            }
+            await PushGreetingAsync(room, cancellationToken).ConfigureAwait(false);
         }
     }
 

@@ -139,14 +139,43 @@ public sealed record ConnectionPresence(string Id, DateTimeOffset OpenedAt)
         new(Prefix + Interlocked.Increment(ref next).ToString(System.Globalization.CultureInfo.InvariantCulture), at);
 }
 
-/// <summary>Everyone online in a room now (sent on join, on reconnect, on <c>who</c>, and after a room restart).</summary>
+/// <summary>
+/// Who is online in a room now (sent on join, on reconnect, on <c>who</c>, and after a room restart): everyone, by
+/// name; or, in a room with more online than <see cref="ChatLimits.FullPresenceMaxMembers"/>, only how many
+/// (<see cref="Counted"/>); or one page of the names, on request (<see cref="Paged"/>).
+/// </summary>
 public sealed class PresenceState(string room, IReadOnlyList<PresenceEntry> online) : ChatEvent
 {
     /// <summary>Room name.</summary>
     public string Room { get; } = room;
 
-    /// <summary>Online members, sorted by name.</summary>
+    /// <summary>Online members, sorted by name: all of them, none when <see cref="Counted"/>, a page when <see cref="Paged"/>.</summary>
     public IReadOnlyList<PresenceEntry> Online { get; } = online;
+
+    /// <summary>How many members are online in all.</summary>
+    public int Total { get; init; } = online.Count;
+
+    /// <summary>The room is too big to list: the state is <see cref="Total"/> alone, and its changes come as <see cref="PresenceCount"/>.</summary>
+    public bool Counted { get; init; }
+
+    /// <summary>A page asked for by <c>who</c>: <see cref="Online"/> holds the names after the cursor the request gave.</summary>
+    public bool Paged { get; init; }
+
+    /// <summary>When <see cref="Paged"/> and more names follow: the cursor of the next page (the last name of this one).</summary>
+    public string? Next { get; init; }
+}
+
+/// <summary>
+/// How many members are online in a room too big to list (more than <see cref="ChatLimits.FullPresenceMaxMembers"/>):
+/// sent instead of <see cref="PresenceDiff"/>s, at most once per presence tick, when the count changed.
+/// </summary>
+public sealed class PresenceCount(string room, int online) : ChatEvent
+{
+    /// <summary>Room name.</summary>
+    public string Room { get; } = room;
+
+    /// <summary>Members online now.</summary>
+    public int Online { get; } = online;
 }
 
 /// <summary>A change of a room's presence: users who came online (or joined) and users who went offline (or left).</summary>
@@ -160,6 +189,13 @@ public sealed class PresenceDiff(string room, IReadOnlyList<PresenceEntry> joins
 
     /// <summary>Users no longer present.</summary>
     public IReadOnlyList<PresenceEntry> Leaves { get; } = leaves;
+
+    /// <summary>
+    /// Nobody came or went: the room crossed <see cref="ChatLimits.FullPresenceMaxMembers"/> and its list is hidden
+    /// (everyone in <see cref="Leaves"/>, before a <see cref="PresenceCount"/>) or shown again (everyone in
+    /// <see cref="Joins"/>). Protocols with a list of their own (Phoenix Presence) apply it; the others say it their way.
+    /// </summary>
+    public bool Relisting { get; init; }
 }
 
 /// <summary>

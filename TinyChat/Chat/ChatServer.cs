@@ -25,6 +25,15 @@ public sealed record ChatLimits(int MaxMessageLength, int RoomMailboxCapacity, i
     /// <summary>Who may register through a front door.</summary>
     public RegistrationMode Registration { get; init; } = RegistrationMode.Open;
 
+    /// <summary>
+    /// A room's presence changes after its first are gathered for this long and announced as one diff (zero: each
+    /// change at once).
+    /// </summary>
+    public TimeSpan PresenceTick { get; init; }
+
+    /// <summary>Above this many members online a room announces how many instead of who, and <c>who</c> pages the names.</summary>
+    public int FullPresenceMaxMembers { get; init; } = int.MaxValue;
+
     /// <summary>Server admins: they act in every room as its owner would, and more (<c>Chat:Admins</c> and the first seed user).</summary>
     public IReadOnlySet<string> Admins { get; init; } = new HashSet<string>(StringComparer.Ordinal);
 }
@@ -70,6 +79,8 @@ public sealed class ChatServer
         Sessions.Rooms = Rooms;
         Rooms.IsAdmin = limits.Admins.Contains;
         Rooms.IdleAfter = limits.IdleRoomAfter;
+        Rooms.PresenceTick = limits.PresenceTick;
+        Rooms.FullPresenceMaxMembers = limits.FullPresenceMaxMembers;
         Presence.OthersChanged += Rooms.OthersPresenceChanged;
         Slots = new ConnectionSlots(limits.MaxConnectionsPerUser);
     }

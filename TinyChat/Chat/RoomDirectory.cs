@@ -26,6 +26,12 @@ public sealed class RoomDirectory(
     /// <summary>How long a room with no member online here and no command waits before its loop retires (zero: never).</summary>
     public TimeSpan IdleAfter { get; set; }
 
+    /// <summary>How long a room gathers presence changes after its first before announcing them (<see cref="ChatLimits.PresenceTick"/>).</summary>
+    public TimeSpan PresenceTick { get; set; }
+
+    /// <summary>Above this many online a room announces counts (<see cref="ChatLimits.FullPresenceMaxMembers"/>).</summary>
+    public int FullPresenceMaxMembers { get; set; } = int.MaxValue;
+
     /// <summary>Room loops that retired since start.</summary>
     public long Retired => Interlocked.Read(ref retired);
 
@@ -150,7 +156,12 @@ public sealed class RoomDirectory(
     }
 
     private RoomProcess NewProcess(string room) =>
-        new(room, mailboxCapacity, rooms, messages, findOnline, time, bus, presence, Ended) { IsAdmin = IsAdmin };
+        new(room, mailboxCapacity, rooms, messages, findOnline, time, bus, presence, Ended)
+        {
+            IsAdmin = IsAdmin,
+            PresenceTick = PresenceTick,
+            FullPresenceMaxMembers = FullPresenceMaxMembers,
+        };
 
     private void Ended(RoomProcess process)
     {
@@ -162,6 +173,8 @@ public sealed class RoomDirectory(
             var successor = new RoomProcess(process.Room, mailboxCapacity, rooms, messages, findOnline, time, bus, presence, Ended)
             {
                 IsAdmin = IsAdmin,
+                PresenceTick = PresenceTick,
+                FullPresenceMaxMembers = FullPresenceMaxMembers,
                 ResumeAfter = process.LastDelivered,
             };
             if (live.TryReplace(process.Room, process, successor) && !supervisor.TryStartChild(successor, RestartKind.Transient))

@@ -24,8 +24,20 @@ public sealed record LeaveRoom(string User) : RoomRequest<ChatError?>;
 /// <summary>A member posts a text; the reply is its sequence number, given once it is durable and broadcast.</summary>
 public sealed record PostToRoom(string User, string Text) : RoomRequest<Outcome<long>>;
 
-/// <summary>Who is online in the room; only members may ask.</summary>
-public sealed record WhoIsHere(string User) : RoomRequest<Outcome<PresenceState>>;
+/// <summary>
+/// Who is online in the room; only members may ask. <paramref name="Greeting"/>: what a joining or connecting client is
+/// shown (everyone, or only how many in a room too big to list); otherwise everyone in a small room, or the page of at
+/// most <paramref name="Limit"/> names after <paramref name="After"/>. The room also queues the answer on
+/// <paramref name="PushTo"/>, so that it reaches that connection before any presence change announced after it.
+/// </summary>
+public sealed record WhoIsHere(string User, bool Greeting = false, string? After = null, int? Limit = null, IOutbox? PushTo = null) : RoomRequest<Outcome<PresenceState>>;
+
+/// <summary>The presence tick: announce the presence changes gathered since the last announcement.</summary>
+public sealed record PresenceDue : RoomCommand
+{
+    /// <summary>The one instance (it carries nothing).</summary>
+    public static PresenceDue Instance { get; } = new();
+}
 
 /// <summary>
 /// <paramref name="Actor"/> acts in the room (invite, kick, ban, unban, mute, unmute, role, topic, edit, delete):
@@ -119,6 +131,9 @@ public sealed class RoomProcess(
 {
     private const int MaxBatch = 512;
 
+    /// <summary>Most names one <c>who</c> page holds.</summary>
+    public const int MaxWhoPage = 1000;
+
     // Batches handed to the store and not yet published: while one is written the next forms and waits behind it
     // in the store, so a room's rate is no longer one batch per commit round trip. Two keep the store busy.
     private const int MaxStoring = 2;
@@ -129,6 +144,14 @@ public sealed class RoomProcess(
 
     // Members this room's local members were last told are online (presence_state, then diffs).
     private readonly HashSet<string> shown = new(StringComparer.Ordinal);
+
+    // Users whose presence may have changed since the last announcement, and how a leave names those who went offline.
+    private readonly HashSet<string> presenceDue = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, PresenceEntry> leavingAs = new(StringComparer.Ordinal);
+    private ITimer? presenceTimer;
+    private int presenceTickQueued;
+    private long lastAnnounced;
+    private bool announcedOnce;
     private readonly List<JoinRoom> joins = [];
     private readonly Queue<StoringBatch> storing = new(MaxStoring);
     private readonly ChatTopic topic = ChatTopic.Room(room);
@@ -161,6 +184,15 @@ public sealed class RoomProcess(
     /// posts, and its successor may start only once <see cref="Ended"/> completes.
     /// </summary>
     public bool IsEnding => retiring || deleted;
+
+    /// <summary>
+    /// How long presence changes after an announcement are gathered before the next one (zero: each at once). The first
+    /// change in a quiet room is announced at once; a crowd coming and going is announced once per tick.
+    /// </summary>
+    public TimeSpan PresenceTick { get; init; }
+
+    /// <summary>Above this many members online the room announces how many instead of who (<see cref="PresenceCount"/>).</summary>
+    public int FullPresenceMaxMembers { get; init; } = int.MaxValue;
 
     /// <summary>The loop retired because the room was idle (not deleted).</summary>
     public bool IsRetiring => retiring;
@@ -197,6 +229,9 @@ public sealed class RoomProcess(
         lastDelivered = resume ?? await StoreUnavailableException.WaitOutAsync(ct => messages.LastRoomIdAsync(Room, ct), time, cancellationToken).ConfigureAwait(false);
         access = await StoreUnavailableException.WaitOutAsync(ct => rooms.AccessAsync(Room, ct), time, cancellationToken).ConfigureAwait(false) ?? RoomAccess.Open;
         accessStale = false;
+        StopPresenceTimer();
+        presenceDue.Clear();
+        leavingAs.Clear();
         var state = CurrentPresence();
         shown.Clear();
         foreach (var entry in state.Online)
@@ -207,7 +242,7 @@ public sealed class RoomProcess(
         if (++starts > 1)
         {
             // Presence changes that died with the previous loop were never announced: resynchronise everyone.
-            Broadcast(state);
+            Broadcast(Counted ? new PresenceState(Room, []) { Total = shown.Count, Counted = true } : state);
         }
 
         if (resume is not null)
@@ -280,7 +315,7 @@ public sealed class RoomProcess(
                 if (members.TryGetValue(online.User, out var before) && !ReferenceEquals(before, online.Endpoint))
                 {
                     SetMember(online.User, online.Endpoint);
-                    AnnounceChanges([online.User]);
+                    PresenceChanged(online.User);
                 }
 
                 break;
@@ -288,22 +323,33 @@ public sealed class RoomProcess(
                 if (members.TryGetValue(offline.User, out var known) && ReferenceEquals(known, offline.Endpoint))
                 {
                     SetMember(offline.User, null);
-                    AnnounceChanges([offline.User], offline.Left ?? offline.Endpoint.Presence);
+                    PresenceChanged(offline.User, offline.Left ?? offline.Endpoint.Presence);
                 }
 
                 break;
             case MemberConnections connections:
-                if (members.TryGetValue(connections.User, out var current) && ReferenceEquals(current, connections.Endpoint))
+                // Only for a member shown by name: a member whose appearance is still due is announced with the
+                // connections it has then, and a room too big to list names no one.
+                if (members.TryGetValue(connections.User, out var current) && ReferenceEquals(current, connections.Endpoint)
+                    && !Counted && shown.Contains(connections.User) && !presenceDue.Contains(connections.User))
                 {
                     Broadcast(new PresenceConnectionDiff(Room, connections.User, connections.Opened, connections.Closed));
                 }
 
                 break;
             case OthersPresenceChanged changed:
-                AnnounceChanges(changed.Users);
+                PresenceChanged(changed.Users);
                 break;
             case WhoIsHere who:
-                who.Reply.Complete(members.ContainsKey(who.User) ? Outcome<PresenceState>.Ok(CurrentPresence()) : ChatError.NotAMember(Room));
+                if (!members.ContainsKey(who.User))
+                {
+                    who.Reply.Complete(ChatError.NotAMember(Room));
+                    break;
+                }
+
+                var answer = Who(who);
+                who.PushTo?.TryDeliver(answer);
+                who.Reply.Complete(Outcome<PresenceState>.Ok(answer));
                 break;
             case TypingInRoom typing:
                 Typing(typing.User);
@@ -315,19 +361,23 @@ public sealed class RoomProcess(
                 if (members.Remove(forget.User, out var gone))
                 {
                     recipients = null;
-                    if (shown.Remove(forget.User))
-                    {
-                        Broadcast(new PresenceDiff(Room, [], [gone?.Presence ?? Gone(forget.User)]));
-                    }
+                    Announce([forget.User], forget.User, gone?.Presence);
                 }
 
                 break;
             case RoomDeleted:
                 var everyone = CurrentPresence();
-                if (everyone.Online.Count > 0)
+                if (Counted)
+                {
+                    Broadcast(new PresenceCount(Room, 0));
+                }
+                else if (everyone.Online.Count > 0)
                 {
                     Broadcast(new PresenceDiff(Room, [], everyone.Online));
                 }
+
+                StopPresenceTimer();
+                presenceDue.Clear();
 
                 deleted = true;
                 members.Clear();
@@ -336,9 +386,16 @@ public sealed class RoomProcess(
                 Interlocked.Exchange(ref subscription, null)?.Dispose();
                 StopAfterPending();
                 break;
+            case PresenceDue:
+                Volatile.Write(ref presenceTickQueued, 0);
+                StopPresenceTimer();
+                AnnouncePresence();
+                break;
             default:
                 throw new InvalidOperationException($"room {Room} cannot handle {message.GetType().Name}");
         }
+
+        AnnounceSoon();
     }
 
     private void RetireIfIdle(TimeSpan after)
@@ -416,22 +473,13 @@ public sealed class RoomProcess(
         }
 
         var joined = new List<string>(accepted.Count);
-        var announced = new List<PresenceEntry>(accepted.Count);
         foreach (var join in accepted)
         {
             SetMember(join.User, join.Endpoint);
             joined.Add(join.User);
 
             // A user joining through an API request (no endpoint) appears only if connected on another node.
-            if (IsOnline(join.User, join.Endpoint) && shown.Add(join.User))
-            {
-                announced.Add(Appearing(join.User, join.Endpoint));
-            }
-        }
-
-        if (announced.Count > 0)
-        {
-            Broadcast(new PresenceDiff(Room, announced, []));
+            PresenceChanged(join.User);
         }
 
         // Other nodes' processes of this room learn the new members (the store has them already).
@@ -462,12 +510,9 @@ public sealed class RoomProcess(
             return;
         }
         var endpoint = members[leave.User];
-        if (shown.Remove(leave.User))
-        {
-            // The leaver hears it too, so the user's other tabs drop the room's presence.
-            Broadcast(new PresenceDiff(Room, [], [presence.Find(leave.User) ?? endpoint?.Presence ?? Gone(leave.User)]));
-        }
 
+        // At once, while the leaver is still a recipient: the user's other tabs drop the room's presence.
+        Announce([leave.User], leave.User, presence.Find(leave.User) ?? endpoint?.Presence);
         members.Remove(leave.User);
         recipients = null;
         Publish(new MembershipChanged(Room, [], [leave.User]));
@@ -487,7 +532,7 @@ public sealed class RoomProcess(
         }
 
         SetMember(user, findOnline(user));
-        AnnounceChanges([user]);
+        PresenceChanged(user);
         return true;
     }
 
@@ -512,32 +557,203 @@ public sealed class RoomProcess(
 
     private PresenceEntry Gone(string user) => new(user, time.GetUtcNow(), 0);
 
+    // Whether the members here were last shown a count rather than names.
+    private bool Counted => shown.Count > FullPresenceMaxMembers;
+
+    private void PresenceChanged(string user, PresenceEntry? leaving = null)
+    {
+        presenceDue.Add(user);
+        if (leaving is not null)
+        {
+            leavingAs[user] = leaving;
+        }
+    }
+
+    private void PresenceChanged(IEnumerable<string> users)
+    {
+        foreach (var user in users)
+        {
+            presenceDue.Add(user);
+        }
+    }
+
+    // After every command: what changed is announced now if the room announced nothing for a tick, else on the tick.
+    private void AnnounceSoon()
+    {
+        if (presenceDue.Count == 0 || presenceTimer is not null)
+        {
+            return;
+        }
+
+        var since = announcedOnce ? time.GetElapsedTime(lastAnnounced) : TimeSpan.MaxValue;
+        if (since >= PresenceTick)
+        {
+            AnnouncePresence();
+            return;
+        }
+
+        // Periodic: a tick whose command found the mailbox full is posted on the next one.
+        presenceTimer = time.CreateTimer(static state => ((RoomProcess)state!).PresenceTickFired(), this, PresenceTick - since, PresenceTick);
+    }
+
+    // On a timer thread: never touches the loop's state.
+    private void PresenceTickFired()
+    {
+        if (Interlocked.Exchange(ref presenceTickQueued, 1) == 0 && TryPost(PresenceDue.Instance) != PostResult.Accepted)
+        {
+            Volatile.Write(ref presenceTickQueued, 0);
+        }
+    }
+
+    private void StopPresenceTimer()
+    {
+        presenceTimer?.Dispose();
+        presenceTimer = null;
+    }
+
+    private void AnnouncePresence()
+    {
+        lastAnnounced = time.GetTimestamp();
+        announcedOnce = true;
+        if (presenceDue.Count > 0)
+        {
+            Announce(presenceDue);
+            presenceDue.Clear();
+            leavingAs.Clear();
+        }
+    }
+
     /// <summary>
     /// Compares, for each user, whether the members here should see them online (a member with a live endpoint
-    /// here, or with a row on another node) with what they were last shown, and announces the difference in one
-    /// diff. <paramref name="leaving"/> is the entry to announce for a user going offline here.
+    /// here, or with a row on another node) with what they were last shown, and announces the difference: by name in
+    /// a room small enough to list, else as a count. <paramref name="gone"/> is a user who is no longer shown
+    /// whatever the room knows (leaving, removed), named in the leave as <paramref name="goneAs"/>.
     /// </summary>
-    private void AnnounceChanges(IReadOnlyList<string> users, PresenceEntry? leaving = null)
+    private void Announce(IEnumerable<string> users, string? gone = null, PresenceEntry? goneAs = null)
     {
+        var wasCounted = Counted;
         List<PresenceEntry>? joins = null;
         List<PresenceEntry>? leaves = null;
         foreach (var user in users)
         {
-            var online = members.TryGetValue(user, out var endpoint) && IsOnline(user, endpoint);
+            UserEndpoint? endpoint = null;
+            var online = !string.Equals(user, gone, StringComparison.Ordinal) && members.TryGetValue(user, out endpoint) && IsOnline(user, endpoint);
             if (online && shown.Add(user))
             {
                 (joins ??= []).Add(Appearing(user, endpoint));
             }
             else if (!online && shown.Remove(user))
             {
-                (leaves ??= []).Add(leaving is not null && leaving.User == user ? leaving : Gone(user));
+                (leaves ??= []).Add(
+                    string.Equals(user, gone, StringComparison.Ordinal) && goneAs is not null ? goneAs
+                    : leavingAs.TryGetValue(user, out var named) ? named
+                    : Gone(user));
             }
         }
 
-        if (joins is not null || leaves is not null)
+        if (joins is null && leaves is null)
+        {
+            return;
+        }
+
+        var counted = Counted;
+        if ((wasCounted || counted) && gone is not null && leaves?.Find(l => string.Equals(l.User, gone, StringComparison.Ordinal)) is { } own)
+        {
+            // Whoever leaves a room too big to list still hears their own leave, so their other tabs drop it.
+            members.GetValueOrDefault(gone)?.Deliver(new PresenceDiff(Room, [], [own]));
+        }
+
+        if (!wasCounted && !counted)
         {
             Broadcast(new PresenceDiff(Room, joins ?? [], leaves ?? []));
         }
+        else if (counted && !wasCounted)
+        {
+            // The list grew too long to keep: whoever keeps one empties it (those who stayed and those who just
+            // left), then counts.
+            var listed = new List<PresenceEntry>(shown.Count);
+            var joined = joins?.Select(j => j.User).ToHashSet(StringComparer.Ordinal);
+            foreach (var user in shown)
+            {
+                if (joined is null || !joined.Contains(user))
+                {
+                    listed.Add(Appearing(user, members.GetValueOrDefault(user)));
+                }
+            }
+
+            listed.AddRange(leaves ?? []);
+            Broadcast(new PresenceDiff(Room, [], listed) { Relisting = true });
+            Broadcast(new PresenceCount(Room, shown.Count));
+        }
+        else if (counted)
+        {
+            Broadcast(new PresenceCount(Room, shown.Count));
+        }
+        else
+        {
+            // Small enough to list again: everyone shown, by name.
+            var listed = new List<PresenceEntry>(shown.Count);
+            foreach (var user in shown)
+            {
+                listed.Add(Appearing(user, members.GetValueOrDefault(user)));
+            }
+
+            Broadcast(new PresenceDiff(Room, listed, []) { Relisting = true });
+        }
+    }
+
+    // What a who asks for: a greeting (the names, or only how many in a room too big to list), everyone in a room
+    // small enough, or one page of names in order.
+    private PresenceState Who(WhoIsHere who)
+    {
+        if (who.Greeting && Counted)
+        {
+            return new PresenceState(Room, []) { Total = shown.Count, Counted = true };
+        }
+
+        var everyone = CurrentPresence();
+        if (who.Greeting || (who.After is null && who.Limit is null && everyone.Online.Count <= FullPresenceMaxMembers))
+        {
+            return everyone;
+        }
+
+        var online = everyone.Online;
+        var limit = Math.Clamp(who.Limit ?? Math.Min(FullPresenceMaxMembers, MaxWhoPage), 1, MaxWhoPage);
+        var start = 0;
+        if (who.After is { } after)
+        {
+            // The first name after the cursor, in the same ordinal order the list is sorted in.
+            var low = 0;
+            var high = online.Count;
+            while (low < high)
+            {
+                var middle = (low + high) / 2;
+                if (string.CompareOrdinal(online[middle].User, after) <= 0)
+                {
+                    low = middle + 1;
+                }
+                else
+                {
+                    high = middle;
+                }
+            }
+
+            start = low;
+        }
+
+        var count = Math.Min(limit, online.Count - start);
+        var page = new PresenceEntry[count];
+        for (var i = 0; i < count; i++)
+        {
+            page[i] = online[start + i];
+        }
+
+        return new PresenceState(Room, page)
+        {
+            Total = online.Count,
+            Paged = true,
+            Next = start + count < online.Count ? page[^1].User : null,
+        };
     }
 
     // The user as a join names it: the merge over all nodes, with this node's connections named one by one.
@@ -686,7 +902,7 @@ public sealed class RoomProcess(
                     }
                 }
 
-                AnnounceChanges([.. change.Joined, .. change.Left]);
+                PresenceChanged([.. change.Joined, .. change.Left]);
                 break;
             default:
                 DeliverHere(message);
@@ -1119,11 +1335,7 @@ public sealed class RoomProcess(
         if (record.Kind is RoomEventKind.Kick or RoomEventKind.Ban && record.Target is { } removed && members.ContainsKey(removed))
         {
             var endpoint = members[removed];
-            if (shown.Remove(removed))
-            {
-                Broadcast(new PresenceDiff(Room, [], [presence.Find(removed) ?? endpoint?.Presence ?? Gone(removed)]));
-            }
-
+            Announce([removed], removed, presence.Find(removed) ?? endpoint?.Presence);
             members.Remove(removed);
             recipients = null;
             Publish(new MembershipChanged(Room, [], [removed]));
@@ -1236,6 +1448,7 @@ public sealed class RoomProcess(
     /// <inheritdoc />
     protected override void Terminated(Exception? reason)
     {
+        StopPresenceTimer();
         Interlocked.Exchange(ref subscription, null)?.Dispose();
         EndedWithListeners = retiring && !deleted && Recipients().Length > 0;
         terminated?.Invoke(this);

@@ -25,6 +25,7 @@ public static class CoreComposition
             var runtime = sp.GetRequiredService<IOptions<RuntimeOptions>>().Value;
             var chat = sp.GetRequiredService<IOptions<ChatOptions>>().Value;
             var limits = sp.GetRequiredService<IOptions<LimitsOptions>>().Value;
+            var presence = sp.GetRequiredService<IOptions<PresenceOptions>>().Value;
             return new ChatServer(
                 sp.GetRequiredService<IAccountStore>(),
                 sp.GetRequiredService<IRoomStore>(),
@@ -38,6 +39,8 @@ public static class CoreComposition
                     MaxRoomsCreatedPerUser = limits.MaxRoomsCreatedPerUser,
                     MaxConnectionsPerUser = limits.MaxConnectionsPerUser,
                     IdleRoomAfter = TimeSpan.FromSeconds(runtime.IdleRoomSeconds),
+                    PresenceTick = TimeSpan.FromMilliseconds(presence.TickMilliseconds),
+                    FullPresenceMaxMembers = presence.FullStateMaxMembers,
                     Registration = Enum.Parse<RegistrationMode>(chat.Registration, ignoreCase: true),
                     Admins = new HashSet<string>(chat.SeedUsers.Take(1).Select(seed => seed.Username).Concat(chat.Admins), StringComparer.Ordinal),
                 },

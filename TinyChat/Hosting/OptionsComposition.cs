@@ -19,6 +19,7 @@ public static class OptionsComposition
         Add<WebSocketOptions>(services, configuration, "WebSocket");
         Add<RuntimeOptions>(services, configuration, "Runtime");
         Add<ChatOptions>(services, configuration, "Chat");
+        Add<PresenceOptions>(services, configuration, "Presence");
         Add<StorageOptions>(services, configuration, "Storage");
         Add<LimitsOptions>(services, configuration, "Limits");
         Add<TinyChat.Protocols.Irc.IrcOptions>(services, configuration, "Irc");

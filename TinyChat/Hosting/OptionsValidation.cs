@@ -16,6 +16,7 @@ public sealed class OptionsValidation :
     IValidateOptions<WebSocketOptions>,
     IValidateOptions<RuntimeOptions>,
     IValidateOptions<ChatOptions>,
+    IValidateOptions<PresenceOptions>,
     IValidateOptions<StorageOptions>,
     IValidateOptions<LimitsOptions>,
     IValidateOptions<IrcOptions>,
@@ -89,6 +90,11 @@ public sealed class OptionsValidation :
         Positive("Runtime:RestartWindowSeconds", o.RestartWindowSeconds),
         NotNegative("Runtime:IdleRoomSeconds", o.IdleRoomSeconds),
         AtLeast("Runtime:CompactAfterRetiring", o.CompactAfterRetiring, 0));
+
+    /// <inheritdoc />
+    public ValidateOptionsResult Validate(string? name, PresenceOptions o) => Collect(
+        o.TickMilliseconds is < 0 or > 10_000 ? $"Presence:TickMilliseconds must be 0..10000 (0 = every change at once), got {o.TickMilliseconds}" : null,
+        AtLeast("Presence:FullStateMaxMembers", o.FullStateMaxMembers, 1));
 
     /// <inheritdoc />
     public ValidateOptionsResult Validate(string? name, ChatOptions o)

@@ -24,6 +24,7 @@ public static class TinyChatHost
         ["WebSocket"] = typeof(WebSocketOptions),
         ["Runtime"] = typeof(RuntimeOptions),
         ["Chat"] = typeof(ChatOptions),
+        ["Presence"] = typeof(PresenceOptions),
         ["Storage"] = typeof(StorageOptions),
         ["Limits"] = typeof(LimitsOptions),
         ["Irc"] = typeof(TinyChat.Protocols.Irc.IrcOptions),
@@ -159,6 +160,7 @@ public static class TinyChatHost
         _ = services.GetRequiredService<IOptions<WebSocketOptions>>().Value;
         _ = services.GetRequiredService<IOptions<RuntimeOptions>>().Value;
         _ = services.GetRequiredService<IOptions<ChatOptions>>().Value;
+        _ = services.GetRequiredService<IOptions<PresenceOptions>>().Value;
         _ = services.GetRequiredService<IOptions<StorageOptions>>().Value;
         _ = services.GetRequiredService<IOptions<LimitsOptions>>().Value;
         _ = services.GetRequiredService<IOptions<TinyChat.Protocols.Irc.IrcOptions>>().Value;

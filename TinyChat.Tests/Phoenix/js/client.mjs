@@ -8,7 +8,7 @@
 //   HEARTBEAT_MS     phoenix.js heartbeat interval (default its own, 30 s)
 //   FALLBACK_MS      longPollFallbackMs (default off)
 // Emits JSON lines: open, error, close, joined {topic, status, response}, msg {topic, payload},
-// presence {topic, users: [{id, metas}]}, typing, room_event {topic, payload}, reply {id, status, response}, done, failed.
+// presence {topic, users: [{id, metas}]}, presence_count {topic, payload}, typing, room_event {topic, payload}, reply {id, status, response}, done, failed.
 // Reads JSON commands: {"do":"push", "id", "topic", "event", "payload"}, {"do":"join", "topic"},
 // {"do":"leave", "topic"}, {"do":"quit"}.
 import { Socket, Presence, url, emit, run, reply, command } from "./harness.mjs"
@@ -41,6 +41,7 @@ run(async () => {
     channel.on("new_msg", payload => { if (payload.id > (lastId ?? 0)) { lastId = payload.id } emit("msg", { topic, payload }) })
     channel.on("typing", payload => emit("typing", { topic, payload }))
     channel.on("room_event", payload => emit("room_event", { topic, payload }))
+    channel.on("presence_count", payload => emit("presence_count", { topic, payload }))
     channel.onError(reason => emit("channel_error", { topic, reason }))
     if (topic.startsWith("room:")) {
       const presence = new Presence(channel)

@@ -100,7 +100,7 @@ public sealed class HttpApiEndpoints(ChatServer chat, ApiCallers callers, Idempo
             [var room, "messages"] => context.Request.HttpMethod == "POST"
                 ? AnswerAsync(context, "POST", cancellationToken, client => PostToRoomAsync(context.Request, client, room, cancellationToken), readsBody: true)
                 : AnswerAsync(context, "GET", cancellationToken, client => RoomHistoryAsync(context.Request, client, room, cancellationToken), allow: "GET, POST"),
-            [var room, "presence"] => AnswerAsync(context, "GET", cancellationToken, client => PresenceAsync(client, room, cancellationToken)),
+            [var room, "presence"] => AnswerAsync(context, "GET", cancellationToken, client => PresenceAsync(context.Request, client, room, cancellationToken)),
             [var room, "events"] => streams.HandleRoomAsync(context, room, cancellationToken),
             _ => NotFoundAsync(context),
         };
@@ -248,9 +248,19 @@ public sealed class HttpApiEndpoints(ChatServer chat, ApiCallers callers, Idempo
         };
     }
 
-    private static async Task<ApiResponse> PresenceAsync(ChatClient client, string room, CancellationToken cancellationToken)
+    // Everyone in a room small enough to list; otherwise (or with ?after=NAME or ?limit=N) one page of names.
+    private static async Task<ApiResponse> PresenceAsync(HttpListenerRequest request, ChatClient client, string room, CancellationToken cancellationToken)
     {
-        var who = await client.WhoAsync(room, cancellationToken).ConfigureAwait(false);
+        var after = request.QueryString["after"];
+        var limit = Number(request.QueryString["limit"]);
+        if (limit is -1 or 0)
+        {
+            return ApiResponse.Error(422, "invalid_query", "limit is 1 or more");
+        }
+
+        var who = after is null && limit is null
+            ? await client.WhoAsync(room, cancellationToken).ConfigureAwait(false)
+            : await client.WhoAsync(room, after, (int)Math.Min(limit ?? RoomProcess.MaxWhoPage, RoomProcess.MaxWhoPage), cancellationToken).ConfigureAwait(false);
         return who.Error is { } error ? ApiResponse.From(error) : ApiResponse.Json(200, w => JsonEventEncoder.WritePresenceState(w, who.Value!));
     }
 

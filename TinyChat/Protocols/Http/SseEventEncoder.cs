@@ -46,9 +46,10 @@ public sealed class SseEventEncoder : IEventEncoder
     /// <inheritdoc />
     public ReadOnlyMemory<byte> Encode(ChatEvent chatEvent)
     {
-        if (chatEvent is PresenceConnectionDiff)
+        if (chatEvent is PresenceConnectionDiff or PresenceDiff { Relisting: true, Joins.Count: 0 })
         {
-            // Streams carry the native JSON, which shows a user once however many connections.
+            // Streams carry the native JSON, which shows a user once however many connections, and says that a
+            // room's list is hidden with the presence_count that follows.
             return ReadOnlyMemory<byte>.Empty;
         }
 
@@ -56,7 +57,8 @@ public sealed class SseEventEncoder : IEventEncoder
         {
             RoomMessage m => (m.Kind is null ? "message" : "room_event", m.Id.ToString(CultureInfo.InvariantCulture)),
             PrivateMessage m => ("private_message", m.Id.ToString(CultureInfo.InvariantCulture)),
-            PresenceState => ("presence_state", null),
+            PresenceState { Counted: true } or PresenceCount => ("presence_count", null),
+            PresenceState or PresenceDiff { Relisting: true } => ("presence_state", null),
             PresenceDiff => ("presence_diff", null),
             TypingNotice => ("typing", null),
             MentionNotice => ("mention", null),

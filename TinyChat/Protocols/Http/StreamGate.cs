@@ -119,6 +119,7 @@ public sealed class StreamGate(ConnectionOutbox outbox, string? room, int capaci
         RoomMessage m => m.Room == Room,
         PresenceState s => s.Room == Room,
         PresenceDiff d => d.Room == Room,
+        PresenceCount c => c.Room == Room,
         TypingNotice t => t.Room == Room,
         _ => false,
     });

@@ -48,6 +48,9 @@ public sealed class IrcChannelView(string nick, IrcEventEncoder encoder, IrcRepl
         RoomMessage m => m.From == Nick && !Echo ? IrcRendering.Nothing : IrcRendering.AsShared,
         PrivateMessage m => m.From == Nick && m.To != Nick && !Echo ? IrcRendering.Nothing : IrcRendering.AsShared,
         TypingNotice t => MessageTags && t.User != Nick ? IrcRendering.AsShared : IrcRendering.Nothing,
+        // A room too big to list (Presence:FullStateMaxMembers) shows no one coming and going, as a big channel in
+        // auditorium mode does: its count has no IRC form, and NAMES lists everyone on request.
+        PresenceDiff { Relisting: true } or PresenceCount => IrcRendering.Nothing,
         PresenceDiff d => Diff(d),
         PresenceState s => new IrcRendering(false, State(s, announce: true)),
         _ => IrcRendering.Nothing,
@@ -99,7 +102,22 @@ public sealed class IrcChannelView(string nick, IrcEventEncoder encoder, IrcRepl
             lines.Append(encoder.JoinLine(Nick, presence.Room));
         }
 
-        return lines.Append(replies.Names(presence.Room, members.Order(StringComparer.Ordinal))).ToString();
+        lines.Append(replies.Names(presence.Room, members.Order(StringComparer.Ordinal)));
+        if (presence.Counted || presence.Next is not null)
+        {
+            lines.Append(BigRoomNotice(presence));
+        }
+
+        return lines.ToString();
+    }
+
+    private string BigRoomNotice(PresenceState presence)
+    {
+        var channel = IrcChannels.ChannelOf(presence.Room);
+        return IrcFormat.Line(
+            replies.ServerName,
+            "NOTICE",
+            [Nick, $"{channel} has {presence.Total} users online, too many to show who joins and leaves; NAMES {channel} lists everyone"]);
     }
 
     /// <summary>The connection is closing: it shows no channel any more.</summary>

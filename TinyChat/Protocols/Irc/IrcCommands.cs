@@ -313,12 +313,33 @@ public sealed partial class IrcSession
             if (presence.Value is { } state)
             {
                 await DescribeAsync(chat, room!, cancellationToken).ConfigureAwait(false);
-                lines.Append(replies.NameLines(room!, state.Online.Select(p => p.User)));
+                lines.Append(replies.NameLines(room!, await EveryoneAsync(chat, state, cancellationToken).ConfigureAwait(false)));
             }
         }
 
         var end = targets.Contains(',') || lines.Length == 0 ? targets : IrcChannels.ChannelOf((await ResolveRoomAsync(targets[1..], cancellationToken).ConfigureAwait(false))!);
         Send(lines.Append(replies.Numeric(IrcNumerics.EndOfNames, end, "End of /NAMES list")).ToString());
+    }
+
+    // Everyone online in a room: a big room's who comes in pages, read to the end (bounded by the room's size).
+    private static async ValueTask<List<string>> EveryoneAsync(ChatClient chat, PresenceState first, CancellationToken cancellationToken)
+    {
+        var users = new List<string>(first.Total);
+        users.AddRange(first.Online.Select(p => p.User));
+        var next = first.Next;
+        for (var pages = 0; next is not null && pages <= first.Total / RoomProcess.MaxWhoPage + 1; pages++)
+        {
+            var page = await chat.WhoAsync(first.Room, next, RoomProcess.MaxWhoPage, cancellationToken).ConfigureAwait(false);
+            if (page.Value is not { } more)
+            {
+                break;
+            }
+
+            users.AddRange(more.Online.Select(p => p.User));
+            next = more.Next;
+        }
+
+        return users;
     }
 
     private async ValueTask WhoAsync(IrcLine line, ChatClient chat, CancellationToken cancellationToken)
@@ -334,9 +355,9 @@ public sealed partial class IrcSession
                 await DescribeAsync(chat, room, cancellationToken).ConfigureAwait(false);
             }
 
-            foreach (var entry in presence.Value?.Online ?? [])
+            foreach (var user in presence.Value is { } state ? await EveryoneAsync(chat, state, cancellationToken).ConfigureAwait(false) : [])
             {
-                lines.Append(WhoLine(room!, entry.User));
+                lines.Append(WhoLine(room!, user));
             }
         }
         else if (mask.AsSpan().IndexOfAny('*', '?') < 0)

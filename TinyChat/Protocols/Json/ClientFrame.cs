@@ -32,6 +32,9 @@ public sealed record ClientFrame
     /// <summary><c>after</c>: history after this id.</summary>
     public long? After { get; private set; }
 
+    /// <summary><c>after</c> given as a string: the user name a <c>who</c> page starts after.</summary>
+    public string? AfterName { get; private set; }
+
     /// <summary><c>limit</c>: history size.</summary>
     public long? Limit { get; private set; }
 
@@ -92,6 +95,7 @@ public sealed record ClientFrame
                     case "to": frame.To = frame.ReadString(ref reader, name); break;
                     case "with": frame.With = frame.ReadString(ref reader, name); break;
                     case "before": frame.Before = frame.ReadId(ref reader, name); break;
+                    case "after" when reader.TokenType == JsonTokenType.String: frame.AfterName = reader.GetString(); break;
                     case "after": frame.After = frame.ReadId(ref reader, name); break;
                     case "limit": frame.Limit = frame.ReadId(ref reader, name); break;
                     case "ref": frame.ReadRef(ref reader); break;

@@ -126,14 +126,15 @@ public sealed class JsonChatProtocol(ChatClient client, WebSocketConnection conn
                 });
                 if (joined.IsOk)
                 {
-                    await SendPresenceAsync(frame.Room ?? ChatNames.DefaultRoom, null, cancellationToken).ConfigureAwait(false);
+                    // Queued by the room itself, so that no presence change announced after it overtakes it.
+                    await client.PushGreetingAsync(frame.Room ?? ChatNames.DefaultRoom, cancellationToken).ConfigureAwait(false);
                 }
 
                 break;
             case "who":
                 if (RequireField(frame.Room, "room", frame) is { } whoRoom)
                 {
-                    await SendPresenceAsync(whoRoom, frame.Ref ?? [], cancellationToken).ConfigureAwait(false);
+                    await WhoAsync(whoRoom, frame, cancellationToken).ConfigureAwait(false);
                 }
 
                 break;
@@ -432,22 +433,31 @@ public sealed class JsonChatProtocol(ChatClient client, WebSocketConnection conn
         });
     }
 
-    // reference: null = pushed after a join or connect (no ref); otherwise the frame's ref (empty = none given).
-    private async Task SendPresenceAsync(string room, byte[]? reference, CancellationToken cancellationToken)
+    // Everyone in a room small enough to list; otherwise (or when "after" or "limit" is given) one page of names.
+    private async Task WhoAsync(string room, ClientFrame frame, CancellationToken cancellationToken)
     {
-        var presence = await client.WhoAsync(room, cancellationToken).ConfigureAwait(false);
-        var echoRef = reference is { Length: > 0 } ? reference : null;
-        if (presence.Error is { } error)
+        if (frame.After is not null)
         {
-            if (reference is not null)
-            {
-                SendError(error, echoRef);
-            }
-
+            SendError("bad_request", "field \"after\" of who must be a user name (a string)", frame.Ref);
             return;
         }
 
-        connection.TryDeliver(new Reply(JsonEventEncoder.Build(w => JsonEventEncoder.WritePresenceState(w, presence.Value!, echoRef))));
+        if (frame.Limit is 0)
+        {
+            SendError("bad_request", "field \"limit\" must be at least 1", frame.Ref);
+            return;
+        }
+
+        var presence = frame.AfterName is null && frame.Limit is null
+            ? await client.WhoAsync(room, cancellationToken).ConfigureAwait(false)
+            : await client.WhoAsync(room, frame.AfterName, (int)Math.Min(frame.Limit ?? RoomProcess.MaxWhoPage, RoomProcess.MaxWhoPage), cancellationToken).ConfigureAwait(false);
+        if (presence.Error is { } error)
+        {
+            SendError(error, frame.Ref);
+            return;
+        }
+
+        connection.TryDeliver(new Reply(JsonEventEncoder.Build(w => JsonEventEncoder.WritePresenceState(w, presence.Value!, frame.Ref))));
     }
 
     private void ReplyDone(Outcome<long> done, string room, byte[]? reference) => Reply(done.Error, reference, w =>

@@ -25,6 +25,13 @@ public sealed class JsonEventEncoder : IEventEncoder
         RoomMessage message => Build(w => WriteRoomMessage(w, message)),
         PrivateMessage message => Build(w => WritePrivateMessage(w, message)),
         PresenceState state => Build(w => WritePresenceState(w, state)),
+        PresenceCount count => Build(w => WritePresenceCount(w, count.Room, count.Online)),
+
+        // A room crossing Presence:FullStateMaxMembers: hiding the list is said by the presence_count that follows;
+        // showing it again is the whole list, as a presence_state.
+        PresenceDiff { Relisting: true } diff => diff.Joins.Count == 0
+            ? ReadOnlyMemory<byte>.Empty
+            : Build(w => WritePresenceState(w, new PresenceState(diff.Room, diff.Joins))),
         PresenceDiff diff => Build(w =>
         {
             w.WriteStartObject();
@@ -194,12 +201,51 @@ public sealed class JsonEventEncoder : IEventEncoder
         w.WriteEndObject();
     }
 
-    /// <summary><c>{"room","presence_state":{USER:{"online_at","connections"}}}</c>.</summary>
+    /// <summary>
+    /// <c>{"room","presence_state":{USER:{"online_at","connections"}}}</c>; a page adds <c>"online"</c> (how many in
+    /// all) and <c>"next"</c>; a room too big to list is <c>{"room","presence_count":{"online"}}</c>.
+    /// </summary>
     public static void WritePresenceState(Utf8JsonWriter w, PresenceState state, byte[]? reference = null)
     {
+        if (state.Counted)
+        {
+            WritePresenceCount(w, state.Room, state.Total, reference);
+            return;
+        }
+
         w.WriteStartObject();
         w.WriteString("room", state.Room);
         WritePresenceEntries(w, "presence_state", state.Online);
+        if (state.Paged)
+        {
+            w.WriteNumber("online", state.Total);
+            if (state.Next is { } next)
+            {
+                w.WriteString("next", next);
+            }
+            else
+            {
+                w.WriteNull("next");
+            }
+        }
+
+        if (reference is not null)
+        {
+            w.WritePropertyName("ref");
+            w.WriteRawValue(reference, skipInputValidation: true);
+        }
+
+        w.WriteEndObject();
+    }
+
+    /// <summary><c>{"room","presence_count":{"online":N}}</c>: how many are online in a room too big to list.</summary>
+    public static void WritePresenceCount(Utf8JsonWriter w, string room, int online, byte[]? reference = null)
+    {
+        w.WriteStartObject();
+        w.WriteString("room", room);
+        w.WriteStartObject("presence_count");
+        w.WriteNumber("online", online);
+        w.WriteEndObject();
         if (reference is not null)
         {
             w.WritePropertyName("ref");

@@ -126,6 +126,9 @@ public sealed class PhoenixChannelProtocol(ChatClient client, PhoenixSubscriptio
             case "typing":
                 Reply(push, await client.TypingAsync(room, cancellationToken).ConfigureAwait(false), Empty);
                 break;
+            case "who":
+                await WhoAsync(push, room, cancellationToken).ConfigureAwait(false);
+                break;
             case "history":
                 if (Query(push) is { } query)
                 {
@@ -172,6 +175,37 @@ public sealed class PhoenixChannelProtocol(ChatClient client, PhoenixSubscriptio
                 ReplyError(push, "unknown_event", $"unknown event \"{Truncate(push.Event)}\" on {Truncate(push.Topic)}");
                 break;
         }
+    }
+
+    // One page of who is online, in Presence's shape, with how many in all and the next page's cursor.
+    private async Task WhoAsync(PhoenixPush push, string room, CancellationToken cancellationToken)
+    {
+        var after = push.PayloadString("after");
+        var limit = push.PayloadNumber("limit");
+        if ((push.Has("after") && after is null) || (push.Has("limit") && limit is not >= 1))
+        {
+            ReplyError(push, "bad_request", "after is a user name, limit a whole number >= 1");
+            return;
+        }
+
+        var page = await client.WhoAsync(room, after, (int)Math.Min(limit ?? RoomProcess.MaxWhoPage, RoomProcess.MaxWhoPage), cancellationToken).ConfigureAwait(false);
+        Reply(push, page.Error, w =>
+        {
+            w.WriteStartObject();
+            w.WritePropertyName("presences");
+            PhoenixEventEncoder.WritePresences(w, page.Value!.Online);
+            w.WriteNumber("online", page.Value.Total);
+            if (page.Value.Next is { } next)
+            {
+                w.WriteString("next", next);
+            }
+            else
+            {
+                w.WriteNull("next");
+            }
+
+            w.WriteEndObject();
+        });
     }
 
     private async Task ActOnUserAsync(PhoenixPush push, string room, CancellationToken cancellationToken)
@@ -265,8 +299,14 @@ public sealed class PhoenixChannelProtocol(ChatClient client, PhoenixSubscriptio
 
             w.WriteEndObject();
         });
-        var presence = await client.WhoAsync(room, cancellationToken).ConfigureAwait(false);
-        if (presence.Value is { } state)
+        var presence = await client.GreetingAsync(room, cancellationToken).ConfigureAwait(false);
+        if (presence.Value is { Counted: true } counted)
+        {
+            // A room too big to list: phoenix.js's Presence is synced to an empty list, and the count comes apart.
+            link.TryDeliver(new PresenceState(room, []));
+            link.TryDeliver(new PresenceCount(room, counted.Total));
+        }
+        else if (presence.Value is { } state)
         {
             link.TryDeliver(state);
         }

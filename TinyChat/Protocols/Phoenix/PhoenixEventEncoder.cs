@@ -43,6 +43,12 @@ public sealed class PhoenixEventEncoder : IEventEncoder
         RoomMessage message => Message(null, null, PhoenixTopics.Room(message.Room), "new_msg", w => WriteRoomMessage(w, message)),
         PrivateMessage message => EncodePrivate(message),
         PresenceState state => Message(null, null, PhoenixTopics.Room(state.Room), "presence_state", w => WritePresences(w, state.Online)),
+        PresenceCount count => Message(null, null, PhoenixTopics.Room(count.Room), "presence_count", w =>
+        {
+            w.WriteStartObject();
+            w.WriteNumber("online", count.Online);
+            w.WriteEndObject();
+        }),
         PresenceDiff diff => Message(null, null, PhoenixTopics.Room(diff.Room), "presence_diff", w =>
         {
             w.WriteStartObject();

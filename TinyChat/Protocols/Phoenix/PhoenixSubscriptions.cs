@@ -120,6 +120,7 @@ public sealed class PhoenixSubscriptions(IPhoenixLink link, PhoenixEventEncoder 
             PresenceDiff d => d.Room,
             PresenceConnectionDiff c => c.Room,
             PresenceState s => s.Room,
+            PresenceCount c => c.Room,
             TypingNotice { Room: { } r } => r,
             _ => null,
         };
