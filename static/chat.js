@@ -346,6 +346,11 @@ function onFrame(frame) {
     renderPresence();
   } else if ('presence_diff' in frame) {
     onPresenceDiff(frame.room, frame.presence_diff);
+  } else if ('presence_count' in frame) {
+    // A room too big to list: the count replaces the list; names are paged in on request.
+    state.setPresenceCount(frame.room, frame.presence_count.online);
+    if (!state.conversations.has(roomKey(frame.room))) adoptRoom(frame.room);
+    renderPresence();
   } else if ('typing' in frame) {
     onTyping(frame);
   } else if (typeof frame.event === 'string' && typeof frame.room === 'string') {
@@ -412,12 +417,26 @@ function onPresenceDiff(room, diff) {
   renderPresence();
 }
 
+/** The next page of who is online in a room too big to list. */
+function showMorePresent(room) {
+  const after = state.pagesOf(room)?.next ?? undefined;
+  connection?.request({ command: 'who', room, after, limit: 100 }).then((reply) => {
+    if (!state || !('online' in reply)) return;
+    state.addPresencePage(room, reply);
+    renderPresence();
+  }, (error) => {
+    if (error !== DISCONNECTED) notify(errorText(error));
+  });
+}
+
 /** A room we turn out to be in without having joined it here (another tab did). */
 function adoptRoom(room, { askWho = false } = {}) {
   if (askWho) {
     // Only the joining tab is sent the room's presence state; ask for it.
     connection?.request({ command: 'who', room }).then((reply) => {
-      state?.setPresence(room, reply.presence_state);
+      // A big room answers with its first page ("online", "next"): keep the count, not a partial list.
+      if ('online' in reply) state?.setPresenceCount(room, reply.online);
+      else state?.setPresence(room, reply.presence_state);
       if (state) renderPresence();
     }, (error) => {
       if (error !== DISCONNECTED) notify(errorText(error));
@@ -434,7 +453,7 @@ function adoptRoom(room, { askWho = false } = {}) {
 }
 
 function renderPresence() {
-  renderOnline(state, openPrivate);
+  renderOnline(state, openPrivate, showMorePresent);
   roomTools.render();
   renderSidebar(state, select);
 }
@@ -471,7 +490,7 @@ function renderAll() {
   renderMe(state.me, state.node);
   renderSidebar(state, select);
   renderHeader(state);
-  renderOnline(state, openPrivate);
+  renderOnline(state, openPrivate, showMorePresent);
   roomTools.render();
   renderTyping(state.current);
 }

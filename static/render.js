@@ -138,15 +138,22 @@ export function renderHeader(state) {
   $('send').disabled = !conversation;
 }
 
-/** Who is online in the current room (or whether the other user of a private conversation is). */
-export function renderOnline(state, onMessageUser) {
+/**
+ * Who is online in the current room (or whether the other user of a private conversation is). A room too big to
+ * list shows how many, the names paged in so far, and a button for the next page.
+ */
+export function renderOnline(state, onMessageUser, onShowMore = () => {}) {
   const conversation = state.current;
   let users = [];
-  if (conversation?.kind === 'room') users = state.onlineIn(conversation.name);
+  const count = conversation?.kind === 'room' ? state.countIn(conversation.name) : undefined;
+  const pages = count !== undefined ? state.pagesOf(conversation.name) : undefined;
+  if (count !== undefined) users = pages?.users ?? [];
+  else if (conversation?.kind === 'room') users = state.onlineIn(conversation.name);
   else if (conversation?.kind === 'pm') users = [state.me, conversation.name].filter((u) => u === state.me || state.isOnline(u));
   const where = conversation ? ` in ${conversation.label}` : '';
-  $('online-title').textContent = `Online — ${users.length}`;
-  $('online-toggle').textContent = `Online (${users.length})`;
+  const total = count ?? users.length;
+  $('online-title').textContent = `Online — ${total}`;
+  $('online-toggle').textContent = `Online (${total})`;
   $('online').setAttribute('aria-label', `Online${where}`);
   // While disconnected the list is what we last knew: greyed until the server tells us again.
   const stale = conversation?.kind === 'room' ? state.isPresenceStale(conversation.name) : state.isPresenceStale();
@@ -160,6 +167,16 @@ export function renderOnline(state, onMessageUser) {
     button.addEventListener('click', () => onMessageUser(user));
     return h('li', { class: 'online-user' }, h('span', { class: 'dot online', 'aria-hidden': 'true' }), button);
   }));
+  const big = $('online-big');
+  big.hidden = count === undefined;
+  $('online-more').hidden = count === undefined;
+  if (count !== undefined) {
+    $('online-big-note').textContent = `${count} online: too many to list as they come and go.`;
+    const more = $('online-more');
+    more.hidden = pages !== undefined && pages.next === null;
+    more.textContent = pages === undefined ? 'Show who is here' : 'Show more';
+    more.onclick = () => onShowMore(conversation.name);
+  }
 }
 
 /**

@@ -109,6 +109,9 @@ export class ChatState {
   // Set once the first rooms reply is in: before that, no conversation open only means "not loaded yet".
   synchronised = false;
   presence = new Map(); // room -> Map(user -> {online_at, connections})
+  // Rooms too big to list (the server sends presence_count): how many are online, and the names paged in so far.
+  presenceCount = new Map(); // room -> number
+  presencePages = new Map(); // room -> {users: [name], next: name | null}
   // Rooms whose presence is from before a disconnect: shown greyed until the fresh presence_state arrives.
   stalePresence = new Set();
 
@@ -167,12 +170,41 @@ export class ChatState {
   // the departing session's (someone who leaves the room still has open connections).
   setPresence(room, state) {
     this.presence.set(room, new Map(Object.entries(state ?? {})));
+    this.presenceCount.delete(room);
+    this.presencePages.delete(room);
     this.stalePresence.delete(room);
+  }
+
+  /** A room too big to list: only how many are online; names come page by page, when asked for. */
+  setPresenceCount(room, online) {
+    this.presence.set(room, new Map());
+    this.presenceCount.set(room, online);
+    this.stalePresence.delete(room);
+  }
+
+  /** How many are online in a room too big to list; undefined for a listed room. */
+  countIn(room) {
+    return this.presenceCount.get(room);
+  }
+
+  /** A page of a big room's names (a `who` reply with "online" and "next"), added to the pages so far. */
+  addPresencePage(room, page) {
+    const pages = this.presencePages.get(room) ?? { users: [], next: null };
+    const known = new Set(pages.users);
+    for (const user of Object.keys(page.presence_state ?? {})) if (!known.has(user)) pages.users.push(user);
+    pages.next = page.next ?? null;
+    this.presencePages.set(room, pages);
+    this.presenceCount.set(room, page.online);
+  }
+
+  pagesOf(room) {
+    return this.presencePages.get(room);
   }
 
   /** After a disconnect: what we know of who is online may be wrong until each room's state comes again. */
   markPresenceStale() {
     for (const room of this.presence.keys()) this.stalePresence.add(room);
+    this.presencePages.clear();
   }
 
   isPresenceStale(room) {

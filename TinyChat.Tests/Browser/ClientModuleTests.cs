@@ -35,6 +35,38 @@ public sealed class ClientModuleTests : BrowserTest
     }
 
     [Test]
+    public async Task A_presence_count_replaces_the_list_pages_add_names_and_a_state_lists_again()
+    {
+        var chat = await OpenChatAsync(token: null, "modules");
+        var result = await chat.Page.EvaluateAsync<JsonElement>("""
+            async () => {
+              const { ChatState } = await import('/state.js');
+              const s = new ChatState();
+              const meta = { online_at: '2026-01-01T00:00:00Z', connections: 1 };
+              s.setPresence('r', { a: meta, b: meta });
+              s.setPresenceCount('r', 5);
+              const counted = { count: s.countIn('r'), listed: s.onlineIn('r') };
+              s.addPresencePage('r', { presence_state: { a: meta, b: meta }, online: 5, next: 'b' });
+              s.addPresencePage('r', { presence_state: { b: meta, c: meta }, online: 6, next: null });
+              const paged = { users: s.pagesOf('r').users, next: s.pagesOf('r').next, count: s.countIn('r') };
+              s.setPresence('r', { a: meta });
+              return { counted, paged, listedAgain: s.onlineIn('r'), countAfter: s.countIn('r') ?? null, pagesAfter: s.pagesOf('r') ?? null };
+            }
+            """);
+        Assert.Multiple(() =>
+        {
+            Assert.That(result.GetProperty("counted").GetProperty("count").GetInt32(), Is.EqualTo(5));
+            Assert.That(result.GetProperty("counted").GetProperty("listed").GetArrayLength(), Is.Zero, "a count drops the list");
+            Assert.That(result.GetProperty("paged").GetProperty("users").EnumerateArray().Select(u => u.GetString()), Is.EqualTo(new[] { "a", "b", "c" }));
+            Assert.That(result.GetProperty("paged").GetProperty("next").ValueKind, Is.EqualTo(JsonValueKind.Null));
+            Assert.That(result.GetProperty("paged").GetProperty("count").GetInt32(), Is.EqualTo(6));
+            Assert.That(result.GetProperty("listedAgain").EnumerateArray().Select(u => u.GetString()), Is.EqualTo(new[] { "a" }));
+            Assert.That(result.GetProperty("countAfter").ValueKind, Is.EqualTo(JsonValueKind.Null));
+            Assert.That(result.GetProperty("pagesAfter").ValueKind, Is.EqualTo(JsonValueKind.Null));
+        });
+    }
+
+    [Test]
     public async Task Presence_state_is_replaced_and_diffs_apply_leaves_then_joins()
     {
         var chat = await OpenChatAsync(token: null, "modules");
