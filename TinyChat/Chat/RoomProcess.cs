@@ -777,7 +777,8 @@ public sealed class RoomProcess(
     private PresenceState CurrentPresence()
     {
         // Members connected here count with their presence over all nodes; members the room knows no local
-        // endpoint for count when another node has them online.
+        // endpoint for count when another node has them online, and so do members whose last connection here has
+        // just closed (their session tells the room only after it has let go of the connection).
         var online = new List<PresenceEntry>();
         foreach (var (user, endpoint) in members)
         {
@@ -787,7 +788,7 @@ public sealed class RoomProcess(
                 var here = endpoint.Presence;
                 online.Add(presence.Find(user) is { } merged ? merged with { Named = here.Named } : here);
             }
-            else if (endpoint is null && OnOtherNodes(user) is { } elsewhere)
+            else if (OnOtherNodes(user) is { } elsewhere)
             {
                 online.Add(elsewhere);
             }
