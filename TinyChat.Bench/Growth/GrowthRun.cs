@@ -16,7 +16,7 @@ namespace TinyChat.Bench.Growth;
 /// </summary>
 public static class GrowthRun
 {
-    private sealed record Options(int Users, int IdleSeconds, int CompactAfter, int Sample, int Parallel);
+    private sealed record Options(int Users, int IdleSeconds, int CompactAfter, int Sample, int HoldSeconds, int Parallel);
 
     /// <summary>Runs the measurement; exit code 0 when memory came back within 20 % and every sampled room worked.</summary>
     public static async Task<int> RunAsync(string[] args, CancellationToken cancellationToken)
@@ -61,6 +61,12 @@ public static class GrowthRun
         await WaitForRetirementAsync(http, pid, options, cancellationToken).ConfigureAwait(false);
         await MeasureAsync("after the idle time");
         var after = stages[^1].Value;
+        if (options.HoldSeconds > 0)
+        {
+            // Time to look inside the server in this state: dotnet-gcdump collect -p PID (docs/performance.md).
+            Console.WriteLine($"holding for {options.HoldSeconds} s: the server's process id is {pid}");
+            await Task.Delay(TimeSpan.FromSeconds(options.HoldSeconds), cancellationToken).ConfigureAwait(false);
+        }
 
         // Every sampled room still works: its owner posts again and gets the next id.
         var random = new Random(17);
@@ -90,6 +96,7 @@ public static class GrowthRun
         var idle = 10;
         var compact = 1000;
         var sample = 1000;
+        var hold = 0;
         for (var i = 0; i + 1 < args.Length; i += 2)
         {
             var value = int.Parse(args[i + 1], CultureInfo.InvariantCulture);
@@ -99,11 +106,12 @@ public static class GrowthRun
                 case "--idle": idle = value; break;
                 case "--compact-after": compact = value; break;
                 case "--sample": sample = value; break;
-                default: throw new ArgumentException($"growth: unknown option {args[i]} (--users N --idle SECONDS --compact-after N --sample N)");
+                case "--hold": hold = Math.Clamp(value, 0, 3600); break;
+                default: throw new ArgumentException($"growth: unknown option {args[i]} (--users N --idle SECONDS --compact-after N --sample N --hold SECONDS)");
             }
         }
 
-        return new Options(users, idle, compact, sample, 32);
+        return new Options(users, idle, compact, sample, hold, 32);
     }
 
     // Each user: register, create a room of its own, join it, post once. Returns each user's token.

@@ -1,9 +1,11 @@
 using System.Threading.Channels;
 using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
 using NSubstitute;
 using TinyChat.Chat;
 using TinyChat.Runtime;
 using TinyChat.Storage.InMemory;
+using TinyChat.Tests.Support;
 
 namespace TinyChat.Tests.Chat;
 
@@ -46,7 +48,7 @@ public sealed class PipelinedCommitTests
         stop.Dispose();
     }
 
-    private async Task<RoomProcess> StartRoomAsync(UserEndpoint alice)
+    private async Task<RoomProcess> StartRoomAsync(UserEndpoint alice, int commitsInFlight = 2)
     {
         var store = new InMemoryStore();
         var messages = Substitute.For<IMessageStore>();
@@ -58,7 +60,7 @@ public sealed class PipelinedCommitTests
         });
         await supervisor.Started.WaitAsync(Timeout);
         await ((IRoomStore)store).TryCreateAsync("lobby", CancellationToken.None);
-        var room = new RoomProcess("lobby", 64, store, messages, user => user == "alice" ? alice : null, TimeProvider.System, bus, presence);
+        var room = new RoomProcess("lobby", 64, store, messages, user => user == "alice" ? alice : null, TimeProvider.System, bus, presence) { CommitsInFlight = commitsInFlight };
         Assert.That(supervisor.TryStartChild(room, RestartKind.Permanent), Is.True);
         var join = new JoinRoom("alice", alice);
         Assert.That(await room.AskAsync(join, join.Reply, CancellationToken.None).WaitAsync(Timeout), Is.Null);
@@ -182,6 +184,36 @@ public sealed class PipelinedCommitTests
         Assert.That(Assert.CatchAsync<StoreUnavailableException>(async () => await two.Reply.Task.WaitAsync(Timeout)), Is.SameAs(outage));
         Assert.That(box.Delivered, Is.Empty);
         Assert.That(published.Received.OfType<CommittedMessages>(), Is.Empty);
+    }
+
+    [Test]
+    public async Task With_one_commit_in_flight_the_next_batch_forms_only_after_the_first_is_stored_and_takes_everything_queued()
+    {
+        var box = new WatchingOutbox(_ => { });
+        var room = await StartRoomAsync(Online(box), commitsInFlight: 1);
+        var one = Post(room, "one");
+        var first = await NextHandedAsync();
+        var two = Post(room, "two");
+        var three = Post(room, "three");
+        Assert.That(handed.Reader.TryRead(out _), Is.False, "nothing more is handed over while the first batch is at the store");
+
+        first.Commit.SetResult(1);
+        var second = await NextHandedAsync();
+        Assert.That(second.Records.Select(r => r.Text), Is.EqualTo(new[] { "two", "three" }), "one batch of everything that queued meanwhile");
+        Assert.That(second.After, Is.Null.Or.SameAs(first.Commit.Task));
+        second.Commit.SetResult(2);
+        Assert.That((await three.Reply.Task.WaitAsync(Timeout)).Value, Is.EqualTo(3));
+        Assert.That((await one.Reply.Task).Value, Is.EqualTo(1));
+        Assert.That((await two.Reply.Task).Value, Is.EqualTo(2));
+        Assert.That(box.Delivered.Select(m => m.Id), Is.EqualTo(new[] { 1L, 2L, 3L }));
+    }
+
+    [TestCase("0")]
+    [TestCase("3")]
+    public void Commits_in_flight_other_than_one_or_two_are_refused_at_start_with_the_key_named(string value)
+    {
+        var refused = Assert.ThrowsAsync<OptionsValidationException>(() => TestServer.StartAsync(new Dictionary<string, string> { ["Runtime:RoomCommitsInFlight"] = value }));
+        Assert.That(refused!.Message, Does.Contain($"Runtime:RoomCommitsInFlight must be 1 or 2, got {value}"));
     }
 
     /// <summary>An outbox that tells the test what it is given, at the moment it is given it.</summary>

@@ -62,7 +62,7 @@ public sealed class StalledStoreTests
         var sessionSupervisor = new Supervisor("sessions", RestartPolicy.Default, NullLogger.Instance);
         var running = Task.WhenAll(roomSupervisor.RunAsync(stop.Token), sessionSupervisor.RunAsync(stop.Token));
         await Task.WhenAll(roomSupervisor.Started, sessionSupervisor.Started).WaitAsync(Timeout);
-        var server = new ChatServer(accounts, accounts, messages, roomSupervisor, sessionSupervisor, new ChatLimits(4000, Capacity, Capacity), TimeProvider.System);
+        var server = new ChatServer(accounts, accounts, messages, roomSupervisor, sessionSupervisor, new ChatLimits(4000, Capacity, Capacity) { RoomCommitsInFlight = 2 }, TimeProvider.System);
         await server.InitializeAsync(None);
         var alice = await (await server.AdmitAsync("alice_token", None)).Value!.ConnectRequestAsync(None);
         Assert.That((await alice.JoinAsync(null, None)).Error, Is.Null);

@@ -54,6 +54,15 @@ public sealed class TwoNodeCoreTests
         return (client, outbox);
     }
 
+    private static async Task WaitUntilAsync(Func<bool> condition)
+    {
+        using var timeout = new CancellationTokenSource(Timeout);
+        while (!condition())
+        {
+            await Task.Delay(10, timeout.Token);
+        }
+    }
+
     private static async Task<List<long>> MessagesAsync(RecordingOutbox outbox, int count)
     {
         var ids = new List<long>();
@@ -109,16 +118,29 @@ public sealed class TwoNodeCoreTests
         var state = (await alice.WhoAsync("lobby", CancellationToken.None)).Value!;
         Assert.That(state.Online.Single(e => e.User == "bob").Connections, Is.EqualTo(2), "one entry, connections added up");
 
-        await bobOnA.DisposeAsync();
-        using (var timeout = new CancellationTokenSource(Timeout))
+        // a's lobby is held with a question queued, so it answers after bob's tab on a has closed but before bob's
+        // session there has told it (the session lets go of the connection first): bob is still online on b.
+        var lobbyOnA = a.Server.Rooms.TryFindLive("lobby")!;
+        var bobSessionOnA = a.Server.Sessions.Live.Single(s => s.User == "bob");
+        var holder = new LoopHolder();
+        using (bus.Subscribe(ChatTopic.Room("lobby"), holder))
         {
-            // The session on a ends (and tells the room) once its last connection is gone.
-            while (a.Server.Sessions.FindOnline("bob") is not null)
-            {
-                await Task.Delay(10, timeout.Token);
-            }
+            holder.Arm();
+            var holding = alice.SendToRoomAsync("lobby", "hold on", CancellationToken.None);
+            await holder.Entered.WaitAsync(Timeout);
+            var asked = alice.WhoAsync("lobby", CancellationToken.None);
+            await WaitUntilAsync(() => lobbyOnA.MailboxDepth >= 1);
+            await bobOnA.DisposeAsync();
+            await WaitUntilAsync(() => a.Server.Sessions.FindOnline("bob") is null);
+            holder.Release();
+
+            state = (await asked.WaitAsync(Timeout)).Value!;
+            Assert.That(state.Online.SingleOrDefault(e => e.User == "bob")?.Connections, Is.EqualTo(1), "still online on b before the room heard");
+            Assert.That((await holding.WaitAsync(Timeout)).Error, Is.Null);
         }
 
+        // The session told the room before it ended; a question after that is answered after the notice.
+        await bobSessionOnA.Ended.WaitAsync(Timeout);
         state = (await alice.WhoAsync("lobby", CancellationToken.None)).Value!;
         Assert.That(state.Online.Single(e => e.User == "bob").Connections, Is.EqualTo(1), "still online on b");
         Assert.That(aliceBox.Drain().OfType<PresenceDiff>().SelectMany(d => d.Leaves), Is.Empty, "no leave while bob is on b");

@@ -1,6 +1,9 @@
 using System.Text;
+using System.Text.Json;
 using TinyChat.Chat;
 using TinyChat.Protocols.Json;
+using TinyChat.Tests.Web;
+using TinyChat.Web;
 
 namespace TinyChat.Tests.Protocols;
 
@@ -69,5 +72,49 @@ public sealed class JsonFrameEncoderTests
         Assert.That(first.Events, Is.SameAs(JsonEventEncoder.Instance));
         var typing = new TypingNotice("foo", "lobby", null);
         Assert.That(Encoding.UTF8.GetString(typing.EncodeWith(first.Events).Span), Is.EqualTo("{\"room\":\"lobby\",\"typing\":\"foo\"}"));
+    }
+
+    // The outbox gives the joining buffer back whenever it drains (Release); a pool that poisons what comes back and
+    // a transport that reads each write only as it completes catch a frame that outlives its buffer.
+    [Test]
+    public async Task Batched_runs_come_out_whole_and_in_order_across_released_buffers()
+    {
+        var pool = new PoisoningPool();
+        var transport = new LateReadingTransport();
+        var releases = new ReleaseCountingFrames(new JsonFrameEncoder(batch: true, pool));
+        var outbox = new ConnectionOutbox(transport, releases, capacity: 512);
+        var running = outbox.RunAsync(() => transport.Ended);
+        var at = new DateTimeOffset(2026, 12, 3, 9, 0, 0, TimeSpan.Zero);
+        var random = new Random(20261203);
+        var sent = new List<string>();
+        var written = 0;
+        for (var burst = 0; burst < 40; burst++)
+        {
+            var before = releases.Count;
+            var size = 3 + random.Next(24);
+            for (var i = 0; i < size; i++)
+            {
+                var message = new RoomMessage("default", "foo_user", $"{burst}.{i}:é\n\"{new string('z', random.Next(6000))}", sent.Count + 1, at);
+                Assert.That(outbox.TryDeliver(message), Is.True);
+                sent.Add(message.Text);
+            }
+
+            while (written < sent.Count)
+            {
+                var carried = await transport.CompleteNextAsync();
+                Assert.That(string.Concat(carried), Does.Not.Contain('#'), $"burst {burst}: a write carried bytes of a buffer already given back");
+                written += carried.Sum(frame => frame.Split('\n').Length);
+            }
+
+            await releases.ReleasedAfterAsync(before);
+        }
+
+        outbox.Close(1000, "done", drain: true);
+        await running.WaitAsync(TimeSpan.FromSeconds(30));
+
+        var texts = transport.Frames.SelectMany(frame => frame.Split('\n')).Select(json => JsonDocument.Parse(json).RootElement.GetProperty("message").GetString());
+        Assert.That(texts, Is.EqualTo(sent), "every object whole, once, in order");
+        Assert.That(pool.Returns, Is.GreaterThanOrEqualTo(40), "the joining buffer went back after each burst");
+        Assert.That(pool.Reuses, Is.GreaterThanOrEqualTo(20), "and was rented again, poisoned, for later bursts (a new one only when a run needs more)");
     }
 }

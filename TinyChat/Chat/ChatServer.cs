@@ -7,6 +7,9 @@ namespace TinyChat.Chat;
 /// <summary>Limits of the chat core.</summary>
 public sealed record ChatLimits(int MaxMessageLength, int RoomMailboxCapacity, int SessionMailboxCapacity)
 {
+    /// <summary>Batches a room may have at the store at once (1 or 2).</summary>
+    public int RoomCommitsInFlight { get; init; } = 1;
+
     /// <summary>Chat messages per user per second (0 = unlimited).</summary>
     public double MessagesPerSecond { get; init; }
 
@@ -78,6 +81,7 @@ public sealed class ChatServer
         Rooms = new RoomDirectory(rooms, messages, roomSupervisor, limits.RoomMailboxCapacity, time, Sessions.FindOnline, Bus, Presence);
         Sessions.Rooms = Rooms;
         Rooms.IsAdmin = limits.Admins.Contains;
+        Rooms.CommitsInFlight = limits.RoomCommitsInFlight;
         Rooms.IdleAfter = limits.IdleRoomAfter;
         Rooms.PresenceTick = limits.PresenceTick;
         Rooms.FullPresenceMaxMembers = limits.FullPresenceMaxMembers;

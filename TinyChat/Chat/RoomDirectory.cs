@@ -23,6 +23,9 @@ public sealed class RoomDirectory(
     /// <summary>Whether a user is a server admin; every room started from now on asks it.</summary>
     public Func<string, bool> IsAdmin { get; set; } = static _ => false;
 
+    /// <summary>Batches each room may have at the store at once (<see cref="RoomProcess.CommitsInFlight"/>).</summary>
+    public int CommitsInFlight { get; set; } = 1;
+
     /// <summary>How long a room with no member online here and no command waits before its loop retires (zero: never).</summary>
     public TimeSpan IdleAfter { get; set; }
 
@@ -159,6 +162,7 @@ public sealed class RoomDirectory(
         new(room, mailboxCapacity, rooms, messages, findOnline, time, bus, presence, Ended)
         {
             IsAdmin = IsAdmin,
+            CommitsInFlight = CommitsInFlight,
             PresenceTick = PresenceTick,
             FullPresenceMaxMembers = FullPresenceMaxMembers,
         };
@@ -173,6 +177,7 @@ public sealed class RoomDirectory(
             var successor = new RoomProcess(process.Room, mailboxCapacity, rooms, messages, findOnline, time, bus, presence, Ended)
             {
                 IsAdmin = IsAdmin,
+                CommitsInFlight = CommitsInFlight,
                 PresenceTick = PresenceTick,
                 FullPresenceMaxMembers = FullPresenceMaxMembers,
                 ResumeAfter = process.LastDelivered,

@@ -134,8 +134,8 @@ public sealed class RoomProcess(
     /// <summary>Most names one <c>who</c> page holds.</summary>
     public const int MaxWhoPage = 1000;
 
-    // Batches handed to the store and not yet published: while one is written the next forms and waits behind it
-    // in the store, so a room's rate is no longer one batch per commit round trip. Two keep the store busy.
+    // At most this many batches at the store (CommitsInFlight): while one is written the next forms and waits behind
+    // it there, so a room's rate is not one batch per commit round trip. Two keep the store busy.
     private const int MaxStoring = 2;
     private const int CatchUpPage = 512;
     private static readonly TimeSpan TypingInterval = TimeSpan.FromSeconds(1);
@@ -166,6 +166,12 @@ public sealed class RoomProcess(
     private volatile bool deleted;
     private volatile bool retiring;
     private long lastActive = time.GetTimestamp();
+
+    /// <summary>
+    /// Batches the room may have at the store at once: 1 waits for each commit before forming the next, so batches
+    /// are as large as possible; 2 (at most) hands the next batch over while the previous one is written.
+    /// </summary>
+    public int CommitsInFlight { get; init; } = 1;
 
     /// <summary>The room's name.</summary>
     public string Room { get; } = room;
@@ -771,7 +777,8 @@ public sealed class RoomProcess(
     private PresenceState CurrentPresence()
     {
         // Members connected here count with their presence over all nodes; members the room knows no local
-        // endpoint for count when another node has them online.
+        // endpoint for count when another node has them online, and so do members whose last connection here has
+        // just closed (their session tells the room only after it has let go of the connection).
         var online = new List<PresenceEntry>();
         foreach (var (user, endpoint) in members)
         {
@@ -781,7 +788,7 @@ public sealed class RoomProcess(
                 var here = endpoint.Presence;
                 online.Add(presence.Find(user) is { } merged ? merged with { Named = here.Named } : here);
             }
-            else if (endpoint is null && OnOtherNodes(user) is { } elsewhere)
+            else if (OnOtherNodes(user) is { } elsewhere)
             {
                 online.Add(elsewhere);
             }
@@ -1049,14 +1056,14 @@ public sealed class RoomProcess(
             await HandOverAsync(first, cancellationToken).ConfigureAwait(false);
             while (storing.Count > 0)
             {
-                if (storing.Count < MaxStoring && TryTakeNext(out PostToRoom next))
+                if (storing.Count < CommitsInFlight && TryTakeNext(out PostToRoom next))
                 {
                     // The next batch forms and goes to the store while the previous one is being written.
                     await HandOverAsync(next, cancellationToken).ConfigureAwait(false);
                     continue;
                 }
 
-                if (storing.Count < MaxStoring && MailboxDepth == 0 && !storing.Peek().Stored.IsCompleted)
+                if (storing.Count < CommitsInFlight && MailboxDepth == 0 && !storing.Peek().Stored.IsCompleted)
                 {
                     // Whichever comes first: the batch being written, or posts to form the next one from.
                     var mail = WaitForMailAsync(cancellationToken).AsTask();

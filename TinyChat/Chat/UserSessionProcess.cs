@@ -75,11 +75,15 @@ public sealed class UserSessionProcess(
     private readonly HashSet<string> joined = new(StringComparer.Ordinal);
     private readonly Dictionary<string, long> lastTyping = new(StringComparer.Ordinal);
     private readonly HashSet<IOutbox> requests = new(ReferenceEqualityComparer.Instance);
+    private readonly TaskCompletionSource finished = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private IDisposable? subscription;
     private bool ending;
 
     /// <summary>The user's name.</summary>
     public string User { get; } = user;
+
+    /// <summary>Completes once the loop has ended for good (after the last connection closed: once its rooms were told).</summary>
+    public Task Ended => finished.Task;
 
     /// <summary>The user's chat message budget, shared by all the user's connections; lives on the process object so a restart does not refill it.</summary>
     public TokenBucket? MessageBudget { get; init; }
@@ -284,6 +288,7 @@ public sealed class UserSessionProcess(
     {
         Unsubscribe();
         ended(this);
+        finished.TrySetResult();
     }
 
     private void Unsubscribe() => Interlocked.Exchange(ref subscription, null)?.Dispose();

@@ -34,6 +34,7 @@ public static class CoreComposition
                 tree.Sessions,
                 new ChatLimits(chat.MaxMessageLength, runtime.RoomMailboxCapacity, runtime.SessionMailboxCapacity)
                 {
+                    RoomCommitsInFlight = runtime.RoomCommitsInFlight,
                     MessagesPerSecond = limits.MessagesPerSecond,
                     MessageBurst = limits.MessageBurst,
                     MaxRoomsCreatedPerUser = limits.MaxRoomsCreatedPerUser,

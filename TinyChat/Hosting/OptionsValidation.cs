@@ -85,6 +85,7 @@ public sealed class OptionsValidation :
     /// <inheritdoc />
     public ValidateOptionsResult Validate(string? name, RuntimeOptions o) => Collect(
         AtLeast("Runtime:RoomMailboxCapacity", o.RoomMailboxCapacity, 1),
+        o.RoomCommitsInFlight is 1 or 2 ? null : $"Runtime:RoomCommitsInFlight must be 1 or 2, got {o.RoomCommitsInFlight}",
         AtLeast("Runtime:SessionMailboxCapacity", o.SessionMailboxCapacity, 1),
         AtLeast("Runtime:MaxRestarts", o.MaxRestarts, 0),
         Positive("Runtime:RestartWindowSeconds", o.RestartWindowSeconds),

@@ -12,9 +12,11 @@ namespace TinyChat.Protocols.Http;
 /// a user stream (one with a <see cref="Cursor"/>): there a message comes marked (see <see cref="SseEventEncoder"/>),
 /// and this stream moves its cursor past the message and ends the event with <c>id: CURSOR</c>. The per-stream work
 /// happens here, in the stream's writer loop, into a buffer reused from run to run: fan-out stays one shared encoding.
+/// The buffer comes from <paramref name="pool"/> (the shared pool unless a test watches what is returned).
 /// </summary>
-public sealed class SseFrameEncoder(SseEventEncoder events) : IFrameEncoder
+public sealed class SseFrameEncoder(SseEventEncoder events, ArrayPool<byte>? pool = null) : IFrameEncoder
 {
+    private readonly ArrayPool<byte> pool = pool ?? ArrayPool<byte>.Shared;
     private readonly List<byte> ids = [];
     private readonly List<(int Start, int Length)> spans = [];
     private byte[]? buffer;
@@ -57,7 +59,7 @@ public sealed class SseFrameEncoder(SseEventEncoder events) : IFrameEncoder
         if (buffer is null || buffer.Length < ids.Count)
         {
             ReturnBuffer();
-            buffer = ArrayPool<byte>.Shared.Rent(Math.Max(ids.Count, 4096));
+            buffer = pool.Rent(Math.Max(ids.Count, 4096));
         }
 
         CollectionsMarshal.AsSpan(ids).CopyTo(buffer);
@@ -104,7 +106,7 @@ public sealed class SseFrameEncoder(SseEventEncoder events) : IFrameEncoder
     {
         if (buffer is not null)
         {
-            ArrayPool<byte>.Shared.Return(buffer);
+            pool.Return(buffer);
             buffer = null;
         }
     }

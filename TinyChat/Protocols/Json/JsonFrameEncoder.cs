@@ -8,12 +8,14 @@ namespace TinyChat.Protocols.Json;
 /// The native protocol's frames on one connection: one JSON object per WebSocket message, or, for a client that
 /// asked for batches (<c>batch=1</c>), the objects queued together joined by newlines into one message (a JSON object
 /// never holds a raw newline, see <see cref="JsonEventEncoder.WriterOptions"/>).
+/// The joining buffer comes from <paramref name="pool"/> (the shared pool unless a test watches what is returned).
 /// </summary>
-public sealed class JsonFrameEncoder(bool batch) : IFrameEncoder
+public sealed class JsonFrameEncoder(bool batch, ArrayPool<byte>? pool = null) : IFrameEncoder
 {
     /// <summary>A joined frame stops taking objects once it holds this many bytes; the rest start the next frame.</summary>
     public const int MaxJoinedBytes = 64 * 1024;
 
+    private readonly ArrayPool<byte> pool = pool ?? ArrayPool<byte>.Shared;
     private byte[]? joined;
 
     /// <summary>Bytes of joining buffer held now (none once released).</summary>
@@ -45,7 +47,7 @@ public sealed class JsonFrameEncoder(bool batch) : IFrameEncoder
         if (joined is null || joined.Length < needed)
         {
             ReturnBuffer();
-            joined = ArrayPool<byte>.Shared.Rent(Math.Max(needed, 16 * 1024));
+            joined = pool.Rent(Math.Max(needed, 16 * 1024));
         }
 
         var start = 0;
@@ -82,7 +84,7 @@ public sealed class JsonFrameEncoder(bool batch) : IFrameEncoder
     {
         if (joined is not null)
         {
-            ArrayPool<byte>.Shared.Return(joined);
+            pool.Return(joined);
             joined = null;
         }
     }
