@@ -231,10 +231,12 @@ public sealed class PresenceTickTests
     public async Task A_tick_that_finds_the_mailbox_full_is_posted_on_the_next_one()
     {
         var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var held = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var messages = Substitute.For<IMessageStore>();
         messages.LastRoomIdAsync(default!, default).ReturnsForAnyArgs(ValueTask.FromResult(0L));
         async ValueTask<Task<long>> QueueLateAsync(string lobby, IReadOnlyList<NewRoomMessage> batch)
         {
+            held.TrySetResult();
             await release.Task;
             return Task.FromResult(await store.AppendRoomMessagesAsync(lobby, batch, CancellationToken.None));
         }
@@ -254,6 +256,9 @@ public sealed class PresenceTickTests
         await JoinAsync(room, Online("bob", new RecordingOutbox()));
         var post = new PostToRoom("alice", "held");
         Assert.That(room.TryPost(post), Is.EqualTo(PostResult.Accepted));
+
+        // The loop must have taken the post out of the mailbox before the typing notices fill it.
+        await held.Task.WaitAsync(Timeout);
         for (var i = 0; i < 100 && room.TryPost(new TypingInRoom("alice")) == PostResult.Accepted; i++)
         {
         }

@@ -714,7 +714,7 @@ public sealed class RoomProcess(
     {
         if (who.Greeting && Counted)
         {
-            return new PresenceState(Room, []) { Total = shown.Count, Counted = true };
+            return new PresenceState(Room, []) { Total = OnlineNow(), Counted = true };
         }
 
         var everyone = CurrentPresence();
@@ -769,6 +769,23 @@ public sealed class RoomProcess(
         return presence.Find(user) is { } merged
             ? here is null ? merged : merged with { Named = here.Named }
             : here ?? OnOtherNodes(user) ?? Gone(user);
+    }
+
+    // How many are online now, where shown lags by up to a tick: a joiner greeted before the tick counts itself (and
+    // whoever else changed since), without walking the whole room.
+    private int OnlineNow()
+    {
+        var count = shown.Count;
+        foreach (var user in presenceDue)
+        {
+            var online = members.TryGetValue(user, out var endpoint) && IsOnline(user, endpoint);
+            if (online != shown.Contains(user))
+            {
+                count += online ? 1 : -1;
+            }
+        }
+
+        return count;
     }
 
     private bool IsOnline(string user, UserEndpoint? endpoint) =>
