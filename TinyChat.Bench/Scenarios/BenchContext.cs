@@ -72,6 +72,26 @@ public abstract class Scenario
     public abstract Task RunAsync(BenchContext context, Target target, string shape, int runs, CancellationToken cancellationToken);
 }
 
+/// <summary>
+/// A scenario whose every run opens its own connections: one measurement per run, and the server left to settle
+/// (up to 30 s) before the next, so one run's teardown is not measured by the next.
+/// </summary>
+public abstract class FreshRunsScenario : Scenario
+{
+    /// <inheritdoc />
+    public sealed override async Task RunAsync(BenchContext context, Target target, string shape, int runs, CancellationToken cancellationToken)
+    {
+        for (var run = 1; run <= runs; run++)
+        {
+            context.Report.Add(await MeasureAsync(context, target, shape, run, cancellationToken).ConfigureAwait(false));
+            await target.SettleAsync(TimeSpan.FromSeconds(30), cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Measures run number <paramref name="run"/> (from 1) on fresh connections.</summary>
+    protected abstract Task<Measurement> MeasureAsync(BenchContext context, Target target, string shape, int run, CancellationToken cancellationToken);
+}
+
 /// <summary>CPU used by the server and by the bench over a measurement.</summary>
 public sealed class CpuWindow(ProcessSample? server, TimeSpan client, long startedAt, ThreadProfile? threads)
 {

@@ -12,7 +12,7 @@ namespace TinyChat.Bench.Scenarios;
 /// second wave's VmRSS growth over its size: the first wave uses up heap a previous measurement freed but the
 /// runtime kept, which would otherwise hide the connections' cost. (The whole growth over N is in the JSON too.)
 /// </summary>
-public sealed class ConnectScenario : Scenario
+public sealed class ConnectScenario : FreshRunsScenario
 {
     private const int RoomSize = 100;
     private static readonly TimeSpan Limit = TimeSpan.FromMinutes(3);
@@ -28,16 +28,7 @@ public sealed class ConnectScenario : Scenario
     public override bool AppliesTo(Target target) => !target.IsSink && !target.IsPhoenix;
 
     /// <inheritdoc />
-    public override async Task RunAsync(BenchContext context, Target target, string shape, int runs, CancellationToken cancellationToken)
-    {
-        for (var run = 1; run <= runs; run++)
-        {
-            context.Report.Add(await MeasureAsync(context, target, shape, run, cancellationToken).ConfigureAwait(false));
-            await target.SettleAsync(TimeSpan.FromSeconds(30), cancellationToken).ConfigureAwait(false);
-        }
-    }
-
-    private async Task<Measurement> MeasureAsync(BenchContext context, Target target, string shape, int run, CancellationToken cancellationToken)
+    protected override async Task<Measurement> MeasureAsync(BenchContext context, Target target, string shape, int run, CancellationToken cancellationToken)
     {
         var count = context.Options.Connections;
         var firstWave = count / 2;

@@ -15,7 +15,7 @@ namespace TinyChat.Bench.Scenarios;
 /// <c>presence_count</c> — equals the number that joined (the peers push no presence: their view is the join ack);
 /// and the server's resident memory per connection at the last join and once every view is right.
 /// </summary>
-public sealed class JoinStormScenario : Scenario
+public sealed class JoinStormScenario : FreshRunsScenario
 {
     private const int Attempts = 3;
     private static readonly TimeSpan Limit = TimeSpan.FromMinutes(4);
@@ -31,16 +31,7 @@ public sealed class JoinStormScenario : Scenario
     public override bool AppliesTo(Target target) => !target.IsSink && !target.IsPhoenix;
 
     /// <inheritdoc />
-    public override async Task RunAsync(BenchContext context, Target target, string shape, int runs, CancellationToken cancellationToken)
-    {
-        for (var run = 1; run <= runs; run++)
-        {
-            context.Report.Add(await MeasureAsync(context, target, shape, run, cancellationToken).ConfigureAwait(false));
-            await target.SettleAsync(TimeSpan.FromSeconds(30), cancellationToken).ConfigureAwait(false);
-        }
-    }
-
-    private async Task<Measurement> MeasureAsync(BenchContext context, Target target, string shape, int run, CancellationToken cancellationToken)
+    protected override async Task<Measurement> MeasureAsync(BenchContext context, Target target, string shape, int run, CancellationToken cancellationToken)
     {
         var count = context.Options.StormConnections;
         var firstUser = context.Users($"{Name} run {run}", count);

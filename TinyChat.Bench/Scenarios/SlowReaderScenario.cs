@@ -7,7 +7,7 @@ namespace TinyChat.Bench.Scenarios;
 /// Fixed-rate traffic in one room, first without, then with one more member that never reads (and has a small
 /// socket receive buffer); the other members' p99 in both, and whether the server closed the slow reader.
 /// </summary>
-public sealed class SlowReaderScenario : Scenario
+public sealed class SlowReaderScenario : FreshRunsScenario
 {
     private static readonly TimeSpan SlowReaderDrain = TimeSpan.FromSeconds(3);
 
@@ -22,16 +22,7 @@ public sealed class SlowReaderScenario : Scenario
     public override bool AppliesTo(Target target) => !target.IsSink && !target.IsPhoenix;
 
     /// <inheritdoc />
-    public override async Task RunAsync(BenchContext context, Target target, string shape, int runs, CancellationToken cancellationToken)
-    {
-        for (var run = 1; run <= runs; run++)
-        {
-            context.Report.Add(await MeasureAsync(context, target, shape, run, cancellationToken).ConfigureAwait(false));
-            await target.SettleAsync(TimeSpan.FromSeconds(30), cancellationToken).ConfigureAwait(false);
-        }
-    }
-
-    private async Task<Measurement> MeasureAsync(BenchContext context, Target target, string shape, int run, CancellationToken cancellationToken)
+    protected override async Task<Measurement> MeasureAsync(BenchContext context, Target target, string shape, int run, CancellationToken cancellationToken)
     {
         var options = context.Options;
         var room = $"slow{options.SlowMembers}";
