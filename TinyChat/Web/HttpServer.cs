@@ -156,7 +156,8 @@ public sealed class HttpServer(
         {
             foreach (var waiting in internals.Waiting(httpListener))
             {
-                if (waiting.Socket.RemoteEndPoint is IPEndPoint peer && peer.Port == probePort)
+                // Other clients' waiting connections may close under us while we look (a client hammering the port).
+                if (PendingConnections.PeerEndPoint(waiting.Socket) is { } peer && peer.Port == probePort)
                 {
                     waiting.Socket.Close();
                     return internals;

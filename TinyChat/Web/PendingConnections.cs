@@ -114,11 +114,15 @@ public sealed class PendingConnections(IOptions<ServerOptions> options, ClientAd
         }
     }
 
-    private static IPAddress? Peer(Socket socket)
+    private static IPAddress? Peer(Socket socket) =>
+        PeerEndPoint(socket) is { Address: var address } ? (address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address) : null;
+
+    /// <summary>The peer of a waiting connection, or null once the client or the listener has closed it (never throws).</summary>
+    public static IPEndPoint? PeerEndPoint(Socket socket)
     {
         try
         {
-            return socket.RemoteEndPoint is IPEndPoint { Address: var address } ? (address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address) : null;
+            return socket.RemoteEndPoint as IPEndPoint;
         }
         catch (Exception ex) when (ex is ObjectDisposedException or SocketException)
         {
