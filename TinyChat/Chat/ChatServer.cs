@@ -135,6 +135,12 @@ public sealed class ChatServer
     public TimeProvider Time { get; }
 
     /// <summary>
+    /// The first step of a shutdown, before any connection closes: every room delivers what it was sent and refuses
+    /// later posts and actions (<see cref="RoomDirectory.StopAcceptingAsync"/>).
+    /// </summary>
+    public Task StopAcceptingAsync(CancellationToken cancellationToken) => Rooms.StopAcceptingAsync(cancellationToken);
+
+    /// <summary>
     /// Lets go of what idle users and rooms hold: asks idle rooms to retire (<see cref="RoomDirectory.RetireIdle"/>)
     /// and forgets the message budget of every user without a session whose budget has refilled (a fresh bucket is
     /// the same). Never blocks; returns how many rooms were asked to retire.

@@ -19,6 +19,7 @@ public sealed class RoomDirectory(
     private readonly Registry<string, RoomProcess> live = new(StringComparer.Ordinal);
     private long retired;
     private long handedOver;
+    private volatile bool stopping;
 
     /// <summary>Whether a user is a server admin; every room started from now on asks it.</summary>
     public Func<string, bool> IsAdmin { get; set; } = static _ => false;
@@ -145,6 +146,35 @@ public sealed class RoomDirectory(
         return asked;
     }
 
+    /// <summary>
+    /// The node is shutting down: every room running here delivers what it was sent before this call and refuses
+    /// later posts and actions (<see cref="StopAccepting"/>); a room that starts from now on refuses them from the
+    /// start. Completes once every room has delivered what it took, so connections closed after it miss nothing
+    /// that was acknowledged.
+    /// </summary>
+    public async Task StopAcceptingAsync(CancellationToken cancellationToken)
+    {
+        // Set before the rooms are listed: a room missing from the list registers after it and starts later, so it
+        // reads the flag in its start.
+        stopping = true;
+        await Task.WhenAll(live.All.Select(process => AskToStopAcceptingAsync(process, cancellationToken))).ConfigureAwait(false);
+    }
+
+    private static async Task AskToStopAcceptingAsync(RoomProcess process, CancellationToken cancellationToken)
+    {
+        var stop = new StopAccepting();
+        try
+        {
+            await process.AskAsync(stop, stop.Reply, cancellationToken).ConfigureAwait(false);
+        }
+        catch (ProcessStoppedException)
+        {
+            // An ending loop (retired, deleted) still handles what was queued before its end: wait for that. Its
+            // successor, if any, starts after the flag was set.
+            await process.Ended.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
     private RoomProcess Start(string room)
     {
         var process = live.GetOrRegister(room, NewProcess, out var created);
@@ -165,7 +195,10 @@ public sealed class RoomDirectory(
             CommitsInFlight = CommitsInFlight,
             PresenceTick = PresenceTick,
             FullPresenceMaxMembers = FullPresenceMaxMembers,
+            NodeStopping = IsStopping,
         };
+
+    private bool IsStopping() => stopping;
 
     private void Ended(RoomProcess process)
     {
@@ -180,6 +213,7 @@ public sealed class RoomDirectory(
                 CommitsInFlight = CommitsInFlight,
                 PresenceTick = PresenceTick,
                 FullPresenceMaxMembers = FullPresenceMaxMembers,
+                NodeStopping = IsStopping,
                 ResumeAfter = process.LastDelivered,
             };
             if (live.TryReplace(process.Room, process, successor) && !supervisor.TryStartChild(successor, RestartKind.Transient))

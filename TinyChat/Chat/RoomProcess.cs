@@ -89,6 +89,13 @@ public sealed record OthersPresenceChanged(IReadOnlyList<string> Users) : RoomCo
 public sealed record RetireIfIdle(TimeSpan After) : RoomCommand;
 
 /// <summary>
+/// The node is shutting down: the room commits and delivers every post and action queued before this, then refuses
+/// later ones (<see cref="ChatError.ShuttingDown"/>), so that nothing is shown after its members' connections close.
+/// The reply comes once everything before it is delivered.
+/// </summary>
+public sealed record StopAccepting : RoomRequest<bool>;
+
+/// <summary>
 /// One chat room on this node: owns its member set, the order in which its posts reach the store and the
 /// delivery of the room's events to its members here. Every message is durable before any member sees it;
 /// posts that queue up while one batch is being written form the next batch, which goes to the store behind it at
@@ -165,6 +172,9 @@ public sealed class RoomProcess(
     private bool accessStale;
     private volatile bool deleted;
     private volatile bool retiring;
+
+    // Set by StopAccepting (or at start once the node is stopping): posts and actions are refused from then on.
+    private bool stoppedAccepting;
     private long lastActive = time.GetTimestamp();
 
     /// <summary>
@@ -199,6 +209,12 @@ public sealed class RoomProcess(
 
     /// <summary>Above this many members online the room announces how many instead of who (<see cref="PresenceCount"/>).</summary>
     public int FullPresenceMaxMembers { get; init; } = int.MaxValue;
+
+    /// <summary>
+    /// Whether the node is shutting down: a loop that starts (or restarts) then refuses posts and actions at once, as
+    /// if it had handled <see cref="StopAccepting"/>.
+    /// </summary>
+    public Func<bool> NodeStopping { get; init; } = static () => false;
 
     /// <summary>The loop retired because the room was idle (not deleted).</summary>
     public bool IsRetiring => retiring;
@@ -235,6 +251,7 @@ public sealed class RoomProcess(
         lastDelivered = resume ?? await StoreUnavailableException.WaitOutAsync(ct => messages.LastRoomIdAsync(Room, ct), time, cancellationToken).ConfigureAwait(false);
         access = await StoreUnavailableException.WaitOutAsync(ct => rooms.AccessAsync(Room, ct), time, cancellationToken).ConfigureAwait(false) ?? RoomAccess.Open;
         accessStale = false;
+        stoppedAccepting = NodeStopping();
         StopPresenceTimer();
         presenceDue.Clear();
         leavingAs.Clear();
@@ -274,6 +291,13 @@ public sealed class RoomProcess(
             return;
         }
 
+        if (stoppedAccepting && message is PostToRoom or ActInRoom)
+        {
+            // Nobody would see it: the connections close once every room has stopped accepting.
+            ((RoomRequest<Outcome<long>>)message).Reply.Complete(ChatError.ShuttingDown());
+            return;
+        }
+
         if (message is RetireIfIdle idle)
         {
             RetireIfIdle(idle.After);
@@ -310,6 +334,12 @@ public sealed class RoomProcess(
                 break;
             case PostToRoom post:
                 await PostBatchAsync(post, cancellationToken).ConfigureAwait(false);
+                break;
+            case StopAccepting stop:
+                // Batches reach the store and are published before any other message is handled, so everything
+                // queued before this is delivered by now.
+                stoppedAccepting = true;
+                stop.Reply.Complete(true);
                 break;
             case JoinRoom join:
                 await JoinBatchAsync(join, cancellationToken).ConfigureAwait(false);

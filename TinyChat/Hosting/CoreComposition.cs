@@ -53,6 +53,9 @@ public static class CoreComposition
             };
         });
         services.AddHostedService<ChatStartup>();
+
+        // Its StoppingAsync runs before any service stops, whatever the registration order.
+        services.AddHostedService<ShutdownOrder>();
         services.AddHostedService<IdleSweep>();
 
         // Only stores an administrator can change from outside (SQLite, PostgreSQL) register an IAdminStore.
