@@ -37,16 +37,17 @@ public sealed class WebSocketConnection : IOutbox
 
     /// <summary>
     /// Wraps an accepted socket; <paramref name="encoder"/> (owned by the connection) decides how queued items become
-    /// frames; <paramref name="abortTransport"/> cuts the underlying connection when the socket alone cannot.
+    /// frames; <paramref name="abortTransport"/> cuts the underlying connection when the socket alone cannot;
+    /// <paramref name="cork"/> (on that connection) packs a run of frames into full TCP segments.
     /// </summary>
-    public WebSocketConnection(WebSocket socket, IFrameEncoder encoder, ConnectionLimits limits, string user, TimeProvider? time = null, Action? abortTransport = null)
+    public WebSocketConnection(WebSocket socket, IFrameEncoder encoder, ConnectionLimits limits, string user, TimeProvider? time = null, Action? abortTransport = null, ISendCork? cork = null)
     {
         this.socket = socket;
         this.limits = limits;
         this.time = time ?? TimeProvider.System;
         User = user;
         lastActivity = this.time.GetTimestamp();
-        outbox = new ConnectionOutbox(new WebSocketTransport(socket, this.time, abortTransport), encoder, limits.OutboxCapacity, this.time);
+        outbox = new ConnectionOutbox(new WebSocketTransport(socket, this.time, abortTransport, cork), encoder, limits.OutboxCapacity, this.time);
     }
 
     /// <summary>Connection number for logs.</summary>

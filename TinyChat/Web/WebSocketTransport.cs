@@ -3,8 +3,11 @@ using System.Runtime.CompilerServices;
 
 namespace TinyChat.Web;
 
-/// <summary>The send side of a WebSocket: each frame is one text message; closing is the close handshake's first half.</summary>
-public sealed class WebSocketTransport(WebSocket socket, TimeProvider? time = null, Action? abortConnection = null) : ITransport
+/// <summary>
+/// The send side of a WebSocket: each frame is one text message; closing is the close handshake's first half. With a
+/// <paramref name="cork"/>, the frames of a write-many leave in as few TCP segments as they fill.
+/// </summary>
+public sealed class WebSocketTransport(WebSocket socket, TimeProvider? time = null, Action? abortConnection = null, ISendCork? cork = null) : ITransport
 {
     private static readonly TimeSpan CloseHandshakeTimeout = TimeSpan.FromSeconds(2);
     private readonly TimeProvider time = time ?? TimeProvider.System;
@@ -28,9 +31,11 @@ public sealed class WebSocketTransport(WebSocket socket, TimeProvider? time = nu
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     public async ValueTask WriteManyAsync(IReadOnlyList<ReadOnlyMemory<byte>> frames, CancellationToken cancellationToken)
     {
+        // WebSocket messages cannot share a send, so each is its own socket write; corked, the kernel packs those
+        // writes into full segments instead of sending one small segment per message.
+        cork?.Cork();
         try
         {
-            // WebSocket messages cannot share a send; they still go back to back without a trip through the outbox.
             for (var i = 0; i < frames.Count; i++)
             {
                 await socket.SendAsync(frames[i], WebSocketMessageType.Text, true, cancellationToken).ConfigureAwait(false);
@@ -39,6 +44,10 @@ public sealed class WebSocketTransport(WebSocket socket, TimeProvider? time = nu
         catch (WebSocketException ex)
         {
             throw new IOException(ex.Message, ex);
+        }
+        finally
+        {
+            cork?.Uncork();
         }
     }
 
