@@ -39,6 +39,7 @@ public sealed class SendCorkTests
         Assert.That(cork, Is.Not.Null);
         Assert.That(cork!.IsCorked(), Is.False, "not corked outside a write-many");
 
+        Assert.That(socket.NoDelay, Is.False, "HttpListener leaves Nagle on, which is why uncorking also pushes");
         var seen = new RecordingCork(cork);
         var transport = new WebSocketTransport(accepted.WebSocket, cork: seen);
         var frames = Enumerable.Range(0, 50).Select(i => (ReadOnlyMemory<byte>)Encoding.UTF8.GetBytes($"frame {i}")).ToList();
@@ -46,6 +47,7 @@ public sealed class SendCorkTests
 
         Assert.That(seen.CorkedWhenSet, Is.True, "TCP_CORK was on the connection's socket during the write-many");
         Assert.That(cork.IsCorked(), Is.False, "released after it");
+        Assert.That(socket.NoDelay, Is.False, "Nagle as before for single writes");
         var buffer = new byte[64];
         for (var i = 0; i < 50; i++)
         {
