@@ -3,7 +3,7 @@ SHELL := /bin/bash
 DOTNET ?= dotnet
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test test-fast build format publish bench bench-quick bench-storage bench-cluster growth soak browser clean irctest irc-deps node postgres nginx cluster
+.PHONY: run test test-fast build format publish bench bench-quick bench-storage bench-cluster growth soak browser clean irctest irc-deps node postgres nginx promtool cluster
 
 # From the repository's own chat.config.json and static/, so data lands in ./data (next to the config file).
 run:
@@ -20,7 +20,7 @@ cluster: postgres
 # Installs what the tests need that a fresh machine lacks (Debian's chromium for the browser tests, Debian's
 # nodejs/npm and the pinned phoenix.js for the Phoenix tests, Debian's postgresql for the PostgreSQL store and
 # cluster tests, Debian's nginx for the TLS deployment test), checks formatting, then runs every test.
-test: browser irc-deps node postgres nginx
+test: browser irc-deps node postgres nginx promtool
 	$(DOTNET) format TinyChat.sln --verify-no-changes
 	@log=$$(mktemp); set -o pipefail; \
 	$(DOTNET) test TinyChat.sln -c Debug --logger "console;verbosity=normal" 2>&1 | tee "$$log"; rc=$$?; \
@@ -74,6 +74,15 @@ nginx:
 	  echo "installing Debian nginx for the TLS deployment test"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && RUNLEVEL=1 DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq nginx >/dev/null; \
+	fi
+
+# Debian's promtool (package prometheus) checks /metrics in TinyChat.Tests/Operations/MetricsTests. RUNLEVEL=1 keeps
+# the package from starting a system Prometheus.
+promtool:
+	@if [ ! -x /usr/bin/promtool ]; then \
+	  echo "installing Debian prometheus (promtool) for the metrics format test"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && RUNLEVEL=1 DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null; \
 	fi
 
 # The Phoenix tests drive the unmodified npm phoenix client from Node (versions pinned in package-lock.json).
