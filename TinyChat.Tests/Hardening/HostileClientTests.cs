@@ -209,6 +209,27 @@ public sealed class HostileClientTests
         {
         }
 
+        // The other doors that take a token in the URL: the HTTP API and its event streams (EventSource cannot set
+        // headers), Phoenix's WebSocket and long poll (phoenix.js's params).
+        using (await server.Http.GetAsync("/api/me?access_token=" + token))
+        {
+        }
+
+        await using (var stream = await TinyChat.Tests.HttpApi.SseClient.OpenAsync(server.BaseUri, "/api/events?access_token=" + token, null))
+        {
+            Assert.That((await stream.NextAsync()).Retry, Is.Not.Null);
+        }
+
+        await using (var phoenix = await ChatSocket.ConnectAsync(server.WebSocketUri("/socket/websocket?vsn=2.0.0&token=" + token)))
+        {
+            await phoenix.SendTextAsync("""[null,"1","phoenix","heartbeat",{}]""");
+            await phoenix.ReceiveAsync();
+        }
+
+        using (await server.Http.GetAsync("/socket/longpoll?vsn=2.0.0&token=" + token))
+        {
+        }
+
         await server.StopAsync();
         Assert.That(logs.Lines, Is.Not.Empty);
         Assert.That(logs.Lines, Has.None.Contains(token));

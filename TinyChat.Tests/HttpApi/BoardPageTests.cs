@@ -39,9 +39,20 @@ public sealed class BoardPageTests : BrowserTest
         await Assertions.Expect(Messages(foo).Locator(".text")).ToHaveTextAsync(["hello board"]);
         await Assertions.Expect(Messages(bar).Locator(".text")).ToHaveTextAsync(["hello board"]);
 
-        // The server drops every stream; a message posted before the pages are back still reaches them, once.
+        // The server drops every stream; each page's EventSource comes back with the id of the last message it
+        // showed, and a message posted meanwhile still reaches both pages, once.
+        var lastShown = await Messages(foo).Last.GetAttributeAsync("data-id");
+        Assert.That(lastShown, Is.Not.Null.And.Not.Empty);
+        var reconnects = new[] { foo, bar }
+            .Select(b => b.Page.WaitForRequestAsync(r => r.Url.Contains("/events", StringComparison.Ordinal), new() { Timeout = 30_000 }))
+            .ToList();
         Server.Services.GetRequiredService<OpenEventStreams>().EndAll("test drops the stream");
         await PostAsync(bar, "while you were away");
+        foreach (var reconnect in reconnects)
+        {
+            Assert.That(await (await reconnect).HeaderValueAsync("last-event-id"), Is.EqualTo(lastShown), "the page resumes where it was");
+        }
+
         await Assertions.Expect(foo.Page.Locator("#board-status")).ToHaveTextAsync("live");
         await PostAsync(bar, "after the reconnect");
         foreach (var page in new[] { foo, bar })

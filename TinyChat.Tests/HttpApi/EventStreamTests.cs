@@ -1,6 +1,7 @@
 using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
+using System.Threading.Channels;
 using Microsoft.Extensions.DependencyInjection;
 using TinyChat.Protocols.Http;
 using TinyChat.Tests.Support;
@@ -333,13 +334,14 @@ public sealed class EventStreamTests
 public sealed class SlowEventStreamTests
 {
     [Test]
-    public async Task A_stream_that_is_not_read_is_cut_off_and_the_others_keep_up()
+    public async Task A_stream_that_is_not_read_is_cut_off_the_others_keep_up_and_it_resumes_with_last_event_id_exactly_once()
     {
         await using var server = await TestServer.StartAsync(new Dictionary<string, string>
         {
             ["Sse:OutboxCapacity"] = "16",
             ["Limits:MessagesPerSecond"] = "0",
             ["Limits:FramesPerSecond"] = "0",
+            ["Limits:ConnectionsPerMinutePerAddress"] = "10000",
         });
         var sloth = await server.RegisterAsync("sse_sloth");
         foreach (var token in new[] { "foo_token", "bar_token", sloth })
@@ -357,6 +359,7 @@ public sealed class SlowEventStreamTests
 
         var text = new string('z', 2000);
         var sent = 0;
+        var ids = new List<string>();
         // Bursts of 8 (half the outbox): the kernel buffers megabytes before the unread stream's outbox fills, and one
         // round trip per message took longer than the deadline on a loaded machine.
         var deadline = DateTime.UtcNow.AddSeconds(60);
@@ -371,6 +374,7 @@ public sealed class SlowEventStreamTests
             {
                 var got = await reader.ExpectAsync(e => e.Event == "message");
                 Assert.That(Message(got), Does.StartWith($"{sent}:"), "the reading stream gets every message in order, at once");
+                ids.Add(got.Id!);
                 sent++;
             }
         }
@@ -379,7 +383,7 @@ public sealed class SlowEventStreamTests
         Assert.That(sent, Is.GreaterThan(16));
 
         // The server really let the connection go: draining what the kernel buffered, the reader reaches its end.
-        var drained = 0L;
+        var drained = new MemoryStream();
         var buffer = new byte[64 * 1024];
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(20));
         try
@@ -387,7 +391,7 @@ public sealed class SlowEventStreamTests
             int read;
             while ((read = await slow.ReceiveAsync(buffer, SocketFlags.None, timeout.Token)) > 0)
             {
-                drained += read;
+                drained.Write(buffer, 0, read);
             }
         }
         catch (SocketException)
@@ -395,6 +399,44 @@ public sealed class SlowEventStreamTests
             // Reset by the server: gone as well.
         }
 
-        Assert.That(timeout.IsCancellationRequested, Is.False, $"the server still holds the socket after {drained} bytes");
+        Assert.That(timeout.IsCancellationRequested, Is.False, $"the server still holds the socket after {drained.Length} bytes");
+
+        // The cut-off client resumes from the last whole event it read, as EventSource does, and gets every message
+        // after it exactly once, in order. The abort dropped what the server's socket still held (hundreds of
+        // messages), and a connection replays at most half the outbox (8 here), so this takes many reconnects.
+        var wire = Encoding.UTF8.GetString(drained.ToArray());
+        var whole = wire[..(wire.LastIndexOf("\n\n", StringComparison.Ordinal) + 2)];
+        var lastRead = whole.Split('\n').LastOrDefault(l => l.StartsWith("id: ", StringComparison.Ordinal))?[4..];
+        var resumeFrom = lastRead is null ? -1 : ids.IndexOf(lastRead);
+        Assert.That(lastRead is null || resumeFrom >= 0, Is.True, $"the cut-off stream's last id {lastRead} is one of the messages");
+        var lastEventId = lastRead ?? (long.Parse(ids[0], System.Globalization.CultureInfo.InvariantCulture) - 1).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var resumed = new List<string>();
+        var resumeDeadline = DateTime.UtcNow.AddSeconds(120);
+        for (var reconnects = 0; resumed.Count < sent - resumeFrom - 1 && reconnects < 1000 && DateTime.UtcNow < resumeDeadline; reconnects++)
+        {
+            await using var again = await SseClient.OpenAsync(server.BaseUri, "/api/rooms/default/events", sloth, lastEventId);
+            Assert.That((int)again.Response.StatusCode, Is.EqualTo(200));
+            while (resumed.Count < sent - resumeFrom - 1)
+            {
+                SseEvent next;
+                try
+                {
+                    next = await again.NextAsync();
+                }
+                catch (ChannelClosedException)
+                {
+                    break; // the replay's bound: reconnect with the newest id
+                }
+
+                if (next.Event == "message")
+                {
+                    resumed.Add(Message(next).Split(':')[0]);
+                    lastEventId = next.Id!;
+                }
+            }
+        }
+
+        var expected = Enumerable.Range(resumeFrom + 1, sent - resumeFrom - 1).Select(n => n.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Assert.That(resumed, Is.EqualTo(expected), $"resumed after message {resumeFrom} of {sent}");
     }
 }

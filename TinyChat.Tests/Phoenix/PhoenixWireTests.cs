@@ -197,4 +197,179 @@ public sealed class PhoenixWireTests
         await socket.WaitClosedAsync();
         Assert.That(socket.CloseStatus, Is.EqualTo(WebSocketCloseStatus.PolicyViolation));
     }
+
+    [Test]
+    public async Task Joining_again_is_fine_phx_leave_ends_only_this_subscription_and_leave_ends_the_membership()
+    {
+        await using var server = await TestServer.StartAsync();
+        await using var socket = await ConnectAsync(server);
+        await using var witness = await ConnectAsync(server, "token=bar_token&vsn=2.0.0");
+        await RequestAsync(witness, "1", "1", "room:default", "phx_join", new { });
+        Assert.That(Status(await RequestAsync(socket, "1", "1", "room:default", "phx_join", new { })), Is.EqualTo("ok"));
+        Assert.That(Status(await RequestAsync(socket, "2", "2", "room:default", "phx_join", new { })), Is.EqualTo("ok"), "a second join (phoenix.js's rejoin) is answered like the first");
+
+        // phx_leave: this socket stops receiving the room and may not push to it; the user stays a member.
+        Assert.That(Status(await RequestAsync(socket, "2", "3", "room:default", "phx_leave", new { })), Is.EqualTo("ok"));
+        Assert.That(Reason(await RequestAsync(socket, "2", "4", "room:default", "new_msg", new { body = "not joined" })), Is.EqualTo("unmatched topic"));
+        await SendAsync(witness, "1", "2", "room:default", "new_msg", new { body = "after phx_leave" });
+        await witness.ExpectAsync(f => f[3].GetString() == "new_msg" && f[4].GetProperty("body").GetString() == "after phx_leave");
+        await SendAsync(socket, null, "5", "phoenix", "heartbeat", new { });
+        var untilHeartbeat = new List<JsonElement>();
+        for (var frame = await socket.ReceiveAsync(); frame[1].ValueKind != JsonValueKind.String || frame[1].GetString() != "5"; frame = await socket.ReceiveAsync())
+        {
+            untilHeartbeat.Add(frame);
+        }
+
+        Assert.That(untilHeartbeat.Select(f => f[3].GetString()), Has.None.EqualTo("new_msg"), "the room's broadcast reached the witness, not the socket that left the channel");
+        Assert.That(await JoinedRoomsAsync(server, "foo_token"), Does.Contain("default"));
+
+        // leave: the user is no longer a member (every connection of theirs stops receiving the room).
+        Assert.That(Status(await RequestAsync(socket, "6", "6", "room:default", "phx_join", new { })), Is.EqualTo("ok"));
+        Assert.That(Status(await RequestAsync(socket, "6", "7", "room:default", "leave", new { })), Is.EqualTo("ok"));
+        Assert.That(await JoinedRoomsAsync(server, "foo_token"), Does.Not.Contain("default"));
+        Assert.That(Status(await RequestAsync(socket, "6", "8", "room:default", "phx_leave", new { })), Is.EqualTo("ok"), "phoenix.js leaves the channel after the push");
+        Assert.That(Reason(await RequestAsync(socket, "6", "9", "room:default", "history", new { })), Is.EqualTo("unmatched topic"));
+        Assert.That(Reason(await RequestAsync(socket, "6", "10", "room:default", "leave", new { })), Is.EqualTo("unmatched topic"));
+    }
+
+    [Test]
+    public async Task Typing_crosses_between_phoenix_and_native_clients_in_rooms_and_in_private()
+    {
+        await using var server = await TestServer.StartAsync();
+        await using var native = await server.ConnectAsync("bar_token");
+        await native.RequestAsync(new() { ["command"] = "join" });
+        await using var socket = await ConnectAsync(server);
+        await RequestAsync(socket, "1", "1", "room:default", "phx_join", new { });
+        await RequestAsync(socket, "2", "2", "user:foo_user", "phx_join", new { });
+
+        Assert.That(Status(await RequestAsync(socket, "1", "3", "room:default", "typing", new { })), Is.EqualTo("ok"));
+        var inRoom = await native.ExpectAsync(f => f.TryGetProperty("typing", out _) && f.TryGetProperty("room", out _));
+        Assert.That((inRoom.GetProperty("room").GetString(), inRoom.GetProperty("typing").GetString()), Is.EqualTo(("default", "foo_user")));
+        Assert.That(Status(await RequestAsync(socket, "2", "4", "user:foo_user", "typing", new { to = "bar_user" })), Is.EqualTo("ok"));
+        var toMe = await native.ExpectAsync(f => f.TryGetProperty("typing", out _) && f.TryGetProperty("to", out _));
+        Assert.That((toMe.GetProperty("to").GetString(), toMe.GetProperty("typing").GetString()), Is.EqualTo(("bar_user", "foo_user")));
+        Assert.That(Reason(await RequestAsync(socket, "2", "5", "user:foo_user", "typing", new { })), Is.EqualTo("bad_request"));
+
+        await native.SendAsync(new { command = "typing", room = "default" });
+        var roomTyping = await socket.ExpectAsync(f => f[3].GetString() == "typing" && f[2].GetString() == "room:default");
+        Assert.That((roomTyping[0].ValueKind, roomTyping[4].GetProperty("user").GetString()), Is.EqualTo((JsonValueKind.Null, "bar_user")));
+        await native.SendAsync(new { command = "typing", to = "foo_user" });
+        var privateTyping = await socket.ExpectAsync(f => f[3].GetString() == "typing" && f[2].GetString() == "user:foo_user");
+        Assert.That((privateTyping[4].GetProperty("user").GetString(), privateTyping[4].GetProperty("to").GetString()), Is.EqualTo(("bar_user", "foo_user")));
+    }
+
+    [Test]
+    public async Task Posts_over_the_message_rate_are_refused_and_the_socket_stays_up()
+    {
+        await using var server = await TestServer.StartAsync(new Dictionary<string, string> { ["Limits:MessagesPerSecond"] = "0.01", ["Limits:MessageBurst"] = "2" });
+        await using var socket = await ConnectAsync(server);
+        await RequestAsync(socket, "1", "1", "room:default", "phx_join", new { });
+        var answers = new List<string>();
+        for (var i = 0; i < 3; i++)
+        {
+            var reply = await RequestAsync(socket, "1", $"p{i}", "room:default", "new_msg", new { body = $"m{i}" });
+            answers.Add(Status(reply) == "ok" ? "ok" : Reason(reply));
+        }
+
+        Assert.That(answers, Is.EqualTo(new[] { "ok", "ok", "rate_limited" }));
+        Assert.That(Status(await RequestAsync(socket, null, "h", "phoenix", "heartbeat", new { })), Is.EqualTo("ok"));
+        Assert.That(socket.Socket.State, Is.EqualTo(WebSocketState.Open));
+    }
+
+    [Test]
+    public async Task Oversized_and_invalid_frames_close_the_socket_as_the_native_protocol_does_and_a_long_poll_batch_over_the_limit_is_413()
+    {
+        await using var server = await TestServer.StartAsync(new Dictionary<string, string> { ["WebSocket:MaxMessageBytes"] = "4096" });
+        await using var big = await ConnectAsync(server);
+        await SendAsync(big, "1", "1", "room:default", "new_msg", new { body = new string('x', 5000) });
+        await big.WaitClosedAsync();
+        Assert.That(big.CloseStatus, Is.EqualTo(WebSocketCloseStatus.MessageTooBig));
+
+        await using var garbled = await ConnectAsync(server, "token=bar_token&vsn=2.0.0");
+        await garbled.Socket.SendAsync(new byte[] { (byte)'[', 0xC3, 0x28, (byte)']' }, WebSocketMessageType.Text, true, CancellationToken.None);
+        await garbled.WaitClosedAsync();
+        Assert.That(garbled.CloseStatus, Is.EqualTo(WebSocketCloseStatus.InvalidPayloadData));
+
+        // Long polling: the batch is refused whole, and the session goes on.
+        using var opening = await server.Http.GetAsync("/socket/longpoll?vsn=2.0.0&token=foo_token");
+        var opened = JsonDocument.Parse(await opening.Content.ReadAsStringAsync()).RootElement;
+        Assert.That(opened.GetProperty("status").GetInt32(), Is.EqualTo(410));
+        var session = "/socket/longpoll?vsn=2.0.0&token=" + Uri.EscapeDataString(opened.GetProperty("token").GetString()!);
+        var oversized = JsonSerializer.Serialize(new object?[] { "1", "1", "room:default", "phx_join", new { padding = new string('x', 5000) } });
+        using (var refused = await server.Http.PostAsync(session, new StringContent(oversized, Encoding.UTF8, "application/x-ndjson")))
+        {
+            Assert.That(refused.StatusCode, Is.EqualTo(HttpStatusCode.RequestEntityTooLarge));
+            Assert.That(JsonDocument.Parse(await refused.Content.ReadAsStringAsync()).RootElement.GetProperty("code").GetString(), Is.EqualTo("body_too_large"));
+        }
+
+        var heartbeat = JsonSerializer.Serialize(new object?[] { null, "2", "phoenix", "heartbeat", new { } });
+        using (var accepted = await server.Http.PostAsync(session, new StringContent(heartbeat, Encoding.UTF8, "application/x-ndjson")))
+        {
+            Assert.That(JsonDocument.Parse(await accepted.Content.ReadAsStringAsync()).RootElement.GetProperty("status").GetInt32(), Is.EqualTo(200));
+        }
+
+        using var poll = await server.Http.GetAsync(session);
+        var messages = JsonDocument.Parse(await poll.Content.ReadAsStringAsync()).RootElement.GetProperty("messages");
+        Assert.That(messages.EnumerateArray().Select(m => m.GetString()), Is.EqualTo(new[] { """[null,"2","phoenix","phx_reply",{"status":"ok","response":{}}]""" }), "nothing of the refused batch was acted on");
+
+        // A line that is not UTF-8 cannot close a long-poll session as it closes a WebSocket: it is answered.
+        using (var garbledBatch = new ByteArrayContent([(byte)'[', 0xC3, 0x28, (byte)']']))
+        using (await server.Http.PostAsync(session, garbledBatch))
+        {
+        }
+
+        using var answered = await server.Http.GetAsync(session);
+        var malformed = JsonDocument.Parse(JsonDocument.Parse(await answered.Content.ReadAsStringAsync()).RootElement.GetProperty("messages")[0].GetString()!).RootElement;
+        Assert.That((malformed[2].GetString(), Status(malformed), Reason(malformed)), Is.EqualTo(("phoenix", "error", "malformed_message")));
+    }
+
+    [Test]
+    public async Task Api_requests_of_a_user_online_on_phoenix_add_no_meta_and_no_presence_diff()
+    {
+        await using var server = await TestServer.StartAsync();
+        await using var watcher = await ConnectAsync(server, "token=bar_token&vsn=2.0.0");
+        await RequestAsync(watcher, "1", "1", "room:default", "phx_join", new { });
+        await using var tab = await ConnectAsync(server);
+        await RequestAsync(tab, "1", "1", "room:default", "phx_join", new { });
+        var came = await watcher.ExpectAsync(f => f[3].GetString() == "presence_diff" && f[4].GetProperty("joins").TryGetProperty("foo_user", out _));
+        Assert.That(came[4].GetProperty("joins").GetProperty("foo_user").GetProperty("metas").GetArrayLength(), Is.EqualTo(1));
+
+        // The same user, by HTTP: reads, a post, a presence query. None of them is a connection that shows.
+        using var http = new HttpClient { BaseAddress = server.BaseUri };
+        http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", "foo_token");
+        using (await http.GetAsync("/api/me"))
+        {
+        }
+
+        using (var posted = await http.PostAsync("/api/rooms/default/messages", new StringContent("""{"message":"from the api"}""", Encoding.UTF8, "application/json")))
+        {
+            Assert.That(posted.StatusCode, Is.EqualTo(HttpStatusCode.Created));
+        }
+
+        using (var presence = await http.GetAsync("/api/rooms/default/presence"))
+        {
+            var online = JsonDocument.Parse(await presence.Content.ReadAsStringAsync()).RootElement.GetProperty("presence_state");
+            Assert.That(online.GetProperty("foo_user").GetProperty("connections").GetInt32(), Is.EqualTo(1), "the asking request is not counted");
+        }
+
+        // Everything the watcher got up to the tab's own marker: the API's post, and no presence change of foo_user.
+        await SendAsync(tab, "1", "2", "room:default", "new_msg", new { body = "marker" });
+        var seen = new List<JsonElement>();
+        for (var frame = await watcher.ReceiveAsync(); !(frame[3].GetString() == "new_msg" && frame[4].GetProperty("body").GetString() == "marker"); frame = await watcher.ReceiveAsync())
+        {
+            seen.Add(frame);
+        }
+
+        Assert.That(seen.Where(f => f[3].GetString() == "new_msg").Select(f => f[4].GetProperty("body").GetString()), Is.EqualTo(new[] { "from the api" }));
+        Assert.That(seen.Where(f => f[3].GetString() == "presence_diff").Select(f => f.GetRawText()), Is.Empty);
+    }
+
+    private static async Task<List<string?>> JoinedRoomsAsync(TestServer server, string token)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/api/me");
+        request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
+        using var response = await server.Http.SendAsync(request);
+        var me = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement;
+        return [.. me.GetProperty("joined").EnumerateArray().Select(r => r.GetString())];
+    }
 }

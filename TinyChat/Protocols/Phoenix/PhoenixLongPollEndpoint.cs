@@ -248,14 +248,8 @@ public sealed class PhoenixLongPollEndpoint(
                     rest = newline < 0 ? default : rest[(newline + 1)..];
                     if (line.Length > 0)
                     {
-                        if (System.Text.Unicode.Utf8.IsValid(line.Span))
-                        {
-                            await protocol.OnTextAsync(line, cancellationToken).ConfigureAwait(false);
-                        }
-                        else
-                        {
-                            await protocol.OnBinaryAsync(cancellationToken).ConfigureAwait(false);
-                        }
+                        // Not UTF-8 is answered malformed_message here; a WebSocket closes with 1007 before this point.
+                        await protocol.OnTextAsync(line, cancellationToken).ConfigureAwait(false);
                     }
                 }
             }

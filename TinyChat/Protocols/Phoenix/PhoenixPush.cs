@@ -33,6 +33,12 @@ public sealed class PhoenixPush
     /// <summary>Reads one text frame in the serializer of <paramref name="version"/>.</summary>
     public static PhoenixPush Parse(PhoenixVersion version, ReadOnlyMemory<byte> utf8)
     {
+        // A WebSocket has checked this already (1007 otherwise); a long-poll batch has not.
+        if (!System.Text.Unicode.Utf8.IsValid(utf8.Span))
+        {
+            return new PhoenixPush { Error = "the message is not valid UTF-8" };
+        }
+
         JsonDocument document;
         try
         {
