@@ -217,6 +217,40 @@ public sealed class PipelinedCommitTests
     }
 
     /// <summary>An outbox that tells the test what it is given, at the moment it is given it.</summary>
+    [Test]
+    public async Task Stopping_to_accept_answers_once_what_was_queued_before_is_delivered_and_refuses_what_comes_after()
+    {
+        var box = new WatchingOutbox(_ => { });
+        var room = await StartRoomAsync(Online(box), commitsInFlight: 1);
+        var one = Post(room, "one");
+        var first = await NextHandedAsync();
+        var two = Post(room, "two");
+        var stop = new StopAccepting();
+        Assert.That(room.TryPost(stop), Is.EqualTo(PostResult.Accepted));
+        var late = Post(room, "late");
+        var act = new ActInRoom("alice", new RoomAction(RoomEventKind.Topic, Text: "late topic"));
+        Assert.That(room.TryPost(act), Is.EqualTo(PostResult.Accepted));
+
+        // Shutdown is waiting on the room while "one" is at the store and "two" waits behind it.
+        Assert.That(stop.Reply.Task.IsCompleted, Is.False);
+        first.Commit.SetResult(1);
+        var second = await NextHandedAsync();
+        Assert.That(second.Records.Select(r => r.Text), Is.EqualTo(new[] { "two" }), "queued before the stop: still committed");
+        Assert.That(stop.Reply.Task.IsCompleted, Is.False, "not before every post queued ahead of it is delivered");
+        second.Commit.SetResult(2);
+
+        Assert.That(await stop.Reply.Task.WaitAsync(Timeout), Is.True);
+        Assert.That(box.Delivered.Select(m => m.Text), Is.EqualTo(new[] { "one", "two" }), "delivered before the stop was answered");
+        Assert.That((one.Reply.Task.Result.Value, (await two.Reply.Task.WaitAsync(Timeout)).Value), Is.EqualTo((1L, 2L)));
+
+        // Posted after the stop: refused with a reason, never stored nor shown.
+        var refused = await late.Reply.Task.WaitAsync(Timeout);
+        Assert.That((refused.Error?.Code, refused.Error?.Message), Is.EqualTo(("unavailable", "the server is shutting down, try again")));
+        Assert.That((await act.Reply.Task.WaitAsync(Timeout)).Error?.Code, Is.EqualTo("unavailable"));
+        Assert.That(handed.Reader.TryRead(out _), Is.False, "nothing after the stop reached the store");
+        Assert.That(box.Delivered, Has.Count.EqualTo(2));
+    }
+
     private sealed class WatchingOutbox(Action<ChatEvent> watch) : IOutbox
     {
         private readonly List<RoomMessage> delivered = [];

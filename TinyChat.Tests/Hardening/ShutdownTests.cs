@@ -1,5 +1,8 @@
 using System.Net.WebSockets;
 using System.Text.Json;
+using Microsoft.Extensions.DependencyInjection;
+using TinyChat.Chat;
+using TinyChat.Storage;
 using TinyChat.Tests.Support;
 
 namespace TinyChat.Tests.Hardening;
@@ -41,8 +44,8 @@ public sealed class ShutdownTests
             Assert.That(foo.CloseStatus, Is.EqualTo(WebSocketCloseStatus.EndpointUnavailable));
             Assert.That(bar.CloseStatus, Is.EqualTo(WebSocketCloseStatus.EndpointUnavailable));
 
-            var acknowledged = seenByFoo.Concat(Drain(foo)).Where(f => f.TryGetProperty("ok", out _)).Select(f => f.GetProperty("id").GetInt64()).ToHashSet();
-            var delivered = Drain(bar).Where(f => f.TryGetProperty("from", out _)).Select(f => f.GetProperty("id").GetInt64()).ToHashSet();
+            var acknowledged = seenByFoo.Concat(foo.TakeQueued()).Where(f => f.TryGetProperty("ok", out _)).Select(f => f.GetProperty("id").GetInt64()).ToHashSet();
+            var delivered = bar.TakeQueued().Where(f => f.TryGetProperty("from", out _)).Select(f => f.GetProperty("id").GetInt64()).ToHashSet();
             TestContext.Out.WriteLine($"acknowledged {acknowledged.Count} of 300 before shutdown; bar received {delivered.Count}");
             Assert.That(acknowledged, Is.Not.Empty);
             Assert.That(delivered, Is.SupersetOf(acknowledged), "nothing acknowledged is lost");
@@ -53,19 +56,122 @@ public sealed class ShutdownTests
         }
     }
 
-    private static List<JsonElement> Drain(ChatSocket socket)
+    [Test]
+    public async Task A_batch_still_at_the_store_when_shutdown_begins_reaches_every_member_before_the_1001_close()
     {
-        var frames = new List<JsonElement>();
-        while (true)
+        var held = new HeldRoomCommits();
+        var logs = new LogCapture();
+        var server = await TestServer.StartAsync(
+            new Dictionary<string, string>
+            {
+                ["Limits:MessagesPerSecond"] = "0",
+                ["Limits:FramesPerSecond"] = "0",
+                ["Logging:LogLevel:TinyChat.Hosting.ShutdownOrder"] = "Information",
+            },
+            services =>
+            {
+                logs.Install(services);
+                services.AddSingleton<IMessageStore>(sp => held.Around(sp.GetRequiredService<IDurableStore>()));
+            });
+        try
         {
-            try
+            await using var foo = await server.ConnectAsync("foo_token");
+            await using var bar = await server.ConnectAsync("bar_token");
+            await foo.RequestAsync(new() { ["command"] = "join" });
+            await bar.RequestAsync(new() { ["command"] = "join" });
+
+            held.Hold();
+            for (var i = 0; i < 5; i++)
             {
-                frames.Add(socket.ReceiveAsync(TimeSpan.FromMilliseconds(1)).GetAwaiter().GetResult());
+                await foo.SendAsync(new Dictionary<string, object> { ["room"] = "default", ["message"] = $"m{i}", ["ref"] = i });
             }
-            catch (Exception ex) when (ex is TimeoutException or InvalidOperationException)
+
+            var atTheStore = await held.Reached.WaitAsync(ChatSocket.DefaultTimeout);
+            var stopping = server.StopAsync();
+
+            // The store lets the batch through once shutdown has gone as far as it can without the room: it waits
+            // for the rooms to stop accepting, or (were that step missing) closes the connections.
+            var roomsAsked = logs.WaitForAsync(line => line.Contains("Rooms stop accepting", StringComparison.Ordinal), 1, ChatSocket.DefaultTimeout);
+            await Task.WhenAny(roomsAsked, bar.Closed).WaitAsync(ChatSocket.DefaultTimeout);
+            held.Release();
+            await stopping;
+            await foo.WaitClosedAsync();
+            await bar.WaitClosedAsync();
+            Assert.That((foo.CloseStatus, bar.CloseStatus), Is.EqualTo((WebSocketCloseStatus.EndpointUnavailable, WebSocketCloseStatus.EndpointUnavailable)));
+
+            var fooFrames = foo.TakeQueued();
+            var barFrames = bar.TakeQueued();
+            var toBar = barFrames.Where(f => f.TryGetProperty("from", out _)).ToDictionary(f => f.GetProperty("id").GetInt64(), f => f.GetProperty("message").GetString());
+            var echoed = fooFrames.Where(f => f.TryGetProperty("from", out _)).Select(f => f.GetProperty("message").GetString()).ToList();
+            var acknowledged = fooFrames.Where(f => f.TryGetProperty("ok", out _)).Select(f => f.GetProperty("id").GetInt64()).ToList();
+            TestContext.Out.WriteLine($"at the store: {string.Join(",", atTheStore)}; bar received {string.Join(",", toBar.Values)}; foo acknowledged {acknowledged.Count}");
+            Assert.That(toBar.Values, Is.SupersetOf(atTheStore), "committed after shutdown began, delivered before the close");
+            Assert.That(echoed, Is.SupersetOf(atTheStore), "the sender sees its own words too");
+            Assert.That(toBar.Keys, Is.SupersetOf(acknowledged), "nothing acknowledged is lost");
+        }
+        finally
+        {
+            held.Release();
+            await server.DisposeAsync();
+        }
+    }
+
+    /// <summary>A message store whose room batches wait, while held, until released; everything else passes through.</summary>
+    private sealed class HeldRoomCommits
+    {
+        private readonly TaskCompletionSource<IReadOnlyList<string>> reached = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private TaskCompletionSource released = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        /// <summary>The texts of the first batch that met the hold.</summary>
+        public Task<IReadOnlyList<string>> Reached => reached.Task;
+
+        public void Hold() => Volatile.Write(ref released, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+
+        public void Release() => Volatile.Read(ref released).TrySetResult();
+
+        public IMessageStore Around(IMessageStore inner)
+        {
+            Release();
+            return new Store(inner, this);
+        }
+
+        private sealed class Store(IMessageStore inner, HeldRoomCommits hold) : IMessageStore
+        {
+            public ValueTask<Task<long>> QueueRoomMessagesAsync(string room, IReadOnlyList<NewRoomMessage> messages, Task<long>? after, CancellationToken cancellationToken) =>
+                ValueTask.FromResult(CommitAfterReleaseAsync(room, messages, after, cancellationToken));
+
+            private async Task<long> CommitAfterReleaseAsync(string room, IReadOnlyList<NewRoomMessage> messages, Task<long>? after, CancellationToken cancellationToken)
             {
-                return frames;
+                var released = Volatile.Read(ref hold.released).Task;
+                if (!released.IsCompleted)
+                {
+                    hold.reached.TrySetResult([.. messages.Select(m => m.Text)]);
+                    await released;
+                }
+
+                return await await inner.QueueRoomMessagesAsync(room, messages, after, cancellationToken);
             }
+
+            public ValueTask<long> LastRoomIdAsync(string room, CancellationToken cancellationToken) => inner.LastRoomIdAsync(room, cancellationToken);
+
+            public ValueTask<long> AppendRoomMessagesAsync(string room, IReadOnlyList<NewRoomMessage> messages, CancellationToken cancellationToken) =>
+                inner.AppendRoomMessagesAsync(room, messages, cancellationToken);
+
+            public ValueTask<long> AppendPrivateMessageAsync(string from, string to, string text, DateTimeOffset timestamp, CancellationToken cancellationToken) =>
+                inner.AppendPrivateMessageAsync(from, to, text, timestamp, cancellationToken);
+
+            public ValueTask<RoomMessage?> FindRoomMessageAsync(string room, long id, CancellationToken cancellationToken) => inner.FindRoomMessageAsync(room, id, cancellationToken);
+
+            public ValueTask<IReadOnlyList<RoomMessage>> RoomHistoryAsync(string room, HistoryQuery query, CancellationToken cancellationToken) =>
+                inner.RoomHistoryAsync(room, query, cancellationToken);
+
+            public ValueTask<IReadOnlyList<PrivateMessage>> PrivateHistoryAsync(string user, string other, HistoryQuery query, CancellationToken cancellationToken) =>
+                inner.PrivateHistoryAsync(user, other, query, cancellationToken);
+
+            public ValueTask<long> LastPrivateIdAsync(CancellationToken cancellationToken) => inner.LastPrivateIdAsync(cancellationToken);
+
+            public ValueTask<IReadOnlyList<PrivateMessage>> PrivateMessagesOfAsync(string user, long after, int limit, CancellationToken cancellationToken) =>
+                inner.PrivateMessagesOfAsync(user, after, limit, cancellationToken);
         }
     }
 }

@@ -102,6 +102,22 @@ public sealed class ChatSocket : IAsyncDisposable
     /// <summary>Whether no frame is queued right now (after the caller has synchronised with a later reply).</summary>
     public bool TryPeekPending(out JsonElement frame) => frames.Reader.TryPeek(out frame);
 
+    /// <summary>
+    /// Takes every frame received and not yet read, without waiting: after <see cref="WaitClosedAsync"/> that is
+    /// everything the server sent. (A receive with a short timeout would not do: under load its timer can fire before
+    /// it looks, and it would report nothing while frames wait.)
+    /// </summary>
+    public List<JsonElement> TakeQueued()
+    {
+        var taken = new List<JsonElement>();
+        while (frames.Reader.TryRead(out var frame))
+        {
+            taken.Add(frame);
+        }
+
+        return taken;
+    }
+
     /// <summary>Awaits the server's close; fails after the timeout.</summary>
     public async Task WaitClosedAsync(TimeSpan? timeout = null) => await receiving.WaitAsync(timeout ?? DefaultTimeout);
 

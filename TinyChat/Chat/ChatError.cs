@@ -64,6 +64,9 @@ public sealed record ChatError(string Code, string Message)
     /// <summary>The core could not serve the command now (a loop is restarting or overloaded); retrying is safe.</summary>
     public static ChatError Unavailable(string what) => new("unavailable", $"{what} is unavailable right now, try again");
 
+    /// <summary>The node is shutting down: the command was not carried out; retrying against the restarted server is safe.</summary>
+    public static ChatError ShuttingDown() => new("unavailable", "the server is shutting down, try again");
+
     /// <summary>
     /// The store cannot take the request (the database unreachable, the disk full): nothing was confirmed; retrying
     /// later is safe. <paramref name="cause"/> is the kind of trouble, when known.

@@ -19,6 +19,7 @@ public sealed class RoomDirectory(
     private readonly Registry<string, RoomProcess> live = new(StringComparer.Ordinal);
     private long retired;
     private long handedOver;
+    private volatile bool stopping;
 
     /// <summary>Whether a user is a server admin; every room started from now on asks it.</summary>
     public Func<string, bool> IsAdmin { get; set; } = static _ => false;
@@ -31,6 +32,9 @@ public sealed class RoomDirectory(
 
     /// <summary>How long a room gathers presence changes after its first before announcing them (<see cref="ChatLimits.PresenceTick"/>).</summary>
     public TimeSpan PresenceTick { get; set; }
+
+    /// <summary>A room that announces counts gathers its changes for at least this long (<see cref="ChatLimits.CountTick"/>).</summary>
+    public TimeSpan CountTick { get; set; }
 
     /// <summary>Above this many online a room announces counts (<see cref="ChatLimits.FullPresenceMaxMembers"/>).</summary>
     public int FullPresenceMaxMembers { get; set; } = int.MaxValue;
@@ -145,6 +149,35 @@ public sealed class RoomDirectory(
         return asked;
     }
 
+    /// <summary>
+    /// The node is shutting down: every room running here delivers what it was sent before this call and refuses
+    /// later posts and actions (<see cref="StopAccepting"/>); a room that starts from now on refuses them from the
+    /// start. Completes once every room has delivered what it took, so connections closed after it miss nothing
+    /// that was acknowledged.
+    /// </summary>
+    public async Task StopAcceptingAsync(CancellationToken cancellationToken)
+    {
+        // Set before the rooms are listed: a room missing from the list registers after it and starts later, so it
+        // reads the flag in its start.
+        stopping = true;
+        await Task.WhenAll(live.All.Select(process => AskToStopAcceptingAsync(process, cancellationToken))).ConfigureAwait(false);
+    }
+
+    private static async Task AskToStopAcceptingAsync(RoomProcess process, CancellationToken cancellationToken)
+    {
+        var stop = new StopAccepting();
+        try
+        {
+            await process.AskAsync(stop, stop.Reply, cancellationToken).ConfigureAwait(false);
+        }
+        catch (ProcessStoppedException)
+        {
+            // An ending loop (retired, deleted) still handles what was queued before its end: wait for that. Its
+            // successor, if any, starts after the flag was set.
+            await process.Ended.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
     private RoomProcess Start(string room)
     {
         var process = live.GetOrRegister(room, NewProcess, out var created);
@@ -164,8 +197,12 @@ public sealed class RoomDirectory(
             IsAdmin = IsAdmin,
             CommitsInFlight = CommitsInFlight,
             PresenceTick = PresenceTick,
+            CountTick = CountTick,
             FullPresenceMaxMembers = FullPresenceMaxMembers,
+            NodeStopping = IsStopping,
         };
+
+    private bool IsStopping() => stopping;
 
     private void Ended(RoomProcess process)
     {
@@ -179,7 +216,9 @@ public sealed class RoomDirectory(
                 IsAdmin = IsAdmin,
                 CommitsInFlight = CommitsInFlight,
                 PresenceTick = PresenceTick,
+                CountTick = CountTick,
                 FullPresenceMaxMembers = FullPresenceMaxMembers,
+                NodeStopping = IsStopping,
                 ResumeAfter = process.LastDelivered,
             };
             if (live.TryReplace(process.Room, process, successor) && !supervisor.TryStartChild(successor, RestartKind.Transient))

@@ -41,6 +41,7 @@ public static class CoreComposition
                     MaxConnectionsPerUser = limits.MaxConnectionsPerUser,
                     IdleRoomAfter = TimeSpan.FromSeconds(runtime.IdleRoomSeconds),
                     PresenceTick = TimeSpan.FromMilliseconds(presence.TickMilliseconds),
+                    CountTick = TimeSpan.FromMilliseconds(presence.CountTickMilliseconds),
                     FullPresenceMaxMembers = presence.FullStateMaxMembers,
                     Registration = Enum.Parse<RegistrationMode>(chat.Registration, ignoreCase: true),
                     Admins = new HashSet<string>(chat.SeedUsers.Take(1).Select(seed => seed.Username).Concat(chat.Admins), StringComparer.Ordinal),
@@ -53,6 +54,9 @@ public static class CoreComposition
             };
         });
         services.AddHostedService<ChatStartup>();
+
+        // Its StoppingAsync runs before any service stops, whatever the registration order.
+        services.AddHostedService<ShutdownOrder>();
         services.AddHostedService<IdleSweep>();
 
         // Only stores an administrator can change from outside (SQLite, PostgreSQL) register an IAdminStore.

@@ -37,15 +37,6 @@ public sealed class PhoenixSubscriptions(IPhoenixLink link, PhoenixEventEncoder 
         }
     }
 
-    /// <summary>The join ref of <c>room:ROOM</c> on this socket, or null when not joined.</summary>
-    public string? RoomJoinRef(string room)
-    {
-        lock (gate)
-        {
-            return rooms.TryGetValue(room, out var topic) ? topic.JoinRef : null;
-        }
-    }
-
     /// <summary>Whether the socket has joined its user's own topic.</summary>
     public bool HasUser
     {
