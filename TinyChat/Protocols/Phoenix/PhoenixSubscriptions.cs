@@ -11,6 +11,12 @@ public interface IPhoenixLink : IOutbox
 
     /// <summary>Closes the socket from the server side; queued items are dropped.</summary>
     void Close(int code, string reason);
+
+    /// <summary>How many items the socket's queue holds.</summary>
+    int Capacity { get; }
+
+    /// <summary>Completes once at most <paramref name="items"/> are queued for the socket, or it is closing.</summary>
+    Task WhenQueuedAtMostAsync(int items, CancellationToken cancellationToken);
 }
 
 /// <summary>
