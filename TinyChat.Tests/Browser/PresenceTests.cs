@@ -65,6 +65,8 @@ public sealed class PresenceTests : BrowserTest
         var foo = await OpenChatAsync("foo_token", "foo", context => context.Clock.InstallAsync());
         var bar = await OpenChatAsync("bar_token", "bar", context => context.Clock.InstallAsync());
 
+        // The room drops typing from a member it does not yet know is online; foo seeing bar online proves it does.
+        await Expect(foo.OnlineUser("bar_user")).ToBeVisibleAsync();
         await HoldClockAsync(foo);
         await HoldClockAsync(bar);
         await bar.Composer.PressSequentiallyAsync("hel");
