@@ -44,6 +44,7 @@ public sealed class CommandLineTests
     [TestCase(new[] { "--Chat:Registration", "maybe" }, "Chat:Registration must be \"open\", \"invite\" or \"closed\", got \"maybe\"")]
     [TestCase(new[] { "--Limits:FailedSignInsPerMinutePerAddress", "-1" }, "Limits:FailedSignInsPerMinutePerAddress must be >= 0, got -1")]
     [TestCase(new[] { "--Presence:TickMilliseconds", "-5" }, "Presence:TickMilliseconds must be 0..10000 (0 = every change at once), got -5")]
+    [TestCase(new[] { "--Presence:CountTickMilliseconds", "20000" }, "Presence:CountTickMilliseconds must be 0..10000 (0 = as Presence:TickMilliseconds), got 20000")]
     [TestCase(new[] { "--Presence:FullStateMaxMembers", "0" }, "Presence:FullStateMaxMembers must be >= 1, got 0")]
     public async Task A_bad_argument_stops_start_up_with_exit_2_and_one_line_saying_what_to_do(string[] args, string expected)
     {

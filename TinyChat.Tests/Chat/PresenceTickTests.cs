@@ -42,13 +42,14 @@ public sealed class PresenceTickTests
         stop.Dispose();
     }
 
-    private async Task<RoomProcess> StartRoomAsync(int fullStateMaxMembers = int.MaxValue)
+    private async Task<RoomProcess> StartRoomAsync(int fullStateMaxMembers = int.MaxValue, TimeSpan countTick = default)
     {
         await supervisor.Started.WaitAsync(Timeout);
         await ((IRoomStore)store).TryCreateAsync("lobby", CancellationToken.None);
         var room = new RoomProcess("lobby", 64, store, store, _ => null, clock, new InProcessChatBus(), presence)
         {
             PresenceTick = Tick,
+            CountTick = countTick,
             FullPresenceMaxMembers = fullStateMaxMembers,
         };
         Assert.That(supervisor.TryStartChild(room, RestartKind.Permanent), Is.True);
@@ -198,6 +199,41 @@ public sealed class PresenceTickTests
         var relisted = aliceBox.Drain().OfType<PresenceDiff>().Single();
         Assert.That(relisted.Relisting, Is.True);
         Assert.That(relisted.Joins.Select(e => e.User), Is.EquivalentTo(new[] { "alice", "bob" }), "the list comes back whole");
+    }
+
+    [Test]
+    public async Task A_room_that_counts_announces_at_most_once_per_count_tick_and_a_room_that_lists_per_presence_tick()
+    {
+        var countTick = TimeSpan.FromSeconds(1);
+        var room = await StartRoomAsync(fullStateMaxMembers: 2, countTick: countTick);
+        var aliceBox = new RecordingOutbox();
+        await JoinAsync(room, Online("alice", aliceBox));
+        await JoinAsync(room, Online("bob", new RecordingOutbox()));
+        clock.Advance(Tick);
+        await SettledAsync(room);
+        Assert.That(Joins(aliceBox.Drain()), Is.EqualTo(new[] { "alice", "bob" }), "a listed room announces per presence tick");
+
+        // Crossing the limit is announced on the presence tick: the room was listing until then.
+        await JoinAsync(room, Online("carol", new RecordingOutbox()));
+        clock.Advance(Tick);
+        Assert.That((await aliceBox.NextAsync<PresenceCount>()).Online, Is.EqualTo(3));
+
+        // Counted now: dave and erin are gathered for the count tick, not announced one presence tick later.
+        await JoinAsync(room, Online("dave", new RecordingOutbox()));
+        await JoinAsync(room, Online("erin", new RecordingOutbox()));
+        for (var elapsed = Tick; elapsed < countTick; elapsed += Tick)
+        {
+            clock.Advance(Tick);
+            await SettledAsync(room);
+            Assert.That(aliceBox.Drain().OfType<PresenceCount>(), Is.Empty, $"nothing announced {elapsed.TotalMilliseconds} ms after the last count");
+        }
+
+        clock.Advance(Tick);
+        Assert.That((await aliceBox.NextAsync<PresenceCount>()).Online, Is.EqualTo(5), "both in one count, once the count tick is over");
+
+        // A greeting in between counts whoever is online now, not what the last count said.
+        await JoinAsync(room, Online("frank", new RecordingOutbox()));
+        Assert.That((await WhoAsync(room, new WhoIsHere("frank", Greeting: true))).Total, Is.EqualTo(6));
     }
 
     [Test]

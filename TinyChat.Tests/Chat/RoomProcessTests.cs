@@ -151,6 +151,66 @@ public sealed class RoomProcessTests
     }
 
     [Test]
+    public async Task A_join_with_a_greeting_queues_the_welcome_then_the_greeting_before_any_later_presence_change()
+    {
+        var store = new InMemoryStore();
+        var room = await StartRoomAsync(store, store);
+        Assert.That(await JoinAsync(room, Online("alice", new RecordingOutbox())), Is.Null);
+
+        var bobBox = new RecordingOutbox();
+        RoomDetails? welcomed = null;
+        IReadOnlyList<ChatEvent>? beforeWelcome = null;
+        var join = new JoinRoom("bob", Online("bob", bobBox), new JoinGreeting(bobBox, details =>
+        {
+            welcomed = details;
+            beforeWelcome = bobBox.Drain();
+        }));
+        Assert.That(await room.AskAsync(join, join.Reply, CancellationToken.None).WaitAsync(Timeout), Is.Null);
+
+        Assert.That(welcomed, Is.Not.Null, "the room ran the welcome before it replied");
+        Assert.That((welcomed!.Room, welcomed.IsPrivate, welcomed.YourRole), Is.EqualTo(("lobby", false, RoomRole.Member)));
+        Assert.That(beforeWelcome!.OfType<PresenceState>(), Is.Empty, "nothing of the room's presence before the welcome");
+
+        // Bob's own appearance is announced after the join: it comes behind the greeting, which lists him already.
+        var after = new List<ChatEvent>();
+        while (after.Count < 10 && !after.OfType<PresenceDiff>().Any())
+        {
+            after.Add(await bobBox.NextAsync<ChatEvent>());
+        }
+
+        Assert.That(after[0], Is.InstanceOf<PresenceState>(), "the greeting right after the welcome: " + string.Join(", ", after));
+        Assert.That(((PresenceState)after[0]).Online.Select(e => e.User), Is.EqualTo(new[] { "alice", "bob" }));
+        Assert.That(after.OfType<PresenceDiff>().Single().Joins.Select(e => e.User), Is.EqualTo(new[] { "bob" }), "the diff follows it");
+    }
+
+    [Test]
+    public async Task A_refused_join_shows_nothing_and_joining_as_a_member_again_writes_nothing()
+    {
+        var store = new InMemoryStore();
+        await ((IRoomStore)store).TryCreateAsync("lobby", CancellationToken.None);
+        var rooms = Substitute.For<IRoomStore>();
+        var writes = 0;
+        rooms.MembersAsync(default!, default).ReturnsForAnyArgs(call => ((IRoomStore)store).MembersAsync(call.ArgAt<string>(0), call.ArgAt<CancellationToken>(1)));
+        rooms.AddMemberAsync(default!, default!, default).ReturnsForAnyArgs(call =>
+        {
+            Interlocked.Increment(ref writes);
+            return ((IRoomStore)store).AddMemberAsync(call.ArgAt<string>(0), call.ArgAt<string>(1), call.ArgAt<CancellationToken>(2));
+        });
+        var room = await StartRoomAsync(rooms, store);
+        var aliceBox = new RecordingOutbox();
+        var alice = Online("alice", aliceBox);
+        Assert.That(await JoinAsync(room, alice), Is.Null);
+        Assert.That(writes, Is.EqualTo(1));
+
+        var welcomed = false;
+        var again = new JoinRoom("alice", alice, new JoinGreeting(aliceBox, _ => welcomed = true));
+        Assert.That((await room.AskAsync(again, again.Reply, CancellationToken.None).WaitAsync(Timeout))!.Code, Is.EqualTo("already_joined"));
+        Assert.That(writes, Is.EqualTo(1), "a member joining again costs no store write");
+        Assert.That(welcomed, Is.False, "a refused join is not welcomed");
+        Assert.That(aliceBox.Drain().OfType<PresenceState>(), Is.Empty, "nor greeted");
+    }
+
+    [Test]
     public async Task An_offline_member_gets_nothing_and_a_member_coming_online_gets_later_posts()
     {
         var store = new InMemoryStore();

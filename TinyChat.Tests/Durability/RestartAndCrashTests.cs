@@ -111,6 +111,50 @@ public sealed class RestartAndCrashTests
     }
 
     [Test]
+    public async Task After_kill_9_every_join_a_client_was_welcomed_to_is_still_a_membership()
+    {
+        const int joiners = 8; // under Limits:RegistrationsPerMinutePerAddress (10)
+        var tokens = new List<string>();
+        await using (var first = await StartAsync())
+        {
+            for (var i = 0; i < joiners; i++)
+            {
+                tokens.Add(await RegisterAsync(first, $"joiner{i}"));
+            }
+
+            await using (var foo = await ConnectAsync(first, "foo_token"))
+            {
+                await foo.RequestAsync(Frame(("command", "create"), ("room", "lobby")));
+            }
+
+            // Joins in flight together (so they share group commits), each answered with its welcome; the kill
+            // follows the last welcome at once.
+            var sockets = new List<ChatSocket>();
+            foreach (var token in tokens)
+            {
+                sockets.Add(await ConnectAsync(first, token));
+            }
+
+            var welcomes = await Task.WhenAll(sockets.Select(socket => socket.RequestAsync(Frame(("command", "join"), ("room", "lobby")))));
+            Assert.That(welcomes.Select(w => w.GetProperty("room").GetString()), Is.All.EqualTo("lobby"), string.Join("\n", welcomes));
+            await first.SignalAsync("KILL");
+            await first.WaitForExitAsync(ExitTimeout);
+            foreach (var socket in sockets)
+            {
+                await socket.DisposeAsync();
+            }
+        }
+
+        await using var second = await StartAsync();
+        for (var i = 0; i < joiners; i++)
+        {
+            await using var again = await ConnectAsync(second, tokens[i]);
+            var rooms = await again.RequestAsync(Frame(("command", "rooms")));
+            Assert.That(Strings(rooms.GetProperty("joined")), Does.Contain("lobby"), $"joiner{i} was welcomed before the kill");
+        }
+    }
+
+    [Test]
     public async Task After_kill_9_every_message_any_client_received_is_in_history_and_ids_carry_on()
     {
         const int roomMessagesBeforeCrash = 200;

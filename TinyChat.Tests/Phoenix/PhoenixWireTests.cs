@@ -160,6 +160,41 @@ public sealed class PhoenixWireTests
     }
 
     [Test]
+    public async Task A_join_more_than_a_queue_behind_gets_every_missed_message_in_order_and_stays_up()
+    {
+        await using var server = await TestServer.StartAsync(new Dictionary<string, string>
+        {
+            ["WebSocket:OutboxCapacity"] = "16",
+            ["Limits:MessagesPerSecond"] = "0",
+            ["Limits:FramesPerSecond"] = "0",
+        });
+        await using var native = await server.ConnectAsync("bar_token");
+        await native.RequestAsync(new() { ["command"] = "join" });
+        for (var i = 0; i < 150; i++)
+        {
+            await native.RequestAsync(new() { ["room"] = "default", ["message"] = $"m{i}" });
+        }
+
+        // Ten queues' worth behind: pushed a part at a time as the socket takes them, not closed as a slow reader.
+        await using var socket = await ConnectAsync(server);
+        await SendAsync(socket, "1", "1", "room:default", "phx_join", new { last_id = 0 });
+        var bodies = new List<string?>();
+        while (bodies.Count < 150)
+        {
+            var frame = await socket.ReceiveAsync();
+            if (frame[3].GetString() == "new_msg")
+            {
+                bodies.Add(frame[4].GetProperty("body").GetString());
+            }
+        }
+
+        Assert.That(bodies, Is.EqualTo(Enumerable.Range(0, 150).Select(i => $"m{i}")));
+        await native.RequestAsync(new() { ["room"] = "default", ["message"] = "live" });
+        var next = await socket.ExpectAsync(f => f[3].GetString() == "new_msg");
+        Assert.That(next[4].GetProperty("body").GetString(), Is.EqualTo("live"));
+    }
+
+    [Test]
     public async Task Joining_a_missing_room_with_create_makes_it()
     {
         await using var server = await TestServer.StartAsync();

@@ -35,7 +35,16 @@ public sealed partial class ChatClient : IAsyncDisposable
     public string User => session.User;
 
     /// <summary>Joins a room (the default room when none is named); the value is the welcome line.</summary>
-    public async Task<Outcome<string>> JoinAsync(string? room, CancellationToken cancellationToken)
+    public Task<Outcome<string>> JoinAsync(string? room, CancellationToken cancellationToken) => JoinAsync(room, null, cancellationToken);
+
+    /// <summary>
+    /// Joins a room (the default room when none is named) and, once the membership is durable, has the room's loop
+    /// queue on this connection what <paramref name="welcome"/> queues (given the welcome line and the room's
+    /// details: the front door's answer), then the connection's greeting (<see cref="PushGreetingAsync"/>): one trip
+    /// through the room, and no presence change announced after the join overtakes either. <paramref name="welcome"/>
+    /// runs on the room's loop and must only queue. Refused: neither is queued and the value is the error.
+    /// </summary>
+    public async Task<Outcome<string>> JoinAsync(string? room, Action<string, RoomDetails>? welcome, CancellationToken cancellationToken)
     {
         room ??= ChatNames.DefaultRoom;
         if (ChatNames.CheckRoomName(room) is { } why)
@@ -43,9 +52,10 @@ public sealed partial class ChatClient : IAsyncDisposable
             return ChatError.InvalidRoomName(why);
         }
 
-        var join = new UserJoins(room);
+        var line = $"welcome to the {room} chat room, {User}!";
+        var join = new UserJoins(room, welcome is null ? null : new JoinGreeting(outbox, details => welcome(line, details)));
         var error = await AskSessionAsync(join, join.Reply, cancellationToken).ConfigureAwait(false);
-        return error is null ? Outcome<string>.Ok($"welcome to the {room} chat room, {User}!") : error;
+        return error is null ? Outcome<string>.Ok(line) : error;
     }
 
     /// <summary>Creates a public room (without joining it).</summary>
@@ -639,10 +649,22 @@ public sealed partial class ChatClient : IAsyncDisposable
     }
 
     // A (re)connected client first learns who is online in each room it has joined, whatever its protocol.
+    // Only the session's joined set is needed: listing every room of the server (and the private ones, to hide them)
+    // cost two store reads per connection, sized by the server rather than by the user.
     internal async Task GreetAsync(CancellationToken cancellationToken)
     {
-        var rooms = await RoomsAsync(cancellationToken).ConfigureAwait(false);
-        foreach (var room in rooms.Value?.Joined ?? [])
+        var list = new JoinedRooms();
+        IReadOnlyList<string> joined;
+        try
+        {
+            joined = await session.AskAsync(list, list.Reply, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (IsLoopFailure(ex, cancellationToken))
+        {
+            return;
+        }
+
+        foreach (var room in joined)
         {
             await PushGreetingAsync(room, cancellationToken).ConfigureAwait(false);
         }

@@ -34,6 +34,9 @@ public sealed record ChatLimits(int MaxMessageLength, int RoomMailboxCapacity, i
     /// </summary>
     public TimeSpan PresenceTick { get; init; }
 
+    /// <summary>A room that announces counts gathers its changes for at least this long (<see cref="RoomProcess.CountTick"/>).</summary>
+    public TimeSpan CountTick { get; init; }
+
     /// <summary>Above this many members online a room announces how many instead of who, and <c>who</c> pages the names.</summary>
     public int FullPresenceMaxMembers { get; init; } = int.MaxValue;
 
@@ -87,6 +90,7 @@ public sealed class ChatServer
         Rooms.CommitsInFlight = limits.RoomCommitsInFlight;
         Rooms.IdleAfter = limits.IdleRoomAfter;
         Rooms.PresenceTick = limits.PresenceTick;
+        Rooms.CountTick = limits.CountTick;
         Rooms.FullPresenceMaxMembers = limits.FullPresenceMaxMembers;
         Presence.OthersChanged += Rooms.OthersPresenceChanged;
         Slots = new ConnectionSlots(limits.MaxConnectionsPerUser);

@@ -33,6 +33,9 @@ public sealed class RoomDirectory(
     /// <summary>How long a room gathers presence changes after its first before announcing them (<see cref="ChatLimits.PresenceTick"/>).</summary>
     public TimeSpan PresenceTick { get; set; }
 
+    /// <summary>A room that announces counts gathers its changes for at least this long (<see cref="ChatLimits.CountTick"/>).</summary>
+    public TimeSpan CountTick { get; set; }
+
     /// <summary>Above this many online a room announces counts (<see cref="ChatLimits.FullPresenceMaxMembers"/>).</summary>
     public int FullPresenceMaxMembers { get; set; } = int.MaxValue;
 
@@ -194,6 +197,7 @@ public sealed class RoomDirectory(
             IsAdmin = IsAdmin,
             CommitsInFlight = CommitsInFlight,
             PresenceTick = PresenceTick,
+            CountTick = CountTick,
             FullPresenceMaxMembers = FullPresenceMaxMembers,
             NodeStopping = IsStopping,
         };
@@ -212,6 +216,7 @@ public sealed class RoomDirectory(
                 IsAdmin = IsAdmin,
                 CommitsInFlight = CommitsInFlight,
                 PresenceTick = PresenceTick,
+                CountTick = CountTick,
                 FullPresenceMaxMembers = FullPresenceMaxMembers,
                 NodeStopping = IsStopping,
                 ResumeAfter = process.LastDelivered,

@@ -15,8 +15,21 @@ public abstract record RoomRequest<T> : RoomCommand, IRequest
     public void Fail(Exception reason) => Reply.Fail(reason);
 }
 
-/// <summary>A user joins the room; the reply is null on success. Without an endpoint the user is offline (joining through an API request): a member who does not appear.</summary>
-public sealed record JoinRoom(string User, UserEndpoint? Endpoint) : RoomRequest<ChatError?>;
+/// <summary>
+/// A user joins the room; the reply is null on success. Without an endpoint the user is offline (joining through an
+/// API request): a member who does not appear. With a <paramref name="Greeting"/> the room itself shows the joining
+/// connection its welcome and greeting once the membership is durable, before the reply.
+/// </summary>
+public sealed record JoinRoom(string User, UserEndpoint? Endpoint, JoinGreeting? Greeting = null) : RoomRequest<ChatError?>;
+
+/// <summary>
+/// What a connection that joins a room is shown by the room's loop once the join is durable, in one trip through the
+/// room: first what <paramref name="Welcome"/> queues on the connection (a front door's answer to the join, given the
+/// room's details), then the greeting (<see cref="WhoIsHere.Greeting"/>) on <paramref name="Outbox"/>. Queued by the
+/// loop, so no presence change announced after the join can overtake either. <paramref name="Welcome"/> runs on the
+/// room's loop: it must only queue, never block.
+/// </summary>
+public sealed record JoinGreeting(IOutbox Outbox, Action<RoomDetails> Welcome);
 
 /// <summary>A user leaves the room; the reply is null on success.</summary>
 public sealed record LeaveRoom(string User) : RoomRequest<ChatError?>;
@@ -207,6 +220,13 @@ public sealed class RoomProcess(
     /// </summary>
     public TimeSpan PresenceTick { get; init; }
 
+    /// <summary>
+    /// While the room announces counts, changes are gathered for at least this long (the longer of this and
+    /// <see cref="PresenceTick"/>): each announcement there goes to every member online, so its rate is what a
+    /// crowd's coming and going costs.
+    /// </summary>
+    public TimeSpan CountTick { get; init; }
+
     /// <summary>Above this many members online the room announces how many instead of who (<see cref="PresenceCount"/>).</summary>
     public int FullPresenceMaxMembers { get; init; } = int.MaxValue;
 
@@ -323,13 +343,7 @@ public sealed class RoomProcess(
                 break;
             case DescribeRoom describe:
                 describe.Reply.Complete(members.ContainsKey(describe.User) || IsAdmin(describe.User)
-                    ? Outcome<RoomDetails>.Ok(new RoomDetails(
-                        Room,
-                        access.IsPrivate,
-                        access.Topic,
-                        access.Owner,
-                        [.. access.Moderators.Order(StringComparer.Ordinal)],
-                        access.RoleOf(describe.User, IsAdmin(describe.User))))
+                    ? Outcome<RoomDetails>.Ok(Details(describe.User))
                     : ChatError.NotAMember(Room));
                 break;
             case PostToRoom post:
@@ -434,6 +448,14 @@ public sealed class RoomProcess(
         AnnounceSoon();
     }
 
+    private RoomDetails Details(string user) => new(
+        Room,
+        access.IsPrivate,
+        access.Topic,
+        access.Owner,
+        [.. access.Moderators.Order(StringComparer.Ordinal)],
+        access.RoleOf(user, IsAdmin(user)));
+
     private void RetireIfIdle(TimeSpan after)
     {
         if (retiring || Recipients().Length > 0 || time.GetElapsedTime(LastActive) < after)
@@ -523,7 +545,20 @@ public sealed class RoomProcess(
         for (var i = 0; i < accepted.Count; i++)
         {
             // False: another node recorded the membership first (its notice is still on its way).
-            accepted[i].Reply.Complete(added[i] ? null : ChatError.AlreadyJoined(Room));
+            if (!added[i])
+            {
+                accepted[i].Reply.Complete(ChatError.AlreadyJoined(Room));
+                continue;
+            }
+
+            if (accepted[i].Greeting is { } greeting)
+            {
+                // Durable now: the welcome, then the greeting, before any presence change this batch announces.
+                greeting.Welcome(Details(accepted[i].User));
+                greeting.Outbox.TryDeliver(GreetingNow());
+            }
+
+            accepted[i].Reply.Complete(null);
         }
     }
 
@@ -621,15 +656,16 @@ public sealed class RoomProcess(
             return;
         }
 
+        var tick = Counted && CountTick > PresenceTick ? CountTick : PresenceTick;
         var since = announcedOnce ? time.GetElapsedTime(lastAnnounced) : TimeSpan.MaxValue;
-        if (since >= PresenceTick)
+        if (since >= tick)
         {
             AnnouncePresence();
             return;
         }
 
         // Periodic: a tick whose command found the mailbox full is posted on the next one.
-        presenceTimer = time.CreateTimer(static state => ((RoomProcess)state!).PresenceTickFired(), this, PresenceTick - since, PresenceTick);
+        presenceTimer = time.CreateTimer(static state => ((RoomProcess)state!).PresenceTickFired(), this, tick - since, tick);
     }
 
     // On a timer thread: never touches the loop's state.
@@ -742,13 +778,13 @@ public sealed class RoomProcess(
     // small enough, or one page of names in order.
     private PresenceState Who(WhoIsHere who)
     {
-        if (who.Greeting && Counted)
+        if (who.Greeting)
         {
-            return new PresenceState(Room, []) { Total = OnlineNow(), Counted = true };
+            return GreetingNow();
         }
 
         var everyone = CurrentPresence();
-        if (who.Greeting || (who.After is null && who.Limit is null && everyone.Online.Count <= FullPresenceMaxMembers))
+        if (who.After is null && who.Limit is null && everyone.Online.Count <= FullPresenceMaxMembers)
         {
             return everyone;
         }
@@ -791,6 +827,10 @@ public sealed class RoomProcess(
             Next = start + count < online.Count ? page[^1].User : null,
         };
     }
+
+    // Everyone by name, or only how many in a room too big to list.
+    private PresenceState GreetingNow() =>
+        Counted ? new PresenceState(Room, []) { Total = OnlineNow(), Counted = true } : CurrentPresence();
 
     // The user as a join names it: the merge over all nodes, with this node's connections named one by one.
     private PresenceEntry Appearing(string user, UserEndpoint? endpoint)

@@ -28,8 +28,8 @@ public sealed record DetachConnection(IOutbox Outbox) : SessionCommand;
 /// <summary>A guest's only connection ends: go offline, then leave every room; the reply comes once that is done.</summary>
 public sealed record ForgetGuest(IOutbox Outbox) : SessionRequest<bool>;
 
-/// <summary>The user joins a room; null on success.</summary>
-public sealed record UserJoins(string Room) : SessionRequest<ChatError?>;
+/// <summary>The user joins a room; null on success. <paramref name="Greeting"/>: what the room shows the joining connection (<see cref="JoinRoom.Greeting"/>).</summary>
+public sealed record UserJoins(string Room, JoinGreeting? Greeting = null) : SessionRequest<ChatError?>;
 
 /// <summary>The user leaves a room; null on success.</summary>
 public sealed record UserLeaves(string Room) : SessionRequest<ChatError?>;
@@ -143,7 +143,7 @@ public sealed class UserSessionProcess(
                 forget.Reply.Complete(true);
                 break;
             case UserJoins join:
-                join.Reply.Complete(await JoinAsync(join.Room, cancellationToken).ConfigureAwait(false));
+                join.Reply.Complete(await JoinAsync(join.Room, join.Greeting, cancellationToken).ConfigureAwait(false));
                 break;
             case UserLeaves leave:
                 leave.Reply.Complete(await LeaveAsync(leave.Room, cancellationToken).ConfigureAwait(false));
@@ -172,12 +172,12 @@ public sealed class UserSessionProcess(
     }
 
     // A store outage answers the user; it is no fault of this loop (restarting it would not help).
-    private async Task<ChatError?> JoinAsync(string room, CancellationToken cancellationToken)
+    private async Task<ChatError?> JoinAsync(string room, JoinGreeting? greeting, CancellationToken cancellationToken)
     {
         try
         {
             // A user with no present connection (an API request) becomes a member without appearing in the room.
-            var join = new JoinRoom(User, Endpoint.Connections > 0 ? Endpoint : null);
+            var join = new JoinRoom(User, Endpoint.Connections > 0 ? Endpoint : null, greeting);
             if (await roomDirectory.PostAsync(room, join, cancellationToken).ConfigureAwait(false) is null)
             {
                 return ChatError.RoomNotFound(room);

@@ -41,6 +41,7 @@ public static class CoreComposition
                     MaxConnectionsPerUser = limits.MaxConnectionsPerUser,
                     IdleRoomAfter = TimeSpan.FromSeconds(runtime.IdleRoomSeconds),
                     PresenceTick = TimeSpan.FromMilliseconds(presence.TickMilliseconds),
+                    CountTick = TimeSpan.FromMilliseconds(presence.CountTickMilliseconds),
                     FullPresenceMaxMembers = presence.FullStateMaxMembers,
                     Registration = Enum.Parse<RegistrationMode>(chat.Registration, ignoreCase: true),
                     Admins = new HashSet<string>(chat.SeedUsers.Take(1).Select(seed => seed.Username).Concat(chat.Admins), StringComparer.Ordinal),

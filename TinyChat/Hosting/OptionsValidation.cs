@@ -95,6 +95,7 @@ public sealed class OptionsValidation :
     /// <inheritdoc />
     public ValidateOptionsResult Validate(string? name, PresenceOptions o) => Collect(
         o.TickMilliseconds is < 0 or > 10_000 ? $"Presence:TickMilliseconds must be 0..10000 (0 = every change at once), got {o.TickMilliseconds}" : null,
+        o.CountTickMilliseconds is < 0 or > 10_000 ? $"Presence:CountTickMilliseconds must be 0..10000 (0 = as Presence:TickMilliseconds), got {o.CountTickMilliseconds}" : null,
         AtLeast("Presence:FullStateMaxMembers", o.FullStateMaxMembers, 1));
 
     /// <inheritdoc />

@@ -113,21 +113,21 @@ public sealed class JsonChatProtocol(ChatClient client, WebSocketConnection conn
         switch (command)
         {
             case "join":
-                var joined = await client.JoinAsync(frame.Room, cancellationToken).ConfigureAwait(false);
-                var joinedRoom = joined.IsOk ? (await client.DescribeAsync(frame.Room ?? ChatNames.DefaultRoom, cancellationToken).ConfigureAwait(false)).Value : null;
-                Reply(joined.Error, frame.Ref, w =>
-                {
-                    w.WriteString("room", frame.Room ?? ChatNames.DefaultRoom);
-                    w.WriteString("message", joined.Value);
-                    if (joinedRoom is not null)
+                // The reply and then the greeting are queued by the room's loop once the join is durable (one trip
+                // through the room), so no presence change announced after the join overtakes them.
+                var joinedRoom = frame.Room ?? ChatNames.DefaultRoom;
+                var joined = await client.JoinAsync(
+                    frame.Room,
+                    (welcome, details) => Send(frame.Ref, w =>
                     {
-                        JsonEventEncoder.WriteRoomDetails(w, joinedRoom, full: false);
-                    }
-                });
-                if (joined.IsOk)
+                        w.WriteString("room", joinedRoom);
+                        w.WriteString("message", welcome);
+                        JsonEventEncoder.WriteRoomDetails(w, details, full: false);
+                    }),
+                    cancellationToken).ConfigureAwait(false);
+                if (joined.Error is { } refused)
                 {
-                    // Queued by the room itself, so that no presence change announced after it overtakes it.
-                    await client.PushGreetingAsync(frame.Room ?? ChatNames.DefaultRoom, cancellationToken).ConfigureAwait(false);
+                    SendError(refused, frame.Ref);
                 }
 
                 break;
