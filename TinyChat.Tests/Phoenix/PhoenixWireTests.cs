@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.WebSockets;
 using System.Text;
 using System.Text.Json;
+using Microsoft.Extensions.DependencyInjection;
 using TinyChat.Tests.Support;
 
 namespace TinyChat.Tests.Phoenix;
@@ -86,6 +87,26 @@ public sealed class PhoenixWireTests
 
         Assert.That(Status(await RequestAsync(socket, null, "11", "phoenix", "heartbeat", new { })), Is.EqualTo("ok"));
         Assert.That(socket.Socket.State, Is.EqualTo(WebSocketState.Open));
+    }
+
+    [Test]
+    public async Task Heartbeats_keep_a_socket_past_the_idle_timeout_and_silence_closes_it()
+    {
+        var clock = new ManualClock();
+        await using var server = await TestServer.StartAsync(
+            new Dictionary<string, string> { ["WebSocket:IdleTimeoutSeconds"] = "1" },
+            services => services.AddSingleton<TimeProvider>(clock));
+        await using var socket = await ConnectAsync(server);
+        for (var i = 0; i < 3; i++)
+        {
+            clock.Advance(TimeSpan.FromSeconds(0.8));
+            Assert.That(Status(await RequestAsync(socket, null, $"h{i}", "phoenix", "heartbeat", new { })), Is.EqualTo("ok"), "kept open by heartbeats for 2.4 idle timeouts");
+        }
+
+        clock.Advance(TimeSpan.FromSeconds(1.5));
+        await socket.WaitClosedAsync();
+        Assert.That(socket.CloseStatus, Is.EqualTo(WebSocketCloseStatus.PolicyViolation));
+        Assert.That(socket.CloseDescription, Does.Contain("idle timeout"));
     }
 
     [Test]
