@@ -16,7 +16,7 @@ public sealed class BenchOptions
     public static readonly string[] AllTargets = ["tinychat", "tinychat-pg", "phoenix", "kestrel", "httplistener", "node-ws", "sink", "tinychat-cluster"];
 
     /// <summary>Targets measured only when named in --targets (they answer one question, not the comparison with peers).</summary>
-    public static readonly string[] OnRequestTargets = ["tinychat-nometrics"];
+    public static readonly string[] OnRequestTargets = ["tinychat-nometrics", "tinychat-baseline"];
 
     /// <summary>Scenarios to run.</summary>
     public List<string> Scenarios { get; private set; } = [.. AllScenarios];
@@ -98,6 +98,9 @@ public sealed class BenchOptions
     /// <summary>Where the raw peers' start script lives (default: ../shared/peers/start.sh from the repository root).</summary>
     public string? PeersScript { get; private set; }
 
+    /// <summary>A checkout with another TinyChat built (tinychat-baseline): a before/after comparison in the same run.</summary>
+    public string? BaselineDirectory { get; private set; }
+
     /// <summary>Extra arguments for the TinyChat server (e.g. <c>--Storage:Provider sqlite</c>).</summary>
     public List<string> TinyChatArgs { get; } = [];
 
@@ -114,7 +117,9 @@ public sealed class BenchOptions
         options:
           --targets a,b           tinychat,tinychat-pg,phoenix,kestrel,httplistener,node-ws,sink,tinychat-cluster;
                                   on request only: tinychat-nometrics (TinyChat with Metrics:Enabled false, for the
-                                  "metrics on/off" column: what the instruments cost, paired in the same run)
+                                  "metrics on/off" column: what the instruments cost, paired in the same run),
+                                  tinychat-baseline (the TinyChat built in --baseline-dir, for the "baseline"
+                                  column: this build against that one, before/after in the same run)
                                   (phoenix = TinyChat over its Phoenix Channels door, fan-out only; sink = the
                                   bench's own ceiling; tinychat-cluster = PostgreSQL and two nodes, for the
                                   cluster-* scenarios only)
@@ -140,6 +145,8 @@ public sealed class BenchOptions
           --cluster-rate N        messages/s into the cluster latency room (default 100)
           --parallel N            concurrent connection attempts (default 64)
           --peers PATH            the peers' start.sh (default ../shared/peers/start.sh next to the repository)
+          --baseline-dir PATH     a checkout of another TinyChat, built in the bench's configuration, that
+                                  tinychat-baseline runs (with that checkout's chat.config.json and static/)
           --tinychat-arg ARG      one more argument for the TinyChat server (repeatable)
           --results DIR           output folder (default bench-results)
         """;
@@ -240,6 +247,9 @@ public sealed class BenchOptions
                 case "--peers":
                     options.PeersScript = Path.GetFullPath(value);
                     break;
+                case "--baseline-dir":
+                    options.BaselineDirectory = Path.GetFullPath(value);
+                    break;
                 case "--tinychat-arg":
                     options.TinyChatArgs.Add(value);
                     break;
@@ -249,6 +259,11 @@ public sealed class BenchOptions
                 default:
                     throw new ArgumentException($"unknown option {name}\n{Usage}");
             }
+        }
+
+        if (options.Targets.Contains("tinychat-baseline") != (options.BaselineDirectory is not null))
+        {
+            throw new ArgumentException("--baseline-dir and the target tinychat-baseline go together: name both or neither");
         }
 
         return options;

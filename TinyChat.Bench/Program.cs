@@ -84,6 +84,7 @@ try
                 "tinychat" or "phoenix" => await Target.StartTinyChatAsync(paths, options.TinyChatArgs, log, stop.Token, name),
                 Target.PostgresName => await Target.StartTinyChatOnPostgresAsync(paths, options.TinyChatArgs, log, stop.Token),
                 Target.MetricsOffName => await Target.StartTinyChatAsync(paths, [.. options.TinyChatArgs, "--Metrics:Enabled", "false"], log, stop.Token, name),
+                Target.BaselineName => await Target.StartTinyChatAsync(paths with { Root = options.BaselineDirectory! }, options.TinyChatArgs, log, stop.Token, name),
                 "sink" => Target.StartSink(),
                 _ => await Target.StartPeerAsync(name, options.PeersScript ?? paths.PeersScript, log, stop.Token),
             };
@@ -157,6 +158,7 @@ var preamble = $"""
     Median of {options.Runs} run(s) per cell; {options.Seconds} s per fanout/durable measurement, {options.LatencySeconds} s (+1 s warm-up) per latency/slow-reader one.
     Ratios are TinyChat / peer (> 1 is better for ↑ rows, worse for ↓ rows). sink = the bench against a trivial in-process server: its own ceiling.
     TinyChat: {targets.FirstOrDefault(t => t.IsTinyChat)?.Note ?? "not run"}.
+    {(targets.FirstOrDefault(t => t.Name == Target.BaselineName) is { } baseline ? $"tinychat-baseline: the build in {options.BaselineDirectory}, {baseline.Note}; baseline = tinychat / tinychat-baseline.\n" : "")}
     {(clusterNote is null ? "" : $"Cluster: {clusterNote}; cluster-one-node = every connection on node A, cluster-two-nodes = spread over A and B (fan-out) or receivers on B (latency), measured alternately in each run.\n")}
 
     """;

@@ -5,7 +5,8 @@ namespace TinyChat.Bench.Reporting;
 
 /// <summary>
 /// Collects measurements, writes each as a JSON line (stdout and a file), and renders the table of medians
-/// with the TinyChat/Kestrel, TinyChat/HttpListener and Phoenix/native (TinyChat's two doors) ratios.
+/// with the TinyChat/Kestrel, TinyChat/HttpListener and Phoenix/native (TinyChat's two doors) ratios, and on request
+/// metrics on/off and baseline (this build against another one).
 /// </summary>
 public sealed class Report : IDisposable
 {
@@ -192,12 +193,14 @@ public sealed class Report : IDisposable
             text.Append(' ').Append(target == "sink" ? "sink (bench ceiling)" : target).Append(" |");
         }
 
-        // The metrics column only when its target ran: it answers one question (what the instruments cost).
-        var metricsPair = targets.Contains("tinychat-nometrics");
+        // The metrics and baseline columns only when their targets ran: each answers one question (what the
+        // instruments cost; this build against another one).
+        (string Target, string Label)[] onRequest = [("tinychat-nometrics", "metrics on/off"), ("tinychat-baseline", "baseline")];
+        var pairs = onRequest.Where(p => targets.Contains(p.Target)).ToList();
         text.Append(" TinyChat/Kestrel | TinyChat/HttpListener | Phoenix/native |");
-        text.AppendLine(metricsPair ? " metrics on/off |" : "");
+        text.AppendLine(string.Concat(pairs.Select(p => $" {p.Label} |")));
         text.Append("|---|---|---|");
-        text.Append(string.Concat(Enumerable.Repeat("---:|", targets.Count + (metricsPair ? 4 : 3))));
+        text.Append(string.Concat(Enumerable.Repeat("---:|", targets.Count + 3 + pairs.Count)));
         text.AppendLine();
 
         foreach (var cell in measurements.Select(m => (m.Scenario, m.Shape)).Distinct())
@@ -224,7 +227,7 @@ public sealed class Report : IDisposable
                 text.Append(' ').Append(Ratio(row, values, "kestrel")).Append(" |");
                 text.Append(' ').Append(Ratio(row, values, "httplistener")).Append(" |");
                 text.Append(' ').Append(Ratio(row, values, "tinychat", ours: "phoenix")).Append(" |");
-                text.AppendLine(metricsPair ? $" {Ratio(row, values, "tinychat-nometrics")} |" : "");
+                text.AppendLine(string.Concat(pairs.Select(p => $" {Ratio(row, values, p.Target)} |")));
             }
         }
 

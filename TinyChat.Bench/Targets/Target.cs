@@ -28,6 +28,9 @@ public sealed class Target : IAsyncDisposable
         "--Limits:MaxRoomsCreatedPerUser", "1000000",
     ];
 
+    // IRC on a free port: 6667 may be taken by another TinyChat (the other target, a developer's own).
+    private static readonly string[] IrcOnFreePort = ["--Irc:Port", "0"];
+
     private readonly Process? process;
     private readonly SinkServer? sink;
     private readonly StreamWriter? log;
@@ -70,6 +73,9 @@ public sealed class Target : IAsyncDisposable
     /// <summary>The name of the TinyChat target started with <c>Metrics:Enabled false</c>.</summary>
     public const string MetricsOffName = "tinychat-nometrics";
 
+    /// <summary>The name of the TinyChat target started from another build (<c>--baseline-dir</c>), for before/after.</summary>
+    public const string BaselineName = "tinychat-baseline";
+
     /// <summary>The name of the TinyChat target that stores in PostgreSQL.</summary>
     public const string PostgresName = "tinychat-pg";
 
@@ -84,7 +90,8 @@ public sealed class Target : IAsyncDisposable
 
     /// <summary>
     /// Starts TinyChat from its Release build with a copy of chat.config.json (logging at Warning) in a temp folder,
-    /// as target <paramref name="name"/> (tinychat: native JSON clients; phoenix: Phoenix Channels clients).
+    /// as target <paramref name="name"/> (tinychat: native JSON clients; phoenix: Phoenix Channels clients; tinychat-baseline:
+    /// another build, from its own checkout in <paramref name="paths"/>).
     /// </summary>
     public static async Task<Target> StartTinyChatAsync(RepositoryPaths paths, IReadOnlyList<string> extraArgs, string logPath, CancellationToken cancellationToken, string name = "tinychat")
     {
@@ -108,21 +115,25 @@ public sealed class Target : IAsyncDisposable
             }
         }
 
-        Target target;
-        var limits = "limits off";
-        try
+        // An older build (a baseline) refuses keys it does not know: without IRC the IRC port, without limits the limits.
+        (string[] Args, string Note)[] attempts =
+        [
+            ([.. LimitsOff, .. IrcOnFreePort], "limits off"),
+            ([.. LimitsOff], "limits off, no IRC (older TinyChat)"),
+            ([], "no Limits or IRC options (older TinyChat)"),
+        ];
+        for (var attempt = 0; ; attempt++)
         {
-            target = await LaunchTinyChatAsync(name, paths, configPath, [.. LimitsOff, .. extraArgs], work, logPath, cancellationToken).ConfigureAwait(false);
+            try
+            {
+                var target = await LaunchTinyChatAsync(name, paths, configPath, [.. attempts[attempt].Args, .. extraArgs], work, attempt == 0 ? logPath : $"{logPath}.{attempt + 1}", cancellationToken).ConfigureAwait(false);
+                target.Note = $"storage {provider}, {attempts[attempt].Note}";
+                return target;
+            }
+            catch (InvalidOperationException) when (attempt + 1 < attempts.Length && !cancellationToken.IsCancellationRequested)
+            {
+            }
         }
-        catch (InvalidOperationException) when (!cancellationToken.IsCancellationRequested)
-        {
-            // A TinyChat without a Limits section refuses the unknown keys: it has no limits to turn off.
-            limits = "no Limits options (older TinyChat)";
-            target = await LaunchTinyChatAsync(name, paths, configPath, extraArgs, work, logPath + ".2", cancellationToken).ConfigureAwait(false);
-        }
-
-        target.Note = $"storage {provider}, {limits}";
-        return target;
     }
 
     /// <summary>Starts a PostgreSQL of the bench's own, then TinyChat storing in it (<c>Storage:Provider</c> postgres).</summary>
@@ -155,9 +166,8 @@ public sealed class Target : IAsyncDisposable
         string[] args =
         [
             paths.TinyChatDll, "--config", configPath, "--static", paths.StaticFolder,
-            // IRC on a free port: 6667 may be taken by another TinyChat (the other target, a developer's own).
             "--host", "127.0.0.1", "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            "--WebSocket:IdleTimeoutSeconds", "3600", "--Irc:Port", "0", .. extraArgs,
+            "--WebSocket:IdleTimeoutSeconds", "3600", .. extraArgs,
         ];
         return LaunchAsync(name, port, "dotnet", args, work, logPath, TimeSpan.FromSeconds(60), cancellationToken);
     }

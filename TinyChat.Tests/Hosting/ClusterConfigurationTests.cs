@@ -1,6 +1,7 @@
 using Microsoft.Extensions.DependencyInjection;
 using TinyChat.Chat;
 using TinyChat.Cluster;
+using TinyChat.Hosting;
 using TinyChat.Tests.Support;
 
 namespace TinyChat.Tests.Hosting;
@@ -18,7 +19,7 @@ public sealed class ClusterConfigurationTests
     public void An_invalid_cluster_option_stops_start_up_with_one_line_naming_the_key(string key, string value)
     {
         var ex = Assert.CatchAsync(() => TestServer.StartAsync(new Dictionary<string, string> { [key] = value }));
-        var problem = Program.StartupProblem(ex!);
+        var problem = StartupProblem.Of(ex!);
         Assert.That(problem, Does.StartWith(key), ex!.ToString());
         Assert.That(problem, Does.Not.Contain("\n"));
     }
@@ -27,7 +28,7 @@ public sealed class ClusterConfigurationTests
     public void An_unknown_cluster_key_stops_start_up()
     {
         var ex = Assert.CatchAsync(() => TestServer.StartAsync(new Dictionary<string, string> { ["Cluster:Nodes"] = "3" }));
-        Assert.That(Program.StartupProblem(ex!), Does.Contain("Cluster:Nodes"));
+        Assert.That(StartupProblem.Of(ex!), Does.Contain("Cluster:Nodes"));
     }
 
     [Test]

@@ -1,6 +1,7 @@
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.DependencyInjection;
 using TinyChat.Chat;
+using TinyChat.Hosting;
 using TinyChat.Runtime;
 using TinyChat.Storage.InMemory;
 using TinyChat.Storage.Sqlite;
@@ -36,7 +37,7 @@ public sealed class StorageConfigurationTests
     public void An_invalid_storage_option_stops_start_up_with_one_line_naming_the_key(string key, string value)
     {
         var ex = Assert.CatchAsync(() => TestServer.StartAsync(new Dictionary<string, string> { [key] = value }));
-        var problem = Program.StartupProblem(ex!);
+        var problem = StartupProblem.Of(ex!);
         Assert.That(problem, Does.StartWith(key), ex!.ToString());
         Assert.That(problem, Does.Not.Contain("\n"));
     }
@@ -51,7 +52,7 @@ public sealed class StorageConfigurationTests
             ["Storage:Provider"] = "postgres",
             ["Storage:ConnectionString"] = connectionString,
         }));
-        var problem = Program.StartupProblem(ex!);
+        var problem = StartupProblem.Of(ex!);
         Assert.That(problem, Does.StartWith("Storage:ConnectionString").And.Contain(why).And.Contain("TINYCHAT__Storage__ConnectionString"), ex!.ToString());
         Assert.That(problem, Does.Not.Contain("hunter2").And.Not.Contain("secret-sauce"));
     }
@@ -99,7 +100,7 @@ public sealed class StorageConfigurationTests
 
         var ex = Assert.CatchAsync(() => TestServer.StartAsync(overrides));
         Assert.That(Unwrap(ex!), Is.InstanceOf<StartupException>());
-        Assert.That(Program.StartupProblem(ex!), Does.Contain(file).And.Contain("schema version 999"));
+        Assert.That(StartupProblem.Of(ex!), Does.Contain(file).And.Contain("schema version 999"));
     }
 
     [Test]
@@ -114,7 +115,7 @@ public sealed class StorageConfigurationTests
 
         var ex = Assert.CatchAsync(() => TestServer.StartAsync(new Dictionary<string, string> { ["Storage:DataDirectory"] = data }));
         Assert.That(Unwrap(ex!), Is.InstanceOf<StartupException>());
-        Assert.That(Program.StartupProblem(ex!), Does.Contain(file).And.Contain("not a SQLite database"));
+        Assert.That(StartupProblem.Of(ex!), Does.Contain(file).And.Contain("not a SQLite database"));
         Assert.That(await File.ReadAllBytesAsync(file), Is.EqualTo(garbage));
     }
 

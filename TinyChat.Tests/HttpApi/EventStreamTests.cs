@@ -282,6 +282,39 @@ public sealed class EventStreamTests
     }
 
     [Test]
+    public async Task A_curl_post_reaches_web_phoenix_irc_and_event_stream_readers_of_the_room()
+    {
+        await using var server = await TestServer.StartAsync(new Dictionary<string, string> { ["Irc:ServerName"] = "irc.test" });
+        var bot = await server.RegisterAsync("deploy_bot");
+        var carol = await server.RegisterAsync("carol");
+        foreach (var token in new[] { "foo_token", "bar_token", carol, bot })
+        {
+            await SendAsync(server.Http, HttpMethod.Put, "/api/rooms/default/membership", token);
+        }
+
+        await using var web = await server.ConnectAsync("foo_token");
+        await using var phoenix = await ChatSocket.ConnectAsync(server.WebSocketUri("/socket/websocket?vsn=2.0.0&token=bar_token"));
+        await phoenix.SendTextAsync("""["1","1","room:default","phx_join",{}]""");
+        await phoenix.ExpectAsync(f => f[3].GetString() == "phx_reply");
+        await using var irc = await Irc.IrcTestClient.RegisterAsync(server, "carol", carol);
+        await irc.SendAsync("JOIN #default");
+        await irc.ExpectAsync(l => l.Contains(" 366 ", StringComparison.Ordinal));
+        await using var sse = await SseClient.OpenAsync(server.BaseUri, "/api/rooms/default/events", "foo_token");
+        await sse.ExpectAsync(e => e.Event == "presence_state");
+
+        var (status, posted, _) = await PostMessageAsync(server.Http, "/api/rooms/default/messages", bot, "deploy finished");
+        Assert.That(status, Is.EqualTo(201));
+        var id = posted.GetProperty("id").GetInt64();
+        var onWeb = await web.ExpectAsync(f => f.TryGetProperty("message", out var m) && m.GetString() == "deploy finished");
+        Assert.That((onWeb.GetProperty("from").GetString(), onWeb.GetProperty("id").GetInt64()), Is.EqualTo(("deploy_bot", id)));
+        var onPhoenix = await phoenix.ExpectAsync(f => f[3].GetString() == "new_msg");
+        Assert.That((onPhoenix[4].GetProperty("user").GetString(), onPhoenix[4].GetProperty("body").GetString(), onPhoenix[4].GetProperty("id").GetInt64()), Is.EqualTo(("deploy_bot", "deploy finished", id)));
+        Assert.That(await irc.ExpectAsync(l => l.Contains("PRIVMSG #default", StringComparison.Ordinal)), Does.Contain(":deploy_bot!").And.EndWith("PRIVMSG #default :deploy finished"));
+        var onSse = await sse.ExpectAsync(e => e.Event == "message");
+        Assert.That((onSse.Id, Message(onSse)), Is.EqualTo((id.ToString(System.Globalization.CultureInfo.InvariantCulture), "deploy finished")));
+    }
+
+    [Test]
     public async Task A_stream_is_framed_as_text_event_stream_ending_with_the_connection_on_the_wire()
     {
         await using var server = await TestServer.StartAsync();
@@ -318,9 +351,33 @@ public sealed class EventStreamTests
             await SendAsync(server.Http, HttpMethod.Put, "/api/rooms/default/membership", "foo_token");
             await using var stream = await SseClient.OpenAsync(server.BaseUri, "/api/events", "foo_token");
             await stream.ExpectAsync(e => e.Event == "presence_state");
+            // Posted (durable and queued to the stream) just before the stop: the stream ends after them.
+            for (var i = 0; i < 5; i++)
+            {
+                await PostMessageAsync(server.Http, "/api/rooms/default/messages", "foo_token", $"last words {i}");
+            }
+
             await server.StopAsync();
             await stream.Ended.WaitAsync(TimeSpan.FromSeconds(10));
             Assert.That(server.Services.GetRequiredService<OpenEventStreams>().Count, Is.Zero);
+            var received = new List<string>();
+            try
+            {
+                while (true)
+                {
+                    var next = await stream.NextAsync();
+                    if (next.Event == "message")
+                    {
+                        received.Add(Message(next));
+                    }
+                }
+            }
+            catch (ChannelClosedException)
+            {
+                // Everything the stream carried before its end has been read.
+            }
+
+            Assert.That(received, Is.EqualTo(Enumerable.Range(0, 5).Select(i => $"last words {i}")));
         }
         finally
         {

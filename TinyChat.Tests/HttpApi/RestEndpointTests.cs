@@ -214,9 +214,14 @@ public sealed class RestEndpointTests
         var other = await PostMessageAsync(Http, "/api/rooms/default/messages", token, "exactly once", "key-2");
         Assert.That(other.Body.GetProperty("id").GetInt64(), Is.GreaterThan(first.Body.GetProperty("id").GetInt64()));
 
-        // Another user's key space is separate.
         var (_, page, _) = await GetAsync(Http, "/api/rooms/default/messages?limit=200", token);
         Assert.That(page.GetProperty("messages").EnumerateArray().Count(m => m.GetProperty("from").GetString() == "flaky_bot"), Is.EqualTo(2));
+
+        // Another user's key space is separate: the same key is a new post of theirs.
+        await SendAsync(Http, HttpMethod.Put, "/api/rooms/default/membership", "bar_token");
+        var another = await PostMessageAsync(Http, "/api/rooms/default/messages", "bar_token", "exactly once", "key-1");
+        Assert.That((another.Status, another.Response.Headers.Contains("Idempotent-Replayed")), Is.EqualTo((201, false)));
+        Assert.That(another.Body.GetProperty("id").GetInt64(), Is.GreaterThan(other.Body.GetProperty("id").GetInt64()));
     }
 
     [Test]

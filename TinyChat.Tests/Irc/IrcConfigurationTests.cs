@@ -1,3 +1,4 @@
+using TinyChat.Hosting;
 using TinyChat.Tests.Support;
 
 namespace TinyChat.Tests.Irc;
@@ -15,7 +16,7 @@ public sealed class IrcConfigurationTests
     public void An_invalid_irc_option_stops_start_up_with_one_line_naming_the_key(string key, string value)
     {
         var ex = Assert.CatchAsync(() => TestServer.StartAsync(new Dictionary<string, string> { [key] = value, ["Storage:Provider"] = "memory" }));
-        var problem = Program.StartupProblem(ex!);
+        var problem = StartupProblem.Of(ex!);
         Assert.That(problem, Does.StartWith(key), ex!.ToString());
         Assert.That(problem, Does.Not.Contain("\n"));
     }

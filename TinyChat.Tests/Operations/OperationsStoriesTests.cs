@@ -1,5 +1,6 @@
 using System.Net;
 using System.Text.Json;
+using TinyChat.Hosting;
 using TinyChat.Tests.Support;
 
 namespace TinyChat.Tests.Operations;
@@ -44,7 +45,7 @@ public sealed class OperationsStoriesTests
     public void A_bad_trusted_proxy_or_log_format_stops_start_up_with_the_key()
     {
         var proxy = Assert.ThrowsAsync<Microsoft.Extensions.Options.OptionsValidationException>(() => TestServer.StartAsync(new Dictionary<string, string> { ["Server:TrustedProxies:0"] = "my-proxy" }));
-        Assert.That(TinyChat.Program.StartupProblem(proxy!), Does.Contain("Server:TrustedProxies: 'my-proxy'"));
+        Assert.That(StartupProblem.Of(proxy!), Does.Contain("Server:TrustedProxies: 'my-proxy'"));
 
         var format = Assert.ThrowsAsync<TinyChat.Runtime.StartupException>(() => TestServer.StartAsync(new Dictionary<string, string> { ["Logging:Format"] = "xml" }));
         Assert.That(format!.Message, Is.EqualTo("Logging:Format must be \"simple\" or \"json\", got \"xml\""));

@@ -142,5 +142,9 @@ public sealed class PhoenixEncodingTests
         }
 
         public void Close(int code, string reason) => ClosedWith = code;
+
+        public int Capacity => int.MaxValue;
+
+        public Task WhenQueuedAtMostAsync(int items, CancellationToken cancellationToken) => Task.CompletedTask;
     }
 }

@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.WebSockets;
 using System.Text;
 using System.Text.Json;
+using Microsoft.Extensions.DependencyInjection;
 using TinyChat.Tests.Support;
 
 namespace TinyChat.Tests.Phoenix;
@@ -89,6 +90,26 @@ public sealed class PhoenixWireTests
     }
 
     [Test]
+    public async Task Heartbeats_keep_a_socket_past_the_idle_timeout_and_silence_closes_it()
+    {
+        var clock = new ManualClock();
+        await using var server = await TestServer.StartAsync(
+            new Dictionary<string, string> { ["WebSocket:IdleTimeoutSeconds"] = "1" },
+            services => services.AddSingleton<TimeProvider>(clock));
+        await using var socket = await ConnectAsync(server);
+        for (var i = 0; i < 3; i++)
+        {
+            clock.Advance(TimeSpan.FromSeconds(0.8));
+            Assert.That(Status(await RequestAsync(socket, null, $"h{i}", "phoenix", "heartbeat", new { })), Is.EqualTo("ok"), "kept open by heartbeats for 2.4 idle timeouts");
+        }
+
+        clock.Advance(TimeSpan.FromSeconds(1.5));
+        await socket.WaitClosedAsync();
+        Assert.That(socket.CloseStatus, Is.EqualTo(WebSocketCloseStatus.PolicyViolation));
+        Assert.That(socket.CloseDescription, Does.Contain("idle timeout"));
+    }
+
+    [Test]
     public async Task Vsn_1_speaks_json_objects()
     {
         await using var server = await TestServer.StartAsync();
@@ -157,6 +178,41 @@ public sealed class PhoenixWireTests
         var page = await RequestAsync(socket, "1", "2", "room:default", "history", new { before = 3, limit = 1 });
         var messages = page[4].GetProperty("response").GetProperty("messages");
         Assert.That(messages.EnumerateArray().Select(m => m.GetProperty("body").GetString()), Is.EqualTo(new[] { "m2" }));
+    }
+
+    [Test]
+    public async Task A_join_more_than_a_queue_behind_gets_every_missed_message_in_order_and_stays_up()
+    {
+        await using var server = await TestServer.StartAsync(new Dictionary<string, string>
+        {
+            ["WebSocket:OutboxCapacity"] = "16",
+            ["Limits:MessagesPerSecond"] = "0",
+            ["Limits:FramesPerSecond"] = "0",
+        });
+        await using var native = await server.ConnectAsync("bar_token");
+        await native.RequestAsync(new() { ["command"] = "join" });
+        for (var i = 0; i < 150; i++)
+        {
+            await native.RequestAsync(new() { ["room"] = "default", ["message"] = $"m{i}" });
+        }
+
+        // Ten queues' worth behind: pushed a part at a time as the socket takes them, not closed as a slow reader.
+        await using var socket = await ConnectAsync(server);
+        await SendAsync(socket, "1", "1", "room:default", "phx_join", new { last_id = 0 });
+        var bodies = new List<string?>();
+        while (bodies.Count < 150)
+        {
+            var frame = await socket.ReceiveAsync();
+            if (frame[3].GetString() == "new_msg")
+            {
+                bodies.Add(frame[4].GetProperty("body").GetString());
+            }
+        }
+
+        Assert.That(bodies, Is.EqualTo(Enumerable.Range(0, 150).Select(i => $"m{i}")));
+        await native.RequestAsync(new() { ["room"] = "default", ["message"] = "live" });
+        var next = await socket.ExpectAsync(f => f[3].GetString() == "new_msg");
+        Assert.That(next[4].GetProperty("body").GetString(), Is.EqualTo("live"));
     }
 
     [Test]

@@ -35,6 +35,41 @@ public sealed class ConnectionOutboxTests
     }
 
     [Test]
+    public async Task A_catch_up_waits_until_the_writer_has_taken_the_queue_down_and_is_let_go_when_the_connection_closes()
+    {
+        var transport = new RecordingTransport(holdWrites: true);
+        var outbox = new ConnectionOutbox(transport, new TextFrames(), capacity: 16);
+        var running = RunAsync(outbox, transport);
+        Assert.That(outbox.WhenQueuedAtMostAsync(0, CancellationToken.None).IsCompleted, Is.True, "nothing queued");
+        outbox.TryDeliver(new TextEvent("a"));
+        await transport.NextWriteAsync();
+        for (var i = 0; i < 8; i++)
+        {
+            outbox.TryDeliver(new TextEvent($"b{i}"));
+        }
+
+        // Items count until their write is done: that is what carries the peer's pace back to the catch-up.
+        var room = outbox.WhenQueuedAtMostAsync(2, CancellationToken.None);
+        Assert.That(room.IsCompleted, Is.False, "8 are queued behind a write in flight");
+        transport.Release();
+        Assert.That(await transport.NextWriteAsync(), Has.Count.EqualTo(8));
+        Assert.That(room.IsCompleted, Is.False, "taken, not yet written");
+        transport.Release();
+        await room.WaitAsync(Patience);
+
+        outbox.TryDeliver(new TextEvent("c"));
+        await transport.NextWriteAsync();
+        outbox.TryDeliver(new TextEvent("d"));
+        outbox.TryDeliver(new TextEvent("e"));
+        var never = outbox.WhenQueuedAtMostAsync(0, CancellationToken.None);
+        Assert.That(never.IsCompleted, Is.False);
+        outbox.Close(1008, "gone", drain: false);
+        transport.Release();
+        await never.WaitAsync(Patience);
+        await running.WaitAsync(Patience);
+    }
+
+    [Test]
     public async Task An_event_the_protocol_encodes_to_nothing_is_not_written()
     {
         var transport = new RecordingTransport();

@@ -31,6 +31,23 @@ public sealed class HttpServerTests
     }
 
     [Test]
+    public async Task The_board_page_has_the_clients_security_headers_no_inline_script_and_no_websocket()
+    {
+        using var chat = await server.Http.GetAsync("/chat.html");
+        using var board = await server.Http.GetAsync("/board.html");
+        Assert.That(board.StatusCode, Is.EqualTo(HttpStatusCode.OK));
+        foreach (var header in new[] { "Content-Security-Policy", "X-Content-Type-Options", "Referrer-Policy" })
+        {
+            Assert.That(board.Headers.GetValues(header), Is.EqualTo(chat.Headers.GetValues(header)), header);
+        }
+
+        var html = await board.Content.ReadAsStringAsync();
+        Assert.That(System.Text.RegularExpressions.Regex.Matches(html, "<script(?![^>]*\\ssrc=)[^>]*>"), Is.Empty, "every script is a file");
+        using var script = await server.Http.GetAsync("/board.js");
+        Assert.That(await script.Content.ReadAsStringAsync(), Does.Contain("new EventSource(").And.Not.Contain("WebSocket("));
+    }
+
+    [Test]
     public async Task Healthz_answers_ok_as_json()
     {
         using var response = await server.Http.GetAsync("/healthz");

@@ -386,7 +386,7 @@ public static class AdminCommandLine
         StoreUnavailableException unavailable => FirstLine(unavailable.Message),
         Microsoft.Data.Sqlite.SqliteException sqlite => FirstLine(sqlite.Message),
         Npgsql.NpgsqlException postgres => FirstLine(postgres.Message),
-        _ => Program.StartupProblem(ex),
+        _ => StartupProblem.Of(ex),
     };
 
     private static string FirstLine(string message)

@@ -75,31 +75,7 @@ public static class TinyChatHost
 
         CheckSections(builder.Configuration);
 
-        builder.Logging.ClearProviders();
-
-        // Program prints a failed start as one line; the host's own multi-line report of it would bury that line.
-        builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.None);
-        switch (builder.Configuration.GetValue("Logging:Format", "simple")?.ToLowerInvariant())
-        {
-            case "json":
-                // One JSON object per line, scopes (connection, user, room) as fields, for log shippers.
-                builder.Logging.AddJsonConsole(o =>
-                {
-                    o.IncludeScopes = true;
-                    o.UseUtcTimestamp = true;
-                    o.TimestampFormat = "yyyy-MM-dd'T'HH:mm:ss.fff'Z'";
-                });
-                break;
-            case "simple":
-                builder.Logging.AddSimpleConsole(o =>
-                {
-                    o.SingleLine = true;
-                    o.TimestampFormat = "HH:mm:ss.fff ";
-                });
-                break;
-            case var other:
-                throw new StartupException($"Logging:Format must be \"simple\" or \"json\", got \"{other}\"");
-        }
+        AddConsoleLogging(builder.Logging, builder.Configuration);
 
         var services = builder.Services;
         services.Configure<HostOptions>(o =>
@@ -124,6 +100,35 @@ public static class TinyChatHost
 
         configure?.Invoke(services);
         return builder.Build();
+    }
+
+    private static void AddConsoleLogging(ILoggingBuilder logging, IConfiguration configuration)
+    {
+        logging.ClearProviders();
+
+        // Program prints a failed start as one line; the host's own multi-line report of it would bury that line.
+        logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.None);
+        switch (configuration.GetValue("Logging:Format", "simple")?.ToLowerInvariant())
+        {
+            case "json":
+                // One JSON object per line, scopes (connection, user, room) as fields, for log shippers.
+                logging.AddJsonConsole(o =>
+                {
+                    o.IncludeScopes = true;
+                    o.UseUtcTimestamp = true;
+                    o.TimestampFormat = "yyyy-MM-dd'T'HH:mm:ss.fff'Z'";
+                });
+                break;
+            case "simple":
+                logging.AddSimpleConsole(o =>
+                {
+                    o.SingleLine = true;
+                    o.TimestampFormat = "HH:mm:ss.fff ";
+                });
+                break;
+            case var other:
+                throw new StartupException($"Logging:Format must be \"simple\" or \"json\", got \"{other}\"");
+        }
     }
 
     private static void CheckSections(IConfiguration configuration)

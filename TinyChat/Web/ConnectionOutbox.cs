@@ -65,6 +65,8 @@ public sealed class ConnectionOutbox : IOutbox
     private readonly TaskCompletionSource closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly List<ReadOnlyMemory<byte>> run = [];
     private readonly List<ReadOnlyMemory<byte>> frames = [];
+    private TaskCompletionSource? queuedWaiter;
+    private int wakeAtMost;
     private int closing;
     private volatile bool discardPending;
     private volatile bool closeSent;
@@ -77,6 +79,7 @@ public sealed class ConnectionOutbox : IOutbox
         this.transport = transport;
         this.encoder = encoder;
         this.time = time ?? TimeProvider.System;
+        Capacity = capacity;
         queue = Channel.CreateBounded<Outbound>(new BoundedChannelOptions(capacity)
         {
             SingleReader = true,
@@ -85,6 +88,9 @@ public sealed class ConnectionOutbox : IOutbox
             AllowSynchronousContinuations = false,
         });
     }
+
+    /// <summary>How many items the queue holds; one more closes the connection as a slow reader.</summary>
+    public int Capacity { get; }
 
     /// <summary>The close code the server chose, once it closed.</summary>
     public int? CloseCode { get; private set; }
@@ -127,6 +133,31 @@ public sealed class ConnectionOutbox : IOutbox
 
     /// <inheritdoc />
     public void Disconnect(string reason) => Close(RevokedCode, reason, drain: false);
+
+    /// <summary>
+    /// Completes once at most <paramref name="items"/> are queued (checked as the writer loop writes), or the connection
+    /// is closing. For a connection's own loop sending more than the queue holds (a catch-up), so it never fills the
+    /// queue that live events share; rooms never wait on it. One waiter at a time.
+    /// </summary>
+    public Task WhenQueuedAtMostAsync(int items, CancellationToken cancellationToken)
+    {
+        if (queue.Reader.Count <= items || IsClosing)
+        {
+            return Task.CompletedTask;
+        }
+
+        var waiter = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Volatile.Write(ref wakeAtMost, items);
+        Volatile.Write(ref queuedWaiter, waiter);
+
+        // The writer may have taken enough between the check and the write above, and then nobody would wake us.
+        if (queue.Reader.Count <= items || IsClosing || closed.Task.IsCompleted)
+        {
+            waiter.TrySetResult();
+        }
+
+        return waiter.Task.WaitAsync(cancellationToken);
+    }
 
     /// <summary>Cuts the connection at once (see <see cref="ITransport.Abort"/>).</summary>
     public void Abort() => transport.Abort();
@@ -204,6 +235,8 @@ public sealed class ConnectionOutbox : IOutbox
                         transport.Abort();
                         return;
                     }
+
+                    WakeQueuedWaiter(final: false);
                 }
 
                 // Drained: an idle connection keeps no framing buffer (thousands of idle connections would).
@@ -229,6 +262,15 @@ public sealed class ConnectionOutbox : IOutbox
             run.Clear();
             frames.Clear();
             encoder.Dispose();
+            WakeQueuedWaiter(final: true);
+        }
+    }
+
+    private void WakeQueuedWaiter(bool final)
+    {
+        if (Volatile.Read(ref queuedWaiter) is not null && (final || queue.Reader.Count <= Volatile.Read(ref wakeAtMost)))
+        {
+            Interlocked.Exchange(ref queuedWaiter, null)?.TrySetResult();
         }
     }
 

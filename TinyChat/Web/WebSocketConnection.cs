@@ -76,6 +76,12 @@ public sealed class WebSocketConnection : IOutbox
     /// <inheritdoc cref="ConnectionOutbox.TryDeliver(Reply)" />
     public bool TryDeliver(Reply reply) => outbox.TryDeliver(reply);
 
+    /// <inheritdoc cref="ConnectionOutbox.Capacity" />
+    public int OutboxCapacity => outbox.Capacity;
+
+    /// <inheritdoc cref="ConnectionOutbox.WhenQueuedAtMostAsync" />
+    public Task WhenQueuedAtMostAsync(int items, CancellationToken cancellationToken) => outbox.WhenQueuedAtMostAsync(items, cancellationToken);
+
     /// <summary>
     /// Closes the connection from the server side with a code and a reason. Never blocks. With <paramref name="drain"/>,
     /// frames already queued are sent first (shutdown); without, they are dropped (slow reader, protocol violation).

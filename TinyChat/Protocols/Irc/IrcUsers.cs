@@ -38,9 +38,6 @@ public sealed class IrcUsers(string serverName)
     /// <summary>Every nick online over IRC with its identity.</summary>
     public IEnumerable<KeyValuePair<string, IrcIdentity>> All => online;
 
-    /// <summary>Whether the nick is connected over IRC.</summary>
-    public bool IsIrc(string nick) => online.ContainsKey(nick);
-
     /// <summary>The source prefix of a nick's lines.</summary>
     public string Source(string nick)
     {

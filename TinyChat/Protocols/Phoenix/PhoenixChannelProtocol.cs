@@ -321,10 +321,15 @@ public sealed class PhoenixChannelProtocol(ChatClient client, PhoenixSubscriptio
     }
 
     // Every message after the client's last id, page by page, straight to the socket (the room's live events are
-    // held back meanwhile); the highest id pushed, so the held-back copies of those messages are dropped.
+    // held back meanwhile); the highest id pushed, so the held-back copies of those messages are dropped. Runs of a
+    // quarter of the socket's queue, each once at most a quarter is still queued, so live events of other topics
+    // keep room: a client that missed more than the queue holds would otherwise be closed as a slow reader, and
+    // phoenix.js would rejoin with the same last id, again and again.
     private async Task<long> PushMissedAsync(string room, long after, CancellationToken cancellationToken)
     {
         var upTo = after;
+        var run = Math.Max(1, link.Capacity / 4);
+        var queued = 0;
         while (true)
         {
             var page = await client.RoomHistoryAsync(room, new HistoryQuery(null, upTo, ChatClient.MaxHistoryLimit), cancellationToken).ConfigureAwait(false);
@@ -335,7 +340,18 @@ public sealed class PhoenixChannelProtocol(ChatClient client, PhoenixSubscriptio
 
             foreach (var message in messages)
             {
-                link.TryDeliver(message);
+                if (queued == run)
+                {
+                    await link.WhenQueuedAtMostAsync(run, cancellationToken).ConfigureAwait(false);
+                    queued = 0;
+                }
+
+                if (!link.TryDeliver(message))
+                {
+                    return upTo;
+                }
+
+                queued++;
                 upTo = Math.Max(upTo, message.Id);
             }
 

@@ -154,5 +154,9 @@ public sealed class PhoenixEndpoint(
         public void Close(int code, string reason) => connection.Close((WebSocketCloseStatus)code, reason, drain: false);
 
         public void Disconnect(string reason) => connection.Disconnect(reason);
+
+        public int Capacity => connection.OutboxCapacity;
+
+        public Task WhenQueuedAtMostAsync(int items, CancellationToken cancellationToken) => connection.WhenQueuedAtMostAsync(items, cancellationToken);
     }
 }

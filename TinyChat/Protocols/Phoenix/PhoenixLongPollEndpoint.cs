@@ -219,6 +219,10 @@ public sealed class PhoenixLongPollEndpoint(
         public void Close(int code, string reason) => outbox.Close(code, reason, drain: false);
 
         public void Disconnect(string reason) => outbox.Disconnect(reason);
+
+        public int Capacity => outbox.Capacity;
+
+        public Task WhenQueuedAtMostAsync(int items, CancellationToken cancellationToken) => outbox.WhenQueuedAtMostAsync(items, cancellationToken);
     }
 
     private sealed class LongPollSession(string id, LongPollTransport transport, ConnectionOutbox outbox, PhoenixChannelProtocol protocol, TimeProvider time)

@@ -11,6 +11,12 @@ public interface IPhoenixLink : IOutbox
 
     /// <summary>Closes the socket from the server side; queued items are dropped.</summary>
     void Close(int code, string reason);
+
+    /// <summary>How many items the socket's queue holds.</summary>
+    int Capacity { get; }
+
+    /// <summary>Completes once at most <paramref name="items"/> are queued for the socket, or it is closing.</summary>
+    Task WhenQueuedAtMostAsync(int items, CancellationToken cancellationToken);
 }
 
 /// <summary>
@@ -34,15 +40,6 @@ public sealed class PhoenixSubscriptions(IPhoenixLink link, PhoenixEventEncoder 
         lock (gate)
         {
             return rooms.ContainsKey(room);
-        }
-    }
-
-    /// <summary>The join ref of <c>room:ROOM</c> on this socket, or null when not joined.</summary>
-    public string? RoomJoinRef(string room)
-    {
-        lock (gate)
-        {
-            return rooms.TryGetValue(room, out var topic) ? topic.JoinRef : null;
         }
     }
 
