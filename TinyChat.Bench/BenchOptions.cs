@@ -16,7 +16,7 @@ public sealed class BenchOptions
     public static readonly string[] AllTargets = ["tinychat", "tinychat-pg", "phoenix", "kestrel", "httplistener", "node-ws", "sink", "tinychat-cluster"];
 
     /// <summary>Targets measured only when named in --targets (they answer one question, not the comparison with peers).</summary>
-    public static readonly string[] OnRequestTargets = ["tinychat-nometrics", "tinychat-baseline"];
+    public static readonly string[] OnRequestTargets = ["tinychat-nometrics", "tinychat-baseline", "tinychat-batch1"];
 
     /// <summary>Scenarios to run.</summary>
     public List<string> Scenarios { get; private set; } = [.. AllScenarios];
@@ -92,6 +92,12 @@ public sealed class BenchOptions
     /// <summary>Cluster latency scenario: messages per second into the room, over all senders.</summary>
     public int ClusterRate { get; private set; } = 100;
 
+    /// <summary>
+    /// The <c>batch</c> TinyChat's native clients ask for: 2 (chat messages grouped per room, the leanest frames), 1
+    /// (newline-joined objects) or 0 (one object per frame). The tinychat-batch1 target always asks for 1.
+    /// </summary>
+    public int TinyChatBatch { get; private set; } = 2;
+
     /// <summary>Concurrent connection attempts while setting up.</summary>
     public int ConnectParallelism { get; private set; } = 64;
 
@@ -119,7 +125,9 @@ public sealed class BenchOptions
                                   on request only: tinychat-nometrics (TinyChat with Metrics:Enabled false, for the
                                   "metrics on/off" column: what the instruments cost, paired in the same run),
                                   tinychat-baseline (the TinyChat built in --baseline-dir, for the "baseline"
-                                  column: this build against that one, before/after in the same run)
+                                  column: this build against that one, before/after in the same run),
+                                  tinychat-batch1 (TinyChat whose native clients ask for batch=1: what the
+                                  grouped frames of batch=2 change, paired in the same run)
                                   (phoenix = TinyChat over its Phoenix Channels door, fan-out only; sink = the
                                   bench's own ceiling; tinychat-cluster = PostgreSQL and two nodes, for the
                                   cluster-* scenarios only)
@@ -148,6 +156,7 @@ public sealed class BenchOptions
           --baseline-dir PATH     a checkout of another TinyChat, built in the bench's configuration, that
                                   tinychat-baseline runs (with that checkout's chat.config.json and static/)
           --tinychat-arg ARG      one more argument for the TinyChat server (repeatable)
+          --tinychat-batch N      batch=N for TinyChat's native clients: 2 grouped messages (default), 1 lines, 0 none
           --results DIR           output folder (default bench-results)
         """;
 
@@ -210,6 +219,9 @@ public sealed class BenchOptions
                     break;
                 case "--shapes":
                     options.Shapes = [.. value.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(FanoutShape.Parse)];
+                    break;
+                case "--tinychat-batch":
+                    options.TinyChatBatch = Number(name, value, 0, 2);
                     break;
                 case "--window":
                     options.Window = Number(name, value, 1, 1000);

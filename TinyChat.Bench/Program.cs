@@ -84,10 +84,12 @@ try
                 "tinychat" or "phoenix" => await Target.StartTinyChatAsync(paths, options.TinyChatArgs, log, stop.Token, name),
                 Target.PostgresName => await Target.StartTinyChatOnPostgresAsync(paths, options.TinyChatArgs, log, stop.Token),
                 Target.MetricsOffName => await Target.StartTinyChatAsync(paths, [.. options.TinyChatArgs, "--Metrics:Enabled", "false"], log, stop.Token, name),
+                Target.LinesName => await Target.StartTinyChatAsync(paths, options.TinyChatArgs, log, stop.Token, name),
                 Target.BaselineName => await Target.StartTinyChatAsync(paths with { Root = options.BaselineDirectory! }, options.TinyChatArgs, log, stop.Token, name),
                 "sink" => Target.StartSink(),
                 _ => await Target.StartPeerAsync(name, options.PeersScript ?? paths.PeersScript, log, stop.Token),
             };
+            target.Batch = name == Target.LinesName ? 1 : options.TinyChatBatch;
             targets.Add(target);
             context.Log($"{name} listening on 127.0.0.1:{target.Port}{(target.Pid is { } pid ? $" (pid {pid})" : "")} {target.Note}");
         }

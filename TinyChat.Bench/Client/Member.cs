@@ -81,11 +81,20 @@ public sealed class Member(Traffic traffic, int sender, int[] roomSenders) : ILi
     /// <inheritdoc />
     public void OnLine(ReadOnlySpan<byte> line, long receivedAt)
     {
-        if (Probe.TryRead(line, out var reading))
+        var position = 0;
+        var probes = 0;
+        while (Probe.TryReadNext(line, ref position, out var reading))
         {
             OnProbe(reading, receivedAt);
+            probes++;
         }
-        else if (Probe.IsAck(line))
+
+        if (probes > 0)
+        {
+            return;
+        }
+
+        if (Probe.IsAck(line))
         {
             Acks++;
             if (traffic.ReleaseOnAck && Sender >= 0)

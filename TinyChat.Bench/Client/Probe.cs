@@ -15,6 +15,10 @@ public static class Probe
     // The same text in a Phoenix new_msg payload ({"id","user","body","inserted_at"}).
     private static readonly byte[] PhoenixMarker = "\"body\":\"m"u8.ToArray();
 
+    // A batch=2 group: {"room":R,"id":N,"ts":MS,"messages":[[FROM,TEXT],...]}; a probe text follows its sender's name.
+    private static readonly byte[] GroupKey = ",\"messages\":[["u8.ToArray();
+    private static readonly byte[] GroupedMarker = "\",\"m"u8.ToArray();
+
     /// <summary>What a receiver learns from one line.</summary>
     public readonly record struct Reading(int Sender, long Sequence, long Timestamp);
 
@@ -89,7 +93,13 @@ public static class Probe
             }
         }
 
-        var rest = line[(at + marker.Length)..];
+        return TryParseText(line[(at + marker.Length)..], out reading);
+    }
+
+    // The text after its leading 'm': {sender}.{sequence}.{timestamp}...
+    private static bool TryParseText(ReadOnlySpan<byte> rest, out Reading reading)
+    {
+        reading = default;
         if (!Utf8Parser.TryParse(rest, out int sender, out var used) || used >= rest.Length || rest[used] != '.')
         {
             return false;
@@ -109,6 +119,47 @@ public static class Probe
 
         reading = new Reading(sender, sequence, timestamp);
         return true;
+    }
+
+    /// <summary>
+    /// Reads the probes of a line one after the other: the one of a message object, or each of a batch=2 group's
+    /// messages. Start with <paramref name="position"/> 0; false once there is none left.
+    /// </summary>
+    public static bool TryReadNext(ReadOnlySpan<byte> line, ref int position, out Reading reading)
+    {
+        reading = default;
+        if (position < 0)
+        {
+            return false;
+        }
+
+        if (position == 0)
+        {
+            var group = line.StartsWith("{\"room\""u8) ? line.IndexOf(GroupKey) : -1;
+            if (group < 0)
+            {
+                position = -1;
+                return TryRead(line, out reading);
+            }
+
+            position = group + GroupKey.Length;
+        }
+
+        while (true)
+        {
+            var at = line[position..].IndexOf(GroupedMarker);
+            if (at < 0)
+            {
+                position = -1;
+                return false;
+            }
+
+            position += at + GroupedMarker.Length;
+            if (TryParseText(line[position..], out reading))
+            {
+                return true;
+            }
+        }
     }
 
     /// <summary>True for an acknowledgement line <c>{"ok":true,...}</c>.</summary>

@@ -60,12 +60,21 @@ public sealed class SoakTally
     {
         public void OnLine(ReadOnlySpan<byte> line, long receivedAt)
         {
-            if (Probe.TryRead(line, out var reading))
+            var position = 0;
+            var probes = 0;
+            while (Probe.TryReadNext(line, ref position, out var reading))
             {
                 tally.Delivered(reading.Timestamp, receivedAt);
                 tally.Count("received");
+                probes++;
             }
-            else if (Probe.IsError(line))
+
+            if (probes > 0)
+            {
+                return;
+            }
+
+            if (Probe.IsError(line))
             {
                 tally.Error(line);
             }

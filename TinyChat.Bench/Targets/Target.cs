@@ -73,6 +73,12 @@ public sealed class Target : IAsyncDisposable
     /// <summary>The name of the TinyChat target started with <c>Metrics:Enabled false</c>.</summary>
     public const string MetricsOffName = "tinychat-nometrics";
 
+    /// <summary>The name of the TinyChat target whose native clients ask for <c>batch=1</c> whatever <c>--tinychat-batch</c> says.</summary>
+    public const string LinesName = "tinychat-batch1";
+
+    /// <summary>The <c>batch</c> TinyChat's native clients ask for (0, 1 or 2; see <c>--tinychat-batch</c>).</summary>
+    public int Batch { get; set; } = 2;
+
     /// <summary>The name of the TinyChat target started from another build (<c>--baseline-dir</c>), for before/after.</summary>
     public const string BaselineName = "tinychat-baseline";
 
@@ -193,7 +199,7 @@ public sealed class Target : IAsyncDisposable
 
     /// <summary>The native protocol's URI (how TinyChat rooms are created, whatever the target's clients speak).</summary>
     public Uri NativeChatUri(int user) => IsTinyChat
-        ? new Uri($"ws://127.0.0.1:{Port}/chat?access_token={Uri.EscapeDataString((accounts ?? this).tokens[user])}&batch=1")
+        ? new Uri($"ws://127.0.0.1:{Port}/chat?access_token={Uri.EscapeDataString((accounts ?? this).tokens[user])}&batch={Batch}")
         : new Uri($"ws://127.0.0.1:{Port}/chat?access_token=bench");
 
     /// <summary>Makes sure users 0..count-1 exist (TinyChat: registers them through POST /api/users).</summary>

@@ -21,6 +21,8 @@ public sealed class UpgradeRefusalTests
     [TestCase("/chat?access_token=wrong", "", "401", "invalid_token")]
     [TestCase("/chat", "", "401", "missing_token")]
     [TestCase("/chat?access_token=bar_token", "Origin: http://evil.example\r\n", "403", "origin_not_allowed")]
+    [TestCase("/chat?access_token=bar_token&batch=3", "", "400", "invalid_batch")]
+    [TestCase("/chat?access_token=bar_token&batch=true", "", "400", "invalid_batch")]
     public async Task As_a_client_refused_at_the_upgrade_I_read_the_whole_error_then_the_server_closes_cleanly(string target, string extraHeaders, string status, string code)
     {
         var (response, endedCleanly) = await UpgradeAsync(target, extraHeaders);

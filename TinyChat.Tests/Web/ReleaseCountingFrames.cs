@@ -16,6 +16,8 @@ public sealed class ReleaseCountingFrames(IFrameEncoder inner) : IFrameEncoder
 
     public void Frame(IReadOnlyList<ReadOnlyMemory<byte>> items, List<ReadOnlyMemory<byte>> frames) => inner.Frame(items, frames);
 
+    public void Frame(IReadOnlyList<ReadOnlyMemory<byte>> items, IReadOnlyList<ChatEvent?> events, List<ReadOnlyMemory<byte>> frames) => inner.Frame(items, events, frames);
+
     public void Release()
     {
         inner.Release();

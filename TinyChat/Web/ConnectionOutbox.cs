@@ -24,7 +24,15 @@ public interface IFrameEncoder : IDisposable
     void Frame(IReadOnlyList<ReadOnlyMemory<byte>> items, List<ReadOnlyMemory<byte>> frames);
 
     /// <summary>
-    /// The frames of the last <see cref="Frame"/> call are written and nothing more is queued: gives back any buffer
+    /// <see cref="Frame(IReadOnlyList{ReadOnlyMemory{byte}}, List{ReadOnlyMemory{byte}})"/> told which event each item
+    /// encodes (null for a <see cref="Reply"/>), for a framing that merges events (the native protocol's groups);
+    /// the outbox calls this one.
+    /// </summary>
+    void Frame(IReadOnlyList<ReadOnlyMemory<byte>> items, IReadOnlyList<ChatEvent?> events, List<ReadOnlyMemory<byte>> frames) =>
+        Frame(items, frames);
+
+    /// <summary>
+    /// The frames of the last Frame call are written and nothing more is queued: gives back any buffer
     /// held for them, so that an idle connection holds none. Only the outbox's writer loop calls this.
     /// </summary>
     void Release()
@@ -64,6 +72,7 @@ public sealed class ConnectionOutbox : IOutbox
     private readonly TimeProvider time;
     private readonly TaskCompletionSource closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly List<ReadOnlyMemory<byte>> run = [];
+    private readonly List<ChatEvent?> runEvents = [];
     private readonly List<ReadOnlyMemory<byte>> frames = [];
     private TaskCompletionSource? queuedWaiter;
     private int wakeAtMost;
@@ -218,7 +227,7 @@ public sealed class ConnectionOutbox : IOutbox
             {
                 while (!discardPending && TakeRun(reader))
                 {
-                    encoder.Frame(run, frames);
+                    encoder.Frame(run, runEvents, frames);
                     try
                     {
                         if (frames.Count == 1)
@@ -260,6 +269,7 @@ public sealed class ConnectionOutbox : IOutbox
         finally
         {
             run.Clear();
+            runEvents.Clear();
             frames.Clear();
             encoder.Dispose();
             WakeQueuedWaiter(final: true);
@@ -279,6 +289,7 @@ public sealed class ConnectionOutbox : IOutbox
     private bool TakeRun(ChannelReader<Outbound> reader)
     {
         run.Clear();
+        runEvents.Clear();
         frames.Clear();
         var bytes = 0;
         while (bytes < MaxRunBytes && reader.TryRead(out var item))
@@ -290,6 +301,7 @@ public sealed class ConnectionOutbox : IOutbox
             }
 
             run.Add(encoded);
+            runEvents.Add(item.Event);
             bytes += encoded.Length;
         }
 

@@ -33,6 +33,12 @@ public sealed class ChatEndpoint(
             return;
         }
 
+        if (Framing(request.QueryString["batch"]) is not { } framing)
+        {
+            await new HttpRefusal(400, "invalid_batch", "batch must be 0, 1 or 2").WriteAsync(context.Response, endConnection: true).ConfigureAwait(false);
+            return;
+        }
+
         if (gate.Check(request) is { } refusal)
         {
             await refusal.WriteAsync(context.Response, endConnection: true).ConfigureAwait(false);
@@ -56,10 +62,18 @@ public sealed class ChatEndpoint(
         var accepted = await context.AcceptWebSocketAsync(null, settings.ReceiveBufferBytes, keepAlive).ConfigureAwait(false);
         ListenerBuffers.ReleaseRequestBuffer(context);
         var limits = new ConnectionLimits(settings.MaxMessageBytes, settings.OutboxCapacity, settings.ReceiveBufferBytes);
-        var batch = request.QueryString["batch"] == "1";
-        var connection = new WebSocketConnection(accepted.WebSocket, new JsonFrameEncoder(batch), limits, user, chat.Time, context.Response.Abort);
+        var connection = new WebSocketConnection(accepted.WebSocket, new JsonFrameEncoder(framing), limits, user, chat.Time, context.Response.Abort);
         await WebSocketLifetime.RunAsync("JSON", admission, connection, connection, client => new JsonChatProtocol(client, connection, FrameLimits()), connections, logger, cancellationToken).ConfigureAwait(false);
     }
+
+    /// <summary>The framing a <c>batch</c> query value asks for; null for a value the protocol does not define.</summary>
+    public static JsonFraming? Framing(string? batch) => batch switch
+    {
+        null or "0" => JsonFraming.Single,
+        "1" => JsonFraming.Lines,
+        "2" => JsonFraming.Groups,
+        _ => null,
+    };
 
     private FrameLimits FrameLimits()
     {
