@@ -106,6 +106,29 @@ public sealed class PrivateDeliveryTests
     }
 
     [Test]
+    public async Task Stopping_to_accept_waits_for_a_private_message_on_its_way_and_refuses_the_next()
+    {
+        var aliceTab = await ConnectAsync("alice");
+        var bobTab = await ConnectAsync("bob");
+
+        // The test holds alice's and bob's turn, so alice's message is accepted but not yet stored and published.
+        var turn = await server.PrivateOrder.EnterAsync("alice", "bob", CancellationToken.None);
+        var onItsWay = Client(0).SendPrivateAsync("bob", "just in time", CancellationToken.None);
+        var stopping = server.StopAcceptingAsync(CancellationToken.None);
+        var late = await Client(0).SendPrivateAsync("bob", "too late", CancellationToken.None).WaitAsync(Timeout);
+
+        Assert.That((late.Error?.Code, late.Error?.Message), Is.EqualTo(("unavailable", "the server is shutting down, try again")));
+        Assert.That((onItsWay.IsCompleted, stopping.IsCompleted), Is.EqualTo((false, false)), "the shutdown waits for the message on its way");
+        turn.Dispose();
+        var sent = await onItsWay.WaitAsync(Timeout);
+        await stopping.WaitAsync(Timeout);
+        Assert.That(sent.Error, Is.Null);
+        Assert.That((await bobTab.NextAsync<PrivateMessage>()).Text, Is.EqualTo("just in time"), "delivered before the shutdown went on");
+        Assert.That((await aliceTab.NextAsync<PrivateMessage>()).Text, Is.EqualTo("just in time"));
+        Assert.That(bobTab.Drain().OfType<PrivateMessage>(), Is.Empty, "the refused one never arrives");
+    }
+
+    [Test]
     public async Task Private_typing_reaches_only_the_recipient_at_most_once_a_second()
     {
         var aliceTab = await ConnectAsync("alice");

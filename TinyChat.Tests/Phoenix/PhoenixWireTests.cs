@@ -385,6 +385,9 @@ public sealed class PhoenixWireTests
         await using var server = await TestServer.StartAsync();
         await using var watcher = await ConnectAsync(server, "token=bar_token&vsn=2.0.0");
         await RequestAsync(watcher, "1", "1", "room:default", "phx_join", new { });
+
+        // The state first: a tab opened before it is read would be in it, not in a diff.
+        await watcher.ExpectAsync(f => f[3].GetString() == "presence_state");
         await using var tab = await ConnectAsync(server);
         await RequestAsync(tab, "1", "1", "room:default", "phx_join", new { });
         var came = await watcher.ExpectAsync(f => f[3].GetString() == "presence_diff" && f[4].GetProperty("joins").TryGetProperty("foo_user", out _));

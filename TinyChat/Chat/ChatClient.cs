@@ -228,6 +228,23 @@ public sealed partial class ChatClient : IAsyncDisposable
             return ChatError.StoreUnavailable(ex.Cause);
         }
 
+        if (!server.TryBeginPrivateSend())
+        {
+            return ChatError.ShuttingDown();
+        }
+
+        try
+        {
+            return await StoreAndPublishPrivateAsync(to, text, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            server.EndPrivateSend();
+        }
+    }
+
+    private async Task<Outcome<long>> StoreAndPublishPrivateAsync(string to, string text, CancellationToken cancellationToken)
+    {
         // Stored and published in both users' turn: each user's topic carries their private messages in id order.
         using (await server.PrivateOrder.EnterAsync(User, to, cancellationToken).ConfigureAwait(false))
         {

@@ -51,6 +51,9 @@ public sealed class ChatServer
     // and a fresh bucket each time would be no limit. One bucket per user who posted; bounded by the accounts.
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, TokenBucket> messageBudgets = new(StringComparer.Ordinal);
 
+    // Private messages between stored and published: a shutdown waits for them before connections close.
+    private readonly PrivateSends privateSends = new();
+
     /// <summary>Wires the core to its stores and supervisors.</summary>
     public ChatServer(
         IAccountStore accounts,
@@ -140,9 +143,47 @@ public sealed class ChatServer
 
     /// <summary>
     /// The first step of a shutdown, before any connection closes: every room delivers what it was sent and refuses
-    /// later posts and actions (<see cref="RoomDirectory.StopAcceptingAsync"/>).
+    /// later posts and actions (<see cref="RoomDirectory.StopAcceptingAsync"/>), and every private message being
+    /// stored is published while later ones are refused. Completes once nothing accepted is still on its way.
     /// </summary>
-    public Task StopAcceptingAsync(CancellationToken cancellationToken) => Rooms.StopAcceptingAsync(cancellationToken);
+    public async Task StopAcceptingAsync(CancellationToken cancellationToken)
+    {
+        Task sendsEnded;
+        lock (privateSends)
+        {
+            privateSends.Closed = true;
+            sendsEnded = privateSends.InFlight == 0 ? Task.CompletedTask : privateSends.Ended.Task;
+        }
+
+        await Task.WhenAll(Rooms.StopAcceptingAsync(cancellationToken), sendsEnded.WaitAsync(cancellationToken)).ConfigureAwait(false);
+    }
+
+    /// <summary>A private message may be sent (counted until <see cref="EndPrivateSend"/>); false once the node stopped accepting.</summary>
+    internal bool TryBeginPrivateSend()
+    {
+        lock (privateSends)
+        {
+            if (privateSends.Closed)
+            {
+                return false;
+            }
+
+            privateSends.InFlight++;
+            return true;
+        }
+    }
+
+    /// <summary>A private message begun with <see cref="TryBeginPrivateSend"/> is published (or failed).</summary>
+    internal void EndPrivateSend()
+    {
+        lock (privateSends)
+        {
+            if (--privateSends.InFlight == 0 && privateSends.Closed)
+            {
+                privateSends.Ended.TrySetResult();
+            }
+        }
+    }
 
     /// <summary>
     /// Lets go of what idle users and rooms hold: asks idle rooms to retire (<see cref="RoomDirectory.RetireIdle"/>)
@@ -318,5 +359,14 @@ public sealed class ChatServer
         }
 
         return await new Admission(this, user).ConnectAsync(outbox, cancellationToken).ConfigureAwait(false);
+    }
+
+    private sealed class PrivateSends
+    {
+        public int InFlight { get; set; }
+
+        public bool Closed { get; set; }
+
+        public TaskCompletionSource Ended { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 }
