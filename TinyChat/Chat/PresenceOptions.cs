@@ -14,7 +14,7 @@ public sealed class PresenceOptions
     /// two ticks): every announcement there goes to every member online, so a crowd coming and going costs each
     /// member one frame per this interval.
     /// </summary>
-    public int CountTickMilliseconds { get; set; } = 1000;
+    public int CountTickMilliseconds { get; set; } = 2000;
 
     /// <summary>Rooms with more members online than this announce how many instead of who, and <c>who</c> pages the names.</summary>
     public int FullStateMaxMembers { get; set; } = 200;
