@@ -177,7 +177,7 @@ function connect(value) {
   const url = new URL('/chat', location.href);
   url.protocol = location.protocol === 'https:' ? 'wss:' : 'ws:';
   url.searchParams.set('access_token', token);
-  url.searchParams.set('batch', '1');
+  url.searchParams.set('batch', '2');
   connection = new Connection(url.href, {
     onOpen: (reconnected) => void synchronise(reconnected),
     onFrame,

@@ -1,4 +1,4 @@
-// The WebSocket link to the server: framing (batch=1), ref correlation, keep-alive pings and reconnects.
+// The WebSocket link to the server: framing (batch=2), ref correlation, keep-alive pings and reconnects.
 // It knows the wire format but nothing about rooms or rendering.
 
 const PING_INTERVAL_MS = 30_000;
@@ -23,7 +23,7 @@ export class Connection {
   #everOpened = false;
 
   /**
-   * @param {string} url ws:// URL including access_token and batch=1
+   * @param {string} url ws:// URL including access_token and batch=2
    * @param {{onOpen(reconnected: boolean): void, onFrame(frame: object): void,
    *          onStatus(status: {state: string, delayMs?: number, reason?: string}): void,
    *          onRefused(): void}} handlers
@@ -102,7 +102,7 @@ export class Connection {
     });
 
     ws.addEventListener('message', (event) => {
-      // With batch=1 one frame may hold several JSON objects, one per line.
+      // With batch=2 one frame may hold several JSON objects, one per line, and a room's chat messages come as groups.
       for (const line of String(event.data).split('\n')) {
         if (line.length === 0) continue;
         let frame;
@@ -110,6 +110,12 @@ export class Connection {
           frame = JSON.parse(line);
         } catch {
           this.#handlers.onFrame({ error: 'the server sent a frame that is not JSON', code: 'invalid_json' });
+          continue;
+        }
+        if (Array.isArray(frame.messages) && typeof frame.room === 'string' && typeof frame.id === 'number') {
+          // A group names the room, the first id and the time (ms) once: hand on the messages the other framings send.
+          const ts = new Date(frame.ts).toISOString();
+          frame.messages.forEach(([from, message], k) => this.#dispatch({ room: frame.room, from, message, id: frame.id + k, ts }));
           continue;
         }
         this.#dispatch(frame);

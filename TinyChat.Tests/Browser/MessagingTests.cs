@@ -52,6 +52,24 @@ public sealed class MessagingTests : BrowserTest
     }
 
     [Test]
+    public async Task A_burst_of_messages_arriving_in_groups_shows_every_one_once_in_order()
+    {
+        var bar = await OpenChatAsync("bar_token", "bar");
+        await Expect(bar.Title).ToHaveTextAsync("#default");
+        await using var foo = await Server.ConnectAsync("foo_token");
+        await foo.RequestAsync(new() { ["command"] = "join" });
+
+        // Pipelined (within the default burst), so the room stores them together and the page gets batch=2 groups.
+        var texts = Enumerable.Range(1, 25).Select(i => $"burst {i}").ToArray();
+        foreach (var text in texts)
+        {
+            await foo.SendAsync(new { room = "default", message = text });
+        }
+
+        await Expect(bar.MessageTexts).ToHaveTextAsync(texts);
+    }
+
+    [Test]
     public async Task Markup_in_a_message_renders_as_text_and_runs_nothing()
     {
         var foo = await OpenChatAsync("foo_token", "foo");

@@ -159,6 +159,11 @@ public sealed class IrcModerationTests
             await member.ExpectAsync(l => IsCommand(l, "366"));
         }
 
+        // Later joiners are announced on the room's presence tick: wait for the last one, so no JOIN line arrives
+        // inside an answer's window below.
+        await boss.ExpectAsync(l => IsCommand(l, "JOIN") && l.StartsWith(":carol!", StringComparison.Ordinal));
+        await bar.ExpectAsync(l => IsCommand(l, "JOIN") && l.StartsWith(":carol!", StringComparison.Ordinal));
+
         await carol.SendAsync("PRIVMSG #news :buy cheap watches");
         var spam = await bar.ExpectAsync(l => IsCommand(l, "PRIVMSG"));
         await boss.ExpectAsync(l => IsCommand(l, "PRIVMSG"));

@@ -151,8 +151,11 @@ public sealed class HttpServer(
         await probe.ConnectAsync(new IPEndPoint(target, address.BaseUri.Port), cancellationToken).ConfigureAwait(false);
         await probe.SendAsync("GET /probe HTTP/1."u8.ToArray(), cancellationToken).ConfigureAwait(false);
         var probePort = ((IPEndPoint)probe.LocalEndPoint!).Port;
-        var started = time.GetTimestamp();
-        while (time.GetElapsedTime(started) < ProbeTimeout)
+        // Real time, not the server's clock: this waits on the runtime's own accept thread, and a test's manual clock
+        // (which never moves by itself) would make the retry below wait forever.
+        var clock = TimeProvider.System;
+        var started = clock.GetTimestamp();
+        while (clock.GetElapsedTime(started) < ProbeTimeout)
         {
             foreach (var waiting in internals.Waiting(httpListener))
             {
@@ -165,7 +168,7 @@ public sealed class HttpServer(
             }
 
             // The listener registers an accepted connection on its own thread: look again shortly.
-            await Task.Delay(TimeSpan.FromMilliseconds(5), time, cancellationToken).ConfigureAwait(false);
+            await Task.Delay(TimeSpan.FromMilliseconds(5), clock, cancellationToken).ConfigureAwait(false);
         }
 
         throw ListenerInternals.Changed($"a connection sending half a request was not found among the listener's waiting connections within {ProbeTimeout.TotalSeconds} s");
