@@ -67,6 +67,10 @@ public sealed class PresenceTickTests
     {
         var join = new JoinRoom(endpoint.User, endpoint);
         Assert.That(await room.AskAsync(join, join.Reply, CancellationToken.None).WaitAsync(Timeout), Is.Null);
+
+        // The reply reaches us while the loop is still finishing the join (it then schedules the presence tick): a
+        // clock advanced before that would pass a timer not yet set. A round trip waits for the loop to be done.
+        await SettledAsync(room);
     }
 
     private static async Task<PresenceState> WhoAsync(RoomProcess room, WhoIsHere who) =>
