@@ -13,31 +13,11 @@ public sealed class ListenerBuffersTests
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(10);
 
-    private static HttpListener Listen(out Uri uri)
-    {
-        for (var attempt = 1; ; attempt++)
-        {
-            var port = ServerProcess.FreePort();
-            var listener = new HttpListener();
-            listener.Prefixes.Add($"http://127.0.0.1:{port}/");
-            try
-            {
-                listener.Start();
-                uri = new Uri($"http://127.0.0.1:{port}/");
-                return listener;
-            }
-            catch (HttpListenerException) when (attempt < 5)
-            {
-                listener.Close();
-            }
-        }
-    }
-
     [Test]
     public async Task After_a_websocket_upgrade_the_request_head_buffer_is_released_and_the_websocket_works_both_ways()
     {
         Assert.That(ListenerBuffers.Supported, Is.True, "this runtime's HttpListener keeps its request-head buffer where the release expects it");
-        using var listener = Listen(out var uri);
+        using var listener = BareListener.Start(out var uri);
         using var client = new ClientWebSocket();
         using var timeout = new CancellationTokenSource(Patience);
         var connecting = client.ConnectAsync(new Uri($"ws://{uri.Authority}/chat"), timeout.Token);
@@ -64,7 +44,7 @@ public sealed class ListenerBuffersTests
     public async Task A_connection_whose_buffer_was_released_reads_its_next_request_as_before()
     {
         // Released under a plain response (as an event stream would be): keep-alive reuse must find a new buffer.
-        using var listener = Listen(out var uri);
+        using var listener = BareListener.Start(out var uri);
         using var tcp = new TcpClient();
         await tcp.ConnectAsync(IPAddress.Loopback, uri.Port).WaitAsync(Patience);
         var stream = tcp.GetStream();

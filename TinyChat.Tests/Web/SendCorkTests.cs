@@ -24,7 +24,7 @@ public sealed class SendCorkTests
     [Test]
     public async Task A_corked_write_many_over_a_real_listener_sets_the_option_on_the_connection_and_every_frame_arrives_in_order()
     {
-        using var listener = Listen(out var uri);
+        using var listener = BareListener.Start(out var uri);
         using var client = new ClientWebSocket();
         using var timeout = new CancellationTokenSource(Patience);
         var connecting = client.ConnectAsync(new Uri($"ws://{uri.Authority}/chat"), timeout.Token);
@@ -98,26 +98,6 @@ public sealed class SendCorkTests
         var cork = new TcpCork(socket);
         socket.Dispose();
         Assert.That(() => { cork.Cork(); cork.Uncork(); }, Throws.Nothing);
-    }
-
-    private static HttpListener Listen(out Uri uri)
-    {
-        for (var attempt = 1; ; attempt++)
-        {
-            var port = ServerProcess.FreePort();
-            var listener = new HttpListener();
-            listener.Prefixes.Add($"http://127.0.0.1:{port}/");
-            try
-            {
-                listener.Start();
-                uri = new Uri($"http://127.0.0.1:{port}/");
-                return listener;
-            }
-            catch (HttpListenerException) when (attempt < 5)
-            {
-                listener.Close();
-            }
-        }
     }
 
     // Reads the real option right after the transport set it, while the frames are still to be written.
