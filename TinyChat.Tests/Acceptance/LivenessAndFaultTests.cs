@@ -94,7 +94,8 @@ public sealed class LivenessAndFaultTests
 
         // The other room never noticed.
         await bar.SendAsync(new { room = "other", message = "still here" });
-        var other = await foo.ExpectAsync(f => f.TryGetProperty("room", out var r) && r.GetString() == "other");
+        // Presence of room "other" (announced on its tick) may come first: wait for the message itself.
+        var other = await foo.ExpectAsync(f => f.TryGetProperty("room", out var r) && r.GetString() == "other" && f.TryGetProperty("message", out _));
         Assert.That(other.GetProperty("message").GetString(), Is.EqualTo("still here"));
     }
 }
