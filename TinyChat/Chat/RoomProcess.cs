@@ -1066,7 +1066,7 @@ public sealed class RoomProcess(
 
     private void DeliverHere(ChatBusMessage message)
     {
-        var targets = Recipients();
+        // Not for a MembershipChanged: the list is rebuilt after a membership change, and a join batch publishes one.
         switch (message)
         {
             case CommittedMessages batch:
@@ -1099,7 +1099,7 @@ public sealed class RoomProcess(
                 // Member by member, the whole batch at once: a connection's writer, woken by the first message,
                 // finds the rest already queued and sends them in one write, instead of racing the loop message by
                 // message (measured: 1.5-2x the TCP segments per delivery with the loops the other way round).
-                foreach (var endpoint in targets)
+                foreach (var endpoint in Recipients())
                 {
                     for (var i = first; i < messages.Count; i++)
                     {
@@ -1112,7 +1112,7 @@ public sealed class RoomProcess(
                 break;
             case ChatBusEvent { Event: TypingNotice notice }:
                 // Everyone but the typist, on whichever node the typist is.
-                foreach (var endpoint in targets)
+                foreach (var endpoint in Recipients())
                 {
                     if (!string.Equals(endpoint.User, notice.User, StringComparison.Ordinal))
                     {
@@ -1122,7 +1122,7 @@ public sealed class RoomProcess(
 
                 break;
             case ChatBusEvent single:
-                foreach (var endpoint in targets)
+                foreach (var endpoint in Recipients())
                 {
                     endpoint.Deliver(single.Event);
                 }
