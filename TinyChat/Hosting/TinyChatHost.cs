@@ -45,10 +45,15 @@ public static class TinyChatHost
         var configPath = LocateConfigFile(commandLine.ConfigPath);
         var baseDirectory = Path.GetDirectoryName(configPath)!;
 
+        // The builder's default appsettings.json sources would watch the config folder, and with it the SQLite
+        // files beneath it: a thread woken by every commit. The file is read once (no reload), so nothing watches.
+        var hostConfiguration = new ConfigurationManager();
+        hostConfiguration.AddInMemoryCollection([new("hostBuilder:reloadConfigOnChange", "false")]);
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings
         {
             ContentRootPath = baseDirectory,
             Args = [],
+            Configuration = hostConfiguration,
         });
         builder.Configuration.Sources.Clear();
         try
