@@ -58,7 +58,7 @@ public sealed class HistoryAndReconnectTests : BrowserTest
     [Test]
     public async Task After_a_dropped_connection_the_page_reconnects_and_shows_what_it_missed_exactly_once()
     {
-        var foo = await OpenChatAsync("foo_token", "foo");
+        var foo = await OpenChatAsync("foo_token", "foo", PageNetwork.InstallAsync);
         await using (var bar = await Server.ConnectAsync("bar_token"))
         {
             await bar.RequestAsync(Frame(("command", "join")));
@@ -69,15 +69,13 @@ public sealed class HistoryAndReconnectTests : BrowserTest
         await Expect(foo.Message("before the drop")).ToBeVisibleAsync();
         await Expect(foo.UnreadBadge("bar_user")).ToHaveTextAsync("1");
 
-        // The server cuts the page's connection, and offline mode keeps the page from reconnecting
-        // (it blocks new connections, though it cannot cut an open one to localhost).
+        // The server cuts the page's connection, and the page's network is down, so its reconnects fail.
         var connections = Server.Services.GetRequiredService<OpenConnections>();
-        await foo.Page.Context.SetOfflineAsync(true);
+        await PageNetwork.DownAsync(foo.Page);
         Assert.That(connections.CloseIdle(TimeSpan.Zero), Is.EqualTo(1));
-
-        // Offline emulation may hold the close back from the page until it is online again (seen under load: the page
-        // still said "Connected" 30 s later), so the server's side is what says the page is away.
+        await Expect(foo.Status).ToContainTextAsync("Disconnected");
         await WaitUntilAsync(() => connections.CountOf("foo_user") == 0);
+        await PageNetwork.RefusedAttemptAsync(foo.Page);
 
         await using (var bar = await Server.ConnectAsync("bar_token"))
         {
@@ -90,10 +88,9 @@ public sealed class HistoryAndReconnectTests : BrowserTest
         }
 
         Assert.That(connections.CountOf("foo_user"), Is.Zero, "the page must have been away while these were sent");
-        await foo.Page.Context.SetOfflineAsync(false);
+        await PageNetwork.UpAsync(foo.Page);
 
-        // The page reconnects on its own backoff once it has seen the close; pressing Retry (if it shows it by now)
-        // only skips the wait.
+        // The page reconnects on its own backoff; pressing Retry (if it shows it by now) only skips the wait.
         await foo.Page.EvaluateAsync("() => document.getElementById('retry')?.click()");
         await Expect(foo.MessageTexts).ToHaveTextAsync(["before the drop", "while away 1", "while away 2", "while away 3"], new() { Timeout = 30_000 });
         await Expect(foo.Status).ToHaveTextAsync("Connected");

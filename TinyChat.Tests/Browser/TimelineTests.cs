@@ -152,23 +152,24 @@ public sealed class TimelineTests : BrowserTest
     [Test]
     public async Task While_disconnected_the_online_list_is_greyed_until_the_fresh_presence_arrives()
     {
-        var foo = await OpenChatAsync("foo_token", "foo");
+        var foo = await OpenChatAsync("foo_token", "foo", PageNetwork.InstallAsync);
         await OpenChatAsync("bar_token", "bar");
         var panel = foo.Page.Locator("#online");
         await Expect(foo.OnlineUsers).ToHaveCountAsync(2);
         await Expect(panel).Not.ToHaveClassAsync(new System.Text.RegularExpressions.Regex(@"\bstale\b"));
 
         var connections = Server.Services.GetRequiredService<OpenConnections>();
-        await foo.Page.Context.SetOfflineAsync(true);
+        await PageNetwork.DownAsync(foo.Page);
         connections.CloseIdle(TimeSpan.Zero);
         await Expect(foo.Status).ToContainTextAsync("Disconnected");
+        await PageNetwork.RefusedAttemptAsync(foo.Page);
         await Expect(panel).ToHaveClassAsync(new System.Text.RegularExpressions.Regex(@"\bstale\b"));
         await Expect(foo.Page.Locator("#online-stale")).ToBeVisibleAsync();
         // CloseIdle also cut bar's page, whose leave may or may not have reached foo first: look at foo's own entry.
         var dot = await foo.OnlineUser("foo_user").Locator(".dot").EvaluateAsync<string>("d => getComputedStyle(d).backgroundColor");
         Assert.That(dot, Is.Not.EqualTo("rgb(47, 158, 68)"), "no green dot for presence we cannot vouch for");
 
-        await foo.Page.Context.SetOfflineAsync(false);
+        await PageNetwork.UpAsync(foo.Page);
         // Skip the backoff. An attempt still in flight from before may fail and wait longer, so press Retry once
         // the page is waiting (any attempt started after this point reaches the server).
         await Expect(foo.Page.Locator("#retry")).ToBeVisibleAsync();
