@@ -1,30 +1,11 @@
 using System.Text.Json.Nodes;
-using TinyChat.Tests.Support;
 
 namespace TinyChat.Tests.Hosting;
 
-/// <summary>What the host spends besides the chat: no thread woken by the server's own files, no idle worker spinning.</summary>
+/// <summary>What the runtime spends besides the chat: no idle worker spinning (no watched folder: <see cref="FileWatchTests"/>).</summary>
 [TestFixture]
-[NonParallelizable]
 public sealed class HostFootprintTests
 {
-    [Test]
-    public async Task A_running_server_watches_no_folder()
-    {
-        if (!OperatingSystem.IsLinux())
-        {
-            Assert.Ignore("counts inotify instances in /proc/self/fd");
-        }
-
-        var before = InotifyInstances();
-        await using var server = await TestServer.StartAsync();
-        var token = await server.RegisterAsync("watcher");
-        await using var socket = await server.ConnectAsync(token);
-
-        // The configuration folder holds the SQLite files: a watcher there would wake a thread on every commit.
-        Assert.That(InotifyInstances(), Is.EqualTo(before));
-    }
-
     [Test]
     public void Idle_thread_pool_workers_block_instead_of_spinning()
     {
@@ -34,7 +15,4 @@ public sealed class HostFootprintTests
         var spin = config["runtimeOptions"]?["configProperties"]?["System.Threading.ThreadPool.UnfairSemaphoreSpinLimit"];
         Assert.That(spin?.GetValue<int>(), Is.EqualTo(0));
     }
-
-    private static int InotifyInstances() =>
-        new DirectoryInfo("/proc/self/fd").EnumerateFileSystemInfos().Count(fd => fd.LinkTarget == "anon_inode:inotify");
 }

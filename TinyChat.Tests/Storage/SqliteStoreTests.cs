@@ -394,6 +394,31 @@ public sealed class SqliteStoreTests
     }
 
     [Test]
+    public async Task A_batch_of_any_size_stores_every_text_exactly_and_every_message_is_found_by_search()
+    {
+        var store = await OpenAsync();
+        await ((IRoomStore)store).TryCreateAsync("a", CancellationToken.None);
+
+        // 70 = two multi-row inserts of 32 and six single rows; texts beyond ASCII and longer than any buffer kept.
+        var texts = Enumerable.Range(0, 70).Select(i => i switch
+        {
+            3 => "crème brûlée für alle 🍮 ünïcödé",
+            40 => "long " + new string('é', 3000) + " tail",
+            69 => "",
+            _ => $"plain number{i}",
+        }).ToList();
+        var batch = texts.Select((text, i) => new NewRoomMessage($"user{i % 7}", text, T0.AddMilliseconds(i))).ToList();
+        Assert.That(await store.AppendRoomMessagesAsync("a", batch, CancellationToken.None), Is.EqualTo(1));
+
+        var stored = await store.RoomHistoryAsync("a", new HistoryQuery(null, 0, 100), CancellationToken.None);
+        Assert.That(stored.Select(m => (m.Id, m.From, m.Text, m.Timestamp)), Is.EqualTo(batch.Select((m, i) => (i + 1L, m.From, m.Text, m.Timestamp))));
+        var hits = await store.SearchRoomsAsync(["a"], SearchQuery.Parse("brûlée").Value!, long.MaxValue, 10, CancellationToken.None);
+        Assert.That(hits.Select(h => h.Message.Id), Is.EqualTo(new[] { 4L }));
+        var last = await store.SearchRoomsAsync(["a"], SearchQuery.Parse("number68").Value!, long.MaxValue, 10, CancellationToken.None);
+        Assert.That(last.Select(h => h.Message.Id), Is.EqualTo(new[] { 69L }));
+    }
+
+    [Test]
     public async Task A_bad_write_in_a_group_fails_alone_and_its_neighbours_commit()
     {
         var store = await OpenAsync();

@@ -45,15 +45,16 @@ public static class TinyChatHost
         var configPath = LocateConfigFile(commandLine.ConfigPath);
         var baseDirectory = Path.GetDirectoryName(configPath)!;
 
-        // The builder's default appsettings.json sources would watch the config folder, and with it the SQLite
-        // files beneath it: a thread woken by every commit. The file is read once (no reload), so nothing watches.
-        var hostConfiguration = new ConfigurationManager();
-        hostConfiguration.AddInMemoryCollection([new("hostBuilder:reloadConfigOnChange", "false")]);
+        // The builder's default sources (appsettings.json, reloaded on change) are cleared below, but the reload
+        // would leave a file watcher on the content root and every folder under it, the data folder included:
+        // an inotify event and a wake-up of the watcher's thread for every write of the database and its WAL.
+        var configuration = new ConfigurationManager();
+        configuration.AddInMemoryCollection([new("hostBuilder:reloadConfigOnChange", "false")]);
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings
         {
             ContentRootPath = baseDirectory,
             Args = [],
-            Configuration = hostConfiguration,
+            Configuration = configuration,
         });
         builder.Configuration.Sources.Clear();
         try

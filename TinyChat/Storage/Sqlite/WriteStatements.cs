@@ -26,8 +26,8 @@ internal sealed class WriteStatements : IDisposable
     private readonly SqliteCommand createRoom;
     private readonly SqliteCommand addMember;
     private readonly SqliteCommand removeMember;
-    private readonly SqliteCommand insertRoomMessage;
-    private readonly SqliteCommand insertRoomMessages;
+    private readonly RoomMessageInsert insertRoomMessage;
+    private readonly RoomMessageInsert insertRoomMessages;
     private readonly SqliteCommand lastSeq;
     private readonly SqliteCommand setLastSeq;
     private readonly SqliteCommand insertPrivateMessage;
@@ -117,8 +117,8 @@ internal sealed class WriteStatements : IDisposable
         removeMember = Prepare(
             "DELETE FROM memberships WHERE room_id = (SELECT id FROM rooms WHERE name = $room) AND username = $user",
             "$room", "$user");
-        insertRoomMessage = PrepareRoomMessageInsert(1);
-        insertRoomMessages = PrepareRoomMessageInsert(RowsPerInsert);
+        insertRoomMessage = new RoomMessageInsert(connection, 1);
+        insertRoomMessages = new RoomMessageInsert(connection, RowsPerInsert);
         // The room's id and newest number in one lookup by name, read again for every batch: no table of ids that
         // grows with every room ever written (make growth), and none that could outlive a room deleted by an admin.
         lastSeq = Prepare("SELECT id, last_seq FROM rooms WHERE name = $room", "$room");
@@ -290,12 +290,12 @@ internal sealed class WriteStatements : IDisposable
         var next = 0;
         for (; next + RowsPerInsert <= messages.Count; next += RowsPerInsert)
         {
-            InsertRoomMessages(insertRoomMessages, roomId, first, messages, next, RowsPerInsert);
+            insertRoomMessages.Insert(roomId, first, messages, next);
         }
 
         for (; next < messages.Count; next++)
         {
-            InsertRoomMessages(insertRoomMessage, roomId, first, messages, next, 1);
+            insertRoomMessage.Insert(roomId, first, messages, next);
         }
 
         Run(setLastSeq, roomId, first + messages.Count - 1);
@@ -428,6 +428,8 @@ internal sealed class WriteStatements : IDisposable
 
     public void Dispose()
     {
+        insertRoomMessage.Dispose();
+        insertRoomMessages.Dispose();
         foreach (var command in all)
         {
             command.Dispose();
@@ -443,15 +445,6 @@ internal sealed class WriteStatements : IDisposable
             : throw new InvalidOperationException($"room {room} does not exist in the store");
     }
 
-    private SqliteCommand PrepareRoomMessageInsert(int rows)
-    {
-        var values = Enumerable.Range(0, rows).Select(r => $"($room_id{r}, $seq{r}, $sender{r}, $body{r}, $at{r})");
-        var parameters = Enumerable.Range(0, rows).SelectMany(r => new[] { $"$room_id{r}", $"$seq{r}", $"$sender{r}", $"$body{r}", $"$at{r}" });
-        return Prepare(
-            $"INSERT INTO room_messages (room_id, seq, sender, body, sent_at_ms) VALUES {string.Join(", ", values)}",
-            [.. parameters]);
-    }
-
     private SqliteCommand Prepare(string sql, params string[] parameters)
     {
         var command = connection.CreateCommand();
@@ -464,23 +457,6 @@ internal sealed class WriteStatements : IDisposable
         command.Prepare();
         all.Add(command);
         return command;
-    }
-
-    // Bound by hand: this is the hot path, where a params array would allocate per message.
-    private static void InsertRoomMessages(SqliteCommand command, long roomId, long firstSeq, IReadOnlyList<NewRoomMessage> messages, int first, int count)
-    {
-        var parameters = command.Parameters;
-        for (var row = 0; row < count; row++)
-        {
-            var message = messages[first + row];
-            parameters[(5 * row) + 0].Value = roomId;
-            parameters[(5 * row) + 1].Value = firstSeq + first + row;
-            parameters[(5 * row) + 2].Value = message.From;
-            parameters[(5 * row) + 3].Value = message.Text;
-            parameters[(5 * row) + 4].Value = message.Timestamp.ToUnixTimeMilliseconds();
-        }
-
-        command.ExecuteNonQuery();
     }
 
     private static int Run(SqliteCommand command, params object[] values)
