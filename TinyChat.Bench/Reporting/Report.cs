@@ -51,6 +51,10 @@ public sealed class Report : IDisposable
             new("p99_ms", "p99 ms", Better.Lower),
             new("p999_ms", "p99.9 ms", Better.Lower),
             new("integrity", "lost/dup/reordered (max)", Better.Lower, Aggregate.Integrity),
+            new("server_cpu_us_per_delivery", "server CPU µs/delivery", Better.Lower),
+            new("client_cpu_us_per_delivery", "receiver (bench) CPU µs/delivery", Better.Lower),
+            new("segments_per_1000_deliveries", "TCP segments/1,000 deliveries (loopback, both ways)", Better.Lower),
+            new("commit_ms", "ms per store commit (fsync), TinyChat", Better.None),
             new("server_cpu", "server CPU (cores)", Better.None),
         ],
         ["durable"] =
@@ -115,6 +119,10 @@ public sealed class Report : IDisposable
             new("p99_ms", "p99 ms", Better.Lower),
             new("p999_ms", "p99.9 ms", Better.Lower),
             new("integrity", "lost/dup/reordered (max)", Better.Lower, Aggregate.Integrity),
+            new("server_cpu_us_per_delivery", "server CPU µs/delivery", Better.Lower),
+            new("client_cpu_us_per_delivery", "receiver (bench) CPU µs/delivery", Better.Lower),
+            new("segments_per_1000_deliveries", "TCP segments/1,000 deliveries (loopback, both ways)", Better.Lower),
+            new("commit_ms", "ms per store commit (fsync), TinyChat", Better.None),
             new("server_cpu", "server CPU (cores)", Better.None),
         ],
         ["slow-reader"] =

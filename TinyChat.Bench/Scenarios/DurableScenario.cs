@@ -134,18 +134,30 @@ public sealed class DurableScenario(string name, int rooms, int membersPerRoom, 
     }
 
     // One room keeps the original single-room scenario's name, so results stay comparable across versions.
-    // Store transactions, the writes they held and the time spent committing so far (zeros without /metrics).
-    private static async Task<(double Transactions, double Writes, double Seconds)> CommitsAsync(Target target, CancellationToken cancellationToken)
+    /// <summary>Store transactions, the writes they held and the seconds spent committing (zeros without <c>/metrics</c>).</summary>
+    public readonly record struct Commits(double Transactions, double Writes, double Seconds)
     {
+        /// <summary>What happened since <paramref name="earlier"/>.</summary>
+        public Commits Since(Commits earlier) => new(Transactions - earlier.Transactions, Writes - earlier.Writes, Seconds - earlier.Seconds);
+    }
+
+    /// <summary>The store's commits so far, from the server's <c>/metrics</c> (zeros for a server without it).</summary>
+    public static async Task<Commits> CommitsAsync(Target target, CancellationToken cancellationToken)
+    {
+        if (!target.IsTinyChat)
+        {
+            return default;
+        }
+
         try
         {
             using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{target.Port}/"), Timeout = TimeSpan.FromSeconds(10) };
             var text = await http.GetStringAsync("metrics", cancellationToken).ConfigureAwait(false);
-            return (Exposition.Sum(text, "tinychat_store_commit_batch_size_count"), Exposition.Sum(text, "tinychat_store_commit_batch_size_sum"), Exposition.Sum(text, "tinychat_store_commit_duration_seconds_sum"));
+            return new(Exposition.Sum(text, "tinychat_store_commit_batch_size_count"), Exposition.Sum(text, "tinychat_store_commit_batch_size_sum"), Exposition.Sum(text, "tinychat_store_commit_duration_seconds_sum"));
         }
         catch (HttpRequestException)
         {
-            return (0, 0, 0);
+            return default;
         }
     }
 

@@ -78,6 +78,7 @@ public sealed class HeldScenario : Scenario
             ["client_cpu"] = paced.ClientCpu,
             ["server_threads"] = paced.ServerThreads,
         };
+        paced.AddCosts(metrics);
         if (before is { } b && after is { } a && joined > 0)
         {
             metrics["rss_after_mb"] = a.RssKilobytes / 1024.0;

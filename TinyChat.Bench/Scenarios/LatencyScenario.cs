@@ -23,6 +23,31 @@ public sealed class LatencyScenario : Scenario
     {
         /// <summary>Deliveries that never came: they count as infinitely late in the percentiles.</summary>
         public long Missing => Math.Max(0, Integrity.Expected - Integrity.Received);
+
+        /// <summary>What the kernel sent meanwhile (the whole network namespace, both ways on loopback).</summary>
+        public NetCounters Wire { get; init; }
+
+        /// <summary>Seconds the CPU window spanned (<see cref="ServerCpu"/> is in cores over it).</summary>
+        public double CpuSeconds { get; init; }
+
+        /// <summary>The store's commits meanwhile, from the server's <c>/metrics</c> (zeros for a peer).</summary>
+        public DurableScenario.Commits Commits { get; init; }
+
+        /// <summary>What the room's traffic cost per delivery, and how long it waited for the store: rows shared by latency and held.</summary>
+        public void AddCosts(Dictionary<string, double> metrics)
+        {
+            var received = Integrity.Received;
+            metrics["server_cpu_us_per_delivery"] = received == 0 ? double.NaN : ServerCpu * CpuSeconds * 1e6 / received;
+            metrics["client_cpu_us_per_delivery"] = received == 0 ? double.NaN : ClientCpu * CpuSeconds * 1e6 / received;
+            metrics["segments_per_1000_deliveries"] = received == 0 ? double.NaN : Wire.Segments * 1000.0 / received;
+            metrics["bytes_per_delivery"] = received == 0 ? double.NaN : Wire.Bytes / (double)received;
+            if (Commits.Transactions > 0)
+            {
+                // Every message waits for its commit (an fsync with Synchronous = Full) before anyone sees it.
+                metrics["commit_ms"] = Commits.Seconds * 1000 / Commits.Transactions;
+                metrics["commits_per_s"] = Commits.Transactions / CpuSeconds;
+            }
+        }
     }
 
     /// <inheritdoc />
@@ -66,6 +91,7 @@ public sealed class LatencyScenario : Scenario
                 ["client_cpu"] = paced.ClientCpu,
                 ["server_threads"] = paced.ServerThreads,
             };
+            paced.AddCosts(metrics);
             context.Report.Add(new Measurement(Name, shape, target.Name, run, metrics, paced.Note));
         }
     }
@@ -105,7 +131,10 @@ public sealed class LatencyScenario : Scenario
         crowd.Rebind(NewMembers(seats, traffic));
         var members = crowd.JoinedMembers();
 
+        var commitsBefore = await DurableScenario.CommitsAsync(target, cancellationToken).ConfigureAwait(false);
+        var net = NetCounters.Read();
         var cpu = CpuWindow.Start(target);
+        var window = Stopwatch.StartNew();
         var start = Stopwatch.GetTimestamp() + (Stopwatch.Frequency / 5);
         traffic.RecordFrom = start + (long)(Warmup.TotalSeconds * Stopwatch.Frequency);
         var end = traffic.RecordFrom + (long)(measured.TotalSeconds * Stopwatch.Frequency);
@@ -121,10 +150,18 @@ public sealed class LatencyScenario : Scenario
         await Task.WhenAll(sending).ConfigureAwait(false);
         var lastDelivery = await Flow.DrainAsync(members, DrainLimit, cancellationToken).ConfigureAwait(false);
         var (serverCpu, clientCpu) = cpu.Stop(target);
+        var cpuSeconds = window.Elapsed.TotalSeconds;
+        var wire = NetCounters.Read().Since(net);
+        var commitsAfter = await DurableScenario.CommitsAsync(target, cancellationToken).ConfigureAwait(false);
         var integrity = Flow.Check(members);
         var seconds = Stopwatch.GetElapsedTime(start, lastDelivery).TotalSeconds;
         var note = string.Join("; ", new[] { crowd.FirstFailure, integrity.FirstError }.Where(n => !string.IsNullOrEmpty(n)));
-        return new Paced(traffic.Latency, integrity, seconds, serverCpu, clientCpu, cpu.ServerThreads, note);
+        return new Paced(traffic.Latency, integrity, seconds, serverCpu, clientCpu, cpu.ServerThreads, note)
+        {
+            Wire = wire,
+            CpuSeconds = cpuSeconds,
+            Commits = commitsAfter.Since(commitsBefore),
+        };
     }
 
     private static Member?[] NewMembers(IReadOnlyList<Seat> seats, Traffic traffic)

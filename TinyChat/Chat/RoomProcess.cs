@@ -1075,15 +1075,13 @@ public sealed class RoomProcess(
 
                 var delivered = 0;
 
-                // Member by member, the whole batch at once: a connection's writer, woken by the first message,
-                // finds the rest already queued and sends them in one write, instead of racing the loop message by
-                // message (measured: 1.5-2x the TCP segments per delivery with the loops the other way round).
+                // Member by member, the whole batch as one item: one queue write and one wake-up of the connection's
+                // writer per batch, which sends it in one write (message by message, the writer could wake on the
+                // first and race the rest: 1.5-2x the TCP segments per delivery were measured that way round).
+                IReadOnlyList<ChatEvent> fresh = first == 0 ? messages : [.. messages.Skip(first)];
                 foreach (var endpoint in targets)
                 {
-                    for (var i = first; i < messages.Count; i++)
-                    {
-                        delivered += endpoint.Deliver(messages[i]);
-                    }
+                    delivered += endpoint.DeliverBatch(fresh);
                 }
 
                 ChatMetrics.Deliveries.Add(delivered);

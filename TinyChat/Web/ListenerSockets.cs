@@ -8,8 +8,8 @@ namespace TinyChat.Web;
 /// The TCP socket under an <see cref="HttpListenerContext"/> of the managed (Linux) <see cref="HttpListener"/>, which
 /// does not expose it: <c>HttpListenerContext._connection</c> (an <c>HttpConnection</c>) and <c>HttpConnection._socket</c>
 /// (dotnet/runtime src/libraries/System.Net.HttpListener/src/System/Net/Managed). Found once; when a runtime moves
-/// either field, <see cref="Supported"/> is false, WebSockets go without a cork (as before it existed), and
-/// <c>ListenerSocketsTests</c> fails so that someone notices.
+/// either field, <see cref="Supported"/> is false, WebSockets go with neither a cork nor <c>TCP_NODELAY</c> (as before
+/// either existed), and <c>SendCorkTests</c> fails so that someone notices.
 /// </summary>
 public static class ListenerSockets
 {
@@ -26,7 +26,29 @@ public static class ListenerSockets
     public static Socket? Of(HttpListenerContext context) =>
         Supported && ContextConnection!.GetValue(context) is { } connection ? ConnectionSocket!.GetValue(connection) as Socket : null;
 
-    /// <summary>A cork on <paramref name="context"/>'s connection, or null (no cork: one write per frame as before).</summary>
-    public static ISendCork? CorkOf(HttpListenerContext context) =>
-        TcpCork.Supported && Of(context) is { } socket ? new TcpCork(socket) : null;
+    /// <summary>
+    /// What a connection that has become a WebSocket sends with: <c>TCP_NODELAY</c> switched on, and a cork for runs
+    /// of frames (null when the runtime keeps the socket elsewhere: then neither, as before either existed).
+    /// </summary>
+    public static ISendCork? ForWebSocket(HttpListenerContext context)
+    {
+        if (Of(context) is not { } socket)
+        {
+            return null;
+        }
+
+        // The listener leaves Nagle on. A member's frame written while its previous one is still unacknowledged
+        // would then wait for that ACK, which the client delays by up to 40 ms when it has nothing to send back:
+        // a quiet member reading a busy room is exactly that client. A run of frames is packed by the cork instead.
+        try
+        {
+            socket.NoDelay = true;
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        {
+            // Cut meanwhile: the first write reports it.
+        }
+
+        return TcpCork.Supported ? new TcpCork(socket) : null;
+    }
 }

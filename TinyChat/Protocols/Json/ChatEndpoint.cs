@@ -62,7 +62,7 @@ public sealed class ChatEndpoint(
         var accepted = await context.AcceptWebSocketAsync(null, settings.ReceiveBufferBytes, keepAlive).ConfigureAwait(false);
         ListenerBuffers.ReleaseRequestBuffer(context);
         var limits = new ConnectionLimits(settings.MaxMessageBytes, settings.OutboxCapacity, settings.ReceiveBufferBytes);
-        var connection = new WebSocketConnection(accepted.WebSocket, new JsonFrameEncoder(framing), limits, user, chat.Time, context.Response.Abort, ListenerSockets.CorkOf(context));
+        var connection = new WebSocketConnection(accepted.WebSocket, new JsonFrameEncoder(framing), limits, user, chat.Time, context.Response.Abort, ListenerSockets.ForWebSocket(context));
         await WebSocketLifetime.RunAsync("JSON", admission, connection, connection, client => new JsonChatProtocol(client, connection, FrameLimits()), connections, logger, cancellationToken).ConfigureAwait(false);
     }
 

@@ -78,7 +78,7 @@ public sealed class PhoenixEndpoint(
         var accepted = await context.AcceptWebSocketAsync(subprotocol, settings.ReceiveBufferBytes, keepAlive).ConfigureAwait(false);
         ListenerBuffers.ReleaseRequestBuffer(context);
         var limits = new ConnectionLimits(settings.MaxMessageBytes, settings.OutboxCapacity, settings.ReceiveBufferBytes);
-        var connection = new WebSocketConnection(accepted.WebSocket, new PhoenixFrameEncoder(version), limits, user, chat.Time, context.Response.Abort, ListenerSockets.CorkOf(context));
+        var connection = new WebSocketConnection(accepted.WebSocket, new PhoenixFrameEncoder(version), limits, user, chat.Time, context.Response.Abort, ListenerSockets.ForWebSocket(context));
         var link = new WebSocketLink(connection);
         var subscriptions = new PhoenixSubscriptions(link, PhoenixEventEncoder.For(version), settings.OutboxCapacity);
         await WebSocketLifetime.RunAsync("Phoenix", admission, connection, subscriptions, client => new PhoenixChannelProtocol(client, subscriptions, link, version, FrameLimits(limitOptions.Value)), connections, logger, cancellationToken).ConfigureAwait(false);
