@@ -208,6 +208,22 @@ public sealed class PipelinedCommitTests
         Assert.That(box.Delivered.Select(m => m.Id), Is.EqualTo(new[] { 1L, 2L, 3L }));
     }
 
+    [Test]
+    public async Task A_committed_batch_reaches_each_connection_as_one_batch_in_id_order()
+    {
+        var box = new BatchOutbox();
+        var room = await StartRoomAsync(Online(box), commitsInFlight: 1);
+        Post(room, "one");
+        var first = await NextHandedAsync();
+        Post(room, "two");
+        var three = Post(room, "three");
+        first.Commit.SetResult(1);
+        (await NextHandedAsync()).Commit.SetResult(2);
+        await three.Reply.Task.WaitAsync(Timeout);
+
+        Assert.That(box.Batches, Is.EqualTo(new[] { "1:one", "2:two 3:three" }), "one call per batch, never message by message");
+    }
+
     [TestCase("0")]
     [TestCase("3")]
     public void Commits_in_flight_other_than_one_or_two_are_refused_at_start_with_the_key_named(string value)
@@ -249,6 +265,39 @@ public sealed class PipelinedCommitTests
         Assert.That((await act.Reply.Task.WaitAsync(Timeout)).Error?.Code, Is.EqualTo("unavailable"));
         Assert.That(handed.Reader.TryRead(out _), Is.False, "nothing after the stop reached the store");
         Assert.That(box.Delivered, Has.Count.EqualTo(2));
+    }
+
+    /// <summary>An outbox that records each batch it is given as one line, "ID:TEXT ID:TEXT".</summary>
+    private sealed class BatchOutbox : IOutbox
+    {
+        private readonly List<string> batches = [];
+
+        public IReadOnlyList<string> Batches
+        {
+            get
+            {
+                lock (batches)
+                {
+                    return [.. batches];
+                }
+            }
+        }
+
+        public bool TryDeliver(ChatEvent chatEvent) => true;
+
+        public bool TryDeliverBatch(IReadOnlyList<ChatEvent> batch)
+        {
+            lock (batches)
+            {
+                batches.Add(string.Join(' ', batch.Cast<RoomMessage>().Select(m => $"{m.Id}:{m.Text}")));
+            }
+
+            return true;
+        }
+
+        public void Disconnect(string reason)
+        {
+        }
     }
 
     private sealed class WatchingOutbox(Action<ChatEvent> watch) : IOutbox

@@ -157,6 +157,70 @@ public sealed class ConnectionOutboxTests
     }
 
     [Test]
+    public async Task A_batch_is_one_item_that_goes_out_in_order_with_what_was_queued_around_it_and_counts_as_its_events()
+    {
+        var transport = new RecordingTransport(holdWrites: true);
+        var frames = new TextFrames();
+        var outbox = new ConnectionOutbox(transport, frames, capacity: 5);
+        var running = RunAsync(outbox, transport);
+        outbox.TryDeliver(new TextEvent("in flight"));
+        await transport.NextWriteAsync();
+
+        Assert.That(outbox.TryDeliver(ReplyOf("before")), Is.True);
+        Assert.That(outbox.TryDeliverBatch([new TextEvent("m1"), new TextEvent(""), new TextEvent("m3")]), Is.True);
+        Assert.That(outbox.TryDeliver(new TextEvent("after")), Is.True);
+        Assert.That(outbox.WhenQueuedAtMostAsync(4, CancellationToken.None).IsCompleted, Is.False, "five queued: the batch counts as its three events");
+        Assert.That(outbox.TryDeliverBatch([]), Is.True, "an empty batch queues nothing");
+        Assert.That(outbox.IsClosing, Is.False, "five fit a capacity of five");
+
+        transport.Release();
+        Assert.That(await transport.NextWriteAsync(), Is.EqualTo(new[] { "before", "m1", "m3", "after" }), "one write, in order, the event shown as nothing left out");
+        transport.Release();
+        outbox.Close(1000, "", drain: true);
+        await running.WaitAsync(Patience);
+        Assert.That(transport.Frames, Is.EqualTo(new[] { "in flight", "before", "m1", "m3", "after" }));
+    }
+
+    [Test]
+    public async Task A_batch_that_does_not_fit_closes_the_slow_reader_and_none_of_it_is_sent()
+    {
+        var transport = new RecordingTransport(holdWrites: true);
+        var outbox = new ConnectionOutbox(transport, new TextFrames(), capacity: 4);
+        var running = RunAsync(outbox, transport);
+        outbox.TryDeliver(new TextEvent("in flight"));
+        await transport.NextWriteAsync();
+        Assert.That(outbox.TryDeliver(new TextEvent("queued")), Is.True);
+
+        Assert.That(outbox.TryDeliverBatch([new TextEvent("b1"), new TextEvent("b2"), new TextEvent("b3"), new TextEvent("b4")]), Is.False, "1 + 4 > 4");
+        Assert.That(outbox.CloseCode, Is.EqualTo(ConnectionOutbox.SlowReaderCode));
+        Assert.That(outbox.CloseReason, Is.EqualTo(ConnectionOutbox.SlowReaderReason));
+        Assert.That(outbox.TryDeliverBatch([new TextEvent("later")]), Is.False, "a closing outbox accepts nothing more");
+
+        transport.Release();
+        await running.WaitAsync(Patience);
+        Assert.That(transport.Frames, Is.EqualTo(new[] { "in flight" }));
+        Assert.That(transport.Goodbye, Is.EqualTo((ConnectionOutbox.SlowReaderCode, ConnectionOutbox.SlowReaderReason)));
+    }
+
+    [Test]
+    public async Task A_batch_larger_than_one_write_goes_out_over_several_writes_in_order_with_nothing_lost()
+    {
+        var transport = new RecordingTransport();
+        var outbox = new ConnectionOutbox(transport, new TextFrames(), capacity: 1024);
+        var text = new string('x', 1000);
+        var batch = Enumerable.Range(0, 300).Select(i => (TinyChat.Chat.ChatEvent)new TextEvent($"{i:D3}{text}")).ToArray();
+        Assert.That(outbox.TryDeliverBatch(batch), Is.True);
+        Assert.That(outbox.TryDeliver(new TextEvent("after")), Is.True);
+        outbox.Close(1000, "", drain: true);
+
+        await RunAsync(outbox, transport).WaitAsync(Patience);
+
+        Assert.That(transport.Frames, Is.EqualTo(batch.Select(e => ((TextEvent)e).Text).Append("after")));
+        Assert.That(transport.Writes, Has.Count.GreaterThanOrEqualTo(4), "about 300 KB in runs of about 64 KB");
+        Assert.That(transport.Writes.Max(w => w.Sum(f => f.Length)), Is.LessThan(70_000), "no run grows far past the limit");
+    }
+
+    [Test]
     public async Task Closing_with_drain_sends_what_is_queued_before_the_goodbye()
     {
         var transport = new RecordingTransport(holdWrites: true);

@@ -51,6 +51,18 @@ public sealed class UserEndpoint(string user, DateTimeOffset onlineAt, IPresence
         return all.Length;
     }
 
+    /// <summary>Queues a room's batch on every connection of the user (see <see cref="IOutbox.TryDeliverBatch"/>); returns the deliveries. Never blocks.</summary>
+    public int DeliverBatch(IReadOnlyList<ChatEvent> batch)
+    {
+        var all = Volatile.Read(ref attached);
+        foreach (var connection in all)
+        {
+            connection.Outbox.TryDeliverBatch(batch);
+        }
+
+        return all.Length * batch.Count;
+    }
+
     /// <summary>Ends every connection of the user with <paramref name="reason"/> (see <see cref="IOutbox.Disconnect"/>). Never blocks.</summary>
     public void Disconnect(string reason)
     {

@@ -66,6 +66,7 @@ public sealed class ConnectionOutbox : IOutbox
     // A run stops growing past this many encoded bytes, so one write (and any joined frame) stays bounded.
     private const int MaxRunBytes = 64 * 1024;
 
+    // Unbounded as a channel, bounded by `queued`: a room's batch is one item that counts as its events.
     private readonly Channel<Outbound> queue;
     private readonly ITransport transport;
     private readonly IFrameEncoder encoder;
@@ -75,6 +76,13 @@ public sealed class ConnectionOutbox : IOutbox
     private readonly List<ChatEvent?> runEvents = [];
     private readonly List<ReadOnlyMemory<byte>> frames = [];
     private TaskCompletionSource? queuedWaiter;
+
+    // Events and replies queued and not yet taken by the writer.
+    private int queued;
+
+    // A batch the last run stopped in (it reached MaxRunBytes), and its first event not yet taken.
+    private Outbound rest;
+    private int restFrom;
     private int wakeAtMost;
     private int closing;
     private volatile bool discardPending;
@@ -89,16 +97,15 @@ public sealed class ConnectionOutbox : IOutbox
         this.encoder = encoder;
         this.time = time ?? TimeProvider.System;
         Capacity = capacity;
-        queue = Channel.CreateBounded<Outbound>(new BoundedChannelOptions(capacity)
+        queue = Channel.CreateUnbounded<Outbound>(new UnboundedChannelOptions
         {
             SingleReader = true,
             SingleWriter = false,
-            FullMode = BoundedChannelFullMode.Wait,
             AllowSynchronousContinuations = false,
         });
     }
 
-    /// <summary>How many items the queue holds; one more closes the connection as a slow reader.</summary>
+    /// <summary>How many events and replies the queue holds; one more closes the connection as a slow reader.</summary>
     public int Capacity { get; }
 
     /// <summary>The close code the server chose, once it closed.</summary>
@@ -114,10 +121,14 @@ public sealed class ConnectionOutbox : IOutbox
     public Task Closed => closed.Task;
 
     /// <inheritdoc />
-    public bool TryDeliver(ChatEvent chatEvent) => TryQueue(new Outbound(chatEvent, default));
+    public bool TryDeliver(ChatEvent chatEvent) => TryQueue(new Outbound(chatEvent, default, null), 1);
+
+    /// <inheritdoc />
+    public bool TryDeliverBatch(IReadOnlyList<ChatEvent> batch) =>
+        batch.Count == 0 || TryQueue(new Outbound(null, default, batch), batch.Count);
 
     /// <summary>Queues a reply, in order with events. Never blocks; false when the queue was full (the connection is then closed as a slow reader).</summary>
-    public bool TryDeliver(Reply reply) => TryQueue(new Outbound(null, reply.Bytes));
+    public bool TryDeliver(Reply reply) => TryQueue(new Outbound(null, reply.Bytes, null), 1);
 
     /// <summary>
     /// Closes the connection from the server side with a code and a reason; the first close wins. Never blocks. With
@@ -150,7 +161,7 @@ public sealed class ConnectionOutbox : IOutbox
     /// </summary>
     public Task WhenQueuedAtMostAsync(int items, CancellationToken cancellationToken)
     {
-        if (queue.Reader.Count <= items || IsClosing)
+        if (Volatile.Read(ref queued) <= items || IsClosing)
         {
             return Task.CompletedTask;
         }
@@ -160,7 +171,7 @@ public sealed class ConnectionOutbox : IOutbox
         Volatile.Write(ref queuedWaiter, waiter);
 
         // The writer may have taken enough between the check and the write above, and then nobody would wake us.
-        if (queue.Reader.Count <= items || IsClosing || closed.Task.IsCompleted)
+        if (Volatile.Read(ref queued) <= items || IsClosing || closed.Task.IsCompleted)
         {
             waiter.TrySetResult();
         }
@@ -202,12 +213,15 @@ public sealed class ConnectionOutbox : IOutbox
         }
     }
 
-    private bool TryQueue(Outbound item)
+    private bool TryQueue(Outbound item, int count)
     {
-        if (queue.Writer.TryWrite(item))
+        if (Interlocked.Add(ref queued, count) <= Capacity && queue.Writer.TryWrite(item))
         {
             return true;
         }
+
+        // Full, or closing (the channel is completed then). A batch that does not fit is not queued in part.
+        Interlocked.Add(ref queued, -count);
 
         if (Volatile.Read(ref closing) == 0)
         {
@@ -271,6 +285,7 @@ public sealed class ConnectionOutbox : IOutbox
             run.Clear();
             runEvents.Clear();
             frames.Clear();
+            rest = default;
             encoder.Dispose();
             WakeQueuedWaiter(final: true);
         }
@@ -278,34 +293,77 @@ public sealed class ConnectionOutbox : IOutbox
 
     private void WakeQueuedWaiter(bool final)
     {
-        if (Volatile.Read(ref queuedWaiter) is not null && (final || queue.Reader.Count <= Volatile.Read(ref wakeAtMost)))
+        if (Volatile.Read(ref queuedWaiter) is not null && (final || Volatile.Read(ref queued) <= Volatile.Read(ref wakeAtMost)))
         {
             Interlocked.Exchange(ref queuedWaiter, null)?.TrySetResult();
         }
     }
 
     // Takes what is queued now, up to the run limit, encoded; shared events are encoded once for all connections.
-    // An event the protocol does not show encodes to nothing and is not written.
+    // A batch is taken event by event, and one that reaches the limit is finished by the next run.
     private bool TakeRun(ChannelReader<Outbound> reader)
     {
         run.Clear();
         runEvents.Clear();
         frames.Clear();
         var bytes = 0;
-        while (bytes < MaxRunBytes && reader.TryRead(out var item))
+        var taken = 0;
+        while (bytes < MaxRunBytes)
         {
-            var encoded = item.Event is { } chatEvent ? chatEvent.EncodeWith(encoder.Events) : item.Bytes;
-            if (encoded.IsEmpty && item.Event is not null)
+            Outbound item;
+            var from = 0;
+            if (rest.Batch is not null)
             {
-                continue;
+                (item, from) = (rest, restFrom);
+                rest = default;
+            }
+            else if (!reader.TryRead(out item))
+            {
+                break;
             }
 
-            run.Add(encoded);
-            runEvents.Add(item.Event);
-            bytes += encoded.Length;
+            if (item.Batch is { } batch)
+            {
+                var i = from;
+                for (; i < batch.Count && bytes < MaxRunBytes; i++)
+                {
+                    bytes += Take(batch[i], default);
+                }
+
+                taken += i - from;
+                if (i < batch.Count)
+                {
+                    (rest, restFrom) = (item, i);
+                }
+            }
+            else
+            {
+                bytes += Take(item.Event, item.Bytes);
+                taken++;
+            }
+        }
+
+        if (taken > 0)
+        {
+            Interlocked.Add(ref queued, -taken);
         }
 
         return run.Count > 0;
+    }
+
+    // Adds one event (or reply) to the run and returns its encoded length. An event the protocol does not show
+    // encodes to nothing and is not written.
+    private int Take(ChatEvent? chatEvent, ReadOnlyMemory<byte> reply)
+    {
+        var encoded = chatEvent is not null ? chatEvent.EncodeWith(encoder.Events) : reply;
+        if (encoded.IsEmpty && chatEvent is not null)
+        {
+            return 0;
+        }
+
+        run.Add(encoded);
+        runEvents.Add(chatEvent);
+        return encoded.Length;
     }
 
     private static bool IsLostConnection(Exception ex) => ex is IOException or OperationCanceledException or ObjectDisposedException;
@@ -328,6 +386,7 @@ public sealed class ConnectionOutbox : IOutbox
         }
     }
 
-    // One queued item: a shared event (encoded through the cache) or bytes for this connection alone.
-    private readonly record struct Outbound(ChatEvent? Event, ReadOnlyMemory<byte> Bytes);
+    // One queued item: a shared event (encoded through the cache), a room's batch of them, or bytes for this
+    // connection alone.
+    private readonly record struct Outbound(ChatEvent? Event, ReadOnlyMemory<byte> Bytes, IReadOnlyList<ChatEvent>? Batch);
 }
