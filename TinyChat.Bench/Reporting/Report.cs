@@ -44,6 +44,7 @@ public sealed class Report : IDisposable
             new("server_cpu", "server CPU (cores)", Better.None),
             new("client_cpu", "bench CPU (cores)", Better.None),
             new("setup_s", "s to connect and join everyone", Better.Lower),
+            new("register_s", "s to register the users first (TinyChat only, not in the row above)", Better.None),
         ],
         ["latency"] =
         [

@@ -67,6 +67,7 @@ public sealed class LatencyScenario : Scenario
         var limit = GatherLimit + (runs * PerRun(context));
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         stop.CancelAfter(limit);
+        await target.EnsureUsersAsync(seats.Max(s => s.User) + 1, stop.Token).ConfigureAwait(false);
         var setup = Stopwatch.StartNew();
         await using var crowd = await GatherAsync(context, target, seats, limit, stop.Token).ConfigureAwait(false);
         var setupSeconds = setup.Elapsed.TotalSeconds;

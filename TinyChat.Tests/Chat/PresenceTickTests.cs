@@ -241,6 +241,48 @@ public sealed class PresenceTickTests
     }
 
     [Test]
+    public async Task A_greeting_in_a_counted_room_counts_whoever_came_or_went_since_the_last_count()
+    {
+        var countTick = TimeSpan.FromSeconds(1);
+        var room = await StartRoomAsync(fullStateMaxMembers: 2, countTick: countTick);
+        var aliceBox = new RecordingOutbox();
+        await JoinAsync(room, Online("alice", aliceBox));
+        await JoinAsync(room, Online("bob", new RecordingOutbox()));
+        var carolBox = new RecordingOutbox();
+        var carol = Online("carol", carolBox);
+        await JoinAsync(room, carol);
+        clock.Advance(Tick);
+        Assert.That((await aliceBox.NextAsync<PresenceCount>()).Online, Is.EqualTo(3));
+
+        async Task<int> GreetingAsync() => (await WhoAsync(room, new WhoIsHere("alice", Greeting: true))).Total;
+
+        // Within one count tick: two join, one of them loses its connection, the other leaves, a counted member goes
+        // offline, and the greeting follows every step.
+        await JoinAsync(room, Online("dave", new RecordingOutbox()));
+        Assert.That(await GreetingAsync(), Is.EqualTo(4));
+        var erinBox = new RecordingOutbox();
+        var erin = Online("erin", erinBox);
+        await JoinAsync(room, erin);
+        Assert.That(await GreetingAsync(), Is.EqualTo(5));
+        erin.Detach(erinBox);
+        room.TryPost(new MemberOffline("erin", erin));
+        Assert.That(await GreetingAsync(), Is.EqualTo(4), "erin went offline");
+        var leave = new LeaveRoom("dave");
+        Assert.That(await room.AskAsync(leave, leave.Reply, CancellationToken.None).WaitAsync(Timeout), Is.Null);
+        Assert.That(await GreetingAsync(), Is.EqualTo(3), "dave left");
+        carol.Detach(carolBox);
+        room.TryPost(new MemberOffline("carol", carol));
+        Assert.That(await GreetingAsync(), Is.EqualTo(2), "carol, counted before, went offline");
+        room.TryPost(new MemberOnline("erin", Online("erin", new RecordingOutbox())));
+        Assert.That(await GreetingAsync(), Is.EqualTo(3), "erin is back");
+
+        // The count the tick announces is the greeting's, and so is the greeting after it.
+        clock.Advance(countTick);
+        Assert.That((await aliceBox.NextAsync<PresenceCount>()).Online, Is.EqualTo(3));
+        Assert.That(await GreetingAsync(), Is.EqualTo(3));
+    }
+
+    [Test]
     public async Task Who_pages_the_names_in_order_after_a_cursor()
     {
         var room = await StartRoomAsync(fullStateMaxMembers: 2);

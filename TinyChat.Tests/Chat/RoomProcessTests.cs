@@ -191,10 +191,10 @@ public sealed class RoomProcessTests
         var rooms = Substitute.For<IRoomStore>();
         var writes = 0;
         rooms.MembersAsync(default!, default).ReturnsForAnyArgs(call => ((IRoomStore)store).MembersAsync(call.ArgAt<string>(0), call.ArgAt<CancellationToken>(1)));
-        rooms.AddMemberAsync(default!, default!, default).ReturnsForAnyArgs(call =>
+        rooms.AddMembersAsync(default!, default!, default).ReturnsForAnyArgs(call =>
         {
             Interlocked.Increment(ref writes);
-            return ((IRoomStore)store).AddMemberAsync(call.ArgAt<string>(0), call.ArgAt<string>(1), call.ArgAt<CancellationToken>(2));
+            return ((IRoomStore)store).AddMembersAsync(call.ArgAt<string>(0), call.ArgAt<IReadOnlyList<string>>(1), call.ArgAt<CancellationToken>(2));
         });
         var room = await StartRoomAsync(rooms, store);
         var aliceBox = new RecordingOutbox();
@@ -301,17 +301,27 @@ public sealed class RoomProcessTests
     }
 
     [Test]
-    public async Task A_crowd_joining_at_once_is_written_together_and_announced_in_few_diffs()
+    public async Task A_crowd_joining_at_once_is_written_together_greeted_and_announced_in_few_diffs()
     {
         var store = new InMemoryStore();
         var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var rooms = Substitute.For<IRoomStore>();
+        var writes = new System.Collections.Concurrent.ConcurrentQueue<IReadOnlyList<string>>();
         rooms.TryCreateAsync(Arg.Any<string>(), Arg.Any<CancellationToken>()).Returns(ValueTask.FromResult(true));
         rooms.MembersAsync(Arg.Any<string>(), Arg.Any<CancellationToken>()).Returns(ValueTask.FromResult<IReadOnlyList<string>>([]));
-        rooms.AddMemberAsync(Arg.Any<string>(), Arg.Any<string>(), Arg.Any<CancellationToken>()).Returns(_ => new ValueTask<bool>(gate.Task.ContinueWith(_ => true, TaskScheduler.Default)));
+        rooms.AddMembersAsync(Arg.Any<string>(), Arg.Any<IReadOnlyList<string>>(), Arg.Any<CancellationToken>()).Returns(call =>
+        {
+            var users = call.Arg<IReadOnlyList<string>>();
+            writes.Enqueue(users);
+            return new ValueTask<bool[]>(gate.Task.ContinueWith(_ => users.Select(_ => true).ToArray(), TaskScheduler.Default));
+        });
         var room = await StartRoomAsync(rooms, store);
         var watcherBox = new RecordingOutbox();
-        var crowd = Enumerable.Range(0, 20).Select(i => new JoinRoom($"u{i}", Online($"u{i}", i == 0 ? watcherBox : new RecordingOutbox()))).ToList();
+        var boxes = Enumerable.Range(0, 20).Select(i => i == 0 ? watcherBox : new RecordingOutbox()).ToList();
+        var welcomed = new bool[20];
+        var crowd = Enumerable.Range(0, 20)
+            .Select(i => new JoinRoom($"u{i}", Online($"u{i}", boxes[i]), new JoinGreeting(boxes[i], _ => welcomed[i] = true)))
+            .ToList();
         foreach (var join in crowd)
         {
             Assert.That(room.TryPost(join), Is.EqualTo(PostResult.Accepted));
@@ -320,6 +330,16 @@ public sealed class RoomProcessTests
         gate.SetResult();
         var replies = await Task.WhenAll(crowd.Select(j => j.Reply.Task.WaitAsync(Timeout)));
         Assert.That(replies, Is.All.Null);
+        Assert.That(writes.SelectMany(w => w), Is.EquivalentTo(crowd.Select(j => j.User)), "every membership written once");
+        Assert.That(writes, Has.Count.LessThan(20), "joins queued together are written in one call");
+        Assert.That(welcomed, Is.All.True);
+        for (var i = 1; i < 20; i++)
+        {
+            // Each joiner's greeting lists at least itself and everyone who joined before it.
+            var greeting = await boxes[i].NextAsync<PresenceState>();
+            Assert.That(greeting.Online.Select(e => e.User), Is.SupersetOf(Enumerable.Range(0, i + 1).Select(n => $"u{n}")), $"u{i}'s greeting");
+        }
+
         // The room announces after it has answered the joins: await the diffs rather than read what has arrived.
         var diffs = new List<PresenceDiff>();
         while (diffs.Sum(d => d.Joins.Count) < 20 && diffs.Count < 20)

@@ -126,6 +126,21 @@ public abstract class StoreContract
     }
 
     [Test]
+    public async Task A_crowd_joining_one_room_is_recorded_in_one_call_each_saying_whether_it_was_new_and_starting_at_the_newest_message()
+    {
+        await Rooms.TryCreateAsync("lobby", None);
+        await Messages.AppendRoomMessagesAsync("lobby", [Message("one"), Message("two")], None);
+        Assert.That(await Rooms.AddMemberAsync("lobby", "bar_user", None), Is.True);
+
+        Assert.That(await Rooms.AddMembersAsync("lobby", ["foo_user", "bar_user", "baz_user"], None), Is.EqualTo(new[] { true, false, true }));
+        Assert.That(await Rooms.MembersAsync("lobby", None), Is.EquivalentTo(new[] { "bar_user", "baz_user", "foo_user" }));
+        Assert.That(await Rooms.RoomsOfAsync("baz_user", None), Is.EqualTo(new[] { "lobby" }));
+        Assert.That((await Reading.RoomReadStatesAsync("baz_user", ["lobby"], None)).Single(), Is.EqualTo(new RoomReadState("lobby", 2, 0, 0)), "what came before the join is not unread");
+        Assert.That(await Rooms.AddMembersAsync("nowhere", ["foo_user"], None), Is.EqualTo(new[] { false }), "no membership of a missing room");
+        Assert.That(await Rooms.AddMembersAsync("lobby", [], None), Is.Empty);
+    }
+
+    [Test]
     public async Task Appending_numbers_each_room_from_one_without_gaps_and_returns_the_first_number()
     {
         await Rooms.TryCreateAsync("a", None);

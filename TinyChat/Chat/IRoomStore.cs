@@ -27,6 +27,12 @@ public interface IRoomStore
     /// <summary>Records a membership; false when it already existed.</summary>
     ValueTask<bool> AddMemberAsync(string room, string user, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Records several memberships of one room at once (a crowd joining): for each user, in order, false when it already
+    /// existed. All are durable when it returns; if it throws, each may or may not have been recorded.
+    /// </summary>
+    ValueTask<bool[]> AddMembersAsync(string room, IReadOnlyList<string> users, CancellationToken cancellationToken);
+
     /// <summary>Removes a membership; false when there was none.</summary>
     ValueTask<bool> RemoveMemberAsync(string room, string user, CancellationToken cancellationToken);
 

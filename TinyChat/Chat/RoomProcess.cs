@@ -165,8 +165,12 @@ public sealed class RoomProcess(
     // Members this room's local members were last told are online (presence_state, then diffs).
     private readonly HashSet<string> shown = new(StringComparer.Ordinal);
 
-    // Users whose presence may have changed since the last announcement, and how a leave names those who went offline.
-    private readonly HashSet<string> presenceDue = new(StringComparer.Ordinal);
+    // Users whose presence may have changed since the last announcement, each with how it moves the count of those
+    // shown (+1 online and not shown, -1 shown and no longer online, 0) when last looked at, and their sum: a greeting
+    // counts who is online now without walking a crowd that joined within the tick. How a leave names those who went
+    // offline.
+    private readonly Dictionary<string, int> presenceDue = new(StringComparer.Ordinal);
+    private int dueShift;
     private readonly Dictionary<string, PresenceEntry> leavingAs = new(StringComparer.Ordinal);
     private ITimer? presenceTimer;
     private int presenceTickQueued;
@@ -273,7 +277,7 @@ public sealed class RoomProcess(
         accessStale = false;
         stoppedAccepting = NodeStopping();
         StopPresenceTimer();
-        presenceDue.Clear();
+        ClearDue();
         leavingAs.Clear();
         var state = CurrentPresence();
         shown.Clear();
@@ -381,7 +385,7 @@ public sealed class RoomProcess(
                 // Only for a member shown by name: a member whose appearance is still due is announced with the
                 // connections it has then, and a room too big to list names no one.
                 if (members.TryGetValue(connections.User, out var current) && ReferenceEquals(current, connections.Endpoint)
-                    && !Counted && shown.Contains(connections.User) && !presenceDue.Contains(connections.User))
+                    && !Counted && shown.Contains(connections.User) && !presenceDue.ContainsKey(connections.User))
                 {
                     Broadcast(new PresenceConnectionDiff(Room, connections.User, connections.Opened, connections.Closed));
                 }
@@ -412,6 +416,7 @@ public sealed class RoomProcess(
                 {
                     recipients = null;
                     Announce([forget.User], forget.User, gone?.Presence);
+                    Recount(forget.User);
                 }
 
                 break;
@@ -427,7 +432,7 @@ public sealed class RoomProcess(
                 }
 
                 StopPresenceTimer();
-                presenceDue.Clear();
+                ClearDue();
 
                 deleted = true;
                 members.Clear();
@@ -511,7 +516,7 @@ public sealed class RoomProcess(
         bool[] added;
         try
         {
-            added = await Task.WhenAll(accepted.Select(j => rooms.AddMemberAsync(Room, j.User, cancellationToken).AsTask())).ConfigureAwait(false);
+            added = await rooms.AddMembersAsync(Room, [.. accepted.Select(j => j.User)], cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex)
         {
@@ -542,6 +547,10 @@ public sealed class RoomProcess(
 
         // Other nodes' processes of this room learn the new members (the store has them already).
         Publish(new MembershipChanged(Room, joined, []));
+
+        // One greeting for the whole batch: nothing changes between its joiners' welcomes, and a shared event is
+        // encoded once per front door instead of once per joiner.
+        PresenceState? greetingNow = null;
         for (var i = 0; i < accepted.Count; i++)
         {
             // False: another node recorded the membership first (its notice is still on its way).
@@ -555,7 +564,7 @@ public sealed class RoomProcess(
             {
                 // Durable now: the welcome, then the greeting, before any presence change this batch announces.
                 greeting.Welcome(Details(accepted[i].User));
-                greeting.Outbox.TryDeliver(GreetingNow());
+                greeting.Outbox.TryDeliver(greetingNow ??= GreetingNow());
             }
 
             accepted[i].Reply.Complete(null);
@@ -585,6 +594,7 @@ public sealed class RoomProcess(
         // At once, while the leaver is still a recipient: the user's other tabs drop the room's presence.
         Announce([leave.User], leave.User, presence.Find(leave.User) ?? endpoint?.Presence);
         members.Remove(leave.User);
+        Recount(leave.User);
         recipients = null;
         Publish(new MembershipChanged(Room, [], [leave.User]));
         leave.Reply.Complete(null);
@@ -633,7 +643,7 @@ public sealed class RoomProcess(
 
     private void PresenceChanged(string user, PresenceEntry? leaving = null)
     {
-        presenceDue.Add(user);
+        Due(user);
         if (leaving is not null)
         {
             leavingAs[user] = leaving;
@@ -644,8 +654,32 @@ public sealed class RoomProcess(
     {
         foreach (var user in users)
         {
-            presenceDue.Add(user);
+            Due(user);
         }
+    }
+
+    // Every change to a member's endpoint here comes with a PresenceChanged, and so does one to another node's rows
+    // (OthersPresenceChanged): the shift is read then, not walked again for every greeting.
+    private void Due(string user)
+    {
+        var shift = (members.TryGetValue(user, out var endpoint) && IsOnline(user, endpoint) ? 1 : 0) - (shown.Contains(user) ? 1 : 0);
+        dueShift += presenceDue.TryGetValue(user, out var was) ? shift - was : shift;
+        presenceDue[user] = shift;
+    }
+
+    // After a change to shown or the members outside a tick's announcement (a leave, a removal).
+    private void Recount(string user)
+    {
+        if (presenceDue.ContainsKey(user))
+        {
+            Due(user);
+        }
+    }
+
+    private void ClearDue()
+    {
+        presenceDue.Clear();
+        dueShift = 0;
     }
 
     // After every command: what changed is announced now if the room announced nothing for a tick, else on the tick.
@@ -689,8 +723,8 @@ public sealed class RoomProcess(
         announcedOnce = true;
         if (presenceDue.Count > 0)
         {
-            Announce(presenceDue);
-            presenceDue.Clear();
+            Announce(presenceDue.Keys);
+            ClearDue();
             leavingAs.Clear();
         }
     }
@@ -842,21 +876,8 @@ public sealed class RoomProcess(
     }
 
     // How many are online now, where shown lags by up to a tick: a joiner greeted before the tick counts itself (and
-    // whoever else changed since), without walking the whole room.
-    private int OnlineNow()
-    {
-        var count = shown.Count;
-        foreach (var user in presenceDue)
-        {
-            var online = members.TryGetValue(user, out var endpoint) && IsOnline(user, endpoint);
-            if (online != shown.Contains(user))
-            {
-                count += online ? 1 : -1;
-            }
-        }
-
-        return count;
-    }
+    // whoever else changed since).
+    private int OnlineNow() => shown.Count + dueShift;
 
     private bool IsOnline(string user, UserEndpoint? endpoint) =>
         endpoint is not null || OnOtherNodes(user) is not null;
@@ -1045,7 +1066,7 @@ public sealed class RoomProcess(
 
     private void DeliverHere(ChatBusMessage message)
     {
-        var targets = Recipients();
+        // Not for a MembershipChanged: the list is rebuilt after a membership change, and a join batch publishes one.
         switch (message)
         {
             case CommittedMessages batch:
@@ -1086,7 +1107,7 @@ public sealed class RoomProcess(
                     fresh[i - first] = messages[i];
                 }
 
-                foreach (var endpoint in targets)
+                foreach (var endpoint in Recipients())
                 {
                     delivered += endpoint.DeliverBatch(fresh);
                 }
@@ -1096,7 +1117,7 @@ public sealed class RoomProcess(
                 break;
             case ChatBusEvent { Event: TypingNotice notice }:
                 // Everyone but the typist, on whichever node the typist is.
-                foreach (var endpoint in targets)
+                foreach (var endpoint in Recipients())
                 {
                     if (!string.Equals(endpoint.User, notice.User, StringComparison.Ordinal))
                     {
@@ -1106,7 +1127,7 @@ public sealed class RoomProcess(
 
                 break;
             case ChatBusEvent single:
-                foreach (var endpoint in targets)
+                foreach (var endpoint in Recipients())
                 {
                     endpoint.Deliver(single.Event);
                 }
@@ -1436,6 +1457,7 @@ public sealed class RoomProcess(
             var endpoint = members[removed];
             Announce([removed], removed, presence.Find(removed) ?? endpoint?.Presence);
             members.Remove(removed);
+            Recount(removed);
             recipients = null;
             Publish(new MembershipChanged(Room, [], [removed]));
 

@@ -223,6 +223,18 @@ public sealed class InMemoryStore(TimeProvider? time = null) : IAccountStore, IR
     }
 
     /// <inheritdoc />
+    public async ValueTask<bool[]> AddMembersAsync(string room, IReadOnlyList<string> users, CancellationToken cancellationToken)
+    {
+        var added = new bool[users.Count];
+        for (var i = 0; i < users.Count; i++)
+        {
+            added[i] = await AddMemberAsync(room, users[i], cancellationToken).ConfigureAwait(false);
+        }
+
+        return added;
+    }
+
+    /// <inheritdoc />
     public ValueTask<bool> RemoveMemberAsync(string room, string user, CancellationToken cancellationToken)
     {
         lock (gate)

@@ -358,6 +358,10 @@ public sealed class PostgresStore : IDurableStore, IAsyncDisposable
             cancellationToken);
 
     /// <inheritdoc />
+    public async ValueTask<bool[]> AddMembersAsync(string room, IReadOnlyList<string> users, CancellationToken cancellationToken) =>
+        await Task.WhenAll(users.Select(user => AddMemberAsync(room, user, cancellationToken).AsTask())).ConfigureAwait(false);
+
+    /// <inheritdoc />
     public ValueTask<bool> RemoveMemberAsync(string room, string user, CancellationToken cancellationToken) =>
         RunAsync(
             async (connection, ct) => await ExecuteAsync(

@@ -314,6 +314,10 @@ public sealed class SqliteStore : IDurableStore, IDisposable
         await Writer.WriteAsync(s => s.AddMember(room, user), cancellationToken).ConfigureAwait(false);
 
     /// <inheritdoc />
+    public async ValueTask<bool[]> AddMembersAsync(string room, IReadOnlyList<string> users, CancellationToken cancellationToken) =>
+        await Writer.WriteAsync(s => s.AddMembers(room, users), cancellationToken).ConfigureAwait(false);
+
+    /// <inheritdoc />
     public async ValueTask<bool> RemoveMemberAsync(string room, string user, CancellationToken cancellationToken) =>
         await Writer.WriteAsync(s => s.RemoveMember(room, user), cancellationToken).ConfigureAwait(false);
 

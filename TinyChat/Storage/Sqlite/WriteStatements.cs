@@ -248,6 +248,18 @@ internal sealed class WriteStatements : IDisposable
         return true;
     }
 
+    /// <summary>One write for a crowd joining one room: one request at the writer instead of one per joiner.</summary>
+    public bool[] AddMembers(string room, IReadOnlyList<string> users)
+    {
+        var added = new bool[users.Count];
+        for (var i = 0; i < users.Count; i++)
+        {
+            added[i] = AddMember(room, users[i]);
+        }
+
+        return added;
+    }
+
     /// <summary>Moves the user's read position in the room forward (never back); the position afterwards (0: no such room).</summary>
     public long MarkRoomRead(string user, string room, long seq)
     {
