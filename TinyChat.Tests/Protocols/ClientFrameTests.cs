@@ -16,6 +16,20 @@ public sealed class ClientFrameTests
         Assert.That(Encoding.UTF8.GetString(frame.Ref!), Is.EqualTo("\"x1\""));
     }
 
+    [Test]
+    public void Field_names_are_matched_exactly_escaped_or_not()
+    {
+        var post = Parse("""{"room":"lobby","message":"hi","ref":3}""");
+        Assert.That((post.Room, post.Message, post.Error), Is.EqualTo(("lobby", "hi", (FrameError?)null)));
+
+        var escaped = Parse("""{"r\u006fom":"lobby","m\u0065ssage":"hi"}""");
+        Assert.That((escaped.Room, escaped.Message, escaped.Error), Is.EqualTo(("lobby", "hi", (FrameError?)null)));
+
+        // Near misses are unknown fields, skipped as any other.
+        var near = Parse("""{"Room":"a","rooms":"b","roo":"c","message ":"d","user":"u","query":"q","next":"n"}""");
+        Assert.That((near.Room, near.Message, near.User, near.Query, near.Next, near.Error), Is.EqualTo(((string?)null, (string?)null, "u", "q", "n", (FrameError?)null)));
+    }
+
     [TestCase("""{"ref":12}""", "12")]
     [TestCase("""{"ref":"a\"b"}""", "\"a\\u0022b\"")]
     public void A_ref_is_kept_as_json(string json, string raw)

@@ -11,6 +11,11 @@ public sealed record ClientFrame
 {
     private static readonly JsonReaderOptions ReaderOptions = new() { MaxDepth = 16 };
 
+    // The fields a frame may have, most frequent first (a post: room, message, ref).
+    private static readonly (string Name, byte[] Utf8)[] Fields =
+        [.. new[] { "room", "message", "ref", "command", "to", "with", "before", "after", "limit", "private", "user", "id", "seconds", "topic", "role", "query", "next" }
+            .Select(name => (name, Encoding.UTF8.GetBytes(name)))];
+
     /// <summary><c>command</c>.</summary>
     public string? Command { get; private set; }
 
@@ -85,7 +90,7 @@ public sealed record ClientFrame
 
             while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
             {
-                var name = reader.GetString();
+                var name = FieldName(ref reader);
                 reader.Read();
                 switch (name)
                 {
@@ -119,6 +124,27 @@ public sealed record ClientFrame
         }
 
         return frame;
+    }
+
+    // Every frame names its fields: the known ones are matched on their bytes (a post has three: no string made for
+    // any of them); an escaped or unknown name is read as it is.
+    private static string? FieldName(ref Utf8JsonReader reader)
+    {
+        if (reader.ValueIsEscaped || reader.HasValueSequence)
+        {
+            return reader.GetString();
+        }
+
+        var name = reader.ValueSpan;
+        foreach (var field in Fields)
+        {
+            if (name.SequenceEqual(field.Utf8))
+            {
+                return field.Name;
+            }
+        }
+
+        return null;
     }
 
     private static void Drain(ref Utf8JsonReader reader)
