@@ -66,6 +66,25 @@ public sealed class ConnectionPolicyTests
     }
 
     [Test]
+    public async Task As_alice_when_I_connect_again_I_am_greeted_once_in_every_room_I_joined_in_name_order()
+    {
+        await using var core = await ChatCore.StartAsync(null, "alice");
+        await core.Server.Rooms.CreateAsync("zebra", CancellationToken.None);
+        await core.Server.Rooms.CreateAsync("aardvark", CancellationToken.None);
+        var (alice, _) = await core.ConnectAsync("alice");
+        foreach (var room in new[] { "zebra", "default", "aardvark" })
+        {
+            Assert.That((await alice.JoinAsync(room, CancellationToken.None)).Error, Is.Null);
+        }
+
+        // The rooms come with the attach (one trip through the session), so the greeting is complete when the
+        // connect returns.
+        var (_, secondTab) = await core.ConnectAsync("alice");
+
+        Assert.That(secondTab.Drain().OfType<PresenceState>().Select(p => p.Room), Is.EqualTo(new[] { "aardvark", "default", "zebra" }));
+    }
+
+    [Test]
     public async Task As_bob_when_alice_posts_in_a_room_we_share_my_outbox_receives_it_once()
     {
         await using var core = await ChatCore.StartAsync(null, "alice", "bob");

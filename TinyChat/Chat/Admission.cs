@@ -45,9 +45,10 @@ public sealed class Admission : IAsyncDisposable
         }
 
         UserSessionProcess session;
+        IReadOnlyList<string> joined;
         try
         {
-            session = await server.Sessions.AttachAsync(User, outbox, cancellationToken, present).ConfigureAwait(false);
+            (session, joined) = await server.Sessions.AttachAsync(User, outbox, cancellationToken, present).ConfigureAwait(false);
         }
         catch
         {
@@ -58,7 +59,7 @@ public sealed class Admission : IAsyncDisposable
         var client = new ChatClient(server, session, outbox, IsGuest);
         if (present)
         {
-            await client.GreetAsync(cancellationToken).ConfigureAwait(false);
+            await client.GreetAsync(joined, cancellationToken).ConfigureAwait(false);
         }
 
         return client;

@@ -649,21 +649,10 @@ public sealed partial class ChatClient : IAsyncDisposable
     }
 
     // A (re)connected client first learns who is online in each room it has joined, whatever its protocol.
-    // Only the session's joined set is needed: listing every room of the server (and the private ones, to hide them)
-    // cost two store reads per connection, sized by the server rather than by the user.
-    internal async Task GreetAsync(CancellationToken cancellationToken)
+    // Only the session's joined set is needed (listing every room of the server, and the private ones to hide them,
+    // cost two store reads per connection), and the session hands it over with the attach: no second trip.
+    internal async Task GreetAsync(IReadOnlyList<string> joined, CancellationToken cancellationToken)
     {
-        var list = new JoinedRooms();
-        IReadOnlyList<string> joined;
-        try
-        {
-            joined = await session.AskAsync(list, list.Reply, cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (IsLoopFailure(ex, cancellationToken))
-        {
-            return;
-        }
-
         foreach (var room in joined)
         {
             await PushGreetingAsync(room, cancellationToken).ConfigureAwait(false);

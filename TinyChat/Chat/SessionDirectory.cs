@@ -34,10 +34,11 @@ public sealed class SessionDirectory(
     public UserEndpoint? FindOnline(string user) => live.TryLookup(user, out var session) && session.Endpoint.Connections > 0 ? session.Endpoint : null;
 
     /// <summary>
-    /// Attaches a connection to the user's session, starting one if there is none. A <paramref name="present"/>
-    /// connection makes the user online; a request (false) only acts as the user.
+    /// Attaches a connection to the user's session, starting one if there is none, and returns it with the rooms the
+    /// user has joined (in name order; none for a request). A <paramref name="present"/> connection makes the user
+    /// online; a request (false) only acts as the user.
     /// </summary>
-    public async Task<UserSessionProcess> AttachAsync(string user, IOutbox outbox, CancellationToken cancellationToken, bool present = true)
+    public async Task<(UserSessionProcess Session, IReadOnlyList<string> Joined)> AttachAsync(string user, IOutbox outbox, CancellationToken cancellationToken, bool present = true)
     {
         for (var attempt = 0; attempt < AttachAttempts; attempt++)
         {
@@ -57,9 +58,9 @@ public sealed class SessionDirectory(
             var attach = new AttachConnection(outbox, present);
             try
             {
-                if (await session.AskAsync(attach, attach.Reply, cancellationToken).ConfigureAwait(false))
+                if (await session.AskAsync(attach, attach.Reply, cancellationToken).ConfigureAwait(false) is { } joined)
                 {
-                    return session;
+                    return (session, joined);
                 }
             }
             catch (ProcessStoppedException)

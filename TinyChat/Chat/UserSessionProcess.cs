@@ -16,11 +16,12 @@ public abstract record SessionRequest<T> : SessionCommand, IRequest
 }
 
 /// <summary>
-/// A connection of the user opens; false means this session is ending and a new one must be found. A connection
-/// that is not <paramref name="Present"/> (one HTTP API request) acts as the user but does not make the user online
-/// and receives nothing.
+/// A connection of the user opens; the reply is the rooms the user has joined, in name order (what the connection's
+/// greeting covers, so connecting takes one trip through the session), or null when this session is ending and a new
+/// one must be found. A connection that is not <paramref name="Present"/> (one HTTP API request) acts as the user but
+/// does not make the user online and receives nothing (its reply lists no room).
 /// </summary>
-public sealed record AttachConnection(IOutbox Outbox, bool Present = true) : SessionRequest<bool>;
+public sealed record AttachConnection(IOutbox Outbox, bool Present = true) : SessionRequest<IReadOnlyList<string>?>;
 
 /// <summary>A connection of the user closed.</summary>
 public sealed record DetachConnection(IOutbox Outbox) : SessionCommand;
@@ -125,7 +126,7 @@ public sealed class UserSessionProcess(
                     await AttachAsync(attach, cancellationToken).ConfigureAwait(false);
                 }
 
-                attach.Reply.Complete(!ending);
+                attach.Reply.Complete(ending ? null : attach.Present ? JoinedInOrder() : []);
                 break;
             case DetachConnection detach:
                 await DetachAsync(detach.Outbox, cancellationToken).ConfigureAwait(false);
@@ -164,12 +165,14 @@ public sealed class UserSessionProcess(
                 joined.Remove(forget.Room);
                 break;
             case JoinedRooms list:
-                list.Reply.Complete([.. joined.Order(StringComparer.Ordinal)]);
+                list.Reply.Complete(JoinedInOrder());
                 break;
             default:
                 throw new InvalidOperationException($"session {User} cannot handle {message.GetType().Name}");
         }
     }
+
+    private string[] JoinedInOrder() => [.. joined.Order(StringComparer.Ordinal)];
 
     // A store outage answers the user; it is no fault of this loop (restarting it would not help).
     private async Task<ChatError?> JoinAsync(string room, JoinGreeting? greeting, CancellationToken cancellationToken)
