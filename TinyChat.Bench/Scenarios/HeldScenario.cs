@@ -39,7 +39,7 @@ public sealed class HeldScenario : Scenario
         var latencySeats = LatencyScenario.Seats("held-lat", firstUser, roomMembers, slowReader: false);
         var others = Enumerable.Range(roomMembers, total - roomMembers).Select(i => new Seat(firstUser + i, $"held-{i / RoomSize}", -1)).ToList();
         var idle = new Traffic(0, 1, releaseOnAck: false);
-        var limit = GatherLimit + LatencyScenario.PerRun(context) + hold;
+        var limit = GatherLimit + (2 * LatencyScenario.PerRun(context)) + hold;
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         stop.CancelAfter(limit);
         await target.EnsureUsersAsync(firstUser + total, stop.Token).ConfigureAwait(false);
@@ -56,6 +56,7 @@ public sealed class HeldScenario : Scenario
         var joined = total - failed;
         context.Log($"held: {joined} of {total} connections joined in {setupSeconds:0.#} s; holding {hold.TotalSeconds:0.#} s under traffic");
 
+        await LatencyScenario.WarmUpAsync(context, target, room, stop.Token).ConfigureAwait(false);
         var paced = await LatencyScenario.MeasureAsync(context, target, room, options.LatencyRate, padding: 0, stop.Token, hold).ConfigureAwait(false);
         var after = target.Sample();
         var dropped = Dropped(room) + (crowd is null ? 0 : Dropped(crowd));

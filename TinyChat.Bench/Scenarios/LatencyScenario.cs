@@ -64,13 +64,14 @@ public sealed class LatencyScenario : Scenario
     {
         var options = context.Options;
         var seats = Seats($"lat{options.LatencyMembers}", context.Users($"{Name} {shape}", options.LatencyMembers), options.LatencyMembers, slowReader: false);
-        var limit = GatherLimit + (runs * PerRun(context));
+        var limit = GatherLimit + ((runs + 1) * PerRun(context));
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         stop.CancelAfter(limit);
         await target.EnsureUsersAsync(seats.Max(s => s.User) + 1, stop.Token).ConfigureAwait(false);
         var setup = Stopwatch.StartNew();
         await using var crowd = await GatherAsync(context, target, seats, limit, stop.Token).ConfigureAwait(false);
         var setupSeconds = setup.Elapsed.TotalSeconds;
+        await WarmUpAsync(context, target, crowd, stop.Token).ConfigureAwait(false);
         for (var run = 1; run <= runs; run++)
         {
             var paced = await MeasureAsync(context, target, crowd, options.LatencyRate, padding: 0, stop.Token).ConfigureAwait(false);
@@ -109,8 +110,21 @@ public sealed class LatencyScenario : Scenario
         return seats;
     }
 
+    /// <summary>
+    /// One unmeasured paced run of <c>--warmup-seconds</c>, as fanout has: the bench's own receive path is compiled
+    /// and tiered up on the first target it meets, and that target measured slower for it (of two TinyChat builds, the
+    /// one measured first in a fresh bench had the higher p50 in 9 of 10 paired runs, whichever build it was).
+    /// </summary>
+    public static async Task WarmUpAsync(BenchContext context, Target target, Crowd crowd, CancellationToken cancellationToken)
+    {
+        if (context.Options.WarmupSeconds > 0)
+        {
+            await MeasureAsync(context, target, crowd, context.Options.LatencyRate, padding: 0, cancellationToken, TimeSpan.FromSeconds(context.Options.WarmupSeconds)).ConfigureAwait(false);
+        }
+    }
+
     /// <summary>The longest one <see cref="MeasureAsync"/> may take.</summary>
-    public static TimeSpan PerRun(BenchContext context) => SettleLimit + Warmup + TimeSpan.FromSeconds(context.Options.LatencySeconds) + DrainLimit + TimeSpan.FromSeconds(1);
+    public static TimeSpan PerRun(BenchContext context) => SettleLimit + Warmup + TimeSpan.FromSeconds(Math.Max(context.Options.LatencySeconds, context.Options.WarmupSeconds)) + DrainLimit + TimeSpan.FromSeconds(1);
 
     /// <summary>Connects and joins <paramref name="seats"/> (the slow reader's loop never starts); receive loops end after <paramref name="limit"/>.</summary>
     public static Task<Crowd> GatherAsync(BenchContext context, Target target, List<Seat> seats, TimeSpan limit, CancellationToken cancellationToken) =>

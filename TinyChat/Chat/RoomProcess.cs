@@ -1099,7 +1099,14 @@ public sealed class RoomProcess(
                 // Member by member, the whole batch as one item: one queue write and one wake-up of the connection's
                 // writer per batch, which sends it in one write (message by message, the writer could wake on the
                 // first and race the rest: 1.5-2x the TCP segments per delivery were measured that way round).
-                IReadOnlyList<ChatEvent> fresh = first == 0 ? messages : [.. messages.Skip(first)];
+                // One array of the events per batch (not per member), typed as what the outboxes read: reading a
+                // RoomMessage list through IReadOnlyList<ChatEvent> would take the variant interface path per event.
+                var fresh = new ChatEvent[messages.Count - first];
+                for (var i = first; i < messages.Count; i++)
+                {
+                    fresh[i - first] = messages[i];
+                }
+
                 foreach (var endpoint in Recipients())
                 {
                     delivered += endpoint.DeliverBatch(fresh);

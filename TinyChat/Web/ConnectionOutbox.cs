@@ -325,13 +325,24 @@ public sealed class ConnectionOutbox : IOutbox
             if (item.Batch is { } batch)
             {
                 var i = from;
-                for (; i < batch.Count && bytes < MaxRunBytes; i++)
+                var count = batch.Count;
+                if (batch is ChatEvent[] events)
                 {
-                    bytes += Take(batch[i], default);
+                    for (; i < count && bytes < MaxRunBytes; i++)
+                    {
+                        bytes += Take(events[i], default);
+                    }
+                }
+                else
+                {
+                    for (; i < count && bytes < MaxRunBytes; i++)
+                    {
+                        bytes += Take(batch[i], default);
+                    }
                 }
 
                 taken += i - from;
-                if (i < batch.Count)
+                if (i < count)
                 {
                     (rest, restFrom) = (item, i);
                 }
