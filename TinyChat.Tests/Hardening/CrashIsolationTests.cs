@@ -10,29 +10,6 @@ namespace TinyChat.Tests.Hardening;
 [TestFixture]
 public sealed class CrashIsolationTests
 {
-    /// <summary>A message store that fails on one poisoned text: a stand-in for a bug that one client's input triggers.</summary>
-    private sealed class PoisonedStore(InMemoryStore inner) : IMessageStore
-    {
-        public ValueTask<long> LastRoomIdAsync(string room, CancellationToken cancellationToken) => inner.LastRoomIdAsync(room, cancellationToken);
-
-        public ValueTask<long> AppendRoomMessagesAsync(string room, IReadOnlyList<NewRoomMessage> messages, CancellationToken cancellationToken) =>
-            messages.Any(m => m.Text == "poison") ? throw new InvalidOperationException("poisoned") : inner.AppendRoomMessagesAsync(room, messages, cancellationToken);
-
-        public ValueTask<long> AppendPrivateMessageAsync(string from, string to, string text, DateTimeOffset timestamp, CancellationToken cancellationToken) =>
-            inner.AppendPrivateMessageAsync(from, to, text, timestamp, cancellationToken);
-
-        public ValueTask<IReadOnlyList<RoomMessage>> RoomHistoryAsync(string room, HistoryQuery query, CancellationToken cancellationToken) =>
-            inner.RoomHistoryAsync(room, query, cancellationToken);
-
-        public ValueTask<IReadOnlyList<PrivateMessage>> PrivateHistoryAsync(string user, string other, HistoryQuery query, CancellationToken cancellationToken) =>
-            inner.PrivateHistoryAsync(user, other, query, cancellationToken);
-
-        public ValueTask<long> LastPrivateIdAsync(CancellationToken cancellationToken) => inner.LastPrivateIdAsync(cancellationToken);
-
-        public ValueTask<IReadOnlyList<PrivateMessage>> PrivateMessagesOfAsync(string user, long after, int limit, CancellationToken cancellationToken) =>
-            inner.PrivateMessagesOfAsync(user, after, limit, cancellationToken);
-    }
-
     [Test]
     public async Task A_fault_caused_by_one_clients_input_is_contained_and_logged_once()
     {

@@ -135,9 +135,9 @@ public sealed class ShutdownTests
             return new Store(inner, this);
         }
 
-        private sealed class Store(IMessageStore inner, HeldRoomCommits hold) : IMessageStore
+        private sealed class Store(IMessageStore inner, HeldRoomCommits hold) : ForwardingMessageStore(inner)
         {
-            public ValueTask<Task<long>> QueueRoomMessagesAsync(string room, IReadOnlyList<NewRoomMessage> messages, Task<long>? after, CancellationToken cancellationToken) =>
+            public override ValueTask<Task<long>> QueueRoomMessagesAsync(string room, IReadOnlyList<NewRoomMessage> messages, Task<long>? after, CancellationToken cancellationToken) =>
                 ValueTask.FromResult(CommitAfterReleaseAsync(room, messages, after, cancellationToken));
 
             private async Task<long> CommitAfterReleaseAsync(string room, IReadOnlyList<NewRoomMessage> messages, Task<long>? after, CancellationToken cancellationToken)
@@ -149,29 +149,8 @@ public sealed class ShutdownTests
                     await released;
                 }
 
-                return await await inner.QueueRoomMessagesAsync(room, messages, after, cancellationToken);
+                return await await base.QueueRoomMessagesAsync(room, messages, after, cancellationToken);
             }
-
-            public ValueTask<long> LastRoomIdAsync(string room, CancellationToken cancellationToken) => inner.LastRoomIdAsync(room, cancellationToken);
-
-            public ValueTask<long> AppendRoomMessagesAsync(string room, IReadOnlyList<NewRoomMessage> messages, CancellationToken cancellationToken) =>
-                inner.AppendRoomMessagesAsync(room, messages, cancellationToken);
-
-            public ValueTask<long> AppendPrivateMessageAsync(string from, string to, string text, DateTimeOffset timestamp, CancellationToken cancellationToken) =>
-                inner.AppendPrivateMessageAsync(from, to, text, timestamp, cancellationToken);
-
-            public ValueTask<RoomMessage?> FindRoomMessageAsync(string room, long id, CancellationToken cancellationToken) => inner.FindRoomMessageAsync(room, id, cancellationToken);
-
-            public ValueTask<IReadOnlyList<RoomMessage>> RoomHistoryAsync(string room, HistoryQuery query, CancellationToken cancellationToken) =>
-                inner.RoomHistoryAsync(room, query, cancellationToken);
-
-            public ValueTask<IReadOnlyList<PrivateMessage>> PrivateHistoryAsync(string user, string other, HistoryQuery query, CancellationToken cancellationToken) =>
-                inner.PrivateHistoryAsync(user, other, query, cancellationToken);
-
-            public ValueTask<long> LastPrivateIdAsync(CancellationToken cancellationToken) => inner.LastPrivateIdAsync(cancellationToken);
-
-            public ValueTask<IReadOnlyList<PrivateMessage>> PrivateMessagesOfAsync(string user, long after, int limit, CancellationToken cancellationToken) =>
-                inner.PrivateMessagesOfAsync(user, after, limit, cancellationToken);
         }
     }
 }

@@ -328,29 +328,6 @@ public sealed class PhoenixClientTests
         Assert.That(bodies, Is.EqualTo(new[] { "before the crash", "while rejoining", "after the rejoin" }));
     }
 
-    /// <summary>A message store that fails on one text, so a room loop crashes on demand.</summary>
-    private sealed class PoisonedStore(InMemoryStore inner) : IMessageStore
-    {
-        public ValueTask<long> LastRoomIdAsync(string room, CancellationToken cancellationToken) => inner.LastRoomIdAsync(room, cancellationToken);
-
-        public ValueTask<long> AppendRoomMessagesAsync(string room, IReadOnlyList<NewRoomMessage> messages, CancellationToken cancellationToken) =>
-            messages.Any(m => m.Text == "poison") ? throw new InvalidOperationException("poisoned") : inner.AppendRoomMessagesAsync(room, messages, cancellationToken);
-
-        public ValueTask<long> AppendPrivateMessageAsync(string from, string to, string text, DateTimeOffset timestamp, CancellationToken cancellationToken) =>
-            inner.AppendPrivateMessageAsync(from, to, text, timestamp, cancellationToken);
-
-        public ValueTask<IReadOnlyList<RoomMessage>> RoomHistoryAsync(string room, HistoryQuery query, CancellationToken cancellationToken) =>
-            inner.RoomHistoryAsync(room, query, cancellationToken);
-
-        public ValueTask<IReadOnlyList<PrivateMessage>> PrivateHistoryAsync(string user, string other, HistoryQuery query, CancellationToken cancellationToken) =>
-            inner.PrivateHistoryAsync(user, other, query, cancellationToken);
-
-        public ValueTask<long> LastPrivateIdAsync(CancellationToken cancellationToken) => inner.LastPrivateIdAsync(cancellationToken);
-
-        public ValueTask<IReadOnlyList<PrivateMessage>> PrivateMessagesOfAsync(string user, long after, int limit, CancellationToken cancellationToken) =>
-            inner.PrivateMessagesOfAsync(user, after, limit, cancellationToken);
-    }
-
     [Test]
     public async Task Phoenix_clients_invite_moderate_and_edit_in_a_private_room()
     {
