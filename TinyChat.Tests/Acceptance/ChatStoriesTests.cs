@@ -112,6 +112,53 @@ public sealed class ChatStoriesTests
     }
 
     [Test]
+    public async Task A_post_with_a_ref_is_acknowledged_after_its_echo_with_its_room_id_and_ref_verbatim()
+    {
+        await using var foo = await server.ConnectAsync("foo_token");
+        await foo.RequestAsync(Frame(("command", "join")));
+        await foo.RequestAsync(Frame(("command", "create"), ("room", "side-room")));
+        await foo.RequestAsync(Frame(("command", "join"), ("room", "side-room")));
+
+        // A number, a string with an escape, and a second room: the acknowledgement's start is kept per room.
+        await foo.SendTextAsync("{\"room\":\"default\",\"message\":\"one\",\"ref\":41}");
+        await foo.SendTextAsync("{\"room\":\"side-room\",\"message\":\"two\",\"ref\":\"q\\\"x\"}");
+        await foo.SendTextAsync("{\"room\":\"default\",\"message\":\"three\",\"ref\":-7}");
+        var seen = new List<JsonElement>();
+        for (var frames = 0; frames < 100 && seen.Count(f => f.TryGetProperty("ok", out _)) < 3; frames++)
+        {
+            seen.Add(await foo.ReceiveAsync());
+        }
+
+        var acks = seen.Where(f => f.TryGetProperty("ok", out _)).ToList();
+        Assert.That(acks.Select(a => string.Join(",", a.EnumerateObject().Select(p => p.Name))), Is.All.EqualTo("ok,room,id,ref"));
+        Assert.That(acks.Select(a => a.GetProperty("ref").ToString()), Is.EquivalentTo(new[] { "41", "q\"x", "-7" }));
+        foreach (var (text, reference) in new[] { ("one", "41"), ("two", "q\"x"), ("three", "-7") })
+        {
+            var echo = seen.FindIndex(f => f.TryGetProperty("message", out var m) && m.GetString() == text);
+            var ack = seen.FindIndex(f => f.TryGetProperty("ok", out _) && f.GetProperty("ref").ToString() == reference);
+            Assert.That(echo, Is.GreaterThanOrEqualTo(0).And.LessThan(ack), $"{text}: the echo comes before the acknowledgement");
+            Assert.That(seen[ack].GetProperty("ok").GetBoolean(), Is.True);
+            Assert.That(seen[ack].GetProperty("room").GetString(), Is.EqualTo(seen[echo].GetProperty("room").GetString()));
+            Assert.That(seen[ack].GetProperty("id").GetInt64(), Is.EqualTo(seen[echo].GetProperty("id").GetInt64()));
+        }
+    }
+
+    [Test]
+    public async Task A_refused_post_with_a_ref_gets_the_error_with_that_ref_and_no_acknowledgement()
+    {
+        await using var foo = await server.ConnectAsync("foo_token");
+        await using var bar = await server.ConnectAsync("bar_token");
+        await bar.RequestAsync(Frame(("command", "join")));
+        await foo.SendTextAsync("{\"room\":\"default\",\"message\":\"sneaky\",\"ref\":9}");
+        var refused = await foo.ReceiveAsync();
+        Assert.That(refused.GetProperty("code").GetString(), Is.EqualTo("not_a_member"));
+        Assert.That(refused.GetProperty("ref").GetInt32(), Is.EqualTo(9));
+        var pong = await foo.RequestAsync(Frame(("command", "ping")));
+        Assert.That(pong.GetProperty("pong").GetBoolean(), Is.True);
+        Assert.That(foo.TryPeekPending(out _), Is.False);
+    }
+
+    [Test]
     public async Task Two_connections_of_one_user_both_receive_room_messages()
     {
         await using var tab1 = await server.ConnectAsync("foo_token");

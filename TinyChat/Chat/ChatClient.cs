@@ -120,7 +120,24 @@ public sealed partial class ChatClient : IAsyncDisposable
     /// </summary>
     public async Task<Outcome<Task<Outcome<long>>>> QueueToRoomAsync(string room, string text, CancellationToken cancellationToken)
     {
-        if (CheckText(text) is { } bad)
+        var post = new PostToRoom(User, text);
+        return await QueueAsync(room, post, cancellationToken).ConfigureAwait(false) is { } refused
+            ? refused
+            : Outcome<Task<Outcome<long>>>.Ok(CompletionOf(post, room, cancellationToken));
+    }
+
+    /// <summary>
+    /// Queues a post as <see cref="QueueToRoomAsync(string, string, CancellationToken)"/> does, and tells
+    /// <paramref name="receipt"/> its outcome instead of completing a task: on the room's loop, right after the
+    /// room broadcast the post's batch, so a front door can queue the acknowledgements of a whole batch behind it
+    /// without a thread-pool hop per post. Null when queued; otherwise why not (the receipt is then never called).
+    /// </summary>
+    public Task<ChatError?> QueueToRoomAsync(string room, string text, IPostReceipt receipt, CancellationToken cancellationToken) =>
+        QueueAsync(room, new PostToRoom(User, text) { Reply = new(new PostListener(this, room, receipt, cancellationToken)) }, cancellationToken);
+
+    private async Task<ChatError?> QueueAsync(string room, PostToRoom post, CancellationToken cancellationToken)
+    {
+        if (CheckText(post.Text) is { } bad)
         {
             return bad;
         }
@@ -132,7 +149,6 @@ public sealed partial class ChatClient : IAsyncDisposable
 
         try
         {
-            var post = new PostToRoom(User, text);
             RoomProcess? taken;
             try
             {
@@ -143,7 +159,7 @@ public sealed partial class ChatClient : IAsyncDisposable
                 return await GoneOrUnavailableAsync(room, cancellationToken).ConfigureAwait(false);
             }
 
-            return taken is null ? ChatError.RoomNotFound(room) : Outcome<Task<Outcome<long>>>.Ok(CompletionOf(post, room, cancellationToken));
+            return taken is null ? ChatError.RoomNotFound(room) : null;
         }
         catch (Exception ex) when (IsLoopFailure(ex, cancellationToken))
         {
@@ -192,6 +208,38 @@ public sealed partial class ChatClient : IAsyncDisposable
         catch (Exception ex) when (IsLoopFailure(ex, cancellationToken))
         {
             return await GoneOrUnavailableAsync(room, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    // The outcome of a post for a receipt, as CompletionOf gives it for a task.
+    private sealed class PostListener(ChatClient client, string room, IPostReceipt receipt, CancellationToken cancellationToken) : IReplyListener<Outcome<long>>
+    {
+        public void OnReply(Outcome<long> value) => receipt.Settled(value);
+
+        public void OnFailure(Exception reason)
+        {
+            if (reason is StoreUnavailableException unavailable)
+            {
+                receipt.Settled(ChatError.StoreUnavailable(unavailable.Cause));
+            }
+            else if (IsLoopFailure(reason, cancellationToken))
+            {
+                // Finding out why asks the room directory: not on the failing loop's thread.
+                _ = SettleGoneAsync();
+            }
+        }
+
+        private async Task SettleGoneAsync()
+        {
+            await Task.Yield();
+            try
+            {
+                receipt.Settled(await client.GoneOrUnavailableAsync(room, cancellationToken).ConfigureAwait(false));
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                // The connection is going: nobody is left to tell.
+            }
         }
     }
 

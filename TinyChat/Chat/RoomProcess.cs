@@ -8,8 +8,8 @@ public abstract record RoomCommand;
 /// <summary>A room message that expects a reply.</summary>
 public abstract record RoomRequest<T> : RoomCommand, IRequest
 {
-    /// <summary>Where the room answers.</summary>
-    public Reply<T> Reply { get; } = new();
+    /// <summary>Where the room answers (with a listener: see <see cref="IReplyListener{T}"/>).</summary>
+    public Reply<T> Reply { get; init; } = new();
 
     /// <inheritdoc />
     public void Fail(Exception reason) => Reply.Fail(reason);

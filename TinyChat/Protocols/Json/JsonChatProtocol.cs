@@ -1,3 +1,4 @@
+using System.Buffers.Text;
 using System.Net.WebSockets;
 using System.Text.Json;
 using TinyChat.Chat;
@@ -16,7 +17,11 @@ public sealed record FrameLimits(double FramesPerSecond, double FrameBurst, int 
 public sealed class JsonChatProtocol(ChatClient client, WebSocketConnection connection, FrameLimits limits) : IFrameHandler
 {
     private readonly TokenBucket? frameBudget = limits.FramesPerSecond > 0 ? new TokenBucket(limits.FramesPerSecond, limits.FrameBurst) : null;
+    private static readonly byte[] RefKey = ",\"ref\":"u8.ToArray();
     private int refusedInARow;
+
+    // The start of an acknowledgement in the room this connection last posted to; replaced whole, read from room loops.
+    private AckPrefix ackPrefix = new("", []);
 
     /// <inheritdoc />
     public async ValueTask OnTextAsync(ReadOnlyMemory<byte> utf8, CancellationToken cancellationToken)
@@ -66,14 +71,13 @@ public sealed class JsonChatProtocol(ChatClient client, WebSocketConnection conn
         {
             // Pipelined: the next frame is read as soon as this post is queued in the room's mailbox, so a client
             // with several posts in flight lets the room commit them in one batch. Order is the mailbox's order.
-            var queued = await client.QueueToRoomAsync(room, text, cancellationToken).ConfigureAwait(false);
-            if (queued.Error is { } refused)
+            // Acknowledged by the room's loop as it broadcasts the post's batch (RoomAcknowledgement), so the
+            // acknowledgements of a batch are queued right behind it and usually leave in the same write.
+            if (await client.QueueToRoomAsync(room, text, new RoomAcknowledgement(this, room, frame.Ref), cancellationToken).ConfigureAwait(false) is { } refused)
             {
                 SendError(refused, frame.Ref);
-                return;
             }
 
-            _ = AcknowledgeAsync(queued.Value!, "room", room, frame.Ref);
             return;
         }
 
@@ -84,6 +88,38 @@ public sealed class JsonChatProtocol(ChatClient client, WebSocketConnection conn
         }
 
         SendError("bad_request", "a message needs \"room\" or \"to\"", frame.Ref);
+    }
+
+    // {"ok":true,"room":R,"id":N,"ref":REF}, as Send would write it, from the room's part encoded once per room.
+    private void AcknowledgeRoomPost(string room, long id, byte[] reference)
+    {
+        var prefix = ackPrefix;
+        if (!string.Equals(prefix.Room, room, StringComparison.Ordinal))
+        {
+            prefix = new(room, JsonEventEncoder.Build(w =>
+            {
+                w.WriteStartObject();
+                w.WriteBoolean("ok", true);
+                w.WriteString("room", room);
+                w.WritePropertyName("id");
+                w.Flush();
+            }));
+            ackPrefix = prefix;
+        }
+
+        Span<byte> number = stackalloc byte[20];
+        Utf8Formatter.TryFormat(id, number, out var digits);
+        var bytes = new byte[prefix.Bytes.Length + digits + RefKey.Length + reference.Length + 1];
+        var at = 0;
+        prefix.Bytes.CopyTo(bytes, at);
+        at += prefix.Bytes.Length;
+        number[..digits].CopyTo(bytes.AsSpan(at));
+        at += digits;
+        RefKey.CopyTo(bytes.AsSpan(at));
+        at += RefKey.Length;
+        reference.CopyTo(bytes, at);
+        bytes[^1] = (byte)'}';
+        connection.TryDeliver(new Reply(bytes));
     }
 
     private async Task AcknowledgeAsync(Task<Outcome<long>> durable, string field, string target, byte[]? reference)
@@ -549,4 +585,26 @@ public sealed class JsonChatProtocol(ChatClient client, WebSocketConnection conn
     }
 
     private static string Truncate(string text) => text.Length <= 64 ? text : text[..64] + "…";
+
+    private sealed record AckPrefix(string Room, byte[] Bytes);
+
+    // A post's outcome, heard on the room's loop: an acknowledgement (when the frame had a ref) or the refusal.
+    private sealed class RoomAcknowledgement(JsonChatProtocol protocol, string room, byte[]? reference) : IPostReceipt
+    {
+        public void Settled(Outcome<long> outcome)
+        {
+            if (outcome.Error is { } error)
+            {
+                protocol.SendError(error, reference);
+                return;
+            }
+
+            Interlocked.Exchange(ref protocol.refusedInARow, 0);
+            if (reference is not null)
+            {
+                // The echo (the broadcast) is the acknowledgement; a ref asks for an explicit one as well.
+                protocol.AcknowledgeRoomPost(room, outcome.Value, reference);
+            }
+        }
+    }
 }
