@@ -79,6 +79,28 @@ public sealed class WebSocketConnectionTests
     }
 
     [Test]
+    public async Task A_room_batch_reaches_the_outbox_as_one_item_not_event_by_event()
+    {
+        // Event by event (IOutbox's default), a writer woken by the first event can send it alone and a batch costs
+        // a queue write per event per member; nothing on the wire tells the two apart reliably, so this asks which
+        // method a room's batch reaches (it was the default, on every native WebSocket, until issue 16's fourth round).
+        var map = typeof(WebSocketConnection).GetInterfaceMap(typeof(IOutbox));
+        var slot = Array.FindIndex(map.InterfaceMethods, m => m.Name == nameof(IOutbox.TryDeliverBatch));
+        Assert.That(map.TargetMethods[slot].DeclaringType, Is.EqualTo(typeof(WebSocketConnection)));
+
+        var (server, client, sockets) = await PairAsync();
+        using var _ = sockets;
+        var connection = new WebSocketConnection(server, new JsonFrameEncoder(JsonFraming.Groups), new ConnectionLimits(4096, 16, 1024), "bar");
+        Assert.That(connection.TryDeliverBatch([Message(1), Message(2), Message(3)]), Is.True);
+        var running = connection.RunAsync(new Received(), CancellationToken.None);
+        Assert.That(await ReceiveTextAsync(client), Is.EqualTo("{\"room\":\"lobby\",\"id\":1,\"ts\":0,\"messages\":[[\"foo\",\"m1\"],[\"foo\",\"m2\"],[\"foo\",\"m3\"]]}"));
+        connection.Close(WebSocketCloseStatus.NormalClosure, "", drain: true);
+        Assert.That(await ReceiveTextAsync(client), Is.EqualTo("close 1000 "));
+        await client.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, "", CancellationToken.None);
+        await running.WaitAsync(Patience);
+    }
+
+    [Test]
     public async Task Text_from_the_client_reaches_the_handler_and_stamps_activity_on_the_connection_clock()
     {
         var clock = new ManualClock();
