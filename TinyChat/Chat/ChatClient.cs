@@ -53,9 +53,61 @@ public sealed partial class ChatClient : IAsyncDisposable
         }
 
         var line = $"welcome to the {room} chat room, {User}!";
-        var join = new UserJoins(room, welcome is null ? null : new JoinGreeting(outbox, details => welcome(line, details)));
-        var error = await AskSessionAsync(join, join.Reply, cancellationToken).ConfigureAwait(false);
-        return error is null ? Outcome<string>.Ok(line) : error;
+        if (welcome is null)
+        {
+            var join = new UserJoins(room);
+            var error = await AskSessionAsync(join, join.Reply, cancellationToken).ConfigureAwait(false);
+            return error is null ? Outcome<string>.Ok(line) : error;
+        }
+
+        var welcomed = await JoinDirectlyAsync(room, new JoinGreeting(outbox, details => welcome(line, details)), cancellationToken).ConfigureAwait(false);
+        return welcomed is null ? Outcome<string>.Ok(line) : welcomed;
+    }
+
+    // A live connection's join goes to the room from here instead of through the session's loop, one hand-off
+    // between threads fewer before the welcome. The session is told first and waits for the outcome, so it still
+    // records the room, and what it learns later (this connection closing, a kick) it handles after the join.
+    private async Task<ChatError?> JoinDirectlyAsync(string room, JoinGreeting greeting, CancellationToken cancellationToken)
+    {
+        var join = new JoinRoom(User, session.Endpoint, greeting);
+        if (await session.PostAsync(new UserJoins(room, greeting, join), cancellationToken).ConfigureAwait(false) != PostResult.Accepted)
+        {
+            return ChatError.Unavailable("your session");
+        }
+
+        try
+        {
+            if (await server.Rooms.PostAsync(room, join, cancellationToken).ConfigureAwait(false) is null)
+            {
+                join.Reply.Complete(ChatError.RoomNotFound(room));
+            }
+        }
+        catch (StoreUnavailableException ex)
+        {
+            join.Reply.Fail(ex);
+        }
+        catch (Exception ex) when (ex is ProcessStoppedException or OperationCanceledException)
+        {
+            // Never posted: the session, which waits for this join, records nothing.
+            join.Reply.Complete(ChatError.Unavailable($"room {room}"));
+            if (ex is OperationCanceledException)
+            {
+                throw;
+            }
+        }
+
+        try
+        {
+            return await join.Reply.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (StoreUnavailableException ex)
+        {
+            return ChatError.StoreUnavailable(ex.Cause);
+        }
+        catch (Exception ex) when (IsLoopFailure(ex, cancellationToken))
+        {
+            return ChatError.Unavailable($"room {room}");
+        }
     }
 
     /// <summary>Creates a public room (without joining it).</summary>

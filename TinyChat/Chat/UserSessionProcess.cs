@@ -29,8 +29,14 @@ public sealed record DetachConnection(IOutbox Outbox) : SessionCommand;
 /// <summary>A guest's only connection ends: go offline, then leave every room; the reply comes once that is done.</summary>
 public sealed record ForgetGuest(IOutbox Outbox) : SessionRequest<bool>;
 
-/// <summary>The user joins a room; null on success. <paramref name="Greeting"/>: what the room shows the joining connection (<see cref="JoinRoom.Greeting"/>).</summary>
-public sealed record UserJoins(string Room, JoinGreeting? Greeting = null) : SessionRequest<ChatError?>;
+/// <summary>
+/// The user joins a room; null on success. <paramref name="Greeting"/>: what the room shows the joining connection
+/// (<see cref="JoinRoom.Greeting"/>). <paramref name="Posted"/>: the join the connection posts to the room itself,
+/// right after this, so the join does not wait for the session's loop; the session only awaits its outcome, and
+/// whatever it is told after this (the connection closing, a kick) it handles after that outcome, as if it had
+/// posted the join. Its reply is then the join's own.
+/// </summary>
+public sealed record UserJoins(string Room, JoinGreeting? Greeting = null, JoinRoom? Posted = null) : SessionRequest<ChatError?>;
 
 /// <summary>The user leaves a room; null on success.</summary>
 public sealed record UserLeaves(string Room) : SessionRequest<ChatError?>;
@@ -144,7 +150,7 @@ public sealed class UserSessionProcess(
                 forget.Reply.Complete(true);
                 break;
             case UserJoins join:
-                join.Reply.Complete(await JoinAsync(join.Room, join.Greeting, cancellationToken).ConfigureAwait(false));
+                join.Reply.Complete(await JoinAsync(join, cancellationToken).ConfigureAwait(false));
                 break;
             case UserLeaves leave:
                 leave.Reply.Complete(await LeaveAsync(leave.Room, cancellationToken).ConfigureAwait(false));
@@ -175,13 +181,14 @@ public sealed class UserSessionProcess(
     private string[] JoinedInOrder() => [.. joined.Order(StringComparer.Ordinal)];
 
     // A store outage answers the user; it is no fault of this loop (restarting it would not help).
-    private async Task<ChatError?> JoinAsync(string room, JoinGreeting? greeting, CancellationToken cancellationToken)
+    private async Task<ChatError?> JoinAsync(UserJoins request, CancellationToken cancellationToken)
     {
+        var room = request.Room;
         try
         {
             // A user with no present connection (an API request) becomes a member without appearing in the room.
-            var join = new JoinRoom(User, Endpoint.Connections > 0 ? Endpoint : null, greeting);
-            if (await roomDirectory.PostAsync(room, join, cancellationToken).ConfigureAwait(false) is null)
+            var join = request.Posted ?? new JoinRoom(User, Endpoint.Connections > 0 ? Endpoint : null, request.Greeting);
+            if (request.Posted is null && await roomDirectory.PostAsync(room, join, cancellationToken).ConfigureAwait(false) is null)
             {
                 return ChatError.RoomNotFound(room);
             }
