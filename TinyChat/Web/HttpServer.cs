@@ -33,10 +33,14 @@ public sealed class HttpServer(
     ILogger<HttpServer> logger) : IHostedService
 {
     private const int BindAttempts = 10;
+
+    // Requests are handled on the thread that completed their accept, up to their first wait; with several accepts
+    // outstanding, one request's synchronous start (routing, the token check) never holds back the next request's.
+    private static readonly int AcceptsInFlight = Math.Max(4, Environment.ProcessorCount * 2);
     private static readonly TimeSpan ProbeTimeout = TimeSpan.FromSeconds(5);
     private readonly CancellationTokenSource stopping = new();
     private HttpListener? listener;
-    private Task? acceptLoop;
+    private Task? acceptLoops;
     private Task? idleSweep;
     private Task? pendingSweep;
     private volatile bool accepting;
@@ -88,7 +92,13 @@ public sealed class HttpServer(
         }
 
         accepting = true;
-        acceptLoop = AcceptLoopAsync(listener);
+        var loops = new Task[AcceptsInFlight];
+        for (var i = 0; i < loops.Length; i++)
+        {
+            loops[i] = AcceptLoopAsync(listener);
+        }
+
+        acceptLoops = Task.WhenAll(loops);
         try
         {
             var internals = await ProbeAsync(listener, options, cancellationToken).ConfigureAwait(false);
@@ -114,9 +124,9 @@ public sealed class HttpServer(
         await connections.CloseAllAsync(grace).ConfigureAwait(false);
         await stopping.CancelAsync().ConfigureAwait(false);
         listener?.Close();
-        if (acceptLoop is not null)
+        if (acceptLoops is not null)
         {
-            await acceptLoop.ConfigureAwait(false);
+            await acceptLoops.ConfigureAwait(false);
         }
 
         if (idleSweep is not null)
@@ -224,8 +234,8 @@ public sealed class HttpServer(
 
     private async Task HandleAsync(HttpListenerContext context)
     {
-        // Off the accept loop before doing any work.
-        await Task.Yield();
+        // No hop to another thread first: the listener completes each accept on a thread-pool thread of its own, and
+        // the other accept loops keep accepting while this one handles its request.
         var request = context.Request;
         var response = context.Response;
         if (response.StatusCode != 200)
@@ -238,7 +248,12 @@ public sealed class HttpServer(
             return;
         }
 
-        LingeringClose.Track(context, time);
+        if (request.HasEntityBody)
+        {
+            // Only a request with a body can leave input unread behind an error answer (see LingeringClose); the
+            // others, every WebSocket upgrade among them, cost no entry in its table for as long as they live.
+            LingeringClose.Track(context, time);
+        }
         try
         {
             if (!accepting)

@@ -27,7 +27,7 @@ public static class WebSocketLifetime
         CancellationToken cancellationToken)
     {
         var user = admission.User;
-        var protocolTag = ChatMetrics.Protocol(door.ToLowerInvariant());
+        var protocolTag = ChatMetrics.Protocol(MetricName(door));
         ChatMetrics.Connections.Add(1, protocolTag);
         connections.Add(connection);
 
@@ -37,7 +37,12 @@ public static class WebSocketLifetime
         try
         {
             client = await admission.ConnectAsync(outbox, cancellationToken).ConfigureAwait(false);
-            logger.LogDebug("{Door} connection {Connection} opened for {User}", door, connection.Id, user);
+            if (logger.IsEnabled(LogLevel.Debug))
+            {
+                // Guarded: the call would box and pack its arguments on every connect even with debug logging off.
+                logger.LogDebug("{Door} connection {Connection} opened for {User}", door, connection.Id, user);
+            }
+
             await connection.RunAsync(protocol(client), cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (client is not null)
@@ -71,6 +76,14 @@ public static class WebSocketLifetime
             ChatMetrics.Connections.Add(-1, protocolTag);
         }
     }
+
+    // The metric tag's spelling of a door, without lowering the same name again on every connect.
+    private static string MetricName(string door) => door switch
+    {
+        "JSON" => "json",
+        "Phoenix" => "phoenix",
+        _ => door.ToLowerInvariant(),
+    };
 
     private sealed class Discard : IFrameHandler
     {
