@@ -79,19 +79,22 @@ public sealed class WebSocketConnectionTests
     }
 
     [Test]
-    public async Task A_room_batch_reaches_the_outbox_as_one_item_not_event_by_event()
+    public void A_rooms_batch_reaches_the_outbox_as_one_item_not_event_by_event()
     {
-        // Event by event (IOutbox's default), a writer woken by the first event can send it alone and a batch costs
-        // a queue write per event per member; nothing on the wire tells the two apart reliably, so this asks which
-        // method a room's batch reaches (it was the default, on every native WebSocket, until issue 16's fourth round).
+        // The interface's default queues event by event: a queue write and a writer wake-up per message, and a writer
+        // that may wake on the first and race the rest. A room hands each connection its batch through this call.
         var map = typeof(WebSocketConnection).GetInterfaceMap(typeof(IOutbox));
-        var slot = Array.FindIndex(map.InterfaceMethods, m => m.Name == nameof(IOutbox.TryDeliverBatch));
-        Assert.That(map.TargetMethods[slot].DeclaringType, Is.EqualTo(typeof(WebSocketConnection)));
+        var batch = map.TargetMethods[Array.FindIndex(map.InterfaceMethods, m => m.Name == nameof(IOutbox.TryDeliverBatch))];
+        Assert.That(batch.DeclaringType, Is.EqualTo(typeof(WebSocketConnection)));
+    }
 
+    [Test]
+    public async Task A_room_batch_reaches_a_batch_2_client_as_one_group_framed_once_for_every_connection()
+    {
         var (server, client, sockets) = await PairAsync();
         using var _ = sockets;
         var connection = new WebSocketConnection(server, new JsonFrameEncoder(JsonFraming.Groups), new ConnectionLimits(4096, 16, 1024), "bar");
-        Assert.That(connection.TryDeliverBatch([Message(1), Message(2), Message(3)]), Is.True);
+        Assert.That(connection.TryDeliverBatch(new EventBatch([Message(1), Message(2), Message(3)])), Is.True);
         var running = connection.RunAsync(new Received(), CancellationToken.None);
         Assert.That(await ReceiveTextAsync(client), Is.EqualTo("{\"room\":\"lobby\",\"id\":1,\"ts\":0,\"messages\":[[\"foo\",\"m1\"],[\"foo\",\"m2\"],[\"foo\",\"m3\"]]}"));
         connection.Close(WebSocketCloseStatus.NormalClosure, "", drain: true);

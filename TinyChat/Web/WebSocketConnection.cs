@@ -75,7 +75,6 @@ public sealed class WebSocketConnection : IOutbox
     public bool TryDeliver(ChatEvent chatEvent) => outbox.TryDeliver(chatEvent);
 
     /// <inheritdoc />
-    /// <remarks>Not the interface's event-by-event default: the outbox takes the batch as one item (one queue write, one wake-up of its writer).</remarks>
     public bool TryDeliverBatch(IReadOnlyList<ChatEvent> batch) => outbox.TryDeliverBatch(batch);
 
     /// <inheritdoc cref="ConnectionOutbox.TryDeliver(Reply)" />
