@@ -25,12 +25,21 @@ public sealed class PipelinedCommitTests
     private InProcessPresence presence = null!;
     private RecordingSubscriber published = null!;
 
+    // Whether the store double closes each batch the moment it is handed over (a store that starts writing it at
+    // once); when not, the test closes it by hand, as a store's writer does when it reaches the batch.
+    private bool closesAtOnce = true;
+
     /// <summary>A batch the room handed to the store, the batch it was queued behind, and its commit (by hand).</summary>
-    private sealed record Handed(IReadOnlyList<NewRoomMessage> Records, Task<long>? After, TaskCompletionSource<long> Commit);
+    private sealed record Handed(RoomBatch Batch, Task<long>? After, TaskCompletionSource<long> Commit)
+    {
+        /// <summary>What the batch holds, closing it (as the store does when it writes it).</summary>
+        public IReadOnlyList<NewRoomMessage> Records => Batch.Close();
+    }
 
     [SetUp]
     public void StartSupervisor()
     {
+        closesAtOnce = true;
         bus = new InProcessChatBus();
         presence = new InProcessPresence();
         published = new RecordingSubscriber();
@@ -52,9 +61,14 @@ public sealed class PipelinedCommitTests
     {
         var store = new InMemoryStore();
         var messages = Substitute.For<IMessageStore>();
-        messages.QueueRoomMessagesAsync(default!, default!, default, default).ReturnsForAnyArgs(call =>
+        messages.QueueRoomBatchAsync(default!, default!, default, default).ReturnsForAnyArgs(call =>
         {
-            var batch = new Handed([.. call.ArgAt<IReadOnlyList<NewRoomMessage>>(1)], call.ArgAt<Task<long>?>(2), new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously));
+            var batch = new Handed(call.ArgAt<RoomBatch>(1), call.ArgAt<Task<long>?>(2), new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously));
+            if (closesAtOnce)
+            {
+                batch.Batch.Close();
+            }
+
             handed.Writer.TryWrite(batch);
             return ValueTask.FromResult(batch.Commit.Task);
         });
@@ -206,6 +220,75 @@ public sealed class PipelinedCommitTests
         Assert.That((await one.Reply.Task).Value, Is.EqualTo(1));
         Assert.That((await two.Reply.Task).Value, Is.EqualTo(2));
         Assert.That(box.Delivered.Select(m => m.Id), Is.EqualTo(new[] { 1L, 2L, 3L }));
+    }
+
+    [TestCase(1)]
+    [TestCase(2)]
+    public async Task Posts_that_reach_the_room_while_its_batch_waits_for_the_store_join_it_and_are_acknowledged_in_order(int commitsInFlight)
+    {
+        closesAtOnce = false;
+        var box = new BatchOutbox();
+        var room = await StartRoomAsync(Online(box), commitsInFlight);
+        var one = Post(room, "one");
+        var first = await NextHandedAsync();
+        Assert.That(first.Batch.IsOpen, Is.True, "an idle room hands its first post over at once, in a batch still open");
+        var two = Post(room, "two");
+        var stranger = new PostToRoom("mallory", "not a member");
+        Assert.That(room.TryPost(stranger), Is.EqualTo(PostResult.Accepted));
+        var three = Post(room, "three");
+        Assert.That((await stranger.Reply.Task.WaitAsync(Timeout)).Error?.Code, Is.EqualTo("not_a_member"), "checked by the room before it joins");
+        await UntilAsync(() => first.Batch.Count == 3);
+
+        // The store's writer reaches the batch: what it holds is written, and a later post starts the next batch.
+        Assert.That(first.Records.Select(r => r.Text), Is.EqualTo(new[] { "one", "two", "three" }));
+        var four = Post(room, "four");
+        first.Commit.SetResult(1);
+        Assert.That(((await one.Reply.Task.WaitAsync(Timeout)).Value, (await two.Reply.Task.WaitAsync(Timeout)).Value, (await three.Reply.Task.WaitAsync(Timeout)).Value),
+            Is.EqualTo((1L, 2L, 3L)), "consecutive ids in the order they joined; the refused post took none");
+        var second = await NextHandedAsync();
+        Assert.That(second.Records.Select(r => r.Text), Is.EqualTo(new[] { "four" }));
+        second.Commit.SetResult(4);
+        Assert.That((await four.Reply.Task.WaitAsync(Timeout)).Value, Is.EqualTo(4));
+        Assert.That(box.Batches, Is.EqualTo(new[] { "1:one 2:two 3:three", "4:four" }), "each member gets the grown batch as one");
+        Assert.That(handed.Reader.TryRead(out _), Is.False);
+    }
+
+    [Test]
+    public async Task Posts_that_joined_a_batch_that_fails_fail_with_it_and_nothing_of_it_is_shown()
+    {
+        closesAtOnce = false;
+        var box = new BatchOutbox();
+        var room = await StartRoomAsync(Online(box), commitsInFlight: 1);
+        var one = Post(room, "one");
+        var first = await NextHandedAsync();
+        var two = Post(room, "two");
+        await UntilAsync(() => first.Batch.Count == 2);
+        first.Batch.Close();
+
+        var outage = new StoreUnavailableException("the disk is full", cause: "the disk is full");
+        first.Commit.SetException(outage);
+        Assert.That(Assert.CatchAsync<StoreUnavailableException>(async () => await one.Reply.Task.WaitAsync(Timeout)), Is.SameAs(outage));
+        Assert.That(Assert.CatchAsync<StoreUnavailableException>(async () => await two.Reply.Task.WaitAsync(Timeout)), Is.SameAs(outage), "it joined the batch, so it failed with it");
+        Assert.That(box.Batches, Is.Empty);
+        Assert.That(published.Received.OfType<CommittedMessages>(), Is.Empty);
+
+        // The room carries on: the next post starts a batch of its own.
+        var three = Post(room, "three");
+        var next = await NextHandedAsync();
+        Assert.That(next.Records.Select(r => r.Text), Is.EqualTo(new[] { "three" }));
+        next.Commit.SetResult(1);
+        Assert.That((await three.Reply.Task.WaitAsync(Timeout)).Value, Is.EqualTo(1));
+    }
+
+    // The room joins posts to an open batch on its own loop; nothing tells the test when, so it looks (bounded).
+    private static async Task UntilAsync(Func<bool> condition)
+    {
+        var deadline = DateTime.UtcNow + Timeout;
+        while (!condition())
+        {
+            Assert.That(DateTime.UtcNow, Is.LessThan(deadline), "timed out waiting for the room");
+            await Task.Delay(5);
+        }
     }
 
     [Test]

@@ -316,14 +316,14 @@ public sealed class PresenceTickTests
         var held = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var messages = Substitute.For<IMessageStore>();
         messages.LastRoomIdAsync(default!, default).ReturnsForAnyArgs(ValueTask.FromResult(0L));
-        async ValueTask<Task<long>> QueueLateAsync(string lobby, IReadOnlyList<NewRoomMessage> batch)
+        async ValueTask<Task<long>> QueueLateAsync(string lobby, RoomBatch batch)
         {
             held.TrySetResult();
             await release.Task;
-            return Task.FromResult(await store.AppendRoomMessagesAsync(lobby, batch, CancellationToken.None));
+            return Task.FromResult(await store.AppendRoomMessagesAsync(lobby, batch.Close(), CancellationToken.None));
         }
 
-        messages.QueueRoomMessagesAsync(default!, default!, default, default).ReturnsForAnyArgs(call => QueueLateAsync(call.ArgAt<string>(0), call.ArgAt<IReadOnlyList<NewRoomMessage>>(1)));
+        messages.QueueRoomBatchAsync(default!, default!, default, default).ReturnsForAnyArgs(call => QueueLateAsync(call.ArgAt<string>(0), call.ArgAt<RoomBatch>(1)));
         await supervisor.Started.WaitAsync(Timeout);
         await ((IRoomStore)store).TryCreateAsync("lobby", CancellationToken.None);
         var room = new RoomProcess("lobby", 8, store, messages, _ => null, clock, new InProcessChatBus(), presence) { PresenceTick = Tick };

@@ -26,9 +26,11 @@ public sealed class StalledStoreTests
         var handed = new List<int>();
         var stored = 0L;
         var messages = Substitute.For<IMessageStore>();
-        messages.QueueRoomMessagesAsync(default!, default!, default, default).ReturnsForAnyArgs(call =>
+        messages.QueueRoomBatchAsync(default!, default!, default, default).ReturnsForAnyArgs(call =>
         {
-            var records = call.ArgAt<IReadOnlyList<NewRoomMessage>>(1);
+            // A writer that takes each batch at once and stalls writing it: nothing joins a batch once handed over
+            // (an open batch is bounded by its own capacity, RoomBatchTests).
+            var records = call.ArgAt<RoomBatch>(1).Close();
             lock (handed)
             {
                 handed.Add(records.Count);

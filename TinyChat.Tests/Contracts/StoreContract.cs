@@ -219,7 +219,7 @@ public abstract class StoreContract
         for (var b = 0; b < chained; b++)
         {
             string[] texts = [.. Enumerable.Range(0, 1 + (b % 3)).Select(i => $"chain b{b} m{i}")];
-            previous = await Messages.QueueRoomMessagesAsync("shared", [.. texts.Select(t => Message(t))], previous, None);
+            previous = await Messages.QueueRoomBatchAsync("shared", new RoomBatch(texts.Select(t => Message(t))), previous, None);
             queued.Add((previous, texts));
         }
 
@@ -249,8 +249,8 @@ public abstract class StoreContract
     public async Task A_batch_queued_behind_one_that_fails_is_not_stored_and_fails_the_same_way()
     {
         await Rooms.TryCreateAsync("a", None);
-        var failing = await Messages.QueueRoomMessagesAsync("nowhere", [Message("refused")], null, None);
-        var behind = await Messages.QueueRoomMessagesAsync("a", [Message("queued behind it")], failing, None);
+        var failing = await Messages.QueueRoomBatchAsync("nowhere", new RoomBatch([Message("refused")]), null, None);
+        var behind = await Messages.QueueRoomBatchAsync("a", new RoomBatch([Message("queued behind it")]), failing, None);
 
         var reason = Assert.CatchAsync<Exception>(async () => await failing.WaitAsync(Timeout));
         var refused = Assert.CatchAsync<Exception>(async () => await behind.WaitAsync(Timeout));
@@ -258,6 +258,68 @@ public abstract class StoreContract
         Assert.That(await Messages.LastRoomIdAsync("a", None), Is.Zero, "nothing of it was stored");
         Assert.That(await WholeRoomAsync("a"), Is.Empty);
         Assert.That(await Messages.AppendRoomMessagesAsync("a", [Message("next")], None), Is.EqualTo(1), "and it took no number");
+    }
+
+    [Test]
+    public async Task Messages_added_to_a_queued_batch_until_the_store_closes_it_are_stored_with_it_once_and_in_order()
+    {
+        // The room adds while the store may close the batch at any moment (when it starts writing it): what was
+        // accepted is stored with the batch, under consecutive numbers in the order added; what was refused starts
+        // the next batch, queued behind it. Another room's appends share the store meanwhile.
+        const int batches = 20;
+        await Rooms.TryCreateAsync("a", None);
+        await Rooms.TryCreateAsync("b", None);
+        var expected = new List<string>();
+        var queued = new List<(RoomBatch Batch, Task<long> Stored, int Count)>();
+        Task<long>? previous = null;
+        var next = 0;
+        for (var b = 0; b < batches; b++)
+        {
+            var batch = new RoomBatch([Message($"m{next}")]);
+            expected.Add($"m{next++}");
+            previous = await Messages.QueueRoomBatchAsync("a", batch, previous, None);
+            var count = 1;
+            for (var i = 0; i < 50 && batch.TryAdd(Message($"m{next}")); i++)
+            {
+                expected.Add($"m{next++}");
+                count++;
+                if (i % 10 == 0)
+                {
+                    await Messages.AppendRoomMessagesAsync("b", [Message($"b{b}.{i}")], None);
+                }
+            }
+
+            queued.Add((batch, previous, count));
+        }
+
+        var firstId = 1L;
+        foreach (var (batch, stored, count) in queued)
+        {
+            Assert.That(await stored.WaitAsync(Timeout), Is.EqualTo(firstId), "each batch numbered right after the one before, holding what it accepted");
+            Assert.That(batch.IsOpen, Is.False, "the store closed it to write it");
+            Assert.That(batch.TryAdd(Message("too late")), Is.False, "nothing joins a batch once written");
+            firstId += count;
+        }
+
+        Assert.That((await WholeRoomAsync("a")).Select(m => m.Text), Is.EqualTo(expected), "every accepted message once, in order, nothing refused");
+        Assert.That(await Messages.LastRoomIdAsync("a", None), Is.EqualTo(expected.Count), "no gap");
+    }
+
+    [Test]
+    public async Task Messages_added_to_a_batch_that_fails_fail_with_it_and_take_no_number()
+    {
+        await Rooms.TryCreateAsync("a", None);
+        var failing = new RoomBatch([Message("refused")]);
+        var stored = await Messages.QueueRoomBatchAsync("nowhere", failing, null, None);
+        failing.TryAdd(Message("added while open"));
+        var behind = new RoomBatch([Message("queued behind it")]);
+        var storedBehind = await Messages.QueueRoomBatchAsync("a", behind, stored, None);
+        behind.TryAdd(Message("added behind"));
+
+        var reason = Assert.CatchAsync<Exception>(async () => await stored.WaitAsync(Timeout));
+        Assert.That(Assert.CatchAsync<Exception>(async () => await storedBehind.WaitAsync(Timeout)), Is.SameAs(reason), "what was queued behind fails the same way");
+        Assert.That(await WholeRoomAsync("a"), Is.Empty, "nothing of either was stored, whatever they held");
+        Assert.That(await Messages.AppendRoomMessagesAsync("a", [Message("next")], None), Is.EqualTo(1), "and they took no number");
     }
 
     [Test]

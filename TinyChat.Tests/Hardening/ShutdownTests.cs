@@ -137,19 +137,20 @@ public sealed class ShutdownTests
 
         private sealed class Store(IMessageStore inner, HeldRoomCommits hold) : ForwardingMessageStore(inner)
         {
-            public override ValueTask<Task<long>> QueueRoomMessagesAsync(string room, IReadOnlyList<NewRoomMessage> messages, Task<long>? after, CancellationToken cancellationToken) =>
-                ValueTask.FromResult(CommitAfterReleaseAsync(room, messages, after, cancellationToken));
+            public override ValueTask<Task<long>> QueueRoomBatchAsync(string room, RoomBatch batch, Task<long>? after, CancellationToken cancellationToken) =>
+                ValueTask.FromResult(CommitAfterReleaseAsync(room, batch, after, cancellationToken));
 
-            private async Task<long> CommitAfterReleaseAsync(string room, IReadOnlyList<NewRoomMessage> messages, Task<long>? after, CancellationToken cancellationToken)
+            private async Task<long> CommitAfterReleaseAsync(string room, RoomBatch batch, Task<long>? after, CancellationToken cancellationToken)
             {
                 var released = Volatile.Read(ref hold.released).Task;
                 if (!released.IsCompleted)
                 {
-                    hold.reached.TrySetResult([.. messages.Select(m => m.Text)]);
+                    // The writer reached the batch and is stuck writing it: nothing joins it from here on.
+                    hold.reached.TrySetResult([.. batch.Close().Select(m => m.Text)]);
                     await released;
                 }
 
-                return await await base.QueueRoomMessagesAsync(room, messages, after, cancellationToken);
+                return await await base.QueueRoomBatchAsync(room, batch, after, cancellationToken);
             }
         }
     }

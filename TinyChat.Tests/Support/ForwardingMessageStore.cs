@@ -13,8 +13,8 @@ public abstract class ForwardingMessageStore(IMessageStore inner) : IMessageStor
     public virtual ValueTask<long> AppendRoomMessagesAsync(string room, IReadOnlyList<NewRoomMessage> messages, CancellationToken cancellationToken) =>
         inner.AppendRoomMessagesAsync(room, messages, cancellationToken);
 
-    public virtual ValueTask<Task<long>> QueueRoomMessagesAsync(string room, IReadOnlyList<NewRoomMessage> messages, Task<long>? after, CancellationToken cancellationToken) =>
-        inner.QueueRoomMessagesAsync(room, messages, after, cancellationToken);
+    public virtual ValueTask<Task<long>> QueueRoomBatchAsync(string room, RoomBatch batch, Task<long>? after, CancellationToken cancellationToken) =>
+        inner.QueueRoomBatchAsync(room, batch, after, cancellationToken);
 
     public virtual ValueTask<long> AppendPrivateMessageAsync(string from, string to, string text, DateTimeOffset timestamp, CancellationToken cancellationToken) =>
         inner.AppendPrivateMessageAsync(from, to, text, timestamp, cancellationToken);
@@ -43,20 +43,19 @@ public sealed class PoisonedStore(IMessageStore inner) : ForwardingMessageStore(
     public override ValueTask<long> AppendRoomMessagesAsync(string room, IReadOnlyList<NewRoomMessage> messages, CancellationToken cancellationToken) =>
         Poisoned(messages) ? throw new InvalidOperationException("poisoned") : base.AppendRoomMessagesAsync(room, messages, cancellationToken);
 
-    public override ValueTask<Task<long>> QueueRoomMessagesAsync(string room, IReadOnlyList<NewRoomMessage> messages, Task<long>? after, CancellationToken cancellationToken) =>
-        Poisoned(messages)
-            ? ValueTask.FromResult(FailAfterAsync(after))
-            : base.QueueRoomMessagesAsync(room, messages, after, cancellationToken);
+    public override ValueTask<Task<long>> QueueRoomBatchAsync(string room, RoomBatch batch, Task<long>? after, CancellationToken cancellationToken) =>
+        ValueTask.FromResult(StoreUnlessPoisonedAsync(room, batch, after, cancellationToken));
 
-    // As a store's own queue would: the batch fails in its turn, after the room's batch before it.
-    private static async Task<long> FailAfterAsync(Task<long>? after)
+    // As a store without a queue of its own does: the batch is closed and written (or fails) in its turn, after the
+    // room's batch before it, so a poisoned post added while it was open fails it too.
+    private async Task<long> StoreUnlessPoisonedAsync(string room, RoomBatch batch, Task<long>? after, CancellationToken cancellationToken)
     {
         if (after is not null)
         {
             await after;
         }
 
-        throw new InvalidOperationException("poisoned");
+        return await AppendRoomMessagesAsync(room, batch.Close(), cancellationToken);
     }
 
     private static bool Poisoned(IReadOnlyList<NewRoomMessage> messages) => messages.Any(m => m.Text == "poison");

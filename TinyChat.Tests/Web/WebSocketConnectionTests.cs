@@ -79,6 +79,31 @@ public sealed class WebSocketConnectionTests
     }
 
     [Test]
+    public void A_rooms_batch_reaches_the_outbox_as_one_item_not_event_by_event()
+    {
+        // The interface's default queues event by event: a queue write and a writer wake-up per message, and a writer
+        // that may wake on the first and race the rest. A room hands each connection its batch through this call.
+        var map = typeof(WebSocketConnection).GetInterfaceMap(typeof(IOutbox));
+        var batch = map.TargetMethods[Array.FindIndex(map.InterfaceMethods, m => m.Name == nameof(IOutbox.TryDeliverBatch))];
+        Assert.That(batch.DeclaringType, Is.EqualTo(typeof(WebSocketConnection)));
+    }
+
+    [Test]
+    public async Task A_room_batch_reaches_a_batch_2_client_as_one_group_framed_once_for_every_connection()
+    {
+        var (server, client, sockets) = await PairAsync();
+        using var _ = sockets;
+        var connection = new WebSocketConnection(server, new JsonFrameEncoder(JsonFraming.Groups), new ConnectionLimits(4096, 16, 1024), "bar");
+        Assert.That(connection.TryDeliverBatch(new EventBatch([Message(1), Message(2), Message(3)])), Is.True);
+        var running = connection.RunAsync(new Received(), CancellationToken.None);
+        Assert.That(await ReceiveTextAsync(client), Is.EqualTo("{\"room\":\"lobby\",\"id\":1,\"ts\":0,\"messages\":[[\"foo\",\"m1\"],[\"foo\",\"m2\"],[\"foo\",\"m3\"]]}"));
+        connection.Close(WebSocketCloseStatus.NormalClosure, "", drain: true);
+        Assert.That(await ReceiveTextAsync(client), Is.EqualTo("close 1000 "));
+        await client.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, "", CancellationToken.None);
+        await running.WaitAsync(Patience);
+    }
+
+    [Test]
     public async Task Text_from_the_client_reaches_the_handler_and_stamps_activity_on_the_connection_clock()
     {
         var clock = new ManualClock();

@@ -53,27 +53,38 @@ public interface IMessageStore
     /// <summary>
     /// Hands a room's batch to the store behind <paramref name="after"/> — the task this store returned for the same
     /// room's previous batch, which may still be being written — and returns once the batch has its place; the
-    /// returned task then completes as <see cref="AppendRoomMessagesAsync"/> would. The batch commits only after
-    /// <paramref name="after"/> did, so its numbers are higher, and only if <paramref name="after"/> committed:
-    /// when that failed, this batch is never stored and fails with the same exception. This is what lets a room
-    /// form its next batch while the previous one is written without giving up its order.
+    /// returned task then completes as <see cref="AppendRoomMessagesAsync"/> would for what the batch held when the
+    /// store closed it (<see cref="RoomBatch.Close"/>), which it does when it starts writing it: until then the room may
+    /// add to it. The batch commits only after <paramref name="after"/> did, so its numbers are higher, and only if
+    /// <paramref name="after"/> committed: when that failed, this batch is never stored and fails with the same
+    /// exception. This is what lets a room form its next batch while the previous one is written without giving up
+    /// its order.
     /// </summary>
     /// <remarks>
-    /// The default waits for <paramref name="after"/>, then appends: right for any store, with no overlap of the two
-    /// writes. A store that writes through one ordered queue (SQLite's writer) queues the batch at once instead.
+    /// The default waits for <paramref name="after"/>, then closes the batch and appends it: right for any store, with
+    /// no overlap of the two writes. A store that writes through one ordered queue (SQLite's writer) queues the batch
+    /// at once instead and closes it when the writer reaches it.
     /// </remarks>
-    ValueTask<Task<long>> QueueRoomMessagesAsync(string room, IReadOnlyList<NewRoomMessage> messages, Task<long>? after, CancellationToken cancellationToken) =>
-        ValueTask.FromResult(AppendAfterAsync(this, room, messages, after, cancellationToken));
+    ValueTask<Task<long>> QueueRoomBatchAsync(string room, RoomBatch batch, Task<long>? after, CancellationToken cancellationToken) =>
+        ValueTask.FromResult(AppendAfterAsync(this, room, batch, after, cancellationToken));
 
-    private static async Task<long> AppendAfterAsync(IMessageStore store, string room, IReadOnlyList<NewRoomMessage> messages, Task<long>? after, CancellationToken cancellationToken)
+    private static async Task<long> AppendAfterAsync(IMessageStore store, string room, RoomBatch batch, Task<long>? after, CancellationToken cancellationToken)
     {
         if (after is not null)
         {
-            // Rethrows the previous batch's failure: nothing of this one is stored.
-            await after.ConfigureAwait(false);
+            try
+            {
+                // Rethrows the previous batch's failure: nothing of this one is stored.
+                await after.ConfigureAwait(false);
+            }
+            catch (Exception)
+            {
+                batch.Close();
+                throw;
+            }
         }
 
-        return await store.AppendRoomMessagesAsync(room, messages, cancellationToken).ConfigureAwait(false);
+        return await store.AppendRoomMessagesAsync(room, batch.Close(), cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Makes a private message durable and returns its id (increasing server-wide).</summary>

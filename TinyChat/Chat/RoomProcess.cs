@@ -1101,11 +1101,13 @@ public sealed class RoomProcess(
                 // first and race the rest: 1.5-2x the TCP segments per delivery were measured that way round).
                 // One array of the events per batch (not per member), typed as what the outboxes read: reading a
                 // RoomMessage list through IReadOnlyList<ChatEvent> would take the variant interface path per event.
-                var fresh = new ChatEvent[messages.Count - first];
+                var events = new ChatEvent[messages.Count - first];
                 for (var i = first; i < messages.Count; i++)
                 {
-                    fresh[i - first] = messages[i];
+                    events[i - first] = messages[i];
                 }
+
+                var fresh = new EventBatch(events);
 
                 foreach (var endpoint in Recipients())
                 {
@@ -1164,21 +1166,33 @@ public sealed class RoomProcess(
 
     private async ValueTask PostBatchAsync(PostToRoom first, CancellationToken cancellationToken)
     {
+        // A post taken from the mailbox that found the last batch closed and no room at the store for another.
+        PostToRoom? waiting = null;
         try
         {
             await HandOverAsync(first, cancellationToken).ConfigureAwait(false);
-            while (storing.Count > 0)
+            while (storing.Count > 0 || waiting is not null)
             {
-                if (storing.Count < CommitsInFlight && TryTakeNext(out PostToRoom next))
+                if (waiting is null && TryTakeNext(out PostToRoom next))
                 {
-                    // The next batch forms and goes to the store while the previous one is being written.
-                    await HandOverAsync(next, cancellationToken).ConfigureAwait(false);
+                    waiting = await JoinOpenBatchAsync(next, cancellationToken).ConfigureAwait(false);
                     continue;
                 }
 
-                if (storing.Count < CommitsInFlight && MailboxDepth == 0 && !storing.Peek().Stored.IsCompleted)
+                if (waiting is not null && storing.Count < CommitsInFlight)
                 {
-                    // Whichever comes first: the batch being written, or posts to form the next one from.
+                    // The next batch forms and goes to the store while the previous one is being written.
+                    var post = waiting;
+                    waiting = null;
+                    await HandOverAsync(post, cancellationToken).ConfigureAwait(false);
+                    continue;
+                }
+
+                if (waiting is null && MailboxDepth == 0 && !storing.Peek().Stored.IsCompleted
+                    && (storing.Count < CommitsInFlight || storing.Last().Batch.IsOpen))
+                {
+                    // Whichever comes first: the batch being written, or posts to add to the open batch or form the
+                    // next one from.
                     var mail = WaitForMailAsync(cancellationToken).AsTask();
                     if (await Task.WhenAny(storing.Peek().Stored, mail).ConfigureAwait(false) == mail && await mail.ConfigureAwait(false))
                     {
@@ -1190,8 +1204,11 @@ public sealed class RoomProcess(
                 await PublishOldestAsync(cancellationToken).ConfigureAwait(false);
             }
         }
-        catch (Exception ex) when (storing.Count > 0)
+        catch (Exception ex) when (storing.Count > 0 || waiting is not null)
         {
+            // Never handed to the store: its poster learns the loop failed.
+            waiting?.Reply.Fail(ex);
+
             // A fault, or the loop being stopped, with batches still at the store: each is settled before the loop
             // goes (published if it was stored, failed if not), so none is stored without being shown.
             try
@@ -1215,32 +1232,26 @@ public sealed class RoomProcess(
 
     /// <summary>
     /// Forms a batch from <paramref name="first"/> and the posts queued behind it and hands it to the store behind
-    /// the batch still being written, if any.
+    /// the batch still being written, if any. The batch stays open until the store starts writing it.
     /// </summary>
     private async ValueTask HandOverAsync(PostToRoom first, CancellationToken cancellationToken)
     {
-        var posts = new List<PostToRoom> { first };
-        while (posts.Count < MaxBatch && TryTakeNext(out PostToRoom next))
+        var taken = new List<PostToRoom> { first };
+        while (taken.Count < MaxBatch && TryTakeNext(out PostToRoom next))
         {
-            posts.Add(next);
+            taken.Add(next);
         }
 
-        var records = new List<NewRoomMessage>(posts.Count);
+        var posts = new List<PostToRoom>(taken.Count);
+        var records = new List<NewRoomMessage>(taken.Count);
         var now = time.GetUtcNow();
-        foreach (var post in posts)
+        foreach (var post in taken)
         {
-            if (!members.ContainsKey(post.User) && !await PostingMemberAsync(post, cancellationToken).ConfigureAwait(false))
+            if (await RecordOfAsync(post, now, cancellationToken).ConfigureAwait(false) is { } record)
             {
-                continue;
+                posts.Add(post);
+                records.Add(record);
             }
-
-            if (access.MutedUntil.Count > 0 && access.MutedAt(post.User, now) is { } until)
-            {
-                post.Reply.Complete(ChatError.Muted(Room, until));
-                continue;
-            }
-
-            records.Add(new NewRoomMessage(post.User, post.Text, now) { Mentions = MentionedReaders(post.User, post.Text) });
         }
 
         if (records.Count == 0)
@@ -1248,10 +1259,11 @@ public sealed class RoomProcess(
             return;
         }
 
+        var batch = new RoomBatch(records, MaxBatch);
         Task<long> stored;
         try
         {
-            stored = await messages.QueueRoomMessagesAsync(Room, records, storing.Count > 0 ? storing.Last().Stored : null, cancellationToken).ConfigureAwait(false);
+            stored = await messages.QueueRoomBatchAsync(Room, batch, storing.Count > 0 ? storing.Last().Stored : null, cancellationToken).ConfigureAwait(false);
         }
         catch (StoreUnavailableException ex)
         {
@@ -1273,7 +1285,57 @@ public sealed class RoomProcess(
             throw;
         }
 
-        storing.Enqueue(new StoringBatch(posts, records, stored));
+        storing.Enqueue(new StoringBatch(posts, batch, stored));
+    }
+
+    /// <summary>
+    /// Adds <paramref name="post"/> and the posts queued behind it to the newest batch at the store while the store
+    /// has not started writing it. Returns the first post that found it closed (it starts the next batch), or null
+    /// when every post joined or was refused.
+    /// </summary>
+    private async ValueTask<PostToRoom?> JoinOpenBatchAsync(PostToRoom post, CancellationToken cancellationToken)
+    {
+        if (storing.Count == 0 || !storing.Last().Batch.IsOpen)
+        {
+            return post;
+        }
+
+        var open = storing.Last();
+        var now = time.GetUtcNow();
+        while (true)
+        {
+            if (await RecordOfAsync(post, now, cancellationToken).ConfigureAwait(false) is { } record)
+            {
+                if (!open.Batch.TryAdd(record))
+                {
+                    return post;
+                }
+
+                open.Posts.Add(post);
+            }
+
+            if (!TryTakeNext(out post))
+            {
+                return null;
+            }
+        }
+    }
+
+    /// <summary>The post as the store keeps it, or null when the room refused it (its poster has been answered).</summary>
+    private async ValueTask<NewRoomMessage?> RecordOfAsync(PostToRoom post, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        if (!members.ContainsKey(post.User) && !await PostingMemberAsync(post, cancellationToken).ConfigureAwait(false))
+        {
+            return null;
+        }
+
+        if (access.MutedUntil.Count > 0 && access.MutedAt(post.User, now) is { } until)
+        {
+            post.Reply.Complete(ChatError.Muted(Room, until));
+            return null;
+        }
+
+        return new NewRoomMessage(post.User, post.Text, now) { Mentions = MentionedReaders(post.User, post.Text) };
     }
 
     /// <summary>
@@ -1318,7 +1380,8 @@ public sealed class RoomProcess(
             throw;
         }
 
-        var records = batch.Records;
+        // Closed by the store before it wrote it: what it holds now is what was committed.
+        var records = batch.Batch.Close();
         ChatMetrics.MessagesAccepted.Add(records.Count, ChatMetrics.Kind("room"));
         await PublishCommittedAsync(firstId, records, cancellationToken).ConfigureAwait(false);
         for (var i = 0; i < records.Count; i++)
@@ -1331,18 +1394,15 @@ public sealed class RoomProcess(
             }
         }
 
-        var index = 0;
-        foreach (var post in batch.Posts)
+        // One post per record, in the same order: those the room refused never joined.
+        for (var i = 0; i < batch.Posts.Count; i++)
         {
-            if (!post.Reply.Task.IsCompleted)
-            {
-                post.Reply.Complete(Outcome<long>.Ok(firstId + index++));
-            }
+            batch.Posts[i].Reply.Complete(Outcome<long>.Ok(firstId + i));
         }
     }
 
-    // A batch handed to the store: its posts (those refused before the store are answered already) and its records.
-    private sealed record StoringBatch(List<PostToRoom> Posts, List<NewRoomMessage> Records, Task<long> Stored)
+    // A batch handed to the store: its posts, one for each message the batch holds, in the same order.
+    private sealed record StoringBatch(List<PostToRoom> Posts, RoomBatch Batch, Task<long> Stored)
     {
         public void Fail(Exception reason)
         {

@@ -351,10 +351,12 @@ public sealed class SqliteStore : IDurableStore, IDisposable
     /// <remarks>
     /// The batch goes into the writer's queue at once, behind <paramref name="after"/>: the one writer applies
     /// requests in queue order, so the two commit in order (in one group, or the second in a later one), and the
-    /// writer refuses a request whose predecessor failed (<see cref="StorageWriter"/>).
+    /// writer refuses a request whose predecessor failed (<see cref="StorageWriter"/>). The writer closes the batch
+    /// when it applies it inside its group's transaction: while it commits other rooms' groups, the room's next
+    /// posts join the batch instead of waiting for the one after.
     /// </remarks>
-    public async ValueTask<Task<long>> QueueRoomMessagesAsync(string room, IReadOnlyList<NewRoomMessage> messages, Task<long>? after, CancellationToken cancellationToken) =>
-        await Writer.QueueAsync(s => s.AppendRoomMessages(room, messages), after, cancellationToken).ConfigureAwait(false);
+    public async ValueTask<Task<long>> QueueRoomBatchAsync(string room, RoomBatch batch, Task<long>? after, CancellationToken cancellationToken) =>
+        await Writer.QueueAsync(s => s.AppendRoomMessages(room, batch.Close()), after, cancellationToken).ConfigureAwait(false);
 
     /// <inheritdoc />
     public async ValueTask<long> AppendPrivateMessageAsync(string from, string to, string text, DateTimeOffset timestamp, CancellationToken cancellationToken)
