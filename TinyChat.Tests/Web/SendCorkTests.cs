@@ -50,6 +50,37 @@ public sealed class SendCorkTests
     }
 
     [Test]
+    public async Task An_event_stream_sends_without_nagle_and_its_run_of_events_leaves_nothing_held()
+    {
+        using var listener = BareListener.Start(out var uri);
+        using var client = new HttpClient();
+        using var timeout = new CancellationTokenSource(Patience);
+        var responding = client.GetAsync(new Uri(uri, "api/events"), HttpCompletionOption.ResponseHeadersRead, timeout.Token);
+        var context = await listener.GetContextAsync().WaitAsync(Patience, timeout.Token);
+        var socket = ListenerSockets.Of(context)!;
+        Assert.That(socket.NoDelay, Is.False, "the listener leaves Nagle on");
+
+        var transport = new TinyChat.Protocols.Http.SseTransport(context);
+        Assert.That(socket.NoDelay, Is.True, "an event is sent at once, not held until the client acknowledges the one before");
+        context.Response.ContentType = "text/event-stream";
+        TinyChat.Protocols.Http.SseTransport.Frame(context.Response);
+        await transport.WriteAsync(Encoding.UTF8.GetBytes(": open\n\n"), timeout.Token);
+        using var response = await responding;
+        await using var body = await response.Content.ReadAsStreamAsync(timeout.Token);
+
+        var events = Enumerable.Range(0, 50).Select(i => (ReadOnlyMemory<byte>)Encoding.UTF8.GetBytes($"data: event {i}\n\n")).ToList();
+        await transport.WriteManyAsync(events, timeout.Token);
+        Assert.That(UnsentBytes(socket), Is.Zero, "uncorking pushed the last part-filled segment out");
+        Assert.That(new TcpCork(socket).IsCorked(), Is.False, "released after the run");
+
+        var expected = ": open\n\n" + string.Concat(Enumerable.Range(0, 50).Select(i => $"data: event {i}\n\n"));
+        var received = new byte[expected.Length];
+        await body.ReadExactlyAsync(received, timeout.Token);
+        Assert.That(Encoding.UTF8.GetString(received), Is.EqualTo(expected));
+        transport.Abort();
+    }
+
+    [Test]
     public async Task A_cork_on_a_socket_that_keeps_nagle_still_pushes_its_last_segment_and_leaves_nagle_on()
     {
         using var listener = BareListener.Start(out var uri);

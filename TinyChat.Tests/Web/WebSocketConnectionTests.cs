@@ -79,6 +79,16 @@ public sealed class WebSocketConnectionTests
     }
 
     [Test]
+    public void A_rooms_batch_reaches_the_outbox_as_one_item_not_event_by_event()
+    {
+        // The interface's default queues event by event: a queue write and a writer wake-up per message, and a writer
+        // that may wake on the first and race the rest. A room hands each connection its batch through this call.
+        var map = typeof(WebSocketConnection).GetInterfaceMap(typeof(IOutbox));
+        var batch = map.TargetMethods[Array.FindIndex(map.InterfaceMethods, m => m.Name == nameof(IOutbox.TryDeliverBatch))];
+        Assert.That(batch.DeclaringType, Is.EqualTo(typeof(WebSocketConnection)));
+    }
+
+    [Test]
     public async Task Text_from_the_client_reaches_the_handler_and_stamps_activity_on_the_connection_clock()
     {
         var clock = new ManualClock();

@@ -9,7 +9,7 @@ namespace TinyChat.Web;
 /// does not expose it: <c>HttpListenerContext._connection</c> (an <c>HttpConnection</c>) and <c>HttpConnection._socket</c>
 /// (dotnet/runtime src/libraries/System.Net.HttpListener/src/System/Net/Managed). Found once; when a runtime moves
 /// either field, <see cref="Supported"/> is false, WebSockets go with neither a cork nor <c>TCP_NODELAY</c> (as before
-/// either existed), and <c>SendCorkTests</c> fails so that someone notices.
+/// either existed), event streams neither, and <c>SendCorkTests</c> fails so that someone notices.
 /// </summary>
 public static class ListenerSockets
 {
@@ -30,16 +30,24 @@ public static class ListenerSockets
     /// What a connection that has become a WebSocket sends with: <c>TCP_NODELAY</c> switched on, and a cork for runs
     /// of frames (null when the runtime keeps the socket elsewhere: then neither, as before either existed).
     /// </summary>
-    public static ISendCork? ForWebSocket(HttpListenerContext context)
+    public static ISendCork? ForWebSocket(HttpListenerContext context) => SendAtOnce(context);
+
+    /// <summary>
+    /// The same for a response that becomes an event stream: each event is a write of its own, as a WebSocket's frame
+    /// is, and a run of them is packed by the cork.
+    /// </summary>
+    public static ISendCork? ForEventStream(HttpListenerContext context) => SendAtOnce(context);
+
+    private static ISendCork? SendAtOnce(HttpListenerContext context)
     {
         if (Of(context) is not { } socket)
         {
             return null;
         }
 
-        // The listener leaves Nagle on. A member's frame written while its previous one is still unacknowledged
-        // would then wait for that ACK, which the client delays by up to 40 ms when it has nothing to send back:
-        // a quiet member reading a busy room is exactly that client. A run of frames is packed by the cork instead.
+        // The listener leaves Nagle on. A write made while the previous one is still unacknowledged would then wait
+        // for that ACK, which the client delays by up to 40 ms when it has nothing to send back: a quiet member
+        // reading a busy room is exactly that client. A run of frames is packed by the cork instead.
         try
         {
             socket.NoDelay = true;

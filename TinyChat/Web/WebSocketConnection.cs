@@ -74,6 +74,9 @@ public sealed class WebSocketConnection : IOutbox
     /// <inheritdoc />
     public bool TryDeliver(ChatEvent chatEvent) => outbox.TryDeliver(chatEvent);
 
+    /// <inheritdoc />
+    public bool TryDeliverBatch(IReadOnlyList<ChatEvent> batch) => outbox.TryDeliverBatch(batch);
+
     /// <inheritdoc cref="ConnectionOutbox.TryDeliver(Reply)" />
     public bool TryDeliver(Reply reply) => outbox.TryDeliver(reply);
 

@@ -4,14 +4,23 @@ using TinyChat.Web;
 namespace TinyChat.Protocols.Http;
 
 /// <summary>
-/// The send side of one event stream: the chunked body of an HTTP response. An SSE client never sends anything
-/// after its request, so the stream's end is the only thing its "receive side" waits for (<see cref="Ended"/>).
+/// The send side of one event stream: the body of an HTTP response, sent with <c>TCP_NODELAY</c> and a run of events
+/// corked (<see cref="ListenerSockets.ForEventStream"/>). An SSE client never sends anything after its request, so
+/// the stream's end is the only thing its "receive side" waits for (<see cref="Ended"/>).
 /// </summary>
-public sealed class SseTransport(HttpListenerContext context) : ITransport
+public sealed class SseTransport : ITransport
 {
-    private readonly HttpListenerResponse response = context.Response;
+    private readonly HttpListenerResponse response;
+    private readonly ISendCork? cork;
     private readonly TaskCompletionSource ended = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int aborted;
+
+    /// <summary>The stream over <paramref name="context"/>'s response; its socket sends each write at once from now on.</summary>
+    public SseTransport(HttpListenerContext context)
+    {
+        response = context.Response;
+        cork = ListenerSockets.ForEventStream(context);
+    }
 
     /// <summary>Completes once the response is closed or cut.</summary>
     public Task Ended => ended.Task;
@@ -34,6 +43,8 @@ public sealed class SseTransport(HttpListenerContext context) : ITransport
     /// <inheritdoc />
     public async ValueTask WriteManyAsync(IReadOnlyList<ReadOnlyMemory<byte>> frames, CancellationToken cancellationToken)
     {
+        // Each event is a socket write of its own; corked, the kernel packs them into full segments.
+        cork?.Cork();
         try
         {
             foreach (var frame in frames)
@@ -46,6 +57,10 @@ public sealed class SseTransport(HttpListenerContext context) : ITransport
         catch (HttpListenerException ex)
         {
             throw new IOException("the event stream's client is gone", ex);
+        }
+        finally
+        {
+            cork?.Uncork();
         }
     }
 
