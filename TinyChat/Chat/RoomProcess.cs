@@ -196,7 +196,8 @@ public sealed class RoomProcess(
 
     /// <summary>
     /// Batches the room may have at the store at once: 1 waits for each commit before forming the next, so batches
-    /// are as large as possible; 2 (at most) hands the next batch over while the previous one is written.
+    /// are as large as possible; 2 (at most) hands the next batch over while the previous one is written. Either way
+    /// the newest batch takes the posts that arrive until the store starts writing it (<see cref="RoomBatch"/>).
     /// </summary>
     public int CommitsInFlight { get; init; } = 1;
 
