@@ -14,6 +14,43 @@ public sealed class JsonFrameEncoderTests
 
     private static string[] Texts(List<ReadOnlyMemory<byte>> frames) => [.. frames.Select(f => Encoding.UTF8.GetString(f.Span))];
 
+    [TestCase(JsonFraming.Lines)]
+    [TestCase(JsonFraming.Groups)]
+    public void A_room_batch_is_encoded_once_as_the_very_frame_a_connection_would_join(JsonFraming framing)
+    {
+        var at = DateTimeOffset.FromUnixTimeMilliseconds(1_796_288_400_125);
+        ChatEvent[] events =
+        [
+            new RoomMessage("lobby", "foo_user", "hello", 41, at),
+            new RoomMessage("lobby", "bar_user", "hi \"foo\"\nthere", 42, at),
+            new RoomMessage("lobby", "foo_user", "", 43, at) { Kind = RoomEventKind.Topic },
+            new RoomMessage("lobby", "foo_user", "again", 44, at),
+            new RoomMessage("lobby", "bar_user", "é ✓", 45, at),
+        ];
+        var batch = new EventBatch(events);
+        using var connection = new JsonFrameEncoder(framing);
+        var joined = new List<ReadOnlyMemory<byte>>();
+        connection.Frame([.. events.Select(e => e.EncodeWith(connection.Events))], events, joined);
+
+        var shared = batch.EncodeWith(connection.Batches!);
+
+        Assert.That(shared, Is.Not.Null);
+        Assert.That(Encoding.UTF8.GetString(shared!.Value.Span), Is.EqualTo(Texts(joined).Single()));
+        Assert.That(batch.EncodeWith(connection.Batches!)!.Value.Equals(shared.Value), Is.True, "the same bytes for the next connection, not encoded again");
+        Assert.That(new JsonFrameEncoder(framing).Batches, Is.SameAs(connection.Batches), "one encoder per framing, shared by its connections");
+    }
+
+    [Test]
+    public void A_batch_one_joined_frame_would_not_hold_is_framed_by_each_connection_and_unbatched_clients_frame_every_event()
+    {
+        var at = DateTimeOffset.UnixEpoch;
+        var big = new EventBatch([.. Enumerable.Range(1, 100).Select(i => (ChatEvent)new RoomMessage("lobby", "foo", new string('x', 1000), i, at))]);
+        using var groups = new JsonFrameEncoder(JsonFraming.Groups);
+        Assert.That(big.EncodeWith(groups.Batches!), Is.Null, "100 KB is more than one frame of 64 KiB");
+        using var single = new JsonFrameEncoder(JsonFraming.Single);
+        Assert.That(single.Batches, Is.Null);
+    }
+
     [Test]
     public void Without_batching_each_item_is_its_own_frame()
     {

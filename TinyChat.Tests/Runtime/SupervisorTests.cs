@@ -152,33 +152,6 @@ public sealed class SupervisorTests
     }
 
     [Test]
-    public async Task A_child_started_here_handles_its_waiting_mail_before_the_start_returns_and_is_supervised_like_any()
-    {
-        var supervisor = new Supervisor("test", RestartPolicy.Default, NullLogger.Instance);
-        using var stop = new CancellationTokenSource();
-        var running = supervisor.RunAsync(stop.Token);
-        await supervisor.Started.WaitAsync(Timeout);
-
-        var child = new ProbeProcess("child");
-        var first = new Echo(7);
-        Assert.That(child.TryPost(first), Is.EqualTo(PostResult.Accepted));
-        Assert.That(supervisor.TryStartChildHere(child), Is.True);
-        Assert.That(first.Reply.Task.IsCompletedSuccessfully, Is.True, "answered on the starting thread, before TryStartChildHere returned");
-        Assert.That(first.Reply.Task.Result, Is.EqualTo((7, 1)));
-        Assert.That(supervisor.RunningChildren, Is.EqualTo(1));
-
-        var crash = new Crash("boom");
-        Assert.ThrowsAsync<InvalidOperationException>(async () => await child.AskAsync(crash, crash.Reply, CancellationToken.None).WaitAsync(Timeout));
-        Assert.That(await EchoAsync(child, 8), Is.EqualTo((8, 2)), "restarted after its fault");
-
-        await stop.CancelAsync();
-        await running.WaitAsync(Timeout);
-        Assert.That(child.Ended.IsCompleted, Is.True, "terminated with its supervisor");
-        Assert.That(supervisor.RunningChildren, Is.Zero);
-        Assert.That(supervisor.TryStartChildHere(new ProbeProcess("late")), Is.False, "no children after stop");
-    }
-
-    [Test]
     public async Task Stopping_the_supervisor_terminates_every_child_and_fails_pending_requests()
     {
         var probe = new SupervisionProbe();

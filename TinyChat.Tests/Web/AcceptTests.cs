@@ -5,10 +5,7 @@ using TinyChat.Web;
 
 namespace TinyChat.Tests.Web;
 
-/// <summary>
-/// Requests are handled on the thread that accepted them (no hop first), so a handler that holds its thread must
-/// not hold back the requests behind it: other accepts stay outstanding.
-/// </summary>
+/// <summary>A handler that holds its thread must not hold back the requests behind it: the accept loop goes on.</summary>
 [TestFixture]
 public sealed class AcceptTests
 {
@@ -19,7 +16,7 @@ public sealed class AcceptTests
         using var release = new ManualResetEventSlim();
         await using var server = await TestServer.StartAsync(configure: services => services.AddSingleton(new Route("/test/hold", (context, _) =>
         {
-            // Synchronous on purpose: the handler keeps the thread its accept completed on.
+            // Synchronous on purpose: the handler keeps its thread.
             entered.Release();
             release.Wait(TimeSpan.FromSeconds(60));
             context.Response.StatusCode = 204;

@@ -1,4 +1,6 @@
 using System.Text;
+using TinyChat.Chat;
+using TinyChat.Protocols.Json;
 using TinyChat.Tests.Support;
 using TinyChat.Web;
 
@@ -179,6 +181,29 @@ public sealed class ConnectionOutboxTests
         outbox.Close(1000, "", drain: true);
         await running.WaitAsync(Patience);
         Assert.That(transport.Frames, Is.EqualTo(new[] { "in flight", "before", "m1", "m3", "after" }));
+    }
+
+    [Test]
+    public async Task A_room_batch_framed_once_for_its_format_goes_out_joined_with_what_was_queued_around_it()
+    {
+        var at = DateTimeOffset.FromUnixTimeMilliseconds(1_796_288_400_125);
+        var batch = new EventBatch([.. Enumerable.Range(41, 3).Select(i => (ChatEvent)new RoomMessage("lobby", "foo", $"m{i}", i, at))]);
+        var group = "{\"room\":\"lobby\",\"id\":41,\"ts\":1796288400125,\"messages\":[[\"foo\",\"m41\"],[\"foo\",\"m42\"],[\"foo\",\"m43\"]]}";
+        var first = new RecordingTransport();
+        var second = new RecordingTransport();
+        var withReplies = new ConnectionOutbox(first, new JsonFrameEncoder(JsonFraming.Groups), capacity: 5);
+        var alone = new ConnectionOutbox(second, new JsonFrameEncoder(JsonFraming.Groups), capacity: 3);
+        Assert.That(withReplies.TryDeliver(ReplyOf("{\"pong\":true}")), Is.True);
+        Assert.That(withReplies.TryDeliverBatch(batch), Is.True);
+        Assert.That(withReplies.TryDeliver(ReplyOf("{\"ok\":true}")), Is.True);
+        Assert.That(alone.TryDeliverBatch(batch), Is.True, "the batch counts as its three events");
+        withReplies.Close(1000, "", drain: true);
+        alone.Close(1000, "", drain: true);
+
+        await Task.WhenAll(RunAsync(withReplies, first), RunAsync(alone, second)).WaitAsync(Patience);
+
+        Assert.That(first.Frames, Is.EqualTo(new[] { "{\"pong\":true}\n" + group + "\n{\"ok\":true}" }));
+        Assert.That(second.Frames, Is.EqualTo(new[] { group }));
     }
 
     [Test]

@@ -89,6 +89,21 @@ public sealed class WebSocketConnectionTests
     }
 
     [Test]
+    public async Task A_room_batch_reaches_a_batch_2_client_as_one_group_framed_once_for_every_connection()
+    {
+        var (server, client, sockets) = await PairAsync();
+        using var _ = sockets;
+        var connection = new WebSocketConnection(server, new JsonFrameEncoder(JsonFraming.Groups), new ConnectionLimits(4096, 16, 1024), "bar");
+        Assert.That(connection.TryDeliverBatch(new EventBatch([Message(1), Message(2), Message(3)])), Is.True);
+        var running = connection.RunAsync(new Received(), CancellationToken.None);
+        Assert.That(await ReceiveTextAsync(client), Is.EqualTo("{\"room\":\"lobby\",\"id\":1,\"ts\":0,\"messages\":[[\"foo\",\"m1\"],[\"foo\",\"m2\"],[\"foo\",\"m3\"]]}"));
+        connection.Close(WebSocketCloseStatus.NormalClosure, "", drain: true);
+        Assert.That(await ReceiveTextAsync(client), Is.EqualTo("close 1000 "));
+        await client.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, "", CancellationToken.None);
+        await running.WaitAsync(Patience);
+    }
+
+    [Test]
     public async Task Text_from_the_client_reaches_the_handler_and_stamps_activity_on_the_connection_clock()
     {
         var clock = new ManualClock();

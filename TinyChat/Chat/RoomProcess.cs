@@ -196,7 +196,8 @@ public sealed class RoomProcess(
 
     /// <summary>
     /// Batches the room may have at the store at once: 1 waits for each commit before forming the next, so batches
-    /// are as large as possible; 2 (at most) hands the next batch over while the previous one is written.
+    /// are as large as possible; 2 (at most) hands the next batch over while the previous one is written. Either way
+    /// the newest batch takes the posts that arrive until the store starts writing it (<see cref="RoomBatch"/>).
     /// </summary>
     public int CommitsInFlight { get; init; } = 1;
 
@@ -1101,11 +1102,13 @@ public sealed class RoomProcess(
                 // first and race the rest: 1.5-2x the TCP segments per delivery were measured that way round).
                 // One array of the events per batch (not per member), typed as what the outboxes read: reading a
                 // RoomMessage list through IReadOnlyList<ChatEvent> would take the variant interface path per event.
-                var fresh = new ChatEvent[messages.Count - first];
+                var events = new ChatEvent[messages.Count - first];
                 for (var i = first; i < messages.Count; i++)
                 {
-                    fresh[i - first] = messages[i];
+                    events[i - first] = messages[i];
                 }
+
+                var fresh = new EventBatch(events);
 
                 foreach (var endpoint in Recipients())
                 {

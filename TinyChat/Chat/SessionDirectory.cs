@@ -49,25 +49,16 @@ public sealed class SessionDirectory(
                     MessageBudget = messageBudgetOf?.Invoke(name),
                 },
                 out var created);
-            var attach = new AttachConnection(outbox, present);
-            if (created)
+            if (created && !supervisor.TryStartChild(session, RestartKind.Transient))
             {
-                // The attach waits in the new session's mailbox and the session starts on this thread: it reads the
-                // user's rooms and answers the attach before this connection waits for anything, so opening a
-                // session costs no hand-off to another thread and back. (A fresh mailbox always takes one message.)
-                if (session.TryPost(attach) != PostResult.Accepted || !supervisor.TryStartChildHere(session, RestartKind.Transient))
-                {
-                    live.Unregister(user, session);
-                    throw new ProcessStoppedException(session.Name);
-                }
+                live.Unregister(user, session);
+                throw new ProcessStoppedException(session.Name);
             }
 
+            var attach = new AttachConnection(outbox, present);
             try
             {
-                var answer = created
-                    ? await attach.Reply.Task.WaitAsync(cancellationToken).ConfigureAwait(false)
-                    : await session.AskAsync(attach, attach.Reply, cancellationToken).ConfigureAwait(false);
-                if (answer is { } joined)
+                if (await session.AskAsync(attach, attach.Reply, cancellationToken).ConfigureAwait(false) is { } joined)
                 {
                     return (session, joined);
                 }

@@ -101,45 +101,8 @@ public sealed class Supervisor(string name, RestartPolicy policy, ILogger logger
                 return false;
             }
 
-            running[child] = SuperviseAsync(child, kind, runCancellation.Token, yieldFirst: true);
+            running[child] = SuperviseAsync(child, kind, runCancellation.Token);
             return true;
-        }
-    }
-
-    /// <summary>
-    /// <see cref="TryStartChild"/>, but the child's loop begins on the caller's thread and runs there until its first
-    /// wait (for a session: its start and the messages already in its mailbox). Only for callers that are not a loop
-    /// themselves (a connection being opened), which would otherwise hand the start to another thread and wait for it.
-    /// </summary>
-    public bool TryStartChildHere(IProcess child, RestartKind kind = RestartKind.Transient)
-    {
-        var supervised = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        CancellationToken cancellationToken;
-        lock (gate)
-        {
-            if (runCancellation is null || runCancellation.IsCancellationRequested || escalation!.Task.IsCompleted)
-            {
-                return false;
-            }
-
-            // Registered before it starts, outside the lock: the child's start must not run under the supervisor's lock.
-            running[child] = supervised.Task;
-            cancellationToken = runCancellation.Token;
-        }
-
-        _ = SuperviseHereAsync(child, kind, cancellationToken, supervised);
-        return true;
-    }
-
-    private async Task SuperviseHereAsync(IProcess child, RestartKind kind, CancellationToken cancellationToken, TaskCompletionSource supervised)
-    {
-        try
-        {
-            await SuperviseAsync(child, kind, cancellationToken, yieldFirst: false).ConfigureAwait(false);
-        }
-        finally
-        {
-            supervised.TrySetResult();
         }
     }
 
@@ -155,7 +118,7 @@ public sealed class Supervisor(string name, RestartPolicy policy, ILogger logger
             statistics = new RestartStatistics(Policy);
             foreach (var (child, kind) in staticChildren)
             {
-                running[child] = SuperviseAsync(child, kind, cancellation.Token, yieldFirst: true);
+                running[child] = SuperviseAsync(child, kind, cancellation.Token);
             }
 
             started.TrySetResult();
@@ -197,14 +160,10 @@ public sealed class Supervisor(string name, RestartPolicy policy, ILogger logger
         // A supervisor holds no mailbox: its children were terminated when its run ended.
     }
 
-    private async Task SuperviseAsync(IProcess child, RestartKind kind, CancellationToken cancellationToken, bool yieldFirst)
+    private async Task SuperviseAsync(IProcess child, RestartKind kind, CancellationToken cancellationToken)
     {
-        if (yieldFirst)
-        {
-            // Never run a child's loop on the caller's stack: TryStartChild is called from other loops.
-            await Task.Yield();
-        }
-
+        // Never run a child's loop on the caller's stack: TryStartChild is called from other loops.
+        await Task.Yield();
         Exception? final = null;
         while (true)
         {

@@ -32,6 +32,12 @@ public interface IFrameEncoder : IDisposable
         Frame(items, frames);
 
     /// <summary>
+    /// Encodes a room's whole batch as one item, once for every connection of this wire format (null: the protocol
+    /// frames event by event, or a batch's events cannot be one item). Its bytes join the run as a reply's would.
+    /// </summary>
+    IBatchEncoder? Batches => null;
+
+    /// <summary>
     /// The frames of the last Frame call are written and nothing more is queued: gives back any buffer
     /// held for them, so that an idle connection holds none. Only the outbox's writer loop calls this.
     /// </summary>
@@ -324,9 +330,24 @@ public sealed class ConnectionOutbox : IOutbox
 
             if (item.Batch is { } batch)
             {
+                if (from == 0 && batch is EventBatch whole && encoder.Batches is { } batches && whole.EncodeWith(batches) is { } framed)
+                {
+                    // Framed once for every member: this connection adds no per-event work of its own.
+                    if (!framed.IsEmpty)
+                    {
+                        run.Add(framed);
+                        runEvents.Add(null);
+                        bytes += framed.Length;
+                    }
+
+                    taken += whole.Count;
+                    continue;
+                }
+
                 var i = from;
                 var count = batch.Count;
-                if (batch is ChatEvent[] events)
+                var events = (batch as EventBatch)?.Events ?? batch as ChatEvent[];
+                if (events is not null)
                 {
                     for (; i < count && bytes < MaxRunBytes; i++)
                     {

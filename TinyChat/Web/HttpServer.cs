@@ -33,14 +33,10 @@ public sealed class HttpServer(
     ILogger<HttpServer> logger) : IHostedService
 {
     private const int BindAttempts = 10;
-
-    // Requests are handled on the thread that completed their accept, up to their first wait; with several accepts
-    // outstanding, one request's synchronous start (routing, the token check) never holds back the next request's.
-    private static readonly int AcceptsInFlight = Math.Max(4, Environment.ProcessorCount * 2);
     private static readonly TimeSpan ProbeTimeout = TimeSpan.FromSeconds(5);
     private readonly CancellationTokenSource stopping = new();
     private HttpListener? listener;
-    private Task? acceptLoops;
+    private Task? acceptLoop;
     private Task? idleSweep;
     private Task? pendingSweep;
     private volatile bool accepting;
@@ -92,13 +88,7 @@ public sealed class HttpServer(
         }
 
         accepting = true;
-        var loops = new Task[AcceptsInFlight];
-        for (var i = 0; i < loops.Length; i++)
-        {
-            loops[i] = AcceptLoopAsync(listener);
-        }
-
-        acceptLoops = Task.WhenAll(loops);
+        acceptLoop = AcceptLoopAsync(listener);
         try
         {
             var internals = await ProbeAsync(listener, options, cancellationToken).ConfigureAwait(false);
@@ -124,9 +114,9 @@ public sealed class HttpServer(
         await connections.CloseAllAsync(grace).ConfigureAwait(false);
         await stopping.CancelAsync().ConfigureAwait(false);
         listener?.Close();
-        if (acceptLoops is not null)
+        if (acceptLoop is not null)
         {
-            await acceptLoops.ConfigureAwait(false);
+            await acceptLoop.ConfigureAwait(false);
         }
 
         if (idleSweep is not null)
@@ -234,8 +224,8 @@ public sealed class HttpServer(
 
     private async Task HandleAsync(HttpListenerContext context)
     {
-        // No hop to another thread first: the listener completes each accept on a thread-pool thread of its own, and
-        // the other accept loops keep accepting while this one handles its request.
+        // Off the accept loop before doing any work.
+        await Task.Yield();
         var request = context.Request;
         var response = context.Response;
         if (response.StatusCode != 200)

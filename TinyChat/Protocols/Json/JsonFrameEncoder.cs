@@ -47,6 +47,14 @@ public sealed class JsonFrameEncoder(JsonFraming framing, ArrayPool<byte>? pool 
     public IEventEncoder Events => framing == JsonFraming.Groups ? GroupedEventEncoder.Instance : JsonEventEncoder.Instance;
 
     /// <inheritdoc />
+    public IBatchEncoder? Batches => framing switch
+    {
+        JsonFraming.Lines => JsonBatchEncoder.Lines,
+        JsonFraming.Groups => JsonBatchEncoder.Groups,
+        _ => null,
+    };
+
+    /// <inheritdoc />
     public void Frame(IReadOnlyList<ReadOnlyMemory<byte>> items, List<ReadOnlyMemory<byte>> frames) =>
         Frame(items, [], frames);
 

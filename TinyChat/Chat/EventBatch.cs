@@ -1,0 +1,76 @@
+using System.Collections;
+
+namespace TinyChat.Chat;
+
+/// <summary>
+/// Encodes a room's committed batch as one piece for every connection of a wire format that joins events into one
+/// frame; null when the batch cannot be one piece (too big for one frame), and each connection frames it itself.
+/// Must be pure: the result is shared by every recipient that uses the encoder.
+/// </summary>
+public interface IBatchEncoder
+{
+    /// <summary>The batch's bytes as one piece, or null.</summary>
+    ReadOnlyMemory<byte>? Encode(EventBatch batch);
+}
+
+/// <summary>
+/// A room's committed batch as every member's connections receive it: its events in order and, per batch encoder,
+/// the batch encoded once as one piece, so a busy room's fan-out frames each batch once per wire format rather than
+/// once per member.
+/// </summary>
+public sealed class EventBatch(ChatEvent[] events) : IReadOnlyList<ChatEvent>
+{
+    // Newest first; nodes are immutable and only ever prepended, so readers walk it without locking.
+    private Encoding? encodings;
+
+    /// <summary>The events, in the room's order.</summary>
+    public ChatEvent[] Events { get; } = events;
+
+    /// <inheritdoc />
+    public int Count => Events.Length;
+
+    /// <inheritdoc />
+    public ChatEvent this[int index] => Events[index];
+
+    /// <summary>The batch's bytes as one piece in <paramref name="encoder"/>'s format (null: not one piece), encoded on first use. Thread-safe.</summary>
+    public ReadOnlyMemory<byte>? EncodeWith(IBatchEncoder encoder)
+    {
+        for (var known = Volatile.Read(ref encodings); known is not null; known = known.Next)
+        {
+            if (ReferenceEquals(known.Encoder, encoder))
+            {
+                return known.Bytes;
+            }
+        }
+
+        // Only a miss takes the lock: the first connection's writer encodes while the others of its format wait.
+        lock (this)
+        {
+            for (var known = encodings; known is not null; known = known.Next)
+            {
+                if (ReferenceEquals(known.Encoder, encoder))
+                {
+                    return known.Bytes;
+                }
+            }
+
+            var bytes = encoder.Encode(this);
+            Volatile.Write(ref encodings, new Encoding(encoder, bytes, encodings));
+            return bytes;
+        }
+    }
+
+    /// <inheritdoc />
+    public IEnumerator<ChatEvent> GetEnumerator() => ((IEnumerable<ChatEvent>)Events).GetEnumerator();
+
+    IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();
+
+    private sealed class Encoding(IBatchEncoder encoder, ReadOnlyMemory<byte>? bytes, Encoding? next)
+    {
+        public IBatchEncoder Encoder { get; } = encoder;
+
+        public ReadOnlyMemory<byte>? Bytes { get; } = bytes;
+
+        public Encoding? Next { get; } = next;
+    }
+}
