@@ -91,7 +91,12 @@ public sealed class StalledStoreTests
 
         var room = server.Rooms.TryFindLive(ChatNames.DefaultRoom)!;
         Assert.That(waiting, Is.Not.Null, "the poster waits once the mailbox is full");
-        Assert.That((room.MailboxDepth, Handed(), queued.Count), Is.EqualTo((Capacity, 2, handed.Sum() + Capacity)), "the bound: two batches at the store (one written, one queued behind it), a full mailbox, nothing more");
+        Assert.That((room.MailboxDepth, Handed()), Is.EqualTo((Capacity, 2)), "two batches at the store (one written, one queued behind it) and a full mailbox");
+
+        // The room may also hold one post it took from the mailbox to add to its last batch, found that batch closed
+        // and keeps until the store has room for another; whether it did depends on when the poster refilled the
+        // mailbox, so the bound allows it and nothing more.
+        Assert.That(queued.Count - handed.Sum() - Capacity, Is.InRange(0, 1), "the bound: the store's two batches, a full mailbox, at most one post in the room's hand");
         Assert.That(queued.Any(p => p.IsCompleted), Is.False, "nothing is acknowledged that was not stored");
 
         // What the stall holds is counted above, item by item, rather than read off the process-wide heap: fixtures
