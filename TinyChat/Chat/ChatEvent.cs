@@ -13,51 +13,11 @@ public interface IEventEncoder
 /// </summary>
 public abstract class ChatEvent
 {
-    // Newest first; nodes are immutable and only ever prepended, so readers walk it without locking.
-    private Encoding? encodings;
+    private EncodingCache<IEventEncoder, ReadOnlyMemory<byte>> encodings;
 
     /// <summary>The event's bytes in <paramref name="encoder"/>'s protocol, encoded on first use. Thread-safe.</summary>
-    public ReadOnlyMemory<byte> EncodeWith(IEventEncoder encoder)
-    {
-        for (var known = Volatile.Read(ref encodings); known is not null; known = known.Next)
-        {
-            if (ReferenceEquals(known.Encoder, encoder))
-            {
-                return known.Bytes;
-            }
-        }
-
-        return EncodeOnce(encoder);
-    }
-
-    private ReadOnlyMemory<byte> EncodeOnce(IEventEncoder encoder)
-    {
-        // Only a miss takes the lock, once per encoder per event, and only threads missing the same event wait
-        // (for one encode); the event is its own gate so the common case allocates nothing but the cache node.
-        lock (this)
-        {
-            for (var known = encodings; known is not null; known = known.Next)
-            {
-                if (ReferenceEquals(known.Encoder, encoder))
-                {
-                    return known.Bytes;
-                }
-            }
-
-            var bytes = encoder.Encode(this);
-            Volatile.Write(ref encodings, new Encoding(encoder, bytes, encodings));
-            return bytes;
-        }
-    }
-
-    private sealed class Encoding(IEventEncoder encoder, ReadOnlyMemory<byte> bytes, Encoding? next)
-    {
-        public IEventEncoder Encoder { get; } = encoder;
-
-        public ReadOnlyMemory<byte> Bytes { get; } = bytes;
-
-        public Encoding? Next { get; } = next;
-    }
+    public ReadOnlyMemory<byte> EncodeWith(IEventEncoder encoder) =>
+        encodings.GetOrEncode(encoder, this, static (encoder, chatEvent) => encoder.Encode(chatEvent));
 }
 
 /// <summary>A message posted in a room, as every member sees it.</summary>

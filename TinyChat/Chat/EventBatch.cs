@@ -20,8 +20,7 @@ public interface IBatchEncoder
 /// </summary>
 public sealed class EventBatch(ChatEvent[] events) : IReadOnlyList<ChatEvent>
 {
-    // Newest first; nodes are immutable and only ever prepended, so readers walk it without locking.
-    private Encoding? encodings;
+    private EncodingCache<IBatchEncoder, ReadOnlyMemory<byte>?> encodings;
 
     /// <summary>The events, in the room's order.</summary>
     public ChatEvent[] Events { get; } = events;
@@ -33,44 +32,11 @@ public sealed class EventBatch(ChatEvent[] events) : IReadOnlyList<ChatEvent>
     public ChatEvent this[int index] => Events[index];
 
     /// <summary>The batch's bytes as one piece in <paramref name="encoder"/>'s format (null: not one piece), encoded on first use. Thread-safe.</summary>
-    public ReadOnlyMemory<byte>? EncodeWith(IBatchEncoder encoder)
-    {
-        for (var known = Volatile.Read(ref encodings); known is not null; known = known.Next)
-        {
-            if (ReferenceEquals(known.Encoder, encoder))
-            {
-                return known.Bytes;
-            }
-        }
-
-        // Only a miss takes the lock: the first connection's writer encodes while the others of its format wait.
-        lock (this)
-        {
-            for (var known = encodings; known is not null; known = known.Next)
-            {
-                if (ReferenceEquals(known.Encoder, encoder))
-                {
-                    return known.Bytes;
-                }
-            }
-
-            var bytes = encoder.Encode(this);
-            Volatile.Write(ref encodings, new Encoding(encoder, bytes, encodings));
-            return bytes;
-        }
-    }
+    public ReadOnlyMemory<byte>? EncodeWith(IBatchEncoder encoder) =>
+        encodings.GetOrEncode(encoder, this, static (encoder, batch) => encoder.Encode(batch));
 
     /// <inheritdoc />
     public IEnumerator<ChatEvent> GetEnumerator() => ((IEnumerable<ChatEvent>)Events).GetEnumerator();
 
     IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();
-
-    private sealed class Encoding(IBatchEncoder encoder, ReadOnlyMemory<byte>? bytes, Encoding? next)
-    {
-        public IBatchEncoder Encoder { get; } = encoder;
-
-        public ReadOnlyMemory<byte>? Bytes { get; } = bytes;
-
-        public Encoding? Next { get; } = next;
-    }
 }
