@@ -22,6 +22,26 @@ public sealed class Dialer : IDisposable
 
     private readonly ConcurrentDictionary<int, HttpMessageInvoker> invokers = new();
     private readonly ConcurrentDictionary<int, HttpMessageInvoker> smallBufferInvokers = new();
+    private readonly ConcurrentDictionary<Socket, byte> open = new();
+
+    /// <summary>The client sockets opened and not yet disposed (for their kernel counters).</summary>
+    public IEnumerable<Socket> OpenSockets
+    {
+        get
+        {
+            foreach (var socket in open.Keys)
+            {
+                if (socket.SafeHandle.IsClosed)
+                {
+                    open.TryRemove(socket, out _);
+                }
+                else
+                {
+                    yield return socket;
+                }
+            }
+        }
+    }
 
     /// <summary>The source address of connection <paramref name="index"/>.</summary>
     public static IPAddress SourceAddress(int index) => new([127, 0, 0, (byte)(1 + (index / PerAddress))]);
@@ -34,7 +54,7 @@ public sealed class Dialer : IDisposable
         return map.GetOrAdd(block, b => new HttpMessageInvoker(CreateHandler(SourceAddress(b * PerAddress), smallReceiveBuffer)));
     }
 
-    private static SocketsHttpHandler CreateHandler(IPAddress source, bool smallReceiveBuffer) => new()
+    private SocketsHttpHandler CreateHandler(IPAddress source, bool smallReceiveBuffer) => new()
     {
         UseProxy = false,
         UseCookies = false,
@@ -57,6 +77,7 @@ public sealed class Dialer : IDisposable
 
                 var address = IPAddress.Parse(context.DnsEndPoint.Host);
                 await socket.ConnectAsync(new IPEndPoint(address, context.DnsEndPoint.Port), cancellationToken).ConfigureAwait(false);
+                open.TryAdd(socket, 0);
                 return new NetworkStream(socket, ownsSocket: true);
             }
             catch
