@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
+using System.Runtime.CompilerServices;
 
 namespace TinyChat.Bench.Client;
 
@@ -22,26 +23,12 @@ public sealed class Dialer : IDisposable
 
     private readonly ConcurrentDictionary<int, HttpMessageInvoker> invokers = new();
     private readonly ConcurrentDictionary<int, HttpMessageInvoker> smallBufferInvokers = new();
-    private readonly ConcurrentDictionary<Socket, byte> open = new();
 
-    /// <summary>The client sockets opened and not yet disposed (for their kernel counters).</summary>
-    public IEnumerable<Socket> OpenSockets
-    {
-        get
-        {
-            foreach (var socket in open.Keys)
-            {
-                if (socket.SafeHandle.IsClosed)
-                {
-                    open.TryRemove(socket, out _);
-                }
-                else
-                {
-                    yield return socket;
-                }
-            }
-        }
-    }
+    // Weakly: a socket disposed with its connection is forgotten by the collector, however many a bench opens.
+    private readonly ConditionalWeakTable<Socket, object?> open = new();
+
+    /// <summary>The client sockets opened and not yet collected (for their kernel counters; some may be disposed).</summary>
+    public IEnumerable<Socket> Sockets => open.Select(entry => entry.Key);
 
     /// <summary>The source address of connection <paramref name="index"/>.</summary>
     public static IPAddress SourceAddress(int index) => new([127, 0, 0, (byte)(1 + (index / PerAddress))]);
@@ -77,7 +64,7 @@ public sealed class Dialer : IDisposable
 
                 var address = IPAddress.Parse(context.DnsEndPoint.Host);
                 await socket.ConnectAsync(new IPEndPoint(address, context.DnsEndPoint.Port), cancellationToken).ConfigureAwait(false);
-                open.TryAdd(socket, 0);
+                open.AddOrUpdate(socket, null);
                 return new NetworkStream(socket, ownsSocket: true);
             }
             catch

@@ -32,7 +32,7 @@ public readonly record struct SocketSegments(
     /// <summary>Every counted segment.</summary>
     public long Total => MemberDataIn + MemberAcksIn + MemberDataOut + MemberAcksOut + SenderDataIn + SenderAcksIn + SenderDataOut + SenderAcksOut;
 
-    /// <summary>The counters of every open client socket connected to <paramref name="port"/>, keyed by socket.</summary>
+    /// <summary>The counters of every open client socket connected to <paramref name="port"/>, keyed by socket (disposed ones are skipped).</summary>
     public static Dictionary<Socket, Counters> Read(IEnumerable<Socket> sockets, int port)
     {
         var result = new Dictionary<Socket, Counters>();

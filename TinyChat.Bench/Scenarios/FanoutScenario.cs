@@ -66,11 +66,11 @@ public sealed class FanoutScenario : Scenario
 
             var cpu = CpuWindow.Start(target);
             var net = NetCounters.Read();
-            var socketsBefore = SocketSegments.Read(context.Dialer.OpenSockets, target.Port);
+            var socketsBefore = SocketSegments.Read(context.Dialer.Sockets, target.Port);
             var start = Stopwatch.GetTimestamp();
             var lastDelivery = await SendAsync(crowd, seats, traffic, duration, limit.Token, target.IsPhoenix).ConfigureAwait(false);
             var wire = NetCounters.Read().Since(net);
-            var split = SocketSegments.Between(socketsBefore, SocketSegments.Read(context.Dialer.OpenSockets, target.Port));
+            var split = SocketSegments.Between(socketsBefore, SocketSegments.Read(context.Dialer.Sockets, target.Port));
             var (serverCpu, clientCpu) = cpu.Stop(target);
             var seconds = Stopwatch.GetElapsedTime(start, lastDelivery).TotalSeconds;
             var integrity = Flow.Check(members);
