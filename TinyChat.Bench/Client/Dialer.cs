@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
+using System.Runtime.CompilerServices;
 
 namespace TinyChat.Bench.Client;
 
@@ -23,6 +24,12 @@ public sealed class Dialer : IDisposable
     private readonly ConcurrentDictionary<int, HttpMessageInvoker> invokers = new();
     private readonly ConcurrentDictionary<int, HttpMessageInvoker> smallBufferInvokers = new();
 
+    // Weakly: a socket disposed with its connection is forgotten by the collector, however many a bench opens.
+    private readonly ConditionalWeakTable<Socket, object?> open = new();
+
+    /// <summary>The client sockets opened and not yet collected (for their kernel counters; some may be disposed).</summary>
+    public IEnumerable<Socket> Sockets => open.Select(entry => entry.Key);
+
     /// <summary>The source address of connection <paramref name="index"/>.</summary>
     public static IPAddress SourceAddress(int index) => new([127, 0, 0, (byte)(1 + (index / PerAddress))]);
 
@@ -34,7 +41,7 @@ public sealed class Dialer : IDisposable
         return map.GetOrAdd(block, b => new HttpMessageInvoker(CreateHandler(SourceAddress(b * PerAddress), smallReceiveBuffer)));
     }
 
-    private static SocketsHttpHandler CreateHandler(IPAddress source, bool smallReceiveBuffer) => new()
+    private SocketsHttpHandler CreateHandler(IPAddress source, bool smallReceiveBuffer) => new()
     {
         UseProxy = false,
         UseCookies = false,
@@ -57,6 +64,7 @@ public sealed class Dialer : IDisposable
 
                 var address = IPAddress.Parse(context.DnsEndPoint.Host);
                 await socket.ConnectAsync(new IPEndPoint(address, context.DnsEndPoint.Port), cancellationToken).ConfigureAwait(false);
+                open.AddOrUpdate(socket, null);
                 return new NetworkStream(socket, ownsSocket: true);
             }
             catch

@@ -66,9 +66,11 @@ public sealed class FanoutScenario : Scenario
 
             var cpu = CpuWindow.Start(target);
             var net = NetCounters.Read();
+            var socketsBefore = SocketSegments.Read(context.Dialer.Sockets, target.Port);
             var start = Stopwatch.GetTimestamp();
             var lastDelivery = await SendAsync(crowd, seats, traffic, duration, limit.Token, target.IsPhoenix).ConfigureAwait(false);
             var wire = NetCounters.Read().Since(net);
+            var split = SocketSegments.Between(socketsBefore, SocketSegments.Read(context.Dialer.Sockets, target.Port));
             var (serverCpu, clientCpu) = cpu.Stop(target);
             var seconds = Stopwatch.GetElapsedTime(start, lastDelivery).TotalSeconds;
             var integrity = Flow.Check(members);
@@ -96,12 +98,25 @@ public sealed class FanoutScenario : Scenario
                 ["server_cpu_us_per_delivery"] = integrity.Received == 0 ? double.NaN : serverCpu * seconds * 1e6 / integrity.Received,
                 ["segments_per_1000_deliveries"] = integrity.Received == 0 ? double.NaN : wire.Segments * 1000.0 / integrity.Received,
                 ["bytes_per_delivery"] = integrity.Received == 0 ? double.NaN : (double)wire.Bytes / integrity.Received,
+                ["member_data_in_per_1000"] = PerThousand(split.MemberDataIn, integrity.Received),
+                ["member_acks_in_per_1000"] = PerThousand(split.MemberAcksIn, integrity.Received),
+                ["member_data_out_per_1000"] = PerThousand(split.MemberDataOut, integrity.Received),
+                ["member_acks_out_per_1000"] = PerThousand(split.MemberAcksOut, integrity.Received),
+                ["sender_data_in_per_1000"] = PerThousand(split.SenderDataIn, integrity.Received),
+                ["sender_acks_in_per_1000"] = PerThousand(split.SenderAcksIn, integrity.Received),
+                ["sender_data_out_per_1000"] = PerThousand(split.SenderDataOut, integrity.Received),
+                ["sender_acks_out_per_1000"] = PerThousand(split.SenderAcksOut, integrity.Received),
+                ["sender_segments_per_1000"] = PerThousand(split.SenderDataIn + split.SenderAcksIn + split.SenderDataOut + split.SenderAcksOut, integrity.Received),
+                ["socket_segments_per_1000"] = PerThousand(split.Total, integrity.Received),
+                ["deliveries_per_data_segment"] = split.MemberDataIn + split.SenderDataIn == 0 ? double.NaN : (double)integrity.Received / (split.MemberDataIn + split.SenderDataIn),
             };
             var threads = cpu.ThreadCpu.Length > 0 ? "server threads: " + cpu.ThreadCpu : null;
             var note = string.Join("; ", new[] { threads, crowd.FirstFailure, integrity.FirstError, CloseNote(crowd, seats.Count) }.Where(n => !string.IsNullOrEmpty(n)));
             context.Report.Add(new Measurement(Name, shape, target.Name, run, metrics, note));
         }
     }
+
+    private static double PerThousand(long segments, long deliveries) => deliveries == 0 ? double.NaN : segments * 1000.0 / deliveries;
 
     /// <summary>Every sender sends for the duration (in Phoenix frames when <paramref name="phoenix"/>), then every delivery is awaited; returns the time of the last one.</summary>
     public static async Task<long> SendAsync(Crowd crowd, List<Seat> seats, Traffic traffic, TimeSpan duration, CancellationToken cancellationToken, bool phoenix = false)
