@@ -353,6 +353,103 @@ public sealed class RoomProcessTests
     }
 
     [Test]
+    public async Task Joins_arriving_while_a_join_batch_is_written_go_to_the_store_at_once_and_are_welcomed_after_it()
+    {
+        var store = new InMemoryStore();
+        var firstWritten = new TaskCompletionSource<bool[]>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var firstQueued = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var secondQueued = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var rooms = Substitute.For<IRoomStore>();
+        rooms.TryCreateAsync(Arg.Any<string>(), Arg.Any<CancellationToken>()).Returns(ValueTask.FromResult(true));
+        rooms.MembersAsync(Arg.Any<string>(), Arg.Any<CancellationToken>()).Returns(ValueTask.FromResult<IReadOnlyList<string>>([]));
+        rooms.AddMembersAsync(Arg.Any<string>(), Arg.Any<IReadOnlyList<string>>(), Arg.Any<CancellationToken>()).Returns(call =>
+        {
+            var users = call.Arg<IReadOnlyList<string>>();
+            if (users.Contains("u0"))
+            {
+                firstQueued.TrySetResult();
+                return new ValueTask<bool[]>(firstWritten.Task);
+            }
+
+            // The later batch is durable at once; its joiners must still wait for the batch before it.
+            secondQueued.TrySetResult();
+            return ValueTask.FromResult(users.Select(_ => true).ToArray());
+        });
+        var room = await StartRoomAsync(rooms, store);
+        var boxes = Enumerable.Range(0, 3).Select(_ => new RecordingOutbox()).ToList();
+        var welcomed = new List<string>();
+        var joins = Enumerable.Range(0, 3)
+            .Select(i => new JoinRoom($"u{i}", Online($"u{i}", boxes[i]), new JoinGreeting(boxes[i], _ =>
+            {
+                lock (welcomed)
+                {
+                    welcomed.Add($"u{i}");
+                }
+            })))
+            .ToList();
+
+        Assert.That(room.TryPost(joins[0]), Is.EqualTo(PostResult.Accepted));
+        await firstQueued.Task.WaitAsync(Timeout);
+        Assert.That(room.TryPost(joins[1]), Is.EqualTo(PostResult.Accepted));
+        Assert.That(room.TryPost(joins[2]), Is.EqualTo(PostResult.Accepted));
+
+        // Handed to the store while the first batch is still being written, not after its commit.
+        await secondQueued.Task.WaitAsync(Timeout);
+        Assert.That(joins.Select(j => j.Reply.Task.IsCompleted), Is.All.False, "nobody is answered before the first batch is durable");
+        lock (welcomed)
+        {
+            Assert.That(welcomed, Is.Empty, "nor welcomed");
+        }
+
+        firstWritten.SetResult([true]);
+        var replies = await Task.WhenAll(joins.Select(j => j.Reply.Task.WaitAsync(Timeout)));
+        Assert.That(replies, Is.All.Null);
+        Assert.That(welcomed, Is.EqualTo(new[] { "u0", "u1", "u2" }), "welcomed in the order the batches went to the store");
+        var greeting = await boxes[2].NextAsync<PresenceState>();
+        Assert.That(greeting.Online.Select(e => e.User), Is.SupersetOf(new[] { "u0", "u1", "u2" }), "a later joiner's greeting includes the batch before it");
+    }
+
+    [Test]
+    public async Task A_join_batch_the_store_could_not_write_fails_alone_and_the_next_one_is_welcomed()
+    {
+        var store = new InMemoryStore();
+        var firstWritten = new TaskCompletionSource<bool[]>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var firstQueued = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var failed = false;
+        var rooms = Substitute.For<IRoomStore>();
+        rooms.TryCreateAsync(Arg.Any<string>(), Arg.Any<CancellationToken>()).Returns(ValueTask.FromResult(true));
+        rooms.MembersAsync(Arg.Any<string>(), Arg.Any<CancellationToken>()).Returns(ValueTask.FromResult<IReadOnlyList<string>>([]));
+        rooms.AddMembersAsync(Arg.Any<string>(), Arg.Any<IReadOnlyList<string>>(), Arg.Any<CancellationToken>()).Returns(call =>
+        {
+            var users = call.Arg<IReadOnlyList<string>>();
+            if (users.Contains("u0") && !Volatile.Read(ref failed))
+            {
+                firstQueued.TrySetResult();
+                return new ValueTask<bool[]>(firstWritten.Task);
+            }
+
+            return ValueTask.FromResult(users.Select(_ => true).ToArray());
+        });
+        var room = await StartRoomAsync(rooms, store);
+        var first = new JoinRoom("u0", Online("u0", new RecordingOutbox()));
+        Assert.That(room.TryPost(first), Is.EqualTo(PostResult.Accepted));
+        await firstQueued.Task.WaitAsync(Timeout);
+        var secondBox = new RecordingOutbox();
+        var second = new JoinRoom("u1", Online("u1", secondBox), new JoinGreeting(secondBox, _ => { }));
+        Assert.That(room.TryPost(second), Is.EqualTo(PostResult.Accepted));
+
+        Volatile.Write(ref failed, true);
+        firstWritten.SetException(new StoreUnavailableException("disk full"));
+        Assert.That(async () => await first.Reply.Task.WaitAsync(Timeout), Throws.TypeOf<StoreUnavailableException>());
+        Assert.That(await second.Reply.Task.WaitAsync(Timeout), Is.Null);
+        var greeting = await secondBox.NextAsync<PresenceState>();
+        Assert.That(greeting.Online.Select(e => e.User), Does.Not.Contain("u0"), "the failed joiner is no member");
+
+        // The room carries on: u0 may join again.
+        Assert.That(await JoinAsync(room, Online("u0", new RecordingOutbox())), Is.Null);
+    }
+
+    [Test]
     public async Task Nothing_is_published_before_the_commit_and_each_committed_batch_is_published_once()
     {
         var store = new InMemoryStore();
