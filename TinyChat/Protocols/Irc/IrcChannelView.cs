@@ -23,6 +23,11 @@ public sealed class IrcChannelView(string nick, IrcEventEncoder encoder, IrcRepl
 {
     private readonly Dictionary<string, HashSet<string>> channels = new(StringComparer.Ordinal);
 
+    // Channels shown by the user's own join in a presence diff, whose NAMES only the room's greeting can give. The
+    // session tells the room the user is online and the connection asks it for the greeting, separately: either may
+    // reach the room first, and a JOIN must still be followed by its NAMES.
+    private readonly HashSet<string> namesOwed = new(StringComparer.Ordinal);
+
     /// <summary>The connection's nick (its user).</summary>
     public string Nick { get; } = nick;
 
@@ -84,13 +89,14 @@ public sealed class IrcChannelView(string nick, IrcEventEncoder encoder, IrcRepl
     private string State(PresenceState presence, bool announce)
     {
         var known = channels.ContainsKey(presence.Room);
+        var owed = namesOwed.Remove(presence.Room);
         var members = new HashSet<string>(presence.Online.Select(p => p.User), StringComparer.Ordinal) { Nick };
         channels[presence.Room] = members;
         if (!known)
         {
             replies.Operators.Shown(presence.Room);
         }
-        if (known && announce)
+        if (known && announce && !owed)
         {
             // A resynchronisation (a restarted room, a greeting after a JOIN): the channel is already on screen.
             return "";
@@ -129,6 +135,7 @@ public sealed class IrcChannelView(string nick, IrcEventEncoder encoder, IrcRepl
         }
 
         channels.Clear();
+        namesOwed.Clear();
     }
 
     private bool ShowChannel(string room)
@@ -142,8 +149,20 @@ public sealed class IrcChannelView(string nick, IrcEventEncoder encoder, IrcRepl
         return true;
     }
 
+    private bool ShowJoinedChannel(string room)
+    {
+        if (!ShowChannel(room))
+        {
+            return false;
+        }
+
+        namesOwed.Add(room);
+        return true;
+    }
+
     private bool HideChannel(string room)
     {
+        namesOwed.Remove(room);
         if (!channels.Remove(room))
         {
             return false;
@@ -164,7 +183,7 @@ public sealed class IrcChannelView(string nick, IrcEventEncoder encoder, IrcRepl
                 continue;
             }
 
-            var shown = join.User == Nick ? ShowChannel(diff.Room)
+            var shown = join.User == Nick ? ShowJoinedChannel(diff.Room)
                 : channels.TryGetValue(diff.Room, out var members) && members.Add(join.User);
             all &= shown;
             if (shown)

@@ -118,11 +118,13 @@ internal sealed class StorageWriter
     {
         var reader = queue.Reader;
         var group = new List<StorageWrite>(MaxGroup);
+        var probes = new List<StorageWrite>();
         try
         {
             while (await reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
             {
                 group.Clear();
+                probes.Clear();
                 while (group.Count < MaxGroup && reader.TryRead(out var write))
                 {
                     if (write.IsAbandoned)
@@ -134,6 +136,12 @@ internal sealed class StorageWriter
                         // Its predecessor failed in an earlier group: applying it would store a batch out of order.
                         write.Fail(refusal);
                     }
+                    else if (write.IsProbe)
+                    {
+                        // Alone: a probe that meets the outage fails its whole group, and the request that ends the
+                        // outage (or one that never met it) must not fail with it.
+                        probes.Add(write);
+                    }
                     else
                     {
                         group.Add(write);
@@ -143,6 +151,11 @@ internal sealed class StorageWriter
                 if (group.Count > 0)
                 {
                     CommitGroup(group);
+                }
+
+                foreach (var probe in probes)
+                {
+                    CommitGroup([probe]);
                 }
             }
         }
