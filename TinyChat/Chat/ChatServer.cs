@@ -350,6 +350,29 @@ public sealed class ChatServer
     public async ValueTask<bool> UserExistsAsync(string user, CancellationToken cancellationToken) =>
         Guests.ContainsKey(user) || await Accounts.ExistsAsync(user, cancellationToken).ConfigureAwait(false);
 
+    /// <summary>
+    /// The newest id of each room <paramref name="user"/> has joined, as stored now (0 for a room with no message);
+    /// empty while the store cannot be read. Read before a connection is attached, every later message of those rooms
+    /// has a higher id (a room's ids are committed in order).
+    /// </summary>
+    public async Task<IReadOnlyDictionary<string, long>> RoomPositionsAsync(string user, CancellationToken cancellationToken)
+    {
+        var positions = new Dictionary<string, long>(StringComparer.Ordinal);
+        try
+        {
+            foreach (var room in await RoomStore.RoomsOfAsync(user, cancellationToken).ConfigureAwait(false))
+            {
+                positions[room] = await Messages.LastRoomIdAsync(room, cancellationToken).ConfigureAwait(false);
+            }
+        }
+        catch (StoreUnavailableException)
+        {
+            positions.Clear();
+        }
+
+        return positions;
+    }
+
     /// <summary>Admits a user who is already authenticated (tests, internal tools) and connects <paramref name="outbox"/>.</summary>
     public async Task<ChatClient> ConnectAsync(string user, IOutbox outbox, CancellationToken cancellationToken)
     {

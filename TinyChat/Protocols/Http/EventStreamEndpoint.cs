@@ -74,6 +74,13 @@ public sealed class EventStreamEndpoint(
         await using var admission = admitted.Value!;
         var settings = options.Value;
         var stream = new EventStream(context, room is null ? SseEventEncoder.UserStream : SseEventEncoder.RoomStream, room, admission.User, settings.OutboxCapacity, chat.Time);
+
+        // A fresh user stream starts where its rooms stood before it was attached. Read after, a message committed
+        // but not yet fanned out (the room takes its commits back from the bus) was counted as sent and then
+        // dropped by the gate when it arrived: a message posted once the stream had answered 200 never came.
+        var roomsBefore = room is null && userResume is null
+            ? await chat.RoomPositionsAsync(admission.User, cancellationToken).ConfigureAwait(false)
+            : null;
         var client = await admission.ConnectAsync(stream.Gate, cancellationToken).ConfigureAwait(false);
         using var scope = logger.BeginScope(new ConnectionScope(stream.Id, admission.User, "SSE", room));
         try
@@ -104,7 +111,7 @@ public sealed class EventStreamEndpoint(
             using (cancellationToken.Register(() => stream.Close("server shutting down", drain: true)))
             {
                 var complete = room is null
-                    ? await CatchUpAllAsync(client, stream, userResume, settings.OutboxCapacity / 2, chat.Time.GetUtcNow(), cancellationToken).ConfigureAwait(false)
+                    ? await CatchUpAllAsync(client, stream, userResume, roomsBefore, settings.OutboxCapacity / 2, chat.Time.GetUtcNow(), cancellationToken).ConfigureAwait(false)
                     : lastEventId is null || await ReplayRoomAsync(client, stream, room, roomResume, settings.OutboxCapacity / 2, cancellationToken).ConfigureAwait(false);
                 stream.Gate.GoLive();
                 if (!complete)
@@ -166,22 +173,26 @@ public sealed class EventStreamEndpoint(
         return false;
     }
 
-    // The user stream's start. Fresh: the cursor is where each shown room and the private messages stood when this
-    // connection was attached: what they stand at now (read after the attachment and the greeting, so everything
-    // later reaches it), or just before the first live message held since, if that is earlier. Resumed: every room's messages after its entry (after the stream's first start for a room without
-    // one), and the private messages after the cursor's, in time order, up to the cap; held live events the replay
-    // sent are dropped. Either way the client ends up with each message exactly once.
-    private static async Task<bool> CatchUpAllAsync(ChatClient client, EventStream stream, StreamCursor? resume, int cap, DateTimeOffset now, CancellationToken cancellationToken)
+    // The user stream's start. Fresh: the cursor is where each shown room stood before this connection was attached
+    // (roomsBefore: everything later reaches it), and where the private messages stand after the attachment (taken in
+    // the user's turn, so every one up to it was published, and delivered here if it was published since); each
+    // lowered to just before the first live message held since, if that is earlier, the held messages being looked
+    // at only after the position was read. Resumed: every room's messages after its entry (after the stream's first
+    // start for a room without one), and the private messages after the cursor's, in time order, up to the cap; held
+    // live events the replay sent are dropped. Either way the client ends up with each message exactly once.
+    private static async Task<bool> CatchUpAllAsync(ChatClient client, EventStream stream, StreamCursor? resume, IReadOnlyDictionary<string, long>? roomsBefore, int cap, DateTimeOffset now, CancellationToken cancellationToken)
     {
         var rooms = (await client.RoomsAsync(cancellationToken).ConfigureAwait(false)).Value?.Joined ?? [];
         if (resume is null)
         {
-            var privately = Before(stream.Gate.FirstHeldId(SseEventEncoder.PrivateMark), await client.PrivatePositionAsync(cancellationToken).ConfigureAwait(false));
+            var privatePosition = await client.PrivatePositionAsync(cancellationToken).ConfigureAwait(false);
+            var privately = Before(stream.Gate.FirstHeldId(SseEventEncoder.PrivateMark), privatePosition);
             var fresh = new StreamCursor(now.ToUnixTimeMilliseconds(), privately);
             stream.Gate.SentUpTo(SseEventEncoder.PrivateMark, privately);
             foreach (var room in rooms)
             {
-                if ((await client.LastRoomIdAsync(room, cancellationToken).ConfigureAwait(false)).Value is { } last)
+                // A room joined since roomsBefore was read has no position: all its live messages are shown.
+                if (roomsBefore is not null && roomsBefore.TryGetValue(room, out var last))
                 {
                     var position = Before(stream.Gate.FirstHeldId(room), last);
                     fresh.Delivered(room, position);
