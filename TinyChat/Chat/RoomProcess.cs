@@ -151,10 +151,6 @@ public sealed class RoomProcess(
 {
     private const int MaxBatch = 512;
 
-    // Join batches at the store at once: while one is written, the joins that arrive go to the store behind it, and
-    // the store's writer takes everything queued into its next commit. Bounded so a flood of joins cannot outrun it.
-    private const int MaxJoinBatchesInFlight = 8;
-
     /// <summary>Most names one <c>who</c> page holds.</summary>
     public const int MaxWhoPage = 1000;
 
@@ -181,8 +177,6 @@ public sealed class RoomProcess(
     private long lastAnnounced;
     private bool announcedOnce;
     private readonly List<JoinRoom> joins = [];
-    private readonly Queue<JoiningBatch> joining = new(MaxJoinBatchesInFlight);
-    private readonly HashSet<string> joiningUsers = new(StringComparer.Ordinal);
     private readonly Queue<StoringBatch> storing = new(MaxStoring);
     private readonly ChatTopic topic = ChatTopic.Room(room);
     private UserEndpoint[]? recipients;
@@ -485,54 +479,7 @@ public sealed class RoomProcess(
     private async ValueTask JoinBatchAsync(JoinRoom first, CancellationToken cancellationToken)
     {
         // A crowd joining at once (a restart, a class logging in) is written in one group commit and announced
-        // in one presence diff, instead of one commit and one room-wide diff per person. Joins that arrive while a
-        // batch is being written form the next batch and go to the store at once, queued behind it, instead of
-        // waiting in the mailbox for its commit and then for a commit of their own. Each batch is taken in (members,
-        // welcomes, presence) in order, once durable; anything but a join waits until none is in flight.
-        try
-        {
-            HandOverJoins(first, cancellationToken);
-            while (joining.Count > 0)
-            {
-                if (joining.Count < MaxJoinBatchesInFlight && TryTakeNext(out JoinRoom next))
-                {
-                    HandOverJoins(next, cancellationToken);
-                    continue;
-                }
-
-                if (joining.Count < MaxJoinBatchesInFlight && MailboxDepth == 0 && !joining.Peek().Stored.IsCompleted)
-                {
-                    // Whichever comes first: the oldest batch being written, or joins to form the next batch from.
-                    var mail = WaitForMailAsync(cancellationToken).AsTask();
-                    if (await Task.WhenAny(joining.Peek().Stored, mail).ConfigureAwait(false) == mail && await mail.ConfigureAwait(false))
-                    {
-                        continue;
-                    }
-                }
-
-                await TakeInOldestJoinsAsync().ConfigureAwait(false);
-            }
-        }
-        catch (Exception ex) when (joining.Count > 0)
-        {
-            // A fault or a stop with batches at the store: none of their joiners is welcomed (a restart reads the
-            // memberships that did commit from the store), and each learns the loop failed.
-            while (joining.TryDequeue(out var left))
-            {
-                joiningUsers.ExceptWith(left.Joins.Select(j => j.User));
-                left.Fail(ex);
-            }
-
-            throw;
-        }
-    }
-
-    /// <summary>
-    /// Checks <paramref name="first"/> and the joins queued behind it and hands the accepted ones to the store as one
-    /// write, behind the batches still being written, without waiting for it.
-    /// </summary>
-    private void HandOverJoins(JoinRoom first, CancellationToken cancellationToken)
-    {
+        // in one presence diff, instead of one commit and one room-wide diff per person.
         joins.Clear();
         joins.Add(first);
         while (joins.Count < MaxBatch && TryTakeNext(out JoinRoom next))
@@ -541,9 +488,10 @@ public sealed class RoomProcess(
         }
 
         var accepted = new List<JoinRoom>(joins.Count);
+        var seen = new HashSet<string>(StringComparer.Ordinal);
         foreach (var join in joins)
         {
-            if (members.ContainsKey(join.User) || joiningUsers.Contains(join.User))
+            if (members.ContainsKey(join.User) || !seen.Add(join.User))
             {
                 join.Reply.Complete(ChatError.AlreadyJoined(Room));
             }
@@ -557,7 +505,6 @@ public sealed class RoomProcess(
             }
             else
             {
-                joiningUsers.Add(join.User);
                 accepted.Add(join);
             }
         }
@@ -567,36 +514,17 @@ public sealed class RoomProcess(
             return;
         }
 
-        Task<bool[]> stored;
-        try
-        {
-            stored = rooms.AddMembersAsync(Room, [.. accepted.Select(j => j.User)], cancellationToken).AsTask();
-        }
-        catch (Exception ex)
-        {
-            stored = Task.FromException<bool[]>(ex);
-        }
-
-        joining.Enqueue(new JoiningBatch(accepted, stored));
-    }
-
-    /// <summary>
-    /// Waits for the oldest join batch at the store and takes its joiners in: members now, welcomed and greeted (the
-    /// front door's welcome, then one greeting shared by the batch), their presence announced later as usual.
-    /// </summary>
-    private async ValueTask TakeInOldestJoinsAsync()
-    {
-        var batch = joining.Peek();
         bool[] added;
         try
         {
-            added = await batch.Stored.ConfigureAwait(false);
+            added = await rooms.AddMembersAsync(Room, [.. accepted.Select(j => j.User)], cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex)
         {
-            joining.Dequeue();
-            joiningUsers.ExceptWith(batch.Joins.Select(j => j.User));
-            batch.Fail(ex);
+            foreach (var join in accepted)
+            {
+                join.Reply.Fail(ex);
+            }
 
             // An outage is no fault of the loop: its members are unchanged (a join that did commit before the
             // outage is picked up by the next start or join). Anything else restarts it from the store.
@@ -608,9 +536,6 @@ public sealed class RoomProcess(
             throw;
         }
 
-        joining.Dequeue();
-        var accepted = batch.Joins;
-        joiningUsers.ExceptWith(accepted.Select(j => j.User));
         var joined = new List<string>(accepted.Count);
         foreach (var join in accepted)
         {
@@ -1478,17 +1403,6 @@ public sealed class RoomProcess(
     }
 
     // A batch handed to the store: its posts, one for each message the batch holds, in the same order.
-    private sealed record JoiningBatch(List<JoinRoom> Joins, Task<bool[]> Stored)
-    {
-        public void Fail(Exception reason)
-        {
-            foreach (var join in Joins)
-            {
-                join.Reply.Fail(reason);
-            }
-        }
-    }
-
     private sealed record StoringBatch(List<PostToRoom> Posts, RoomBatch Batch, Task<long> Stored)
     {
         public void Fail(Exception reason)
