@@ -29,7 +29,7 @@ run(async () => {
   const socket = new Socket(url, opts)
   socket.onOpen(() => emit("open", { transport: socket.transportName(socket.transport) }))
   socket.onError(error => emit("error", { error: String(error && error.message || error) }))
-  socket.onClose(event => emit("close", { code: event && event.code }))
+  socket.onClose(event => emit("close", { code: event && event.code, reason: event && event.reason }))
   socket.onMessage(m => { if (m.topic === "phoenix") { emit("heartbeat", { status: m.payload.status }) } })
   socket.connect()
 
