@@ -389,13 +389,6 @@ public sealed partial class ChatClient : IAsyncDisposable
     public async Task<IReadOnlyList<PrivateMessage>> PrivateMessagesAfterAsync(long after, int limit, CancellationToken cancellationToken) =>
         await server.Messages.PrivateMessagesOfAsync(User, after, Math.Clamp(limit, 1, MaxHistoryLimit), cancellationToken).ConfigureAwait(false);
 
-    /// <summary>The newest id of a room the user has joined (0 when it has no message), or the reason it cannot be read.</summary>
-    public async Task<Outcome<long>> LastRoomIdAsync(string room, CancellationToken cancellationToken)
-    {
-        var page = await RoomHistoryAsync(room, new HistoryQuery(null, null, 1), cancellationToken).ConfigureAwait(false);
-        return page.Error is { } error ? error : Outcome<long>.Ok(page.Value!.Count == 0 ? 0 : page.Value[0].Id);
-    }
-
     /// <summary>Whether the user is a server admin.</summary>
     public bool IsAdmin => server.Limits.Admins.Contains(User);
 
