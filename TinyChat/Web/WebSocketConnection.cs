@@ -25,7 +25,14 @@ public sealed record ConnectionLimits(int MaxMessageBytes, int OutboxCapacity, i
 public sealed class WebSocketConnection : IOutbox
 {
     private static long nextId;
+
+    // The accepted socket: its state is read, and it is closed, aborted and disposed, through it. Held for the
+    // connection's life even when messages go through messageSocket: HttpListener's wrapper closes the listener's
+    // connection when it is disposed, and from its finalizer too (ListenerWebSockets).
     private readonly WebSocket socket;
+
+    // What messages are read and written through: the socket the accepted one wraps, or the accepted one itself.
+    private readonly WebSocket messageSocket;
     private readonly ConnectionOutbox outbox;
     private readonly ConnectionLimits limits;
     private readonly TimeProvider time;
@@ -38,16 +45,19 @@ public sealed class WebSocketConnection : IOutbox
     /// <summary>
     /// Wraps an accepted socket; <paramref name="encoder"/> (owned by the connection) decides how queued items become
     /// frames; <paramref name="abortTransport"/> cuts the underlying connection when the socket alone cannot;
-    /// <paramref name="cork"/> (on that connection) packs a run of frames into full TCP segments.
+    /// <paramref name="cork"/> (on that connection) packs a run of frames into full TCP segments;
+    /// <paramref name="messageSocket"/> is the socket <paramref name="socket"/> wraps, to read and write messages through
+    /// (<see cref="ListenerWebSockets.MessageSocket"/>), when it is a wrapper.
     /// </summary>
-    public WebSocketConnection(WebSocket socket, IFrameEncoder encoder, ConnectionLimits limits, string user, TimeProvider? time = null, Action? abortTransport = null, ISendCork? cork = null)
+    public WebSocketConnection(WebSocket socket, IFrameEncoder encoder, ConnectionLimits limits, string user, TimeProvider? time = null, Action? abortTransport = null, ISendCork? cork = null, WebSocket? messageSocket = null)
     {
         this.socket = socket;
+        this.messageSocket = messageSocket ?? socket;
         this.limits = limits;
         this.time = time ?? TimeProvider.System;
         User = user;
         lastActivity = this.time.GetTimestamp();
-        outbox = new ConnectionOutbox(new WebSocketTransport(socket, this.time, abortTransport, cork), encoder, limits.OutboxCapacity, this.time);
+        outbox = new ConnectionOutbox(new WebSocketTransport(socket, this.time, abortTransport, cork, this.messageSocket), encoder, limits.OutboxCapacity, this.time);
     }
 
     /// <summary>Connection number for logs.</summary>
@@ -58,6 +68,12 @@ public sealed class WebSocketConnection : IOutbox
 
     /// <summary>The connection's <see cref="TimeProvider.GetTimestamp"/> when the last frame arrived (or it opened).</summary>
     public long LastActivity => Volatile.Read(ref lastActivity);
+
+    /// <summary>The accepted socket (for tests).</summary>
+    internal WebSocket AcceptedSocket => socket;
+
+    /// <summary>The socket messages are read and written through (for tests).</summary>
+    internal WebSocket MessageSocket => messageSocket;
 
     /// <summary>Bytes of receive buffer the connection holds now: none while it waits for a message.</summary>
     internal int ReceiveBufferBytesHeld => Volatile.Read(ref buffer)?.Length ?? 0;
@@ -104,6 +120,7 @@ public sealed class WebSocketConnection : IOutbox
         }
         finally
         {
+            // The accepted socket, not messageSocket: HttpListener's wrapper then also closes the listener's connection.
             socket.Dispose();
             closed.TrySetResult();
         }
@@ -142,7 +159,7 @@ public sealed class WebSocketConnection : IOutbox
                     // Closing (for example the rest of an oversized message is still coming): input is discarded,
                     // up to a bound, and the outbox's grace bounds the time (LingeringClose).
                     buffer ??= ArrayPool<byte>.Shared.Rent(limits.ReceiveBufferBytes);
-                    var discarded = await socket.ReceiveAsync(buffer.AsMemory(), CancellationToken.None).ConfigureAwait(false);
+                    var discarded = await messageSocket.ReceiveAsync(buffer.AsMemory(), CancellationToken.None).ConfigureAwait(false);
                     if (discarded.MessageType == WebSocketMessageType.Close)
                     {
                         return;
@@ -169,7 +186,7 @@ public sealed class WebSocketConnection : IOutbox
                 // Not cancellable on purpose: cancelling a WebSocket receive aborts the socket, and shutdown must
                 // close with 1001 instead. Close() ends this loop through the close handshake (or Abort after a grace).
                 var into = buffer is null ? Memory<byte>.Empty : buffer.AsMemory(length);
-                var result = await socket.ReceiveAsync(into, CancellationToken.None).ConfigureAwait(false);
+                var result = await messageSocket.ReceiveAsync(into, CancellationToken.None).ConfigureAwait(false);
                 Volatile.Write(ref lastActivity, time.GetTimestamp());
                 if (result.MessageType == WebSocketMessageType.Close)
                 {

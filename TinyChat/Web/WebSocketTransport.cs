@@ -5,12 +5,15 @@ namespace TinyChat.Web;
 
 /// <summary>
 /// The send side of a WebSocket: each frame is one text message; closing is the close handshake's first half. With a
-/// <paramref name="cork"/>, the frames of a write-many leave in as few TCP segments as they fill.
+/// <paramref name="cork"/>, the frames of a write-many leave in as few TCP segments as they fill. Messages are
+/// written through <paramref name="messageSocket"/> when given (the socket <paramref name="socket"/> wraps, see
+/// <see cref="ListenerWebSockets"/>).
 /// </summary>
-public sealed class WebSocketTransport(WebSocket socket, TimeProvider? time = null, Action? abortConnection = null, ISendCork? cork = null) : ITransport
+public sealed class WebSocketTransport(WebSocket socket, TimeProvider? time = null, Action? abortConnection = null, ISendCork? cork = null, WebSocket? messageSocket = null) : ITransport
 {
     private static readonly TimeSpan CloseHandshakeTimeout = TimeSpan.FromSeconds(2);
     private readonly TimeProvider time = time ?? TimeProvider.System;
+    private readonly WebSocket messageSocket = messageSocket ?? socket;
 
     /// <inheritdoc />
     // Pooled builder: a send that completes asynchronously (the common case under load) allocates no state machine box.
@@ -19,7 +22,7 @@ public sealed class WebSocketTransport(WebSocket socket, TimeProvider? time = nu
     {
         try
         {
-            await socket.SendAsync(frame, WebSocketMessageType.Text, true, cancellationToken).ConfigureAwait(false);
+            await messageSocket.SendAsync(frame, WebSocketMessageType.Text, true, cancellationToken).ConfigureAwait(false);
         }
         catch (WebSocketException ex)
         {
@@ -38,7 +41,7 @@ public sealed class WebSocketTransport(WebSocket socket, TimeProvider? time = nu
         {
             for (var i = 0; i < frames.Count; i++)
             {
-                await socket.SendAsync(frames[i], WebSocketMessageType.Text, true, cancellationToken).ConfigureAwait(false);
+                await messageSocket.SendAsync(frames[i], WebSocketMessageType.Text, true, cancellationToken).ConfigureAwait(false);
             }
         }
         catch (WebSocketException ex)
@@ -63,6 +66,10 @@ public sealed class WebSocketTransport(WebSocket socket, TimeProvider? time = nu
         using var linked = cancellationToken.CanBeCanceled ? CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token) : null;
         try
         {
+            // Through the accepted socket, as State above and Abort below: HttpListener's wrapper hands these to the
+            // socket it wraps unchanged (the close frame goes out on the same socket the messages did, and both report
+            // the same state), and a runtime whose wrapper does work of its own on a close still gets it. The
+            // listener's connection itself is closed when the connection disposes the wrapper, after both loops.
             // Only our half: the connection's receive loop reads on until the peer's close arrives.
             await socket.CloseOutputAsync((WebSocketCloseStatus)code, reason, (linked ?? timeout).Token).ConfigureAwait(false);
         }

@@ -59,10 +59,8 @@ public sealed class ChatEndpoint(
         var user = admission.User;
         var settings = options.Value;
         var keepAlive = settings.KeepAliveSeconds > 0 ? TimeSpan.FromSeconds(settings.KeepAliveSeconds) : TimeSpan.Zero;
-        var accepted = await context.AcceptWebSocketAsync(null, settings.ReceiveBufferBytes, keepAlive).ConfigureAwait(false);
-        ListenerBuffers.ReleaseRequestBuffer(context);
         var limits = new ConnectionLimits(settings.MaxMessageBytes, settings.OutboxCapacity, settings.ReceiveBufferBytes);
-        var connection = new WebSocketConnection(accepted.WebSocket, new JsonFrameEncoder(framing), limits, user, chat.Time, context.Response.Abort, ListenerSockets.ForWebSocket(context));
+        var connection = await ListenerWebSockets.AcceptAsync(context, null, keepAlive, new JsonFrameEncoder(framing), limits, user, chat.Time, logger).ConfigureAwait(false);
         await WebSocketLifetime.RunAsync("JSON", admission, connection, connection, client => new JsonChatProtocol(client, connection, FrameLimits()), connections, logger, cancellationToken).ConfigureAwait(false);
     }
 

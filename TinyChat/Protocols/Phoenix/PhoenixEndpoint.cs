@@ -75,10 +75,8 @@ public sealed class PhoenixEndpoint(
         var settings = options.Value;
         var keepAlive = settings.KeepAliveSeconds > 0 ? TimeSpan.FromSeconds(settings.KeepAliveSeconds) : TimeSpan.Zero;
         var subprotocol = offered.Contains(Subprotocol) ? Subprotocol : null;
-        var accepted = await context.AcceptWebSocketAsync(subprotocol, settings.ReceiveBufferBytes, keepAlive).ConfigureAwait(false);
-        ListenerBuffers.ReleaseRequestBuffer(context);
         var limits = new ConnectionLimits(settings.MaxMessageBytes, settings.OutboxCapacity, settings.ReceiveBufferBytes);
-        var connection = new WebSocketConnection(accepted.WebSocket, new PhoenixFrameEncoder(version), limits, user, chat.Time, context.Response.Abort, ListenerSockets.ForWebSocket(context));
+        var connection = await ListenerWebSockets.AcceptAsync(context, subprotocol, keepAlive, new PhoenixFrameEncoder(version), limits, user, chat.Time, logger).ConfigureAwait(false);
         var link = new WebSocketLink(connection);
         var subscriptions = new PhoenixSubscriptions(link, PhoenixEventEncoder.For(version), settings.OutboxCapacity);
         await WebSocketLifetime.RunAsync("Phoenix", admission, connection, subscriptions, client => new PhoenixChannelProtocol(client, subscriptions, link, version, FrameLimits(limitOptions.Value)), connections, logger, cancellationToken).ConfigureAwait(false);
