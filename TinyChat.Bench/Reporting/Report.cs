@@ -74,6 +74,7 @@ public sealed class Report : IDisposable
             new("writes_per_commit", "room batches per commit", Better.None),
             new("commit_ms", "ms per commit", Better.None),
             new("writer_busy", "store writer busy (share of time)", Better.None),
+            new("server_bytes_per_ack", "server bytes allocated/message", Better.Lower),
             new("deliveries_per_s", "deliveries/s", Better.None),
             new("server_cpu", "server CPU (cores)", Better.None),
             new("client_cpu", "bench CPU (cores)", Better.None),

@@ -78,6 +78,7 @@ public sealed class DurableScenario(string name, int rooms, int membersPerRoom, 
             var transactions = commitsAfter.Transactions - commitsBefore.Transactions;
             var writes = commitsAfter.Writes - commitsBefore.Writes;
             var committing = commitsAfter.Seconds - commitsBefore.Seconds;
+            var allocated = commitsAfter.Allocated - commitsBefore.Allocated;
             var integrity = Flow.Check(members);
             var acks = members.Sum(m => m?.Acks ?? 0);
             var databases = target.WorkFiles(".db");
@@ -111,6 +112,10 @@ public sealed class DurableScenario(string name, int rooms, int membersPerRoom, 
                 // The share of the time the store's writer spent committing (near 1: the writer is the limit).
                 ["writer_busy"] = committing / seconds,
                 ["commit_ms"] = transactions > 0 ? committing * 1000 / transactions : 0,
+
+                // Bytes the server allocated per acknowledged message (drain included): unlike its CPU, this does not
+                // depend on how much of the machine the server got, so it compares builds on a loaded machine.
+                ["server_bytes_per_ack"] = acks > 0 ? allocated / acks : 0,
             };
             var notes = new List<string>
             {
@@ -137,11 +142,14 @@ public sealed class DurableScenario(string name, int rooms, int membersPerRoom, 
     }
 
     // One room keeps the original single-room scenario's name, so results stay comparable across versions.
-    /// <summary>Store transactions, the writes they held and the seconds spent committing (zeros without <c>/metrics</c>).</summary>
-    public readonly record struct Commits(double Transactions, double Writes, double Seconds)
+    /// <summary>
+    /// Store transactions, the writes they held, the seconds spent committing and the bytes the server's GC heap has
+    /// allocated so far (zeros without <c>/metrics</c>).
+    /// </summary>
+    public readonly record struct Commits(double Transactions, double Writes, double Seconds, double Allocated)
     {
         /// <summary>What happened since <paramref name="earlier"/>.</summary>
-        public Commits Since(Commits earlier) => new(Transactions - earlier.Transactions, Writes - earlier.Writes, Seconds - earlier.Seconds);
+        public Commits Since(Commits earlier) => new(Transactions - earlier.Transactions, Writes - earlier.Writes, Seconds - earlier.Seconds, Allocated - earlier.Allocated);
     }
 
     /// <summary>The store's commits so far, from the server's <c>/metrics</c> (zeros for a server without it).</summary>
@@ -156,7 +164,11 @@ public sealed class DurableScenario(string name, int rooms, int membersPerRoom, 
         {
             using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{target.Port}/"), Timeout = TimeSpan.FromSeconds(10) };
             var text = await http.GetStringAsync("metrics", cancellationToken).ConfigureAwait(false);
-            return new(Exposition.Sum(text, "tinychat_store_commit_batch_size_count"), Exposition.Sum(text, "tinychat_store_commit_batch_size_sum"), Exposition.Sum(text, "tinychat_store_commit_duration_seconds_sum"));
+            return new(
+                Exposition.Sum(text, "tinychat_store_commit_batch_size_count"),
+                Exposition.Sum(text, "tinychat_store_commit_batch_size_sum"),
+                Exposition.Sum(text, "tinychat_store_commit_duration_seconds_sum"),
+                Exposition.Sum(text, "dotnet_gc_heap_total_allocated_bytes_total"));
         }
         catch (HttpRequestException)
         {

@@ -119,20 +119,21 @@ public sealed class ChatStoriesTests
         await foo.RequestAsync(Frame(("command", "create"), ("room", "side-room")));
         await foo.RequestAsync(Frame(("command", "join"), ("room", "side-room")));
 
-        // A number, a string with an escape, and a second room: the acknowledgement's start is kept per room.
+        // A number, a string with an escape, a plain string, and a second room: the acknowledgement's start is kept per room.
         await foo.SendTextAsync("{\"room\":\"default\",\"message\":\"one\",\"ref\":41}");
         await foo.SendTextAsync("{\"room\":\"side-room\",\"message\":\"two\",\"ref\":\"q\\\"x\"}");
         await foo.SendTextAsync("{\"room\":\"default\",\"message\":\"three\",\"ref\":-7}");
+        await foo.SendTextAsync("{\"room\":\"side-room\",\"message\":\"four\",\"ref\":\"r-4\"}");
         var seen = new List<JsonElement>();
-        for (var frames = 0; frames < 100 && seen.Count(f => f.TryGetProperty("ok", out _)) < 3; frames++)
+        for (var frames = 0; frames < 100 && seen.Count(f => f.TryGetProperty("ok", out _)) < 4; frames++)
         {
             seen.Add(await foo.ReceiveAsync());
         }
 
         var acks = seen.Where(f => f.TryGetProperty("ok", out _)).ToList();
         Assert.That(acks.Select(a => string.Join(",", a.EnumerateObject().Select(p => p.Name))), Is.All.EqualTo("ok,room,id,ref"));
-        Assert.That(acks.Select(a => a.GetProperty("ref").ToString()), Is.EquivalentTo(new[] { "41", "q\"x", "-7" }));
-        foreach (var (text, reference) in new[] { ("one", "41"), ("two", "q\"x"), ("three", "-7") })
+        Assert.That(acks.Select(a => a.GetProperty("ref").ToString()), Is.EquivalentTo(new[] { "41", "q\"x", "-7", "r-4" }));
+        foreach (var (text, reference) in new[] { ("one", "41"), ("two", "q\"x"), ("three", "-7"), ("four", "r-4") })
         {
             var echo = seen.FindIndex(f => f.TryGetProperty("message", out var m) && m.GetString() == text);
             var ack = seen.FindIndex(f => f.TryGetProperty("ok", out _) && f.GetProperty("ref").ToString() == reference);

@@ -1,4 +1,5 @@
 using System.Text;
+using System.Text.Json;
 using TinyChat.Protocols.Json;
 
 namespace TinyChat.Tests.Protocols;
@@ -35,6 +36,32 @@ public sealed class ClientFrameTests
     public void A_ref_is_kept_as_json(string json, string raw)
     {
         Assert.That(Encoding.UTF8.GetString(Parse(json).Ref!), Is.EqualTo(raw));
+    }
+
+    [Test]
+    public void A_string_ref_is_echoed_as_the_serializer_writes_it_whether_or_not_it_is_copied_from_the_frame()
+    {
+        // Plain refs are copied from the frame's bytes; anything the serializer would write differently is not.
+        // Each as it appears between the quotes of the frame's JSON.
+        string[] refs = ["r1", "a b:c/d.e_f-g~h!", "", """a\"b""", """a\\b""", "<x>", "a&b", "it's", "1+1", "`x`", "é", """tab\there""", """\u0041""", """A\/B"""];
+        foreach (var value in refs)
+        {
+            var json = "{\"ref\":\"" + value + "\"}";
+            using var document = JsonDocument.Parse(json);
+            var expected = JsonSerializer.Serialize(document.RootElement.GetProperty("ref").GetString());
+            Assert.That(Encoding.UTF8.GetString(Parse(json).Ref!), Is.EqualTo(expected), json);
+        }
+    }
+
+    [Test]
+    public void A_known_room_is_the_known_string_and_any_other_room_is_read_as_sent()
+    {
+        var known = "lobby";
+        Assert.That(ClientFrame.Parse("""{"room":"lobby","message":"hi"}"""u8, known).Room, Is.SameAs(known));
+        Assert.That(ClientFrame.Parse("""{"room":"lobb\u0079"}"""u8, known).Room, Is.EqualTo("lobby"));
+        Assert.That(ClientFrame.Parse("""{"room":"lobby2"}"""u8, known).Room, Is.EqualTo("lobby2"));
+        Assert.That(ClientFrame.Parse("""{"room":"lobb"}"""u8, known).Room, Is.EqualTo("lobb"));
+        Assert.That(ClientFrame.Parse("""{"room":1}"""u8, known).Error?.Code, Is.EqualTo("bad_request"));
     }
 
     [TestCase("nope", "invalid_json")]

@@ -8,8 +8,15 @@ public abstract record RoomCommand;
 /// <summary>A room message that expects a reply.</summary>
 public abstract record RoomRequest<T> : RoomCommand, IRequest
 {
+    // Made on first use unless given: a post with a listener would otherwise make a reply (and its task) for nothing.
+    private Reply<T>? reply;
+
     /// <summary>Where the room answers (with a listener: see <see cref="IReplyListener{T}"/>).</summary>
-    public Reply<T> Reply { get; init; } = new();
+    public Reply<T> Reply
+    {
+        get => reply ?? LazyInitializer.EnsureInitialized(ref reply, static () => new Reply<T>());
+        init => reply = value;
+    }
 
     /// <inheritdoc />
     public void Fail(Exception reason) => Reply.Fail(reason);

@@ -21,20 +21,34 @@ public interface IReplyListener<in T>
     void OnFailure(Exception reason);
 }
 
-/// <summary>The reply slot a request carries: a <see cref="TaskCompletionSource{TResult}"/> the handling loop completes.</summary>
-public sealed class Reply<T>(IReplyListener<T>? listener = null)
+/// <summary>
+/// The reply slot a request carries: a <see cref="TaskCompletionSource{TResult}"/> the handling loop completes, or,
+/// for a reply made with a listener, only the listener (nobody awaits it, so no task is made: one less per post).
+/// </summary>
+public sealed class Reply<T>
 {
-    // RunContinuationsAsynchronously: the replying loop must never run the caller's continuation inline.
-    private readonly TaskCompletionSource<T> source = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly IReplyListener<T>? listener;
 
-    /// <summary>Completes when the process replies, or faults when it cannot.</summary>
-    public Task<T> Task => source.Task;
+    // RunContinuationsAsynchronously: the replying loop must never run the caller's continuation inline.
+    private readonly TaskCompletionSource<T>? source;
+    private int settled;
+
+    /// <summary>A reply that is awaited (<see cref="Task"/>), or with <paramref name="listener"/> one that is heard.</summary>
+    public Reply(IReplyListener<T>? listener = null)
+    {
+        this.listener = listener;
+        source = listener is null ? new(TaskCreationOptions.RunContinuationsAsynchronously) : null;
+    }
+
+    /// <summary>Completes when the process replies, or faults when it cannot. Not for a reply with a listener.</summary>
+    public Task<T> Task => source?.Task ?? throw new InvalidOperationException("a reply with a listener is heard, not awaited");
 
     /// <summary>Answers. Idempotent: the first answer or failure is the one the listener hears.</summary>
     public void Complete(T value)
     {
-        if (source.TrySetResult(value))
+        if (Interlocked.Exchange(ref settled, 1) == 0)
         {
+            source?.SetResult(value);
             listener?.OnReply(value);
         }
     }
@@ -42,11 +56,10 @@ public sealed class Reply<T>(IReplyListener<T>? listener = null)
     /// <summary>Fails. Idempotent.</summary>
     public void Fail(Exception reason)
     {
-        if (source.TrySetException(reason) && listener is not null)
+        if (Interlocked.Exchange(ref settled, 1) == 0)
         {
-            // The listener is told; nobody awaits the task, so its exception is observed here.
-            _ = source.Task.Exception;
-            listener.OnFailure(reason);
+            source?.SetException(reason);
+            listener?.OnFailure(reason);
         }
     }
 }

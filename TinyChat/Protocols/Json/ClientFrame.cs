@@ -6,8 +6,11 @@ namespace TinyChat.Protocols.Json;
 /// <summary>A protocol error caused by a client frame.</summary>
 public sealed record FrameError(string Code, string Message);
 
-/// <summary>One client frame of the native protocol, parsed and type-checked (unknown fields are ignored).</summary>
-public sealed record ClientFrame
+/// <summary>
+/// One client frame of the native protocol, parsed and type-checked (unknown fields are ignored). A struct: every post
+/// is one, and as an object it was the biggest thing a post allocated.
+/// </summary>
+public record struct ClientFrame
 {
     private static readonly JsonReaderOptions ReaderOptions = new() { MaxDepth = 16 };
 
@@ -73,8 +76,11 @@ public sealed record ClientFrame
     /// <summary>The first type error found, if any.</summary>
     public FrameError? Error { get; private set; }
 
-    /// <summary>Parses a frame. Invalid JSON (or nesting deeper than 16) yields an <c>invalid_json</c> error.</summary>
-    public static ClientFrame Parse(ReadOnlySpan<byte> utf8)
+    /// <summary>
+    /// Parses a frame. Invalid JSON (or nesting deeper than 16) yields an <c>invalid_json</c> error. A <c>room</c> equal
+    /// to <paramref name="knownRoom"/> (the room the connection last posted to) is that string, not a new one.
+    /// </summary>
+    public static ClientFrame Parse(ReadOnlySpan<byte> utf8, string? knownRoom = null)
     {
         var frame = new ClientFrame();
         try
@@ -95,6 +101,7 @@ public sealed record ClientFrame
                 switch (name)
                 {
                     case "command": frame.Command = frame.ReadString(ref reader, name); break;
+                    case "room" when knownRoom is not null && reader.TokenType == JsonTokenType.String && reader.ValueTextEquals(knownRoom): frame.Room = knownRoom; break;
                     case "room": frame.Room = frame.ReadString(ref reader, name); break;
                     case "message": frame.Message = frame.ReadString(ref reader, name); break;
                     case "to": frame.To = frame.ReadString(ref reader, name); break;
@@ -204,12 +211,27 @@ public sealed record ClientFrame
         return null;
     }
 
+    // A plain ASCII ref that the serializer would write back unchanged (nothing it escapes: controls, quotes,
+    // backslashes, the HTML-sensitive <>&'+` and non-ASCII) is echoed from its bytes without the two strings.
+    private static bool EchoesAsWritten(ref Utf8JsonReader reader) =>
+        !reader.ValueIsEscaped && !reader.HasValueSequence && !reader.ValueSpan.ContainsAnyExceptInRange((byte)0x20, (byte)0x7E)
+        && !reader.ValueSpan.ContainsAny("\"\\<>&'+`"u8);
+
+    private static byte[] Quoted(ReadOnlySpan<byte> value)
+    {
+        var bytes = new byte[value.Length + 2];
+        bytes[0] = (byte)'"';
+        value.CopyTo(bytes.AsSpan(1));
+        bytes[^1] = (byte)'"';
+        return bytes;
+    }
+
     private void ReadRef(ref Utf8JsonReader reader)
     {
         switch (reader.TokenType)
         {
             case JsonTokenType.String when reader.ValueSpan.Length <= 256:
-                Ref = Encoding.UTF8.GetBytes(JsonSerializer.Serialize(reader.GetString(), JsonSerializerOptions.Default));
+                Ref = EchoesAsWritten(ref reader) ? Quoted(reader.ValueSpan) : Encoding.UTF8.GetBytes(JsonSerializer.Serialize(reader.GetString(), JsonSerializerOptions.Default));
                 break;
             case JsonTokenType.Number when reader.ValueSpan.Length <= 32:
                 Ref = reader.ValueSpan.ToArray();

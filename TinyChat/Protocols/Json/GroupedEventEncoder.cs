@@ -1,5 +1,3 @@
-using System.Buffers;
-using System.Text.Json;
 using TinyChat.Chat;
 
 namespace TinyChat.Protocols.Json;
@@ -39,9 +37,7 @@ public sealed class GroupedEventEncoder : IEventEncoder
             return chatEvent.EncodeWith(JsonEventEncoder.Instance);
         }
 
-        var message = (RoomMessage)chatEvent;
-        var buffer = new ArrayBufferWriter<byte>(64 + message.Room.Length + message.From.Length + message.Text.Length);
-        using (var w = new Utf8JsonWriter(buffer, JsonEventEncoder.WriterOptions))
+        return JsonEventEncoder.Build((RoomMessage)chatEvent, static (w, message) =>
         {
             // The room name, id and time come before "messages" and hold no quote, so the frame encoder finds where
             // the message starts by the first ,"messages":[ (text inside a JSON string has its quotes escaped).
@@ -56,8 +52,6 @@ public sealed class GroupedEventEncoder : IEventEncoder
             w.WriteEndArray();
             w.WriteEndArray();
             w.WriteEndObject();
-        }
-
-        return buffer.WrittenSpan.ToArray();
+        });
     }
 }

@@ -32,7 +32,7 @@ public sealed class JsonChatProtocol(ChatClient client, WebSocketConnection conn
             return;
         }
 
-        var frame = ClientFrame.Parse(utf8.Span);
+        var frame = ClientFrame.Parse(utf8.Span, ackPrefix.Room);
         if (frame.Message is null)
         {
             Interlocked.Exchange(ref refusedInARow, 0);
@@ -96,13 +96,13 @@ public sealed class JsonChatProtocol(ChatClient client, WebSocketConnection conn
         var prefix = ackPrefix;
         if (!string.Equals(prefix.Room, room, StringComparison.Ordinal))
         {
-            prefix = new(room, JsonEventEncoder.Build(w =>
+            // Static, from a state: a lambda capturing the parameter would be allocated on every call, not only here.
+            prefix = new(room, JsonEventEncoder.Build(room, static (w, room) =>
             {
                 w.WriteStartObject();
                 w.WriteBoolean("ok", true);
                 w.WriteString("room", room);
                 w.WritePropertyName("id");
-                w.Flush();
             }));
             ackPrefix = prefix;
         }

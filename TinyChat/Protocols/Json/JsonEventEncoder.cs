@@ -12,6 +12,17 @@ public sealed class JsonEventEncoder : IEventEncoder
     /// <summary>Text stays readable (no \u escapes for non-ASCII); quotes and control characters are still escaped, so a frame never holds a raw newline.</summary>
     public static readonly JsonWriterOptions WriterOptions = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
+    private const string TimestampFormat = "yyyy-MM-dd'T'HH:mm:ss.fff'Z'";
+
+    // A thread keeps its writer's buffer only up to this size (a long history page is not held on to).
+    private const int MaxSpareBytes = 64 * 1024;
+
+    [ThreadStatic]
+    private static ArrayBufferWriter<byte>? spareBuffer;
+
+    [ThreadStatic]
+    private static Utf8JsonWriter? spareWriter;
+
     private JsonEventEncoder()
     {
     }
@@ -22,8 +33,9 @@ public sealed class JsonEventEncoder : IEventEncoder
     /// <inheritdoc />
     public ReadOnlyMemory<byte> Encode(ChatEvent chatEvent) => chatEvent switch
     {
-        RoomMessage message => Build(w => WriteRoomMessage(w, message)),
-        PrivateMessage message => Build(w => WritePrivateMessage(w, message)),
+        // Not a lambda that captures: this is once per message, and a capture here would be made for every event.
+        RoomMessage message => Build(message, WriteRoomMessage),
+        PrivateMessage message => Build(message, WritePrivateMessage),
         PresenceState state => Build(w => WritePresenceState(w, state)),
         PresenceCount count => Build(w => WritePresenceCount(w, count.Room, count.Online)),
 
@@ -78,15 +90,33 @@ public sealed class JsonEventEncoder : IEventEncoder
     };
 
     /// <summary>Encodes one object written by <paramref name="write"/> into an exact-size array.</summary>
-    public static byte[] Build(Action<Utf8JsonWriter> write)
-    {
-        var buffer = new ArrayBufferWriter<byte>(256);
-        using (var writer = new Utf8JsonWriter(buffer, WriterOptions))
-        {
-            write(writer);
-        }
+    public static byte[] Build(Action<Utf8JsonWriter> write) => Build(write, static (w, write) => write(w));
 
-        return buffer.WrittenSpan.ToArray();
+    /// <summary>Encodes one object written by <paramref name="write"/> from <paramref name="state"/> into an exact-size array.</summary>
+    public static byte[] Build<TState>(TState state, Action<Utf8JsonWriter, TState> write)
+    {
+        // One writer and buffer per thread, reused (every message is encoded once, and a writer with its buffer was
+        // most of what that allocated); taken while in use, so a Build inside a Build gets new ones.
+        var buffer = spareBuffer ?? new ArrayBufferWriter<byte>(256);
+        var writer = spareWriter ?? new Utf8JsonWriter(buffer, WriterOptions);
+        spareBuffer = null;
+        spareWriter = null;
+        try
+        {
+            writer.Reset(buffer);
+            write(writer, state);
+            writer.Flush();
+            return buffer.WrittenSpan.ToArray();
+        }
+        finally
+        {
+            buffer.ResetWrittenCount();
+            if (buffer.Capacity <= MaxSpareBytes)
+            {
+                spareBuffer = buffer;
+                spareWriter = writer;
+            }
+        }
     }
 
     /// <summary>
@@ -120,7 +150,7 @@ public sealed class JsonEventEncoder : IEventEncoder
         }
 
         w.WriteNumber("id", m.Id);
-        w.WriteString("ts", Timestamp(m.Timestamp));
+        WriteTimestamp(w, "ts", m.Timestamp);
         w.WriteEndObject();
     }
 
@@ -197,7 +227,7 @@ public sealed class JsonEventEncoder : IEventEncoder
         w.WriteString("from", m.From);
         w.WriteString("message", m.Text);
         w.WriteNumber("id", m.Id);
-        w.WriteString("ts", Timestamp(m.Timestamp));
+        WriteTimestamp(w, "ts", m.Timestamp);
         w.WriteEndObject();
     }
 
@@ -271,7 +301,21 @@ public sealed class JsonEventEncoder : IEventEncoder
 
     /// <summary>ISO-8601 UTC with milliseconds, e.g. <c>2026-11-22T10:15:30.125Z</c>.</summary>
     public static string Timestamp(DateTimeOffset ts) =>
-        ts.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture);
+        ts.UtcDateTime.ToString(TimestampFormat, CultureInfo.InvariantCulture);
+
+    /// <summary>A property holding <see cref="Timestamp"/>'s text, written without making the string (once per message).</summary>
+    public static void WriteTimestamp(Utf8JsonWriter w, string name, DateTimeOffset ts)
+    {
+        Span<byte> utf8 = stackalloc byte[32];
+        if (ts.UtcDateTime.TryFormat(utf8, out var written, TimestampFormat, CultureInfo.InvariantCulture))
+        {
+            w.WriteString(name, utf8[..written]);
+        }
+        else
+        {
+            w.WriteString(name, Timestamp(ts));
+        }
+    }
 
     /// <summary>A room's privacy, topic and the caller's role; <paramref name="full"/> adds the owner and moderators.</summary>
     public static void WriteRoomDetails(Utf8JsonWriter w, RoomDetails details, bool full)
