@@ -60,6 +60,8 @@ public sealed class Report : IDisposable
             new("client_cpu_us_per_delivery", "receiver (bench) CPU µs/delivery", Better.Lower),
             new("segments_per_1000_deliveries", "TCP segments/1,000 deliveries (loopback, both ways)", Better.Lower),
             new("commit_ms", "ms per store commit (fsync), TinyChat", Better.None),
+            new("server_bytes_per_delivery", "server bytes allocated/delivery, TinyChat", Better.Lower),
+            new("gc_pause_ms_per_s", "server GC pause ms/s, TinyChat", Better.Lower),
             new("server_cpu", "server CPU (cores)", Better.None),
         ],
         ["durable"] =
@@ -129,6 +131,8 @@ public sealed class Report : IDisposable
             new("client_cpu_us_per_delivery", "receiver (bench) CPU µs/delivery", Better.Lower),
             new("segments_per_1000_deliveries", "TCP segments/1,000 deliveries (loopback, both ways)", Better.Lower),
             new("commit_ms", "ms per store commit (fsync), TinyChat", Better.None),
+            new("server_bytes_per_delivery", "server bytes allocated/delivery, TinyChat", Better.Lower),
+            new("gc_pause_ms_per_s", "server GC pause ms/s, TinyChat", Better.Lower),
             new("server_cpu", "server CPU (cores)", Better.None),
         ],
         ["slow-reader"] =

@@ -143,13 +143,13 @@ public sealed class DurableScenario(string name, int rooms, int membersPerRoom, 
 
     // One room keeps the original single-room scenario's name, so results stay comparable across versions.
     /// <summary>
-    /// Store transactions, the writes they held, the seconds spent committing and the bytes the server's GC heap has
-    /// allocated so far (zeros without <c>/metrics</c>).
+    /// Store transactions, the writes they held, the seconds spent committing, the bytes the server's GC heap has
+    /// allocated and the seconds its collections paused it so far (zeros without <c>/metrics</c>).
     /// </summary>
-    public readonly record struct Commits(double Transactions, double Writes, double Seconds, double Allocated)
+    public readonly record struct Commits(double Transactions, double Writes, double Seconds, double Allocated, double GcPauseSeconds)
     {
         /// <summary>What happened since <paramref name="earlier"/>.</summary>
-        public Commits Since(Commits earlier) => new(Transactions - earlier.Transactions, Writes - earlier.Writes, Seconds - earlier.Seconds, Allocated - earlier.Allocated);
+        public Commits Since(Commits earlier) => new(Transactions - earlier.Transactions, Writes - earlier.Writes, Seconds - earlier.Seconds, Allocated - earlier.Allocated, GcPauseSeconds - earlier.GcPauseSeconds);
     }
 
     /// <summary>The store's commits so far, from the server's <c>/metrics</c> (zeros for a server without it).</summary>
@@ -168,7 +168,8 @@ public sealed class DurableScenario(string name, int rooms, int membersPerRoom, 
                 Exposition.Sum(text, "tinychat_store_commit_batch_size_count"),
                 Exposition.Sum(text, "tinychat_store_commit_batch_size_sum"),
                 Exposition.Sum(text, "tinychat_store_commit_duration_seconds_sum"),
-                Exposition.Sum(text, "dotnet_gc_heap_total_allocated_bytes_total"));
+                Exposition.Sum(text, "dotnet_gc_heap_total_allocated_bytes_total"),
+                Exposition.Sum(text, "dotnet_gc_pause_time_seconds_total"));
         }
         catch (HttpRequestException)
         {

@@ -47,6 +47,13 @@ public sealed class LatencyScenario : Scenario
                 metrics["commit_ms"] = Commits.Seconds * 1000 / Commits.Transactions;
                 metrics["commits_per_s"] = Commits.Transactions / CpuSeconds;
             }
+
+            if (Commits.Allocated > 0 && received > 0)
+            {
+                // A tail can be a collection's pause: what the server allocated per delivery and how long it stood still.
+                metrics["server_bytes_per_delivery"] = Commits.Allocated / received;
+                metrics["gc_pause_ms_per_s"] = Commits.GcPauseSeconds * 1000 / CpuSeconds;
+            }
         }
     }
 
