@@ -16,6 +16,11 @@ namespace TinyChat.Storage.Sqlite;
 /// A failure of the file itself (disk full, I/O error: <see cref="SqliteFaults"/>) would fail every request alike,
 /// so the whole group fails at once with a <see cref="Chat.StoreUnavailableException"/> and the store's
 /// <see cref="StorageAvailability"/> logs the outage once; its probe ends it when the file can grow again.
+/// <para>
+/// The loop runs on a thread of its own, asleep on an event that every queued write sets: it blocks through each
+/// commit's fsync by design, and on a pool worker it would both hold that worker and wait behind everything in the
+/// pool's shared queue for each wake-up (measured at 7-9 ms at the median under load, more than the commit).
+/// </para>
 /// </remarks>
 internal sealed class StorageWriter
 {
@@ -38,7 +43,11 @@ internal sealed class StorageWriter
     private readonly ILogger logger;
     private readonly StorageAvailability availability;
     private readonly CancellationTokenSource abort = new();
-    private readonly Task loop;
+
+    // Set by every queued write and by Complete; the loop resets it before it looks at the queue, so a write queued
+    // after the look leaves it set and the wait returns at once.
+    private readonly ManualResetEventSlim queued = new(initialState: false);
+    private readonly TaskCompletionSource ended = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private long transactions;
 
     /// <summary>Takes ownership of <paramref name="connection"/> (closed when the loop ends) and starts the loop.</summary>
@@ -48,14 +57,15 @@ internal sealed class StorageWriter
         this.logger = logger;
         this.availability = availability;
         statements = new WriteStatements(connection);
-        loop = Task.Run(() => RunAsync(abort.Token));
+        var thread = new Thread(() => Run(abort.Token)) { IsBackground = true, Name = "tinychat-store-writer" };
+        thread.Start();
     }
 
     /// <summary>Transactions committed so far (tests compare it with the number of writes to see grouping).</summary>
     public long Transactions => Interlocked.Read(ref transactions);
 
     /// <summary>Completes when the loop has ended and the connection is closed.</summary>
-    public Task Completion => loop;
+    public Task Completion => ended.Task;
 
     /// <summary>Queues a write and returns its result once it is committed.</summary>
     /// <remarks>
@@ -94,10 +104,17 @@ internal sealed class StorageWriter
                 throw new ObjectDisposedException(nameof(StorageWriter), "the store is closed");
             }
         }
+
+        // After the write is in the queue: the loop resets before it looks, so it either sees the write or wakes.
+        queued.Set();
     }
 
     /// <summary>Stops taking requests; the loop commits what is queued, then closes the connection.</summary>
-    public void Complete() => queue.Writer.TryComplete();
+    public void Complete()
+    {
+        queue.Writer.TryComplete();
+        queued.Set();
+    }
 
     /// <summary>Drains and closes; if <paramref name="cancellationToken"/> fires first, fails what is still queued.</summary>
     public async Task CloseAsync(CancellationToken cancellationToken)
@@ -105,24 +122,42 @@ internal sealed class StorageWriter
         Complete();
         try
         {
-            await loop.WaitAsync(cancellationToken).ConfigureAwait(false);
+            await Completion.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
             await abort.CancelAsync().ConfigureAwait(false);
-            await loop.ConfigureAwait(false);
+            await Completion.ConfigureAwait(false);
         }
     }
 
-    private async Task RunAsync(CancellationToken cancellationToken)
+    // The thread's body: whatever ends the loop ends up in Completion, never as an unhandled exception on the thread.
+    private void Run(CancellationToken cancellationToken)
+    {
+        try
+        {
+            Loop(cancellationToken);
+            ended.TrySetResult();
+        }
+        catch (Exception ex)
+        {
+            ended.TrySetException(ex);
+        }
+    }
+
+    private void Loop(CancellationToken cancellationToken)
     {
         var reader = queue.Reader;
         var group = new List<StorageWrite>(MaxGroup);
         var probes = new List<StorageWrite>();
         try
         {
-            while (await reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
+            while (true)
             {
+                cancellationToken.ThrowIfCancellationRequested();
+
+                // Before the look, never after: a write queued between the look and a later reset would be missed.
+                queued.Reset();
                 group.Clear();
                 probes.Clear();
                 while (group.Count < MaxGroup && reader.TryRead(out var write))
@@ -157,6 +192,21 @@ internal sealed class StorageWriter
                 {
                     CommitGroup([probe]);
                 }
+
+                if (group.Count > 0 || probes.Count > 0)
+                {
+                    // Look again before sleeping: the group may have stopped at MaxGroup, and writes queued before
+                    // this round's reset set nothing the wait would see.
+                    continue;
+                }
+
+                if (reader.Completion.IsCompleted)
+                {
+                    // Completed and drained.
+                    break;
+                }
+
+                queued.Wait(cancellationToken);
             }
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
