@@ -2,7 +2,6 @@ using System.Net;
 using System.Net.Sockets;
 using System.Net.WebSockets;
 using System.Text;
-using System.Threading.Channels;
 using Microsoft.Extensions.Logging.Abstractions;
 using TinyChat.Protocols.Json;
 using TinyChat.Tests.Support;
@@ -43,7 +42,7 @@ public sealed class ListenerWebSocketsTests
         using var timeout = new CancellationTokenSource(Patience);
         var (_, connection, client) = await AcceptAsync(listener, uri, timeout.Token);
         using var _ = client;
-        var handler = new Received();
+        var handler = new ReceivedFrames();
         var running = connection.RunAsync(handler, CancellationToken.None);
 
         for (var i = 0; i < 20; i++)
@@ -85,7 +84,7 @@ public sealed class ListenerWebSocketsTests
         using var timeout = new CancellationTokenSource(Patience);
         var (_, connection, client) = await AcceptAsync(listener, uri, timeout.Token);
         using var _ = client;
-        var running = connection.RunAsync(new Received(), CancellationToken.None);
+        var running = connection.RunAsync(new ReceivedFrames(), CancellationToken.None);
         Assert.That(connection.TryDeliver(new Reply("last"u8.ToArray())), Is.True);
         connection.Close(WebSocketCloseStatus.NormalClosure, "bye", drain: true);
 
@@ -112,7 +111,7 @@ public sealed class ListenerWebSocketsTests
         using var _ = client;
         var server = ListenerSockets.Of(context);
         Assert.That(server, Is.Not.Null);
-        var handler = new Received();
+        var handler = new ReceivedFrames();
         var running = connection.RunAsync(handler, CancellationToken.None);
         await client.Socket.SendAsync("here"u8.ToArray(), WebSocketMessageType.Text, true, timeout.Token);
         Assert.That(await handler.NextAsync(timeout.Token), Is.EqualTo("here"));
@@ -199,20 +198,5 @@ public sealed class ListenerWebSocketsTests
             Socket.Dispose();
             tcp.Dispose();
         }
-    }
-
-    private sealed class Received : IFrameHandler
-    {
-        private readonly Channel<string> texts = Channel.CreateUnbounded<string>();
-
-        public ValueTask OnTextAsync(ReadOnlyMemory<byte> utf8, CancellationToken cancellationToken)
-        {
-            texts.Writer.TryWrite(Encoding.UTF8.GetString(utf8.Span));
-            return ValueTask.CompletedTask;
-        }
-
-        public ValueTask OnBinaryAsync(CancellationToken cancellationToken) => ValueTask.CompletedTask;
-
-        public async Task<string> NextAsync(CancellationToken cancellationToken) => await texts.Reader.ReadAsync(cancellationToken);
     }
 }

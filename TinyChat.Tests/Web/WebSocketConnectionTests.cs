@@ -2,7 +2,6 @@ using System.Net;
 using System.Net.Sockets;
 using System.Net.WebSockets;
 using System.Text;
-using System.Threading.Channels;
 using TinyChat.Chat;
 using TinyChat.Protocols.Json;
 using TinyChat.Tests.Support;
@@ -63,7 +62,7 @@ public sealed class WebSocketConnectionTests
         Assert.That(connection.TryDeliver(Message(2)), Is.True);
         connection.Close(WebSocketCloseStatus.EndpointUnavailable, "server shutting down", drain: true);
 
-        var running = connection.RunAsync(new Received(), CancellationToken.None);
+        var running = connection.RunAsync(new ReceivedFrames(), CancellationToken.None);
         var first = await ReceiveTextAsync(client);
         var lines = first.Split('\n');
         Assert.That(lines, Has.Length.EqualTo(3));
@@ -95,7 +94,7 @@ public sealed class WebSocketConnectionTests
         using var _ = sockets;
         var connection = new WebSocketConnection(server, new JsonFrameEncoder(JsonFraming.Groups), new ConnectionLimits(4096, 16, 1024), "bar");
         Assert.That(connection.TryDeliverBatch(new EventBatch([Message(1), Message(2), Message(3)])), Is.True);
-        var running = connection.RunAsync(new Received(), CancellationToken.None);
+        var running = connection.RunAsync(new ReceivedFrames(), CancellationToken.None);
         Assert.That(await ReceiveTextAsync(client), Is.EqualTo("{\"room\":\"lobby\",\"id\":1,\"ts\":0,\"messages\":[[\"foo\",\"m1\"],[\"foo\",\"m2\"],[\"foo\",\"m3\"]]}"));
         connection.Close(WebSocketCloseStatus.NormalClosure, "", drain: true);
         Assert.That(await ReceiveTextAsync(client), Is.EqualTo("close 1000 "));
@@ -110,7 +109,7 @@ public sealed class WebSocketConnectionTests
         var (server, client, sockets) = await PairAsync();
         using var _ = sockets;
         var connection = new WebSocketConnection(server, new JsonFrameEncoder(batch: false), new ConnectionLimits(4096, 16, 1024), "bar", clock);
-        var handler = new Received();
+        var handler = new ReceivedFrames();
         var running = connection.RunAsync(handler, CancellationToken.None);
         var opened = connection.LastActivity;
 
@@ -130,7 +129,7 @@ public sealed class WebSocketConnectionTests
         var (server, client, sockets) = await PairAsync();
         using var _ = sockets;
         var connection = new WebSocketConnection(server, new JsonFrameEncoder(batch: false), new ConnectionLimits(100, 16, 64), "bar");
-        var running = connection.RunAsync(new Received(), CancellationToken.None);
+        var running = connection.RunAsync(new ReceivedFrames(), CancellationToken.None);
 
         await client.SendAsync(new byte[101], WebSocketMessageType.Text, true, CancellationToken.None);
         Assert.That(await ReceiveTextAsync(client), Is.EqualTo("close 1009 message exceeds 100 bytes"));
@@ -145,7 +144,7 @@ public sealed class WebSocketConnectionTests
         var (server, client, sockets) = await PairAsync();
         using var _ = sockets;
         var connection = new WebSocketConnection(server, new JsonFrameEncoder(batch: false), new ConnectionLimits(8192, 16, 256), "bar");
-        var handler = new Received();
+        var handler = new ReceivedFrames();
         var running = connection.RunAsync(handler, CancellationToken.None);
         Assert.That(connection.ReceiveBufferBytesHeld, Is.Zero, "waiting for the first frame with a zero-byte read");
 
@@ -180,7 +179,7 @@ public sealed class WebSocketConnectionTests
         var connection = new WebSocketConnection(server, frames, new ConnectionLimits(4096, 16, 1024), "bar");
         Assert.That(connection.TryDeliver(Message(1)), Is.True);
         Assert.That(connection.TryDeliver(Message(2)), Is.True);
-        var running = connection.RunAsync(new Received(), CancellationToken.None);
+        var running = connection.RunAsync(new ReceivedFrames(), CancellationToken.None);
 
         Assert.That((await ReceiveTextAsync(client)).Split('\n'), Has.Length.EqualTo(2), "the two went out joined");
         Assert.That(SpinWait.SpinUntil(() => frames.HeldBytes == 0, Patience), Is.True, "nothing queued: the buffer went back to the pool");
@@ -189,24 +188,6 @@ public sealed class WebSocketConnectionTests
         await running.WaitAsync(Patience);
     }
 
-    private sealed class Received : IFrameHandler
-    {
-        private readonly Channel<string> texts = Channel.CreateUnbounded<string>();
-
-        public ValueTask OnTextAsync(ReadOnlyMemory<byte> utf8, CancellationToken cancellationToken)
-        {
-            texts.Writer.TryWrite(Encoding.UTF8.GetString(utf8.Span));
-            return ValueTask.CompletedTask;
-        }
-
-        public ValueTask OnBinaryAsync(CancellationToken cancellationToken) => ValueTask.CompletedTask;
-
-        public async Task<string> NextAsync()
-        {
-            using var timeout = new CancellationTokenSource(Patience);
-            return await texts.Reader.ReadAsync(timeout.Token);
-        }
-    }
 
     private sealed class Both(TcpClient server, TcpClient client) : IDisposable
     {
