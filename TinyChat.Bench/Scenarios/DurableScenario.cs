@@ -62,7 +62,7 @@ public sealed class DurableScenario(string name, int rooms, int membersPerRoom, 
             crowd.Rebind(everyone);
             var members = crowd.JoinedMembers();
 
-            var commitsBefore = await CommitsAsync(target, stop.Token).ConfigureAwait(false);
+            var before = await CountersAsync(target, stop.Token).ConfigureAwait(false);
             var cpu = CpuWindow.Start(target);
             var start = Stopwatch.GetTimestamp();
             await SendAsync(crowd, seats, traffic, duration, stop.Token).ConfigureAwait(false);
@@ -74,11 +74,8 @@ public sealed class DurableScenario(string name, int rooms, int membersPerRoom, 
             await Flow.DrainAsync(members, DrainLimit, stop.Token).ConfigureAwait(false);
             var seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
             var (serverCpu, clientCpu) = cpu.Stop(target);
-            var commitsAfter = await CommitsAsync(target, stop.Token).ConfigureAwait(false);
-            var transactions = commitsAfter.Transactions - commitsBefore.Transactions;
-            var writes = commitsAfter.Writes - commitsBefore.Writes;
-            var committing = commitsAfter.Seconds - commitsBefore.Seconds;
-            var allocated = commitsAfter.Allocated - commitsBefore.Allocated;
+            var server = (await CountersAsync(target, stop.Token).ConfigureAwait(false)).Since(before);
+            var (transactions, writes, committing) = (server.Transactions, server.Writes, server.Seconds);
             var integrity = Flow.Check(members);
             var acks = members.Sum(m => m?.Acks ?? 0);
             var databases = target.WorkFiles(".db");
@@ -115,7 +112,7 @@ public sealed class DurableScenario(string name, int rooms, int membersPerRoom, 
 
                 // Bytes the server allocated per acknowledged message (drain included): unlike its CPU, this does not
                 // depend on how much of the machine the server got, so it compares builds on a loaded machine.
-                ["server_bytes_per_ack"] = acks > 0 ? allocated / acks : 0,
+                ["server_bytes_per_ack"] = acks > 0 ? server.Allocated / acks : 0,
             };
             var notes = new List<string>
             {
@@ -146,14 +143,14 @@ public sealed class DurableScenario(string name, int rooms, int membersPerRoom, 
     /// Store transactions, the writes they held, the seconds spent committing, the bytes the server's GC heap has
     /// allocated and the seconds its collections paused it so far (zeros without <c>/metrics</c>).
     /// </summary>
-    public readonly record struct Commits(double Transactions, double Writes, double Seconds, double Allocated, double GcPauseSeconds)
+    public readonly record struct ServerCounters(double Transactions, double Writes, double Seconds, double Allocated, double GcPauseSeconds)
     {
         /// <summary>What happened since <paramref name="earlier"/>.</summary>
-        public Commits Since(Commits earlier) => new(Transactions - earlier.Transactions, Writes - earlier.Writes, Seconds - earlier.Seconds, Allocated - earlier.Allocated, GcPauseSeconds - earlier.GcPauseSeconds);
+        public ServerCounters Since(ServerCounters earlier) => new(Transactions - earlier.Transactions, Writes - earlier.Writes, Seconds - earlier.Seconds, Allocated - earlier.Allocated, GcPauseSeconds - earlier.GcPauseSeconds);
     }
 
-    /// <summary>The store's commits so far, from the server's <c>/metrics</c> (zeros for a server without it).</summary>
-    public static async Task<Commits> CommitsAsync(Target target, CancellationToken cancellationToken)
+    /// <summary>The store's commits and the runtime's allocations and GC pauses so far, from the server's <c>/metrics</c> (zeros for a server without it).</summary>
+    public static async Task<ServerCounters> CountersAsync(Target target, CancellationToken cancellationToken)
     {
         if (!target.IsTinyChat)
         {

@@ -30,8 +30,8 @@ public sealed class LatencyScenario : Scenario
         /// <summary>Seconds the CPU window spanned (<see cref="ServerCpu"/> is in cores over it).</summary>
         public double CpuSeconds { get; init; }
 
-        /// <summary>The store's commits meanwhile, from the server's <c>/metrics</c> (zeros for a peer).</summary>
-        public DurableScenario.Commits Commits { get; init; }
+        /// <summary>The store's commits and the runtime's allocations and GC pauses meanwhile, from the server's <c>/metrics</c> (zeros for a peer).</summary>
+        public DurableScenario.ServerCounters Server { get; init; }
 
         /// <summary>What the room's traffic cost per delivery, and how long it waited for the store: rows shared by latency and held.</summary>
         public void AddCosts(Dictionary<string, double> metrics)
@@ -41,18 +41,18 @@ public sealed class LatencyScenario : Scenario
             metrics["client_cpu_us_per_delivery"] = received == 0 ? double.NaN : ClientCpu * CpuSeconds * 1e6 / received;
             metrics["segments_per_1000_deliveries"] = received == 0 ? double.NaN : Wire.Segments * 1000.0 / received;
             metrics["bytes_per_delivery"] = received == 0 ? double.NaN : Wire.Bytes / (double)received;
-            if (Commits.Transactions > 0)
+            if (Server.Transactions > 0)
             {
                 // Every message waits for its commit (an fsync with Synchronous = Full) before anyone sees it.
-                metrics["commit_ms"] = Commits.Seconds * 1000 / Commits.Transactions;
-                metrics["commits_per_s"] = Commits.Transactions / CpuSeconds;
+                metrics["commit_ms"] = Server.Seconds * 1000 / Server.Transactions;
+                metrics["commits_per_s"] = Server.Transactions / CpuSeconds;
             }
 
-            if (Commits.Allocated > 0 && received > 0)
+            if (Server.Allocated > 0 && received > 0)
             {
                 // A tail can be a collection's pause: what the server allocated per delivery and how long it stood still.
-                metrics["server_bytes_per_delivery"] = Commits.Allocated / received;
-                metrics["gc_pause_ms_per_s"] = Commits.GcPauseSeconds * 1000 / CpuSeconds;
+                metrics["server_bytes_per_delivery"] = Server.Allocated / received;
+                metrics["gc_pause_ms_per_s"] = Server.GcPauseSeconds * 1000 / CpuSeconds;
             }
         }
     }
@@ -153,7 +153,7 @@ public sealed class LatencyScenario : Scenario
         crowd.Rebind(NewMembers(seats, traffic));
         var members = crowd.JoinedMembers();
 
-        var commitsBefore = await DurableScenario.CommitsAsync(target, cancellationToken).ConfigureAwait(false);
+        var serverBefore = await DurableScenario.CountersAsync(target, cancellationToken).ConfigureAwait(false);
         var net = NetCounters.Read();
         var cpu = CpuWindow.Start(target);
         var window = Stopwatch.StartNew();
@@ -174,7 +174,7 @@ public sealed class LatencyScenario : Scenario
         var (serverCpu, clientCpu) = cpu.Stop(target);
         var cpuSeconds = window.Elapsed.TotalSeconds;
         var wire = NetCounters.Read().Since(net);
-        var commitsAfter = await DurableScenario.CommitsAsync(target, cancellationToken).ConfigureAwait(false);
+        var serverAfter = await DurableScenario.CountersAsync(target, cancellationToken).ConfigureAwait(false);
         var integrity = Flow.Check(members);
         var seconds = Stopwatch.GetElapsedTime(start, lastDelivery).TotalSeconds;
         var note = string.Join("; ", new[] { crowd.FirstFailure, integrity.FirstError }.Where(n => !string.IsNullOrEmpty(n)));
@@ -182,7 +182,7 @@ public sealed class LatencyScenario : Scenario
         {
             Wire = wire,
             CpuSeconds = cpuSeconds,
-            Commits = commitsAfter.Since(commitsBefore),
+            Server = serverAfter.Since(serverBefore),
         };
     }
 
