@@ -103,6 +103,7 @@ public sealed class CpuWindow(ProcessSample? server, TimeSpan client, long start
     public (double Server, double Client) Stop(Target target)
     {
         var seconds = Stopwatch.GetElapsedTime(startedAt).TotalSeconds;
+        Seconds = seconds;
         var clientCores = (Environment.CpuUsage.TotalTime - client).TotalSeconds / seconds;
         var after = target.Sample();
         ServerThreads = after?.Threads ?? 0;
@@ -110,6 +111,9 @@ public sealed class CpuWindow(ProcessSample? server, TimeSpan client, long start
         var serverCores = server is { } before && after is { } now ? now.CoresSince(before) : double.NaN;
         return (serverCores, clientCores);
     }
+
+    /// <summary>The window's length in seconds (cores × this = CPU seconds), set by <see cref="Stop"/>.</summary>
+    public double Seconds { get; private set; }
 
     /// <summary>The server's thread count when <see cref="Stop"/> was called (thread-pool growth shows blocked threads).</summary>
     public int ServerThreads { get; private set; }

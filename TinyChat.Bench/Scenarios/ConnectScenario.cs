@@ -43,6 +43,7 @@ public sealed class ConnectScenario : FreshRunsScenario
         await Crowd.CreateRoomsAsync(context, target, seats, limit.Token).ConfigureAwait(false);
         await target.SettleAsync(TimeSpan.FromSeconds(10), cancellationToken).ConfigureAwait(false);
         var before = target.Sample();
+        var countersBefore = await DurableScenario.CountersAsync(target, limit.Token).ConfigureAwait(false);
 
         var cpu = CpuWindow.Start(target);
         var clock = Stopwatch.StartNew();
@@ -55,6 +56,7 @@ public sealed class ConnectScenario : FreshRunsScenario
         await using var second = await Crowd.GatherAsync(context, target, seats[firstWave..], members[firstWave..], Limit, limit.Token, firstIndex: firstWave, createRooms: false).ConfigureAwait(false);
         var seconds = firstSeconds + clock.Elapsed.TotalSeconds;
         var (serverCpu, clientCpu) = cpu.Stop(target);
+        var counters = (await DurableScenario.CountersAsync(target, limit.Token).ConfigureAwait(false)).Since(countersBefore);
         await Task.Delay(Settle, cancellationToken).ConfigureAwait(false);
         var after = target.Sample();
 
@@ -67,11 +69,13 @@ public sealed class ConnectScenario : FreshRunsScenario
             ["seconds"] = seconds,
             ["connects_per_s"] = connected / seconds,
             ["server_cpu"] = serverCpu,
+            ["server_cpu_ms_per_conn"] = connected > 0 ? serverCpu * cpu.Seconds * 1000 / connected : 0,
             ["client_cpu"] = clientCpu,
             ["server_threads"] = cpu.ServerThreads,
             ["open_ms_avg"] = (first.OpenMilliseconds + second.OpenMilliseconds) / 2,
             ["join_ms_avg"] = (first.JoinMilliseconds + second.JoinMilliseconds) / 2,
         };
+        counters.AddPer(metrics, "conn", connected);
         if (before is { } b && middle is { } m && after is { } a && connected > 0)
         {
             metrics["rss_before_mb"] = b.RssKilobytes / 1024.0;

@@ -141,12 +141,31 @@ public sealed class DurableScenario(string name, int rooms, int membersPerRoom, 
     // One room keeps the original single-room scenario's name, so results stay comparable across versions.
     /// <summary>
     /// Store transactions, the writes they held, the seconds spent committing, the bytes the server's GC heap has
-    /// allocated and the seconds its collections paused it so far (zeros without <c>/metrics</c>).
+    /// allocated, the seconds its collections paused it and how many collections it ran so far (zeros without
+    /// <c>/metrics</c>).
     /// </summary>
-    public readonly record struct ServerCounters(double Transactions, double Writes, double Seconds, double Allocated, double GcPauseSeconds)
+    public readonly record struct ServerCounters(double Transactions, double Writes, double Seconds, double Allocated, double GcPauseSeconds, double GcCollections)
     {
         /// <summary>What happened since <paramref name="earlier"/>.</summary>
-        public ServerCounters Since(ServerCounters earlier) => new(Transactions - earlier.Transactions, Writes - earlier.Writes, Seconds - earlier.Seconds, Allocated - earlier.Allocated, GcPauseSeconds - earlier.GcPauseSeconds);
+        public ServerCounters Since(ServerCounters earlier) => new(Transactions - earlier.Transactions, Writes - earlier.Writes, Seconds - earlier.Seconds, Allocated - earlier.Allocated, GcPauseSeconds - earlier.GcPauseSeconds, GcCollections - earlier.GcCollections);
+
+        /// <summary>The server's allocations and collections per item (a connection, a join), as bench metrics.</summary>
+        public void AddPer(Dictionary<string, double> metrics, string item, double count)
+        {
+            if (count <= 0 || Allocated <= 0)
+            {
+                return;
+            }
+
+            metrics[$"server_kb_allocated_per_{item}"] = Allocated / 1024.0 / count;
+            metrics[$"gc_collections_per_1000_{item}s"] = GcCollections * 1000.0 / count;
+            metrics[$"gc_pause_ms_per_{item}"] = GcPauseSeconds * 1000.0 / count;
+            if (Transactions > 0)
+            {
+                metrics[$"store_commits_per_1000_{item}s"] = Transactions * 1000.0 / count;
+                metrics["store_ms_per_commit"] = Seconds * 1000.0 / Transactions;
+            }
+        }
     }
 
     /// <summary>The store's commits and the runtime's allocations and GC pauses so far, from the server's <c>/metrics</c> (zeros for a server without it).</summary>
@@ -166,7 +185,8 @@ public sealed class DurableScenario(string name, int rooms, int membersPerRoom, 
                 Exposition.Sum(text, "tinychat_store_commit_batch_size_sum"),
                 Exposition.Sum(text, "tinychat_store_commit_duration_seconds_sum"),
                 Exposition.Sum(text, "dotnet_gc_heap_total_allocated_bytes_total"),
-                Exposition.Sum(text, "dotnet_gc_pause_time_seconds_total"));
+                Exposition.Sum(text, "dotnet_gc_pause_time_seconds_total"),
+                Exposition.Sum(text, "dotnet_gc_collections_total"));
         }
         catch (HttpRequestException)
         {

@@ -42,6 +42,7 @@ public sealed class JoinStormScenario : FreshRunsScenario
         await Crowd.CreateRoomsAsync(context, target, [new Seat(firstUser, room, -1)], limit.Token).ConfigureAwait(false);
         await target.SettleAsync(TimeSpan.FromSeconds(10), cancellationToken).ConfigureAwait(false);
         var before = target.Sample();
+        var countersBefore = await DurableScenario.CountersAsync(target, limit.Token).ConfigureAwait(false);
 
         var views = new PresenceView[count];
         var sockets = new BenchSocket?[count];
@@ -122,6 +123,7 @@ public sealed class JoinStormScenario : FreshRunsScenario
 
             var (serverCpu, clientCpu) = cpu.Stop(target);
             var atView = target.Sample();
+            var counters = (await DurableScenario.CountersAsync(target, limit.Token).ConfigureAwait(false)).Since(countersBefore);
             var metrics = new Dictionary<string, double>
             {
                 ["joined"] = joined,
@@ -134,8 +136,10 @@ public sealed class JoinStormScenario : FreshRunsScenario
                 ["presence_frames_per_conn"] = views.Where(v => v is not null).Average(v => (double)v.PresenceLines),
                 ["presence_kb_per_conn"] = views.Where(v => v is not null).Average(v => v.PresenceBytes / 1024.0),
                 ["server_cpu"] = serverCpu,
+                ["server_cpu_ms_per_join"] = joined > 0 ? serverCpu * cpu.Seconds * 1000 / joined : 0,
                 ["client_cpu"] = clientCpu,
             };
+            counters.AddPer(metrics, "join", joined);
             if (before is { } b && joined > 0)
             {
                 if (atLastJoin is { } j)
