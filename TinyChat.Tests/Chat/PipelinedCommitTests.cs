@@ -29,9 +29,16 @@ public sealed class PipelinedCommitTests
     // once); when not, the test closes it by hand, as a store's writer does when it reaches the batch.
     private bool closesAtOnce = true;
 
+    // Whether a commit resumes the room on the thread that completes it (as SQLite's writer does), instead of on a
+    // pool worker.
+    private bool resumesOnStoreThread;
+
     /// <summary>A batch the room handed to the store, the batch it was queued behind, and its commit (by hand).</summary>
     private sealed record Handed(RoomBatch Batch, Task<long>? After, TaskCompletionSource<long> Commit)
     {
+        /// <summary>The thread the room handed the batch over on.</summary>
+        public Thread HandedOn { get; } = Thread.CurrentThread;
+
         /// <summary>What the batch holds, closing it (as the store does when it writes it).</summary>
         public IReadOnlyList<NewRoomMessage> Records => Batch.Close();
     }
@@ -63,7 +70,10 @@ public sealed class PipelinedCommitTests
         var messages = Substitute.For<IMessageStore>();
         messages.QueueRoomBatchAsync(default!, default!, default, default).ReturnsForAnyArgs(call =>
         {
-            var batch = new Handed(call.ArgAt<RoomBatch>(1), call.ArgAt<Task<long>?>(2), new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously));
+            var batch = new Handed(
+                call.ArgAt<RoomBatch>(1),
+                call.ArgAt<Task<long>?>(2),
+                new TaskCompletionSource<long>(resumesOnStoreThread ? TaskCreationOptions.None : TaskCreationOptions.RunContinuationsAsynchronously));
             if (closesAtOnce)
             {
                 batch.Batch.Close();
@@ -145,6 +155,38 @@ public sealed class PipelinedCommitTests
         last.Commit.SetResult(3);
         Assert.That((await third.Reply.Task.WaitAsync(Timeout)).Value, Is.EqualTo(3));
         Assert.That(box.Delivered.Select(m => m.Id), Is.EqualTo(new[] { 1L, 2L, 3L }));
+    }
+
+    [Test]
+    public async Task A_commit_that_resumes_the_room_on_the_stores_thread_gets_the_batch_delivered_and_the_room_back_on_the_pool()
+    {
+        resumesOnStoreThread = true;
+        var box = new WatchingOutbox(_ => { });
+        var room = await StartRoomAsync(Online(box), commitsInFlight: 1);
+
+        // Each round: the room waits for its batch's commit with the next post queued behind it. Whether the commit
+        // meets the room already waiting is up to the threads, so several rounds are run: a room that stayed on the
+        // store's thread would form the next batch there in most of them.
+        for (var round = 0; round < 5; round++)
+        {
+            var one = Post(room, $"one {round}");
+            var first = await NextHandedAsync();
+            var two = Post(room, $"two {round}");
+
+            // The store's thread: whatever the room does there holds up its next commit.
+            var store = new Thread(() => first.Commit.SetResult(2 * round + 1)) { IsBackground = true, Name = "store" };
+            store.Start();
+            Assert.That(store.Join(Timeout), Is.True, "the store's thread was given back");
+
+            var second = await NextHandedAsync();
+            Assert.That(second.Records.Select(r => r.Text), Is.EqualTo(new[] { $"two {round}" }));
+            Assert.That(second.HandedOn, Is.Not.SameAs(store), "the room formed its next batch after leaving the store's thread");
+            Assert.That(second.HandedOn.IsThreadPoolThread, Is.True);
+            second.Commit.SetResult(2 * round + 2);
+            Assert.That(((await one.Reply.Task.WaitAsync(Timeout)).Value, (await two.Reply.Task.WaitAsync(Timeout)).Value), Is.EqualTo((2L * round + 1, 2L * round + 2)));
+        }
+
+        Assert.That(box.Delivered.Select(m => m.Id), Is.EqualTo(Enumerable.Range(1, 10).Select(i => (long)i)));
     }
 
     [Test]

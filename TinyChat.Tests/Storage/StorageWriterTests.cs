@@ -85,6 +85,26 @@ public sealed class StorageWriterTests
     }
 
     [Test]
+    public async Task Only_a_write_queued_to_resume_on_the_writers_thread_runs_its_caller_there_and_the_writer_commits_again_after_it()
+    {
+        var writersThread = await WritersThreadAsync();
+
+        // Both writes wait behind a held one, so each continuation is attached before its commit.
+        var (held, gate) = await HoldTheWriterAsync();
+        var onWriter = await writer.QueueAsync(_ => 1, after: null, CancellationToken.None, onWriterThread: true);
+        var onPool = await writer.QueueAsync(_ => 2, after: null, CancellationToken.None);
+        var resumedOnWriter = onWriter.ContinueWith(_ => Thread.CurrentThread, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        var resumedOnPool = onPool.ContinueWith(_ => Thread.CurrentThread, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        gate.Set();
+        await held.WaitAsync(Timeout);
+
+        Assert.That(await resumedOnWriter.WaitAsync(Timeout), Is.SameAs(writersThread), "resumed right after the commit, on the writer's thread");
+        Assert.That(await resumedOnPool.WaitAsync(Timeout), Is.Not.SameAs(writersThread), "everyone else is resumed off the writer's thread");
+        Assert.That((await onWriter, await onPool), Is.EqualTo((1, 2)));
+        Assert.That(await writer.WriteAsync(_ => 3, CancellationToken.None).WaitAsync(Timeout), Is.EqualTo(3), "the writer carries on once its caller has left");
+    }
+
+    [Test]
     public async Task A_write_queued_just_after_the_writer_went_idle_is_committed()
     {
         // One write at a time, each queued as soon as the one before committed: it meets the writer between its last

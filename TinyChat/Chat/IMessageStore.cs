@@ -63,7 +63,9 @@ public interface IMessageStore
     /// <remarks>
     /// The default waits for <paramref name="after"/>, then closes the batch and appends it: right for any store, with
     /// no overlap of the two writes. A store that writes through one ordered queue (SQLite's writer) queues the batch
-    /// at once instead and closes it when the writer reaches it.
+    /// at once instead and closes it when the writer reaches it. The returned task may complete on the store's own
+    /// thread (SQLite's writer resumes the room there right after the commit): whoever awaits it hands the batch on
+    /// without blocking and leaves that thread.
     /// </remarks>
     ValueTask<Task<long>> QueueRoomBatchAsync(string room, RoomBatch batch, Task<long>? after, CancellationToken cancellationToken) =>
         ValueTask.FromResult(AppendAfterAsync(this, room, batch, after, cancellationToken));

@@ -579,6 +579,20 @@ public sealed class RoomProcess(
         }
     }
 
+    /// <summary>
+    /// A store may resume the room on its own thread once a batch is durable (SQLite's writer does, so that the
+    /// batch's fan-out does not wait for a pool worker behind everything queued there, the previous message's
+    /// fan-out first): only that hand-over into outboxes runs there, and the rest of the loop goes back to the pool
+    /// at once, because the store's next commit waits for its thread.
+    /// </summary>
+    private static async ValueTask LeaveStoreThreadAsync()
+    {
+        if (!Thread.CurrentThread.IsThreadPoolThread)
+        {
+            await Task.Yield();
+        }
+    }
+
     private async ValueTask LeaveAsync(LeaveRoom leave, CancellationToken cancellationToken)
     {
         try
@@ -1360,6 +1374,8 @@ public sealed class RoomProcess(
         }
         catch (Exception ex)
         {
+            await LeaveStoreThreadAsync().ConfigureAwait(false);
+
             // Nothing of the batch was published; its posters learn it failed (never acknowledged).
             batch.Fail(ex);
             while (storing.TryDequeue(out var behind))
@@ -1407,6 +1423,8 @@ public sealed class RoomProcess(
         {
             batch.Posts[i].Reply.Complete(Outcome<long>.Ok(firstId + i));
         }
+
+        await LeaveStoreThreadAsync().ConfigureAwait(false);
     }
 
     // A batch handed to the store: its posts, one for each message the batch holds, in the same order.

@@ -356,7 +356,7 @@ public sealed class SqliteStore : IDurableStore, IDisposable
     /// posts join the batch instead of waiting for the one after.
     /// </remarks>
     public async ValueTask<Task<long>> QueueRoomBatchAsync(string room, RoomBatch batch, Task<long>? after, CancellationToken cancellationToken) =>
-        await Writer.QueueAsync(s => s.AppendRoomMessages(room, batch.Close()), after, cancellationToken).ConfigureAwait(false);
+        await Writer.QueueAsync(s => s.AppendRoomMessages(room, batch.Close()), after, cancellationToken, onWriterThread: true).ConfigureAwait(false);
 
     /// <inheritdoc />
     public async ValueTask<long> AppendPrivateMessageAsync(string from, string to, string text, DateTimeOffset timestamp, CancellationToken cancellationToken)

@@ -37,10 +37,11 @@ internal abstract class StorageWrite(CancellationToken cancellationToken, bool i
 }
 
 /// <summary>A write that produces a <typeparamref name="T"/>.</summary>
-internal sealed class StorageWrite<T>(Func<WriteStatements, T> apply, CancellationToken cancellationToken, bool isProbe = false, Task? after = null) : StorageWrite(cancellationToken, isProbe, after)
+internal sealed class StorageWrite<T>(Func<WriteStatements, T> apply, CancellationToken cancellationToken, bool isProbe = false, Task? after = null, bool onWriterThread = false) : StorageWrite(cancellationToken, isProbe, after)
 {
-    // Asynchronous continuations: the writer loop must never run a caller's code inline.
-    private readonly TaskCompletionSource<T> done = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    // Asynchronous continuations unless the caller asked to resume on the writer's thread (a room publishing what
+    // was just committed, see StorageWriter.QueueAsync): the writer must not run arbitrary callers' code.
+    private readonly TaskCompletionSource<T> done = new(onWriterThread ? TaskCreationOptions.None : TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly CancellationToken cancellationToken = cancellationToken;
     private T result = default!;
 
