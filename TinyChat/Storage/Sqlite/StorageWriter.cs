@@ -71,17 +71,10 @@ internal sealed class StorageWriter
     /// <remarks>
     /// Once queued, a write is not abandoned half-way: cancellation only skips it if the writer has not reached it
     /// yet, so when this returns or throws, the write has either committed or never will.
-    /// <para>
-    /// With <paramref name="onWriterThread"/>, whoever awaits the write resumes on the writer's own thread right after
-    /// the commit instead of waiting for a pool worker behind everything queued there. That caller must do only
-    /// short, non-blocking work there and then leave the thread (a room hands a committed batch to its members' outboxes
-    /// and yields):
-    /// the writer's next commit waits for it.
-    /// </para>
     /// </remarks>
-    public async Task<T> WriteAsync<T>(Func<WriteStatements, T> apply, CancellationToken cancellationToken, bool isProbe = false, bool onWriterThread = false)
+    public async Task<T> WriteAsync<T>(Func<WriteStatements, T> apply, CancellationToken cancellationToken, bool isProbe = false)
     {
-        var write = new StorageWrite<T>(apply, cancellationToken, isProbe, onWriterThread: onWriterThread);
+        var write = new StorageWrite<T>(apply, cancellationToken, isProbe);
         await EnqueueAsync(write, cancellationToken).ConfigureAwait(false);
         return await write.Task.ConfigureAwait(false);
     }
@@ -89,8 +82,14 @@ internal sealed class StorageWriter
     /// <summary>
     /// Queues a write that may be applied only once <paramref name="after"/> (a write queued earlier through this
     /// writer) has committed, and returns its task as soon as it is queued; if <paramref name="after"/> fails, the
-    /// write is never applied and fails the same way. <paramref name="onWriterThread"/> as for <see cref="WriteAsync"/>.
+    /// write is never applied and fails the same way.
     /// </summary>
+    /// <remarks>
+    /// With <paramref name="onWriterThread"/>, whoever awaits the returned task resumes on the writer's own thread right
+    /// after the commit instead of waiting for a pool worker behind everything queued there. That caller must do only
+    /// short, non-blocking work there and then leave the thread (a room hands a committed batch to its members'
+    /// outboxes and yields): the writer's next commit waits for it.
+    /// </remarks>
     public async Task<Task<T>> QueueAsync<T>(Func<WriteStatements, T> apply, Task? after, CancellationToken cancellationToken, bool onWriterThread = false)
     {
         var write = new StorageWrite<T>(apply, cancellationToken, after: after, onWriterThread: onWriterThread);
